@@ -1,0 +1,20 @@
+"""flowbridge: latent normalizing flows for many-to-many cross-domain mappings (LNFMM)."""
+
+from . import flows
+from .domain import Domain, EncoderOutput, LatentSpec, PairedDataset, PairedSplit
+from .hookspecs import hookimpl
+from .plugins import PluginError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Domain",
+    "EncoderOutput",
+    "LatentSpec",
+    "PairedDataset",
+    "PairedSplit",
+    "PluginError",
+    "flows",
+    "hookimpl",
+    "__version__",
+]

@@ -1,0 +1,1 @@
+"""Subcommands of the ``flowbridge`` command line."""

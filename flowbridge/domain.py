@@ -1,0 +1,198 @@
+r"""The contract a domain plugin implements, and the paired-dataset contract.
+
+A *domain* (image, text, audio, ...) tells flowbridge how to turn its data into tensors, how
+to encode a batch into a latent split into a **shared** and a **residual** part, how to decode
+a latent back, how to score a reconstruction and how to turn decoder outputs into data a
+person can look at. The core never imports a domain: it only calls the methods below.
+
+Data flows through four representations:
+
+* **item**: one raw example as a user holds it (a ``str`` caption, an image tensor...);
+* **batch** ``x``: the tensor :meth:`Domain.collate` makes from a list of items (first
+  dimension = batch);
+* **latent**: :class:`EncoderOutput` of the encoder, ``shared [batch, d_s]`` and
+  ``residual [batch, d_r]`` (``d_r`` may be 0);
+* **decoder output**: whatever :meth:`Domain.reconstruction_loss` and :meth:`Domain.generate`
+  understand (logits, pixel means...).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, NamedTuple
+
+import torch
+from torch import nn
+
+__all__ = ["LatentSpec", "EncoderOutput", "Domain", "PairedSplit", "PairedDataset"]
+
+
+@dataclass(frozen=True)
+class LatentSpec:
+    """Latent sizes a domain's encoder and decoder must use.
+
+    Attributes:
+        shared: shared code size ``d_s`` (the same in both domains of a bridge).
+        residual: residual size ``d_r`` of this domain (0 for a deterministic domain).
+        learned_variance: if true, the encoder also returns a log-variance for the whole
+            latent (posterior mode ``"learned"``); otherwise it returns ``None`` there.
+    """
+
+    shared: int
+    residual: int
+    learned_variance: bool = False
+
+    @property
+    def total(self) -> int:
+        return self.shared + self.residual
+
+
+class EncoderOutput(NamedTuple):
+    """What an encoder returns: ``shared [batch, d_s]``, ``residual [batch, d_r]`` and
+    ``log_var [batch, d_s + d_r]`` (or ``None`` when the posterior variance is fixed)."""
+
+    shared: torch.Tensor
+    residual: torch.Tensor
+    log_var: torch.Tensor | None = None
+
+
+class Domain(abc.ABC):
+    """Base class of every domain plugin.
+
+    Subclasses set the class attributes and implement the abstract methods. A domain instance
+    holds its options (``__init__`` keyword arguments, JSON-compatible, saved in checkpoints)
+    and any state fitted on data (a vocabulary), exposed through :meth:`state_dict`.
+
+    Class attributes:
+        name: registry name, e.g. ``"image"``; lowercase letters, digits, ``_`` and ``-``.
+        default_residual_features: residual size used when a config does not give one.
+    """
+
+    name: ClassVar[str]
+    default_residual_features: ClassVar[int] = 8
+
+    def __init__(self, **options: Any):
+        if options:
+            raise TypeError(f"domain {self.name!r} takes no options, got {sorted(options)}")
+        self.options: dict[str, Any] = {}
+
+    # -- model parts ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def build_encoder(self, spec: LatentSpec) -> nn.Module:
+        """A module ``x -> EncoderOutput`` with sizes from ``spec``."""
+
+    @abc.abstractmethod
+    def build_decoder(self, spec: LatentSpec) -> nn.Module:
+        """A module ``(shared, residual, x=None) -> output``.
+
+        ``x`` is the batch being reconstructed, for decoders that need it during training
+        (teacher forcing); decoders that do not simply ignore it.
+        """
+
+    @abc.abstractmethod
+    def reconstruction_loss(self, output: Any, x: torch.Tensor) -> torch.Tensor:
+        """Per-sample reconstruction loss ``[batch]`` (a negative log-likelihood, summed over
+        the example's elements, e.g. tokens or pixels)."""
+
+    @abc.abstractmethod
+    def generate(
+        self, decoder: nn.Module, shared: torch.Tensor, residual: torch.Tensor, **options: Any
+    ) -> list:
+        """Decode latents ``[n, d_s]``, ``[n, d_r]`` into ``n`` items (the domain's item type).
+
+        Runs batched; ``options`` are domain-specific (text: ``method``, ``beam_size``,
+        ``max_length``...).
+        """
+
+    # -- data ----------------------------------------------------------------------------
+    def fit(self, items: Sequence) -> None:
+        """Fit preprocessing state (e.g. a vocabulary) on training items. Default: nothing."""
+
+    @abc.abstractmethod
+    def collate(self, items: Sequence) -> torch.Tensor:
+        """Turn a list of items into one batch tensor (first dimension = ``len(items)``)."""
+
+    @abc.abstractmethod
+    def example_batch(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """A valid batch of ``n`` random examples, for tests (deterministic given the
+        generator's seed)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Fitted state to save with a model; only tensors, numbers, strings, lists, dicts
+        (it is loaded with ``torch.load(weights_only=True)``)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
+    # -- files a person reads --------------------------------------------------------------
+    @abc.abstractmethod
+    def read_item(self, source: str) -> Any:
+        """Read one item from a command-line argument (text: the string itself; image: a
+        file path). Raise ``ValueError`` naming ``source`` if it cannot be read."""
+
+    @abc.abstractmethod
+    def write_items(self, items: Sequence[Sequence], path: Path) -> Path:
+        """Write ``items[i][k]`` (sample k of input i) to a file a person can open (a PNG
+        grid, a Markdown list...) at ``path`` plus a suitable suffix; return the path."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "options": dict(self.options)}
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"{type(self).__name__}({options})"
+
+
+@dataclass
+class PairedSplit:
+    """One split of a paired dataset: ``a[i]`` and ``b[i]`` are a pair.
+
+    Attributes:
+        a, b: items of the dataset's first and second domain, paired by index.
+        meta: optional per-pair metadata (e.g. the attributes behind a testbed pair).
+        unpaired_a, unpaired_b: extra items that have no partner (semi-supervised training).
+    """
+
+    a: Sequence
+    b: Sequence
+    meta: Sequence[dict] | None = None
+    unpaired_a: Sequence = field(default_factory=list)
+    unpaired_b: Sequence = field(default_factory=list)
+
+    def __post_init__(self):
+        if len(self.a) != len(self.b):
+            raise ValueError(
+                f"a paired split needs as many a-items as b-items, got {len(self.a)} and "
+                f"{len(self.b)}"
+            )
+        if self.meta is not None and len(self.meta) != len(self.a):
+            raise ValueError(f"meta has {len(self.meta)} entries for {len(self.a)} pairs")
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+
+class PairedDataset(abc.ABC):
+    """Base class of dataset plugins: pairs of items from two named domains.
+
+    Class attributes:
+        name: registry name, e.g. ``"shapes"``.
+        domains: the two domain names, e.g. ``("image", "text")``.
+    """
+
+    name: ClassVar[str]
+    domains: ClassVar[tuple[str, str]]
+    splits: ClassVar[tuple[str, ...]] = ("train", "val", "test")
+
+    def __init__(self, **options: Any):
+        if options:
+            raise TypeError(f"dataset {self.name!r} takes no options, got {sorted(options)}")
+        self.options: dict[str, Any] = {}
+
+    @abc.abstractmethod
+    def split(self, name: str) -> PairedSplit:
+        """Return the split called ``name`` (one of :attr:`splits`)."""

@@ -1,0 +1,42 @@
+"""Flow building blocks of LNFMM on nflows: the shared bijection f, conditional ActNorm,
+conditional residual priors, shared-space priors and the baseline priors."""
+
+from .bijection import SharedBijection
+from .coupling import AdditiveCoupling, AffineCoupling
+from .elementwise import ConditionalActNorm, GlobalScale, swap_halves
+from .nn import MLP, SCALE_ACTIVATIONS
+from .priors import (
+    RESIDUAL_PRIORS,
+    SHARED_PRIORS,
+    ConditionalGaussianPrior,
+    ConditionalResidualPrior,
+    FlowPrior,
+    NoResidualPrior,
+    Prior,
+    StandardNormalPrior,
+    UniformPrior,
+    build_residual_prior,
+    build_shared_prior,
+)
+
+__all__ = [
+    "AdditiveCoupling",
+    "AffineCoupling",
+    "ConditionalActNorm",
+    "ConditionalGaussianPrior",
+    "ConditionalResidualPrior",
+    "FlowPrior",
+    "GlobalScale",
+    "MLP",
+    "NoResidualPrior",
+    "Prior",
+    "RESIDUAL_PRIORS",
+    "SCALE_ACTIVATIONS",
+    "SHARED_PRIORS",
+    "SharedBijection",
+    "StandardNormalPrior",
+    "UniformPrior",
+    "build_residual_prior",
+    "build_shared_prior",
+    "swap_halves",
+]

@@ -1,0 +1,131 @@
+r"""Additive (NICE) and affine (RealNVP) coupling transforms, optionally conditional.
+
+The input is split into two contiguous halves, ``x = [x_1, x_2]`` with
+``x_1 = x[:, :features // 2]``. One half conditions the update of the other:
+
+.. math::
+
+    \text{additive:}\quad y_2 = x_2 + t(x_1, c)
+    \qquad
+    \text{affine:}\quad y_2 = x_2 \odot \sigma(x_1, c) + t(x_1, c),
+    \quad \log|\det J| = \sum_i \log \sigma_i
+
+With ``flip=True`` the roles of the halves swap (``x_2`` conditions ``x_1``). Slicing
+contiguous halves (instead of nflows' mask indexing) avoids two gathers and a scatter per
+layer; permutations between layers do the mixing.
+
+References:
+    Dinh et al., "NICE: Non-linear Independent Components Estimation", 2014.
+    Dinh et al., "Density estimation using Real NVP", ICLR 2017.
+"""
+
+from __future__ import annotations
+
+import torch
+from nflows.transforms import Transform
+
+from .nn import MLP, scale_activation
+
+__all__ = ["AdditiveCoupling", "AffineCoupling"]
+
+
+class _Coupling(Transform):
+    """Split/merge bookkeeping and the conditioner; subclasses define the elementwise map."""
+
+    params_per_feature: int
+
+    def __init__(
+        self,
+        features: int,
+        context_features: int = 0,
+        hidden_features: int = 128,
+        hidden_layers: int = 1,
+        flip: bool = False,
+    ):
+        if features < 2:
+            raise ValueError(f"a coupling needs features >= 2 to split in two, got {features}")
+        super().__init__()
+        self.features = features
+        self.context_features = context_features
+        self.flip = flip
+        first = features // 2
+        # (conditioning half, updated half) sizes
+        self._sizes = (features - first, first) if flip else (first, features - first)
+        self.net = MLP(
+            self._sizes[0] + context_features,
+            self._sizes[1] * self.params_per_feature,
+            hidden_features,
+            hidden_layers,
+        )
+
+    def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.flip:
+            updated, conditioning = x.split(self._sizes[::-1], dim=1)
+        else:
+            conditioning, updated = x.split(self._sizes, dim=1)
+        return conditioning, updated
+
+    def _merge(self, conditioning: torch.Tensor, updated: torch.Tensor) -> torch.Tensor:
+        parts = (updated, conditioning) if self.flip else (conditioning, updated)
+        return torch.cat(parts, dim=1)
+
+    def _params(self, conditioning: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        # The one place where the context joins the conditioner input.
+        if self.context_features:
+            conditioning = torch.cat((conditioning, context), dim=1)
+        return self.net(conditioning)
+
+    def forward(self, inputs, context=None):
+        conditioning, updated = self._split(inputs)
+        updated, logabsdet = self._couple(updated, self._params(conditioning, context), False)
+        return self._merge(conditioning, updated), logabsdet
+
+    def inverse(self, inputs, context=None):
+        conditioning, updated = self._split(inputs)
+        updated, logabsdet = self._couple(updated, self._params(conditioning, context), True)
+        return self._merge(conditioning, updated), logabsdet
+
+    def _couple(self, x, params, inverse):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return (
+            f"features={self.features}, context_features={self.context_features}, flip={self.flip}"
+        )
+
+
+class AdditiveCoupling(_Coupling):
+    r"""NICE coupling :math:`y_2 = x_2 + t(x_1, c)`: volume preserving, log-det 0."""
+
+    params_per_feature = 1
+
+    def _couple(self, x, shift, inverse):
+        y = x - shift if inverse else x + shift
+        return y, x.new_zeros(x.shape[0])
+
+
+class AffineCoupling(_Coupling):
+    r"""RealNVP coupling :math:`y_2 = x_2 \odot \sigma + t` with a bounded positive scale.
+
+    Args:
+        scale: ``"softplus"`` (scale in (1e-3, 3], starts at 1) or ``"sigmoid"``
+            (the original LNFMM's sigmoid(u + 2) + 1e-3, in (1e-3, 1.001)).
+    """
+
+    params_per_feature = 2
+
+    def __init__(self, *args, scale: str = "softplus", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.scale = scale
+        self._scale_fn = scale_activation(scale)
+
+    def _couple(self, x, params, inverse):
+        shift, raw = params.chunk(2, dim=1)
+        scale = self._scale_fn(raw)
+        log_scale = scale.log().sum(dim=1)
+        if inverse:
+            return (x - shift) / scale, -log_scale
+        return x * scale + shift, log_scale
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, scale={self.scale!r}"

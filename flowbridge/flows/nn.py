@@ -1,0 +1,71 @@
+"""Conditioner networks and scale parametrisations shared by the flow layers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["MLP", "SCALE_ACTIVATIONS", "scale_activation"]
+
+
+class MLP(nn.Sequential):
+    r"""Linear → ReLU → ... → Linear, with a zero-initialised output layer.
+
+    A zero output layer makes every coupling and conditional ActNorm start at the same
+    (sample-independent) transform, so a freshly built flow is well conditioned regardless of
+    its depth.
+
+    Args:
+        in_features: input size (conditioner input, context included).
+        out_features: output size.
+        hidden_features: width of each hidden layer.
+        hidden_layers: number of hidden layers (the original LNFMM uses 1).
+    """
+
+    def __init__(
+        self, in_features: int, out_features: int, hidden_features: int, hidden_layers: int = 1
+    ):
+        layers: list[nn.Module] = []
+        width = in_features
+        for _ in range(hidden_layers):
+            layers += [nn.Linear(width, hidden_features), nn.ReLU()]
+            width = hidden_features
+        last = nn.Linear(width, out_features)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        super().__init__(*layers, last)
+
+
+# softplus(u + b0) == 1 at u == 0: the softplus scale starts at the identity.
+_SOFTPLUS_OFFSET = math.log(math.e - 1.0)
+
+
+def _sigmoid_scale(raw: torch.Tensor) -> torch.Tensor:
+    # The original LNFMM code and nflows 0.14: scale in (0, 1] (+1e-3 so it never reaches 0).
+    return torch.sigmoid(raw + 2.0) + 1e-3
+
+
+def _softplus_scale(raw: torch.Tensor) -> torch.Tensor:
+    # A general scale in (1e-3, 3]: it can expand as well as contract, which fits much faster
+    # (see shared/reference/flow-peers.md), and the bound keeps exp-style overflow away.
+    return (F.softplus(raw + _SOFTPLUS_OFFSET) + 1e-3).clamp(max=3.0)
+
+
+SCALE_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "sigmoid": _sigmoid_scale,
+    "softplus": _softplus_scale,
+}
+
+
+def scale_activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Return the positive-scale map called ``name`` (``"sigmoid"`` or ``"softplus"``)."""
+    try:
+        return SCALE_ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown scale activation {name!r}; choose one of {sorted(SCALE_ACTIVATIONS)}"
+        ) from None

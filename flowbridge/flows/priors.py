@@ -1,0 +1,369 @@
+r"""Priors on latent codes: conditional residual priors and shared-space priors.
+
+Every prior has one interface (nflows ``Distribution`` conventions, plus a temperature):
+
+* ``log_prob(inputs [batch, d], context [batch, c] | None) -> [batch]``
+* ``sample(num_samples, context=None, temperature=1.0, generator=None)`` returns
+  ``[batch, num_samples, d]`` when a context is given (one row of samples per context row) and
+  ``[num_samples, d]`` without one. Sampling is differentiable (reparametrised).
+* ``sample_and_log_prob(...)`` returns the samples and their log-density under the prior
+  (at temperature 1), shaped ``[batch, num_samples]`` / ``[num_samples]``.
+
+Unconditional priors accept and ignore a context (only its batch size is used), so the bridge
+can swap any residual prior for any other. Sampling at temperature :math:`\tau` draws the
+base noise from :math:`\mathcal N(0, (\tau\sigma_0)^2 I)`.
+
+Residual priors (``build_residual_prior``): ``"flow"`` (LNFMM's conditional flow),
+``"gaussian"`` (a conditional diagonal Gaussian, the CVAE prior LNFMM argues against),
+``"standard"`` (N(0, I), unconditional) and ``"none"`` (a zero-dimensional residual).
+Shared priors (``build_shared_prior``): ``"uniform"`` (improper: contributes only the shared
+map's volume term), ``"gaussian"`` and ``"flow"``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from einops import rearrange, repeat
+from nflows.distributions import Distribution
+from nflows.transforms import CompositeTransform, Transform
+
+from .._checks import check_context, check_positive_int, check_vectors
+from .coupling import AffineCoupling
+from .elementwise import ConditionalActNorm, swap_halves
+from .nn import MLP
+
+__all__ = [
+    "Prior",
+    "FlowPrior",
+    "ConditionalResidualPrior",
+    "ConditionalGaussianPrior",
+    "StandardNormalPrior",
+    "NoResidualPrior",
+    "UniformPrior",
+    "RESIDUAL_PRIORS",
+    "SHARED_PRIORS",
+    "build_residual_prior",
+    "build_shared_prior",
+]
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def normal_log_prob(x: torch.Tensor, mean, log_std) -> torch.Tensor:
+    """Log-density of a diagonal normal, summed over the last dim: ``[batch, d] -> [batch]``."""
+    log_std = torch.as_tensor(log_std, dtype=x.dtype, device=x.device).expand_as(x)
+    z = (x - mean) * torch.exp(-log_std)
+    return -0.5 * (z.square() + _LOG_2PI).sum(dim=1) - log_std.sum(dim=1)
+
+
+class Prior(Distribution):
+    """Shared validation and sample reshaping; subclasses implement two small methods.
+
+    * ``_log_prob(inputs, context) -> [batch]`` on validated inputs;
+    * ``_sample_flat(noise, context, temperature) -> (samples, log_prob)`` maps standard-normal
+      ``noise [n, features]`` (contexts already repeated row-wise) to samples and their
+      log-density at temperature 1.
+    """
+
+    #: whether the prior is a normalised density one can sample from
+    proper: bool = True
+
+    def __init__(self, features: int, context_features: int = 0):
+        super().__init__()
+        self.features = check_positive_int(features, "features", allow_zero=True)
+        self.context_features = check_positive_int(
+            context_features, "context_features", allow_zero=True
+        )
+        # Tracks the module's device and dtype for sampling without a context.
+        self.register_buffer("_anchor", torch.zeros(()), persistent=False)
+
+    @property
+    def _name(self) -> str:
+        return type(self).__name__
+
+    def log_prob(self, inputs, context=None):
+        inputs = check_vectors(inputs, self.features, name=f"{self._name} inputs")
+        context = check_context(context, self.context_features, inputs.shape[0], self._name)
+        return self._log_prob(inputs, context)
+
+    def sample(self, num_samples, context=None, temperature=1.0, generator=None):
+        return self.sample_and_log_prob(num_samples, context, temperature, generator)[0]
+
+    def sample_and_log_prob(self, num_samples, context=None, temperature=1.0, generator=None):
+        check_positive_int(num_samples, "num_samples")
+        if not (isinstance(temperature, (int, float)) and temperature >= 0):
+            raise ValueError(f"temperature must be a number >= 0, got {temperature!r}")
+        if context is None and self.context_features:
+            raise ValueError(
+                f"{self._name} is conditional: sample() needs a context of shape "
+                f"[batch, {self.context_features}]"
+            )
+        if context is not None and self.context_features:
+            context = check_context(context, self.context_features, None, self._name)
+        batch = None if context is None else context.shape[0]
+        reference = self._anchor if context is None else context
+        rows = num_samples * (batch or 1)
+        noise = torch.randn(
+            rows,
+            self.features,
+            generator=generator,
+            dtype=reference.dtype,
+            device=reference.device,
+        )
+        flat_context = None
+        if self.context_features:
+            flat_context = repeat(context, "b c -> (b k) c", k=num_samples)
+        samples, log_prob = self._sample_flat(noise, flat_context, float(temperature))
+        if batch is None:
+            return samples, log_prob
+        return (
+            rearrange(samples, "(b k) d -> b k d", k=num_samples),
+            rearrange(log_prob, "(b k) -> b k", k=num_samples),
+        )
+
+    def _log_prob(self, inputs, context):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _sample_flat(self, noise, context, temperature):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return f"features={self.features}, context_features={self.context_features}"
+
+
+class FlowPrior(Prior):
+    r"""A (conditional) normalizing flow over :math:`\mathcal N(0, \sigma_0^2 I)`.
+
+    Each of the ``steps`` steps maps data towards noise as
+    [:class:`ConditionalActNorm` → :class:`AffineCoupling` whose network sees
+    :math:`(x_1, c)` → swap of the halves], so
+
+    .. math::
+
+        \log p(x \mid c) = \log \mathcal N(T(x; c); 0, \sigma_0^2 I)
+                           + \log|\det J_T(x; c)|.
+
+    With ``features == 1`` the couplings are left out (nothing to split) and the flow is a
+    stack of (conditional) elementwise affine maps. With ``context_features == 0`` it is an
+    unconditional flow (the ``"flow"`` shared prior).
+
+    Args:
+        features: dimensions of the modelled code.
+        context_features: dimensions of the context (0: unconditional).
+        steps: number of steps (16 in the original).
+        hidden_features: width of the coupling and ActNorm MLPs.
+        base_scale: :math:`\sigma_0` of the base normal (0.25 in the original).
+        scale: scale activation of the couplings (``"softplus"`` or ``"sigmoid"``).
+        actnorm_scale: scale activation of the ActNorm layers (the original's ``"sigmoid"``).
+    """
+
+    def __init__(
+        self,
+        features: int,
+        context_features: int = 0,
+        steps: int = 4,
+        hidden_features: int = 128,
+        base_scale: float = 0.25,
+        scale: str = "softplus",
+        actnorm_scale: str = "sigmoid",
+    ):
+        super().__init__(check_positive_int(features, "features"), context_features)
+        self.steps = check_positive_int(steps, "steps")
+        if not base_scale > 0:
+            raise ValueError(f"base_scale must be > 0, got {base_scale}")
+        self.base_scale = float(base_scale)
+        layers: list[Transform] = []
+        for _ in range(steps):
+            layers.append(
+                ConditionalActNorm(features, context_features, hidden_features, actnorm_scale)
+            )
+            if features > 1:
+                layers.append(
+                    AffineCoupling(features, context_features, hidden_features, scale=scale)
+                )
+                layers.append(swap_halves(features))
+        self.transform = CompositeTransform(layers)
+
+    def _log_prob(self, inputs, context):
+        noise, logabsdet = self.transform(inputs, context)
+        return normal_log_prob(noise, 0.0, math.log(self.base_scale)) + logabsdet
+
+    def _sample_flat(self, noise, context, temperature):
+        noise = noise * (self.base_scale * temperature)
+        samples, logabsdet = self.transform.inverse(noise, context)
+        return samples, normal_log_prob(noise, 0.0, math.log(self.base_scale)) - logabsdet
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, steps={self.steps}, base_scale={self.base_scale}"
+
+
+class ConditionalResidualPrior(FlowPrior):
+    r"""LNFMM's conditional residual prior :math:`p(r \mid c)`: a :class:`FlowPrior` that
+    requires a context (the shared code expressed in the residual's own domain).
+
+    Example:
+        >>> import torch
+        >>> prior = ConditionalResidualPrior(features=4, context_features=3, steps=2)
+        >>> context = torch.randn(5, 3)
+        >>> prior.sample(10, context).shape
+        torch.Size([5, 10, 4])
+        >>> prior.log_prob(torch.randn(5, 4), context).shape
+        torch.Size([5])
+    """
+
+    def __init__(self, features: int, context_features: int, **kwargs):
+        super().__init__(
+            features, check_positive_int(context_features, "context_features"), **kwargs
+        )
+
+
+class ConditionalGaussianPrior(Prior):
+    r"""A conditional diagonal Gaussian :math:`\mathcal N(\mu(c), \mathrm{diag}\,\sigma(c)^2)`.
+
+    The CVAE-style baseline: an MLP of the context gives the mean and log-standard-deviation
+    (bounded to [-7, 2] so a bad step cannot produce a degenerate density). At initialisation
+    it is :math:`\mathcal N(0, \sigma_0^2 I)`, like the flow prior.
+    """
+
+    def __init__(
+        self,
+        features: int,
+        context_features: int,
+        hidden_features: int = 128,
+        base_scale: float = 0.25,
+    ):
+        super().__init__(
+            check_positive_int(features, "features"),
+            check_positive_int(context_features, "context_features"),
+        )
+        self.base_scale = float(base_scale)
+        self.net = MLP(context_features, 2 * features, hidden_features)
+
+    def _params(self, context):
+        mean, raw = self.net(context).chunk(2, dim=1)
+        return mean, (raw + math.log(self.base_scale)).clamp(-7.0, 2.0)
+
+    def _log_prob(self, inputs, context):
+        mean, log_std = self._params(context)
+        return normal_log_prob(inputs, mean, log_std)
+
+    def _sample_flat(self, noise, context, temperature):
+        mean, log_std = self._params(context)
+        samples = mean + temperature * log_std.exp() * noise
+        return samples, normal_log_prob(samples, mean, log_std)
+
+
+class StandardNormalPrior(Prior):
+    r"""The unconditional :math:`\mathcal N(0, \sigma^2 I)` (``scale`` = σ, default 1)."""
+
+    def __init__(self, features: int, context_features: int = 0, scale: float = 1.0):
+        # context_features is accepted for interface parity; the context is ignored.
+        super().__init__(check_positive_int(features, "features"), 0)
+        self.scale = float(scale)
+
+    def _log_prob(self, inputs, context):
+        return normal_log_prob(inputs, 0.0, math.log(self.scale))
+
+    def _sample_flat(self, noise, context, temperature):
+        samples = noise * (self.scale * temperature)
+        return samples, normal_log_prob(samples, 0.0, math.log(self.scale))
+
+
+class NoResidualPrior(Prior):
+    """The prior of a zero-dimensional residual: a deterministic mapping (log-density 0)."""
+
+    def __init__(self, features: int = 0, context_features: int = 0):
+        if features != 0:
+            raise ValueError(f"NoResidualPrior models a 0-dim residual, got features={features}")
+        super().__init__(0, 0)
+
+    def _log_prob(self, inputs, context):
+        return inputs.new_zeros(inputs.shape[0])
+
+    def _sample_flat(self, noise, context, temperature):
+        return noise, noise.new_zeros(noise.shape[0])
+
+
+class UniformPrior(Prior):
+    r"""LNFMM's improper "uniform prior" on the shared space: log-density 0 everywhere.
+
+    It adds nothing to the loss by itself; what remains of :math:`-\log p(s_A)` is the
+    shared map's volume term :math:`-\log|\det J_f(s_A)|`. It cannot be sampled: joint
+    generation needs the ``"gaussian"`` or ``"flow"`` shared prior.
+    """
+
+    proper = False
+
+    def __init__(self, features: int, context_features: int = 0):
+        super().__init__(check_positive_int(features, "features"), 0)
+
+    def _log_prob(self, inputs, context):
+        return inputs.new_zeros(inputs.shape[0])
+
+    def _sample_flat(self, noise, context, temperature):
+        raise NotImplementedError(
+            "the uniform shared prior is improper and cannot be sampled; "
+            "use shared_prior = 'gaussian' or 'flow' for joint sampling"
+        )
+
+
+RESIDUAL_PRIORS = ("flow", "gaussian", "standard", "none")
+SHARED_PRIORS = ("uniform", "gaussian", "flow")
+
+
+def build_residual_prior(
+    kind: str,
+    features: int,
+    context_features: int,
+    *,
+    steps: int = 4,
+    hidden_features: int = 128,
+    base_scale: float = 0.25,
+    scale: str = "softplus",
+) -> Prior:
+    """Build a residual prior :math:`p(r \\mid c)` by name (see :data:`RESIDUAL_PRIORS`).
+
+    ``features == 0`` always gives :class:`NoResidualPrior`, and ``kind="none"`` requires it.
+    """
+    if kind not in RESIDUAL_PRIORS:
+        raise ValueError(f"unknown residual prior {kind!r}; choose one of {RESIDUAL_PRIORS}")
+    if kind == "none" or features == 0:
+        if features != 0:
+            raise ValueError(
+                f"residual prior 'none' means a 0-dim residual, but residual features = {features}"
+            )
+        return NoResidualPrior()
+    if kind == "flow":
+        return ConditionalResidualPrior(
+            features,
+            context_features,
+            steps=steps,
+            hidden_features=hidden_features,
+            base_scale=base_scale,
+            scale=scale,
+        )
+    if kind == "gaussian":
+        return ConditionalGaussianPrior(features, context_features, hidden_features, base_scale)
+    return StandardNormalPrior(features)
+
+
+def build_shared_prior(
+    kind: str,
+    features: int,
+    *,
+    steps: int = 4,
+    hidden_features: int = 128,
+    scale: str = "softplus",
+) -> Prior:
+    """Build a prior on the shared space by name (see :data:`SHARED_PRIORS`)."""
+    if kind not in SHARED_PRIORS:
+        raise ValueError(f"unknown shared prior {kind!r}; choose one of {SHARED_PRIORS}")
+    if kind == "uniform":
+        return UniformPrior(features)
+    if kind == "gaussian":
+        return StandardNormalPrior(features)
+    return FlowPrior(
+        features, 0, steps=steps, hidden_features=hidden_features, base_scale=1.0, scale=scale
+    )

@@ -1,0 +1,32 @@
+"""Test settings shared by the whole suite.
+
+* Hypothesis runs derandomized (the same examples every run) with a profile sized for CI;
+  ``HYPOTHESIS_PROFILE=dev`` runs fewer examples, ``thorough`` many more.
+* Plugins are never auto-loaded from entry points: tests register what they need in code.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from hypothesis import HealthCheck, settings
+
+os.environ.setdefault("FLOWBRIDGE_LOAD_PLUGINS", "")
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+_common = dict(
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile("ci", max_examples=200, **_common)
+settings.register_profile("dev", max_examples=25, **_common)
+settings.register_profile("thorough", max_examples=2000, **_common)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
