@@ -1,0 +1,86 @@
+"""A minimal domain for the core's tests: real-valued vectors, MLP encoder and decoder.
+
+Two instances with different names make a two-domain bridge without any plugin installed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from flowbridge.domain import Domain, EncoderOutput, LatentSpec
+
+
+class VectorEncoder(nn.Module):
+    def __init__(self, features: int, spec: LatentSpec, hidden: int):
+        super().__init__()
+        self.spec = spec
+        out = spec.total * (2 if spec.learned_variance else 1)
+        self.net = nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, out))
+
+    def forward(self, x):
+        h = self.net(x)
+        log_var = None
+        if self.spec.learned_variance:
+            h, log_var = h.chunk(2, dim=1)
+        shared, residual = h.split((self.spec.shared, self.spec.residual), dim=1)
+        return EncoderOutput(shared, residual, log_var)
+
+
+class VectorDecoder(nn.Module):
+    def __init__(self, features: int, spec: LatentSpec, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(spec.total, hidden), nn.ReLU(), nn.Linear(hidden, features)
+        )
+
+    def forward(self, shared, residual, x=None):
+        return self.net(torch.cat((shared, residual), dim=1))
+
+
+class VectorDomain(Domain):
+    """Vectors in R^features; Gaussian reconstruction loss (summed squared error / 2)."""
+
+    name = "vector"
+    default_residual_features = 2
+
+    def __init__(self, features: int = 4, hidden: int = 32):
+        self.features, self.hidden = features, hidden
+        self.options = {"features": features, "hidden": hidden}
+
+    def build_encoder(self, spec):
+        return VectorEncoder(self.features, spec, self.hidden)
+
+    def build_decoder(self, spec):
+        return VectorDecoder(self.features, spec, self.hidden)
+
+    def reconstruction_loss(self, output, x):
+        return 0.5 * (output - x).square().sum(dim=1)
+
+    def generate(self, decoder, shared, residual, **options):
+        return list(decoder(shared, residual).detach().unbind(0))
+
+    def collate(self, items):
+        return torch.stack([torch.as_tensor(item, dtype=torch.float32) for item in items])
+
+    def example_batch(self, n, generator):
+        return torch.randn(n, self.features, generator=generator)
+
+    def read_item(self, source):
+        try:
+            return torch.tensor([float(v) for v in source.split(",")])
+        except ValueError:
+            raise ValueError(f"cannot read a vector from {source!r}: expected 'a,b,c'") from None
+
+    def write_items(self, items, path):
+        path = Path(path).with_suffix(".txt")
+        lines = [" | ".join(",".join(f"{v:.3f}" for v in s.tolist()) for s in row) for row in items]
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+
+def make_domain_class(name: str) -> type[VectorDomain]:
+    """A VectorDomain subclass registered under another name (for a second domain)."""
+    return type(f"VectorDomain_{name}", (VectorDomain,), {"name": name})
