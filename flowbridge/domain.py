@@ -107,6 +107,11 @@ class Domain(abc.ABC):
         ``max_length``...).
         """
 
+    def build_discriminator(self, spec: LatentSpec) -> nn.Module | None:
+        """Optional adversarial critic ``(x, shared) -> score [batch]`` (hinge loss), e.g. the
+        original text-to-image projection discriminator. ``None`` (the default): no GAN term."""
+        return None
+
     # -- data ----------------------------------------------------------------------------
     def fit(self, items: Sequence) -> None:
         """Fit preprocessing state (e.g. a vocabulary) on training items. Default: nothing."""
