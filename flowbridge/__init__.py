@@ -1,6 +1,8 @@
 """flowbridge: latent normalizing flows for many-to-many cross-domain mappings (LNFMM)."""
 
 from . import flows
+from .bridge import Bridge
+from .config import BridgeConfig, ConfigError, LossWeights
 from .domain import Domain, EncoderOutput, LatentSpec, PairedDataset, PairedSplit
 from .hookspecs import hookimpl
 from .plugins import PluginError
@@ -8,6 +10,10 @@ from .plugins import PluginError
 __version__ = "0.1.0"
 
 __all__ = [
+    "Bridge",
+    "BridgeConfig",
+    "ConfigError",
+    "LossWeights",
     "Domain",
     "EncoderOutput",
     "LatentSpec",

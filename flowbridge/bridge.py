@@ -1,0 +1,390 @@
+r"""The two-domain LNFMM model: encoders, shared bijection, priors, losses and translation.
+
+For domains A and B with latents :math:`z_A = [s_A, r_A]`, :math:`z_B = [s_B, r_B]`, the
+shared bijection :math:`f` carries A's shared space to B's. A paired example costs
+(every term per sample, then averaged over the batch)
+
+.. math::
+
+    L = λ_1 [-\log p(s_A) - \log p(s_B)]
+      + λ_2\, \mathrm{KL}(q(r_A|x_A) \| p_A(r_A | f^{-1}(s_B)))
+      + λ_3\, \mathrm{KL}(q(r_B|x_B) \| p_B(r_B | f(s_A)))
+      + λ_4\, \ell_A(x_A | s_A, r_A) + λ_5\, \ell_B(x_B | s_B, r_B)
+      + λ_x [\ell_B(x_B | f(s_A), r_B) + \ell_A(x_A | f^{-1}(s_B), r_A)]
+      + λ_m \|f(s_A) - s_B\|^2
+
+The shared prior :math:`p` is a density on B's shared space; A's shared code is scored under
+the density it induces through f, :math:`-\log p(s_A) = -\log p(f(s_A)) - \log|\det J_f(s_A)|`.
+With the original "uniform" prior only the volume term :math:`-\log|\det J_f|` remains.
+Each residual prior is conditioned on the *other* domain's shared code expressed in its own
+space, which is exactly what exists at translation time. An unpaired example of A costs
+:math:`λ_1 [-\log p(s_A)] + λ_2\,\mathrm{KL}(q(r_A|x_A) \| p_A(r_A|s_A)) + λ_4 \ell_A`
+(self-conditioned), and B mirrors it.
+
+Translation A → B with K samples: :math:`c = f(\bar s_A)` (the posterior mean),
+:math:`r_k \sim p_B(r | c)` at temperature τ, :math:`x_k = \mathrm{dec}_B(c, r_k)`; all N×K
+latents go through the prior and the decoder as one batch.
+
+References:
+    Mahajan, Gurevych, Roth. "Latent Normalizing Flows for Many-to-Many Cross-Domain
+    Mappings." ICLR 2020.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from einops import rearrange, repeat
+from torch import nn
+
+from .config import BridgeConfig
+from .domain import Domain, EncoderOutput, LatentSpec
+from .flows import SharedBijection, build_residual_prior, build_shared_prior
+from .posterior import PosteriorSample, sample_posterior
+
+__all__ = ["Bridge"]
+
+_SIDES = ("a", "b")
+
+
+def _other(side: str) -> str:
+    return "b" if side == "a" else "a"
+
+
+class Bridge(nn.Module):
+    """LNFMM between two domains.
+
+    Args:
+        domain_a: the domain on the input side of f (``f: A -> B``).
+        domain_b: the other domain.
+        config: model settings; defaults to :class:`BridgeConfig()`.
+
+    Domains are referred to by name (``"image"``, ``"text"``) or, when both have the same
+    name, by side (``"a"``, ``"b"``).
+
+    Example:
+        >>> bridge = Bridge(image_domain, text_domain, BridgeConfig(shared_features=16))
+        >>> terms = bridge.loss(x_a=images, x_b=captions)       # paired batch
+        >>> terms["total"].backward()
+        >>> captions = bridge.translate(images, source="image", samples=10)  # [N][10]
+    """
+
+    def __init__(self, domain_a: Domain, domain_b: Domain, config: BridgeConfig | None = None):
+        super().__init__()
+        for side, domain in zip(_SIDES, (domain_a, domain_b), strict=True):
+            if not isinstance(domain, Domain):
+                raise TypeError(
+                    f"domain_{side} must be a flowbridge.Domain instance, got "
+                    f"{type(domain).__name__}"
+                )
+        self.config = config = config or BridgeConfig()
+        self.domains = {"a": domain_a, "b": domain_b}
+        d_s = config.shared_features
+        self.specs: dict[str, LatentSpec] = {}
+        for side, configured in (("a", config.residual_a), ("b", config.residual_b)):
+            domain = self.domains[side]
+            residual = 0 if config.residual_prior == "none" else configured
+            if residual is None:
+                residual = domain.default_residual_features
+            self.specs[side] = LatentSpec(d_s, residual, config.posterior == "learned")
+        self.encoders = nn.ModuleDict(
+            {side: self.domains[side].build_encoder(self.specs[side]) for side in _SIDES}
+        )
+        self.decoders = nn.ModuleDict(
+            {side: self.domains[side].build_decoder(self.specs[side]) for side in _SIDES}
+        )
+        self.shared_map = SharedBijection(
+            d_s, config.shared_steps, config.shared_hidden, coupling=config.shared_map
+        )
+        self.shared_prior = build_shared_prior(
+            config.shared_prior,
+            d_s,
+            steps=config.residual_steps,
+            hidden_features=config.residual_hidden,
+            scale=config.coupling_scale,
+        )
+        self.priors = nn.ModuleDict(
+            {
+                side: build_residual_prior(
+                    config.residual_prior if self.specs[side].residual else "none",
+                    self.specs[side].residual,
+                    d_s,
+                    steps=config.residual_steps,
+                    hidden_features=config.residual_hidden,
+                    base_scale=config.base_scale,
+                    scale=config.coupling_scale,
+                )
+                for side in _SIDES
+            }
+        )
+
+    # -- names and devices --------------------------------------------------------------
+    def side(self, domain: str) -> str:
+        """``"a"`` or ``"b"`` for a domain name (or a side given as ``"a"``/``"b"``)."""
+        names = {self.domains[s].name: s for s in _SIDES}
+        if domain in names and len(names) == 2:
+            return names[domain]
+        if domain in _SIDES:
+            return domain
+        raise ValueError(
+            f"unknown domain {domain!r}; this bridge maps {self.domains['a'].name!r} (a) "
+            f"<-> {self.domains['b'].name!r} (b)"
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _batch(self, x: Any, side: str) -> torch.Tensor:
+        """Accept a batch tensor or a list of items (collated by the domain)."""
+        if not isinstance(x, torch.Tensor):
+            if not isinstance(x, Sequence) or isinstance(x, str) or len(x) == 0:
+                raise TypeError(
+                    f"expected a batch tensor or a non-empty list of "
+                    f"{self.domains[side].name} items, got {type(x).__name__}"
+                )
+            x = self.domains[side].collate(list(x))
+        return x.to(self.device)
+
+    # -- latents --------------------------------------------------------------------------
+    def encode(self, x: Any, domain: str) -> EncoderOutput:
+        """Posterior means ``shared [batch, d_s]``, ``residual [batch, d_r]`` (+ log-variance)."""
+        side = self.side(domain)
+        x = self._batch(x, side)
+        encoded = self.encoders[side](x)
+        self._check_encoded(encoded, side, x.shape[0])
+        return encoded
+
+    def _check_encoded(self, encoded: Any, side: str, batch: int) -> None:
+        name, spec = self.domains[side].name, self.specs[side]
+        if not isinstance(encoded, EncoderOutput):
+            raise TypeError(
+                f"the {name!r} encoder must return flowbridge.EncoderOutput, "
+                f"got {type(encoded).__name__}"
+            )
+        expected = {"shared": spec.shared, "residual": spec.residual}
+        for part, size in expected.items():
+            shape = tuple(getattr(encoded, part).shape)
+            if shape != (batch, size):
+                raise ValueError(
+                    f"the {name!r} encoder returned {part} of shape {list(shape)}, "
+                    f"expected [{batch}, {size}]"
+                )
+
+    def map_shared(self, shared: torch.Tensor, source: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Carry a shared code to the other domain's space: f from A, f⁻¹ from B.
+
+        Returns the mapped code ``[batch, d_s]`` and ``log|det J| [batch]`` of that map.
+        """
+        if self.side(source) == "a":
+            return self.shared_map(shared)
+        return self.shared_map.inverse(shared)
+
+    # -- loss -------------------------------------------------------------------------------
+    def loss(
+        self, x_a: Any = None, x_b: Any = None, paired: bool = True
+    ) -> dict[str, torch.Tensor]:
+        """Loss terms of a batch, each averaged over the batch, plus ``"total"``.
+
+        ``x_a`` and ``x_b`` together with ``paired=True`` form a paired batch (row i of one is
+        the partner of row i of the other). A single batch, or both with ``paired=False``,
+        gives the unpaired (semi-supervised) terms. Besides the weighted terms (see
+        :class:`~flowbridge.config.LossWeights`) the dict reports the residual KLs in bits
+        per dimension (``prior_a_bpd``, ``prior_b_bpd``).
+        """
+        if x_a is None and x_b is None:
+            raise ValueError("loss() needs x_a, x_b or both")
+        if paired and x_a is not None and x_b is not None:
+            a, b = self._batch(x_a, "a"), self._batch(x_b, "b")
+            if a.shape[0] != b.shape[0]:
+                raise ValueError(
+                    f"a paired batch needs as many a-rows as b-rows, got {a.shape[0]} and "
+                    f"{b.shape[0]}; pass paired=False for unpaired batches"
+                )
+            terms = self._paired_terms(a, b)
+        else:
+            terms = {}
+            for side, x in (("a", x_a), ("b", x_b)):
+                if x is not None:
+                    for key, value in self._unpaired_terms(self._batch(x, side), side).items():
+                        terms[key] = terms.get(key, 0) + value
+        return self._weigh(terms)
+
+    def _posterior(self, side: str, x: torch.Tensor) -> PosteriorSample:
+        encoded = self.encoders[side](x)
+        self._check_encoded(encoded, side, x.shape[0])
+        return sample_posterior(encoded, self.config.posterior, self.config.posterior_noise)
+
+    def _shared_nll(self, q: PosteriorSample, side: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``-log p(s)`` of a shared code under the prior in its own space (+ log q if learned).
+
+        Returns the term ``[batch]`` and the code expressed in B's space.
+        """
+        if side == "a":
+            in_b, logabsdet = self.shared_map(q.shared)
+            nll = -(self.shared_prior.log_prob(in_b) + logabsdet)
+        else:
+            in_b = q.shared
+            nll = -self.shared_prior.log_prob(in_b)
+        if q.log_q_shared is not None:
+            nll = nll + q.log_q_shared
+        return nll, in_b
+
+    def _kl(self, side: str, q: PosteriorSample, context: torch.Tensor) -> torch.Tensor:
+        log_p = self.priors[side].log_prob(q.residual, context)
+        return -log_p if q.log_q_residual is None else q.log_q_residual - log_p
+
+    def _rec(self, side: str, shared, residual, x) -> torch.Tensor:
+        output = self.decoders[side](shared, residual, x)
+        return self.domains[side].reconstruction_loss(output, x)
+
+    def _paired_terms(self, x_a, x_b) -> dict[str, torch.Tensor]:
+        qa, qb = self._posterior("a", x_a), self._posterior("b", x_b)
+        shared_a, a_in_b = self._shared_nll(qa, "a")
+        shared_b, _ = self._shared_nll(qb, "b")
+        b_in_a, _ = self.shared_map.inverse(qb.shared)
+        terms = {
+            "shared": shared_a + shared_b,
+            "prior_a": self._kl("a", qa, b_in_a),
+            "prior_b": self._kl("b", qb, a_in_b),
+            "rec_a": self._rec("a", qa.shared, qa.residual, x_a),
+            "rec_b": self._rec("b", qb.shared, qb.residual, x_b),
+            "align": (a_in_b - qb.shared).square().sum(dim=1),
+        }
+        if self.config.weights.cross:
+            terms["cross"] = self._rec("b", a_in_b, qb.residual, x_b) + self._rec(
+                "a", b_in_a, qa.residual, x_a
+            )
+        return {key: value.mean() for key, value in terms.items()}
+
+    def _unpaired_terms(self, x, side) -> dict[str, torch.Tensor]:
+        q = self._posterior(side, x)
+        shared, _ = self._shared_nll(q, side)
+        terms = {
+            "shared": shared,
+            f"prior_{side}": self._kl(side, q, q.shared),
+            f"rec_{side}": self._rec(side, q.shared, q.residual, x),
+        }
+        return {key: value.mean() for key, value in terms.items()}
+
+    def _weigh(self, terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        weights = vars(self.config.weights)
+        total = sum(weights[key] * value for key, value in terms.items())
+        for side in _SIDES:
+            d_r = self.specs[side].residual
+            if f"prior_{side}" in terms and d_r:
+                terms[f"prior_{side}_bpd"] = terms[f"prior_{side}"].detach() / (d_r * math.log(2))
+        terms["total"] = total
+        return terms
+
+    # -- generation ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _evaluating(self):
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.train(was_training)
+
+    def sample_residual(
+        self,
+        x: Any,
+        source: str,
+        samples: int = 1,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latents for translating ``x`` out of ``source``: the mapped shared code
+        ``[N * K, d_s]`` and the residual samples ``[N * K, d_r]`` (rows ``n * K + k``)."""
+        side = self.side(source)
+        shared = self.encode(x, side).shared
+        context, _ = self.map_shared(shared, side)
+        residual = self.priors[_other(side)].sample(samples, context, temperature, generator)
+        return (
+            repeat(context, "n d -> (n k) d", k=samples),
+            rearrange(residual, "n k d -> (n k) d"),
+        )
+
+    def translate(
+        self,
+        x: Any,
+        source: str,
+        target: str | None = None,
+        samples: int = 1,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        **generate_options: Any,
+    ) -> list[list]:
+        """Translate N inputs into K outputs each: ``result[n][k]`` is sample k for input n.
+
+        Args:
+            x: a batch tensor or a list of items of the ``source`` domain.
+            source: the input's domain; ``target`` (optional) must be the other one.
+            samples: K, residual samples per input.
+            temperature: τ, scales the residual prior's base noise.
+            generator: seeds the residual noise for reproducible outputs.
+            **generate_options: passed to the target domain's ``generate`` (text: ``method``,
+                ``beam_size``...).
+        """
+        side = self.side(source)
+        target_side = _other(side)
+        if target is not None and self.side(target) != target_side:
+            raise ValueError(f"target {target!r} must be the other domain than source {source!r}")
+        with self._evaluating():
+            shared, residual = self.sample_residual(x, side, samples, temperature, generator)
+            items = self.domains[target_side].generate(
+                self.decoders[target_side], shared, residual, **generate_options
+            )
+        return [list(items[n * samples : (n + 1) * samples]) for n in range(len(items) // samples)]
+
+    def reconstruct(self, x: Any, domain: str, **generate_options: Any) -> list:
+        """Decode each input from its own posterior-mean latent."""
+        side = self.side(domain)
+        with self._evaluating():
+            encoded = self.encode(x, side)
+            return self.domains[side].generate(
+                self.decoders[side], encoded.shared, encoded.residual, **generate_options
+            )
+
+    def sample_joint(
+        self,
+        n: int,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        **generate_options: Any,
+    ) -> tuple[list, list]:
+        """Generate ``n`` new pairs: :math:`s_B \\sim p(s)`, :math:`s_A = f^{-1}(s_B)`, each
+        residual from its prior given its shared code, then both decoders.
+
+        Needs a proper shared prior (``shared_prior = "gaussian"`` or ``"flow"``).
+        """
+        if not self.shared_prior.proper:
+            raise ValueError(
+                f"sample_joint needs a proper shared prior; this bridge uses "
+                f"{self.config.shared_prior!r}. Train with shared_prior = 'gaussian' or 'flow'."
+            )
+        with self._evaluating():
+            shared_b = self.shared_prior.sample(n, temperature=temperature, generator=generator)
+            shared_a, _ = self.shared_map.inverse(shared_b)
+            outputs = []
+            for side, shared in (("a", shared_a), ("b", shared_b)):
+                residual = self.priors[side].sample(1, shared, temperature, generator)[:, 0]
+                outputs.append(
+                    self.domains[side].generate(
+                        self.decoders[side], shared, residual, **generate_options
+                    )
+                )
+        return outputs[0], outputs[1]
+
+    def extra_repr(self) -> str:
+        a, b = self.domains["a"], self.domains["b"]
+        return (
+            f"{a.name!r} (residual {self.specs['a'].residual}) <-> {b.name!r} (residual "
+            f"{self.specs['b'].residual}), shared {self.config.shared_features}"
+        )

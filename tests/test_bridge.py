@@ -1,0 +1,219 @@
+"""The two-domain model: loss terms, conditioning, translation and joint sampling."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from toy_domains import VectorDomain, make_domain_class
+
+from flowbridge import Bridge, BridgeConfig, LossWeights
+from flowbridge.domain import EncoderOutput
+
+Other = make_domain_class("other")
+
+
+def make_bridge(**config) -> Bridge:
+    config.setdefault("shared_features", 3)
+    config.setdefault("shared_hidden", 16)
+    config.setdefault("residual_hidden", 16)
+    config.setdefault("residual_steps", 2)
+    config.setdefault("shared_steps", 2)
+    return Bridge(VectorDomain(features=4), Other(features=6), BridgeConfig(**config))
+
+
+def batch(n=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 4, generator=g), torch.randn(n, 6, generator=g)
+
+
+CONFIGS = [
+    {},
+    {"posterior": "learned"},
+    {"shared_prior": "flow", "shared_map": "affine"},
+    {"shared_prior": "gaussian", "residual_prior": "gaussian"},
+    {"residual_prior": "standard"},
+    {"residual_prior": "none"},
+    {"weights": LossWeights(align=1.0, cross=0.0)},
+]
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_paired_loss_terms_are_finite_and_reach_every_parameter(config):
+    bridge = make_bridge(**config)
+    # Perturb the zero-initialised output layers so every gradient path is live.
+    with torch.no_grad():
+        for p in bridge.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    terms = bridge.loss(*batch())
+    expected = {"shared", "prior_a", "prior_b", "rec_a", "rec_b", "align", "total"}
+    assert expected <= set(terms)
+    assert ("cross" in terms) == bool(bridge.config.weights.cross)
+    assert all(torch.isfinite(v) and v.dim() == 0 for v in terms.values())
+    terms["total"].backward()
+    unused = {"shared_prior"} if bridge.config.shared_prior != "flow" else set()
+    for name, p in bridge.named_parameters():
+        if name.split(".")[0] in unused:
+            continue
+        assert p.grad is not None and p.grad.abs().sum() > 0, f"no gradient reaches {name}"
+
+
+def test_total_is_the_weighted_sum_of_the_terms():
+    weights = LossWeights(
+        shared=0.5, prior_a=2.0, prior_b=3.0, rec_a=0.1, rec_b=0.2, cross=0.7, align=1.5
+    )
+    bridge = make_bridge(weights=weights)
+    torch.manual_seed(1)
+    terms = bridge.loss(*batch())
+    total = sum(getattr(weights, k) * terms[k] for k in vars(weights))
+    torch.testing.assert_close(terms["total"], total)
+
+
+def test_paired_priors_are_cross_conditioned_and_unpaired_self_conditioned(monkeypatch):
+    bridge = make_bridge(posterior_noise=0.0)
+    x_a, x_b = batch()
+    seen = {}
+    for side in ("a", "b"):
+        prior = bridge.priors[side]
+        original = prior.log_prob
+
+        def spy(r, context, _side=side, _original=original):
+            seen[_side] = context.detach().clone()
+            return _original(r, context)
+
+        monkeypatch.setattr(prior, "log_prob", spy)
+    with torch.no_grad():
+        s_a, s_b = bridge.encode(x_a, "a").shared, bridge.encode(x_b, "b").shared
+        bridge.loss(x_a, x_b)
+        torch.testing.assert_close(seen["b"], bridge.shared_map(s_a)[0])
+        torch.testing.assert_close(seen["a"], bridge.shared_map.inverse(s_b)[0])
+        bridge.loss(x_a, x_b, paired=False)
+        torch.testing.assert_close(seen["a"], s_a)
+        torch.testing.assert_close(seen["b"], s_b)
+
+
+def test_unpaired_batches_only_touch_their_own_domain():
+    bridge = make_bridge()
+    x_a, _ = batch()
+    terms = bridge.loss(x_a=x_a)
+    assert {"shared", "prior_a", "rec_a", "total"} <= set(terms)
+    assert not {"prior_b", "rec_b", "cross", "align"} & set(terms)
+    terms["total"].backward()
+    assert all(p.grad is None for p in bridge.decoders["b"].parameters())
+
+
+def test_training_lowers_the_loss():
+    torch.manual_seed(0)
+    bridge = make_bridge()
+    g = torch.Generator().manual_seed(3)
+    latent = torch.randn(64, 2, generator=g)
+    # Paired data with a shared cause and domain-specific noise.
+    x_a = torch.cat((latent, torch.randn(64, 2, generator=g)), dim=1)
+    x_b = torch.cat((latent.repeat(1, 2), 0.1 * torch.randn(64, 2, generator=g)), dim=1)
+    optimizer = torch.optim.Adam(bridge.parameters(), lr=3e-3)
+    first = bridge.loss(x_a, x_b)["total"].item()
+    for _ in range(150):
+        optimizer.zero_grad()
+        bridge.loss(x_a, x_b)["total"].backward()
+        optimizer.step()
+    last = bridge.loss(x_a, x_b)["total"].item()
+    assert last < 0.5 * first
+
+
+@given(n=st.integers(1, 4), k=st.integers(1, 5), seed=st.integers(0, 2**16))
+def test_translation_returns_k_outputs_identical_only_without_residual(n, k, seed):
+    torch.manual_seed(seed)
+    x_a, _ = batch(n, seed)
+    for residual_prior in ("none", "flow"):
+        bridge = make_bridge(residual_prior=residual_prior)
+        with torch.no_grad():  # a non-trivial decoder, so residual changes show
+            for p in bridge.decoders.parameters():
+                p.add_(torch.randn_like(p))
+        outputs = bridge.translate(x_a, source="vector", samples=k)
+        assert len(outputs) == n and all(len(row) == k for row in outputs)
+        assert all(item.shape == (6,) for row in outputs for item in row)
+        for row in outputs:
+            spread = torch.stack(row).std(dim=0).max() if k > 1 else torch.tensor(0.0)
+            if residual_prior == "none" or k == 1:
+                assert spread == 0
+            else:
+                assert spread > 1e-4
+
+
+def test_translation_is_seedable_and_accepts_items_both_ways():
+    bridge = make_bridge()
+    x_a, x_b = batch(2)
+    first = bridge.translate(x_a, "a", samples=3, generator=torch.Generator().manual_seed(7))
+    again = bridge.translate(
+        list(x_a), "vector", "other", samples=3, generator=torch.Generator().manual_seed(7)
+    )
+    for row, row_again in zip(first, again, strict=True):
+        torch.testing.assert_close(torch.stack(row), torch.stack(row_again))
+    back = bridge.translate(x_b, "other", samples=2)
+    assert all(item.shape == (4,) for row in back for item in row)
+    assert bridge.training  # translate restores the mode it found
+
+
+def test_reconstruct_and_joint_sampling():
+    bridge = make_bridge(shared_prior="flow")
+    x_a, _ = batch(3)
+    assert len(bridge.reconstruct(x_a, "vector")) == 3
+    items_a, items_b = bridge.sample_joint(4)
+    assert [i.shape for i in items_a] == [(4,)] * 4 and [i.shape for i in items_b] == [(6,)] * 4
+    with pytest.raises(ValueError, match="proper shared prior"):
+        make_bridge().sample_joint(2)
+
+
+def test_bad_inputs_fail_clearly():
+    bridge = make_bridge()
+    x_a, x_b = batch()
+    with pytest.raises(ValueError, match="unknown domain 'audio'"):
+        bridge.translate(x_a, "audio")
+    with pytest.raises(ValueError, match="other domain"):
+        bridge.translate(x_a, "vector", target="vector")
+    with pytest.raises(ValueError, match="as many a-rows as b-rows"):
+        bridge.loss(x_a, x_b[:3])
+    with pytest.raises(ValueError, match="needs x_a, x_b"):
+        bridge.loss()
+    with pytest.raises(TypeError, match="non-empty list"):
+        bridge.translate("not a batch", "vector")
+    with pytest.raises(TypeError, match="Domain instance"):
+        Bridge(VectorDomain(), "text")
+
+
+def test_a_broken_encoder_is_named():
+    class Broken(VectorDomain):
+        name = "broken"
+
+        def build_encoder(self, spec):
+            inner = super().build_encoder(spec)
+
+            class Wrong(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.inner = inner
+
+                def forward(self, x):
+                    out = self.inner(x)
+                    return EncoderOutput(out.shared[:, :-1], out.residual, None)
+
+            return Wrong()
+
+    bridge = Bridge(Broken(), Other(features=6), BridgeConfig(shared_features=3))
+    with pytest.raises(ValueError, match="'broken' encoder returned shared of shape"):
+        bridge.loss(*batch())
+
+
+def test_learned_posterior_needs_a_log_variance():
+    class NoVariance(VectorDomain):
+        name = "novar"
+
+        def build_encoder(self, spec):
+            import dataclasses
+
+            return super().build_encoder(dataclasses.replace(spec, learned_variance=False))
+
+    bridge = Bridge(NoVariance(), Other(), BridgeConfig(shared_features=3, posterior="learned"))
+    with pytest.raises(ValueError, match="log-variance"):
+        bridge.loss(*batch())
