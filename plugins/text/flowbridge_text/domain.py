@@ -76,8 +76,8 @@ class TextDomain(Domain):
         decoder_hidden: decoder LSTM width.
         layers: encoder GRU layers.
         decoder_layers: decoder LSTM layers.
-        max_length: most words kept per text (``<bos>``/``<eos>`` not counted); also the
-            default most words :meth:`generate` produces.
+        max_length: most tokens (words and punctuation marks) kept per text, ``<bos>`` and
+            ``<eos>`` not counted; also the default most tokens :meth:`generate` produces.
         min_count: a word enters the vocabulary if :meth:`fit` sees it this often.
         max_size: largest vocabulary, the 4 special tokens included (``None``: no limit).
         word_dropout: probability that a decoder input word becomes ``<unk>`` while training.

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from flowbridge_text import TextDomain
 
 from flowbridge.domain import LatentSpec
+
+# As in the core's conftest, for when these tests run on their own: plugins are registered in
+# code, never loaded from whatever happens to be installed.
+os.environ.setdefault("FLOWBRIDGE_LOAD_PLUGINS", "")
 
 CAPTIONS = [
     "A red circle at the top left.",
