@@ -16,9 +16,6 @@ Conventions (what every other part of flowbridge may rely on):
 from __future__ import annotations
 
 import math
-import os
-import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +30,7 @@ from flowbridge.domain import Domain, LatentSpec
 from ._checks import check_tokens
 from .decoder import TextDecoder
 from .encoder import TextEncoder
+from .markdown import write_markdown
 from .search import beam_search, greedy_search, sample_search
 from .tokenizer import detokenize, tokenize
 from .vocabulary import BOS, EOS, PAD, SPECIALS, Vocabulary
@@ -47,9 +45,6 @@ EXAMPLE_WORDS = (
 )  # fmt: skip
 
 METHODS = ("greedy", "sample", "beam")
-
-# Characters Markdown would read as markup (<unk> would vanish as an HTML tag).
-_MARKDOWN = re.compile(r"([\\`*_\[\]<>#|])")
 
 
 class NotFittedError(ValueError):
@@ -364,36 +359,6 @@ class TextDomain(Domain):
         return source
 
     def write_items(self, items: Sequence[Sequence[str]], path: Path) -> Path:
-        """Write a Markdown file ``path.md``: one section per input, its texts numbered.
-
-        Whitespace runs become single spaces, Markdown markup characters are escaped and an
-        empty text shows as *(empty)*. The file appears atomically (temp file + rename).
-        """
-        path = Path(path).with_suffix(".md")
-        lines = ["# Generated text", ""]
-        for i, row in enumerate(items, 1):
-            if isinstance(row, str) or not isinstance(row, Sequence):
-                raise TypeError(
-                    f"items must be a list (one per input) of lists of str, got "
-                    f"{type(row).__name__} at index {i - 1}"
-                )
-            lines += [f"## Input {i}", ""]
-            for k, text in enumerate(row, 1):
-                if not isinstance(text, str):
-                    raise TypeError(
-                        f"items[{i - 1}][{k - 1}] must be a str, got {type(text).__name__}"
-                    )
-                text = _MARKDOWN.sub(r"\\\1", " ".join(text.split()))
-                lines.append(f"{k}. {text or '*(empty)*'}")
-            lines.append("")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write("\n".join(lines))
-            os.chmod(temp, 0o644)  # mkstemp makes it private; this is a file to share
-            os.replace(temp, path)
-        except BaseException:
-            os.unlink(temp)
-            raise
-        return path
+        """Write a Markdown file ``path.md`` atomically: one section per input, its texts
+        numbered (see :func:`~flowbridge_text.markdown.write_markdown`)."""
+        return write_markdown(items, path)
