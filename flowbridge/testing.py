@@ -154,6 +154,8 @@ def _check_loss(loss: object, batch: int) -> torch.Tensor:
 
 
 def _check_gradients(modules: dict[str, nn.Module]) -> None:
+    # A parameter without a gradient is dead weight, and multi-process training (DDP) stops
+    # with an error on it by default.
     for part, module in modules.items():
         missing, bad, total = [], [], 0.0
         for name, p in module.named_parameters():
@@ -336,10 +338,12 @@ def check_domain(
     Raises:
         AssertionError: a check failed; the message names the domain and the check.
     """
-    if batch < 2:
-        raise ValueError(f"batch must be >= 2 to test per-sample independence, got {batch}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 2:
+        raise ValueError(f"batch must be an int >= 2 to test per-sample independence, got {batch}")
     if isinstance(specs, LatentSpec):
         specs = [specs]
+    if specs is not None and (not specs or not all(isinstance(s, LatentSpec) for s in specs)):
+        raise TypeError(f"specs must be a LatentSpec or a non-empty list of them, got {specs!r}")
     check = _Checker(domain)
     with check("name and options"):
         _expect(isinstance(domain, Domain), f"expected a flowbridge.Domain, got {type(domain)}")

@@ -45,9 +45,11 @@ def test_the_callers_random_state_is_left_alone():
     assert torch.equal(torch.get_rng_state(), before)
 
 
-def test_batch_must_allow_an_independence_check():
-    with pytest.raises(ValueError, match="batch must be >= 2"):
+def test_batch_and_specs_are_validated():
+    with pytest.raises(ValueError, match="batch must be an int >= 2"):
         check_domain(VectorDomain(), batch=1)
+    with pytest.raises(TypeError, match="non-empty list of them, got \\[\\]"):
+        check_domain(VectorDomain(), [])
 
 
 # -- a critic -------------------------------------------------------------------------------
