@@ -63,12 +63,16 @@ class Domain(abc.ABC):
     """Base class of every domain plugin.
 
     Subclasses set the class attributes and implement the abstract methods. A domain instance
-    holds its options (``__init__`` keyword arguments, JSON-compatible, saved in checkpoints)
-    and any state fitted on data (a vocabulary), exposed through :meth:`state_dict`.
+    holds its options (``__init__`` keyword arguments, JSON-compatible, saved in checkpoints:
+    ``type(domain)(**domain.options)`` must rebuild it) and any state fitted on data (a
+    vocabulary), exposed through :meth:`state_dict`. Every ``__init__`` option has a default,
+    and a default-constructed domain must pass :func:`flowbridge.testing.check_domain`.
 
     Class attributes:
-        name: registry name, e.g. ``"image"``; lowercase letters, digits, ``_`` and ``-``.
-        default_residual_features: residual size used when a config does not give one.
+        name: registry name, e.g. ``"image"``; lowercase letters, digits, ``_`` and ``-``, not
+            starting with ``_`` or ``-``.
+        default_residual_features: residual size used when a config does not give one (an
+            int >= 0).
     """
 
     name: ClassVar[str]
@@ -123,7 +127,8 @@ class Domain(abc.ABC):
     @abc.abstractmethod
     def example_batch(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """A valid batch of ``n`` random examples, for tests (deterministic given the
-        generator's seed)."""
+        generator's seed: draw every random number from ``generator``). It must also work
+        before :meth:`fit`, e.g. with a small built-in vocabulary."""
 
     def state_dict(self) -> dict[str, Any]:
         """Fitted state to save with a model; only tensors, numbers, strings, lists, dicts
@@ -185,8 +190,10 @@ class PairedDataset(abc.ABC):
     """Base class of dataset plugins: pairs of items from two named domains.
 
     Class attributes:
-        name: registry name, e.g. ``"shapes"``.
-        domains: the two domain names, e.g. ``("image", "text")``.
+        name: registry name, e.g. ``"shapes"`` (same rules as :attr:`Domain.name`).
+        domains: the two domain names, e.g. ``("image", "text")``; they may be equal, and
+            may be registered by other plugins.
+        splits: the split names :meth:`split` accepts.
     """
 
     name: ClassVar[str]

@@ -1,15 +1,30 @@
 """Plugin discovery and the domain and dataset registries.
 
-Plugins are modules (or objects) with ``@flowbridge.hookimpl`` functions. They are found
-through the ``flowbridge`` entry-point group the first time a registry is needed, or
-registered in code with :func:`register`. ``FLOWBRIDGE_LOAD_PLUGINS`` picks which entry
-points load: unset = all, empty = none, ``"image,text"`` = only those.
+Plugins are modules (or objects) with ``@flowbridge.hookimpl`` functions (see
+:mod:`flowbridge.hookspecs`). They come from the ``flowbridge`` entry-point group, loaded the
+first time a registry is used, or are registered in code with :func:`register`.
+``FLOWBRIDGE_LOAD_PLUGINS`` picks which entry points load: unset = all, empty = none,
+``"image,text"`` = only those.
+
+A plugin is validated as it registers: its hooks must be known and marked, and each class it
+passes to ``register`` must be a complete, well-named subclass of the right base. Any failure
+raises :class:`PluginError` naming the plugin and leaves no trace of it in the registry.
+
+Tests and notebooks that register plugins in code use :func:`isolated`, which swaps in a fresh
+:class:`Registry` so that registrations do not leak::
+
+    with flowbridge.plugins.isolated(my_plugin) as registry:
+        domain = registry.get_domain("signal")
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
@@ -19,7 +34,15 @@ from . import hookspecs
 from .domain import Domain, PairedDataset
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
+    "ENV_VAR",
+    "NAME_PATTERN",
     "PluginError",
+    "UnknownNameError",
+    "PluginInfo",
+    "Registry",
+    "current",
+    "isolated",
     "get_plugin_manager",
     "register",
     "unregister",
@@ -31,125 +54,434 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "flowbridge"
 ENV_VAR = "FLOWBRIDGE_LOAD_PLUGINS"
+# A leading "-" would read as a command-line option (``--from -x``), hence the first class.
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
 class PluginError(RuntimeError):
     """A plugin failed to load, or registered something invalid. The message names it."""
 
 
-_manager: pluggy.PluginManager | None = None
+class UnknownNameError(KeyError, ValueError):
+    """No domain or dataset is registered under the name asked for; the message lists those
+    that are. A ``KeyError`` (a registry lookup) and a ``ValueError`` (bad user input)."""
+
+    def __str__(self) -> str:
+        # KeyError would print the repr of its message, quotes and escaped newlines included.
+        return str(self.args[0])
 
 
-def _load_entry_points(pm: pluggy.PluginManager) -> None:
-    wanted = os.environ.get(ENV_VAR)
-    allowed = None if wanted is None else {n.strip() for n in wanted.split(",") if n.strip()}
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if allowed is not None and ep.name not in allowed:
-            continue
-        if pm.get_plugin(ep.name) is not None:
-            continue
-        try:
-            plugin = ep.load()
-        except Exception as exc:
+@dataclass(frozen=True)
+class _Kind:
+    """One registry: the hook that fills it, the base class its entries subclass."""
+
+    what: str
+    hook: str
+    base: type
+
+
+_DOMAIN = _Kind("domain", "flowbridge_register_domains", Domain)
+_DATASET = _Kind("dataset", "flowbridge_register_datasets", PairedDataset)
+_KINDS = (_DOMAIN, _DATASET)
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """What :meth:`Registry.plugins` reports about one registered plugin.
+
+    Attributes:
+        name: the plugin's registered name (its entry-point name when installed).
+        plugin: the plugin object (usually a module).
+        hooks: names of the hooks it implements.
+        domains, datasets: the classes it registered, by name.
+        distribution: the installed distribution that provides it, if any.
+        version: that distribution's version, if any.
+    """
+
+    name: str
+    plugin: object
+    hooks: tuple[str, ...]
+    domains: dict[str, type[Domain]]
+    datasets: dict[str, type[PairedDataset]]
+    distribution: str | None
+    version: str | None
+
+
+def _entry_points() -> Iterable[metadata.EntryPoint]:
+    """The installed entry points of the ``flowbridge`` group (tests replace this)."""
+    return metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+
+def _wanted_entry_points() -> set[str] | None:
+    """Names listed in ``FLOWBRIDGE_LOAD_PLUGINS``; ``None`` when it is unset (load all)."""
+    value = os.environ.get(ENV_VAR)
+    if value is None:
+        return None
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+def _check_name(value: object, plugin: str, what: str, owner: str) -> str:
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
+        raise PluginError(
+            f"plugin {plugin!r}: {owner} has {what} {value!r}; expected a non-empty str of "
+            f"lowercase letters, digits, '_' and '-' (not starting with '_' or '-'), "
+            f"e.g. 'signal'"
+        )
+    return value
+
+
+def _check_class(cls: object, kind: _Kind, plugin: str) -> str:
+    """Validate one class passed to ``register``; return its registry name."""
+    if not isinstance(cls, type):
+        hint = (
+            f"; pass the class {type(cls).__name__} itself, not an instance"
+            if isinstance(cls, kind.base)
+            else ""
+        )
+        raise PluginError(
+            f"plugin {plugin!r} passed {cls!r} to register in {kind.hook}, expected a "
+            f"subclass of flowbridge.{kind.base.__name__}{hint}"
+        )
+    if not issubclass(cls, kind.base):
+        raise PluginError(
+            f"plugin {plugin!r} registered {cls.__qualname__} as a {kind.what}, but it is not a "
+            f"subclass of flowbridge.{kind.base.__name__}; derive it from that class"
+        )
+    owner = f"{kind.what} class {cls.__qualname__}"
+    abstract = sorted(getattr(cls, "__abstractmethods__", ()))
+    if abstract:
+        raise PluginError(f"plugin {plugin!r}: {owner} does not implement {', '.join(abstract)}")
+    name = _check_name(getattr(cls, "name", None), plugin, "name", owner)
+    if kind is _DOMAIN:
+        residual = cls.default_residual_features
+        if isinstance(residual, bool) or not isinstance(residual, int) or residual < 0:
             raise PluginError(
-                f"plugin {ep.name!r} (entry point {ep.value!r}) failed to import: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
-        pm.register(plugin, name=ep.name)
-    pm.check_pending()
+                f"plugin {plugin!r}: {owner} has default_residual_features {residual!r}; "
+                f"expected an int >= 0"
+            )
+    else:
+        pair = getattr(cls, "domains", None)
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise PluginError(
+                f"plugin {plugin!r}: {owner} has domains {pair!r}; expected a pair of domain "
+                f"names, e.g. ('image', 'text')"
+            )
+        for domain_name in pair:
+            _check_name(domain_name, plugin, "a domain name", owner)
+        splits = cls.splits
+        if (
+            not isinstance(splits, (tuple, list))
+            or not splits
+            or not all(isinstance(s, str) and s for s in splits)
+        ):
+            raise PluginError(
+                f"plugin {plugin!r}: {owner} has splits {splits!r}; expected a non-empty tuple "
+                f"of split names, e.g. ('train', 'val', 'test')"
+            )
+    return name
 
 
-def get_plugin_manager() -> pluggy.PluginManager:
-    """The process-wide plugin manager, created (and entry points loaded) on first use."""
-    global _manager
-    if _manager is None:
-        pm = pluggy.PluginManager("flowbridge")
-        pm.add_hookspecs(hookspecs)
-        _load_entry_points(pm)
-        _manager = pm
-    return _manager
+def _check_unmarked(plugin: object, name: str) -> None:
+    """Reject functions named like a hook that lack ``@flowbridge.hookimpl``: pluggy would
+    silently skip them, and the plugin would register nothing."""
+    marker = f"{hookspecs.PROJECT}_impl"
+    for attr in dir(plugin):
+        if not attr.startswith(f"{hookspecs.PROJECT}_"):
+            continue
+        value = getattr(plugin, attr, None)
+        if inspect.isroutine(value) and not hasattr(value, marker):
+            raise PluginError(
+                f"plugin {name!r}: function {attr} looks like a hook but is not decorated with "
+                f"@flowbridge.hookimpl; decorate it (or rename it)"
+            )
 
 
-def register(plugin: object, name: str | None = None) -> str:
-    """Register a plugin object (a module or any object with hook implementations)."""
-    pm = get_plugin_manager()
-    registered = pm.register(plugin, name=name)
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        pm.unregister(plugin)
-        raise PluginError(str(exc)) from exc
-    return registered
+class Registry:
+    """A pluggy plugin manager plus the validated domain and dataset registries.
 
+    Args:
+        entry_points: load the installed ``flowbridge`` entry points (filtered by
+            ``FLOWBRIDGE_LOAD_PLUGINS``) the first time the registry is used.
+    """
 
-def unregister(name: str) -> None:
-    """Remove a plugin registered under ``name`` (no-op if there is none)."""
-    pm = get_plugin_manager()
-    if pm.get_plugin(name) is not None:
-        pm.unregister(name=name)
+    def __init__(self, entry_points: bool = True):
+        self._pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self._pm.add_hookspecs(hookspecs)
+        self._entry_points_pending = entry_points
+        # name -> (class, plugin name) per kind; plugin name -> its distribution, if known.
+        self._tables: dict[str, dict[str, tuple[type, str]]] = {k.what: {} for k in _KINDS}
+        self._distributions: dict[str, metadata.Distribution | None] = {}
 
-
-def _collect(hook_name: str, base: type, what: str) -> dict[str, type]:
-    pm = get_plugin_manager()
-    found: dict[str, tuple[type, str]] = {}
-    for impl in getattr(pm.hook, hook_name).get_hookimpls():
-        plugin_name = impl.plugin_name
-
-        def _register(cls: Any, _plugin: str = plugin_name) -> None:
-            if not (isinstance(cls, type) and issubclass(cls, base)):
+    # -- loading ---------------------------------------------------------------------------
+    def _load_entry_points(self) -> None:
+        if not self._entry_points_pending:
+            return
+        wanted = _wanted_entry_points()
+        found = list(_entry_points())
+        names = [ep.name for ep in found]
+        if wanted is not None and wanted - set(names):
+            raise PluginError(
+                f"{ENV_VAR} names plugins that are not installed: "
+                f"{', '.join(sorted(wanted - set(names)))}; installed: "
+                f"{', '.join(sorted(names)) or 'none'}. Fix the list or install them."
+            )
+        for ep in found:
+            if wanted is not None and ep.name not in wanted:
+                continue
+            if names.count(ep.name) > 1:
                 raise PluginError(
-                    f"plugin {_plugin!r} registered {cls!r} as a {what}, but it is not a "
-                    f"subclass of flowbridge.{base.__name__}"
+                    f"plugin {ep.name!r} is provided by several entry points "
+                    f"({', '.join(sorted(e.value for e in found if e.name == ep.name))}); "
+                    f"uninstall all but one"
                 )
-            abstract = sorted(getattr(cls, "__abstractmethods__", ()))
-            if abstract:
+            if self._pm.has_plugin(ep.name):
+                continue  # loaded by an earlier call that stopped at a broken plugin
+            try:
+                plugin = ep.load()
+            except Exception as exc:
                 raise PluginError(
-                    f"plugin {_plugin!r}: {what} {cls.__name__} does not implement {abstract}"
-                )
-            name = getattr(cls, "name", None)
-            if not isinstance(name, str) or not name:
-                raise PluginError(f"plugin {_plugin!r}: {what} {cls.__name__} has no name")
-            if name in found:
-                raise PluginError(
-                    f"plugin {_plugin!r} registered {what} {name!r}, which plugin "
-                    f"{found[name][1]!r} already registered"
-                )
-            found[name] = (cls, _plugin)
+                    f"plugin {ep.name!r} (entry point {ep.value!r}) failed to import: "
+                    f"{type(exc).__name__}: {exc}. Fix or uninstall it, or leave it out of "
+                    f"{ENV_VAR}."
+                ) from exc
+            self._add(plugin, ep.name, getattr(ep, "dist", None))
+        # Only a complete pass counts: a broken plugin keeps failing until it is fixed.
+        self._entry_points_pending = False
 
+    def _add(self, plugin: object, name: str, dist: metadata.Distribution | None) -> None:
+        _check_unmarked(plugin, name)
         try:
-            impl.function(_register)
+            self._pm.register(plugin, name=name)
+        except (ValueError, pluggy.PluginValidationError) as exc:
+            detail = str(exc).replace("\n", "; ")  # pluggy's messages span lines
+            raise PluginError(f"plugin {name!r} cannot be registered: {detail}") from exc
+        try:
+            try:
+                self._pm.check_pending()
+            except pluggy.PluginValidationError as exc:
+                known = ", ".join(sorted(self.hook_names))
+                raise PluginError(
+                    f"plugin {name!r}: {exc}; the hooks are: {known} (a typo in a hook name?)"
+                ) from exc
+            for kind in _KINDS:
+                self._collect(kind, plugin, name)
+        except BaseException:
+            self._remove(name)
+            raise
+        self._distributions[name] = dist
+
+    def _collect(self, kind: _Kind, plugin: object, plugin_name: str) -> None:
+        """Run ``plugin``'s hook for ``kind`` alone and add what it registers."""
+        table = self._tables[kind.what]
+
+        def register(cls: Any) -> None:
+            name = _check_class(cls, kind, plugin_name)
+            if name in table:
+                other_cls, other = table[name]
+                by = "itself" if other == plugin_name else f"plugin {other!r}"
+                raise PluginError(
+                    f"plugin {plugin_name!r} registered {kind.what} {name!r} "
+                    f"({cls.__qualname__}), but {by} already registered that name "
+                    f"({other_cls.__qualname__}); {kind.what} names must be unique"
+                )
+            table[name] = (cls, plugin_name)
+
+        others = [p for p in self._pm.get_plugins() if p is not plugin]
+        caller = self._pm.subset_hook_caller(kind.hook, remove_plugins=others)
+        try:
+            caller(register=register)
         except PluginError:
             raise
         except Exception as exc:
             raise PluginError(
-                f"plugin {plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc}"
+                f"plugin {plugin_name!r} failed in {kind.hook}: {type(exc).__name__}: {exc}"
             ) from exc
-    return {name: cls for name, (cls, _) in sorted(found.items())}
+
+    def _remove(self, name: str) -> None:
+        self._pm.unregister(name=name)
+        self._distributions.pop(name, None)
+        for table in self._tables.values():
+            for key in [k for k, (_, owner) in table.items() if owner == name]:
+                del table[key]
+
+    # -- public API ------------------------------------------------------------------------
+    @property
+    def manager(self) -> pluggy.PluginManager:
+        """The pluggy manager (entry points loaded)."""
+        self._load_entry_points()
+        return self._pm
+
+    @property
+    def hook_names(self) -> list[str]:
+        """Names of every hook a plugin may implement."""
+        # pluggy also keeps a caller, without a spec, for each unknown hook a plugin named.
+        return sorted(k for k, caller in vars(self._pm.hook).items() if caller.spec is not None)
+
+    def register(self, plugin: object, name: str | None = None) -> str:
+        """Register a plugin object (a module or any object with hook implementations).
+
+        Its hooks run at once, so every class it registers is validated here.
+
+        Args:
+            plugin: the plugin.
+            name: its name; default: the plugin's ``__name__`` (a module's dotted name).
+
+        Returns:
+            The name it is registered under.
+
+        Raises:
+            PluginError: the name is taken or the plugin is invalid (nothing is registered).
+        """
+        self._load_entry_points()
+        if name is None:
+            name = getattr(plugin, "__name__", None) or type(plugin).__name__
+        if self._pm.has_plugin(name) or self._pm.is_registered(plugin):
+            raise PluginError(
+                f"plugin {name!r} is already registered; unregister it first (tests: use "
+                f"flowbridge.plugins.isolated() for a fresh registry)"
+            )
+        self._add(plugin, name, dist=None)
+        return name
+
+    def unregister(self, name: str) -> None:
+        """Remove the plugin registered as ``name`` and everything it registered (no-op if
+        there is none)."""
+        self._load_entry_points()
+        if self._pm.has_plugin(name):
+            self._remove(name)
+
+    def _table(self, kind: _Kind) -> dict[str, type]:
+        self._load_entry_points()
+        return {name: cls for name, (cls, _) in sorted(self._tables[kind.what].items())}
+
+    def domains(self) -> dict[str, type[Domain]]:
+        """All registered domain classes by name, sorted."""
+        return self._table(_DOMAIN)
+
+    def datasets(self) -> dict[str, type[PairedDataset]]:
+        """All registered dataset classes by name, sorted."""
+        return self._table(_DATASET)
+
+    def _get(self, kind: _Kind, name: str, options: dict[str, Any]) -> Any:
+        known = self._table(kind)
+        if name not in known:
+            listed = ", ".join(known) or (
+                f"none (is the plugin installed? is {ENV_VAR} set to leave it out?)"
+            )
+            raise UnknownNameError(f"unknown {kind.what} {name!r}; registered: {listed}")
+        return known[name](**options)
+
+    def get_domain(self, name: str, **options: Any) -> Domain:
+        """Instantiate the domain registered as ``name`` with its options.
+
+        Raises:
+            UnknownNameError: no domain has that name (the message lists those that do).
+        """
+        return self._get(_DOMAIN, name, options)
+
+    def get_dataset(self, name: str, **options: Any) -> PairedDataset:
+        """Instantiate the dataset registered as ``name`` with its options.
+
+        Raises:
+            UnknownNameError: no dataset has that name (the message lists those that do).
+        """
+        return self._get(_DATASET, name, options)
+
+    def _owned(self, kind: _Kind, plugin_name: str) -> dict[str, type]:
+        table = self._tables[kind.what]
+        return {n: cls for n, (cls, owner) in sorted(table.items()) if owner == plugin_name}
+
+    def plugins(self) -> list[PluginInfo]:
+        """Every registered plugin, sorted by name, with what it registered."""
+        pm = self.manager
+        infos = []
+        for name, plugin in sorted(pm.list_name_plugin()):
+            dist = self._distributions.get(name) or _distribution_of(plugin)
+            infos.append(
+                PluginInfo(
+                    name=name,
+                    plugin=plugin,
+                    hooks=tuple(sorted(h.name for h in pm.get_hookcallers(plugin) or ())),
+                    domains=self._owned(_DOMAIN, name),
+                    datasets=self._owned(_DATASET, name),
+                    distribution=dist.metadata["Name"] if dist else None,
+                    version=dist.version if dist else None,
+                )
+            )
+        return infos
+
+
+def _distribution_of(plugin: object) -> metadata.Distribution | None:
+    """The installed distribution whose top-level package holds ``plugin``, if any."""
+    module = getattr(plugin, "__name__", None) if inspect.ismodule(plugin) else None
+    module = module or type(plugin).__module__
+    names = metadata.packages_distributions().get(module.split(".")[0], [])
+    return metadata.distribution(names[0]) if names else None
+
+
+_current: Registry | None = None
+
+
+def current() -> Registry:
+    """The registry the module-level functions use: the process-wide one, created (entry
+    points included) on first use, or the one :func:`isolated` swapped in."""
+    global _current
+    if _current is None:
+        _current = Registry()
+    return _current
+
+
+@contextlib.contextmanager
+def isolated(*plugins: object, entry_points: bool = False) -> Iterator[Registry]:
+    """Use a fresh registry inside a ``with`` block, then restore the previous one.
+
+    Args:
+        plugins: plugins to register in it at once (under their default names).
+        entry_points: also load the installed entry points (off: tests register in code).
+
+    Yields:
+        The fresh registry (also what the module-level functions use inside the block).
+    """
+    global _current
+    previous, _current = _current, Registry(entry_points=entry_points)
+    try:
+        for plugin in plugins:
+            _current.register(plugin)
+        yield _current
+    finally:
+        _current = previous
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The current registry's pluggy manager, entry points loaded."""
+    return current().manager
+
+
+def register(plugin: object, name: str | None = None) -> str:
+    """Register a plugin in the current registry; see :meth:`Registry.register`."""
+    return current().register(plugin, name)
+
+
+def unregister(name: str) -> None:
+    """Remove a plugin from the current registry; see :meth:`Registry.unregister`."""
+    current().unregister(name)
 
 
 def domains() -> dict[str, type[Domain]]:
-    """All registered domain classes by name."""
-    return _collect("flowbridge_register_domains", Domain, "domain")
+    """All domain classes of the current registry by name."""
+    return current().domains()
 
 
 def datasets() -> dict[str, type[PairedDataset]]:
-    """All registered dataset classes by name."""
-    return _collect("flowbridge_register_datasets", PairedDataset, "dataset")
-
-
-def _get(registry: Callable[[], dict[str, type]], what: str, name: str, options: dict):
-    known = registry()
-    if name not in known:
-        hint = ", ".join(known) or "none (is the plugin installed, or FLOWBRIDGE_LOAD_PLUGINS set?)"
-        raise KeyError(f"unknown {what} {name!r}; registered {what}s: {hint}")
-    return known[name](**options)
+    """All dataset classes of the current registry by name."""
+    return current().datasets()
 
 
 def get_domain(name: str, **options: Any) -> Domain:
-    """Instantiate the domain registered as ``name`` with its options."""
-    return _get(domains, "domain", name, options)
+    """Instantiate the domain registered as ``name``; see :meth:`Registry.get_domain`."""
+    return current().get_domain(name, **options)
 
 
 def get_dataset(name: str, **options: Any) -> PairedDataset:
-    """Instantiate the dataset registered as ``name`` with its options."""
-    return _get(datasets, "dataset", name, options)
+    """Instantiate the dataset registered as ``name``; see :meth:`Registry.get_dataset`."""
+    return current().get_dataset(name, **options)

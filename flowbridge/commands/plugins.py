@@ -1,47 +1,97 @@
-"""``flowbridge plugins``: list installed plugins as JSON."""
+"""``flowbridge plugins [--all]``: the loaded plugins as JSON.
+
+One object per plugin, sorted by name::
+
+    {"name": "signals", "version": "0.1.0", "hooks": [...], "domains": ["signal"],
+     "datasets": ["chords"]}
+
+``--all`` adds where each plugin comes from (``distribution``, ``module``) and a ``classes``
+list describing every class it registered: ``kind`` (domain or dataset), ``name``, ``class``
+(``module:QualName``), the first line of its docstring, its constructor options with their
+defaults, and ``default_residual_features`` (domains) or ``domains`` and ``splits`` (datasets).
+The plugins listed are those ``FLOWBRIDGE_LOAD_PLUGINS`` lets load.
+"""
 
 from __future__ import annotations
 
+import argparse
+import inspect
 import json
-from importlib import metadata
+import sys
+from typing import Any
+
+from ..domain import Domain
+from ..plugins import PluginError, PluginInfo, current
+
+__all__ = ["add_parser", "run", "describe_plugin"]
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "plugins",
         help="list installed plugins, their hooks and what they register (JSON)",
-        description="Print the installed flowbridge plugins as JSON.",
+        description="Print the loaded flowbridge plugins as JSON.",
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="also describe every registered class: module path, docstring, options, sizes",
     )
     parser.set_defaults(func=run)
 
 
-def _version(plugin_name: str, plugin: object) -> str | None:
-    module = getattr(plugin, "__name__", type(plugin).__module__)
+def _options(cls: type) -> dict[str, Any]:
+    """Constructor keyword options and their defaults (``None`` where there is none)."""
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    return {
+        p.name: None if p.default is inspect.Parameter.empty else p.default
+        for p in parameters
+        if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+
+
+def _describe_class(kind: str, cls: type) -> dict[str, Any]:
+    doc = inspect.getdoc(cls) or ""
+    row: dict[str, Any] = {
+        "kind": kind,
+        "name": cls.name,
+        "class": f"{cls.__module__}:{cls.__qualname__}",
+        "doc": doc.splitlines()[0] if doc else None,
+        "options": _options(cls),
+    }
+    if issubclass(cls, Domain):
+        row["default_residual_features"] = cls.default_residual_features
+    else:
+        row["domains"] = list(cls.domains)
+        row["splits"] = list(cls.splits)
+    return row
+
+
+def describe_plugin(info: PluginInfo, details: bool = False) -> dict[str, Any]:
+    """The JSON object ``flowbridge plugins`` prints for one plugin."""
+    row: dict[str, Any] = {
+        "name": info.name,
+        "version": info.version,
+        "hooks": list(info.hooks),
+        "domains": list(info.domains),
+        "datasets": list(info.datasets),
+    }
+    if details:
+        module = getattr(info.plugin, "__name__", None) or type(info.plugin).__module__
+        row["distribution"] = info.distribution
+        row["module"] = module
+        row["classes"] = [_describe_class("domain", c) for c in info.domains.values()] + [
+            _describe_class("dataset", c) for c in info.datasets.values()
+        ]
+    return row
+
+
+def run(args: argparse.Namespace) -> int:
     try:
-        dist = metadata.packages_distributions().get(module.split(".")[0], [None])[0]
-        return metadata.version(dist) if dist else None
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def run(args) -> int:
-    from ..plugins import datasets, domains, get_plugin_manager
-
-    pm = get_plugin_manager()
-    domain_names = {name: cls.__module__ for name, cls in domains().items()}
-    dataset_names = {name: cls.__module__ for name, cls in datasets().items()}
-    rows = []
-    for name, plugin in sorted(pm.list_name_plugin()):
-        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
-        module = getattr(plugin, "__name__", "")
-        rows.append(
-            {
-                "name": name,
-                "version": _version(name, plugin),
-                "hooks": hooks,
-                "domains": sorted(n for n, m in domain_names.items() if m.startswith(module)),
-                "datasets": sorted(n for n, m in dataset_names.items() if m.startswith(module)),
-            }
-        )
-    print(json.dumps(rows, indent=2))
+        infos = current().plugins()
+    except PluginError as exc:
+        print(f"flowbridge plugins: {exc}", file=sys.stderr)
+        return 1
+    # default=repr: an option default that JSON cannot hold is shown rather than crashing.
+    print(json.dumps([describe_plugin(i, args.all) for i in infos], indent=2, default=repr))
     return 0

@@ -1,0 +1,398 @@
+"""Contract checks for domain plugins, to call from a plugin's own tests.
+
+:func:`check_domain` builds a domain's encoder and decoder for a few latent sizes and checks
+everything the bridge relies on: shapes, a finite per-sample loss that depends on its own
+sample only, gradients, determinism, options and state that survive a checkpoint, generation
+and writing files. A failure raises ``AssertionError`` naming the domain and the check::
+
+    from flowbridge.testing import check_domain
+
+    def test_contract():
+        check_domain(SignalDomain(length=32))
+
+:func:`latent_specs` is a Hypothesis strategy of latent sizes, for running the checks over
+many of them (it needs ``hypothesis``, part of flowbridge's ``test`` extra).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .domain import Domain, EncoderOutput, LatentSpec
+from .plugins import NAME_PATTERN
+
+__all__ = ["CHECKS", "check_domain", "default_specs", "latent_specs"]
+
+#: Every check :func:`check_domain` can run, in order.
+CHECKS = (
+    "name and options",
+    "example_batch",
+    "build",
+    "encoder output",
+    "reconstruction loss",
+    "gradients",
+    "eval determinism",
+    "per-sample independence",
+    "generate",
+    "collate generated",
+    "discriminator",
+    "read_item",
+    "state_dict",
+    "write_items",
+)
+
+
+class _Checker:
+    """Runs named checks; turns any failure into an AssertionError naming domain and check."""
+
+    def __init__(self, domain: Domain):
+        self.label = f"domain {getattr(domain, 'name', '?')!r} ({type(domain).__qualname__})"
+        self.passed: list[str] = []
+
+    @contextlib.contextmanager
+    def __call__(self, check: str, spec: LatentSpec | None = None) -> Iterator[None]:
+        where = f" with {spec}" if spec is not None else ""
+        try:
+            yield
+        except Exception as exc:
+            detail = str(exc) if isinstance(exc, AssertionError) else f"{type(exc).__name__}: {exc}"
+            raise AssertionError(f"{self.label} failed check {check!r}{where}: {detail}") from exc
+        if check not in self.passed:
+            self.passed.append(check)
+
+
+def _expect(condition: bool, message: str) -> None:
+    # Not ``assert``: the checks must also run under ``python -O``.
+    if not condition:
+        raise AssertionError(message)
+
+
+def _expect_batch(value: object, name: str, shape: tuple[int, ...] | None = None) -> None:
+    _expect(isinstance(value, torch.Tensor), f"{name} must be a tensor, got {type(value).__name__}")
+    if shape is not None:
+        _expect(
+            tuple(value.shape) == shape,
+            f"{name} must have shape {list(shape)}, got {list(value.shape)}",
+        )
+
+
+def _expect_finite_float(value: torch.Tensor, name: str) -> None:
+    _expect(value.is_floating_point(), f"{name} must be floating point, got {value.dtype}")
+    _expect(bool(torch.isfinite(value).all()), f"{name} has NaN or Inf values: {value}")
+
+
+def _expect_close(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:
+    # Float32 kernels may sum in another order for another batch size: allow rounding only.
+    try:
+        torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5)
+    except AssertionError as exc:
+        raise AssertionError(f"{what}: {exc}") from None
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Deep equality of state: tensors by value, containers element by element."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return (
+            isinstance(a, torch.Tensor)
+            and isinstance(b, torch.Tensor)
+            and a.dtype == b.dtype
+            and torch.equal(a, b)
+        )
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+def default_specs(domain: Domain, shared: int = 4) -> list[LatentSpec]:
+    """The latent sizes :func:`check_domain` tries by default: the domain's default residual
+    (3 if that is 0), a zero residual, and the default with a learned posterior variance."""
+    residual = domain.default_residual_features or 3
+    return [
+        LatentSpec(shared, residual),
+        LatentSpec(shared, 0),
+        LatentSpec(shared, residual, learned_variance=True),
+    ]
+
+
+def _check_encoder_output(out: object, spec: LatentSpec, batch: int) -> EncoderOutput:
+    _expect(
+        isinstance(out, EncoderOutput),
+        f"the encoder must return flowbridge.EncoderOutput(shared, residual, log_var), "
+        f"got {type(out).__name__}",
+    )
+    _expect_batch(out.shared, "shared", (batch, spec.shared))
+    _expect_batch(out.residual, "residual", (batch, spec.residual))
+    _expect_finite_float(out.shared, "shared")
+    _expect_finite_float(out.residual, "residual")
+    if spec.learned_variance:
+        _expect_batch(out.log_var, "log_var", (batch, spec.total))
+        _expect_finite_float(out.log_var, "log_var")
+    else:
+        _expect(
+            out.log_var is None,
+            "log_var must be None when spec.learned_variance is false, got a "
+            f"{type(out.log_var).__name__}",
+        )
+    return out
+
+
+def _check_loss(loss: object, batch: int) -> torch.Tensor:
+    _expect_batch(loss, "reconstruction_loss", (batch,))
+    _expect_finite_float(loss, "reconstruction_loss")
+    return loss
+
+
+def _check_gradients(modules: dict[str, nn.Module]) -> None:
+    # A parameter without a gradient is dead weight, and multi-process training (DDP) stops
+    # with an error on it by default.
+    for part, module in modules.items():
+        missing, bad, total = [], [], 0.0
+        for name, p in module.named_parameters():
+            if not p.requires_grad:
+                continue
+            if p.grad is None:
+                missing.append(name)
+            elif not torch.isfinite(p.grad).all():
+                bad.append(name)
+            else:
+                total += float(p.grad.abs().sum())
+        _expect(not missing, f"no gradient reaches {part} parameters {missing}")
+        _expect(not bad, f"{part} parameters {bad} have NaN or Inf gradients")
+        _expect(
+            total > 0 or not list(module.parameters()), f"all {part} gradients are exactly zero"
+        )
+
+
+def _check_model(
+    domain: Domain,
+    spec: LatentSpec,
+    x: torch.Tensor,
+    check: _Checker,
+    generate_options: dict[str, Any],
+    collate_generated: bool,
+) -> list:
+    """The checks for one latent spec; return the generated items."""
+    batch = x.shape[0]
+    with check("build", spec):
+        encoder, decoder = domain.build_encoder(spec), domain.build_decoder(spec)
+        critic = domain.build_discriminator(spec)
+        parts = {"build_encoder": encoder, "build_decoder": decoder}
+        if critic is not None:
+            parts["build_discriminator"] = critic
+        for part, module in parts.items():
+            _expect(
+                isinstance(module, nn.Module),
+                f"{part} must return an nn.Module, got {type(module).__name__}",
+            )
+    with check("encoder output", spec):
+        out = _check_encoder_output(encoder(x), spec, batch)
+    with check("reconstruction loss", spec):
+        output = decoder(out.shared, out.residual, x)
+        loss = _check_loss(domain.reconstruction_loss(output, x), batch)
+    with check("gradients", spec):
+        # The log-variance enters the real loss through the KL term; stand in for it here.
+        total = loss.sum() + (out.log_var.sum() if out.log_var is not None else 0)
+        total.backward()
+        _check_gradients({"encoder": encoder, "decoder": decoder})
+
+    encoder.eval()
+    decoder.eval()
+
+    def losses(inputs: torch.Tensor) -> torch.Tensor:
+        code = encoder(inputs)
+        return domain.reconstruction_loss(decoder(code.shared, code.residual, inputs), inputs)
+
+    with torch.no_grad():
+        with check("eval determinism", spec):
+            reference = losses(x)
+            _expect(torch.equal(losses(x), reference), "two eval-mode passes gave other losses")
+        with check("per-sample independence", spec):
+            flipped = torch.arange(batch - 1, -1, -1)
+            _expect_close(losses(x[flipped]), reference[flipped], "losses of a reversed batch")
+            _expect_close(losses(x[:1]), reference[:1], "loss of the first sample alone")
+        code = encoder(x)
+        with check("generate", spec):
+            items = domain.generate(decoder, code.shared, code.residual, **generate_options)
+            _expect(isinstance(items, list), f"generate must return a list, got {type(items)}")
+            _expect(len(items) == batch, f"generate made {len(items)} items from {batch} latents")
+        if collate_generated:
+            with check("collate generated", spec):
+                _expect_batch(domain.collate(items), "collate(generate(...))")
+                _expect(
+                    len(domain.collate(items)) == batch,
+                    "collate(generate(...)) must have one row per item",
+                )
+    if critic is not None:
+        _check_discriminator(critic, spec, x, code.shared, check)
+    return items
+
+
+def _check_discriminator(
+    critic: nn.Module, spec: LatentSpec, x: torch.Tensor, shared: torch.Tensor, check: _Checker
+) -> None:
+    with check("discriminator", spec):
+        score = critic(x, shared)
+        _expect_batch(score, "discriminator score", (x.shape[0],))
+        _expect_finite_float(score, "discriminator score")
+        score.sum().backward()
+        _check_gradients({"discriminator": critic})
+
+
+def _check_state(
+    domain: Domain, rebuilt: Domain, x: torch.Tensor, items: list, seed: int, check: _Checker
+) -> None:
+    with check("state_dict"):
+        state = domain.state_dict()
+        _expect(isinstance(state, dict), f"state_dict must return a dict, got {type(state)}")
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        buffer.seek(0)
+        try:
+            loaded = torch.load(buffer, weights_only=True)
+        except Exception as exc:
+            raise AssertionError(
+                "state_dict does not load with torch.load(weights_only=True); keep to tensors, "
+                f"numbers, strings, lists and dicts ({exc})"
+            ) from exc
+        rebuilt.load_state_dict(loaded)
+        _expect(_same(rebuilt.state_dict(), state), "load_state_dict did not restore the state")
+        again = rebuilt.example_batch(x.shape[0], torch.Generator().manual_seed(seed))
+        _expect(torch.equal(again, x), "the restored domain makes another example_batch")
+        if items:
+            _expect(
+                torch.equal(rebuilt.collate(items), domain.collate(items)),
+                "the restored domain collates the generated items differently",
+            )
+
+
+def _check_write(domain: Domain, items: list, directory: Path, check: _Checker) -> None:
+    with check("write_items"):
+        # Sample k of input i, as the translate command passes them.
+        grid = [items[i : i + 2] for i in range(0, len(items) - 1, 2)]
+        target = directory / "samples"
+        written = domain.write_items(grid, target)
+        _expect(isinstance(written, Path), f"write_items must return a Path, got {written!r}")
+        _expect(written.is_file(), f"write_items returned {written}, which is not a file")
+        _expect(written.stat().st_size > 0, f"write_items wrote an empty file {written}")
+        _expect(
+            written.parent == directory and written.name.startswith(target.name),
+            f"write_items was asked for {target} (plus a suffix) but wrote {written}",
+        )
+        left = sorted(p.name for p in directory.iterdir() if p != written)
+        _expect(not left, f"write_items left other files behind: {left} (temporary files?)")
+
+
+def check_domain(
+    domain: Domain,
+    specs: Sequence[LatentSpec] | LatentSpec | None = None,
+    *,
+    batch: int = 4,
+    seed: int = 0,
+    generate_options: dict[str, Any] | None = None,
+    collate_generated: bool = True,
+    sources: Sequence[str] = (),
+) -> list[str]:
+    """Check that ``domain`` keeps the :class:`~flowbridge.Domain` contract.
+
+    For every latent spec, on ``x = domain.example_batch(batch, Generator(seed))``:
+
+    * the encoder returns ``EncoderOutput`` with ``shared [batch, d_s]``, ``residual
+      [batch, d_r]`` and ``log_var [batch, d_s + d_r]`` exactly when the variance is learned;
+    * ``reconstruction_loss(decoder(shared, residual, x), x)`` is finite, shaped ``[batch]``;
+    * its gradient reaches every encoder and decoder parameter (finite, not all zero);
+    * in eval mode it is deterministic and per-sample: reversing the batch reverses the
+      losses, and the first sample alone gets the same loss as inside the batch;
+    * ``generate`` turns ``[batch, d_s]``, ``[batch, d_r]`` latents into ``batch`` items, and
+      ``collate`` turns those items back into a batch (unless ``collate_generated=False``);
+    * ``build_discriminator``, when not ``None``, scores ``[batch]`` with gradients.
+
+    Once: the name is valid, ``options`` are JSON and rebuild the domain, ``example_batch`` is
+    deterministic given the seed, ``read_item`` reads each of ``sources``, ``state_dict``
+    survives ``torch.save``/``torch.load(weights_only=True)`` and ``load_state_dict`` into the
+    rebuilt domain, and ``write_items`` writes one non-empty file next to the path it is given.
+
+    Args:
+        domain: the domain to check, fitted if it needs fitting.
+        specs: latent spec(s) to try; default :func:`default_specs`.
+        batch: batch size (at least 2, to test independence).
+        seed: seed of ``example_batch`` and of the global torch RNG while checking (the
+            caller's RNG state is restored afterwards).
+        generate_options: keyword options for ``generate`` (e.g. ``{"max_length": 8}``).
+        collate_generated: whether ``collate(generate(...))`` must work.
+        sources: command-line arguments ``read_item`` must accept (e.g. a file path).
+
+    Returns:
+        The names of the checks that ran (a subset of :data:`CHECKS`).
+
+    Raises:
+        AssertionError: a check failed; the message names the domain and the check.
+    """
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 2:
+        raise ValueError(f"batch must be an int >= 2 to test per-sample independence, got {batch}")
+    if isinstance(specs, LatentSpec):
+        specs = [specs]
+    if specs is not None and (not specs or not all(isinstance(s, LatentSpec) for s in specs)):
+        raise TypeError(f"specs must be a LatentSpec or a non-empty list of them, got {specs!r}")
+    check = _Checker(domain)
+    with check("name and options"):
+        _expect(isinstance(domain, Domain), f"expected a flowbridge.Domain, got {type(domain)}")
+        _expect(
+            isinstance(domain.name, str) and bool(NAME_PATTERN.fullmatch(domain.name)),
+            f"name must be lowercase letters, digits, '_' and '-', got {domain.name!r}",
+        )
+        json.dumps(domain.options)
+        rebuilt = type(domain)(**domain.options)
+        _expect(rebuilt.options == domain.options, "type(d)(**d.options) has other options")
+    specs = list(specs) if specs is not None else default_specs(domain)
+    generate_options = dict(generate_options or {})
+
+    with torch.random.fork_rng(devices=[]), tempfile.TemporaryDirectory() as tmp:
+        torch.manual_seed(seed)
+        with check("example_batch"):
+            x = domain.example_batch(batch, torch.Generator().manual_seed(seed))
+            _expect_batch(x, "example_batch")
+            _expect(len(x) == batch, f"example_batch({batch}, ...) has {len(x)} rows")
+            again = domain.example_batch(batch, torch.Generator().manual_seed(seed))
+            _expect(torch.equal(again, x), "example_batch differs for the same generator seed")
+        items: list = []
+        for spec in specs:
+            items = _check_model(domain, spec, x, check, generate_options, collate_generated)
+        if sources:
+            with check("read_item"):
+                read = [domain.read_item(source) for source in sources]
+                _expect_batch(domain.collate(read), "collate(read_item(...))")
+        _check_state(domain, rebuilt, x, items if collate_generated else [], seed, check)
+        _check_write(domain, items, Path(tmp), check)
+    return check.passed
+
+
+def latent_specs(max_shared: int = 8, max_residual: int = 8):
+    """Hypothesis strategy of :class:`~flowbridge.LatentSpec` values: ``shared`` in
+    ``[1, max_shared]``, ``residual`` in ``[0, max_residual]``, either posterior mode.
+
+    Example::
+
+        @given(spec=latent_specs())
+        def test_any_sizes(spec):
+            check_domain(SignalDomain(length=16), spec)
+    """
+    # Imported here: hypothesis is a test dependency, check_domain must work without it.
+    from hypothesis import strategies as st
+
+    return st.builds(
+        LatentSpec,
+        shared=st.integers(1, max_shared),
+        residual=st.integers(0, max_residual),
+        learned_variance=st.booleans(),
+    )

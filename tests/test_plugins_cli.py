@@ -1,0 +1,115 @@
+"""``flowbridge plugins [--all]``: the JSON it prints."""
+
+from __future__ import annotations
+
+import json
+from importlib import metadata
+
+import pytest
+from test_plugins import PairsDataset, make_plugin
+from toy_domains import VectorDomain
+
+from flowbridge import plugins
+from flowbridge.cli import main
+
+
+def run_cli(capsys, *args: str) -> list[dict]:
+    assert main(["plugins", *args]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    return json.loads(out)
+
+
+class Waves(VectorDomain):
+    """Waves for the command-line test.
+
+    Not this line.
+    """
+
+    name = "waves"
+    default_residual_features = 5
+
+    def __init__(self, features: int = 3, hidden: int = 8, *, tag: str = "x"):
+        super().__init__(features, hidden)
+
+
+def test_lists_each_plugin_with_hooks_and_what_it_registers(capsys):
+    with plugins.isolated(make_plugin("toy", [Waves], [PairsDataset]), make_plugin("zero")):
+        rows = run_cli(capsys)
+    hooks = ["flowbridge_register_datasets", "flowbridge_register_domains"]
+    assert rows == [
+        {
+            "name": "toy",
+            "version": None,
+            "hooks": hooks,
+            "domains": ["waves"],
+            "datasets": ["pairs"],
+        },
+        {"name": "zero", "version": None, "hooks": hooks, "domains": [], "datasets": []},
+    ]
+
+
+def test_all_describes_every_registered_class(capsys):
+    with plugins.isolated(make_plugin("toy", [Waves], [PairsDataset])):
+        (row,) = run_cli(capsys, "--all")
+    assert (row["distribution"], row["module"]) == (None, "toy")
+    assert row["classes"] == [
+        {
+            "kind": "domain",
+            "name": "waves",
+            "class": "test_plugins_cli:Waves",
+            "doc": "Waves for the command-line test.",
+            "options": {"features": 3, "hidden": 8, "tag": "x"},
+            "default_residual_features": 5,
+        },
+        {
+            "kind": "dataset",
+            "name": "pairs",
+            "class": "test_plugins:PairsDataset",
+            "doc": "Vectors paired with themselves.",
+            "options": {"size": 4},
+            "domains": ["vector", "vector-b"],
+            "splits": ["train", "val", "test"],
+        },
+    ]
+
+
+def test_no_plugins_prints_an_empty_list(capsys):
+    with plugins.isolated():
+        assert run_cli(capsys) == []
+
+
+def test_version_comes_from_the_installed_distribution(capsys, monkeypatch):
+    pytest.importorskip("flowbridge_signals")
+    monkeypatch.setenv(plugins.ENV_VAR, "signals")
+    with plugins.isolated(entry_points=True):
+        (row,) = run_cli(capsys, "--all")
+    assert row["version"] == metadata.version("flowbridge-signals")
+    assert (row["distribution"], row["module"]) == ("flowbridge-signals", "flowbridge_signals")
+    assert (row["domains"], row["datasets"]) == (["signal"], ["chords"])
+
+
+def test_a_plugin_registered_in_code_finds_its_distribution(capsys):
+    flowbridge_signals = pytest.importorskip("flowbridge_signals")
+    with plugins.isolated(flowbridge_signals):
+        (row,) = run_cli(capsys)
+    assert row["name"] == "flowbridge_signals"
+    assert row["version"] == metadata.version("flowbridge-signals")
+
+
+def test_a_broken_plugin_is_reported_on_stderr_with_exit_code_1(capsys, monkeypatch):
+    class Broken:
+        name = "broken"
+
+        def load(self):
+            raise ImportError("no module named 'scipy'")
+
+    broken = Broken()
+    broken.value = "broken_plugin"
+    monkeypatch.setattr(plugins, "_entry_points", lambda: [broken])
+    monkeypatch.delenv(plugins.ENV_VAR, raising=False)
+    with plugins.isolated(entry_points=True):
+        assert main(["plugins"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "plugin 'broken'" in err and "failed to import: ImportError" in err

@@ -1,0 +1,304 @@
+"""flowbridge.testing.check_domain: it passes a correct domain and catches each broken one."""
+
+from __future__ import annotations
+
+import re
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, settings
+from toy_domains import VectorDomain
+
+from flowbridge import plugins
+from flowbridge.testing import CHECKS, check_domain, default_specs, latent_specs
+
+ALWAYS = [c for c in CHECKS if c not in ("discriminator", "read_item")]
+
+
+def test_the_vector_domain_passes_every_check_that_applies():
+    assert check_domain(VectorDomain()) == ALWAYS
+
+
+def test_read_item_sources_are_checked_when_given():
+    assert "read_item" in check_domain(VectorDomain(), sources=["1,2,3,4"])
+    with pytest.raises(AssertionError, match="failed check 'read_item'.*cannot read a vector"):
+        check_domain(VectorDomain(), sources=["1,two"])
+
+
+def test_default_specs_cover_zero_residual_and_learned_variance():
+    specs = default_specs(VectorDomain())
+    assert [(s.residual, s.learned_variance) for s in specs] == [(2, False), (0, False), (2, True)]
+
+
+@settings(max_examples=15)
+@given(spec=latent_specs(max_shared=5, max_residual=5))
+def test_any_latent_spec_passes(spec):
+    assert "encoder output" in check_domain(VectorDomain(hidden=8), spec, batch=2)
+
+
+def test_the_callers_random_state_is_left_alone():
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    check_domain(VectorDomain())
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_batch_and_specs_are_validated():
+    with pytest.raises(ValueError, match="batch must be an int >= 2"):
+        check_domain(VectorDomain(), batch=1)
+    with pytest.raises(TypeError, match="non-empty list of them, got \\[\\]"):
+        check_domain(VectorDomain(), [])
+
+
+# -- a critic -------------------------------------------------------------------------------
+class Critic(torch.nn.Module):
+    def __init__(self, features, shared, squeeze=True):
+        super().__init__()
+        self.net, self.squeeze = torch.nn.Linear(features + shared, 1), squeeze
+
+    def forward(self, x, shared):
+        score = self.net(torch.cat((x, shared), dim=1))
+        return score.squeeze(1) if self.squeeze else score
+
+
+class CriticDomain(VectorDomain):
+    squeeze = True
+
+    def build_discriminator(self, spec):
+        return Critic(self.features, spec.shared, self.squeeze)
+
+
+def test_a_discriminator_is_checked_when_the_domain_has_one():
+    assert "discriminator" in check_domain(CriticDomain())
+    broken = type("Broken", (CriticDomain,), {"squeeze": False})
+    shape = r"'discriminator'.*must have shape \[4\], got \[4, 1\]"
+    with pytest.raises(AssertionError, match=shape):
+        check_domain(broken())
+
+
+# -- broken domains: each must fail the check named after its defect ------------------------
+class Stateful(VectorDomain):
+    """Holds an offset fitted on data, like a vocabulary."""
+
+    def __init__(self, features=4, hidden=32):
+        super().__init__(features, hidden)
+        self.offset = torch.zeros(features)
+
+    def fit(self, items):
+        self.offset = torch.stack(list(items)).mean(0)
+
+    def example_batch(self, n, generator):
+        return super().example_batch(n, generator) + self.offset
+
+    def state_dict(self):
+        return {"offset": self.offset}
+
+    def load_state_dict(self, state):
+        self.offset = state["offset"]
+
+
+def wider_shared(self, spec):
+    encoder = VectorDomain.build_encoder(self, spec)
+    forward = encoder.forward
+
+    def wide(x):
+        out = forward(x)
+        return out._replace(shared=torch.cat((out.shared, out.shared[:, :1]), dim=1))
+
+    encoder.forward = wide
+    return encoder
+
+
+def patched_encoder(transform):
+    def build(self, spec):
+        encoder = VectorDomain.build_encoder(self, spec)
+        forward = encoder.forward
+        encoder.forward = lambda x: transform(forward(x))
+        return encoder
+
+    return build
+
+
+def patched_decoder(transform):
+    def build(self, spec):
+        decoder = VectorDomain.build_decoder(self, spec)
+        forward = decoder.forward
+        decoder.forward = lambda shared, residual, x=None: transform(forward, shared, residual)
+        return decoder
+
+    return build
+
+
+def unserialisable_options(self, features=4, hidden=32):
+    VectorDomain.__init__(self, features, hidden)
+    self.options["vocabulary"] = {"a", "b"}
+
+
+def options_that_do_not_rebuild(self, features=4, hidden=32):
+    VectorDomain.__init__(self, features, hidden)
+    self.options["extra"] = 1
+
+
+def write_nothing(self, items, path):
+    return Path(path).with_suffix(".txt")
+
+
+def write_and_leave_a_temporary(self, items, path):
+    Path(path).with_suffix(".tmp").write_text("half")
+    return VectorDomain.write_items(self, items, path)
+
+
+BROKEN = {
+    "options not JSON": (
+        {"__init__": unserialisable_options},
+        "name and options",
+        "not JSON serializable",
+    ),
+    "options do not rebuild": (
+        {"__init__": options_that_do_not_rebuild},
+        "name and options",
+        "unexpected keyword argument 'extra'",
+    ),
+    "example_batch ignores the generator": (
+        {"example_batch": lambda self, n, generator: torch.randn(n, self.features)},
+        "example_batch",
+        "differs for the same generator seed",
+    ),
+    "encoder is not a module": (
+        {"build_encoder": lambda self, spec: lambda x: x},
+        "build",
+        "build_encoder must return an nn.Module, got function",
+    ),
+    "shared too wide": (
+        {"build_encoder": wider_shared},
+        "encoder output",
+        "shared must have shape [4, 4], got [4, 5]",
+    ),
+    "plain tuple": (
+        {"build_encoder": patched_encoder(tuple)},
+        "encoder output",
+        "must return flowbridge.EncoderOutput",
+    ),
+    "log_var when fixed": (
+        {"build_encoder": patched_encoder(lambda o: o._replace(log_var=o.shared))},
+        "encoder output",
+        "log_var must be None",
+    ),
+    "NaN residual": (
+        {"build_encoder": patched_encoder(lambda o: o._replace(residual=o.residual * torch.nan))},
+        "encoder output",
+        "residual has NaN or Inf",
+    ),
+    "mean loss": (
+        {"reconstruction_loss": lambda self, out, x: (out - x).square().mean()},
+        "reconstruction loss",
+        "must have shape [4], got []",
+    ),
+    "infinite loss": (
+        {"reconstruction_loss": lambda self, out, x: (out - x).sum(1) / 0},
+        "reconstruction loss",
+        "has NaN or Inf",
+    ),
+    "decoder ignores the latent": (
+        {"build_decoder": patched_decoder(lambda f, s, r: f(s.detach(), r.detach()))},
+        "gradients",
+        "no gradient reaches encoder parameters ['net.0.weight'",
+    ),
+    "loss mixes samples": (
+        {"reconstruction_loss": lambda self, out, x: (out - x.mean(0)).square().sum(1)},
+        "per-sample independence",
+        "loss of the first sample alone",
+    ),
+    "loss weighted by position": (
+        {"reconstruction_loss": lambda self, out, x: (out - x).square().sum(1).cumsum(0)},
+        "per-sample independence",
+        "losses of a reversed batch",
+    ),
+    "noisy in eval mode": (
+        {"build_decoder": patched_decoder(lambda f, s, r: f(s, r) + torch.randn(len(s), 4))},
+        "eval determinism",
+        "two eval-mode passes gave other losses",
+    ),
+    "generate drops one": (
+        {"generate": lambda self, d, s, r, **o: VectorDomain.generate(self, d, s, r)[1:]},
+        "generate",
+        "made 3 items from 4 latents",
+    ),
+    "collate rejects generated items": (
+        {"collate": lambda self, items: torch.stack([torch.as_tensor(i) for i in items]).numpy()},
+        "collate generated",
+        "must be a tensor, got ndarray",
+    ),
+    "state not loadable with weights_only": (
+        {"state_dict": lambda self: {"fitted": Path("vocab.txt")}},
+        "state_dict",
+        "does not load with torch.load(weights_only=True)",
+    ),
+    "load_state_dict forgets": (
+        {"__bases__": (Stateful,), "load_state_dict": lambda self, state: None},
+        "state_dict",
+        "load_state_dict did not restore the state",
+    ),
+    "write_items writes nothing": (
+        {"write_items": write_nothing},
+        "write_items",
+        "which is not a file",
+    ),
+    "write_items leaves a temporary file": (
+        {"write_items": write_and_leave_a_temporary},
+        "write_items",
+        "left other files behind: ['samples.tmp']",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN, ids=list(BROKEN))
+def test_a_broken_domain_fails_the_check_named_after_its_defect(case):
+    attributes, check, detail = BROKEN[case]
+    attributes = dict(attributes)
+    bases = attributes.pop("__bases__", (VectorDomain,))
+    domain = type("Broken", bases, {"name": "broken", **attributes})()
+    domain.fit([torch.full((4,), 3.0)])
+    with pytest.raises(AssertionError) as info:
+        check_domain(domain)
+    message = str(info.value)
+    assert message.startswith(f"domain 'broken' (Broken) failed check {check!r}"), message
+    assert detail in message, message
+
+
+def test_the_stateful_domain_itself_passes():
+    domain = Stateful()
+    domain.fit([torch.full((4,), 3.0)])
+    assert check_domain(domain) == ALWAYS
+
+
+def test_the_failing_spec_is_named():
+    def fail_without_residual(out):
+        if out.residual.shape[1] == 0:
+            raise RuntimeError("cannot encode without a residual")
+        return out
+
+    build_encoder = patched_encoder(fail_without_residual)
+    broken = type("Broken", (VectorDomain,), {"build_encoder": build_encoder})
+    with pytest.raises(AssertionError, match=re.escape("with LatentSpec(shared=4, residual=0")):
+        check_domain(broken())
+
+
+# -- every installed domain plugin ----------------------------------------------------------
+INSTALLED = sorted(ep.name for ep in metadata.entry_points(group=plugins.ENTRY_POINT_GROUP))
+
+
+@pytest.mark.parametrize("plugin", INSTALLED or [None])
+def test_every_installed_domain_plugin_keeps_the_contract(plugin, monkeypatch):
+    if plugin is None:
+        pytest.skip("no flowbridge plugin is installed: no entry point in group 'flowbridge'")
+    # Load this one plugin explicitly, whatever the suite's FLOWBRIDGE_LOAD_PLUGINS says.
+    monkeypatch.setenv(plugins.ENV_VAR, plugin)
+    with plugins.isolated(entry_points=True) as registry:
+        found = registry.domains()
+    if not found:
+        pytest.skip(f"plugin {plugin!r} registers no domain (only datasets)")
+    for cls in found.values():
+        assert "write_items" in check_domain(cls())
