@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from PIL import Image, ImageOps
 
+from flowbridge._checks import check_positive_int
+
 from .items import check_unit_range, uint8_array_to_tensor
 
 __all__ = ["load_image", "save_image_grid", "write_atomic"]
@@ -80,7 +82,7 @@ def save_image_grid(images: torch.Tensor, path: str | os.PathLike, padding: int 
         padding: white pixels between neighbouring cells.
     """
     if not isinstance(images, torch.Tensor) or not images.is_floating_point():
-        kind = f"dtype {images.dtype}" if isinstance(images, torch.Tensor) else type(images)
+        kind = images.dtype if isinstance(images, torch.Tensor) else type(images).__name__
         raise TypeError(
             f"images must be a float tensor [rows, columns, C, H, W] in [0, 1], got {kind}"
         )
@@ -89,6 +91,7 @@ def save_image_grid(images: torch.Tensor, path: str | os.PathLike, padding: int 
             f"images must have shape [rows, columns, C, H, W], [n, C, H, W] or [C, H, W] with "
             f"C = 1 or 3, got {list(images.shape)}"
         )
+    check_positive_int(padding, "padding", allow_zero=True)
     while images.dim() < 5:
         images = images.unsqueeze(0)
     check_unit_range(images, "images")

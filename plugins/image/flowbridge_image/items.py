@@ -44,10 +44,16 @@ def check_batch(x: Any, shape: Sequence[int], name: str) -> torch.Tensor:
     return x
 
 
+def _check_finite(x: torch.Tensor, what: str) -> torch.Tensor:
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{what} contains NaN or Inf values")
+    return x
+
+
 def check_unit_range(image: torch.Tensor, what: str) -> torch.Tensor:
     """Check that ``image`` is finite with values in [0, 1]; return it."""
-    if not torch.isfinite(image).all():
-        raise ValueError(f"{what} contains NaN or Inf values")
+    # NaN compares False with any bound, so the range check alone would let it through.
+    _check_finite(image, what)
     low, high = image.min().item(), image.max().item()
     if low < 0 or high > 1:
         raise ValueError(
@@ -131,6 +137,4 @@ def to_feature_tensor(item: Any, feature_dim: int, what: str = "feature vector")
         raise ValueError(
             f"{what} must have shape [{feature_dim}] (feature_dim), got {list(item.shape)}"
         )
-    if not torch.isfinite(item).all():
-        raise ValueError(f"{what} contains NaN or Inf values")
-    return item.to(torch.get_default_dtype())
+    return _check_finite(item, what).to(torch.get_default_dtype())

@@ -114,18 +114,24 @@ def test_unreadable_or_missing_files_raise_naming_the_file(tmp_path):
 @pytest.mark.parametrize(
     "images, error, match",
     [
-        (torch.zeros(2, 2, 3, 8, 8, dtype=torch.uint8), TypeError, "dtype torch.uint8"),
+        (torch.zeros(2, 2, 3, 8, 8, dtype=torch.uint8), TypeError, "got torch.uint8"),
         (np.zeros((8, 8, 3)), TypeError, "ndarray"),
         (torch.zeros(8, 8), ValueError, r"got \[8, 8\]"),
         (torch.zeros(1, 2, 2, 4, 8, 8), ValueError, r"got \[1, 2, 2, 4, 8, 8\]"),
         (torch.zeros(2, 2, 8, 8), ValueError, r"C = 1 or 3, got \[2, 2, 8, 8\]"),
         (torch.full((3, 8, 8), 1.5), ValueError, r"\[0, 1\]"),
+        (torch.full((3, 8, 8), float("nan")), ValueError, "NaN"),
     ],
 )
 def test_save_image_grid_refuses_bad_tensors(tmp_path, images, error, match):
     with pytest.raises(error, match=match):
         save_image_grid(images, tmp_path / "bad.png")
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_save_image_grid_refuses_negative_padding(tmp_path):
+    with pytest.raises(ValueError, match="padding must be >= 0, got -1"):
+        save_image_grid(torch.zeros(3, 8, 8), tmp_path / "bad.png", padding=-1)
 
 
 def test_writes_are_atomic(tmp_path):
