@@ -4,28 +4,30 @@ r"""Image decoders: ``(shared, residual, x=None) -> output`` (logits for ``bce``
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
 from flowbridge.domain import LatentSpec
 
-from .layers import FiLMNorm, UpBlock, level_widths, mlp, resolutions
+from .layers import UpBlock, level_widths, mlp, resolutions
 
 __all__ = ["ConvDecoder", "FeatureDecoder"]
 
 
 class ConvDecoder(nn.Module):
-    r"""A dense layer of ``[s, r]`` to the base grid, then FiLM-conditioned upsampling blocks.
+    r"""A dense layer of ``[s, r]`` to the base grid, then FiLM-conditioned upsampling blocks,
+    the last of which outputs the image.
 
     .. math:: h_0 = \mathrm{reshape}(W [s, r]), \quad h_{l+1} = \mathrm{UpBlock}_l(h_l, s),
-              \quad \hat x = \mathrm{conv}(\sigma(\mathrm{FiLM}(h_L, s)))
+              \quad \hat x = h_L
 
     The shared code ``s`` enters twice: through the first dense layer and through FiLM at
-    every resolution. The second path is what makes text→image accurate: the decoder cannot
-    ignore what the other domain says, however strong the residual. Maps ``shared
-    [batch, d_s]``, ``residual [batch, d_r]`` to ``[batch, C, S, S]``; widths mirror
-    :class:`~flowbridge_image.encoders.ConvEncoder`.
+    every resolution below the output's. The second path is what makes text→image accurate:
+    the decoder cannot ignore what the other domain says, however strong the residual. Maps
+    ``shared [batch, d_s]``, ``residual [batch, d_r]`` to ``[batch, C, S, S]``; widths mirror
+    :class:`~flowbridge_image.encoders.ConvEncoder` (for ``S = 32``: ``4 hidden`` at 4x4,
+    ``2 hidden`` at 8x8, ``hidden`` at 16x16, ``C`` at 32x32). No feature map at full
+    resolution: on a CPU that is where the time would go.
     """
 
     def __init__(self, spec: LatentSpec, channels: int, size: int, hidden: int):
@@ -35,12 +37,11 @@ class ConvDecoder(nn.Module):
         widths = level_widths(hidden, len(sides) - 1)
         self.base = sides[-1]
         self.dense = nn.Linear(spec.total, widths[-1] * self.base**2)
+        outputs = [channels, *widths[:-1]]
         self.blocks = nn.ModuleList(
-            UpBlock(widths[level], widths[max(level - 1, 0)], spec.shared)
+            UpBlock(widths[level], outputs[level], spec.shared, bias=level == 0)
             for level in reversed(range(len(widths)))
         )
-        self.out_norm = FiLMNorm(widths[0], spec.shared)
-        self.out_conv = nn.Conv2d(widths[0], channels, 3, padding=1)
 
     def forward(
         self, shared: torch.Tensor, residual: torch.Tensor, x: torch.Tensor | None = None
@@ -49,7 +50,7 @@ class ConvDecoder(nn.Module):
         h = rearrange(h, "b (c h w) -> b c h w", h=self.base, w=self.base)
         for block in self.blocks:
             h = block(h, shared)
-        return self.out_conv(F.silu(self.out_norm(h, shared)))
+        return h
 
     def extra_repr(self) -> str:
         return f"shape={list(self.shape)}, spec={self.spec}"

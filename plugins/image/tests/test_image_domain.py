@@ -59,8 +59,8 @@ def test_generate_returns_images_in_the_unit_range(loss):
     spec = LatentSpec(shared=4, residual=2)
     decoder = domain.build_decoder(spec)
     with torch.no_grad():  # make outputs reach far outside [0, 1]
-        decoder.out_conv.bias.fill_(3.0)
-        decoder.out_conv.bias[0] = -3.0
+        decoder.blocks[-1].conv.bias.fill_(3.0)
+        decoder.blocks[-1].conv.bias[0] = -3.0
     shared, residual = torch.randn(5, 4), torch.randn(5, 2)
     images = domain.generate(decoder, shared, residual)
     assert len(images) == 5

@@ -9,8 +9,8 @@ from flowbridge.domain import LatentSpec
 
 @pytest.fixture
 def one_thread():
-    # Ops this small gain nothing from threads, and on a shared 2-core machine two threads
-    # spin-wait for each other: 100 steps take 0.5 s on one thread and up to 25 s on two.
+    # Ops this small gain nothing from threads, and on a busy 2-core machine two threads
+    # spin-wait for each other: this test took 0.5 s on one thread and up to 25 s on two.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -27,7 +27,7 @@ def test_tiny_autoencoder_overfits_a_handful_of_images(one_thread):
     # The best a decoder that ignores its latent can do under L1: the per-pixel median image.
     baseline = (x - x.median(dim=0).values).abs().mean()
     optimizer = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=3e-3)
-    for _ in range(100):
+    for _ in range(150):
         latent = encoder(x)
         loss = domain.reconstruction_loss(decoder(latent.shared, latent.residual), x).mean()
         optimizer.zero_grad()

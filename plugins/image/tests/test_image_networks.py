@@ -37,9 +37,11 @@ def test_gradients_reach_every_encoder_and_decoder_parameter(loss):
     # The log-variance goes unused by the reconstruction; give it a term of its own.
     total = domain.reconstruction_loss(decoder(latent.shared, latent.residual), x).sum()
     (total + latent.log_var.square().sum()).backward()
+    # Gradients here are O(1) or larger; a parameter whose effect a normalisation cancels
+    # gets rounding noise (~1e-5) instead.
     for name, parameter in [*encoder.named_parameters(), *decoder.named_parameters()]:
         assert parameter.grad is not None, name
-        assert parameter.grad.abs().sum() > 0, name
+        assert parameter.grad.abs().max() > 1e-2, name
 
 
 def test_learned_variance_adds_a_log_variance_for_the_whole_latent():
@@ -66,8 +68,8 @@ def test_decoder_conditions_every_resolution_on_the_shared_code():
     domain = ImageDomain(size=32, channels=1, hidden=4)
     decoder = domain.build_decoder(LatentSpec(shared=4, residual=2))
     films = [m for m in decoder.modules() if isinstance(m, FiLMNorm)]
-    # Two per upsampling block (16, 8 -> 16 ... 32) plus the output one: 2 * 3 + 1.
-    assert len(films) == 7
+    # One per upsampling block, at 4x4, 8x8 and 16x16.
+    assert len(films) == 3
     for film in films:
         torch.nn.init.normal_(film.film.weight)
     shared, residual = torch.randn(2, 4), torch.randn(2, 2)
