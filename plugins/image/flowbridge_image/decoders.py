@@ -1,0 +1,74 @@
+r"""Image decoders: ``(shared, residual, x=None) -> output`` (logits for ``bce``, values for
+``l1``/``l2``, feature vectors in features mode); ``x`` is ignored (no teacher forcing)."""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from flowbridge.domain import LatentSpec
+
+from .layers import UpBlock, level_widths, mlp, resolutions
+
+__all__ = ["ConvDecoder", "FeatureDecoder"]
+
+
+class ConvDecoder(nn.Module):
+    r"""A dense layer of ``[s, r]`` to the base grid, then FiLM-conditioned upsampling blocks,
+    the last of which outputs the image.
+
+    .. math:: h_0 = \mathrm{reshape}(W [s, r]), \quad h_{l+1} = \mathrm{UpBlock}_l(h_l, s),
+              \quad \hat x = h_L
+
+    The shared code ``s`` enters twice: through the first dense layer and through FiLM at
+    every resolution below the output's. The second path is what makes text→image accurate:
+    the decoder cannot ignore what the other domain says, however strong the residual. Maps
+    ``shared [batch, d_s]``, ``residual [batch, d_r]`` to ``[batch, C, S, S]``; widths mirror
+    :class:`~flowbridge_image.encoders.ConvEncoder` (for ``S = 32``: ``4 hidden`` at 4x4,
+    ``2 hidden`` at 8x8, ``hidden`` at 16x16, ``C`` at 32x32). No feature map at full
+    resolution: on a CPU that is where the time would go.
+    """
+
+    def __init__(self, spec: LatentSpec, channels: int, size: int, hidden: int):
+        super().__init__()
+        self.spec, self.shape = spec, (channels, size, size)
+        sides = resolutions(size)
+        widths = level_widths(hidden, len(sides) - 1)
+        self.base = sides[-1]
+        self.dense = nn.Linear(spec.total, widths[-1] * self.base**2)
+        outputs = [channels, *widths[:-1]]
+        self.blocks = nn.ModuleList(
+            UpBlock(widths[level], outputs[level], spec.shared, bias=level == 0)
+            for level in reversed(range(len(widths)))
+        )
+
+    def forward(
+        self, shared: torch.Tensor, residual: torch.Tensor, x: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        h = self.dense(torch.cat((shared, residual), dim=1))
+        h = rearrange(h, "b (c h w) -> b c h w", h=self.base, w=self.base)
+        for block in self.blocks:
+            h = block(h, shared)
+        return h
+
+    def extra_repr(self) -> str:
+        return f"shape={list(self.shape)}, spec={self.spec}"
+
+
+class FeatureDecoder(nn.Module):
+    """Reconstructs the feature vector from ``[s, r]`` with an MLP ``latent -> hidden ->
+    hidden -> feature_dim``: only a training target for the features-mode encoder."""
+
+    def __init__(self, spec: LatentSpec, feature_dim: int, hidden: int):
+        super().__init__()
+        self.spec, self.feature_dim = spec, feature_dim
+        self.net = mlp(spec.total, hidden, feature_dim)
+
+    def forward(
+        self, shared: torch.Tensor, residual: torch.Tensor, x: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return self.net(torch.cat((shared, residual), dim=1))
+
+    def extra_repr(self) -> str:
+        return f"feature_dim={self.feature_dim}, spec={self.spec}"

@@ -1,0 +1,185 @@
+"""The ``"image"`` domain: images (or precomputed image features) for flowbridge."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from flowbridge.domain import Domain, LatentSpec
+
+from .decoders import ConvDecoder, FeatureDecoder
+from .discriminator import ProjectionDiscriminator
+from .encoders import ConvEncoder, FeatureEncoder
+from .files import load_image, save_image_grid, write_atomic
+from .items import to_feature_tensor, to_image_tensor
+from .losses import RECONSTRUCTION_LOSSES
+from .options import ImageOptions
+
+__all__ = ["ImageDomain"]
+
+_OPTION_NAMES = [f.name for f in fields(ImageOptions)]
+
+
+class ImageDomain(Domain):
+    """Images ``[C, S, S]`` in [0, 1], or precomputed feature vectors, as a flowbridge domain.
+
+    Options are those of :class:`~flowbridge_image.options.ImageOptions` (``encoder``,
+    ``size``, ``channels``, ``loss``, ``hidden``, ``feature_dim``, ``adversarial``);
+    ``self.options`` holds them resolved, so ``ImageDomain(**domain.options)`` rebuilds the
+    same domain.
+
+    * ``encoder="conv"``: :class:`~flowbridge_image.encoders.ConvEncoder` and the
+      FiLM-conditioned :class:`~flowbridge_image.decoders.ConvDecoder`; the decoder outputs
+      logits (``bce``) or pixel values (``l1``, ``l2``); :meth:`generate` returns images in
+      [0, 1]; :meth:`read_item` reads PNG/JPEG files; :meth:`write_items` writes a PNG grid.
+    * ``encoder="features"``: items are feature vectors ``[feature_dim]`` a user extracted
+      from any backbone (the original captioning model used VGG16 fc7). The domain is meant as
+      the *source* of image→text: its decoder reconstructs the feature vector (``l2``), which
+      only anchors the encoder; :meth:`read_item` reads ``.npy`` or ``.pt`` vectors and
+      :meth:`write_items` writes ``[inputs, samples, feature_dim]`` to a ``.npy`` file.
+
+    Example:
+        >>> domain = ImageDomain(size=16, channels=1, hidden=4)
+        >>> x = domain.example_batch(2, torch.Generator().manual_seed(0))
+        >>> x.shape
+        torch.Size([2, 1, 16, 16])
+    """
+
+    name = "image"
+    default_residual_features = 16
+
+    def __init__(self, **options: Any):
+        unknown = sorted(set(options) - set(_OPTION_NAMES))
+        if unknown:
+            raise TypeError(f"unknown image domain options {unknown}; valid: {_OPTION_NAMES}")
+        self.config = ImageOptions(**options)
+        self.options = self.config.as_dict()
+
+    @property
+    def features_mode(self) -> bool:
+        return self.config.encoder == "features"
+
+    # -- model parts ---------------------------------------------------------------------
+    def build_encoder(self, spec: LatentSpec) -> nn.Module:
+        c = self.config
+        if self.features_mode:
+            return FeatureEncoder(spec, c.feature_dim, c.hidden)
+        return ConvEncoder(spec, c.channels, c.size, c.hidden)
+
+    def build_decoder(self, spec: LatentSpec) -> nn.Module:
+        c = self.config
+        if self.features_mode:
+            return FeatureDecoder(spec, c.feature_dim, c.hidden)
+        return ConvDecoder(spec, c.channels, c.size, c.hidden)
+
+    def build_discriminator(self, spec: LatentSpec) -> nn.Module | None:
+        """A :class:`~flowbridge_image.discriminator.ProjectionDiscriminator` when
+        ``adversarial=True``, else ``None``. Feed it real batches and
+        :meth:`output_to_batch` of decoder outputs."""
+        c = self.config
+        if not c.adversarial:
+            return None
+        return ProjectionDiscriminator(spec, c.channels, c.size, c.hidden)
+
+    def reconstruction_loss(self, output: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The configured loss summed over pixels (or features): ``[batch]``."""
+        if not isinstance(output, torch.Tensor) or output.shape != x.shape:
+            shape = list(output.shape) if isinstance(output, torch.Tensor) else type(output)
+            raise ValueError(
+                f"decoder output must have the batch's shape {list(x.shape)}, got {shape}"
+            )
+        return RECONSTRUCTION_LOSSES[self.config.loss](output, x)
+
+    def output_to_batch(self, output: torch.Tensor) -> torch.Tensor:
+        """Decoder output as a (differentiable) batch like real ones: ``sigmoid`` of ``bce``
+        logits, the values themselves otherwise (not clamped, so gradients flow)."""
+        return torch.sigmoid(output) if self.config.loss == "bce" else output
+
+    def generate(
+        self, decoder: nn.Module, shared: torch.Tensor, residual: torch.Tensor, **options: Any
+    ) -> list[torch.Tensor]:
+        """Decode ``shared [n, d_s]``, ``residual [n, d_r]`` into ``n`` items on the CPU:
+        images ``[C, S, S]`` in [0, 1] (sigmoid for ``bce``, clamped otherwise) or feature
+        vectors. Takes no options."""
+        if options:
+            raise TypeError(f"image generate takes no options, got {sorted(options)}")
+        with torch.no_grad():
+            batch = self.output_to_batch(decoder(shared, residual))
+        if not self.features_mode:
+            batch = batch.clamp(0, 1)
+        return list(batch.cpu().unbind(0))
+
+    # -- data ----------------------------------------------------------------------------
+    def _to_tensor(self, item: Any, what: str) -> torch.Tensor:
+        c = self.config
+        if self.features_mode:
+            return to_feature_tensor(item, c.feature_dim, what)
+        return to_image_tensor(item, c.channels, c.size, what)
+
+    def collate(self, items: Iterable) -> torch.Tensor:
+        """Stack items (see :mod:`flowbridge_image.items` for the accepted kinds) into
+        ``[batch, C, S, S]`` (or ``[batch, feature_dim]``)."""
+        tensors = [self._to_tensor(item, f"item {i}") for i, item in enumerate(items)]
+        if not tensors:
+            raise ValueError("collate needs at least one item, got none")
+        return torch.stack(tensors)
+
+    def example_batch(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Random smooth images (uniform 4x4 noise, bilinearly upsampled; still in [0, 1]) or
+        random non-negative feature vectors, ``[n, ...]``."""
+        c = self.config
+        if self.features_mode:
+            return torch.rand(n, c.feature_dim, generator=generator)
+        coarse = torch.rand(n, c.channels, 4, 4, generator=generator)
+        return F.interpolate(coarse, size=(c.size, c.size), mode="bilinear", align_corners=False)
+
+    # -- files a person reads --------------------------------------------------------------
+    def read_item(self, source: str) -> torch.Tensor:
+        """An image file converted to the domain's channels and size (see
+        :func:`~flowbridge_image.files.load_image`: centre crop, bicubic resize), or a
+        ``.npy``/``.pt`` feature vector in features mode."""
+        if self.features_mode:
+            return self._to_tensor(_read_vector(source), f"feature file {source!r}")
+        return load_image(source, self.config.channels, self.config.size)
+
+    def write_items(self, items: Sequence[Sequence], path: str | os.PathLike) -> Path:
+        """Write ``items[i][k]`` as a PNG grid (row i = input i, column k = sample k) at
+        ``path`` with suffix ``.png``, or as a ``.npy`` array ``[inputs, samples,
+        feature_dim]`` in features mode."""
+        rows = [
+            [self._to_tensor(item, f"items[{i}][{k}]") for k, item in enumerate(row)]
+            for i, row in enumerate(items)
+        ]
+        if not rows or len({len(row) for row in rows}) != 1 or not rows[0]:
+            raise ValueError(
+                f"write_items needs the same, non-zero number of samples for every input, got "
+                f"row lengths {[len(row) for row in rows]}"
+            )
+        grid = torch.stack([torch.stack(row) for row in rows])
+        if self.features_mode:
+            array = grid.cpu().numpy()
+            return write_atomic(Path(path).with_suffix(".npy"), lambda file: np.save(file, array))
+        return save_image_grid(grid, Path(path).with_suffix(".png"))
+
+
+def _read_vector(source: str) -> Any:
+    """Load a ``.npy`` (no pickles) or ``.pt`` (``weights_only``) file's content."""
+    suffix = Path(source).suffix
+    if suffix not in (".npy", ".pt"):
+        raise ValueError(f"cannot read feature file {source!r}: expected a .npy or .pt file")
+    try:
+        if suffix == ".npy":
+            return np.load(source, allow_pickle=False)
+        return torch.load(source, weights_only=True)
+    except FileNotFoundError:
+        raise ValueError(f"cannot read feature file {source!r}: no such file") from None
+    except Exception as exc:  # numpy and torch raise many kinds for a corrupt file
+        raise ValueError(f"cannot read feature file {source!r}: {exc}") from None

@@ -1,0 +1,81 @@
+r"""Image encoders: ``x -> EncoderOutput(shared, residual, log_var)``.
+
+Both end in one linear layer with ``d_s + d_r`` outputs (twice that when the posterior
+variance is learned), split by :func:`split_latent`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from flowbridge.domain import EncoderOutput, LatentSpec
+
+from .items import check_batch
+from .layers import downsampling_trunk, level_widths, mlp, resolutions
+
+__all__ = ["latent_features", "split_latent", "ConvEncoder", "FeatureEncoder"]
+
+
+def latent_features(spec: LatentSpec) -> int:
+    """Outputs an encoder needs: ``d_s + d_r``, doubled for a log-variance."""
+    return spec.total * (2 if spec.learned_variance else 1)
+
+
+def split_latent(h: torch.Tensor, spec: LatentSpec) -> EncoderOutput:
+    """Split ``h [batch, latent_features(spec)]`` into shared ``[batch, d_s]``, residual
+    ``[batch, d_r]`` (possibly ``d_r = 0``) and log-variance ``[batch, d_s + d_r]`` or None."""
+    log_var = None
+    if spec.learned_variance:
+        h, log_var = h.chunk(2, dim=1)
+    shared, residual = h.split((spec.shared, spec.residual), dim=1)
+    return EncoderOutput(shared, residual, log_var)
+
+
+class ConvEncoder(nn.Module):
+    r"""Strided convs down to a 4x4 (or 3x3, 5x5...) grid, then a linear head.
+
+    ``[batch, C, S, S] -> shared [batch, d_s], residual [batch, d_r]`` (and ``log_var``);
+    for ``S = 32``: 32 -> 16 -> 8 -> 4 with widths ``hidden, 2 hidden, 4 hidden``.
+
+    Args:
+        spec: latent sizes.
+        channels: image channels ``C``.
+        size: image side ``S``.
+        hidden: width of the first conv.
+    """
+
+    def __init__(self, spec: LatentSpec, channels: int, size: int, hidden: int):
+        super().__init__()
+        self.spec, self.shape = spec, (channels, size, size)
+        sides = resolutions(size)
+        widths = level_widths(hidden, len(sides) - 1)
+        self.trunk = downsampling_trunk(channels, widths, spectral=False)
+        self.head = nn.Linear(widths[-1] * sides[-1] ** 2, latent_features(spec))
+
+    def forward(self, x: torch.Tensor) -> EncoderOutput:
+        check_batch(x, self.shape, "image encoder input")
+        return split_latent(self.head(self.trunk(x).flatten(1)), self.spec)
+
+    def extra_repr(self) -> str:
+        return f"shape={list(self.shape)}, spec={self.spec}"
+
+
+class FeatureEncoder(nn.Module):
+    """The original captioning encoder: an MLP of a precomputed feature vector (VGG16 fc7).
+
+    ``[batch, feature_dim] -> shared [batch, d_s], residual [batch, d_r]`` (and ``log_var``)
+    through ``feature_dim -> hidden -> hidden -> latent`` with ReLUs.
+    """
+
+    def __init__(self, spec: LatentSpec, feature_dim: int, hidden: int):
+        super().__init__()
+        self.spec, self.feature_dim = spec, feature_dim
+        self.net = mlp(feature_dim, hidden, latent_features(spec))
+
+    def forward(self, x: torch.Tensor) -> EncoderOutput:
+        check_batch(x, (self.feature_dim,), "feature encoder input")
+        return split_latent(self.net(x), self.spec)
+
+    def extra_repr(self) -> str:
+        return f"feature_dim={self.feature_dim}, spec={self.spec}"

@@ -1,0 +1,106 @@
+"""Image files a person opens: reading PNG/JPEG into tensors, writing PNG grids atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from PIL import Image, ImageOps
+
+from flowbridge._checks import check_positive_int
+
+from .items import check_unit_range, uint8_array_to_tensor
+
+__all__ = ["load_image", "save_image_grid", "write_atomic"]
+
+# Pillow modes with a single colour band; everything else (RGB, RGBA, P, CMYK...) reads as RGB.
+_GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
+    """Call ``write(file)`` on a temporary file beside ``path``, then move it onto ``path``,
+    so a reader never sees a half-written file and a failed write leaves none behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            write(file)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_image(
+    path: str | os.PathLike, channels: int | None = None, size: int | None = None
+) -> torch.Tensor:
+    """Read an 8-bit image file (PNG, JPEG, anything Pillow opens) as ``[C, H, W]`` in [0, 1].
+
+    Args:
+        path: the file.
+        channels: 1 (converted to grayscale, Pillow's ``"L"``: ITU-R 601 luma) or 3 (RGB;
+            alpha is dropped); ``None`` keeps 1 for grayscale files and 3 otherwise.
+        size: if given and the image is not ``size x size``: centre-crop to a square, then
+            resize to ``size x size`` with bicubic filtering (``PIL.ImageOps.fit``).
+
+    Raises:
+        ValueError: naming the file, if it is missing or not an image Pillow can read.
+    """
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except FileNotFoundError:
+        raise ValueError(f"cannot read image {str(path)!r}: no such file") from None
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ValueError(
+            f"cannot read image {str(path)!r}: {exc}; expected a PNG or JPEG file"
+        ) from None
+    if channels is None:
+        channels = 1 if image.mode in _GRAY_MODES else 3
+    image = image.convert("L" if channels == 1 else "RGB")
+    if size is not None and image.size != (size, size):
+        image = ImageOps.fit(image, (size, size), method=Image.Resampling.BICUBIC)
+    return uint8_array_to_tensor(np.asarray(image), channels, f"image {str(path)!r}")
+
+
+def save_image_grid(images: torch.Tensor, path: str | os.PathLike, padding: int = 2) -> Path:
+    """Write images as one PNG grid (atomically) and return its path.
+
+    Args:
+        images: ``[rows, columns, C, H, W]`` (one row per input, one column per sample),
+            ``[n, C, H, W]`` (one row) or ``[C, H, W]``; values in [0, 1]; ``C`` is 1 or 3.
+        path: the PNG file to write (its suffix is kept as given).
+        padding: white pixels between neighbouring cells.
+    """
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point():
+        kind = images.dtype if isinstance(images, torch.Tensor) else type(images).__name__
+        raise TypeError(
+            f"images must be a float tensor [rows, columns, C, H, W] in [0, 1], got {kind}"
+        )
+    if images.dim() not in (3, 4, 5) or images.shape[-3] not in (1, 3):
+        raise ValueError(
+            f"images must have shape [rows, columns, C, H, W], [n, C, H, W] or [C, H, W] with "
+            f"C = 1 or 3, got {list(images.shape)}"
+        )
+    check_positive_int(padding, "padding", allow_zero=True)
+    while images.dim() < 5:
+        images = images.unsqueeze(0)
+    check_unit_range(images, "images")
+    # Pad every cell on the right and bottom, then drop the outer strip: padding sits only
+    # between cells.
+    cells = F.pad(images.detach().cpu(), (0, padding, 0, padding), value=1.0)
+    grid = rearrange(cells, "r k c h w -> (r h) (k w) c")
+    grid = grid[: grid.shape[0] - padding, : grid.shape[1] - padding]
+    pixels = (grid * 255).round().to(torch.uint8).numpy()
+    # Pillow picks "L" for a 2-D uint8 array and "RGB" for [H, W, 3].
+    picture = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
+    return write_atomic(path, lambda file: picture.save(file, format="PNG"))

@@ -1,0 +1,149 @@
+import os
+import re
+
+import numpy as np
+import pytest
+import torch
+from flowbridge_image import ImageDomain, load_image, save_image_grid
+from flowbridge_image.files import write_atomic
+from PIL import Image
+
+# Writing to 8 bits rounds each value to the nearest of 256 levels.
+QUANTISATION = 0.5 / 255 + 1e-6
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_png_round_trip_is_exact_up_to_8_bit_quantisation(tmp_path, channels):
+    domain = ImageDomain(size=16, channels=channels)
+    image = torch.rand(channels, 16, 16)
+    path = save_image_grid(image, tmp_path / "one.png")
+    loaded = domain.read_item(str(path))
+    assert loaded.shape == (channels, 16, 16)
+    assert (loaded - image).abs().max() <= QUANTISATION
+    assert Image.open(path).mode == ("L" if channels == 1 else "RGB")
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_write_items_lays_out_inputs_as_rows_and_samples_as_columns(tmp_path, channels):
+    domain = ImageDomain(size=16, channels=channels)
+    rows, samples, side, padding = 2, 3, 16, 2
+    items = [[torch.rand(channels, side, side) for _ in range(samples)] for _ in range(rows)]
+    path = domain.write_items(items, tmp_path / "grid")
+    assert path == tmp_path / "grid.png"
+    grid = load_image(path)
+    step = side + padding
+    assert grid.shape == (channels, rows * step - padding, samples * step - padding)
+    for i in range(rows):
+        for k in range(samples):
+            cell = grid[:, i * step : i * step + side, k * step : k * step + side]
+            assert (cell - items[i][k]).abs().max() <= QUANTISATION, (i, k)
+    # Only padding is left: white.
+    grid[:, :, [k * step + side + p for k in range(samples - 1) for p in range(padding)]] = 1
+    assert (grid[:, side : side + padding] == 1).all()
+
+
+def test_save_image_grid_accepts_one_row_and_no_padding(tmp_path):
+    images = torch.rand(4, 3, 8, 8)
+    grid = load_image(save_image_grid(images, tmp_path / "row.png", padding=0))
+    expected = torch.cat(list(images), dim=2)
+    assert grid.shape == (3, 8, 32)
+    assert (grid - expected).abs().max() <= QUANTISATION
+
+
+def test_write_items_accepts_any_item_kind_and_refuses_ragged_rows(tmp_path):
+    domain = ImageDomain(size=16, channels=1)
+    gray = np.full((16, 16), 51, dtype=np.uint8)
+    path = domain.write_items([[gray, torch.zeros(1, 16, 16)]], tmp_path / "mixed.png")
+    grid = load_image(path)
+    torch.testing.assert_close(grid[:, :, :16], torch.full((1, 16, 16), 0.2))
+    with pytest.raises(ValueError, match=r"row lengths \[2, 1\]"):
+        domain.write_items([[gray, gray], [gray]], tmp_path / "ragged")
+    with pytest.raises(ValueError, match=r"items\[0\]\[1\] must have shape \[1, 16, 16\]"):
+        domain.write_items([[gray, torch.zeros(3, 16, 16)]], tmp_path / "bad")
+
+
+def test_read_item_centre_crops_and_resizes(tmp_path):
+    # A wide image: red | green | blue thirds. The centre square is all green.
+    pixels = np.zeros((16, 48, 3), dtype=np.uint8)
+    pixels[:, :16, 0] = pixels[:, 16:32, 1] = pixels[:, 32:, 2] = 255
+    Image.fromarray(pixels).save(tmp_path / "wide.png")
+    image = ImageDomain(size=16, channels=3).read_item(str(tmp_path / "wide.png"))
+    assert image.shape == (3, 16, 16)
+    torch.testing.assert_close(image, torch.tensor([0.0, 1.0, 0.0]).view(3, 1, 1).expand(3, 16, 16))
+    # Upsampling a constant image keeps it constant.
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(tmp_path / "small.png")
+    image = ImageDomain(size=32, channels=3).read_item(str(tmp_path / "small.png"))
+    assert image.shape == (3, 32, 32)
+    torch.testing.assert_close(image[0], torch.ones(32, 32))
+
+
+def test_read_item_reads_jpeg_and_converts_channels(tmp_path):
+    Image.new("RGB", (16, 16), (200, 40, 90)).save(tmp_path / "pink.jpg", quality=95)
+    rgb = ImageDomain(size=16, channels=3).read_item(str(tmp_path / "pink.jpg"))
+    mean = rgb.mean(dim=(1, 2)) * 255
+    assert (mean - torch.tensor([200.0, 40.0, 90.0])).abs().max() < 4  # JPEG is lossy
+    gray = ImageDomain(size=16, channels=1).read_item(str(tmp_path / "pink.jpg"))
+    # Pillow's luma: L = (299 R + 587 G + 114 B) / 1000.
+    luma = (299 * 200 + 587 * 40 + 114 * 90) / 1000
+    assert gray.shape == (1, 16, 16)
+    assert abs(gray.mean().item() * 255 - luma) < 4
+
+
+def test_load_image_keeps_the_files_channels_and_size_by_default(tmp_path):
+    Image.new("L", (8, 8), 128).save(tmp_path / "gray.png")
+    Image.new("P", (8, 8), 3).save(tmp_path / "palette.png")
+    assert load_image(tmp_path / "gray.png").shape == (1, 8, 8)
+    assert load_image(tmp_path / "palette.png").shape == (3, 8, 8)
+    Image.new("L", (8, 4)).save(tmp_path / "wide.png")
+    assert load_image(tmp_path / "wide.png").shape == (1, 4, 8)
+
+
+def test_unreadable_or_missing_files_raise_naming_the_file(tmp_path):
+    domain = ImageDomain(size=16)
+    missing = str(tmp_path / "missing.png")
+    with pytest.raises(ValueError, match=re.escape(repr(missing)) + ": no such file"):
+        domain.read_item(missing)
+    broken = tmp_path / "broken.png"
+    broken.write_text("this is not a PNG")
+    with pytest.raises(ValueError, match=re.escape(repr(str(broken))) + ".*PNG or JPEG"):
+        domain.read_item(str(broken))
+    with pytest.raises(ValueError, match="Is a directory"):
+        domain.read_item(str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "images, error, match",
+    [
+        (torch.zeros(2, 2, 3, 8, 8, dtype=torch.uint8), TypeError, "got torch.uint8"),
+        (np.zeros((8, 8, 3)), TypeError, "ndarray"),
+        (torch.zeros(8, 8), ValueError, r"got \[8, 8\]"),
+        (torch.zeros(1, 2, 2, 4, 8, 8), ValueError, r"got \[1, 2, 2, 4, 8, 8\]"),
+        (torch.zeros(2, 2, 8, 8), ValueError, r"C = 1 or 3, got \[2, 2, 8, 8\]"),
+        (torch.full((3, 8, 8), 1.5), ValueError, r"\[0, 1\]"),
+        (torch.full((3, 8, 8), float("nan")), ValueError, "NaN"),
+    ],
+)
+def test_save_image_grid_refuses_bad_tensors(tmp_path, images, error, match):
+    with pytest.raises(error, match=match):
+        save_image_grid(images, tmp_path / "bad.png")
+    assert not (tmp_path / "bad.png").exists()
+
+
+def test_save_image_grid_refuses_negative_padding(tmp_path):
+    with pytest.raises(ValueError, match="padding must be >= 0, got -1"):
+        save_image_grid(torch.zeros(3, 8, 8), tmp_path / "bad.png", padding=-1)
+
+
+def test_writes_are_atomic(tmp_path):
+    target = tmp_path / "nested" / "grid.png"
+    save_image_grid(torch.zeros(3, 8, 8), target)
+    before = target.read_bytes()
+
+    def fail(file):
+        file.write(b"half a file")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_atomic(target, fail)
+    assert target.read_bytes() == before
+    assert os.listdir(target.parent) == ["grid.png"]  # no temporary file left behind

@@ -1,0 +1,73 @@
+import doctest
+
+import flowbridge_image.domain
+import flowbridge_image.layers
+import pytest
+from flowbridge_image import ImageDomain
+
+
+def test_conv_defaults_are_resolved_and_rebuild_the_domain():
+    domain = ImageDomain()
+    assert domain.options == {
+        "encoder": "conv",
+        "size": 32,
+        "channels": 3,
+        "loss": "l1",
+        "hidden": 32,
+        "feature_dim": None,
+        "adversarial": False,
+    }
+    assert ImageDomain(**domain.options).options == domain.options
+
+
+def test_features_defaults_follow_the_original_captioning_encoder():
+    domain = ImageDomain(encoder="features")
+    assert domain.options == {
+        "encoder": "features",
+        "size": None,
+        "channels": None,
+        "loss": "l2",
+        "hidden": 2048,
+        "feature_dim": 4096,
+        "adversarial": False,
+    }
+    assert ImageDomain(**domain.options).options == domain.options
+
+
+@pytest.mark.parametrize("size", [16, 24, 32, 64, 128])
+def test_every_multiple_of_8_from_16_is_a_valid_size(size):
+    assert ImageDomain(size=size).options["size"] == size
+
+
+@pytest.mark.parametrize(
+    "options, error, match",
+    [
+        ({"size": 8}, ValueError, "size must be >= 16"),
+        ({"size": 20}, ValueError, "multiple of 8"),
+        ({"size": 32.0}, TypeError, "size must be an int"),
+        ({"size": True}, TypeError, "size must be an int"),
+        ({"channels": 2}, ValueError, "channels must be 1 .* or 3"),
+        ({"channels": "rgb"}, TypeError, "channels must be an int"),
+        ({"loss": "mse"}, ValueError, r"loss must be one of \['l1', 'l2', 'bce'\]"),
+        ({"hidden": 0}, ValueError, "hidden must be >= 1"),
+        ({"encoder": "vgg"}, ValueError, r"encoder must be one of \['conv', 'features'\]"),
+        ({"adversarial": 1}, TypeError, "adversarial must be a bool"),
+        ({"feature_dim": 512}, ValueError, "feature_dim applies to encoder='features' only"),
+        ({"encoder": "features", "size": 32}, ValueError, "size applies to encoder='conv'"),
+        ({"encoder": "features", "channels": 1}, ValueError, "channels applies to"),
+        ({"encoder": "features", "feature_dim": 0}, ValueError, "feature_dim must be >= 1"),
+        ({"encoder": "features", "loss": "bce"}, ValueError, "use loss='l2' or 'l1'"),
+        ({"encoder": "features", "adversarial": True}, ValueError, "needs images"),
+        ({"colour": True}, TypeError, r"unknown image domain options \['colour'\]"),
+    ],
+)
+def test_bad_options_are_refused_with_a_clear_error(options, error, match):
+    with pytest.raises(error, match=match):
+        ImageDomain(**options)
+
+
+@pytest.mark.parametrize("module", [flowbridge_image.layers, flowbridge_image.domain])
+def test_docstring_examples(module):
+    result = doctest.testmod(module)
+    assert result.attempted > 0
+    assert result.failed == 0
