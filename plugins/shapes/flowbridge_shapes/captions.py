@@ -117,17 +117,16 @@ _FIELD = re.compile(r"\{(\w+)\}")
 
 @functools.cache
 def _pattern(template: str) -> re.Pattern:
-    def slot(match: re.Match) -> str:
-        phrases = sorted((p for p, _ in SLOTS[match[1]]), key=len, reverse=True)
-        return f"(?P<{match[1]}>{'|'.join(map(re.escape, phrases))})"
+    """The template as a regular expression: one named group per slot, whose alternatives are
+    the slot's phrases (longest first, so "at the top left" is not read as "at the top")."""
 
-    literal = _FIELD.split(template)
-    # split() alternates literal text and field names; escape the text, expand the fields.
-    parts = [
-        re.escape(t) if i % 2 == 0 else slot(_FIELD.match("{" + t + "}"))
-        for i, t in enumerate(literal)
-    ]
-    return re.compile("".join(parts))
+    def slot(name: str) -> str:
+        phrases = sorted((p for p, _ in SLOTS[name]), key=len, reverse=True)
+        return f"(?P<{name}>{'|'.join(map(re.escape, phrases))})"
+
+    # split() on a pattern with one group alternates literal text and field names.
+    parts = _FIELD.split(template)
+    return re.compile("".join(slot(t) if i % 2 else re.escape(t) for i, t in enumerate(parts)))
 
 
 @functools.cache

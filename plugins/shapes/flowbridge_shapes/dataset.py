@@ -108,7 +108,7 @@ class ShapesDataset(PairedDataset):
                 caption, claims = sample_caption(attrs, rng)
                 a.append(image)
                 b.append(caption)
-                meta.append({"image": index, "attributes": attrs, "claims": claims})
+                meta.append({"image": index, "attributes": dict(attrs), "claims": claims})
         return PairedSplit(a, b, meta)
 
     def __repr__(self) -> str:

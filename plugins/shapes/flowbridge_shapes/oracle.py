@@ -2,11 +2,11 @@ r"""The image oracle: read the attributes of a rendered (or generated) image ana
 
 Steps, for images ``[n, 3, H, W]``:
 
-1. Smooth with a 3x3 box filter (averages pixel noise away) and take the per-pixel saturation
-   :math:`\max_c x_c - \min_c x_c`. The background is gray (saturation 0) and a pixel that mixes
-   object and background in proportion :math:`\alpha` has saturation :math:`\alpha` times the
-   object's, so ``saturation / max saturation`` is the object's coverage :math:`m` (values
-   below 0.25 are cut to zero: noise and faint halos).
+1. Saturation :math:`\max_c x_c - \min_c x_c` per pixel. The background is gray (saturation 0)
+   and a pixel that mixes object and background in proportion :math:`\alpha` has saturation
+   :math:`\alpha` times the object's, so ``saturation / peak`` is the object's coverage
+   :math:`m`. The peak and the support (pixels above 0.25 of the peak) come from the 3x3
+   box-smoothed image, which averages pixel noise away; outside the support :math:`m = 0`.
 2. Colour: the hue of the coverage-weighted mean colour, nearest hue of :data:`~.render.HUES`
    (adding gray does not change a hue, so the mix with the background does not bias it).
 3. Shape, by analysis by synthesis: for each shape, the template of the same area and centroid
@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from .attributes import ATTRIBUTES
 from .render import HUES, SIZE_THRESHOLD, coverage, shape_moments
 
-__all__ = ["read_image", "read_images", "rgb_to_hue", "MIN_SATURATION", "MAX_DISTANCE"]
+__all__ = ["read_image", "read_images", "rgb_to_hue", "BLURS", "MAX_DISTANCE", "MIN_SATURATION"]
 
 MIN_SATURATION = 0.15
 MAX_DISTANCE = 0.6
@@ -73,10 +73,8 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def _distance(templates: torch.Tensor, m: torch.Tensor, area: torch.Tensor) -> torch.Tensor:
-    """L1 distance ``[n, shapes]`` between the coverage and each cut template, both scaled to
-    unit mass."""
-    # Both sides as unit-mass distributions: a blurred small object never reaches its full
-    # saturation, so amplitudes differ while the silhouettes still match.
+    """L1 distance ``[n, shapes]`` between the coverage ``m`` and each template, both cut like
+    the image and scaled to unit mass (see step 3 of the module docstring)."""
     peak = _smooth(templates).flatten(2).amax(2)[:, :, None, None].clamp_min(1e-8)
     templates = torch.where(templates < _CUT * peak, torch.zeros_like(templates), templates)
     templates = templates / templates.sum((2, 3), keepdim=True).clamp_min(1e-8)

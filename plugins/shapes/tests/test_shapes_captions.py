@@ -129,3 +129,11 @@ def test_bad_input_is_explained():
         sample_caption(IMAGE, rng, stated=[])
     with pytest.raises(ValueError, match="cannot state exactly"):
         sample_caption(IMAGE, rng, stated=["shape"], template=1)  # "something ..."
+
+
+def test_docstring_examples():
+    import doctest
+
+    import flowbridge_shapes.captions
+
+    assert doctest.testmod(flowbridge_shapes.captions).failed == 0

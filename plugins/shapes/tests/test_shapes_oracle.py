@@ -48,14 +48,14 @@ def test_reads_fresh_renderings(fresh):
 
 
 def test_reads_noisy_renderings(fresh):
-    attrs, images = fresh
+    attrs, images = fresh[0][:240], fresh[1][:240]  # every combination, and then some
     noise = 0.05 * torch.randn(images.shape, generator=torch.Generator().manual_seed(0))
     assert _accuracy((images + noise).clamp(0, 1), attrs) >= 0.97
 
 
 @pytest.mark.parametrize("sigma", [0.7, 1.0])
 def test_reads_blurry_renderings(fresh, sigma):
-    attrs, images = fresh
+    attrs, images = fresh[0][:240], fresh[1][:240]
     assert _accuracy(_blur(images, sigma), attrs) >= 0.97
 
 
