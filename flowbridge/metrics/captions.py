@@ -9,7 +9,8 @@ candidate per metric; *mean-of-N* averages all candidates. Both are then average
 * METEOR 1.5: pycocoevalcap ships the jar and its paraphrase table, but it runs on Java; with no
   ``java`` on ``PATH`` it is skipped and the result says why;
 * ROUGE-L; CIDEr-D (pycocoevalcap's ``Cider``: clipped tf-idf with a length penalty, document
-  frequencies from the references of all inputs scored together, so score many inputs at once);
+  frequencies from the references of all inputs scored together: score many inputs at once,
+  with a single input every idf, and so CIDEr-D, is 0);
 * SPICE is never computed: pycocoevalcap downloads Stanford CoreNLP models on first use, which
   cannot happen offline.
 """
