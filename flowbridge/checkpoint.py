@@ -55,6 +55,7 @@ __all__ = [
 
 CHECKPOINT_FORMAT = "flowbridge-checkpoint"
 CHECKPOINT_VERSION = 1
+_ZIP_MAGIC = b"PK\x03\x04"
 
 
 class CheckpointError(ValueError):
@@ -159,7 +160,7 @@ def save_bridge(bridge: Bridge, path: str | Path) -> Path:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -174,21 +175,29 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     expected = "expected a checkpoint written by flowbridge (flowbridge train, save_bridge)"
+    with open(path, "rb") as file:
+        head = file.read(4)
+    # torch.save writes a zip archive; the archive's directory is at its end, so a truncated
+    # checkpoint still starts like one but no longer opens.
+    if head != _ZIP_MAGIC:
+        raise CheckpointError(
+            f"{path} is not a torch checkpoint file (it starts with {head!r}, not a zip "
+            f"archive as torch.save writes); {expected}"
+        )
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is truncated or corrupt: its zip directory is missing")
     try:
         with warnings.catch_warnings():
-            # A foreign pickle makes torch warn about its protocol before it fails below.
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile) as exc:
+    except pickle.UnpicklingError as exc:
         raise CheckpointError(
-            f"{path} cannot be read as a torch file: it is truncated or corrupt "
+            f"{path} holds Python objects that a safe (weights-only) load refuses "
             f"({_first_line(exc)}); {expected}"
         ) from None
-    except (pickle.UnpicklingError, UnicodeDecodeError, ValueError, KeyError) as exc:
-        # A text or other non-torch file fails inside the legacy unpickler (KeyError on its
-        # first byte); a foreign pickle fails the weights-only allow-list.
+    except Exception as exc:  # whatever a damaged archive makes torch raise
         raise CheckpointError(
-            f"{path} is not a torch checkpoint file ({_first_line(exc)}); {expected}"
+            f"{path} is truncated or corrupt ({_first_line(exc)}); {expected}"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         found = (

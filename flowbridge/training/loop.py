@@ -34,12 +34,11 @@ from ..bridge import Bridge
 from ..checkpoint import (
     CheckpointError,
     atomic_write,
-    domains_from_checkpoint,
     load_checkpoint,
     save_checkpoint,
 )
 from ..config import RunConfig, to_dict
-from ..domain import Domain, PairedSplit
+from ..domain import PairedSplit
 from ..plugins import get_domain
 from .data import BatchSampler, Stream, derive_seed, load_splits, partition
 
@@ -188,9 +187,17 @@ class Trainer:
         self.checkpoint_path = self.out / CHECKPOINT_NAME
         checkpoint = self._checkpoint_to_resume(resume)
 
+        domains = (
+            get_domain(config.domains.a.name, **config.domains.a.options),
+            get_domain(config.domains.b.name, **config.domains.b.options),
+        )
         train_split, val_split = load_splits(config.data, names, train_data, val_data)
         items = partition(train_split, cfg.paired_fraction, derive_seed(cfg.seed, "partition"))
-        domains = self._domains(checkpoint, items)
+        for side, domain, own in zip("ab", domains, (items.a, items.b), strict=True):
+            if checkpoint is None:
+                domain.fit(own + getattr(items, f"unpaired_{side}"))
+            else:  # the fitted state (vocabulary) the run started with, not a refit
+                domain.load_state_dict(checkpoint["domains"][side]["state"])
         torch.manual_seed(derive_seed(cfg.seed, "init"))
         self.bridge = Bridge(*domains, config.model).to(self.device)
 
@@ -278,19 +285,6 @@ class Trainer:
                 f"({self.out / CONFIG_NAME}) or start a new run in another out directory"
             )
         return checkpoint
-
-    def _domains(self, checkpoint, items) -> tuple[Domain, Domain]:
-        if checkpoint is not None:
-            return domains_from_checkpoint(checkpoint, str(self.checkpoint_path))
-        domains = []
-        for spec, fit_items in (
-            (self.config.domains.a, items.a + items.unpaired_a),
-            (self.config.domains.b, items.b + items.unpaired_b),
-        ):
-            domain = get_domain(spec.name, **spec.options)
-            domain.fit(fit_items)
-            domains.append(domain)
-        return domains[0], domains[1]
 
     def _seed_noise(self, seed: int) -> None:
         # Posterior noise and dropout differ between ranks but not between runs.
