@@ -229,11 +229,12 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.bridge.parameters(), lr=cfg.lr)
         self.model: nn.Module = _StepLoss(self.bridge, cfg.unpaired_weight)
         if self.dist.active:
-            # Paired and unpaired steps use different parts of the model.
             self.model = DistributedDataParallel(
                 self.model,
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=True,
+                # Unpaired steps leave the other domain's parts out of the graph; DDP must
+                # then look for unused parameters (an extra graph traversal each step).
+                find_unused_parameters=bool(self.unpaired) or self._leaves_parameters_unused(),
             )
         self.step = 0
         self._last_saved: int | None = None
@@ -285,6 +286,21 @@ class Trainer:
                 f"({self.out / CONFIG_NAME}) or start a new run in another out directory"
             )
         return checkpoint
+
+    def _leaves_parameters_unused(self) -> bool:
+        """Whether a paired batch leaves some parameter without a gradient (e.g. a domain
+        module used only for generation). Probed in eval mode on two pairs, so that neither
+        the random streams nor normalisation statistics move."""
+        indices = torch.arange(min(2, self.paired[0].size))
+        batch = [self._to_device(stream.take(indices)) for stream in self.paired]
+        parameters = [p for p in self.bridge.parameters() if p.requires_grad]
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            self.bridge.eval()
+            total = self.bridge.loss(*batch)["total"]
+            grads = torch.autograd.grad(total, parameters, allow_unused=True)
+            self.bridge.train()
+        return any(g is None for g in grads)
 
     def _seed_noise(self, seed: int) -> None:
         # Posterior noise and dropout differ between ranks but not between runs.
