@@ -398,6 +398,16 @@ def load_run_config(source: str | Path | dict[str, Any], preset: str | None = No
     if not isinstance(name, str):
         raise ConfigError(f"setting 'preset' must be of type str, got {type(name).__name__}")
     if name:
-        data = _merge(preset_settings(name), data)
+        base = preset_settings(name)
+        for side in ("a", "b"):
+            # A preset's domain options are meant for its own domain, not for another one
+            # the file puts in its place.
+            chosen = data.get("domains", {}).get(side, {})
+            preset_side = base.get("domains", {}).get(side, {})
+            if isinstance(chosen, dict) and chosen.get("name", preset_side.get("name")) != (
+                preset_side.get("name")
+            ):
+                preset_side.pop("options", None)
+        data = _merge(base, data)
         data["preset"] = name
     return from_dict(RunConfig, data)

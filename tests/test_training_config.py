@@ -56,6 +56,16 @@ def test_a_toml_file_loads_over_its_preset(tmp_path):
     assert load_run_config(path, preset="captioning").model.shared_steps == 12
 
 
+def test_preset_domain_options_stay_with_their_domain():
+    kept = load_run_config({"preset": "captioning", "domains": {"a": {"options": {"hidden": 8}}}})
+    assert kept.domains.a.name == "text"
+    assert kept.domains.a.options["hidden"] == 8 and kept.domains.a.options["embedding"] == 300
+    other = {"name": "vector", "options": {"features": 5}}
+    replaced = load_run_config({"preset": "captioning", "domains": {"a": other}})
+    assert replaced.domains.a.options == {"features": 5}
+    assert replaced.domains.b.options == PRESETS["captioning"]["domains"]["b"]["options"]
+
+
 def test_the_plain_dict_form_round_trips():
     config = load_run_config({"preset": "captioning"})
     assert from_dict(RunConfig, to_dict(config)) == config
