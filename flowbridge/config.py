@@ -203,7 +203,8 @@ class TrainConfig:
             (rescale the whole gradient to at most this global L2 norm).
         paired_fraction: fraction of the training pairs kept as pairs; the others lose their
             link and join the unpaired A-only and B-only items (with any the split has).
-        unpaired_weight: weight of the unpaired batches' loss next to the paired batch's.
+        unpaired_weight: weight of the unpaired batches' loss next to the paired batch's; 0
+            leaves unpaired items out of training (the domains are still fitted on them).
         unpaired_warmup: steps on pairs alone before unpaired batches join in.
         unpaired_every: after the warm-up, add unpaired batches every this many steps.
         unpaired_batch_size: items per unpaired batch and side; 0 = ``batch_size``.
