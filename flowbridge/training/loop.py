@@ -174,14 +174,24 @@ class Trainer:
             )
         self.config = config
         self.callbacks = list(callbacks)
-        cfg = config.train
-        names = (config.domains.a.name, config.domains.b.name)
-        if not all(names):
+        if not (config.domains.a.name and config.domains.b.name):
             raise ValueError(
                 "the config names no domains: set [domains.a] name = ... and "
                 "[domains.b] name = ... (flowbridge plugins lists the registered ones)"
             )
-        self.dist, self.device = distributed.setup(cfg.device)
+        self.dist, self.device = distributed.setup(config.train.device)
+        try:
+            self._build(train_data, val_data, resume)
+        except BaseException:
+            self.dist.close()
+            raise
+
+    def _build(
+        self, train_data: PairedSplit | None, val_data: PairedSplit | None, resume: bool
+    ) -> None:
+        """Fit the domains (or restore them), build the model, collate the data, resume."""
+        config, cfg = self.config, self.config.train
+        names = (config.domains.a.name, config.domains.b.name)
         self.dist.check_divisible(cfg.batch_size, "train.batch_size")
         self.out = Path(cfg.out)
         self.checkpoint_path = self.out / CHECKPOINT_NAME
@@ -245,7 +255,6 @@ class Trainer:
         self._train_means = _Means()
         self.val_terms: dict[str, float] | None = None
 
-    # -- setup ------------------------------------------------------------------------------
     def _checkpoint_to_resume(self, resume: bool) -> dict[str, Any] | None:
         if not resume:
             if self.checkpoint_path.exists():
