@@ -16,6 +16,8 @@ shared bijection :math:`f` carries A's shared space to B's. A paired example cos
 The shared prior :math:`p` is a density on B's shared space; A's shared code is scored under
 the density it induces through f, :math:`-\log p(s_A) = -\log p(f(s_A)) - \log|\det J_f(s_A)|`.
 With the original "uniform" prior only the volume term :math:`-\log|\det J_f|` remains.
+The two cross-reconstructions may also be weighted apart (``cross_a``, ``cross_b`` are added
+to :math:`λ_x` for one side each), as the original code does.
 Each residual prior is conditioned on the *other* domain's shared code expressed in its own
 space, which is exactly what exists at translation time. An unpaired example of A costs
 :math:`λ_1 [-\log p(s_A)] + λ_2\,\mathrm{KL}(q(r_A|x_A) \| p_A(r_A|s_A)) + λ_4 \ell_A`
@@ -114,7 +116,8 @@ class Bridge(nn.Module):
                     self.specs[side].residual,
                     d_s,
                     steps=config.residual_steps,
-                    hidden_features=config.residual_hidden,
+                    hidden_features=getattr(config, f"residual_hidden_{side}")
+                    or config.residual_hidden,
                     base_scale=config.base_scale,
                     scale=config.coupling_scale,
                 )
@@ -255,10 +258,12 @@ class Bridge(nn.Module):
             "rec_b": self._rec("b", qb.shared, qb.residual, x_b),
             "align": (a_in_b - qb.shared).square().sum(dim=1),
         }
-        if self.config.weights.cross:
-            terms["cross"] = self._rec("b", a_in_b, qb.residual, x_b) + self._rec(
-                "a", b_in_a, qa.residual, x_a
-            )
+        weights = self.config.weights
+        if weights.cross or weights.cross_a or weights.cross_b:
+            terms["cross_a"] = self._rec("a", b_in_a, qa.residual, x_a)
+            terms["cross_b"] = self._rec("b", a_in_b, qb.residual, x_b)
+            # Weighted cross + cross_<side> in total: "cross" is their sum, each side alone.
+            terms["cross"] = terms["cross_a"] + terms["cross_b"]
         return {key: value.mean() for key, value in terms.items()}
 
     def _unpaired_terms(self, x, side) -> dict[str, torch.Tensor]:
