@@ -83,7 +83,7 @@ def test_translate_prints_text_and_writes_files(tmp_path, capsys, checkpoint):
         (["train", "{tmp}/missing.toml"], "config file '{tmp}/missing.toml' does not exist"),
         (["train", "{toml}", "--preset", "huge"], "unknown preset 'huge'"),
         (["train", "{bad_key}"], "unknown setting 'train.stepz'"),
-        (["train", "{bad_domain}"], "unknown domain 'audio'; registered domains: "),
+        (["train", "{bad_domain}"], "unknown domain 'audio'; registered: "),
         (["train", "{toml}", "--device", "tpu"], "device must be"),
         (["train", "{toml}", "--out", "{tmp}/empty", "--resume"], "nothing to resume"),
         (
