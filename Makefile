@@ -22,7 +22,7 @@ test: install
 	$(PY) -m pytest -q
 
 demo: install
-	$(PY) -m flowbridge demo --out out
+	$(PY) -m flowbridge_shapes.demo --out out
 
 lint: install
 	$(PY) -m ruff check .

@@ -6,12 +6,12 @@ import math
 
 import pytest
 import torch
-from flowbridge_signals import SignalDomain
 from hypothesis import given, settings
 from PIL import Image
 
 from flowbridge import LatentSpec
 from flowbridge.testing import CHECKS, check_domain, latent_specs
+from flowbridge_signals import SignalDomain
 
 
 def test_the_domain_keeps_the_contract(tmp_path):

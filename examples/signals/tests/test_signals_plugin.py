@@ -6,7 +6,6 @@ import json
 from importlib import metadata
 
 import flowbridge_signals
-
 from flowbridge import plugins
 from flowbridge.cli import main
 

@@ -1,14 +1,14 @@
 import math
 
-import flowbridge_image.plugin
 import numpy as np
 import pytest
 import torch
-from flowbridge_image import ImageDomain
 from PIL import Image
 
+import flowbridge_image.plugin
 from flowbridge import plugins
 from flowbridge.domain import LatentSpec
+from flowbridge_image import ImageDomain
 
 
 @pytest.fixture

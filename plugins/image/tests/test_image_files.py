@@ -4,9 +4,10 @@ import re
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+
 from flowbridge_image import ImageDomain, load_image, save_image_grid
 from flowbridge_image.files import write_atomic
-from PIL import Image
 
 # Writing to 8 bits rounds each value to the nearest of 256 levels.
 QUANTISATION = 0.5 / 255 + 1e-6

@@ -2,9 +2,9 @@
 
 import pytest
 import torch
-from flowbridge_image import ImageDomain
 
 from flowbridge.domain import LatentSpec
+from flowbridge_image import ImageDomain
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
 import pytest
 import torch
-from flowbridge_image import ImageDomain, discriminator_hinge_loss, generator_hinge_loss
-from flowbridge_image.layers import FiLMNorm
 from torch import nn
 from torch.nn.utils import parametrize
 
 from flowbridge.domain import LatentSpec
+from flowbridge_image import ImageDomain, discriminator_hinge_loss, generator_hinge_loss
+from flowbridge_image.layers import FiLMNorm
 
 
 def _build(domain, spec):

@@ -1,8 +1,9 @@
 import doctest
 
+import pytest
+
 import flowbridge_image.domain
 import flowbridge_image.layers
-import pytest
 from flowbridge_image import ImageDomain
 
 

@@ -7,6 +7,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+
 from flowbridge_shapes import ATTRIBUTES, all_combinations, claims_hold, parse_caption
 from flowbridge_shapes.captions import TEMPLATES, sample_caption, sample_captions
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from importlib import metadata
 
-import flowbridge_shapes.plugin
 import pytest
 import torch
-from flowbridge_shapes import ShapesDataset, claims_hold, parse_caption, read_images
 
+import flowbridge_shapes.plugin
 from flowbridge import plugins
+from flowbridge_shapes import ShapesDataset, claims_hold, parse_caption, read_images
 
 SMALL = dict(train_size=40, val_size=10, test_size=10, novel_size=10)
 

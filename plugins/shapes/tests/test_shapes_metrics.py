@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from flowbridge_shapes import (
     ShapesDataset,
     caption_ceiling,

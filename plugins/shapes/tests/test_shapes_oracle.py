@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
 from flowbridge_shapes import all_combinations, read_image, read_images, render
 from flowbridge_shapes.attributes import sample_attributes
 from flowbridge_shapes.oracle import rgb_to_hue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from flowbridge_shapes import render
 from flowbridge_shapes.render import coverage
 

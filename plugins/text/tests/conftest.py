@@ -6,9 +6,9 @@ import os
 
 import pytest
 import torch
-from flowbridge_text import TextDomain
 
 from flowbridge.domain import LatentSpec
+from flowbridge_text import TextDomain
 
 # As in the core's conftest, for when these tests run on their own: plugins are registered in
 # code, never loaded from whatever happens to be installed.

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-from flowbridge_text import TextDomain
 
 from flowbridge.domain import LatentSpec
+from flowbridge_text import TextDomain
 
 
 def test_tiny_autoencoder_reconstructs_its_captions(captions):

@@ -6,12 +6,12 @@ import io
 import json
 from importlib import metadata
 
-import flowbridge_text.plugin
 import pytest
 import torch
-from flowbridge_text import BOS, EOS, PAD, UNK, NotFittedError, TextDomain
 
+import flowbridge_text.plugin
 from flowbridge import plugins
+from flowbridge_text import BOS, EOS, PAD, UNK, NotFittedError, TextDomain
 
 
 # -- options -------------------------------------------------------------------------------

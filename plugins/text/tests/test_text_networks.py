@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from flowbridge_text import BOS, EOS, PAD, UNK, TextDomain
 
 from flowbridge.domain import LatentSpec
+from flowbridge_text import BOS, EOS, PAD, UNK, TextDomain
 
 
 def _encode_decode(domain, spec, x):

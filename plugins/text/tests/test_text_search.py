@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 import torch
-from flowbridge_text import BOS, EOS, PAD, UNK, TextDomain
 
 from flowbridge.domain import LatentSpec
+from flowbridge_text import BOS, EOS, PAD, UNK, TextDomain
 
 N = 5
 

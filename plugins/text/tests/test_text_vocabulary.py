@@ -5,13 +5,14 @@ from __future__ import annotations
 import doctest
 import io
 
-import flowbridge_text.tokenizer
-import flowbridge_text.vocabulary
 import pytest
 import torch
-from flowbridge_text import SPECIALS, UNK, Vocabulary, detokenize, tokenize
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+import flowbridge_text.tokenizer
+import flowbridge_text.vocabulary
+from flowbridge_text import SPECIALS, UNK, Vocabulary, detokenize, tokenize
 
 PROPERTY = settings(derandomize=True, deadline=None, max_examples=200)
 

@@ -1,0 +1,108 @@
+"""Quality benchmark on the shapes testbed: accuracy *and* diversity of LNFMM and baselines.
+
+Trains each variant with the same seed and number of steps, scores K samples per test input
+(greedy caption decoding), and writes ``benchmarks/results/quality.json`` with the numbers,
+the data's ceilings, wall times and the commit, so runs can be compared across commits.
+
+    .venv/bin/python benchmarks/quality.py                       # every variant
+    .venv/bin/python benchmarks/quality.py --variants lnfmm,gaussian --steps 800
+
+Variants (see ``flowbridge_shapes.experiment.VARIANTS``): ``lnfmm``, ``gaussian``,
+``standard``, ``deterministic``, ``align`` (explicit alignment on), ``no-cross`` (no
+cross-reconstruction), and two semi-supervised settings: ``paired-10`` (10% of the pairs,
+nothing else) and ``semi-10`` (the same 10% plus the other 90% as unpaired images and
+captions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+import flowbridge
+from flowbridge_shapes.dataset import ShapesDataset
+from flowbridge_shapes.experiment import TESTBED, evaluate, run_config, summary, train_variant
+
+RESULTS = Path(__file__).parent / "results"
+
+#: Semi-supervised settings: (base variant, train overrides).
+SEMI = {
+    "paired-10": ("lnfmm", {"paired_fraction": 0.1, "unpaired_weight": 0.0}),
+    "semi-10": ("lnfmm", {"paired_fraction": 0.1, "unpaired_weight": 1.0}),
+}
+DEFAULT = "lnfmm,gaussian,standard,deterministic,align,no-cross,paired-10,semi-10"
+
+
+def _commit() -> str:
+    try:
+        return subprocess.check_output(["git", "rev-parse", "HEAD"], text=True).strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", default=DEFAULT)
+    parser.add_argument("--steps", type=int, default=TESTBED["train"]["steps"])
+    parser.add_argument("--samples", type=int, default=10)
+    parser.add_argument("--inputs", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default=str(RESULTS / "quality.json"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    test = ShapesDataset(**TESTBED["data"]["options"]).split("test")
+    report = {
+        "commit": _commit(),
+        "flowbridge": flowbridge.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": args.threads,
+        "steps": args.steps,
+        "samples": args.samples,
+        "inputs": args.inputs,
+        "seed": args.seed,
+        "variants": {},
+    }
+    ceiling = None
+    for name in args.variants.split(","):
+        base, train_overrides = SEMI.get(name, (name, {}))
+        config = run_config(
+            base,
+            f"/tmp/flowbridge-quality/{name}",
+            train={
+                "steps": args.steps,
+                "seed": args.seed,
+                "checkpoint_every": 0,
+                "progress": False,
+                **train_overrides,
+            },
+        )
+        started = time.perf_counter()
+        result = train_variant(config)
+        scores = evaluate(
+            result.bridge, test, args.samples, args.inputs, args.seed, ceilings=ceiling is None
+        )
+        ceiling = ceiling or scores["ceiling"]
+        report["ceiling"] = ceiling
+        report["variants"][name] = {
+            "train_seconds": result.wall_time,
+            "total_seconds": time.perf_counter() - started,
+            "image_to_text": scores["image_to_text"],
+            "text_to_image": scores["text_to_image"],
+            "summary": summary(scores, ceiling),
+        }
+        print(name, json.dumps(report["variants"][name]["summary"]), flush=True)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""Train and score LNFMM variants on the shapes testbed (shared by the demo and the benchmark).
+
+A *variant* is a name for a residual-prior family plus a few settings; everything else is
+:data:`TESTBED` — the testbed's default model, small enough for 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from flowbridge import Bridge, PairedSplit, RunConfig, load_run_config, train
+
+from .metrics import (
+    caption_ceiling,
+    caption_metrics,
+    image_ceiling,
+    image_metrics,
+    one_pair_per_image,
+)
+
+__all__ = ["TESTBED", "VARIANTS", "run_config", "train_variant", "evaluate", "summary"]
+
+#: The testbed's run configuration (images are domain a, captions domain b).
+TESTBED: dict[str, Any] = {
+    "data": {"dataset": "shapes", "options": {"train_size": 2000, "seed": 0}},
+    "domains": {
+        "a": {"name": "image", "options": {"size": 32, "channels": 3, "loss": "bce", "hidden": 32}},
+        "b": {
+            "name": "text",
+            "options": {
+                "embedding": 64,
+                "hidden": 128,
+                "decoder_hidden": 256,
+                "layers": 1,
+                "max_length": 16,
+                "min_count": 1,
+                # Word dropout makes the decoder rely on the latent (not on the previous
+                # words), which keeps the residual in use: the collapse lever of
+                # calibration.md, 0.3-0.5 there.
+                "word_dropout": 0.5,
+                "embedding_dropout": 0.1,
+            },
+        },
+    },
+    "model": {
+        "shared_features": 16,
+        "residual_a": 16,
+        "residual_b": 8,
+        "shared_steps": 4,
+        "shared_hidden": 128,
+        "residual_steps": 4,
+        "residual_hidden": 128,
+        "posterior_noise": 0.05,
+        # A prior weight of 1 next to summed reconstruction NLLs collapsed every caption
+        # sample to one (calibration.md); 0.1-0.3 kept them diverse.
+        "weights": {"prior_a": 0.3, "prior_b": 0.3, "cross": 1.0},
+    },
+    "train": {
+        "steps": 1500,
+        "batch_size": 64,
+        "lr": 1e-3,
+        "grad_clip": 5.0,
+        "grad_clip_mode": "norm",
+        "validate_every": 0,
+        "checkpoint_every": 500,
+        "log_every": 25,
+    },
+}
+
+#: Variant name -> settings merged over :data:`TESTBED`.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "lnfmm": {},
+    "gaussian": {"model": {"residual_prior": "gaussian"}},
+    "standard": {"model": {"residual_prior": "standard"}},
+    "deterministic": {"model": {"residual_prior": "none", "residual_a": 0, "residual_b": 0}},
+    "align": {"model": {"weights": {"align": 1.0}}},
+    "no-cross": {"model": {"weights": {"cross": 0.0}}},
+}
+
+
+def _merge(base: dict, override: Mapping) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def run_config(variant: str, out: str, **overrides: Any) -> RunConfig:
+    """The run configuration of ``variant`` writing to ``out``; ``overrides`` are nested
+    dicts merged last (e.g. ``train={"steps": 300}``)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; variants: {sorted(VARIANTS)}")
+    data = _merge(_merge(TESTBED, VARIANTS[variant]), overrides)
+    data = _merge(data, {"train": {"out": out}})
+    return load_run_config(data)
+
+
+def train_variant(config: RunConfig, train_data: PairedSplit | None = None):
+    """Train one variant; returns the trainer's result (its ``bridge`` is the model)."""
+    return train(config, train_data)
+
+
+def evaluate(
+    bridge: Bridge,
+    split: PairedSplit,
+    samples: int = 10,
+    inputs: int = 200,
+    seed: int = 0,
+    temperature: float = 1.0,
+    ceilings: bool = True,
+) -> dict[str, Any]:
+    """Image→text and text→image accuracy and diversity with ``samples`` outputs per input.
+
+    Captions are decoded greedily, so caption diversity comes from the latent samples alone
+    (with word sampling even a deterministic model looks diverse). Returns the metrics, the
+    data's own ceilings on the same inputs, and the generated outputs.
+    """
+    # Each image once, with its first caption as the text input.
+    chosen = one_pair_per_image(split.meta)[:inputs]
+    meta = [split.meta[i] for i in chosen]
+    started = time.perf_counter()
+    captions = bridge.translate(
+        [split.a[i] for i in chosen],
+        "image",
+        samples=samples,
+        temperature=temperature,
+        generator=torch.Generator().manual_seed(seed),
+        method="greedy",
+    )
+    images = bridge.translate(
+        [split.b[i] for i in chosen],
+        "text",
+        samples=samples,
+        temperature=temperature,
+        generator=torch.Generator().manual_seed(seed + 1),
+    )
+    result: dict[str, Any] = {
+        "samples": samples,
+        "inputs": len(chosen),
+        "image_to_text": caption_metrics(captions, meta),
+        "text_to_image": image_metrics(images, meta),
+        "seconds": time.perf_counter() - started,
+        "outputs": {
+            "inputs": chosen,
+            "captions": captions,
+            "images": images,
+        },
+    }
+    if ceilings:
+        result["ceiling"] = {
+            "image_to_text": caption_ceiling(meta, samples, seed),
+            "text_to_image": image_ceiling(meta, samples, seed),
+        }
+    return result
+
+
+def summary(result: Mapping[str, Any], ceiling: Mapping[str, Any] | None = None) -> dict:
+    """The headline numbers of :func:`evaluate` as one flat dict, with the diversity figures
+    as fractions of the data's own ``ceiling`` (default: the result's own, if it has one)."""
+    i2t, t2i = result["image_to_text"], result["text_to_image"]
+    row = {
+        "i2t_accuracy": i2t["accuracy"],
+        "i2t_distinct_valid": i2t["distinct_valid"],
+        "t2i_accuracy": t2i["accuracy"],
+        "t2i_unstated_entropy": t2i["unstated_entropy"],
+    }
+    ceiling = ceiling or result.get("ceiling")
+    if ceiling:
+        row["i2t_distinct_valid_of_ceiling"] = (
+            i2t["distinct_valid"] / ceiling["image_to_text"]["distinct_valid"]
+        )
+        row["t2i_entropy_of_ceiling"] = (
+            t2i["unstated_entropy"] / ceiling["text_to_image"]["unstated_entropy"]
+        )
+    return {k: float(np.round(v, 4)) for k, v in row.items()}
