@@ -1,0 +1,130 @@
+"""Testbed metrics on hand-made outputs with known answers, and the ceilings."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from flowbridge_shapes import (
+    ShapesDataset,
+    caption_ceiling,
+    caption_metrics,
+    caption_reconstruction,
+    image_ceiling,
+    image_metrics,
+    image_reconstruction,
+    one_pair_per_image,
+    read_images,
+    render,
+    sample_images,
+)
+
+RED_CIRCLE = {
+    "shape": "circle",
+    "color": "red",
+    "size": "large",
+    "horizontal": "left",
+    "vertical": "top",
+}
+META = {"image": 0, "attributes": RED_CIRCLE, "claims": {"shape": "circle"}}
+
+
+def _images(*changes: dict) -> list[torch.Tensor]:
+    return list(render([{**RED_CIRCLE, **c} for c in changes], np.random.default_rng(0)))
+
+
+def test_caption_metrics_identical_and_all_different():
+    same = caption_metrics([["a red circle"] * 4], [META])
+    assert same == {"accuracy": 1.0, "distinct_valid": 0.25, "parsed": 1.0}
+    varied = ["a red circle", "a big disk", "something crimson", "a shape at the top left"]
+    assert caption_metrics([varied], [META]) == {
+        "accuracy": 1.0,
+        "distinct_valid": 1.0,
+        "parsed": 1.0,
+    }
+
+
+def test_caption_metrics_count_false_and_unparsable_captions():
+    captions = [["a red circle", "a blue circle", "red circle a", "A red circle."]]
+    # true, false, outside the grammar, and a duplicate of the first (after normalisation)
+    got = caption_metrics(captions, [META])
+    assert got == {"accuracy": 0.5, "distinct_valid": 0.25, "parsed": 0.75}
+    # averaged over inputs
+    two = caption_metrics([["a red circle"] * 2, ["a blue square"] * 2], [META, META])
+    assert two == {"accuracy": 0.5, "distinct_valid": 0.25, "parsed": 1.0}
+
+
+def test_image_metrics_accuracy_and_unstated_entropy():
+    images = _images({}, {}, {"color": "blue"}, {"color": "blue"})
+    got = image_metrics([images], [META])
+    assert got["accuracy"] == 1.0 and got["readable"] == 1.0
+    # unstated: colour (2 values, evenly) and size, horizontal, vertical (one value each)
+    assert got["unstated_entropy"] == pytest.approx(math.log(2) / math.log(6) / 4)
+    wrong = _images({}, {"shape": "square"}, {}, {"shape": "triangle"})
+    assert image_metrics([wrong], [META])["accuracy"] == 0.5
+
+
+def test_image_metrics_all_stated_and_unreadable():
+    stated = {**META, "claims": dict(RED_CIRCLE)}
+    blank = torch.full((3, 32, 32), 0.3)
+    got = image_metrics([_images({}) + [blank]], [stated])
+    assert got["accuracy"] == 0.5 and got["readable"] == 0.5
+    assert math.isnan(got["unstated_entropy"])
+
+
+def test_sample_images_fit_the_claims():
+    claims = {"color": "green", "vertical": "bottom"}
+    images = sample_images(claims, 12, np.random.default_rng(0))
+    read = read_images(images)
+    assert all(r["color"] == "green" and r["vertical"] == "bottom" for r in read)
+    assert len({r["shape"] for r in read}) > 1
+    with pytest.raises(ValueError, match="no attribute combination"):
+        sample_images({"color": "green"}, 1, np.random.default_rng(0), combinations=[RED_CIRCLE])
+
+
+@pytest.fixture(scope="module")
+def test_meta():
+    split = ShapesDataset(train_size=0, test_size=40, val_size=0, novel_size=0).split("test")
+    return [split.meta[i] for i in one_pair_per_image(split.meta)]
+
+
+def test_ceilings(test_meta):
+    captions = caption_ceiling(test_meta, k=5)
+    assert captions["accuracy"] == 1.0 and captions["parsed"] == 1.0
+    assert 0.8 <= captions["distinct_valid"] <= 1.0
+    assert caption_ceiling(test_meta, k=5) == captions  # seeded
+    images = image_ceiling(test_meta, k=5)
+    assert images["accuracy"] >= 0.99 and images["readable"] >= 0.99
+    assert 0.4 < images["unstated_entropy"] < 1.0
+
+
+def test_reconstruction_helpers():
+    images = _images({}, {"shape": "triangle", "horizontal": "right"})
+    same = image_reconstruction(images, images)
+    assert same == {"mse": 0.0, "psnr": math.inf, "attributes_kept": 1.0}
+    # mirrored left-right: every object changes side
+    flipped = image_reconstruction(images, [i.flip(-1) for i in images])
+    assert flipped["attributes_kept"] == 0.0 and flipped["mse"] > 0
+    assert flipped["psnr"] == pytest.approx(10 * math.log10(1 / flipped["mse"]))
+    got = caption_reconstruction(["a red circle", "a big box"], ["a crimson circle", "a big box"])
+    assert got == {"exact": 0.5, "claims_kept": 1.0}
+    with pytest.raises(ValueError, match="as many reconstructions"):
+        caption_reconstruction(["a"], [])
+
+
+def test_one_pair_per_image():
+    meta = [{"image": 0}, {"image": 0}, {"image": 1}, {"image": 2}, {"image": 1}]
+    assert one_pair_per_image(meta) == [0, 2, 3]
+
+
+def test_bad_input_is_explained():
+    with pytest.raises(ValueError, match="1 inputs but meta has 2"):
+        caption_metrics([["a red circle"]], [META, META])
+    with pytest.raises(ValueError, match="non-empty list"):
+        caption_metrics([[]], [META])
+    with pytest.raises(ValueError, match="'claims'"):
+        image_metrics([_images({})], [{"image": 0}])
+    with pytest.raises(TypeError, match="one list of K samples"):
+        caption_metrics("a red circle", [META])

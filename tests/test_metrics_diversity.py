@@ -1,0 +1,122 @@
+"""Diversity metrics on hand-made caption sets whose values are worked out by hand."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import pytest
+
+from flowbridge.metrics import div_n, mbleu, novel_fraction, self_cider, tokenize, unique_fraction
+from flowbridge.metrics.diversity import _document_frequency, cider_kernel
+
+SAME = [["a red circle"] * 4]
+APART = [["one two three four", "five six seven eight", "nine ten eleven twelve"]]
+
+
+def test_tokenize_lowercases_and_drops_punctuation():
+    assert tokenize("A dog's  ball, RED.") == ["a", "dog's", "ball", "red"]
+    with pytest.raises(TypeError, match="must be a str"):
+        tokenize(3)
+
+
+def test_div_n_identical_captions_is_minimal():
+    # 3 distinct words, 2 distinct bigrams, among 4 x 3 = 12 words
+    assert div_n(SAME, 1) == pytest.approx(3 / 12)
+    assert div_n(SAME, 2) == pytest.approx(2 / 12)
+
+
+def test_div_n_by_hand():
+    assert div_n([["a b", "c d"]], 1) == pytest.approx(1.0)
+    assert div_n([["a b", "c d"]], 2) == pytest.approx(2 / 4)
+    # {a, b, c, d} and {ab, bc, bd} among 6 words; bigrams do not cross captions
+    assert div_n([["a b c", "a b d"]], 1) == pytest.approx(4 / 6)
+    assert div_n([["a b c", "a b d"]], 2) == pytest.approx(3 / 6)
+    # the mean over inputs
+    assert div_n([["a b", "c d"], ["a b c", "a b d"]], 1) == pytest.approx((1 + 4 / 6) / 2)
+
+
+def test_unique_and_novel_fractions():
+    assert unique_fraction(SAME) == pytest.approx(1 / 4)
+    assert unique_fraction(APART) == 1.0
+    # case and punctuation do not make a caption new
+    assert unique_fraction([["x", "x", "y"], ["A red circle.", "a RED circle"]]) == pytest.approx(
+        (2 / 3 + 1 / 2) / 2
+    )
+    assert novel_fraction([["A red circle.", "a blue box"]], ["a red circle"]) == 0.5
+    assert novel_fraction(SAME, []) == 1.0
+
+
+def test_mbleu_identical_is_one_and_by_hand():
+    # (three-word captions have no 4-gram: pycocoevalcap's BLEU-4 of them is ~0)
+    assert mbleu([["a small red circle on the left"] * 3]) == pytest.approx(1.0, abs=1e-6)
+    # Each caption against the other: unigram 5/6, bigram 3/5, trigram 2/4, 4-gram 1/3 matches,
+    # equal lengths (no brevity penalty), in both directions.
+    pair = [["the cat sat on the mat", "the cat sat on a mat"]]
+    assert mbleu(pair) == pytest.approx((5 / 6 * 3 / 5 * 2 / 4 * 1 / 3) ** (1 / 4), rel=1e-6)
+    assert mbleu(pair, n=1) == pytest.approx(5 / 6, rel=1e-6)
+    assert mbleu(APART) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_self_cider_extremes():
+    other = [["b c d e"] * 3]
+    assert self_cider(SAME + other) == pytest.approx(0.0, abs=1e-9)
+    # No shared n-gram and 4 words each: the kernel is the identity, all singular values equal.
+    assert self_cider(APART + other) == pytest.approx((1.0 + 0.0) / 2, abs=1e-9)
+
+
+def test_self_cider_two_captions_closed_form():
+    sets = [["a red circle on the left", "a red square on the left"], ["x y z w"] * 2]
+    df = _document_frequency(sets, 4)
+    kernel = cider_kernel(sets[0], df, 2)
+    c = (kernel[0, 1] + kernel[1, 0]) / 2
+    assert kernel[0, 0] == pytest.approx(1.0) and 0 < c < 1
+    # singular values of [[1, c], [c, 1]] are 1 + c and 1 - c
+    roots = math.sqrt(1 + c), math.sqrt(1 - c)
+    expected = -math.log(roots[0] / sum(roots)) / math.log(2)
+    assert self_cider(sets) == pytest.approx(expected / 2, rel=1e-9)
+
+
+def test_self_cider_grows_with_diversity():
+    base = ["a red circle on the left", "a blue square at the top", "a small green triangle"]
+    low = [[base[0], base[0], base[1]]]
+    high = [base]
+    refs = [[b] for b in base] + [["something else entirely"]]
+    assert self_cider(low, references=refs) < self_cider(high, references=refs)
+
+
+def test_cider_kernel_matches_pycocoevalcap():
+    from pycocoevalcap.cider.cider import Cider
+
+    hyps = ["a red circle on the left", "a big blue box", "something small", "a red circle"]
+    refs = ["a small red circle on the left", "a large blue square", "a small shape", "red"]
+    _, expected = Cider().compute_score(
+        {i: [r] for i, r in enumerate(refs)}, {i: [h] for i, h in enumerate(hyps)}
+    )
+    df = _document_frequency([[r] for r in refs], 4)
+    got = [10 * cider_kernel([h, r], df, len(refs))[0, 1] for h, r in zip(hyps, refs, strict=True)]
+    assert got == pytest.approx(list(expected), rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: div_n("a red circle"), TypeError, "one list of caption strings per input"),
+        (lambda: div_n(["a red circle"]), TypeError, r"wrap a single caption as \[caption\]"),
+        (lambda: div_n([]), ValueError, "is empty"),
+        (lambda: div_n(SAME, 0), ValueError, "positive int"),
+        (lambda: div_n([["a", 3]]), TypeError, "must be a str"),
+        (lambda: mbleu([["only one"]]), ValueError, "at least 2 per input"),
+        (lambda: mbleu(SAME, n=5), ValueError, "BLEU-1..4"),
+        (lambda: self_cider(SAME), ValueError, "at least 2 documents"),
+    ],
+)
+def test_bad_input_is_explained(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_missing_pycocoevalcap_is_explained(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pycocoevalcap.bleu.bleu", None)
+    with pytest.raises(ImportError, match=r"pip install 'flowbridge\[metrics\]'"):
+        mbleu(SAME)
