@@ -7,13 +7,27 @@
 """
 
 from .annotations import CocoImage, read_annotations, read_karpathy, read_official
+from .cider import CiderD
+from .consensus import consensus_order, nearest_neighbours
 from .dataset import CocoDataset, CocoImages
 from .errors import CocoDataError, CocoFileNotFoundError
+from .evaluation import (
+    CaptioningResult,
+    CaptioningSettings,
+    TextToImageSettings,
+    evaluate_captioning,
+    evaluate_text_to_image,
+)
 from .features import FeatureTable
+from .image_metrics import frechet_distance, image_feature_scores, precision_recall
 from .images import load_images
 from .options import CocoOptions
+from .report import markdown, write_results
 
 __all__ = [
+    "CaptioningResult",
+    "CaptioningSettings",
+    "CiderD",
     "CocoDataError",
     "CocoDataset",
     "CocoFileNotFoundError",
@@ -21,8 +35,18 @@ __all__ = [
     "CocoImages",
     "CocoOptions",
     "FeatureTable",
+    "TextToImageSettings",
+    "consensus_order",
+    "evaluate_captioning",
+    "evaluate_text_to_image",
+    "frechet_distance",
+    "image_feature_scores",
     "load_images",
+    "markdown",
+    "nearest_neighbours",
+    "precision_recall",
     "read_annotations",
     "read_karpathy",
     "read_official",
+    "write_results",
 ]
