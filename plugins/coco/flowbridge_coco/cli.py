@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--real-features", metavar="FILE", help="text-to-image: features of real images"
     )
     evaluate.add_argument("--grid-rows", type=_positive, default=16, help="captions per grid")
+    evaluate.add_argument(
+        "--pr-neighbours", type=_positive, default=3, help="text-to-image: precision/recall k"
+    )
     evaluate.add_argument("--config", metavar="RUN.toml", help="data settings, if not saved")
     evaluate.add_argument("--data-root", metavar="DIR", help="override the dataset's root")
     evaluate.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
@@ -178,6 +181,7 @@ def run_evaluate(args) -> int:
             samples=args.samples or 10,
             max_captions=args.max_images,
             grid_rows=args.grid_rows,
+            k=args.pr_neighbours,
             **common,
         )
         extractor = load_extractor(args.extractor) if args.extractor else None

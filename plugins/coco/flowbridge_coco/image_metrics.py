@@ -32,7 +32,9 @@ from flowbridge._checks import check_positive_int, check_vectors
 __all__ = ["frechet_distance", "precision_recall", "image_feature_scores"]
 
 
-def _check_pair(real: torch.Tensor, fake: torch.Tensor, least: int) -> tuple[torch.Tensor, ...]:
+def _check_pair(
+    real: torch.Tensor, fake: torch.Tensor, least: int, why: str
+) -> tuple[torch.Tensor, ...]:
     if not isinstance(real, torch.Tensor) or real.dim() != 2:
         raise ValueError(
             f"real features must be a tensor [n, d], got "
@@ -42,7 +44,7 @@ def _check_pair(real: torch.Tensor, fake: torch.Tensor, least: int) -> tuple[tor
     fake = check_vectors(fake, real.shape[1], "generated features").double()
     for name, x in (("real", real), ("generated", fake)):
         if len(x) < least:
-            raise ValueError(f"need at least {least} {name} feature vectors, got {len(x)}")
+            raise ValueError(f"need at least {least} {name} feature vectors ({why}), got {len(x)}")
     return real, fake
 
 
@@ -59,7 +61,7 @@ def _covariance(x: torch.Tensor) -> torch.Tensor:
 def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
     """Fréchet distance ``d²`` between Gaussians fitted to ``real [n, d]`` and ``fake [m, d]``
     (means and unbiased covariances; at least 2 vectors each)."""
-    real, fake = _check_pair(real, fake, 2)
+    real, fake = _check_pair(real, fake, 2, "for a covariance")
     mu_r, mu_f = real.mean(0), fake.mean(0)
     cov_r, cov_f = _covariance(real), _covariance(fake)
     root = _psd_sqrt(cov_r)
@@ -93,7 +95,7 @@ def precision_recall(
     ``k``-nearest-neighbour balls (``k = 3`` as Kynkäänniemi et al.; each set needs more than
     ``k`` vectors)."""
     check_positive_int(k, "k")
-    real, fake = _check_pair(real, fake, k + 1)
+    real, fake = _check_pair(real, fake, k + 1, f"k + 1 for k = {k} neighbours; lower k")
     precision = _coverage(fake, real, _kth_radius(real, k, chunk), chunk)
     recall = _coverage(real, fake, _kth_radius(fake, k, chunk), chunk)
     return precision, recall

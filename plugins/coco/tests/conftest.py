@@ -1,5 +1,5 @@
-"""Fixtures of the COCO plugin's tests: the tiny COCO of :mod:`coco_fixtures` in a temporary
-folder, one thread and a seed per test."""
+"""Fixtures of the COCO plugin's tests: the tiny COCO of :mod:`flowbridge_coco.testing` in a
+temporary folder, one thread and a seed per test."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from coco_fixtures import TinyCoco, write_tiny_coco
+from flowbridge_coco.testing import TinyCoco, write_tiny_coco
 
 # Plugins are registered in code, never loaded from whatever happens to be installed.
 os.environ.setdefault("FLOWBRIDGE_LOAD_PLUGINS", "")

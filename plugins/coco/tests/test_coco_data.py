@@ -11,7 +11,6 @@ import flowbridge_coco.plugin
 import numpy as np
 import pytest
 import torch
-from coco_fixtures import COLOURS, TinyCoco
 from flowbridge_coco import (
     CocoDataError,
     CocoDataset,
@@ -19,6 +18,7 @@ from flowbridge_coco import (
     read_annotations,
     read_karpathy,
 )
+from flowbridge_coco.testing import COLOURS, TinyCoco
 
 import flowbridge.plugins
 

@@ -1,4 +1,4 @@
-"""A tiny COCO on disk, written by the tests: images, both annotation formats, features.
+"""A tiny synthetic COCO on disk, for tests and for smoke-testing a set-up without COCO.
 
 18 images of one coloured shape on white (40x48 pixels, so loading has to crop and resize),
 as COCO lays them out: ``images/train2014/COCO_train2014_<id>.jpg`` and
@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+__all__ = ["TinyCoco", "write_tiny_coco", "COLOURS", "SHAPES"]
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 180, 40), "blue": (30, 60, 220)}
 SHAPES = ("square", "circle")
