@@ -22,6 +22,7 @@ examples:
   flowbridge-coco evaluate runs/coco-t2i/checkpoint.pt --task text-to-image \\
       --extractor my_features:inception_pool --out results/t2i
   flowbridge-coco fid real_features.npy generated_features.npy
+  flowbridge-coco tiny data/tiny-coco     a synthetic 18-image COCO for a smoke test
 
 The dataset settings come from the run configuration saved in the checkpoint (use --config
 for a checkpoint without one, --data-root when the data has moved). Results: results.json,
@@ -99,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     fid.add_argument("generated", help="features of generated images, .npy or .pt [m, d]")
     fid.add_argument("--k", type=_positive, default=3, help="precision/recall neighbours (3)")
     fid.set_defaults(func=run_fid)
+
+    tiny = commands.add_parser(
+        "tiny", help="write a tiny synthetic COCO (18 images) to smoke-test a set-up"
+    )
+    tiny.add_argument("folder", help="where to write it, e.g. data/tiny-coco")
+    tiny.set_defaults(func=run_tiny)
     return parser
 
 
@@ -202,6 +209,16 @@ def run_fid(args) -> int:
 
     scores = image_feature_scores(read_features(args.real), read_features(args.generated), args.k)
     print(json.dumps(scores, indent=2))
+    return 0
+
+
+def run_tiny(args) -> int:
+    from pathlib import Path
+
+    from .testing import write_tiny_coco
+
+    coco = write_tiny_coco(Path(args.folder))
+    print(f"wrote a tiny COCO of {len(coco.ids)} images to {coco.root}")
     return 0
 
 
