@@ -22,6 +22,7 @@ examples:
   flowbridge-coco evaluate runs/coco-t2i/checkpoint.pt --task text-to-image \\
       --extractor my_features:inception_pool --out results/t2i
   flowbridge-coco fid real_features.npy generated_features.npy
+  flowbridge-coco prepare examples/coco/captioning.toml   check files, build image caches
   flowbridge-coco tiny data/tiny-coco     a synthetic 18-image COCO for a smoke test
 
 The dataset settings come from the run configuration saved in the checkpoint (use --config
@@ -100,6 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
     fid.add_argument("generated", help="features of generated images, .npy or .pt [m, d]")
     fid.add_argument("--k", type=_positive, default=3, help="precision/recall neighbours (3)")
     fid.set_defaults(func=run_fid)
+
+    prepare = commands.add_parser(
+        "prepare",
+        help="read a run's COCO data once: check the files, build the image caches",
+        description="Check a run's COCO files and build its image caches before training "
+        "(do this once before a multi-process run, so that the processes do not all build them).",
+    )
+    prepare.add_argument("config", metavar="RUN.toml", help="a run configuration using coco")
+    prepare.add_argument(
+        "--splits", nargs="+", default=["train", "val", "test"], help="splits to prepare"
+    )
+    prepare.set_defaults(func=run_prepare)
 
     tiny = commands.add_parser(
         "tiny", help="write a tiny synthetic COCO (18 images) to smoke-test a set-up"
@@ -209,6 +222,21 @@ def run_fid(args) -> int:
 
     scores = image_feature_scores(read_features(args.real), read_features(args.generated), args.k)
     print(json.dumps(scores, indent=2))
+    return 0
+
+
+def run_prepare(args) -> int:
+    from flowbridge.config import load_run_config, to_dict
+
+    from .dataset import CocoDataset
+
+    data = to_dict(load_run_config(args.config).data)
+    if data.get("dataset") != "coco":
+        raise ValueError(f"{args.config} does not use the coco dataset ([data] dataset = 'coco')")
+    dataset = CocoDataset(**data["options"])
+    for split in args.splits:
+        images, pairs = len(dataset.images(split)), len(dataset.split(split))
+        print(f"{split}: {images} images, {pairs} caption pairs")
     return 0
 
 

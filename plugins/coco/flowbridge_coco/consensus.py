@@ -28,15 +28,21 @@ __all__ = ["nearest_neighbours", "consensus_scores", "consensus_order"]
 
 
 def nearest_neighbours(
-    queries: torch.Tensor, keys: torch.Tensor, k: int, chunk: int = 1024
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+    k: int,
+    chunk: int = 1024,
+    device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """Indices ``[q, k]`` of each query's ``k`` most cosine-similar keys, most similar first.
+    """Indices ``[q, k]`` (on the CPU) of each query's ``k`` most cosine-similar keys, most
+    similar first.
 
     Args:
         queries: ``[q, d]`` features of the test images.
         keys: ``[n, d]`` features of the training images (same feature space).
         k: neighbours per query (at most ``n`` are returned).
         chunk: queries per similarity matrix (bounds memory at ``chunk × n``).
+        device: where to compute (default: the keys' device).
     """
     check_positive_int(k, "k")
     if queries.dim() != 2 or keys.dim() != 2 or queries.shape[1] != keys.shape[1]:
@@ -44,7 +50,7 @@ def nearest_neighbours(
             f"queries and keys must be feature matrices [q, d] and [n, d] of one feature size, "
             f"got {list(queries.shape)} and {list(keys.shape)}"
         )
-    keys = F.normalize(keys.float(), dim=1)
+    keys = F.normalize(keys.to(device or keys.device).float(), dim=1)
     found = []
     for start in range(0, len(queries), chunk):
         part = F.normalize(queries[start : start + chunk].float().to(keys.device), dim=1)

@@ -166,6 +166,7 @@ def evaluate_captioning(
         image_features(bridge, dataset, test),
         image_features(bridge, dataset, train),
         settings.neighbours,
+        device=bridge.device,
     )
     cider = CiderD(train.references)
     orders = consensus_order(
