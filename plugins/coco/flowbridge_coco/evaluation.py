@@ -302,9 +302,10 @@ def evaluate_text_to_image(
         seed=settings.seed,
         progress=progress,
     )
-    as_bytes = (generated * 255).round().to(torch.uint8)
-    files = _write_grids(generated, captions, out / "grids", settings.grid_rows)
-    files.append(write_atomic(out / "generated.pt", lambda file: torch.save(as_bytes, file)))
+    # Score exactly what is saved: 8-bit images, as the real ones are.
+    generated = (generated * 255).round().to(torch.uint8)
+    files = _write_grids(generated.float() / 255, captions, out / "grids", settings.grid_rows)
+    files.append(write_atomic(out / "generated.pt", lambda file: torch.save(generated, file)))
     result: dict[str, Any] = {
         "task": "text-to-image",
         "split": split,
