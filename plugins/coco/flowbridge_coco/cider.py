@@ -3,7 +3,7 @@ r"""CIDEr-D similarity between many candidates and many single reference caption
 Consensus re-ranking scores each of K = 100 candidates against the ~300 reference captions
 of 60 neighbouring training images, for each of 5,000 test images: 150 million pairs, far too
 many for a pair-by-pair loop (:func:`flowbridge.metrics.diversity.cider_kernel`). This module
-computes the same similarity with matrix products.
+computes the same similarity with array operations over all pairs at once.
 
 For m-gram order :math:`m`, candidate :math:`c` and reference :math:`r` with term frequencies
 :math:`t_c(g), t_r(g)` and idf :math:`w(g) = \log N - \log\max(1, \mathrm{df}(g)) \ge 0`, the
@@ -14,7 +14,7 @@ clipped CIDEr-D numerator is
     \sum_g \min(t_c w, t_r w)\, t_r w = \sum_g w^2 \min(t_c, t_r)\, t_r
         = \sum_{t \ge 1} \sum_g [t_c \ge t] \cdot [t_r \ge t]\, t_r w^2,
 
-one matrix product per threshold :math:`t` (term frequencies in a caption rarely exceed 2).
+one sparse product per threshold :math:`t` (term frequencies in a caption rarely exceed 2).
 Dividing by the tf-idf norms, multiplying by the length penalty
 :math:`e^{-(\ell_c - \ell_r)^2 / 2\sigma^2}` and averaging over :math:`m = 1..4` gives
 pycocoevalcap's CIDEr-D of one candidate against one reference, divided by 10 (the scale of
@@ -77,9 +77,14 @@ class CiderD:
             self.df.update(grams)
         self.log_docs = math.log(len(documents))
         self._profiles: dict[str, _Profile] = {}
+        self._idf: dict[tuple[str, ...], float] = {}
 
     def idf(self, gram: tuple[str, ...]) -> float:
-        return self.log_docs - math.log(max(1.0, self.df[gram]))
+        r""":math:`\log N - \log \max(1, \mathrm{df}(g))` of an m-gram."""
+        value = self._idf.get(gram)
+        if value is None:
+            value = self._idf[gram] = self.log_docs - math.log(max(1.0, self.df[gram]))
+        return value
 
     def _profile(self, caption: str) -> _Profile:
         # Training references recur across queries: each is counted once.
@@ -101,26 +106,34 @@ class CiderD:
         refs = [self._profile(r) for r in references]
         total = np.zeros((len(cands), len(refs)))
         for m in range(self.n):
-            # Only m-grams some candidate has can contribute to a numerator.
+            # The candidates' m-grams as sparse entries (row, column, term frequency), rows in
+            # order; only m-grams some candidate has can contribute to a numerator.
             index: dict[tuple[str, ...], int] = {}
-            for p in cands:
-                for gram in p.counts[m]:
-                    index.setdefault(gram, len(index))
+            rows, columns, frequencies = [], [], []
+            for row, p in enumerate(cands):
+                for gram, tf in p.counts[m].items():
+                    rows.append(row)
+                    columns.append(index.setdefault(gram, len(index)))
+                    frequencies.append(tf)
             if not index:
                 continue
-            weight = np.array([self.idf(g) ** 2 for g in index])
-            cand_tf = np.zeros((len(cands), len(index)))
-            ref_tf = np.zeros((len(refs), len(index)))
-            for row, p in zip(cand_tf, cands, strict=True):
-                for gram, tf in p.counts[m].items():
-                    row[index[gram]] = tf
-            for row, p in zip(ref_tf, refs, strict=True):
+            ref_tf = np.zeros((len(index), len(refs)))  # [G, R]
+            for column, p in enumerate(refs):
                 for gram, tf in p.counts[m].items():
                     if gram in index:
-                        row[index[gram]] = tf
+                        ref_tf[index[gram], column] = tf
+            weight = np.array([self.idf(g) for g in index])[:, None] ** 2
+            rows_, columns_, frequencies_ = map(np.array, (rows, columns, frequencies))
             numerator = np.zeros_like(total)
-            for t in range(1, int(cand_tf.max()) + 1):
-                numerator += (cand_tf >= t) @ ((ref_tf >= t) * ref_tf * weight).T
+            for t in range(1, int(frequencies_.max()) + 1):
+                # A candidate's row sums the weighted reference columns of its m-grams seen at
+                # least t times: a segment sum, far cheaper than a dense product (a caption
+                # has ~10 of the hundreds of m-grams).
+                keep = frequencies_ >= t
+                kept_rows = rows_[keep]
+                terms = ((ref_tf >= t) * ref_tf * weight)[columns_[keep]]  # [entries, R]
+                starts = np.flatnonzero(np.r_[True, kept_rows[1:] != kept_rows[:-1]])
+                numerator[kept_rows[starts]] += np.add.reduceat(terms, starts, axis=0)
             norms = np.outer([p.norms[m] for p in cands], [p.norms[m] for p in refs])
             total += np.divide(numerator, norms, out=numerator, where=norms > 0)
         lengths_c = np.array([p.length for p in cands], dtype=float)

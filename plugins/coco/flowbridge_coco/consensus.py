@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from flowbridge._checks import check_positive_int
 
@@ -78,6 +79,7 @@ def consensus_order(
     references: Sequence[Sequence[str]],
     cider: CiderD,
     m: int = 125,
+    progress: bool = False,
 ) -> list[list[int]]:
     """For each input, its candidates' indices from the best consensus score to the worst
     (ties keep the sampling order).
@@ -88,13 +90,15 @@ def consensus_order(
         references: the training images' reference captions.
         cider: the CIDEr-D scorer (document frequencies from ``references``).
         m: similarities summed per candidate.
+        progress: show a progress bar.
     """
     if len(candidates) != len(neighbours):
         raise ValueError(
             f"got candidates for {len(candidates)} images but neighbours for {len(neighbours)}"
         )
     orders = []
-    for samples, near in zip(candidates, neighbours.tolist(), strict=True):
+    rows = zip(candidates, neighbours.tolist(), strict=True)
+    for samples, near in tqdm(rows, total=len(candidates), desc="consensus", disable=not progress):
         pool = [caption for j in near for caption in references[j]]
         scores = consensus_scores(samples, pool, cider, m)
         orders.append(np.argsort(-scores, kind="stable").tolist())

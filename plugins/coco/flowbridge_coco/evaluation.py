@@ -121,12 +121,14 @@ class CaptioningResult:
     captions: dict[int, list[str]]
 
 
-def image_features(bridge: Bridge, dataset: CocoDataset, images: CocoImages) -> torch.Tensor:
+def image_features(
+    bridge: Bridge, dataset: CocoDataset, images: CocoImages, progress: bool = False
+) -> torch.Tensor:
     """Features ``[n, d]`` by which consensus re-ranking finds neighbours: the dataset's own
     feature vectors in features mode, the bridge's shared image codes in images mode."""
     if dataset.config.mode == "features":
         return images.data
-    return encode_shared(bridge, images.items, "image")
+    return encode_shared(bridge, images.items, "image", progress=progress)
 
 
 def _first(images: CocoImages, n: int) -> CocoImages:
@@ -163,14 +165,14 @@ def evaluate_captioning(
         progress=progress,
     )
     neighbours = nearest_neighbours(
-        image_features(bridge, dataset, test),
-        image_features(bridge, dataset, train),
+        image_features(bridge, dataset, test, progress),
+        image_features(bridge, dataset, train, progress),
         settings.neighbours,
         device=bridge.device,
     )
     cider = CiderD(train.references)
     orders = consensus_order(
-        candidates, neighbours, train.references, cider, settings.consensus_top
+        candidates, neighbours, train.references, cider, settings.consensus_top, progress
     )
     ranked = [[row[j] for j in order] for row, order in zip(candidates, orders, strict=True)]
     oracle = caption_scores(candidates, test.references, meteor=settings.meteor)

@@ -101,7 +101,7 @@ def sample_images(
 
 
 def encode_shared(
-    bridge: Bridge, items: Sequence, domain: str, batch_size: int = 256
+    bridge: Bridge, items: Sequence, domain: str, batch_size: int = 256, progress: bool = False
 ) -> torch.Tensor:
     """Posterior-mean shared codes ``[n, d_s]`` of ``items`` of ``domain`` (on the CPU)."""
     side = bridge.side(domain)
@@ -110,7 +110,7 @@ def encode_shared(
     bridge.eval()
     try:
         with torch.no_grad():
-            for part in batches(len(items), batch_size):
+            for part in batches(len(items), batch_size, progress, f"encode {domain}"):
                 x = bridge.domains[side].collate(list(items[part]))
                 codes.append(bridge.encode(x, side).shared.cpu())
     finally:
