@@ -2,10 +2,12 @@
 
 from . import flows
 from .bridge import Bridge
-from .config import BridgeConfig, ConfigError, LossWeights
+from .checkpoint import load_bridge, save_bridge
+from .config import BridgeConfig, ConfigError, LossWeights, RunConfig, load_run_config
 from .domain import Domain, EncoderOutput, LatentSpec, PairedDataset, PairedSplit
 from .hookspecs import hookimpl
 from .plugins import PluginError
+from .training import Trainer, train
 
 __version__ = "0.1.0"
 
@@ -20,7 +22,13 @@ __all__ = [
     "PairedDataset",
     "PairedSplit",
     "PluginError",
+    "RunConfig",
+    "Trainer",
     "flows",
     "hookimpl",
+    "load_bridge",
+    "load_run_config",
+    "save_bridge",
+    "train",
     "__version__",
 ]

@@ -16,6 +16,8 @@ shared bijection :math:`f` carries A's shared space to B's. A paired example cos
 The shared prior :math:`p` is a density on B's shared space; A's shared code is scored under
 the density it induces through f, :math:`-\log p(s_A) = -\log p(f(s_A)) - \log|\det J_f(s_A)|`.
 With the original "uniform" prior only the volume term :math:`-\log|\det J_f|` remains.
+The two cross-reconstructions may also be weighted apart (``cross_a``, ``cross_b`` are added
+to :math:`λ_x` for one side each), as the original code does.
 Each residual prior is conditioned on the *other* domain's shared code expressed in its own
 space, which is exactly what exists at translation time. An unpaired example of A costs
 :math:`λ_1 [-\log p(s_A)] + λ_2\,\mathrm{KL}(q(r_A|x_A) \| p_A(r_A|s_A)) + λ_4 \ell_A`
@@ -114,7 +116,8 @@ class Bridge(nn.Module):
                     self.specs[side].residual,
                     d_s,
                     steps=config.residual_steps,
-                    hidden_features=config.residual_hidden,
+                    hidden_features=getattr(config, f"residual_hidden_{side}")
+                    or config.residual_hidden,
                     base_scale=config.base_scale,
                     scale=config.coupling_scale,
                 )
@@ -242,6 +245,18 @@ class Bridge(nn.Module):
         output = self.decoders[side](shared, residual, x)
         return self.domains[side].reconstruction_loss(output, x)
 
+    def _rec_own_and_cross(self, side: str, own, crossed, residual, x):
+        """Reconstruction of ``x`` from its own shared code and from the one carried over
+        from the other domain, as one decoder call on a doubled batch (one large call is
+        cheaper than two; domain losses are per sample, so the halves do not interact)."""
+        both = self._rec(
+            side,
+            torch.cat((own, crossed)),
+            torch.cat((residual, residual)),
+            torch.cat((x, x)),
+        )
+        return both.chunk(2)
+
     def _paired_terms(self, x_a, x_b) -> dict[str, torch.Tensor]:
         qa, qb = self._posterior("a", x_a), self._posterior("b", x_b)
         shared_a, a_in_b = self._shared_nll(qa, "a")
@@ -251,14 +266,19 @@ class Bridge(nn.Module):
             "shared": shared_a + shared_b,
             "prior_a": self._kl("a", qa, b_in_a),
             "prior_b": self._kl("b", qb, a_in_b),
-            "rec_a": self._rec("a", qa.shared, qa.residual, x_a),
-            "rec_b": self._rec("b", qb.shared, qb.residual, x_b),
             "align": (a_in_b - qb.shared).square().sum(dim=1),
         }
-        if self.config.weights.cross:
-            terms["cross"] = self._rec("b", a_in_b, qb.residual, x_b) + self._rec(
-                "a", b_in_a, qa.residual, x_a
-            )
+        weights = self.config.weights
+        if weights.cross or weights.cross_a or weights.cross_b:
+            for side, q, crossed, x in (("a", qa, b_in_a, x_a), ("b", qb, a_in_b, x_b)):
+                terms[f"rec_{side}"], terms[f"cross_{side}"] = self._rec_own_and_cross(
+                    side, q.shared, crossed, q.residual, x
+                )
+            # Weighted cross + cross_<side> in total: "cross" is their sum, each side alone.
+            terms["cross"] = terms["cross_a"] + terms["cross_b"]
+        else:
+            terms["rec_a"] = self._rec("a", qa.shared, qa.residual, x_a)
+            terms["rec_b"] = self._rec("b", qb.shared, qb.residual, x_b)
         return {key: value.mean() for key, value in terms.items()}
 
     def _unpaired_terms(self, x, side) -> dict[str, torch.Tensor]:

@@ -10,7 +10,11 @@ __all__ = ["main", "build_parser"]
 
 # Each module defines ``add_parser(subparsers)`` that registers its subcommand and sets
 # ``func`` (taking the parsed args, returning an exit code).
-COMMANDS = ("flowbridge.commands.plugins",)
+COMMANDS = (
+    "flowbridge.commands.plugins",
+    "flowbridge.commands.train",
+    "flowbridge.commands.translate",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,18 +1,39 @@
 """Configuration dataclasses and their validated construction from plain dicts (TOML).
 
-Every setting of a run lives in one object that is saved in its checkpoints, so a model
-reloads without guessing. ``from_dict`` rejects unknown keys and wrong types by name.
+Every setting of a run lives in one object (:class:`RunConfig`) that is saved in its
+checkpoints, so a model reloads without guessing. ``from_dict`` rejects unknown keys and wrong
+types by their dotted name; :func:`load_run_config` reads a TOML file on top of a preset.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["LossWeights", "BridgeConfig", "from_dict", "to_dict", "ConfigError"]
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = [
+    "LossWeights",
+    "BridgeConfig",
+    "DataConfig",
+    "DomainConfig",
+    "DomainsConfig",
+    "TrainConfig",
+    "RunConfig",
+    "from_dict",
+    "to_dict",
+    "load_run_config",
+    "ConfigError",
+]
 
 T = TypeVar("T")
 
@@ -35,9 +56,15 @@ class LossWeights:
     ``rec_a``               λ4      reconstruction NLL of A from its own latent
     ``rec_b``               λ5      reconstruction NLL of B from its own latent
     ``cross``               λx      cross-reconstruction of both domains through f
+    ``cross_a``                     extra weight on A's cross-reconstruction alone
+    ``cross_b``                     extra weight on B's cross-reconstruction alone
     ``align``               λm      :math:`\|f(s_A) - s_B\|^2` (the paper's text; 0 in the
                                     original code)
     ======================  ======  =====================================================
+
+    A domain's cross-reconstruction is weighted ``cross + cross_<side>``: the original code
+    weighs the two sides differently (captioning: 0.6 for text, 1.5 for images), which
+    ``cross = 0, cross_a = 0.6, cross_b = 1.5`` expresses.
     """
 
     shared: float = 1.0
@@ -46,6 +73,8 @@ class LossWeights:
     rec_a: float = 1.0
     rec_b: float = 1.0
     cross: float = 1.0
+    cross_a: float = 0.0
+    cross_b: float = 0.0
     align: float = 0.0
 
 
@@ -62,6 +91,8 @@ class BridgeConfig:
         residual_prior: ``"flow"`` (LNFMM), ``"gaussian"``, ``"standard"`` or ``"none"``
             (then both residuals are 0-dimensional: a deterministic mapping).
         residual_steps, residual_hidden: depth and width of the residual priors.
+        residual_hidden_a, residual_hidden_b: a width for one domain's prior alone; ``None`` =
+            ``residual_hidden`` (the original uses 1024 for text and 512 for images).
         base_scale: σ0 of the residual priors' base normal (0.25 in the original).
         coupling_scale: scale activation of the priors' affine couplings.
         posterior: ``"fixed"`` (encoder output + fixed-σ noise, the original) or ``"learned"``
@@ -80,6 +111,8 @@ class BridgeConfig:
     residual_prior: str = "flow"
     residual_steps: int = 4
     residual_hidden: int = 128
+    residual_hidden_a: int | None = None
+    residual_hidden_b: int | None = None
     base_scale: float = 0.25
     coupling_scale: str = "softplus"
     posterior: str = "fixed"
@@ -110,6 +143,10 @@ class BridgeConfig:
             value = getattr(self, key)
             if value is not None and value < 0:
                 raise ConfigError(f"{key} must be >= 0 (or omitted), got {value}")
+        for key in ("residual_hidden_a", "residual_hidden_b"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise ConfigError(f"{key} must be >= 1 (or omitted), got {value}")
         if self.residual_prior == "none" and (self.residual_a or self.residual_b):
             raise ConfigError(
                 "residual_prior 'none' is the deterministic baseline: residual_a and residual_b "
@@ -117,6 +154,151 @@ class BridgeConfig:
             )
         if not (self.base_scale > 0 and self.posterior_noise >= 0):
             raise ConfigError("base_scale must be > 0 and posterior_noise >= 0")
+
+
+@dataclass
+class DataConfig:
+    """Where the paired data comes from.
+
+    Attributes:
+        dataset: a registered dataset name (``flowbridge plugins`` lists them); empty when the
+            data is handed to the trainer in memory.
+        options: keyword arguments of the dataset (``[data.options]``).
+        train_split: the split trained on.
+        val_split: the split validated on; ``""`` for none.
+    """
+
+    dataset: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+    train_split: str = "train"
+    val_split: str = "val"
+
+
+@dataclass
+class DomainConfig:
+    """One domain: its registered name and constructor options (``[domains.a.options]``)."""
+
+    name: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DomainsConfig:
+    """The two domains; ``a`` is on the input side of the shared bijection ``f: A -> B``."""
+
+    a: DomainConfig = field(default_factory=DomainConfig)
+    b: DomainConfig = field(default_factory=DomainConfig)
+
+
+@dataclass
+class TrainConfig:
+    """How to train.
+
+    Attributes:
+        steps: optimiser steps in total (a resumed run continues up to this number).
+        batch_size: pairs per step, over all processes (each DDP rank takes its share).
+        lr: Adam learning rate (1e-4 in the original).
+        grad_clip: clipping threshold; 0 turns clipping off.
+        grad_clip_mode: ``"value"`` (clamp every gradient entry, the original) or ``"norm"``
+            (rescale the whole gradient to at most this global L2 norm).
+        paired_fraction: fraction of the training pairs kept as pairs; the others lose their
+            link and join the unpaired A-only and B-only items (with any the split has).
+        unpaired_weight: weight of the unpaired batches' loss next to the paired batch's; 0
+            leaves unpaired items out of training (the domains are still fitted on them).
+        unpaired_warmup: steps on pairs alone before unpaired batches join in.
+        unpaired_every: after the warm-up, add unpaired batches every this many steps.
+        unpaired_batch_size: items per unpaired batch and side; 0 = ``batch_size``.
+        seed: seeds the model's initialisation, the batches and the posterior noise.
+        device: ``"cpu"``, ``"cuda"`` (``"cuda:N"``) or ``"auto"`` (CUDA when available).
+        collate_upfront: collate all training items once (fast; needs them in memory as
+            tensors); ``False`` collates each batch from the items.
+        validate_every: validate every this many steps (0 = only at the end).
+        val_size: validate on at most this many pairs of the validation split (0 = all).
+        checkpoint_every: write a checkpoint every this many steps (0 = only at the end).
+        log_every: write the mean training terms to the log every this many steps.
+        out: directory of the run's checkpoint, log and config.
+        progress: show a progress bar (only ever on a terminal).
+    """
+
+    steps: int = 1000
+    batch_size: int = 64
+    lr: float = 1e-3
+    grad_clip: float = 0.0
+    grad_clip_mode: str = "value"
+    paired_fraction: float = 1.0
+    unpaired_weight: float = 1.0
+    unpaired_warmup: int = 0
+    unpaired_every: int = 1
+    unpaired_batch_size: int = 0
+    seed: int = 0
+    device: str = "cpu"
+    collate_upfront: bool = True
+    validate_every: int = 0
+    val_size: int = 0
+    checkpoint_every: int = 0
+    log_every: int = 10
+    out: str = "runs/flowbridge"
+    progress: bool = True
+
+    def __post_init__(self):
+        for key in ("steps", "unpaired_warmup", "validate_every", "val_size", "checkpoint_every"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
+        for key in ("batch_size", "unpaired_every", "log_every"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.unpaired_batch_size < 0:
+            raise ConfigError(f"unpaired_batch_size must be >= 0, got {self.unpaired_batch_size}")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if not self.grad_clip >= 0:
+            raise ConfigError(f"grad_clip must be >= 0 (0 = off), got {self.grad_clip}")
+        if self.grad_clip_mode not in ("value", "norm"):
+            raise ConfigError(
+                f"grad_clip_mode must be one of ('value', 'norm'), got {self.grad_clip_mode!r}"
+            )
+        if not 0 < self.paired_fraction <= 1:
+            raise ConfigError(
+                f"paired_fraction must be in (0, 1]: the shared map learns from pairs only, "
+                f"got {self.paired_fraction}"
+            )
+        if not self.unpaired_weight >= 0:
+            raise ConfigError(f"unpaired_weight must be >= 0, got {self.unpaired_weight}")
+        device = self.device
+        if not (device in ("cpu", "cuda", "auto") or device.startswith("cuda:")):
+            raise ConfigError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
+
+
+@dataclass
+class RunConfig:
+    """Everything a training run needs; saved in its checkpoints.
+
+    TOML layout (every table optional but the domains)::
+
+        preset = "small"               # defaults from flowbridge.presets, overridden below
+        [data]
+        dataset = "shapes"
+        [data.options]
+        train_size = 2000
+        [domains.a]
+        name = "image"
+        [domains.a.options]
+        size = 32
+        [domains.b]
+        name = "text"
+        [model]                        # BridgeConfig
+        shared_features = 16
+        [model.weights]                # LossWeights
+        prior_a = 0.2
+        [train]                        # TrainConfig
+        steps = 2000
+    """
+
+    preset: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    domains: DomainsConfig = field(default_factory=DomainsConfig)
+    model: BridgeConfig = field(default_factory=BridgeConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 def _type_ok(value: Any, annotation: Any) -> bool:
@@ -175,3 +357,58 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
 def to_dict(obj: Any) -> dict[str, Any]:
     """The plain-dict (TOML/JSON/checkpoint-safe) form of a config dataclass."""
     return dataclasses.asdict(obj)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``override``, tables merged key by key rather than replaced."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def load_run_config(source: str | Path | dict[str, Any], preset: str | None = None) -> RunConfig:
+    """Read a run configuration from a TOML file (or a plain dict) on top of a preset.
+
+    Args:
+        source: path of a TOML file, or the dict a TOML file would give.
+        preset: name of a :mod:`flowbridge.presets` preset; overrides the file's own
+            top-level ``preset`` key. Settings in ``source`` win over the preset's.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ConfigError: invalid TOML, an unknown preset, or a setting unknown or of the wrong
+            type (named by its dotted key, e.g. ``train.steps``).
+    """
+    from .presets import preset_settings
+
+    if isinstance(source, dict):
+        data = copy.deepcopy(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    name = preset if preset is not None else data.get("preset", "")
+    if not isinstance(name, str):
+        raise ConfigError(f"setting 'preset' must be of type str, got {type(name).__name__}")
+    if name:
+        base = preset_settings(name)
+        for side in ("a", "b"):
+            # A preset's domain options are meant for its own domain, not for another one
+            # the file puts in its place.
+            chosen = data.get("domains", {}).get(side, {})
+            preset_side = base.get("domains", {}).get(side, {})
+            if isinstance(chosen, dict) and chosen.get("name", preset_side.get("name")) != (
+                preset_side.get("name")
+            ):
+                preset_side.pop("options", None)
+        data = _merge(base, data)
+        data["preset"] = name
+    return from_dict(RunConfig, data)

@@ -1,0 +1,280 @@
+"""Checkpoints: one self-describing file per model, written atomically, loaded safely.
+
+A checkpoint is a dict saved with :func:`torch.save` and read back with
+``torch.load(weights_only=True)`` (tensors, numbers, strings, lists and dicts only)::
+
+    format            "flowbridge-checkpoint"
+    version           CHECKPOINT_VERSION
+    flowbridge        the library version that wrote it
+    step              optimiser steps taken
+    domains           {"a": record, "b": record}; record = name, options, fitted state
+                      (a vocabulary...), plugin distribution and version
+    model_config      the BridgeConfig as a plain dict
+    model             Bridge.state_dict()
+    run               the full RunConfig as a plain dict (None for a bare model)
+    optimizer         the optimiser's state_dict (None for a bare model)
+    rng               RNG states for an exact resume (None for a bare model)
+
+:func:`load_bridge` rebuilds the domains through the plugin registry, so a checkpoint loads in
+any process where the same domain plugins are installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import pickle
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+
+from .bridge import Bridge
+from .config import BridgeConfig, ConfigError, from_dict, to_dict
+from .domain import Domain
+from .plugins import get_domain
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "CheckpointError",
+    "atomic_write",
+    "domain_record",
+    "save_checkpoint",
+    "save_bridge",
+    "load_checkpoint",
+    "domains_from_checkpoint",
+    "load_bridge",
+]
+
+CHECKPOINT_FORMAT = "flowbridge-checkpoint"
+CHECKPOINT_VERSION = 1
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+class CheckpointError(ValueError):
+    """A file is not a (readable, compatible) flowbridge checkpoint; the message says why."""
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
+    """Write a file so that readers see either the old content or the new, never a part.
+
+    ``write(file)`` fills a temporary file in the same directory, which is flushed, fsynced
+    and moved over ``path`` with :func:`os.replace` (atomic on POSIX and Windows).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    # The rename itself is durable only once the directory entry is on disk.
+    if hasattr(os, "O_DIRECTORY"):
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    return path
+
+
+@functools.lru_cache(maxsize=1)
+def _distributions() -> dict[str, list[str]]:
+    return metadata.packages_distributions()
+
+
+def _plugin_version(domain: Domain) -> tuple[str | None, str | None]:
+    """The distribution that ships ``domain``'s class, and its installed version."""
+    package = type(domain).__module__.split(".")[0]
+    for dist in _distributions().get(package, []):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            return dist, metadata.version(dist)
+    return None, None
+
+
+def domain_record(domain: Domain) -> dict[str, Any]:
+    """What a checkpoint keeps of a domain: name, options, fitted state, plugin version."""
+    plugin, version = _plugin_version(domain)
+    return {
+        "name": domain.name,
+        "options": dict(domain.options),
+        "state": domain.state_dict(),
+        "plugin": plugin,
+        "plugin_version": version,
+    }
+
+
+def save_checkpoint(
+    path: str | Path,
+    bridge: Bridge,
+    *,
+    step: int = 0,
+    run: dict[str, Any] | None = None,
+    optimizer: dict[str, Any] | None = None,
+    rng: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``bridge`` (and, for a training run, what resuming needs) to ``path`` atomically.
+
+    Args:
+        path: the checkpoint file; its directory is created if needed.
+        bridge: the model; its domains' names, options and fitted state are saved with it.
+        step: optimiser steps taken.
+        run: the run configuration as a plain dict (``to_dict(RunConfig)``).
+        optimizer: the optimiser's ``state_dict()``.
+        rng: RNG states (plain tensors and numbers) for an exact resume.
+    """
+    from . import __version__
+
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "flowbridge": __version__,
+        "step": int(step),
+        "domains": {side: domain_record(bridge.domains[side]) for side in ("a", "b")},
+        "model_config": to_dict(bridge.config),
+        "model": bridge.state_dict(),
+        "run": run,
+        "optimizer": optimizer,
+        "rng": rng,
+    }
+    return atomic_write(path, lambda file: torch.save(payload, file))
+
+
+def save_bridge(bridge: Bridge, path: str | Path) -> Path:
+    """Save a model alone (no training state); :func:`load_bridge` reads it back."""
+    return save_checkpoint(path, bridge)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read and validate a checkpoint; tensors are loaded onto the CPU.
+
+    Raises:
+        FileNotFoundError: there is no file at ``path``.
+        CheckpointError: the file is truncated or corrupt, not a torch file, a torch file
+            that is not a flowbridge checkpoint, or from a newer format version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    expected = "expected a checkpoint written by flowbridge (flowbridge train, save_bridge)"
+    with open(path, "rb") as file:
+        head = file.read(4)
+    # torch.save writes a zip archive; the archive's directory is at its end, so a truncated
+    # checkpoint still starts like one but no longer opens.
+    if head != _ZIP_MAGIC:
+        raise CheckpointError(
+            f"{path} is not a torch checkpoint file (it starts with {head!r}, not a zip "
+            f"archive as torch.save writes); {expected}"
+        )
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is truncated or corrupt: its zip directory is missing")
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{path} holds Python objects that a safe (weights-only) load refuses "
+            f"({_first_line(exc)}); {expected}"
+        ) from None
+    except Exception as exc:  # whatever a damaged archive makes torch raise
+        raise CheckpointError(
+            f"{path} is truncated or corrupt ({_first_line(exc)}); {expected}"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        found = (
+            f"a dict with keys {sorted(map(str, payload))[:8]}"
+            if isinstance(payload, dict)
+            else f"a {type(payload).__name__}"
+        )
+        raise CheckpointError(
+            f"{path} is a torch file but not a flowbridge checkpoint: it holds {found}, "
+            f"without the format marker {CHECKPOINT_FORMAT!r}; {expected}"
+        )
+    version = payload.get("version")
+    if not isinstance(version, int) or version > CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {version!r}, written by flowbridge "
+            f"{payload.get('flowbridge')}; this flowbridge reads versions up to "
+            f"{CHECKPOINT_VERSION}: upgrade flowbridge to load it"
+        )
+    missing = {"step", "domains", "model_config", "model"} - set(payload)
+    if missing:
+        raise CheckpointError(
+            f"{path} is an incomplete flowbridge checkpoint: it has no {sorted(missing)}"
+        )
+    return payload
+
+
+def _domain(record: dict[str, Any], side: str, source: str) -> Domain:
+    name = record["name"]
+    wheel = record.get("plugin") or "the plugin that provides it"
+    try:
+        domain = get_domain(name, **record["options"])
+    except KeyError as exc:
+        raise CheckpointError(
+            f"{source} needs domain {name!r} (side {side}, written with {wheel} "
+            f"{record.get('plugin_version') or ''}), which no installed plugin registers: "
+            f"install {wheel} or register the domain in code. {exc.args[0] if exc.args else ''}"
+        ) from None
+    _, installed = _plugin_version(domain)
+    saved = record.get("plugin_version")
+    if saved and installed and saved != installed:
+        warnings.warn(
+            f"{source}: domain {name!r} was saved with {record.get('plugin')} {saved}, "
+            f"{installed} is installed; its state may not load as saved",
+            stacklevel=3,
+        )
+    domain.load_state_dict(record["state"])
+    return domain
+
+
+def domains_from_checkpoint(
+    checkpoint: dict[str, Any], source: str = "the checkpoint"
+) -> tuple[Domain, Domain]:
+    """Rebuild both domains of a loaded checkpoint through the plugin registry, with their
+    fitted state (vocabularies...) restored."""
+    records = checkpoint["domains"]
+    return _domain(records["a"], "a", source), _domain(records["b"], "b", source)
+
+
+def load_bridge(path: str | Path, map_location: str | torch.device = "cpu") -> Bridge:
+    """Rebuild the :class:`~flowbridge.Bridge` saved in a checkpoint, in eval mode.
+
+    Example:
+        >>> bridge = load_bridge("runs/shapes/checkpoint.pt")
+        >>> captions = bridge.translate(images, source="image", samples=10)
+
+    Raises:
+        FileNotFoundError, CheckpointError: see :func:`load_checkpoint`; also when a domain
+            plugin the checkpoint needs is not installed.
+    """
+    checkpoint = load_checkpoint(path)
+    domain_a, domain_b = domains_from_checkpoint(checkpoint, source=str(path))
+    try:
+        config = from_dict(BridgeConfig, checkpoint["model_config"], "model")
+    except ConfigError as exc:
+        raise CheckpointError(
+            f"{path} holds a model config this flowbridge rejects: {exc}"
+        ) from None
+    bridge = Bridge(domain_a, domain_b, config)
+    bridge.load_state_dict(checkpoint["model"])
+    return bridge.to(map_location).eval()

@@ -1,0 +1,38 @@
+"""How subcommands report a user's mistake: one line on stderr and exit code 2, no traceback.
+
+``FLOWBRIDGE_DEBUG=1`` re-raises instead, for the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ..checkpoint import CheckpointError
+from ..config import ConfigError
+from ..plugins import PluginError
+
+__all__ = ["USER_ERRORS", "report"]
+
+#: Errors that mean "the input was wrong" (files, configs, names, values), not a crash.
+USER_ERRORS = (
+    ConfigError,
+    CheckpointError,
+    PluginError,
+    KeyError,
+    FileNotFoundError,
+    FileExistsError,
+    IsADirectoryError,
+    ValueError,
+    TypeError,
+)
+
+
+def report(command: str, exc: BaseException, code: int = 2) -> int:
+    """Print ``flowbridge COMMAND: error: ...`` for ``exc`` and return the exit code."""
+    if os.environ.get("FLOWBRIDGE_DEBUG"):
+        raise exc
+    # str(KeyError("x")) is "'x'": the message itself reads better.
+    message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    print(f"flowbridge {command}: error: {message}", file=sys.stderr)
+    return code

@@ -1,0 +1,104 @@
+"""``flowbridge train CONFIG.toml``: train a bridge as a run configuration says."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+EXAMPLES = """\
+examples:
+  flowbridge train run.toml                      train as run.toml says
+  flowbridge train run.toml --preset small       the small CPU preset, run.toml on top
+  flowbridge train run.toml --steps 500 --out runs/try
+  flowbridge train run.toml --resume             continue the run in its out directory
+  torchrun --nproc_per_node 2 -m flowbridge train run.toml   data-parallel on 2 processes
+
+a minimal run.toml:
+  preset = "small"
+  [data]
+  dataset = "shapes"
+  [domains.a]
+  name = "text"
+  [domains.b]
+  name = "image"
+  [train]
+  steps = 2000
+  out = "runs/shapes"
+
+The run directory gets checkpoint.pt (flowbridge translate --checkpoint), log.jsonl (every
+loss term, training and validation) and config.json.
+"""
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a bridge from a TOML run configuration",
+        description="Train a bridge between two domains from a TOML run configuration.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("config", metavar="CONFIG.toml", help="the run configuration")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run whose checkpoint is in --out"
+    )
+    parser.add_argument("--steps", type=_positive, help="train up to this many steps in total")
+    parser.add_argument("--out", metavar="DIR", help="run directory (overrides train.out)")
+    parser.add_argument(
+        "--preset", metavar="NAME", help="start from this preset (small, captioning, ...)"
+    )
+    parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (overrides train.device)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..config import load_run_config
+    from ..training import NonFiniteLossError, Trainer
+    from ._errors import USER_ERRORS, report
+
+    trainer = None
+    try:
+        config = load_run_config(args.config, preset=args.preset)
+        overrides = {
+            key: value
+            for key, value in (("steps", args.steps), ("out", args.out), ("device", args.device))
+            if value is not None
+        }
+        if args.no_progress:
+            overrides["progress"] = False
+        config.train = dataclasses.replace(config.train, **overrides)
+        trainer = Trainer(config, resume=args.resume)
+        result = trainer.run()
+    except NonFiniteLossError as exc:
+        return report("train", exc, code=1)
+    except KeyboardInterrupt:
+        if trainer is not None and trainer.dist.is_main:
+            print(
+                f"interrupted after step {trainer.step}; checkpoint {trainer.checkpoint_path}. "
+                f"Continue with: flowbridge train {args.config} --resume --out {trainer.out}",
+                file=sys.stderr,
+            )
+        return 130
+    except USER_ERRORS as exc:
+        return report("train", exc)
+    if result.checkpoint is None:  # not the main process of a data-parallel run
+        return 0
+    shown = {"train": result.terms, "val": result.val_terms or {}}
+    totals = ", ".join(
+        f"{split} total {terms['total']:.4g}" for split, terms in shown.items() if "total" in terms
+    )
+    print(
+        f"trained {result.step} steps in {result.wall_time:.1f} s"
+        f"{'; ' + totals if totals else ''}\n"
+        f"checkpoint: {result.checkpoint}\nlog: {result.log}"
+    )
+    return 0

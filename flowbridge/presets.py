@@ -1,0 +1,171 @@
+r"""Named starting points for a run configuration.
+
+A preset is a partial :class:`~flowbridge.config.RunConfig` as a plain dict; a TOML file (or
+``flowbridge train --preset NAME``) names one and overrides any of its settings::
+
+    preset = "captioning"
+    [data]
+    dataset = "coco"
+
+``small`` is sized for a laptop CPU (the calibration model of ``shared/reference/
+calibration.md``); ``captioning`` and ``text-to-image`` are the original LNFMM settings.
+
+Converting the original loss weights
+------------------------------------
+flowbridge's loss terms are per-sample negative log-likelihoods in **nats**, averaged over
+the batch (:class:`~flowbridge.config.LossWeights`). The original code scales two of its
+terms differently, so its λ values are converted before they mean the same thing here:
+
+* **Residual priors** are in bits per dimension there,
+  :math:`\mathrm{bpd} = -\log p(r|c) / (d_r \ln 2)`, so
+  :math:`λ \cdot \mathrm{bpd} = \frac{λ}{d_r \ln 2} \cdot (-\log p(r|c))` and the weight
+  here is :math:`λ / (d_r \ln 2)`: captioning text (:math:`d_r = 32`) 5000 → 225.42, image
+  (:math:`d_r = 64`) 200 → 4.508; text-to-image 2500 → 112.71 and 10 → 0.2254.
+* **Volume term** of the uniform shared prior: :math:`1000 \cdot (-\log|\det J_f|) /
+  (\ln 2 \cdot 992)` with λ1 = 1, so ``shared`` = :math:`1000 / (992 \ln 2) = 1.4543`.
+* **Reconstructions** are per-sample sums (token NLL in nats, pixel L1) in both codes: their
+  weights carry over unchanged. Own reconstructions: text λ4 = 0.6, image λ5 (20 for
+  captioning, 1 for text-to-image). Cross-reconstructions (inside the original's λ1 = 1
+  bracket): text 0.6, image 1.5, i.e. ``cross = 0``, ``cross_a = 0.6``, ``cross_b = 1.5``.
+  The image weights assume the image domain's ``loss = "l1"``, set below.
+* The explicit alignment MSE is computed but never added in the original: ``align = 0``.
+
+Domain **a is text, b is image**: the original's shared map goes from the text's shared space
+to the image's, so f: A → B matches it and each prior keeps its original condition.
+
+What the original does that these presets do not: gradient clipping by value is 1.0
+everywhere (the original uses 5.0 for the image prior), the fixed posterior noise is 0.05 on
+every dimension (the original adds 0.10 more on the text residual), and the adversarial term
+(λ5_G) and the fine-tuned VGG image encoder are left to the image domain's options.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+from .config import ConfigError
+
+__all__ = ["PRESETS", "preset_settings", "bits_per_dim_weight", "VOLUME_WEIGHT"]
+
+_SHARED = 992
+_TEXT_RESIDUAL = 32
+_IMAGE_RESIDUAL = 64
+
+
+def bits_per_dim_weight(weight: float, features: int) -> float:
+    r"""The nats-per-sample weight equal to ``weight`` on a bits-per-dim term of ``features``
+    dims: :math:`λ / (d \ln 2)`."""
+    return weight / (features * math.log(2))
+
+
+#: ``shared`` weight equal to the original's 1000 · (−log|det J_f|) / (ln 2 · 992).
+VOLUME_WEIGHT = 1000 / (_SHARED * math.log(2))
+
+
+def _paper(
+    prior_text: float, prior_image: float, rec_image: float, image_size: int
+) -> dict[str, Any]:
+    """The original LNFMM settings; its two configs differ in three λ and the image size."""
+    return {
+        "domains": {
+            "a": {
+                "name": "text",
+                "options": {
+                    "embedding": 300,
+                    "hidden": 1024,
+                    "decoder_hidden": 512,
+                    "max_length": 40,
+                    "word_dropout": 0.8,
+                    "embedding_dropout": 0.5,
+                },
+            },
+            "b": {"name": "image", "options": {"size": image_size, "loss": "l1", "channels": 3}},
+        },
+        "model": {
+            "shared_features": _SHARED,
+            "residual_a": _TEXT_RESIDUAL,
+            "residual_b": _IMAGE_RESIDUAL,
+            "shared_map": "additive",
+            "shared_steps": 12,
+            "shared_hidden": 1024,
+            "shared_prior": "uniform",
+            "residual_prior": "flow",
+            "residual_steps": 16,
+            "residual_hidden_a": 1024,
+            "residual_hidden_b": 512,
+            "base_scale": 0.25,
+            "coupling_scale": "sigmoid",
+            "posterior": "fixed",
+            "posterior_noise": 0.05,
+            "weights": {
+                "shared": VOLUME_WEIGHT,
+                "prior_a": bits_per_dim_weight(prior_text, _TEXT_RESIDUAL),
+                "prior_b": bits_per_dim_weight(prior_image, _IMAGE_RESIDUAL),
+                "rec_a": 0.6,
+                "rec_b": rec_image,
+                "cross": 0.0,
+                "cross_a": 0.6,
+                "cross_b": 1.5,
+                "align": 0.0,
+            },
+        },
+        "train": {
+            # ~300 epochs of COCO's 113k Karpathy training images at batch 128.
+            "steps": 265_000,
+            "batch_size": 128,
+            "lr": 1e-4,
+            "grad_clip": 1.0,
+            "grad_clip_mode": "value",
+            "seed": 149,
+            "device": "auto",
+            "validate_every": 5000,
+            "checkpoint_every": 5000,
+            "log_every": 100,
+        },
+    }
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The calibration model (shared/reference/calibration.md): ~8 steps/s on 2 CPU cores.
+    # Prior weights of 0.2 next to summed reconstruction NLLs kept captions diverse there;
+    # a weight of 1 collapsed them.
+    "small": {
+        "model": {
+            "shared_features": 16,
+            "residual_a": 8,
+            "residual_b": 8,
+            "shared_steps": 4,
+            "shared_hidden": 128,
+            "residual_steps": 4,
+            "residual_hidden": 128,
+            "posterior_noise": 0.05,
+            "weights": {"prior_a": 0.2, "prior_b": 0.2},
+        },
+        "train": {
+            "steps": 2000,
+            "batch_size": 64,
+            "lr": 1e-3,
+            "grad_clip": 5.0,
+            "grad_clip_mode": "norm",
+            "device": "cpu",
+            "validate_every": 250,
+            "checkpoint_every": 250,
+            "log_every": 25,
+        },
+    },
+    "captioning": _paper(prior_text=5000, prior_image=200, rec_image=20, image_size=64),
+    "text-to-image": _paper(prior_text=2500, prior_image=10, rec_image=1, image_size=256),
+}
+
+
+def preset_settings(name: str) -> dict[str, Any]:
+    """A copy of the preset called ``name`` (a partial run config as a plain dict).
+
+    Raises:
+        ConfigError: no preset has that name.
+    """
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; presets: {sorted(PRESETS)}")
+    return copy.deepcopy(PRESETS[name])

@@ -1,0 +1,558 @@
+r"""The training loop: paired and unpaired batches, Adam, clipping, logs, checkpoints, resume.
+
+One step draws a global batch of pairs (each data-parallel rank trains on its share) and,
+when the unpaired schedule says so, one batch of A-only and one of B-only items:
+
+.. math::
+
+    L = L_\text{paired}(x_A, x_B) + w_u\,[L_\text{unpaired}(u_A) + L_\text{unpaired}(u_B)]
+
+(:meth:`flowbridge.Bridge.loss`). A non-finite term stops the run before the update, naming
+the term and the step; the last checkpoint stays as it was. ``KeyboardInterrupt`` writes a
+checkpoint of the last completed step first, so ``resume=True`` (``--resume``) continues
+exactly where the run stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
+
+from .. import distributed
+from ..bridge import Bridge
+from ..checkpoint import (
+    CheckpointError,
+    atomic_write,
+    load_checkpoint,
+    save_checkpoint,
+)
+from ..config import RunConfig, to_dict
+from ..domain import PairedSplit
+from ..plugins import get_domain
+from .data import BatchSampler, Stream, derive_seed, load_splits, partition
+
+__all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "Callback", "train"]
+
+#: Called on every rank after each completed step with ``(trainer, step, terms)``.
+Callback = Callable[["Trainer", int, dict[str, float]], None]
+
+CHECKPOINT_NAME = "checkpoint.pt"
+LOG_NAME = "log.jsonl"
+CONFIG_NAME = "config.json"
+_SHOWN = ("total", "rec_a", "rec_b", "cross", "prior_a_bpd", "prior_b_bpd")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss term (or the gradient) became NaN or infinite; training stopped before the update.
+
+    Attributes:
+        terms: the offending terms' names (``("gradient norm",)`` for the gradient).
+        step: the step (1-based) that produced it.
+        checkpoint: the last good checkpoint, untouched, or ``None`` if none was written.
+    """
+
+    def __init__(self, message: str, terms: tuple[str, ...], step: int, checkpoint: Path | None):
+        super().__init__(message)
+        self.terms, self.step, self.checkpoint = terms, step, checkpoint
+
+
+@dataclass
+class TrainResult:
+    """What a run produced.
+
+    Attributes:
+        step: steps completed.
+        terms: mean training terms over the last logged window (``{}`` if no step ran).
+        val_terms: the last validation's mean terms, or ``None`` without a validation split.
+        wall_time: seconds this call of :meth:`Trainer.run` took.
+        out, checkpoint, log: the run directory and its files (``None`` on ranks other than 0).
+        bridge: the trained model.
+    """
+
+    step: int
+    terms: dict[str, float]
+    val_terms: dict[str, float] | None
+    wall_time: float
+    out: Path | None
+    checkpoint: Path | None
+    log: Path | None
+    bridge: Bridge
+
+
+class _StepLoss(nn.Module):
+    """One training step's loss as a forward pass, the form DDP synchronises gradients of."""
+
+    def __init__(self, bridge: Bridge, unpaired_weight: float):
+        super().__init__()
+        self.bridge = bridge
+        self.unpaired_weight = unpaired_weight
+
+    def forward(self, x_a, x_b, u_a=None, u_b=None) -> dict[str, torch.Tensor]:
+        terms = self.bridge.loss(x_a, x_b)
+        if u_a is not None or u_b is not None:
+            unpaired = self.bridge.loss(u_a, u_b, paired=False)
+            terms.update({f"unpaired_{key}": value for key, value in unpaired.items()})
+            terms["total"] = terms["total"] + self.unpaired_weight * unpaired["total"]
+        return terms
+
+
+class _Means:
+    """Running means of named values (terms may be missing on some steps)."""
+
+    def __init__(self):
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, float] = {}
+
+    def add(self, values: dict[str, float], weight: float = 1.0) -> None:
+        for key, value in values.items():
+            self.sums[key] = self.sums.get(key, 0.0) + weight * value
+            self.counts[key] = self.counts.get(key, 0.0) + weight
+
+    def pop(self) -> dict[str, float]:
+        means = {key: self.sums[key] / self.counts[key] for key in sorted(self.sums)}
+        self.sums, self.counts = {}, {}
+        return means
+
+
+def _grad_norm(parameters: Sequence[nn.Parameter]) -> torch.Tensor:
+    norms = [torch.linalg.vector_norm(p.grad) for p in parameters if p.grad is not None]
+    return torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros(())
+
+
+def _differences(saved: Any, current: Any, where: str) -> list[str]:
+    """Dotted keys at which two plain config dicts differ."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        keys = sorted(set(saved) | set(current))
+        return [d for k in keys for d in _differences(saved.get(k), current.get(k), f"{where}.{k}")]
+    return [] if saved == current else [f"{where} ({saved!r} in the checkpoint, now {current!r})"]
+
+
+class Trainer:
+    """Trains a :class:`~flowbridge.Bridge` as a :class:`~flowbridge.config.RunConfig` says.
+
+    Building the trainer fits the domains on the training items (or restores them from the
+    checkpoint when resuming), builds the model and collates the data; :meth:`run` trains.
+
+    Args:
+        config: the run configuration.
+        train_data: in-memory training pairs (instead of ``config.data.dataset``); ``a``
+            items belong to ``config.domains.a``.
+        val_data: in-memory validation pairs (used with ``train_data``).
+        resume: continue the run whose checkpoint is in ``config.train.out``.
+        callbacks: called after each completed step (see :data:`Callback`).
+
+    Example:
+        >>> config = load_run_config("shapes.toml", preset="small")
+        >>> result = Trainer(config).run()
+        >>> result.bridge.translate(images, source="image", samples=10)
+    """
+
+    def __init__(
+        self,
+        config: RunConfig,
+        train_data: PairedSplit | None = None,
+        val_data: PairedSplit | None = None,
+        *,
+        resume: bool = False,
+        callbacks: Sequence[Callback] = (),
+    ):
+        if not isinstance(config, RunConfig):
+            raise TypeError(
+                f"config must be a flowbridge.config.RunConfig, got {type(config).__name__}; "
+                f"build one with load_run_config(path_or_dict)"
+            )
+        self.config = config
+        self.callbacks = list(callbacks)
+        if not (config.domains.a.name and config.domains.b.name):
+            raise ValueError(
+                "the config names no domains: set [domains.a] name = ... and "
+                "[domains.b] name = ... (flowbridge plugins lists the registered ones)"
+            )
+        self.dist, self.device = distributed.setup(config.train.device)
+        try:
+            self._build(train_data, val_data, resume)
+        except BaseException:
+            self.dist.close()
+            raise
+
+    def _build(
+        self, train_data: PairedSplit | None, val_data: PairedSplit | None, resume: bool
+    ) -> None:
+        """Fit the domains (or restore them), build the model, collate the data, resume."""
+        config, cfg = self.config, self.config.train
+        names = (config.domains.a.name, config.domains.b.name)
+        self.dist.check_divisible(cfg.batch_size, "train.batch_size")
+        self.out = Path(cfg.out)
+        self.checkpoint_path = self.out / CHECKPOINT_NAME
+        checkpoint = self._checkpoint_to_resume(resume)
+
+        domains = (
+            get_domain(config.domains.a.name, **config.domains.a.options),
+            get_domain(config.domains.b.name, **config.domains.b.options),
+        )
+        train_split, val_split = load_splits(config.data, names, train_data, val_data)
+        items = partition(train_split, cfg.paired_fraction, derive_seed(cfg.seed, "partition"))
+        for side, domain, own in zip("ab", domains, (items.a, items.b), strict=True):
+            if checkpoint is None:
+                domain.fit(own + getattr(items, f"unpaired_{side}"))
+            else:  # the fitted state (vocabulary) the run started with, not a refit
+                domain.load_state_dict(checkpoint["domains"][side]["state"])
+        torch.manual_seed(derive_seed(cfg.seed, "init"))
+        self.bridge = Bridge(*domains, config.model).to(self.device)
+
+        upfront = cfg.collate_upfront
+        self.paired = (Stream(domains[0], items.a, upfront), Stream(domains[1], items.b, upfront))
+        self.unpaired = {
+            side: Stream(domain, pool, upfront)
+            for side, domain, pool in (
+                ("a", domains[0], items.unpaired_a),
+                ("b", domains[1], items.unpaired_b),
+            )
+            if pool and cfg.unpaired_weight > 0
+        }
+        self.unpaired_batch = cfg.unpaired_batch_size or cfg.batch_size
+        if self.unpaired:
+            self.dist.check_divisible(self.unpaired_batch, "train.unpaired_batch_size")
+        self.validation = None
+        if val_split is not None and len(val_split) and self.dist.is_main:
+            size = min(len(val_split), cfg.val_size or len(val_split))
+            self.validation = (
+                Stream(domains[0], list(val_split.a)[:size], upfront),
+                Stream(domains[1], list(val_split.b)[:size], upfront),
+            )
+
+        self.generator = torch.Generator().manual_seed(derive_seed(cfg.seed, "batches"))
+        self.samplers = {"paired": BatchSampler(self.paired[0].size, self.generator)}
+        for side, stream in self.unpaired.items():
+            self.samplers[f"unpaired_{side}"] = BatchSampler(stream.size, self.generator)
+        self.optimizer = torch.optim.Adam(self.bridge.parameters(), lr=cfg.lr)
+        self.model: nn.Module = _StepLoss(self.bridge, cfg.unpaired_weight)
+        if self.dist.active:
+            self.model = DistributedDataParallel(
+                self.model,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                # Unpaired steps leave the other domain's parts out of the graph; DDP must
+                # then look for unused parameters (an extra graph traversal each step).
+                find_unused_parameters=bool(self.unpaired) or self._leaves_parameters_unused(),
+            )
+        self.step = 0
+        self._last_saved: int | None = None
+        self._seed_noise(derive_seed(cfg.seed, "noise", self.dist.rank))
+        if checkpoint is not None:
+            self._restore(checkpoint)
+        self._snapshot = self._rng_state()
+        self._train_means = _Means()
+        self.val_terms: dict[str, float] | None = None
+
+    def _checkpoint_to_resume(self, resume: bool) -> dict[str, Any] | None:
+        if not resume:
+            if self.checkpoint_path.exists():
+                raise FileExistsError(
+                    f"{self.checkpoint_path} already holds a checkpoint of a run; resume it "
+                    f"(--resume, resume=True) or choose another out directory"
+                )
+            return None
+        if not self.checkpoint_path.exists():
+            raise FileNotFoundError(
+                f"nothing to resume: no checkpoint at {self.checkpoint_path}; drop --resume "
+                f"to start a new run there"
+            )
+        checkpoint = load_checkpoint(self.checkpoint_path)
+        if checkpoint["run"] is None:
+            raise CheckpointError(
+                f"{self.checkpoint_path} holds a model without its training state "
+                f"(save_bridge); it can be loaded with load_bridge but not resumed"
+            )
+        saved = {side: checkpoint["domains"][side]["name"] for side in ("a", "b")}
+        wanted = {"a": self.config.domains.a.name, "b": self.config.domains.b.name}
+        if saved != wanted:
+            raise CheckpointError(
+                f"{self.checkpoint_path} was trained on domains a = {saved['a']!r}, "
+                f"b = {saved['b']!r}; this run configures a = {wanted['a']!r}, "
+                f"b = {wanted['b']!r}: resume with the run's own config or use another out"
+            )
+        current = to_dict(self.config)
+        changed = [
+            d
+            for part in ("data", "domains", "model")
+            for d in _differences(checkpoint["run"].get(part), current[part], part)
+        ]
+        if changed:
+            raise CheckpointError(
+                f"{self.checkpoint_path} belongs to a run with other settings: "
+                f"{'; '.join(changed)}. Resume with the run's own config "
+                f"({self.out / CONFIG_NAME}) or start a new run in another out directory"
+            )
+        return checkpoint
+
+    def _leaves_parameters_unused(self) -> bool:
+        """Whether a paired batch leaves some parameter without a gradient (e.g. a domain
+        module used only for generation). Probed in eval mode on two pairs, so that neither
+        the random streams nor normalisation statistics move."""
+        indices = torch.arange(min(2, self.paired[0].size))
+        batch = [self._to_device(stream.take(indices)) for stream in self.paired]
+        parameters = [p for p in self.bridge.parameters() if p.requires_grad]
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            self.bridge.eval()
+            total = self.bridge.loss(*batch)["total"]
+            grads = torch.autograd.grad(total, parameters, allow_unused=True)
+            self.bridge.train()
+        return any(g is None for g in grads)
+
+    def _seed_noise(self, seed: int) -> None:
+        # Posterior noise and dropout differ between ranks but not between runs.
+        torch.manual_seed(seed)
+
+    # -- RNG and checkpoints --------------------------------------------------------------------
+    def _rng_state(self) -> dict[str, Any]:
+        return {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+            "batches": self.generator.get_state(),
+            "samplers": {name: s.state_dict() for name, s in self.samplers.items()},
+        }
+
+    def _restore(self, checkpoint: dict[str, Any]) -> None:
+        self.bridge.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.step = checkpoint["step"]
+        self._last_saved = self.step
+        rng, rank = checkpoint["rng"], self.dist.rank
+        if rank < len(rng["torch"]):
+            torch.set_rng_state(rng["torch"][rank])
+        else:  # a rank the saved run did not have: fresh, but reproducible
+            self._seed_noise(derive_seed(self.config.train.seed, "noise", rank, self.step))
+        if self.device.type == "cuda" and rng["cuda"] and rank < len(rng["cuda"]):
+            torch.cuda.set_rng_state(rng["cuda"][rank], self.device)
+        self.generator.set_state(rng["batches"])
+        for name, sampler in self.samplers.items():
+            if name not in rng["samplers"]:
+                raise CheckpointError(f"{self.checkpoint_path} has no state for batches {name!r}")
+            sampler.load_state_dict(rng["samplers"][name])
+        if self.dist.is_main:
+            self._truncate_log(self.step)
+
+    def save(self, collective: bool = True) -> Path | None:
+        """Write a checkpoint of the last completed step (rank 0 writes; with ``collective``
+        every rank must call this, and every rank's RNG state is kept)."""
+        snapshot = self._snapshot
+        rng = dict(snapshot)
+        gathered = [
+            self.dist.gather(snapshot[key]) if collective else [snapshot[key]]
+            for key in ("torch", "cuda")
+        ]
+        rng["torch"] = gathered[0]
+        rng["cuda"] = gathered[1] if snapshot["cuda"] is not None else None
+        if not self.dist.is_main:
+            return None
+        save_checkpoint(
+            self.checkpoint_path,
+            self.bridge,
+            step=self.step,
+            run=to_dict(self.config),
+            optimizer=self.optimizer.state_dict(),
+            rng=rng,
+        )
+        self._last_saved = self.step
+        return self.checkpoint_path
+
+    # -- logs -----------------------------------------------------------------------------------
+    def _log(self, record: dict[str, Any]) -> None:
+        if not self.dist.is_main:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        with open(self.out / LOG_NAME, "a", encoding="utf-8") as file:
+            file.write(json.dumps(record) + "\n")
+
+    def _truncate_log(self, step: int) -> None:
+        """Drop log lines of steps after ``step`` (written before a crash, redone now)."""
+        path = self.out / LOG_NAME
+        if not path.exists():
+            return
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = "".join(line for line in lines if json.loads(line)["step"] <= step)
+        atomic_write(path, lambda file: file.write(kept.encode()))
+
+    # -- the step ---------------------------------------------------------------------------------
+    def _unpaired_due(self, step: int) -> bool:
+        cfg = self.config.train
+        if not self.unpaired or step < cfg.unpaired_warmup:
+            return False
+        return (step - cfg.unpaired_warmup) % cfg.unpaired_every == 0
+
+    def _indices(self, sampler: str, size: int) -> torch.Tensor:
+        """This rank's share of the next global batch drawn by ``sampler``."""
+        return self.dist.shard(self.samplers[sampler].next(size))
+
+    def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
+        return batch.to(self.device, non_blocking=True)
+
+    def _check_finite(self, values: dict[str, float], step: int) -> None:
+        bad = [k for k in sorted(values) if not math.isfinite(values[k])]
+        if not bad:
+            return
+        # "total" is bad whenever a term is: name it only when it is the only one.
+        named = [k for k in bad if k != "total"] or bad
+        listed = ", ".join(f"{k} = {values[k]}" for k in named)
+        where = (
+            f"the last good checkpoint (step {self._last_saved}) is {self.checkpoint_path}"
+            if self._last_saved is not None
+            else "no checkpoint was written before it"
+        )
+        raise NonFiniteLossError(
+            f"non-finite loss at step {step}: {listed}; training stopped before that update "
+            f"and {where}. Lower train.lr, set train.grad_clip, or look for bad items in the data",
+            tuple(named),
+            step,
+            self.checkpoint_path if self._last_saved is not None else None,
+        )
+
+    def _train_step(self) -> dict[str, float]:
+        cfg = self.config.train
+        step = self.step + 1
+        pairs = self._indices("paired", cfg.batch_size)
+        inputs = [self._to_device(stream.take(pairs)) for stream in self.paired]
+        if self._unpaired_due(self.step):
+            for side in ("a", "b"):
+                stream = self.unpaired.get(side)
+                inputs.append(
+                    None
+                    if stream is None
+                    else self._to_device(
+                        stream.take(self._indices(f"unpaired_{side}", self.unpaired_batch))
+                    )
+                )
+        self.bridge.train()
+        terms = self.model(*inputs)
+        keys = sorted(terms)
+        reduced = self.dist.mean(torch.stack([terms[k].detach().float() for k in keys]))
+        values = dict(zip(keys, reduced.tolist(), strict=True))
+        self._check_finite(values, step)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
+        values["grad_norm"] = float(_grad_norm(parameters))
+        self._check_finite({"gradient norm": values["grad_norm"]}, step)
+        if cfg.grad_clip and cfg.grad_clip_mode == "value":
+            nn.utils.clip_grad_value_(parameters, cfg.grad_clip)
+        elif cfg.grad_clip:
+            nn.utils.clip_grad_norm_(parameters, cfg.grad_clip)
+        self.optimizer.step()
+        self.step = step
+        self._snapshot = self._rng_state()
+        return values
+
+    def validate(self) -> dict[str, float] | None:
+        """Mean loss terms on the validation pairs (rank 0; ``None`` without them).
+
+        The posterior noise is drawn from its own fixed seed, so validating neither moves the
+        training's random streams nor makes its numbers noisier from one validation to the next.
+        """
+        if self.validation is None:
+            return None
+        means = _Means()
+        batch = self.config.train.batch_size
+        was_training = self.bridge.training
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            torch.manual_seed(derive_seed(self.config.train.seed, "validation"))
+            self.bridge.eval()
+            for start in range(0, self.validation[0].size, batch):
+                indices = torch.arange(start, min(start + batch, self.validation[0].size))
+                x_a, x_b = (s.take(indices).to(self.device) for s in self.validation)
+                terms = self.bridge.loss(x_a, x_b)
+                means.add({k: float(v) for k, v in terms.items()}, weight=len(indices))
+        self.bridge.train(was_training)
+        return means.pop()
+
+    # -- the loop -------------------------------------------------------------------------------
+    def _validate_and_log(self, started: float) -> None:
+        self.val_terms = self.validate()
+        if self.val_terms is not None:
+            elapsed = time.perf_counter() - started
+            self._log({"step": self.step, "split": "val", "time": elapsed, **self.val_terms})
+
+    def run(self) -> TrainResult:
+        """Train up to ``config.train.steps`` steps and return what the run produced.
+
+        Raises:
+            NonFiniteLossError: a loss term or the gradient became NaN/Inf.
+            KeyboardInterrupt: after writing a checkpoint of the last completed step.
+        """
+        cfg = self.config.train
+        started = time.perf_counter()
+        if self.dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            config_text = json.dumps(to_dict(self.config), indent=2).encode()
+            atomic_write(self.out / CONFIG_NAME, lambda file: file.write(config_text))
+        bar = tqdm(
+            total=cfg.steps,
+            initial=self.step,
+            desc="train",
+            disable=not (cfg.progress and self.dist.is_main and sys.stderr.isatty()),
+            dynamic_ncols=True,
+        )
+        last_terms: dict[str, float] = {}
+        try:
+            while self.step < cfg.steps:
+                values = self._train_step()
+                self._train_means.add(values)
+                step, final = self.step, self.step == cfg.steps
+                if step % cfg.log_every == 0 or final:
+                    last_terms = self._train_means.pop()
+                    elapsed = time.perf_counter() - started
+                    self._log({"step": step, "split": "train", "time": elapsed, **last_terms})
+                    bar.set_postfix(
+                        {k: f"{last_terms[k]:.4g}" for k in _SHOWN if k in last_terms},
+                        refresh=False,
+                    )
+                if cfg.validate_every and step % cfg.validate_every == 0 and not final:
+                    self._validate_and_log(started)
+                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and not final:
+                    self.save()
+                bar.update(1)
+                for callback in self.callbacks:
+                    callback(self, step, values)
+            self._validate_and_log(started)
+            checkpoint = self.save()
+        except KeyboardInterrupt:
+            # Other ranks may be anywhere in their step: no collective call here.
+            self.save(collective=False)
+            raise
+        finally:
+            bar.close()
+            self.dist.close()
+        return TrainResult(
+            step=self.step,
+            terms=last_terms,
+            val_terms=self.val_terms,
+            wall_time=time.perf_counter() - started,
+            out=self.out if self.dist.is_main else None,
+            checkpoint=checkpoint,
+            log=self.out / LOG_NAME if self.dist.is_main else None,
+            bridge=self.bridge,
+        )
+
+
+def train(
+    config: RunConfig,
+    train_data: PairedSplit | None = None,
+    val_data: PairedSplit | None = None,
+    *,
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
+) -> TrainResult:
+    """Build a :class:`Trainer` and run it (see there for the arguments)."""
+    return Trainer(config, train_data, val_data, resume=resume, callbacks=callbacks).run()

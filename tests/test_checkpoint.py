@@ -1,0 +1,164 @@
+"""Checkpoints: atomic writes, safe loading, clear errors for files that are not ours."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from test_training_support import (  # noqa: F401 (fixtures)
+    COLOURS,
+    one_thread,
+    plugin,
+    toy_settings,
+)
+from toy_domains import VectorDomain
+
+from flowbridge.checkpoint import (
+    CHECKPOINT_VERSION,
+    CheckpointError,
+    atomic_write,
+    load_bridge,
+    load_checkpoint,
+    save_bridge,
+)
+from flowbridge.config import load_run_config
+from flowbridge.plugins import register, unregister
+from flowbridge.training import Trainer, train
+
+pytestmark = pytest.mark.usefixtures("one_thread", "plugin")
+
+
+def words_config(out, **train):
+    settings = toy_settings(out, **train)
+    settings["data"] = {"dataset": "toy-words"}
+    settings["domains"] = {"a": {"name": "words"}, "b": {"name": "vector"}}
+    return load_run_config(settings)
+
+
+@pytest.fixture
+def words_checkpoint(tmp_path):
+    return train(words_config(tmp_path / "run", steps=3)).checkpoint
+
+
+def test_atomic_write_replaces_whole_files_or_nothing(tmp_path):
+    path = tmp_path / "sub" / "file.bin"
+    atomic_write(path, lambda f: f.write(b"old"))
+    assert path.read_bytes() == b"old"
+
+    def fail_halfway(file):
+        file.write(b"new but incomplete")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(path, fail_halfway)
+    assert path.read_bytes() == b"old"
+    assert os.listdir(path.parent) == ["file.bin"]  # no temporary file left behind
+
+
+def test_the_fitted_vocabulary_travels_with_the_model(words_checkpoint):
+    checkpoint = load_checkpoint(words_checkpoint)
+    record = checkpoint["domains"]["a"]
+    assert record["name"] == "words" and record["state"] == {"vocabulary": list(COLOURS)}
+    assert checkpoint["run"]["data"]["dataset"] == "toy-words"
+    bridge = load_bridge(words_checkpoint)
+    assert bridge.domains["a"].vocabulary == list(COLOURS)
+    outputs = bridge.translate([torch.tensor([0.0, 0.0, 1.0, 0.3])], "vector", samples=4)
+    assert len(outputs[0]) == 4 and set(outputs[0]) <= set(COLOURS)
+    images = bridge.translate(["red", "blue"], "words", samples=2)
+    assert [len(row) for row in images] == [2, 2]
+
+
+def test_save_bridge_round_trips_a_model_without_training_state(tmp_path, words_checkpoint):
+    bridge = load_bridge(words_checkpoint)
+    path = save_bridge(bridge, tmp_path / "model.pt")
+    checkpoint = load_checkpoint(path)
+    assert checkpoint["run"] is None and checkpoint["optimizer"] is None
+    again = load_bridge(path)
+    for key, value in bridge.state_dict().items():
+        assert torch.equal(value, again.state_dict()[key])
+    # A bare model cannot be resumed as a run.
+    out = tmp_path / "bare"
+    out.mkdir()
+    os.replace(path, out / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match="not resumed"):
+        Trainer(words_config(out, steps=4), resume=True)
+
+
+def test_files_that_are_not_checkpoints_are_named_for_what_they_are(tmp_path, words_checkpoint):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_checkpoint(tmp_path / "nothing.pt")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(words_checkpoint.read_bytes()[:2000])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_bridge(truncated)
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="not a torch checkpoint file"):
+        load_checkpoint(empty)
+    text = tmp_path / "notes.txt"
+    text.write_text("these are my notes\n")
+    with pytest.raises(CheckpointError, match="not a torch checkpoint file"):
+        load_bridge(text)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {"weight": torch.zeros(2)}}, foreign)
+    with pytest.raises(CheckpointError, match=r"not a flowbridge checkpoint.*'state_dict'"):
+        load_bridge(foreign)
+    torch.save(torch.zeros(3), foreign)
+    with pytest.raises(CheckpointError, match="holds a Tensor"):
+        load_checkpoint(foreign)
+    torch.save({"model": torch.nn.Linear(2, 2)}, foreign)  # a pickled module, not plain data
+    with pytest.raises(CheckpointError, match="weights-only"):
+        load_checkpoint(foreign)
+    payload = torch.load(words_checkpoint, weights_only=True)
+    payload["version"] = CHECKPOINT_VERSION + 1
+    newer = tmp_path / "newer.pt"
+    torch.save(payload, newer)
+    with pytest.raises(CheckpointError, match="upgrade flowbridge"):
+        load_bridge(newer)
+    del payload["model"]
+    payload["version"] = CHECKPOINT_VERSION
+    torch.save(payload, newer)
+    with pytest.raises(CheckpointError, match=r"incomplete.*'model'"):
+        load_checkpoint(newer)
+
+
+def test_a_missing_domain_plugin_is_named(words_checkpoint):
+    from test_training_support import PLUGIN_NAME
+
+    unregister(PLUGIN_NAME)
+    try:
+        with pytest.raises(CheckpointError, match=r"needs domain 'words' \(side a"):
+            load_bridge(words_checkpoint)
+    finally:
+        from test_training_support import ToyPlugin
+
+        register(ToyPlugin(), name=PLUGIN_NAME)
+
+
+def test_plugin_versions_are_recorded_and_a_change_is_warned_about(tmp_path):
+    from flowbridge import Bridge, BridgeConfig
+    from flowbridge.checkpoint import domain_record
+    from flowbridge.hookspecs import hookimpl
+
+    # A domain class that lives in an installed distribution's package (here: pluggy's).
+    Shipped = type("Shipped", (VectorDomain,), {"name": "shipped", "__module__": "pluggy.x"})
+    record = domain_record(Shipped())
+    assert record["plugin"] == "pluggy" and record["plugin_version"]
+
+    class ShippedPlugin:
+        @hookimpl
+        def flowbridge_register_domains(self, register):
+            register(Shipped)
+
+    register(ShippedPlugin(), name="shipped-plugin")
+    try:
+        bridge = Bridge(Shipped(), VectorDomain(), BridgeConfig(shared_features=3))
+        path = save_bridge(bridge, tmp_path / "shipped.pt")
+        payload = torch.load(path, weights_only=True)
+        payload["domains"]["a"]["plugin_version"] = "0.0.1"
+        torch.save(payload, path)
+        with pytest.warns(UserWarning, match=r"saved with pluggy 0\.0\.1"):
+            load_bridge(path)
+    finally:
+        unregister("shipped-plugin")

@@ -1,0 +1,161 @@
+"""``flowbridge train`` and ``flowbridge translate`` through ``flowbridge.cli.main``."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_training_support import COLOURS, one_thread, plugin  # noqa: F401
+from toy_domains import VectorDomain
+
+from flowbridge.checkpoint import load_checkpoint
+from flowbridge.cli import main
+from flowbridge.training import Trainer
+
+pytestmark = pytest.mark.usefixtures("one_thread", "plugin")
+
+WORDS_TOML = """
+[data]
+dataset = "toy-words"
+[domains.a]
+name = "words"
+[domains.b]
+name = "vector"
+[model]
+shared_features = 3
+shared_steps = 2
+shared_hidden = 16
+residual_steps = 2
+residual_hidden = 16
+[train]
+steps = 3
+batch_size = 8
+log_every = 1
+"""
+
+
+@pytest.fixture
+def run_toml(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text(WORDS_TOML)
+    return path
+
+
+@pytest.fixture
+def checkpoint(tmp_path, run_toml):
+    assert main(["train", str(run_toml), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    return tmp_path / "run" / "checkpoint.pt"
+
+
+def test_train_then_resume_with_more_steps(tmp_path, run_toml, capsys, checkpoint):
+    out = capsys.readouterr().out
+    assert "trained 3 steps" in out and f"checkpoint: {checkpoint}" in out
+    assert load_checkpoint(checkpoint)["step"] == 3
+    argv = ["train", str(run_toml), "--out", str(checkpoint.parent), "--no-progress"]
+    assert main([*argv, "--resume", "--steps", "5"]) == 0
+    assert load_checkpoint(checkpoint)["step"] == 5
+    # Starting afresh over a run is refused, not silently overwritten.
+    assert main(argv) == 2
+    assert "already holds a checkpoint" in capsys.readouterr().err
+
+
+def test_translate_prints_text_and_writes_files(tmp_path, capsys, checkpoint):
+    capsys.readouterr()
+    argv = ["translate", "--checkpoint", str(checkpoint), "--samples", "3", "--seed", "1"]
+    assert main([*argv, "--from", "vector", "--to", "words", "0,0,1,0", "1,0,0,0.5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "[vector] 0,0,1,0" and lines[4] == "[vector] 1,0,0,0.5"
+    words = [line.split(". ", 1)[1] for line in lines if line.startswith("  ")]
+    assert len(words) == 6 and set(words) <= set(COLOURS)
+    out = tmp_path / "vectors"
+    assert main([*argv, "--from", "words", "--to", "vector", "--out", str(out), "red"]) == 0
+    written = out.with_suffix(".txt")
+    assert capsys.readouterr().out.strip() == f"wrote {written}"
+    rows = written.read_text().splitlines()
+    assert len(rows) == 1 and len(rows[0].split(" | ")) == 3
+    # The same seed gives the same samples.
+    assert main([*argv, "--from", "words", "--to", "vector", "--out", str(out), "red"]) == 0
+    assert written.read_text().splitlines() == rows
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "{tmp}/missing.toml"], "config file '{tmp}/missing.toml' does not exist"),
+        (["train", "{toml}", "--preset", "huge"], "unknown preset 'huge'"),
+        (["train", "{bad_key}"], "unknown setting 'train.stepz'"),
+        (["train", "{bad_domain}"], "unknown domain 'audio'; registered: "),
+        (["train", "{toml}", "--device", "tpu"], "device must be"),
+        (["train", "{toml}", "--out", "{tmp}/empty", "--resume"], "nothing to resume"),
+        (
+            ["translate", "--checkpoint", "{tmp}/none.pt", "--from", "a", "--to", "b", "x"],
+            "checkpoint '{tmp}/none.pt' does not exist",
+        ),
+        (
+            ["translate", "--checkpoint", "{toml}", "--from", "a", "--to", "b", "x"],
+            "is not a torch checkpoint file",
+        ),
+        (
+            ["translate", "--checkpoint", "{ckpt}", "--from", "audio", "--to", "words", "x"],
+            "unknown domain 'audio'",
+        ),
+        (
+            ["translate", "--checkpoint", "{ckpt}", "--from", "words", "--to", "words", "x"],
+            "name the same domain",
+        ),
+        (
+            ["translate", "--checkpoint", "{ckpt}", "--from", "words", "--to", "vector", "pink"],
+            "unknown word 'pink'",
+        ),
+    ],
+)
+def test_user_errors_exit_2_with_one_clear_line(
+    tmp_path, run_toml, checkpoint, argv, message, capsys
+):
+    bad_key = tmp_path / "bad_key.toml"
+    bad_key.write_text(WORDS_TOML + "stepz = 4\n")
+    bad_domain = tmp_path / "bad_domain.toml"
+    bad_domain.write_text(WORDS_TOML.replace('name = "vector"', 'name = "audio"'))
+    names = {"tmp": tmp_path, "toml": run_toml, "ckpt": checkpoint}
+    names |= {"bad_key": bad_key, "bad_domain": bad_domain}
+    capsys.readouterr()
+    assert main([arg.format(**names) for arg in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"flowbridge {argv[0]}: error: ")
+    assert message.format(**names) in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_help_shows_examples(capsys):
+    for command in ("train", "translate"):
+        with pytest.raises(SystemExit) as exited:
+            main([command, "--help"])
+        assert exited.value.code == 0
+        assert f"examples:\n  flowbridge {command}" in capsys.readouterr().out
+
+
+def test_an_interrupted_cli_run_says_how_to_resume(tmp_path, run_toml, capsys, monkeypatch):
+    original = Trainer._train_step
+
+    def interrupted_at_3(self):
+        if self.step == 2:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "_train_step", interrupted_at_3)
+    out = tmp_path / "stopped"
+    assert main(["train", str(run_toml), "--out", str(out), "--steps", "6"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted after step 2" in err and "--resume" in err
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 2
+
+
+def test_a_diverging_cli_run_exits_1_naming_the_term(tmp_path, run_toml, capsys, monkeypatch):
+    def nan_loss(self, output, x):
+        return output.sum(dim=1) * torch.nan
+
+    monkeypatch.setattr(VectorDomain, "reconstruction_loss", nan_loss)
+    assert main(["train", str(run_toml), "--out", str(tmp_path / "nan")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("flowbridge train: error: non-finite loss at step 1:")
+    assert "rec_b = nan" in err and "no checkpoint was written" in err
+    assert not (tmp_path / "nan" / "checkpoint.pt").exists()

@@ -1,0 +1,159 @@
+"""Run configuration: TOML loading, presets, errors that name the dotted key."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from toy_domains import VectorDomain, make_domain_class
+
+from flowbridge import Bridge, BridgeConfig, LossWeights
+from flowbridge.config import ConfigError, RunConfig, from_dict, load_run_config, to_dict
+from flowbridge.presets import PRESETS
+
+TOML = """
+preset = "small"
+[data]
+dataset = "shapes"
+[data.options]
+train_size = 100
+[domains.a]
+name = "image"
+[domains.a.options]
+size = 32
+[domains.b]
+name = "text"
+[model]
+shared_features = 24
+[model.weights]
+prior_a = 0.3
+[train]
+steps = 50
+device = "auto"
+grad_clip = 1
+"""
+
+
+def test_a_toml_file_loads_over_its_preset(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text(TOML)
+    config = load_run_config(path)
+    assert config.preset == "small"
+    assert config.data.dataset == "shapes" and config.data.options == {"train_size": 100}
+    assert (config.domains.a.name, config.domains.a.options) == ("image", {"size": 32})
+    assert config.domains.b.name == "text" and config.domains.b.options == {}
+    # The file wins where it speaks; the preset fills in the rest, table by table.
+    assert config.model.shared_features == 24
+    assert config.model.shared_hidden == PRESETS["small"]["model"]["shared_hidden"]
+    assert config.model.weights.prior_a == 0.3
+    assert config.model.weights.prior_b == PRESETS["small"]["model"]["weights"]["prior_b"]
+    assert config.train.steps == 50 and config.train.device == "auto"
+    assert config.train.grad_clip == 1.0 and isinstance(config.train.grad_clip, float)
+    assert config.train.batch_size == PRESETS["small"]["train"]["batch_size"]
+    # A preset named by the caller overrides the file's own choice.
+    assert load_run_config(path, preset="captioning").model.shared_features == 24
+    assert load_run_config(path, preset="captioning").model.shared_steps == 12
+
+
+def test_preset_domain_options_stay_with_their_domain():
+    kept = load_run_config({"preset": "captioning", "domains": {"a": {"options": {"hidden": 8}}}})
+    assert kept.domains.a.name == "text"
+    assert kept.domains.a.options["hidden"] == 8 and kept.domains.a.options["embedding"] == 300
+    other = {"name": "vector", "options": {"features": 5}}
+    replaced = load_run_config({"preset": "captioning", "domains": {"a": other}})
+    assert replaced.domains.a.options == {"features": 5}
+    assert replaced.domains.b.options == PRESETS["captioning"]["domains"]["b"]["options"]
+
+
+def test_the_plain_dict_form_round_trips():
+    config = load_run_config({"preset": "captioning"})
+    assert from_dict(RunConfig, to_dict(config)) == config
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"train": {"stepz": 3}}, "unknown setting 'train.stepz'"),
+        ({"train": {"steps": "ten"}}, "'train.steps' must be of type int"),
+        ({"train": {"progress": 1}}, "'train.progress' must be of type bool"),
+        ({"model": {"weights": {"prior_c": 1.0}}}, "unknown setting 'model.weights.prior_c'"),
+        ({"domains": {"c": {"name": "x"}}}, "unknown setting 'domains.c'"),
+        ({"domains": {"a": {"name": 3}}}, "'domains.a.name' must be of type str"),
+        ({"data": {"options": 3}}, "'data.options' must be of type dict"),
+        ({"train": {"device": "tpu"}}, "train: device must be"),
+        ({"train": {"paired_fraction": 0.0}}, "paired_fraction must be in"),
+        ({"train": {"grad_clip_mode": "max"}}, "grad_clip_mode must be one of"),
+        ({"train": {"batch_size": 0}}, "batch_size must be >= 1"),
+        ({"train": 5}, "train must be a table"),
+        ({"preset": "huge"}, "unknown preset 'huge'"),
+        ({"preset": 3}, "'preset' must be of type str"),
+    ],
+)
+def test_bad_settings_are_named(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        load_run_config(settings)
+
+
+def test_file_errors_are_clear(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_run_config(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train\nsteps = 3")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_run_config(bad)
+
+
+@pytest.mark.parametrize(
+    ("preset", "prior_text", "prior_image", "rec_image", "image_size"),
+    [("captioning", 5000, 200, 20, 64), ("text-to-image", 2500, 10, 1, 256)],
+)
+def test_paper_presets_convert_the_original_weights(
+    preset, prior_text, prior_image, rec_image, image_size
+):
+    config = load_run_config({"preset": preset})
+    model, weights = config.model, config.model.weights
+    assert (model.shared_features, model.residual_a, model.residual_b) == (992, 32, 64)
+    assert (model.shared_steps, model.shared_hidden, model.residual_steps) == (12, 1024, 16)
+    assert (model.residual_hidden_a, model.residual_hidden_b) == (1024, 512)
+    assert (config.domains.a.name, config.domains.b.name) == ("text", "image")
+    assert config.domains.b.options["size"] == image_size
+    # bits per dim = nats / (d ln 2): the same loss for a residual NLL of x nats.
+    nll_text, nll_image = 37.0, 91.0
+    assert weights.prior_a * nll_text == pytest.approx(prior_text * nll_text / (32 * math.log(2)))
+    assert weights.prior_b * nll_image == pytest.approx(
+        prior_image * nll_image / (64 * math.log(2))
+    )
+    # 1000 · (−log|det J|) / (ln 2 · 992) with λ1 = 1.
+    assert weights.shared * 5.0 == pytest.approx(1000 * 5.0 / (math.log(2) * 992))
+    assert (weights.rec_a, weights.rec_b) == (0.6, rec_image)
+    assert (weights.cross, weights.cross_a, weights.cross_b, weights.align) == (0, 0.6, 1.5, 0)
+    assert (config.train.lr, config.train.batch_size, config.train.seed) == (1e-4, 128, 149)
+    assert (config.train.grad_clip, config.train.grad_clip_mode) == (1.0, "value")
+
+
+def test_per_side_cross_weights_and_prior_widths_reach_the_bridge():
+    Other = make_domain_class("other")
+    weights = LossWeights(cross=0.5, cross_a=0.25, cross_b=2.0)
+    config = BridgeConfig(
+        shared_features=3,
+        shared_hidden=8,
+        residual_steps=1,
+        residual_hidden=8,
+        residual_hidden_b=12,
+        weights=weights,
+    )
+    bridge = Bridge(VectorDomain(), Other(features=6), config)
+    widths = {
+        side: {m.out_features for m in bridge.priors[side].modules() if hasattr(m, "out_features")}
+        for side in ("a", "b")
+    }
+    assert 8 in widths["a"] and 12 not in widths["a"]
+    assert 12 in widths["b"] and 8 not in widths["b"]
+    g = torch.Generator().manual_seed(0)
+    terms = bridge.loss(torch.randn(5, 4, generator=g), torch.randn(5, 6, generator=g))
+    torch.testing.assert_close(terms["cross"], terms["cross_a"] + terms["cross_b"])
+    others = sum(getattr(weights, k) * terms[k] for k in ("shared", "prior_a", "prior_b"))
+    others = others + terms["rec_a"] + terms["rec_b"]
+    cross = 0.75 * terms["cross_a"] + 2.5 * terms["cross_b"]
+    torch.testing.assert_close(terms["total"], others + cross)

@@ -1,0 +1,253 @@
+"""The trainer end to end on tiny vector domains: learning, resume, interrupts, NaN safety."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from test_training_support import (  # noqa: F401 (fixtures)
+    Poisonable,
+    one_thread,
+    parameters,
+    plugin,
+    toy_config,
+    toy_settings,
+    toy_split,
+)
+
+from flowbridge.checkpoint import CheckpointError, load_bridge, load_checkpoint
+from flowbridge.config import ConfigError, load_run_config
+from flowbridge.domain import PairedSplit
+from flowbridge.training import NonFiniteLossError, Trainer, partition, train
+
+pytestmark = pytest.mark.usefixtures("one_thread", "plugin")
+
+
+def read_log(result):
+    return [json.loads(line) for line in result.log.read_text().splitlines()]
+
+
+def test_a_tiny_run_learns_translates_and_reloads(tmp_path):
+    config = toy_config(tmp_path, steps=90, validate_every=30, log_every=10)
+    result = train(config)
+    assert result.step == 90 and result.wall_time > 0
+    log = read_log(result)
+    train_lines = [line for line in log if line["split"] == "train"]
+    val_lines = [line for line in log if line["split"] == "val"]
+    assert [line["step"] for line in train_lines] == list(range(10, 100, 10))
+    assert [line["step"] for line in val_lines] == [30, 60, 90]
+    expected = {"total", "shared", "prior_a", "prior_b", "rec_a", "rec_b", "cross", "grad_norm"}
+    assert expected <= set(train_lines[0])
+    # Loss decreases: on training batches and on the held-out pairs.
+    assert train_lines[-1]["total"] < train_lines[0]["total"] - 5
+    assert val_lines[-1]["total"] < val_lines[0]["total"] - 3
+    assert val_lines[-1]["rec_b"] < 0.5 * val_lines[0]["rec_b"]
+    assert result.terms == {k: v for k, v in train_lines[-1].items() if k in result.terms}
+    assert result.val_terms["total"] == val_lines[-1]["total"]
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["steps"] == 90
+
+    # K outputs of the right kind per input; the same translations after reloading.
+    inputs = toy_split(5, seed=9).a
+    outputs = result.bridge.translate(
+        inputs, "vector", samples=3, generator=torch.Generator().manual_seed(4)
+    )
+    assert len(outputs) == 5 and all(len(row) == 3 for row in outputs)
+    assert all(isinstance(x, torch.Tensor) and x.shape == (6,) for row in outputs for x in row)
+    reloaded = load_bridge(result.checkpoint)
+    assert not reloaded.training
+    again = reloaded.translate(
+        inputs, "vector", samples=3, generator=torch.Generator().manual_seed(4)
+    )
+    for row, row_again in zip(outputs, again, strict=True):
+        torch.testing.assert_close(torch.stack(row), torch.stack(row_again), rtol=0, atol=0)
+
+
+RESUMABLE = dict(
+    paired_fraction=0.5,
+    unpaired_warmup=1,
+    unpaired_every=2,
+    unpaired_batch_size=4,
+    validate_every=3,
+    checkpoint_every=3,
+    log_every=1,
+    grad_clip=0.5,
+)
+
+
+@pytest.fixture
+def straight(tmp_path):
+    """Parameters and log of 8 uninterrupted steps."""
+    result = Trainer(toy_config(tmp_path / "straight", steps=8, **RESUMABLE)).run()
+    return parameters(result.bridge), read_log(result)
+
+
+def assert_same_parameters(bridge, expected):
+    actual = parameters(bridge)
+    assert actual.keys() == expected.keys()
+    for key in expected:
+        assert torch.equal(actual[key], expected[key]), f"{key} differs"
+
+
+def test_half_run_plus_resume_equals_the_straight_run(tmp_path, straight):
+    out = tmp_path / "halves"
+    first = Trainer(toy_config(out, steps=4, **RESUMABLE)).run()
+    assert load_checkpoint(first.checkpoint)["step"] == 4
+    second = Trainer(toy_config(out, steps=8, **RESUMABLE), resume=True).run()
+    assert second.step == 8
+    assert_same_parameters(second.bridge, straight[0])
+    # The resumed log continues the first: train lines 1..8 once each, with the same numbers
+    # (the first half also validated at its end, step 4).
+    lines = [line for line in read_log(second) if line["split"] == "train"]
+    expected = [line for line in straight[1] if line["split"] == "train"]
+    assert [line["step"] for line in lines] == list(range(1, 9))
+    assert [line["total"] for line in lines] == [line["total"] for line in expected]
+
+
+def test_an_interrupt_checkpoints_the_last_step_and_resume_continues(tmp_path, straight):
+    out = tmp_path / "interrupted"
+
+    def interrupt(trainer, step, terms):
+        if step == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(toy_config(out, steps=8, **RESUMABLE), callbacks=[interrupt]).run()
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 5
+    resumed = Trainer(toy_config(out, steps=8, **RESUMABLE), resume=True).run()
+    assert_same_parameters(resumed.bridge, straight[0])
+
+
+def test_a_non_finite_loss_stops_before_the_update_and_keeps_the_checkpoint(tmp_path):
+    config = toy_config(tmp_path, steps=10, checkpoint_every=2)
+    config.domains.a.name = "poisonable"
+    config.data.dataset = ""
+
+    def poison(trainer, step, terms):
+        if step == 5:
+            trainer.bridge.domains["a"].poisoned = True
+
+    trainer = Trainer(config, train_data=toy_split(32, seed=1), callbacks=[poison])
+    assert isinstance(trainer.bridge.domains["a"], Poisonable)
+    with pytest.raises(NonFiniteLossError, match=r"at step 6: .*rec_a = nan") as caught:
+        trainer.run()
+    assert caught.value.step == 6 and "rec_a" in caught.value.terms
+    assert "total" not in caught.value.terms
+    assert "step 4" in str(caught.value) and caught.value.checkpoint == trainer.checkpoint_path
+    checkpoint = load_checkpoint(trainer.checkpoint_path)
+    assert checkpoint["step"] == 4
+    assert all(torch.isfinite(v).all() for v in checkpoint["model"].values())
+    # Step 5 completed after the last checkpoint; step 6 changed nothing.
+    assert trainer.step == 5
+    assert all(torch.isfinite(p).all() for p in trainer.bridge.parameters())
+
+
+def test_partition_keeps_a_fraction_of_the_pairs():
+    split = toy_split(10, seed=0)
+    split = PairedSplit(split.a, split.b, unpaired_a=[torch.zeros(4)], unpaired_b=[])
+    parts = partition(split, 0.3, seed=5)
+    assert len(parts.a) == len(parts.b) == 3
+    assert len(parts.unpaired_a) == 8 and len(parts.unpaired_b) == 7
+    index = {id(x): i for i, x in enumerate(split.a)}
+    index_b = {id(x): i for i, x in enumerate(split.b)}
+    assert [index[id(x)] for x in parts.a] == [index_b[id(x)] for x in parts.b]
+    freed_a = {index[id(x)] for x in parts.unpaired_a[:7]}
+    assert freed_a == {index_b[id(x)] for x in parts.unpaired_b}
+    assert freed_a.isdisjoint(index[id(x)] for x in parts.a)
+    assert partition(split, 0.3, seed=5).a == parts.a
+    assert len(partition(split, 0.01, seed=5).a) == 1  # never no pairs at all
+
+
+def test_unpaired_batches_follow_their_schedule(tmp_path):
+    seen = []
+    config = toy_config(tmp_path, steps=9, paired_fraction=0.5, unpaired_warmup=2)
+    config.train.unpaired_every = 3
+    train(config, callbacks=[lambda trainer, step, terms: seen.append(terms)])
+    due = [step for step, terms in enumerate(seen, 1) if "unpaired_total" in terms]
+    assert due == [3, 6, 9]
+    assert {"unpaired_rec_a", "unpaired_rec_b", "unpaired_prior_a"} <= set(seen[2])
+    assert "unpaired_rec_a" not in seen[0]
+    off = toy_config(tmp_path / "off", steps=3, paired_fraction=0.5, unpaired_weight=0.0)
+    assert Trainer(off).unpaired == {}
+
+
+def test_gradients_are_clipped_by_value_or_norm(tmp_path):
+    for mode in ("value", "norm"):
+        seen = []
+
+        def inspect(trainer, step, terms, seen=seen):
+            grads = [p.grad for p in trainer.bridge.parameters() if p.grad is not None]
+            norm = torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))
+            seen.append((terms["grad_norm"], max(g.abs().max() for g in grads), norm))
+
+        config = toy_config(tmp_path / mode, steps=3, grad_clip=0.01, grad_clip_mode=mode)
+        train(config, callbacks=[inspect])
+        for unclipped, largest, norm in seen:
+            assert unclipped > 0.05
+            if mode == "value":
+                assert largest <= 0.01 and norm > 0.01
+            else:
+                assert norm == pytest.approx(0.01, rel=1e-4)
+
+
+def test_validation_and_collating_per_batch_leave_training_unchanged(tmp_path):
+    plain = train(toy_config(tmp_path / "plain", steps=4))
+    busy = toy_config(tmp_path / "busy", steps=4, validate_every=1)
+    busy.train.collate_upfront = False
+    assert_same_parameters(train(busy).bridge, parameters(plain.bridge))
+
+
+def test_a_dataset_listing_the_domains_the_other_way_round_is_flipped(tmp_path):
+    settings = toy_settings(tmp_path, steps=1)
+    settings["data"]["options"] = {"flipped": True}
+    trainer = Trainer(load_run_config(settings))
+    assert trainer.paired[0].take(torch.tensor([0])).shape == (1, 4)
+    assert trainer.paired[1].take(torch.tensor([0])).shape == (1, 6)
+    settings["domains"]["b"]["name"] = "poisonable"
+    with pytest.raises(ConfigError, match=r"pairs domains \('other', 'vector'\)"):
+        Trainer(load_run_config(settings))
+
+
+def test_resuming_needs_the_same_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        Trainer(toy_config(tmp_path, steps=2), resume=True)
+    train(toy_config(tmp_path, steps=2))
+    with pytest.raises(FileExistsError, match="already holds a checkpoint"):
+        Trainer(toy_config(tmp_path, steps=4))
+    settings = toy_settings(tmp_path, steps=4)
+    settings["model"]["shared_features"] = 2
+    settings["data"]["options"] = {"size": 40}
+    with pytest.raises(CheckpointError, match=r"model\.shared_features \(3 in the checkpoint"):
+        Trainer(load_run_config(settings), resume=True)
+    settings = toy_settings(tmp_path, steps=4)
+    settings["domains"]["a"]["name"] = "poisonable"
+    with pytest.raises(CheckpointError, match="was trained on domains a = 'vector'"):
+        Trainer(load_run_config(settings), resume=True)
+    # Training settings may change on resume (here: more steps, another learning rate).
+    resumed = Trainer(toy_config(tmp_path, steps=3, lr=1e-3), resume=True).run()
+    assert resumed.step == 3
+
+
+def test_bad_setups_fail_clearly(tmp_path):
+    with pytest.raises(ValueError, match="names no domains"):
+        Trainer(load_run_config({"train": {"out": str(tmp_path)}}))
+    no_data = toy_config(tmp_path)
+    no_data.data.dataset = ""
+    with pytest.raises(ConfigError, match="no training data"):
+        Trainer(no_data)
+    settings = toy_settings(tmp_path)
+    settings["data"]["val_split"] = "novel"
+    with pytest.raises(ConfigError, match="has no split 'novel'"):
+        Trainer(load_run_config(settings))
+    with pytest.raises(TypeError, match="RunConfig"):
+        Trainer({"train": {}})
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="torch.cuda.is_available"):
+            Trainer(toy_config(tmp_path, device="cuda"))
+
+
+def test_logged_means_are_finite_numbers(tmp_path):
+    result = train(toy_config(tmp_path, steps=4, log_every=2))
+    for line in read_log(result):
+        assert all(math.isfinite(v) for k, v in line.items() if k not in ("split",))

@@ -1,0 +1,210 @@
+"""Shared pieces of the training, checkpoint, CLI and DDP tests (no tests of its own).
+
+A tiny plugin registers two vector domains (``vector``: 4 features, ``other``: 6), a domain
+whose loss can be poisoned with NaN, a ``words`` domain whose items are strings and whose
+vocabulary is fitted on the training items, and two in-memory paired datasets: ``toy-pairs``
+(vector, other; both sides share a 2-dimensional cause) and ``toy-words`` (words, vector).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from toy_domains import VectorDecoder, VectorDomain, VectorEncoder, make_domain_class
+
+from flowbridge import Domain, hookimpl
+from flowbridge.config import load_run_config
+from flowbridge.domain import PairedDataset, PairedSplit
+from flowbridge.plugins import register, unregister
+
+PLUGIN_NAME = "flowbridge-training-tests"
+Other = make_domain_class("other")
+
+
+class Poisonable(VectorDomain):
+    """A vector domain whose reconstruction loss turns NaN once ``poisoned`` is set."""
+
+    name = "poisonable"
+    poisoned = False
+
+    def reconstruction_loss(self, output, x):
+        loss = super().reconstruction_loss(output, x)
+        return loss * float("nan") if self.poisoned else loss
+
+
+class Words(Domain):
+    """Single words; the vocabulary is fitted on the training items (sorted, so reproducible)."""
+
+    name = "words"
+    default_residual_features = 1
+
+    def __init__(self, hidden: int = 16):
+        self.hidden = hidden
+        self.options = {"hidden": hidden}
+        self.vocabulary: list[str] = []
+
+    def fit(self, items):
+        self.vocabulary = sorted(set(items))
+
+    def state_dict(self):
+        return {"vocabulary": list(self.vocabulary)}
+
+    def load_state_dict(self, state):
+        self.vocabulary = list(state["vocabulary"])
+
+    def build_encoder(self, spec):
+        return VectorEncoder(len(self.vocabulary), spec, self.hidden)
+
+    def build_decoder(self, spec):
+        return VectorDecoder(len(self.vocabulary), spec, self.hidden)
+
+    def reconstruction_loss(self, output, x):
+        return F.cross_entropy(output, x.argmax(dim=1), reduction="none")
+
+    def generate(self, decoder, shared, residual, **options):
+        return [self.vocabulary[i] for i in decoder(shared, residual).argmax(dim=1).tolist()]
+
+    def collate(self, items):
+        if not self.vocabulary:
+            raise ValueError("the words domain has no vocabulary: fit it first")
+        index = torch.tensor([self.vocabulary.index(item) for item in items])
+        return F.one_hot(index, len(self.vocabulary)).float()
+
+    def example_batch(self, n, generator):
+        index = torch.randint(len(self.vocabulary), (n,), generator=generator)
+        return F.one_hot(index, len(self.vocabulary)).float()
+
+    def read_item(self, source):
+        if source not in self.vocabulary:
+            raise ValueError(f"unknown word {source!r}; known: {self.vocabulary}")
+        return source
+
+    def write_items(self, items, path):
+        path = Path(path).with_suffix(".md")
+        path.write_text("".join(f"- {', '.join(row)}\n" for row in items))
+        return path
+
+
+COLOURS = ("blue", "green", "red")
+
+
+class WordPairs(PairedDataset):
+    """A colour word and a 4-vector: one-hot of the colour (3 dims) plus free noise."""
+
+    name = "toy-words"
+    domains = ("words", "vector")
+
+    def __init__(self, size: int = 48):
+        self.size = size
+        self.options = {"size": size}
+
+    def split(self, name):
+        g = torch.Generator().manual_seed({"train": 4, "val": 5, "test": 6}[name])
+        n = self.size if name == "train" else 12
+        index = torch.randint(3, (n,), generator=g)
+        vectors = torch.cat((F.one_hot(index, 3).float(), torch.randn(n, 1, generator=g)), 1)
+        return PairedSplit([COLOURS[i] for i in index.tolist()], list(vectors))
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models step several times faster on one thread when other processes share the
+    cores (two OpenMP threads then wait on each other at every operation)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def plugin():
+    with toy_plugin():
+        yield
+
+
+def toy_split(n: int, seed: int) -> PairedSplit:
+    """Pairs of a 4-vector and a 6-vector that share a 2-dimensional cause."""
+    g = torch.Generator().manual_seed(seed)
+    cause = torch.randn(n, 2, generator=g)
+    a = torch.cat((cause, torch.randn(n, 2, generator=g)), dim=1)
+    b = torch.cat((cause, cause, 0.1 * torch.randn(n, 2, generator=g)), dim=1)
+    return PairedSplit(list(a), list(b), meta=[{"i": i} for i in range(n)])
+
+
+class ToyPairs(PairedDataset):
+    name = "toy-pairs"
+    domains = ("vector", "other")
+
+    def __init__(self, size: int = 48, flipped: bool = False):
+        self.size, self.flipped = size, flipped
+        self.options = {"size": size, "flipped": flipped}
+        if flipped:  # the same data with the domains listed the other way round
+            self.domains = ("other", "vector")
+
+    def split(self, name):
+        seed = {"train": 1, "val": 2, "test": 3}[name]
+        split = toy_split(self.size if name == "train" else 16, seed)
+        if self.flipped:
+            split = PairedSplit(split.b, split.a, split.meta)
+        return split
+
+
+class ToyPlugin:
+    @hookimpl
+    def flowbridge_register_domains(self, register):
+        register(VectorDomain)
+        register(Other)
+        register(Poisonable)
+        register(Words)
+
+    @hookimpl
+    def flowbridge_register_datasets(self, register):
+        register(ToyPairs)
+        register(WordPairs)
+
+
+@contextlib.contextmanager
+def toy_plugin():
+    """Register the toy plugin for the duration of a ``with`` block."""
+    register(ToyPlugin(), name=PLUGIN_NAME)
+    try:
+        yield
+    finally:
+        unregister(PLUGIN_NAME)
+
+
+def toy_settings(out, **train) -> dict:
+    """A tiny run on ``toy-pairs`` as the dict a TOML file would give."""
+    settings = {
+        "data": {"dataset": "toy-pairs"},
+        "domains": {"a": {"name": "vector"}, "b": {"name": "other", "options": {"features": 6}}},
+        "model": {
+            "shared_features": 3,
+            "shared_steps": 2,
+            "shared_hidden": 16,
+            "residual_steps": 2,
+            "residual_hidden": 16,
+        },
+        "train": {
+            "steps": 6,
+            "batch_size": 8,
+            "lr": 3e-3,
+            "log_every": 2,
+            "out": str(out),
+            "progress": False,
+            **train,
+        },
+    }
+    return settings
+
+
+def toy_config(out, **train):
+    return load_run_config(toy_settings(out, **train))
+
+
+def parameters(bridge) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in bridge.state_dict().items()}
