@@ -66,14 +66,14 @@ FeatureExtractor = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _check_settings(settings: Any) -> None:
+    """Counts are ints >= 1 (>= 0 for seeds and "0 = all" limits), ``temperature`` > 0."""
     for name, value in asdict(settings).items():
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int):
+        if name == "temperature":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"temperature must be a number > 0, got {value!r}")
+        elif name != "meteor":
             zero_ok = name.startswith("max_") or name in ("seed", "diversity_top")
             check_positive_int(value, name, allow_zero=zero_ok)
-        elif isinstance(value, float) and not value > 0:
-            raise ValueError(f"{name} must be > 0, got {value}")
 
 
 @dataclass(frozen=True)

@@ -142,5 +142,5 @@ def test_report_table_and_files(tiny_coco, tmp_path):
 def test_bad_settings():
     with pytest.raises(ValueError, match="samples must be >= 1"):
         CaptioningSettings(samples=0)
-    with pytest.raises(ValueError, match="temperature must be > 0"):
+    with pytest.raises(ValueError, match="temperature must be a number > 0"):
         TextToImageSettings(temperature=0.0)
