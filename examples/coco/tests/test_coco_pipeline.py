@@ -133,3 +133,8 @@ def test_evaluate_errors_are_one_line(trained, capsys):
     t2i = ["evaluate", str(trained), "--task", "text-to-image", "--device", "cpu", "--out", "y"]
     assert coco_main([*t2i, "--extractor", "nope"]) == 2
     assert "--extractor must look like package.module:function" in capsys.readouterr().err
+    Path("other.toml").write_text('[data]\ndataset = "shapes"\n')
+    assert coco_main(["prepare", "other.toml"]) == 2
+    assert "other.toml does not use the coco dataset (its data: 'shapes')" in (
+        capsys.readouterr().err
+    )

@@ -145,20 +145,25 @@ def load_extractor(spec: str) -> Callable:
     return extractor
 
 
-def _data_options(checkpoint: dict[str, Any], args) -> dict[str, Any]:
-    """The ``coco`` dataset options of the run (``--config`` wins), ``--data-root`` applied."""
-    from flowbridge.config import load_run_config, to_dict
-
-    data = to_dict(load_run_config(args.config).data) if args.config else (
-        (checkpoint.get("run") or {}).get("data")
-    )  # fmt: skip
+def _coco_options(data: dict[str, Any] | None, source: str) -> dict[str, Any]:
+    """The ``coco`` dataset options of a run's ``[data]`` table (as a plain dict)."""
     if not data or data.get("dataset") != "coco":
         found = data.get("dataset") if data else None
         raise ValueError(
-            f"{args.checkpoint} was not trained on the coco dataset (its data: {found!r}); "
-            f"give --config with a run configuration whose [data] dataset = 'coco'"
+            f"{source} does not use the coco dataset (its data: {found!r}); give a run "
+            f"configuration whose [data] dataset = 'coco' (--config)"
         )
-    options = dict(data.get("options") or {})
+    return dict(data.get("options") or {})
+
+
+def _data_options(checkpoint: dict[str, Any], args) -> dict[str, Any]:
+    """The run's ``coco`` dataset options (``--config`` wins), ``--data-root`` applied."""
+    from flowbridge.config import load_run_config, to_dict
+
+    if args.config:
+        options = _coco_options(to_dict(load_run_config(args.config).data), args.config)
+    else:
+        options = _coco_options((checkpoint.get("run") or {}).get("data"), args.checkpoint)
     if args.data_root:
         options["root"] = args.data_root
     return options
@@ -231,9 +236,7 @@ def run_prepare(args) -> int:
     from .dataset import CocoDataset
 
     data = to_dict(load_run_config(args.config).data)
-    if data.get("dataset") != "coco":
-        raise ValueError(f"{args.config} does not use the coco dataset ([data] dataset = 'coco')")
-    dataset = CocoDataset(**data["options"])
+    dataset = CocoDataset(**_coco_options(data, args.config))
     for split in args.splits:
         images, pairs = len(dataset.images(split)), len(dataset.split(split))
         print(f"{split}: {images} images, {pairs} caption pairs")
