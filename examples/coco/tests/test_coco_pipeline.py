@@ -1,0 +1,140 @@
+"""The whole COCO pipeline through the commands the README gives, on the tiny synthetic COCO:
+``flowbridge-coco tiny``, ``flowbridge train examples/coco/tiny.toml``, ``flowbridge-coco
+evaluate`` (captioning and text-to-image) and ``flowbridge-coco fid``; and the same in the
+feature-file mode."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import flowbridge_coco.plugin
+import flowbridge_image.plugin
+import flowbridge_text.plugin
+import numpy as np
+import pytest
+import torch
+from flowbridge_coco.cli import main as coco_main
+
+import flowbridge.plugins
+from flowbridge.checkpoint import load_checkpoint
+from flowbridge.cli import main as flowbridge_main
+from flowbridge.config import load_run_config
+from flowbridge.training import Trainer
+
+os.environ.setdefault("FLOWBRIDGE_LOAD_PLUGINS", "")
+
+TINY = Path(__file__).resolve().parents[1] / "tiny.toml"
+QUICK = ["--samples", "3", "--no-meteor", "--batch-size", "2", "--device", "cpu", "--no-progress"]
+
+
+@pytest.fixture(autouse=True)
+def plugins():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with flowbridge.plugins.isolated(
+        flowbridge_image.plugin, flowbridge_text.plugin, flowbridge_coco.plugin
+    ) as registry:
+        yield registry
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def trained(tmp_path, monkeypatch, capsys):
+    """The README's smoke test up to training (4 steps instead of 500), run in ``tmp_path``."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "examples" / "coco").mkdir(parents=True)
+    shutil.copy(TINY, tmp_path / "examples" / "coco" / "tiny.toml")
+    assert coco_main(["tiny", "data/tiny-coco"]) == 0
+    assert coco_main(["prepare", "examples/coco/tiny.toml"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "train: 12 images, 60 caption pairs",
+        "val: 3 images, 15 caption pairs",
+        "test: 3 images, 15 caption pairs",
+    ]
+    argv = ["train", "examples/coco/tiny.toml", "--steps", "4", "--no-progress"]
+    assert flowbridge_main(argv) == 0
+    assert "checkpoint: runs/coco-tiny/checkpoint.pt" in capsys.readouterr().out
+    return Path("runs/coco-tiny/checkpoint.pt")
+
+
+def colour_means(images: torch.Tensor) -> torch.Tensor:
+    """A feature extractor for the tests: each channel's mean, ``[n, 3]``."""
+    return images.mean(dim=(2, 3))
+
+
+def _check_captioning(out: Path, table: str, images: int = 3, samples: int = 3) -> None:
+    assert table == (out / "results.md").read_text()
+    assert f"| oracle (best of {samples}) |" in table and "| consensus re-ranking |" in table
+    metrics = json.loads((out / "results.json").read_text())
+    assert metrics["task"] == "captioning" and metrics["images"] == images
+    captions = json.loads((out / "captions.json").read_text())
+    assert len(captions) == images and all(len(c) == samples for c in captions.values())
+
+
+def test_smoke_test_of_the_readme(trained, capsys):
+    saved = load_checkpoint(trained)
+    assert saved["step"] == 4 and saved["run"]["data"]["dataset"] == "coco"
+    assert saved["domains"]["b"]["name"] == "image"  # a = text, b = image: the dataset flipped
+    out = Path("results/coco-tiny")
+    assert coco_main(["evaluate", str(trained), *QUICK, "--out", str(out)]) == 0
+    _check_captioning(out, capsys.readouterr().out)
+
+
+def test_feature_file_mode_end_to_end(tmp_path, capsys):
+    coco = tmp_path / "coco"
+    assert coco_main(["tiny", str(coco)]) == 0
+    run = load_run_config(TINY)
+    run.data.options = {
+        "root": str(coco),
+        "mode": "features",
+        "features": "features.npy",
+        "feature_ids": "feature_ids.txt",
+    }
+    run.domains.b.options = {"encoder": "features", "feature_dim": 8, "hidden": 8}
+    run.train.steps, run.train.out, run.train.progress = 4, str(tmp_path / "run"), False
+    result = Trainer(run).run()
+    capsys.readouterr()
+    out = tmp_path / "results"
+    assert coco_main(["evaluate", str(result.checkpoint), *QUICK, "--out", str(out)]) == 0
+    _check_captioning(out, capsys.readouterr().out)
+
+
+def test_text_to_image_and_fid_commands(trained, capsys):
+    out = Path("results/t2i")
+    argv = ["evaluate", str(trained), "--task", "text-to-image", "--out", str(out)]
+    argv += ["--samples", "4", "--grid-rows", "2", "--pr-neighbours", "2"]
+    argv += ["--device", "cpu", "--no-progress"]
+    assert coco_main([*argv, "--extractor", "test_coco_pipeline:colour_means"]) == 0
+    assert "| FID | precision | recall |" in capsys.readouterr().out
+    scores = json.loads((out / "results.json").read_text())["scores"]
+    assert scores["generated"] == 12 and scores["real"] == 3
+    assert (out / "grids" / "grid_001.png").is_file()
+
+    # Features extracted elsewhere, scored by `fid`: the same numbers as in the evaluation.
+    generated = torch.load(out / "generated.pt", weights_only=True)
+    np.save("fake.npy", colour_means(generated.flatten(0, 1).float() / 255).numpy())
+    real = torch.load("data/tiny-coco/cache/images-test-3-16px-3c.pt", weights_only=True)
+    np.save("real.npy", colour_means(real["images"].float() / 255).numpy())
+    assert coco_main(["fid", "real.npy", "fake.npy", "--k", "2"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["FID"] == pytest.approx(scores["FID"], rel=1e-6)
+    assert printed["precision"] == scores["precision"] and printed["recall"] == scores["recall"]
+
+
+def test_evaluate_errors_are_one_line(trained, capsys):
+    argv = ["evaluate", str(trained), "--out", "x", *QUICK]
+    assert coco_main([*argv, "--data-root", "nowhere"]) == 2
+    assert "dataset_coco.json: no such file" in capsys.readouterr().err
+    assert coco_main([*argv, "--split", "dev"]) == 2
+    assert "unknown split 'dev'" in capsys.readouterr().err
+    t2i = ["evaluate", str(trained), "--task", "text-to-image", "--device", "cpu", "--out", "y"]
+    assert coco_main([*t2i, "--extractor", "nope"]) == 2
+    assert "--extractor must look like package.module:function" in capsys.readouterr().err
+    Path("other.toml").write_text('[data]\ndataset = "shapes"\n')
+    assert coco_main(["prepare", "other.toml"]) == 2
+    assert "other.toml does not use the coco dataset (its data: 'shapes')" in (
+        capsys.readouterr().err
+    )

@@ -1,0 +1,52 @@
+"""flowbridge-coco: COCO captioning and text-to-image data and evaluation for flowbridge.
+
+* :class:`CocoDataset` (registered as ``"coco"``): the Karpathy split or official captions
+  files, with images from a folder (resized, cached) or precomputed features;
+* evaluation as in LNFMM: K captions per image, oracle and consensus re-ranked scores,
+  diversity; K images per caption, PNG grids and feature-based FID / precision / recall.
+"""
+
+from .annotations import CocoImage, read_annotations, read_karpathy, read_official
+from .cider import CiderD
+from .consensus import consensus_order, nearest_neighbours
+from .dataset import CocoDataset, CocoImages
+from .errors import CocoDataError, CocoFileNotFoundError
+from .evaluation import (
+    CaptioningResult,
+    CaptioningSettings,
+    TextToImageSettings,
+    evaluate_captioning,
+    evaluate_text_to_image,
+)
+from .features import FeatureTable
+from .image_metrics import frechet_distance, image_feature_scores, precision_recall
+from .images import load_images
+from .options import CocoOptions
+from .report import markdown, write_results
+
+__all__ = [
+    "CaptioningResult",
+    "CaptioningSettings",
+    "CiderD",
+    "CocoDataError",
+    "CocoDataset",
+    "CocoFileNotFoundError",
+    "CocoImage",
+    "CocoImages",
+    "CocoOptions",
+    "FeatureTable",
+    "TextToImageSettings",
+    "consensus_order",
+    "evaluate_captioning",
+    "evaluate_text_to_image",
+    "frechet_distance",
+    "image_feature_scores",
+    "load_images",
+    "markdown",
+    "nearest_neighbours",
+    "precision_recall",
+    "read_annotations",
+    "read_karpathy",
+    "read_official",
+    "write_results",
+]

@@ -1,0 +1,7 @@
+"""``python -m flowbridge_coco``: the ``flowbridge-coco`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,334 @@
+"""The LNFMM evaluation on COCO: image captioning and text-to-image synthesis.
+
+**Captioning** (:func:`evaluate_captioning`), for every image of the split:
+
+1. K caption samples (default 100, each decoded by beam search of width 2);
+2. *oracle* (best-of-K) and mean-of-K BLEU-1..4, METEOR, ROUGE-L, CIDEr-D against the
+   image's references (:func:`flowbridge.metrics.caption_scores`);
+3. *consensus re-ranking* (:mod:`~flowbridge_coco.consensus`, k = 60 neighbours by image
+   feature, m = 125): the top-ranked caption is scored the same way;
+4. *diversity* of the top ``diversity_top`` re-ranked captions (default 5, the "best-5"
+   protocol of the diverse-captioning papers LNFMM compares with; 0 = all K): Div-1, Div-2,
+   mBLEU-4, unique and novel fractions, self-CIDEr.
+
+Image features for the neighbours are the dataset's features in features mode (the paper's
+VGG vectors) and the bridge's shared image codes in images mode.
+
+**Text-to-image** (:func:`evaluate_text_to_image`): K images for the first reference caption
+of each image, written as PNG grids (one row per caption) with a Markdown index, and, given a
+feature extractor, Fréchet distance, precision and recall against the real images
+(:mod:`~flowbridge_coco.image_metrics`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from flowbridge_image import save_image_grid
+from flowbridge_image.files import write_atomic
+
+from flowbridge import Bridge
+from flowbridge._checks import check_positive_int
+from flowbridge.metrics import (
+    caption_scores,
+    div_n,
+    mbleu,
+    novel_fraction,
+    self_cider,
+    unique_fraction,
+)
+
+from .cider import CiderD
+from .consensus import consensus_order, nearest_neighbours
+from .dataset import CocoDataset, CocoImages
+from .errors import CocoDataError
+from .image_metrics import image_feature_scores
+from .sampling import batches, encode_shared, sample_captions, sample_images
+
+__all__ = [
+    "CaptioningSettings",
+    "CaptioningResult",
+    "TextToImageSettings",
+    "FeatureExtractor",
+    "evaluate_captioning",
+    "evaluate_text_to_image",
+    "image_features",
+    "extract_features",
+]
+
+#: Maps a batch of images ``[b, C, H, W]`` in [0, 1] to feature vectors ``[b, d]``.
+FeatureExtractor = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _check_settings(settings: Any) -> None:
+    """Counts are ints >= 1 (>= 0 for seeds and "0 = all" limits), ``temperature`` > 0."""
+    for name, value in asdict(settings).items():
+        if name == "temperature":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"temperature must be a number > 0, got {value!r}")
+        elif name != "meteor":
+            zero_ok = name.startswith("max_") or name in ("seed", "diversity_top")
+            check_positive_int(value, name, allow_zero=zero_ok)
+
+
+@dataclass(frozen=True)
+class CaptioningSettings:
+    """How :func:`evaluate_captioning` samples and scores.
+
+    Attributes:
+        samples: K caption samples per image (100 as the authors' follow-up evaluation).
+        beam_size: beam width decoding each sample (2 as the original).
+        temperature: τ scaling the residual prior's noise.
+        neighbours: k training images whose references form the consensus pool (60).
+        consensus_top: m similarities summed per candidate (125).
+        diversity_top: re-ranked captions per image the diversity metrics see (5; 0 = all K).
+        batch_size: images per translation batch.
+        seed: seed of the residual noise.
+        meteor: score METEOR (runs Java; off = faster).
+        max_images: evaluate only the split's first this many images (0 = all).
+    """
+
+    samples: int = 100
+    beam_size: int = 2
+    temperature: float = 1.0
+    neighbours: int = 60
+    consensus_top: int = 125
+    diversity_top: int = 5
+    batch_size: int = 16
+    seed: int = 0
+    meteor: bool = True
+    max_images: int = 0
+
+    def __post_init__(self):
+        _check_settings(self)
+
+
+@dataclass
+class CaptioningResult:
+    """What :func:`evaluate_captioning` measured.
+
+    Attributes:
+        metrics: the JSON-ready numbers and settings (see :func:`evaluate_captioning`).
+        captions: each image id's K samples, best consensus score first.
+    """
+
+    metrics: dict[str, Any]
+    captions: dict[int, list[str]]
+
+
+def image_features(
+    bridge: Bridge, dataset: CocoDataset, images: CocoImages, progress: bool = False
+) -> torch.Tensor:
+    """Features ``[n, d]`` by which consensus re-ranking finds neighbours: the dataset's own
+    feature vectors in features mode, the bridge's shared image codes in images mode."""
+    if dataset.config.mode == "features":
+        return images.data
+    return encode_shared(bridge, images.items, "image", progress=progress)
+
+
+def _first(images: CocoImages, n: int) -> CocoImages:
+    if not n or n >= len(images):
+        return images
+    return CocoImages(images.ids[:n], images.data[:n], images.references[:n], images.files[:n])
+
+
+def evaluate_captioning(
+    bridge: Bridge,
+    dataset: CocoDataset,
+    split: str = "test",
+    settings: CaptioningSettings | None = None,
+    progress: bool = False,
+) -> CaptioningResult:
+    """Caption every image of ``split`` K times and score the samples as LNFMM did.
+
+    Returns:
+        ``metrics`` = ``{"task", "split", "images", "settings", "oracle": {metric: value},
+        "mean_of_k": {...}, "consensus": {...}, "diversity": {...}, "skipped": {metric:
+        reason}}`` and the ranked captions of every image.
+    """
+    settings = settings or CaptioningSettings()
+    test = _first(dataset.images(split), settings.max_images)
+    train = dataset.images("train")
+    candidates = sample_captions(
+        bridge,
+        test.items,
+        settings.samples,
+        beam_size=settings.beam_size,
+        temperature=settings.temperature,
+        batch_size=settings.batch_size,
+        seed=settings.seed,
+        progress=progress,
+    )
+    neighbours = nearest_neighbours(
+        image_features(bridge, dataset, test, progress),
+        image_features(bridge, dataset, train, progress),
+        settings.neighbours,
+        device=bridge.device,
+    )
+    cider = CiderD(train.references)
+    orders = consensus_order(
+        candidates, neighbours, train.references, cider, settings.consensus_top, progress
+    )
+    ranked = [[row[j] for j in order] for row, order in zip(candidates, orders, strict=True)]
+    oracle = caption_scores(candidates, test.references, meteor=settings.meteor)
+    consensus = caption_scores([r[:1] for r in ranked], test.references, meteor=settings.meteor)
+    top = [r[: settings.diversity_top] if settings.diversity_top else r for r in ranked]
+    diversity = {
+        "captions_per_image": len(top[0]),
+        "unique": unique_fraction(top),
+        "novel": novel_fraction(top, dataset.training_captions()),
+        "Div-1": div_n(top, 1),
+        "Div-2": div_n(top, 2),
+    }
+    if len(top[0]) > 1:
+        diversity["mBLEU-4"] = mbleu(top)
+        diversity["self-CIDEr"] = self_cider(top, train.references)
+    metrics = {
+        "task": "captioning",
+        "split": split,
+        "images": len(test),
+        "settings": asdict(settings),
+        "oracle": oracle["best"],
+        "mean_of_k": oracle["mean"],
+        "consensus": consensus["mean"],
+        "diversity": diversity,
+        "skipped": oracle["skipped"],
+    }
+    return CaptioningResult(metrics, dict(zip(test.ids, ranked, strict=True)))
+
+
+@dataclass(frozen=True)
+class TextToImageSettings:
+    """How :func:`evaluate_text_to_image` samples and scores.
+
+    Attributes:
+        samples: K images per caption.
+        temperature: τ scaling the residual prior's noise.
+        batch_size: captions per translation batch (also images per feature batch × K).
+        seed: seed of the residual noise.
+        max_captions: use only the first this many images' captions (0 = all).
+        grid_rows: captions per PNG grid.
+        k: neighbours defining the precision/recall balls (3).
+    """
+
+    samples: int = 10
+    temperature: float = 1.0
+    batch_size: int = 16
+    seed: int = 0
+    max_captions: int = 0
+    grid_rows: int = 16
+    k: int = 3
+
+    def __post_init__(self):
+        _check_settings(self)
+
+
+def extract_features(
+    extractor: FeatureExtractor, images: torch.Tensor, batch_size: int = 64
+) -> torch.Tensor:
+    """Run ``extractor`` over ``images [n, C, H, W]`` (``uint8`` or floats in [0, 1]) in
+    batches; returns ``[n, d]`` on the CPU."""
+    features = []
+    with torch.no_grad():
+        for part in batches(len(images), batch_size):
+            batch = images[part]
+            batch = batch.float() / 255 if batch.dtype == torch.uint8 else batch
+            out = extractor(batch)
+            if not isinstance(out, torch.Tensor) or out.dim() != 2 or len(out) != len(batch):
+                shape = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                raise ValueError(
+                    f"the feature extractor must map images [{len(batch)}, C, H, W] to "
+                    f"features [{len(batch)}, d], got {shape}"
+                )
+            features.append(out.detach().float().cpu())
+    return torch.cat(features)
+
+
+def _write_grids(images: torch.Tensor, captions: list[str], out: Path, rows: int) -> list[Path]:
+    """PNG grids of ``rows`` captions each (one row per caption, one column per sample) and a
+    Markdown index ``grids.md`` naming each row's caption."""
+    lines = ["# Text-to-image samples", ""]
+    paths = []
+    for number, start in enumerate(range(0, len(captions), rows)):
+        path = save_image_grid(images[start : start + rows], out / f"grid_{number:03d}.png")
+        paths.append(path)
+        lines += [f"## {path.name}", "", f"![{path.name}]({path.name})", ""]
+        lines += [f"{i + 1}. {caption}" for i, caption in enumerate(captions[start : start + rows])]
+        lines.append("")
+    text = "\n".join(lines).encode()
+    paths.append(write_atomic(out / "grids.md", lambda file: file.write(text)))
+    return paths
+
+
+def evaluate_text_to_image(
+    bridge: Bridge,
+    dataset: CocoDataset,
+    out: str | os.PathLike,
+    split: str = "test",
+    extractor: FeatureExtractor | None = None,
+    real_features: torch.Tensor | None = None,
+    settings: TextToImageSettings | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Generate K images for each caption of ``split``, write them, and score them.
+
+    Writes ``out/grids/grid_NNN.png`` with ``out/grids/grids.md`` (which caption each row
+    shows) and ``out/generated.pt`` (``uint8 [n, K, C, H, W]``, for feature extractors run
+    elsewhere: ``flowbridge-coco fid``).
+
+    Args:
+        extractor: maps images to features; without one (and without ``real_features``),
+            FID, precision and recall are skipped.
+        real_features: features ``[n, d]`` of real images; default: ``extractor`` applied to
+            the split's images (needs the dataset's images mode).
+
+    Returns:
+        ``{"task", "split", "captions", "settings", "scores": {"FID", "precision",
+        "recall", "real", "generated"}, "files": [...], "skipped": {...}}``.
+    """
+    settings = settings or TextToImageSettings()
+    out = Path(out)
+    test = _first(dataset.images(split), settings.max_captions)
+    captions = [references[0] for references in test.references]
+    generated = sample_images(
+        bridge,
+        captions,
+        settings.samples,
+        temperature=settings.temperature,
+        batch_size=settings.batch_size,
+        seed=settings.seed,
+        progress=progress,
+    )
+    # Score exactly what is saved: 8-bit images, as the real ones are.
+    generated = (generated * 255).round().to(torch.uint8)
+    files = _write_grids(generated.float() / 255, captions, out / "grids", settings.grid_rows)
+    files.append(write_atomic(out / "generated.pt", lambda file: torch.save(generated, file)))
+    result: dict[str, Any] = {
+        "task": "text-to-image",
+        "split": split,
+        "captions": len(captions),
+        "settings": asdict(settings),
+        "files": [str(path) for path in files],
+        "skipped": {},
+    }
+    if extractor is None:
+        result["skipped"]["FID"] = (
+            "no feature extractor given: pass one (--extractor module:function) or extract "
+            "features of generated.pt elsewhere and run flowbridge-coco fid"
+        )
+        return result
+    fake = extract_features(extractor, generated.flatten(0, 1), settings.batch_size)
+    if real_features is None:
+        if dataset.config.mode != "images":
+            raise CocoDataError(
+                "real image features are needed: give real_features (--real-features), or "
+                "evaluate a dataset in mode='images' so the extractor sees the real images"
+            )
+        real_features = extract_features(extractor, test.data, settings.batch_size)
+    result["scores"] = image_feature_scores(real_features, fake, settings.k)
+    return result

@@ -1,0 +1,289 @@
+"""Reading the tiny COCO: both annotation formats, image folders with a cache, feature files,
+and the errors a malformed file gives."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import flowbridge_coco.images
+import flowbridge_coco.plugin
+import numpy as np
+import pytest
+import torch
+from flowbridge_coco import (
+    CocoDataError,
+    CocoDataset,
+    CocoFileNotFoundError,
+    read_annotations,
+    read_karpathy,
+)
+from flowbridge_coco.testing import COLOURS, TinyCoco
+
+import flowbridge.plugins
+
+
+def _dataset(coco: TinyCoco, **options) -> CocoDataset:
+    return CocoDataset(root=str(coco.root), **{"size": 16, "workers": 2, **options})
+
+
+# -- annotations -----------------------------------------------------------------------------------
+def test_karpathy_file_gives_images_in_file_order(tiny_coco):
+    images = read_karpathy(tiny_coco.root / "dataset_coco.json")
+    assert [i.id for i in images] == tiny_coco.ids
+    assert [i.split for i in images] == tiny_coco.splits
+    assert [i.file for i in images] == tiny_coco.files
+    assert [list(i.captions) for i in images] == tiny_coco.captions
+
+
+def test_official_files_by_split_match_the_karpathy_captions(tiny_coco):
+    images = read_annotations(
+        {
+            "train": "annotations/captions_train2014.json",
+            "test": "annotations/captions_val2014.json",
+        },
+        tiny_coco.root,
+    )
+    by_id = {i.id: i for i in images}
+    assert sorted(by_id) == sorted(tiny_coco.ids)  # image 999 has no caption: left out
+    for k, image_id in enumerate(tiny_coco.ids):
+        image = by_id[image_id]
+        assert image.file == tiny_coco.files[k]  # the set folder comes from the file name
+        assert image.split == ("train" if tiny_coco.splits[k] == "train" else "test")
+        assert list(image.captions) == tiny_coco.captions[k]
+
+
+def _rewrite(path, edit):
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+KARPATHY_ERRORS = [
+    (lambda d: d["images"][3].pop("split"), "dataset_coco.json: images[3] has no 'split'"),
+    (lambda d: d["images"][0].update(cocoid="12"), "images[0].cocoid must be int, got str"),
+    (
+        lambda d: d["images"][2]["sentences"][1].clear(),
+        "images[2].sentences[1] has neither 'raw' nor 'tokens'",
+    ),
+    (lambda d: d["images"][5].update(sentences=[]), "images[5].sentences is empty"),
+    (lambda d: d["images"][6].update(cocoid=1000), "image id 1000 appears twice"),
+    (lambda d: d.pop("images"), "expected a JSON object with a 'images' list"),
+    (lambda d: d["images"][1].pop("filename"), "images[1] has no 'filename'"),
+]
+
+
+@pytest.mark.parametrize(("edit", "message"), KARPATHY_ERRORS)
+def test_malformed_karpathy_file_names_file_and_field(tiny_coco, edit, message):
+    path = tiny_coco.root / "dataset_coco.json"
+    _rewrite(path, edit)
+    with pytest.raises(CocoDataError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        read_annotations("dataset_coco.json", tiny_coco.root)
+
+
+OFFICIAL_ERRORS = [
+    (
+        lambda d: d["annotations"][4].update(image_id=77),
+        r"captions_val2014.json: annotations\[4\] has image_id 77, which is not in",
+    ),
+    (
+        lambda d: d["annotations"][0].pop("caption"),
+        r"captions_val2014.json: annotations\[0\] has no 'caption'",
+    ),
+    (lambda d: d["images"][1].pop("id"), r"captions_val2014.json: images\[1\] has no 'id'"),
+]
+
+
+@pytest.mark.parametrize(("edit", "message"), OFFICIAL_ERRORS)
+def test_malformed_official_file_names_file_and_field(tiny_coco, edit, message):
+    _rewrite(tiny_coco.root / "annotations" / "captions_val2014.json", edit)
+    with pytest.raises(CocoDataError, match=message):
+        read_annotations({"test": "annotations/captions_val2014.json"}, tiny_coco.root)
+
+
+def test_annotation_file_problems_say_what_to_do(tiny_coco):
+    with pytest.raises(CocoFileNotFoundError, match="nope.json: no such file"):
+        read_annotations("nope.json", tiny_coco.root)
+    (tiny_coco.root / "broken.json").write_text('{"images": [')
+    with pytest.raises(CocoDataError, match="broken.json: not valid JSON"):
+        read_annotations("broken.json", tiny_coco.root)
+    with pytest.raises(CocoDataError, match="official COCO captions file, which has no splits"):
+        read_annotations("annotations/captions_train2014.json", tiny_coco.root)
+    with pytest.raises(CocoDataError, match="not an official COCO captions file"):
+        read_annotations({"train": "dataset_coco.json"}, tiny_coco.root)
+
+
+# -- the dataset, images mode ----------------------------------------------------------------------
+def test_images_split_pairs_every_caption_with_its_shared_image(tiny_coco):
+    dataset = _dataset(tiny_coco)
+    train = dataset.split("train")
+    chosen = [k for k, s in enumerate(tiny_coco.splits) if s in ("train", "restval")]
+    # captions_per_image = 5 by default: image 2's sixth caption is no pair, but a reference.
+    assert len(train) == 5 * len(chosen)
+    assert train.b == [c for k in chosen for c in tiny_coco.captions[k][:5]]
+    ids = [m["image_id"] for m in train.meta]
+    assert ids == [tiny_coco.ids[k] for k in chosen for _ in range(5)]
+    assert train.meta[10]["references"] == tiny_coco.captions[2]  # all six
+    first = train.a[0]
+    assert first.dtype == torch.uint8 and first.shape == (3, 16, 16)
+    assert all(item.data_ptr() == first.data_ptr() for item in train.a[:5])  # one image, shared
+    assert len(dataset.split("val")) == 15 and len(dataset.split("test")) == 15
+
+
+def test_images_are_cropped_resized_and_keep_their_colour(tiny_coco):
+    test = _dataset(tiny_coco).images("test")
+    assert test.data.shape == (3, 3, 16, 16)
+    for k, image in enumerate(test.data.float() / 255):
+        colour = tiny_coco.colours[tiny_coco.ids.index(test.ids[k])]
+        centre = image[:, 6:10, 6:10].mean(dim=(1, 2))  # the shape covers the centre
+        expected = torch.tensor(COLOURS[colour], dtype=torch.float) / 255
+        assert torch.allclose(centre, expected, atol=0.08)
+        assert image[:, 0, 0].min() > 0.9  # the white corner after the centre crop
+
+
+def test_image_cache_is_reused_and_rebuilt_when_a_file_changes(tiny_coco, monkeypatch):
+    first = _dataset(tiny_coco).images("val").data
+    cache = tiny_coco.root / "cache" / "images-val-3-16px-3c.pt"
+    assert cache.is_file()
+    assert not list(cache.parent.glob("*.tmp"))  # written atomically, nothing left over
+
+    def refuse(*args):
+        raise AssertionError("decoded an image although the cache is valid")
+
+    monkeypatch.setattr(flowbridge_coco.images, "_decode", refuse)
+    assert torch.equal(_dataset(tiny_coco).images("val").data, first)
+
+    changed = tiny_coco.root / "images" / tiny_coco.files[tiny_coco.splits.index("val")]
+    stat = changed.stat()
+    os.utime(changed, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    with pytest.raises(AssertionError, match="although the cache is valid"):
+        _dataset(tiny_coco).images("val")
+    monkeypatch.undo()
+    assert torch.equal(_dataset(tiny_coco).images("val").data, first)  # rebuilt, same pixels
+
+    cache.write_bytes(b"not a torch file")  # a damaged cache is rebuilt, not an error
+    assert torch.equal(_dataset(tiny_coco).images("val").data, first)
+    assert cache.read_bytes()[:2] == b"PK"
+
+
+def test_no_cache_and_missing_image_file(tiny_coco):
+    dataset = _dataset(tiny_coco, cache="")
+    dataset.images("test")
+    assert not (tiny_coco.root / "cache").exists()
+    missing = tiny_coco.root / "images" / tiny_coco.files[-1]
+    missing.unlink()
+    with pytest.raises(CocoFileNotFoundError, match=f"image {tiny_coco.ids[-1]} .*no file at"):
+        _dataset(tiny_coco).images("test")
+    with pytest.raises(CocoFileNotFoundError, match="image folder .* does not exist"):
+        _dataset(tiny_coco, images="elsewhere").images("test")
+
+
+def test_split_options_map_limit_and_filter(tiny_coco):
+    splits = {"train": "train", "restval": "", "val": "val", "test": "test"}
+    dataset = _dataset(tiny_coco, splits=splits, max_images=4, captions_per_image=2)
+    train = dataset.split("train")
+    assert [m["image_id"] for m in train.meta] == [i for i in tiny_coco.ids[:4] for _ in "12"]
+    short = _dataset(tiny_coco, max_length=4, captions_per_image=0).split("test")
+    assert short.b and all(len(c.split()) <= 4 for c in short.b)
+    assert len(short) < 15
+    restval = [k for k, s in enumerate(tiny_coco.splits) if s == "restval"]
+    assert set(_dataset(tiny_coco).split("train").b) >= {
+        c for k in restval for c in tiny_coco.captions[k][:5]
+    }
+    with pytest.raises(CocoDataError, match=r"splits \['restval'\] that the coco option splits"):
+        _dataset(tiny_coco, splits={"train": "train", "val": "val", "test": "test"}).split("val")
+
+
+def test_official_annotations_through_the_dataset(tiny_coco):
+    dataset = _dataset(
+        tiny_coco,
+        annotations={"train2014": "annotations/captions_train2014.json",
+                     "val2014": "annotations/captions_val2014.json"},
+        splits={"train2014": "train", "val2014": "test"},
+    )  # fmt: skip
+    assert len(dataset.images("train")) == 10 and len(dataset.images("test")) == 8
+    with pytest.raises(CocoDataError, match="the val split has no images"):
+        dataset.split("val")
+
+
+# -- features mode ---------------------------------------------------------------------------------
+def _features(coco: TinyCoco, **options) -> CocoDataset:
+    defaults = {"features": "features.npy", "feature_ids": "feature_ids.txt"}
+    return CocoDataset(root=str(coco.root), mode="features", **{**defaults, **options})
+
+
+def test_feature_rows_are_found_by_image_id(tiny_coco):
+    test = _features(tiny_coco).split("test")
+    for item, meta in zip(test.a, test.meta, strict=True):
+        row = tiny_coco.feature_ids.index(meta["image_id"])
+        assert torch.equal(item, torch.from_numpy(tiny_coco.features[row]))
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".json", ".npy"])
+def test_feature_files_in_every_format(tiny_coco, suffix):
+    ids = tiny_coco.root / f"ids{suffix}"
+    if suffix == ".json":
+        ids.write_text(json.dumps(tiny_coco.feature_ids))
+    elif suffix == ".npy":
+        np.save(ids, np.array(tiny_coco.feature_ids))
+    else:
+        torch.save(torch.tensor(tiny_coco.feature_ids), ids)
+    torch.save(torch.from_numpy(tiny_coco.features), tiny_coco.root / "features.pt")
+    reference = _features(tiny_coco).images("val").data
+    assert torch.equal(
+        _features(tiny_coco, features="features.pt", feature_ids=ids.name).images("val").data,
+        reference,
+    )
+
+
+def test_malformed_feature_files(tiny_coco):
+    root = tiny_coco.root
+    (root / "short.txt").write_text("".join(f"{i}\n" for i in tiny_coco.feature_ids[:-1]))
+    with pytest.raises(CocoDataError, match="short.txt lists 18 image ids but features.npy has 19"):
+        _features(tiny_coco, feature_ids="short.txt").images("val")
+    (root / "bad.txt").write_text("1000\nabc\n")
+    with pytest.raises(CocoDataError, match="bad.txt: line 2 is 'abc', not an image id"):
+        _features(tiny_coco, feature_ids="bad.txt").images("val")
+    without = [i for i in tiny_coco.feature_ids if i != tiny_coco.ids[-1]] + [4]
+    (root / "other.txt").write_text("".join(f"{i}\n" for i in without))
+    message = f"have no feature row, e.g. ids \\[{tiny_coco.ids[-1]}"
+    with pytest.raises(CocoDataError, match=message):
+        _features(tiny_coco, feature_ids="other.txt").images("test")
+    nan = tiny_coco.features.copy()
+    nan[3, 2] = np.nan
+    np.save(root / "nan.npy", nan)
+    with pytest.raises(CocoDataError, match=r"nan.npy: rows \[3\] contain NaN"):
+        _features(tiny_coco, features="nan.npy").images("val")
+    np.save(root / "ints.npy", np.zeros((19, 8), dtype=np.int64))
+    with pytest.raises(CocoDataError, match="must hold a float array"):
+        _features(tiny_coco, features="ints.npy").images("val")
+    with pytest.raises(CocoFileNotFoundError, match="missing.npy: no such file"):
+        _features(tiny_coco, features="missing.npy").images("val")
+
+
+# -- options and the plugin ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"mode": "pixels"}, ValueError, "mode must be one of"),
+        ({"features": "f.npy"}, ValueError, "features applies to mode='features' only"),
+        ({"mode": "features", "feature_ids": "i.txt"}, ValueError, "features is required"),
+        ({"mode": "features", "features": "f.npy", "feature_ids": "i.txt", "size": 32},
+         ValueError, "size applies to mode='images' only"),
+        ({"size": 20}, ValueError, "multiple of 8"),
+        ({"splits": {"restval": "training"}}, ValueError, "splits.restval must be one of"),
+        ({"max_images": -1}, ValueError, "max_images must be >= 0"),
+        ({"colour": True}, TypeError, r"unknown coco dataset options \['colour'\]"),
+    ],
+)  # fmt: skip
+def test_bad_options(options, error, message):
+    with pytest.raises(error, match=message):
+        CocoDataset(**options)
+
+
+def test_registered_as_coco_and_options_rebuild_it(tiny_coco):
+    with flowbridge.plugins.isolated(flowbridge_coco.plugin) as registry:
+        dataset = registry.get_dataset("coco", root=str(tiny_coco.root), size=16)
+    assert isinstance(dataset, CocoDataset) and dataset.domains == ("image", "text")
+    assert CocoDataset(**dataset.options).options == dataset.options
+    json.dumps(dataset.options)  # JSON-compatible, as checkpoints keep it

@@ -1,0 +1,146 @@
+"""The captioning and text-to-image evaluation on the tiny COCO with a tiny bridge: what it
+measures must obey the definitions (best-of-K bounds the re-ranked and mean scores), files
+are written, and the Markdown table reads like the paper's."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from flowbridge_coco import CocoDataset
+from flowbridge_coco.evaluation import (
+    CaptioningSettings,
+    TextToImageSettings,
+    evaluate_captioning,
+    evaluate_text_to_image,
+)
+from flowbridge_coco.report import CAPTION_COLUMNS, markdown, write_results
+from flowbridge_image import ImageDomain
+from flowbridge_text import TextDomain
+
+from flowbridge import Bridge, BridgeConfig
+
+TINY_TEXT = dict(embedding=8, hidden=8, decoder_hidden=16, layers=1, min_count=1, max_length=8)
+TINY_MODEL = dict(
+    shared_features=4,
+    residual_a=2,
+    residual_b=2,
+    shared_steps=1,
+    shared_hidden=8,
+    residual_steps=1,
+    residual_hidden=8,
+)
+
+
+def _bridge(dataset: CocoDataset, **image_options) -> Bridge:
+    text = TextDomain(**TINY_TEXT)
+    text.fit(dataset.split("train").b)
+    torch.manual_seed(0)
+    return Bridge(text, ImageDomain(**image_options), BridgeConfig(**TINY_MODEL))
+
+
+SETTINGS = CaptioningSettings(
+    samples=3, neighbours=2, consensus_top=4, diversity_top=2, meteor=False, batch_size=2
+)
+
+
+@pytest.mark.parametrize("mode", ["images", "features"])
+def test_captioning_scores_obey_their_definitions(tiny_coco, mode):
+    if mode == "images":
+        dataset = CocoDataset(root=str(tiny_coco.root), size=16)
+        bridge = _bridge(dataset, size=16, hidden=4)
+    else:
+        dataset = CocoDataset(
+            root=str(tiny_coco.root),
+            mode="features",
+            features="features.npy",
+            feature_ids="feature_ids.txt",
+        )
+        bridge = _bridge(dataset, encoder="features", feature_dim=8, hidden=8)
+    result = evaluate_captioning(bridge, dataset, "test", SETTINGS)
+    metrics = result.metrics
+    test_ids = dataset.images("test").ids
+    assert metrics["images"] == 3 and list(result.captions) == test_ids
+    assert all(len(samples) == 3 for samples in result.captions.values())
+    assert set(metrics["oracle"]) == {"BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "ROUGE-L", "CIDEr-D"}
+    for metric, best in metrics["oracle"].items():
+        assert best >= metrics["consensus"][metric] - 1e-12
+        assert best >= metrics["mean_of_k"][metric] - 1e-12
+    diversity = metrics["diversity"]
+    assert diversity["captions_per_image"] == 2
+    assert 0 <= diversity["Div-1"] <= 1 and 0.5 <= diversity["unique"] <= 1
+    assert set(diversity) >= {"novel", "Div-2", "mBLEU-4", "self-CIDEr"}
+    assert "SPICE" in metrics["skipped"] and "METEOR" in metrics["skipped"]
+    json.dumps(metrics)
+
+    # The same seed gives the same captions.
+    again = evaluate_captioning(bridge, dataset, "test", SETTINGS)
+    assert again.captions == result.captions
+
+
+def test_text_to_image_writes_grids_and_scores_with_an_extractor(tiny_coco, tmp_path):
+    dataset = CocoDataset(root=str(tiny_coco.root), size=16)
+    bridge = _bridge(dataset, size=16, hidden=4)
+    settings = TextToImageSettings(samples=4, grid_rows=2, k=2)
+
+    def colour_means(images: torch.Tensor) -> torch.Tensor:
+        return images.mean(dim=(2, 3))
+
+    result = evaluate_text_to_image(
+        bridge, dataset, tmp_path / "t2i", extractor=colour_means, settings=settings
+    )
+    grids = tmp_path / "t2i" / "grids"
+    assert sorted(p.name for p in grids.iterdir()) == ["grid_000.png", "grid_001.png", "grids.md"]
+    index = (grids / "grids.md").read_text()
+    for references in dataset.images("test").references:
+        assert references[0] in index
+    generated = torch.load(tmp_path / "t2i" / "generated.pt", weights_only=True)
+    assert generated.dtype == torch.uint8 and generated.shape == (3, 4, 3, 16, 16)
+    scores = result["scores"]
+    assert scores["real"] == 3 and scores["generated"] == 12
+    assert scores["FID"] >= 0 and 0 <= scores["precision"] <= 1 and 0 <= scores["recall"] <= 1
+
+    no_extractor = evaluate_text_to_image(bridge, dataset, tmp_path / "plain", settings=settings)
+    assert "scores" not in no_extractor and "FID" in no_extractor["skipped"]
+
+
+def test_report_table_and_files(tiny_coco, tmp_path):
+    metrics = {
+        "task": "captioning",
+        "split": "test",
+        "images": 5000,
+        "settings": {
+            "samples": 100,
+            "beam_size": 2,
+            "temperature": 1.0,
+            "seed": 0,
+            "neighbours": 60,
+            "consensus_top": 125,
+        },
+        "oracle": {"BLEU-4": 0.5974, "CIDEr-D": 1.7051, "METEOR": 0.4023},
+        "consensus": {"BLEU-4": 0.318},
+        "mean_of_k": {},
+        "diversity": {"captions_per_image": 5, "unique": 0.992, "novel": 0.8, "Div-1": 0.4},
+        "skipped": {"SPICE": "needs CoreNLP"},
+    }
+    text = markdown(metrics)
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("|  | B4"))
+    assert header == "|  | " + " | ".join(CAPTION_COLUMNS.values()) + " |"
+    assert "| oracle (best of 100) | 0.597 | – | – | – | 1.705 | – | 0.402 | – |" in lines
+    assert "| consensus re-ranking | 0.318 |" in text
+    assert "| best 5 | 99.2% | 80.0% | – | 0.400 | – | – |" in lines
+    assert "- SPICE: needs CoreNLP" in lines
+    paths = write_results(metrics, tmp_path / "out", {"captions.json": {"1": ["a dog"]}})
+    assert sorted(p.name for p in paths) == ["captions.json", "results.json", "results.md"]
+    assert json.loads((tmp_path / "out" / "results.json").read_text()) == metrics
+    with pytest.raises(ValueError, match="must come from a coco evaluation"):
+        markdown({"task": "shapes"})
+
+
+def test_bad_settings():
+    with pytest.raises(ValueError, match="samples must be >= 1"):
+        CaptioningSettings(samples=0)
+    with pytest.raises(ValueError, match="temperature must be a number > 0"):
+        TextToImageSettings(temperature=0.0)

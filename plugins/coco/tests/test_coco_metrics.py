@@ -1,0 +1,151 @@
+"""The COCO evaluation's own computations, checked against independent references:
+pycocoevalcap's CIDEr-D, flowbridge.metrics' pairwise kernel, and closed-form FID values."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+from flowbridge_coco.cider import CiderD
+from flowbridge_coco.consensus import consensus_order, consensus_scores, nearest_neighbours
+from flowbridge_coco.image_metrics import frechet_distance, precision_recall
+from pycocoevalcap.cider.cider import Cider
+
+from flowbridge.metrics.diversity import _document_frequency, cider_kernel
+from flowbridge.metrics.text import check_caption_sets
+
+WORDS = [
+    "a",
+    "the",
+    "dog",
+    "cat",
+    "red",
+    "blue",
+    "runs",
+    "sits",
+    "on",
+    "mat",
+    "grass",
+    "big",
+    "small",
+    "two",
+]
+
+
+def _captions(rng: random.Random, n: int) -> list[str]:
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 10))) for _ in range(n)]
+
+
+@pytest.fixture
+def corpus() -> list[list[str]]:
+    rng = random.Random(0)
+    return [_captions(rng, 5) for _ in range(40)]
+
+
+def test_cider_matches_pycocoevalcap(corpus):
+    # pycocoevalcap's document frequencies come from the references it scores against: give
+    # it the corpus itself, one candidate per document, and average ours over the references.
+    rng = random.Random(1)
+    candidates = {i: _captions(rng, 1) for i in range(len(corpus))}
+    candidates[0] = [corpus[0][2]]  # an exact match, the largest score
+    _, expected = Cider().compute_score(dict(enumerate(corpus)), candidates)
+    cider = CiderD(corpus)
+    ours = [10 * cider.similarity(candidates[i], corpus[i]).mean() for i in range(len(corpus))]
+    np.testing.assert_allclose(ours, expected, rtol=1e-10, atol=1e-12)
+    assert max(expected) > 1
+
+
+def test_cider_matches_the_pairwise_kernel_with_repeated_words(corpus):
+    rng = random.Random(2)
+    candidates = _captions(rng, 6) + ["a a a dog dog", "RED. Dog!", ""]
+    references = _captions(rng, 9) + ["a a dog a dog", "red dog"]
+    kernel = cider_kernel(
+        check_caption_sets([candidates + references])[0],
+        _document_frequency(check_caption_sets(corpus), 4),
+        len(corpus),
+    )
+    ours = CiderD(corpus).similarity(candidates, references)
+    np.testing.assert_allclose(ours, kernel[: len(candidates), len(candidates) :], atol=1e-12)
+    # Case and punctuation do not count: "red dog" twice, equal in its 1- and 2-grams, and it
+    # has no 3- or 4-grams, so 2 of the 4 orders score 1.
+    assert ours[-2, -1] == pytest.approx(0.5)
+
+
+def test_cider_rejects_a_corpus_of_one():
+    with pytest.raises(ValueError, match="at least 2 documents"):
+        CiderD([["a dog"]])
+    with pytest.raises(TypeError, match="list of captions, got a str"):
+        CiderD(["a dog", "a cat"])
+
+
+def test_nearest_neighbours_by_cosine():
+    keys = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [-1.0, 0.0]])
+    queries = torch.tensor([[3.0, 0.1], [0.1, 1.0]])
+    assert nearest_neighbours(queries, keys, 3).tolist() == [[0, 2, 1], [1, 2, 0]]
+    assert nearest_neighbours(queries, keys, 9, chunk=1).shape == (2, 4)
+    with pytest.raises(ValueError, match="one feature size"):
+        nearest_neighbours(queries, torch.zeros(3, 5), 2)
+
+
+def test_consensus_prefers_what_the_neighbours_say(corpus):
+    cider = CiderD(corpus + [["a dog runs on the grass"] * 5, ["a cat sits on a mat"] * 5])
+    references = [
+        ["a dog runs on grass", "the dog runs on the grass", "a big dog runs"],
+        ["a cat sits on the mat", "a small cat sits on a mat"],
+        ["two red dogs"],
+    ]
+    candidates = [["a cat sits on the mat", "a dog runs on the grass", "blue"]] * 2
+    orders = consensus_order(candidates, torch.tensor([[0, 2], [1, 2]]), references, cider, m=2)
+    assert orders == [[1, 0, 2], [0, 1, 2]]
+    # m larger than the pool sums every similarity
+    pool = references[0]
+    assert consensus_scores(["a dog"], pool, cider, m=125)[0] == pytest.approx(
+        cider.similarity(["a dog"], pool).sum()
+    )
+    scores = consensus_scores(["a dog"], pool, cider, m=1)
+    assert scores[0] == pytest.approx(cider.similarity(["a dog"], pool).max())
+
+
+def _gaussian(n: int, d: int, seed: int) -> torch.Tensor:
+    return torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def test_frechet_distance_closed_forms():
+    x = _gaussian(500, 4, 0) @ torch.tensor(
+        [[1.0, 0.3, 0, 0], [0, 1.0, 0.5, 0], [0, 0, 2.0, 0], [0.2, 0, 0, 0.5]], dtype=torch.float64
+    )
+    assert frechet_distance(x, x) == pytest.approx(0.0, abs=1e-9)
+    shift = torch.tensor([1.0, -2.0, 0.5, 0.0], dtype=torch.float64)
+    assert frechet_distance(x, x + shift) == pytest.approx(5.25, rel=1e-9)
+    # a x has covariance a² Σ: d² = (1 - a)² (|μ|² + tr Σ)
+    a = 3.0
+    mean, cov = x.mean(0), torch.cov(x.T)
+    expected = (1 - a) ** 2 * (float(mean.square().sum()) + float(cov.trace()))
+    assert frechet_distance(x, a * x) == pytest.approx(expected, rel=1e-8)
+    # a rotation of both sets leaves it unchanged
+    y = _gaussian(300, 4, 1) * 1.5 + 0.3
+    rotation, _ = torch.linalg.qr(_gaussian(4, 4, 2))
+    assert frechet_distance(x @ rotation, y @ rotation) == pytest.approx(
+        frechet_distance(x, y), rel=1e-8
+    )
+    one = frechet_distance(torch.tensor([[0.0], [2.0]]), torch.tensor([[1.0], [5.0]]))
+    assert one == pytest.approx((1 - 3) ** 2 + (math.sqrt(2) - math.sqrt(8)) ** 2)
+
+
+def test_precision_recall_by_construction():
+    grid = torch.stack(torch.meshgrid(torch.arange(5.0), torch.arange(5.0), indexing="ij"), -1)
+    real = grid.reshape(-1, 2)
+    assert precision_recall(real, real.clone(), k=3) == (1.0, 1.0)
+    far = real + 100
+    assert precision_recall(real, far, k=3) == (0.0, 0.0)
+    # Generated points are the real ones of one of two far-apart clusters: all of them are
+    # real-looking (precision 1) but only that cluster is covered (recall 25 / 50).
+    two = torch.cat([real, far])
+    assert precision_recall(two, real, k=3) == (1.0, 0.5)
+    with pytest.raises(ValueError, match="at least 4 generated feature vectors"):
+        precision_recall(real, real[:3], k=3)
+    with pytest.raises(ValueError, match=r"must have shape \[batch, 2\]"):
+        frechet_distance(real, torch.zeros(5, 3))
