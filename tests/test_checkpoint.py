@@ -8,7 +8,6 @@ import pytest
 import torch
 from test_training_support import (  # noqa: F401 (fixtures)
     COLOURS,
-    one_thread,
     plugin,
     toy_settings,
 )
@@ -26,7 +25,7 @@ from flowbridge.config import load_run_config
 from flowbridge.plugins import register, unregister
 from flowbridge.training import Trainer, train
 
-pytestmark = pytest.mark.usefixtures("one_thread", "plugin")
+pytestmark = pytest.mark.usefixtures("plugin")
 
 
 def words_config(out, **train):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_training_support import COLOURS, one_thread, plugin  # noqa: F401
+from test_training_support import COLOURS, plugin  # noqa: F401
 from toy_domains import VectorDomain
 
 from flowbridge.checkpoint import load_checkpoint
 from flowbridge.cli import main
 from flowbridge.training import Trainer
 
-pytestmark = pytest.mark.usefixtures("one_thread", "plugin")
+pytestmark = pytest.mark.usefixtures("plugin")
 
 WORDS_TOML = """
 [data]

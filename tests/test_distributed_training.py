@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 import torch.multiprocessing as mp
-from test_training_support import one_thread, plugin, toy_plugin, toy_settings  # noqa: F401
+from test_training_support import plugin, toy_plugin, toy_settings  # noqa: F401
 
 from flowbridge.checkpoint import load_checkpoint
 from flowbridge.config import load_run_config
@@ -65,7 +65,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.usefixtures("one_thread", "plugin")
+@pytest.mark.usefixtures("plugin")
 def test_two_processes_take_the_same_steps_as_one(tmp_path):
     context = mp.start_processes(
         _worker,

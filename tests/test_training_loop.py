@@ -9,7 +9,6 @@ import pytest
 import torch
 from test_training_support import (  # noqa: F401 (fixtures)
     Poisonable,
-    one_thread,
     parameters,
     plugin,
     toy_config,
@@ -22,7 +21,7 @@ from flowbridge.config import ConfigError, load_run_config
 from flowbridge.domain import PairedSplit
 from flowbridge.training import NonFiniteLossError, Trainer, partition, train
 
-pytestmark = pytest.mark.usefixtures("one_thread", "plugin")
+pytestmark = pytest.mark.usefixtures("plugin")
 
 
 def read_log(result):

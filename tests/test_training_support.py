@@ -111,16 +111,6 @@ class WordPairs(PairedDataset):
 
 
 @pytest.fixture
-def one_thread():
-    """Tiny models step several times faster on one thread when other processes share the
-    cores (two OpenMP threads then wait on each other at every operation)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
 def plugin():
     with toy_plugin():
         yield

@@ -6,25 +6,22 @@ feature-file mode."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
-import flowbridge_coco.plugin
-import flowbridge_image.plugin
-import flowbridge_text.plugin
 import numpy as np
 import pytest
 import torch
-from flowbridge_coco.cli import main as coco_main
 
 import flowbridge.plugins
+import flowbridge_coco.plugin
+import flowbridge_image.plugin
+import flowbridge_text.plugin
 from flowbridge.checkpoint import load_checkpoint
 from flowbridge.cli import main as flowbridge_main
 from flowbridge.config import load_run_config
 from flowbridge.training import Trainer
-
-os.environ.setdefault("FLOWBRIDGE_LOAD_PLUGINS", "")
+from flowbridge_coco.cli import main as coco_main
 
 TINY = Path(__file__).resolve().parents[1] / "tiny.toml"
 QUICK = ["--samples", "3", "--no-meteor", "--batch-size", "2", "--device", "cpu", "--no-progress"]
@@ -32,13 +29,10 @@ QUICK = ["--samples", "3", "--no-meteor", "--batch-size", "2", "--device", "cpu"
 
 @pytest.fixture(autouse=True)
 def plugins():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     with flowbridge.plugins.isolated(
         flowbridge_image.plugin, flowbridge_text.plugin, flowbridge_coco.plugin
     ) as registry:
         yield registry
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -6,23 +6,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from pathlib import Path
 
+import pytest
+
+import flowbridge.plugins
 import flowbridge_coco.plugin
 import flowbridge_image.plugin
 import flowbridge_text.plugin
-import pytest
-import torch
-from flowbridge_coco import CocoDataset
-from flowbridge_coco.testing import write_tiny_coco
-
-import flowbridge.plugins
 from flowbridge.config import load_run_config, to_dict
 from flowbridge.presets import VOLUME_WEIGHT, bits_per_dim_weight
 from flowbridge.training import Trainer
-
-os.environ.setdefault("FLOWBRIDGE_LOAD_PLUGINS", "")
+from flowbridge_coco import CocoDataset
+from flowbridge_coco.testing import write_tiny_coco
 
 HERE = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(HERE.glob("*.toml"))
@@ -30,13 +26,10 @@ CONFIGS = sorted(HERE.glob("*.toml"))
 
 @pytest.fixture(autouse=True)
 def plugins():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     with flowbridge.plugins.isolated(
         flowbridge_image.plugin, flowbridge_text.plugin, flowbridge_coco.plugin
     ) as registry:
         yield registry
-    torch.set_num_threads(threads)
 
 
 def test_the_configs_the_readme_lists():

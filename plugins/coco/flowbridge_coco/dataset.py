@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from flowbridge_text.tokenizer import tokenize
 
 from flowbridge.domain import PairedDataset, PairedSplit
+from flowbridge_text.tokenizer import tokenize
 
 from .annotations import CocoImage, read_annotations
 from .errors import CocoDataError

@@ -29,8 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from flowbridge_image import save_image_grid
-from flowbridge_image.files import write_atomic
 
 from flowbridge import Bridge
 from flowbridge._checks import check_positive_int
@@ -42,6 +40,8 @@ from flowbridge.metrics import (
     self_cider,
     unique_fraction,
 )
+from flowbridge_image import save_image_grid
+from flowbridge_image.files import write_atomic
 
 from .cider import CiderD
 from .consensus import consensus_order, nearest_neighbours

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from flowbridge_image import load_image
 from flowbridge_image.files import write_atomic
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import os
 
-import flowbridge_coco.images
-import flowbridge_coco.plugin
 import numpy as np
 import pytest
 import torch
+
+import flowbridge.plugins
+import flowbridge_coco.images
+import flowbridge_coco.plugin
 from flowbridge_coco import (
     CocoDataError,
     CocoDataset,
@@ -19,8 +21,6 @@ from flowbridge_coco import (
     read_karpathy,
 )
 from flowbridge_coco.testing import COLOURS, TinyCoco
-
-import flowbridge.plugins
 
 
 def _dataset(coco: TinyCoco, **options) -> CocoDataset:

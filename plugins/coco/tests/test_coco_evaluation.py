@@ -8,6 +8,8 @@ import json
 
 import pytest
 import torch
+
+from flowbridge import Bridge, BridgeConfig
 from flowbridge_coco import CocoDataset
 from flowbridge_coco.evaluation import (
     CaptioningSettings,
@@ -18,8 +20,6 @@ from flowbridge_coco.evaluation import (
 from flowbridge_coco.report import CAPTION_COLUMNS, markdown, write_results
 from flowbridge_image import ImageDomain
 from flowbridge_text import TextDomain
-
-from flowbridge import Bridge, BridgeConfig
 
 TINY_TEXT = dict(embedding=8, hidden=8, decoder_hidden=16, layers=1, min_count=1, max_length=8)
 TINY_MODEL = dict(

@@ -9,13 +9,13 @@ import random
 import numpy as np
 import pytest
 import torch
-from flowbridge_coco.cider import CiderD
-from flowbridge_coco.consensus import consensus_order, consensus_scores, nearest_neighbours
-from flowbridge_coco.image_metrics import frechet_distance, precision_recall
 from pycocoevalcap.cider.cider import Cider
 
 from flowbridge.metrics.diversity import _document_frequency, cider_kernel
 from flowbridge.metrics.text import check_caption_sets
+from flowbridge_coco.cider import CiderD
+from flowbridge_coco.consensus import consensus_order, consensus_scores, nearest_neighbours
+from flowbridge_coco.image_metrics import frechet_distance, precision_recall
 
 WORDS = [
     "a",

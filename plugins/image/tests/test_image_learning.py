@@ -1,23 +1,12 @@
 """The encoder and decoder actually learn: a tiny autoencoder overfits a handful of images."""
 
-import pytest
 import torch
 
 from flowbridge.domain import LatentSpec
 from flowbridge_image import ImageDomain
 
 
-@pytest.fixture
-def one_thread():
-    # Ops this small gain nothing from threads, and on a busy 2-core machine two threads
-    # spin-wait for each other: this test took 0.5 s on one thread and up to 25 s on two.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_tiny_autoencoder_overfits_a_handful_of_images(one_thread):
+def test_tiny_autoencoder_overfits_a_handful_of_images():
     domain = ImageDomain(size=16, channels=1, hidden=8, loss="l1")
     encoder, decoder = (
         build(LatentSpec(shared=8, residual=4))

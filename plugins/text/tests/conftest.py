@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
 from flowbridge.domain import LatentSpec
 from flowbridge_text import TextDomain
-
-# As in the core's conftest, for when these tests run on their own: plugins are registered in
-# code, never loaded from whatever happens to be installed.
-os.environ.setdefault("FLOWBRIDGE_LOAD_PLUGINS", "")
 
 CAPTIONS = [
     "A red circle at the top left.",
@@ -24,17 +18,6 @@ CAPTIONS = [
 ]
 
 TINY = dict(embedding=12, hidden=16, decoder_hidden=24, layers=1, min_count=1)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Small recurrent kernels run far slower with intra-op threads on a shared machine (a GRU
-    # call on a 6-caption batch: 1 ms on one thread, 100 ms on two with busy neighbours). The
-    # thread count is restored so the rest of the suite is unaffected.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture
