@@ -359,12 +359,12 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return dataclasses.asdict(obj)
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def merge_settings(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """``base`` updated by ``override``, tables merged key by key rather than replaced."""
     merged = copy.deepcopy(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge_settings(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)
     return merged
@@ -409,6 +409,6 @@ def load_run_config(source: str | Path | dict[str, Any], preset: str | None = No
                 preset_side.get("name")
             ):
                 preset_side.pop("options", None)
-        data = _merge(base, data)
+        data = merge_settings(base, data)
         data["preset"] = name
     return from_dict(RunConfig, data)

@@ -35,6 +35,8 @@ VARIANTS = {
     "deterministic": "deterministic (no residual)",
 }
 SHOWN = 6  # inputs shown in the report per direction
+# Steps per model: the three models train in about 5 minutes on 2 CPU cores (README).
+DEMO_STEPS = 700
 
 
 def _write_text(path: Path, text: str) -> None:
