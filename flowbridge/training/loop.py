@@ -473,15 +473,18 @@ class Trainer:
         values = dict(zip(keys, reduced.tolist(), strict=True))
         self._check_finite(values, step)
         self.optimizer.zero_grad(set_to_none=True)
-        terms["total"].backward()
+        if self.critic_optimizer is None:
+            terms["total"].backward()
+        else:
+            # The two players' losses have disjoint graphs (Bridge.loss detaches each from the
+            # other's parameters), so one backward pass of their sum gives each its own
+            # gradient, and passes once through DDP's hooks on the outputs.
+            self.critic_optimizer.zero_grad(set_to_none=True)
+            (terms["total"] + terms["critic"]).backward()
         parameters = _parameters(self.optimizer)
         values["grad_norm"] = float(_grad_norm(parameters))
         self._check_finite({"gradient norm": values["grad_norm"]}, step)
         if self.critic_optimizer is not None:
-            # Both players' gradients come from this step's forward pass (disjoint graphs);
-            # both are checked before either optimiser moves.
-            self.critic_optimizer.zero_grad(set_to_none=True)
-            terms["critic"].backward()
             critics = _parameters(self.critic_optimizer)
             self.dist.average_gradients(critics)
             values["critic_grad_norm"] = float(_grad_norm(critics))
