@@ -1,6 +1,6 @@
 """flowbridge: latent normalizing flows for many-to-many cross-domain mappings (LNFMM)."""
 
-from . import flows
+from . import adversarial, flows
 from .bridge import Bridge
 from .checkpoint import load_bridge, save_bridge
 from .config import BridgeConfig, ConfigError, LossWeights, RunConfig, load_run_config
@@ -24,6 +24,7 @@ __all__ = [
     "PluginError",
     "RunConfig",
     "Trainer",
+    "adversarial",
     "flows",
     "hookimpl",
     "load_bridge",

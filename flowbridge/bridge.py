@@ -12,6 +12,7 @@ shared bijection :math:`f` carries A's shared space to B's. A paired example cos
       + λ_4\, \ell_A(x_A | s_A, r_A) + λ_5\, \ell_B(x_B | s_B, r_B)
       + λ_x [\ell_B(x_B | f(s_A), r_B) + \ell_A(x_A | f^{-1}(s_B), r_A)]
       + λ_m \|f(s_A) - s_B\|^2
+      + λ_G \sum_{X \in \{A, B\}} -D_X(\hat x_X, c_X)
 
 The shared prior :math:`p` is a density on B's shared space; A's shared code is scored under
 the density it induces through f, :math:`-\log p(s_A) = -\log p(f(s_A)) - \log|\det J_f(s_A)|`.
@@ -22,6 +23,14 @@ Each residual prior is conditioned on the *other* domain's shared code expressed
 space, which is exactly what exists at translation time. An unpaired example of A costs
 :math:`λ_1 [-\log p(s_A)] + λ_2\,\mathrm{KL}(q(r_A|x_A) \| p_A(r_A|s_A)) + λ_4 \ell_A`
 (self-conditioned), and B mirrors it.
+
+The adversarial term (:mod:`flowbridge.adversarial`) is there for each domain X whose
+:meth:`~flowbridge.Domain.build_discriminator` gives a critic :math:`D_X`, when
+:math:`λ_G` (``weights.adversarial``) is > 0: :math:`\hat x_X` is X decoded from the partner's
+shared code carried over by f, :math:`c_X` (``adversarial_on = "cross"``), or from its own
+latent, :math:`c_X = s_X` (``"own"``), or both. The critics are trained on the same paired
+batch by their own hinge loss, reported as ``critic`` and kept out of ``total``; neither
+player's loss has a gradient for the other's parameters.
 
 Translation A → B with K samples: :math:`c = f(\bar s_A)` (the posterior mean),
 :math:`r_k \sim p_B(r | c)` at temperature τ, :math:`x_k = \mathrm{dec}_B(c, r_k)`; all N×K
@@ -40,9 +49,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from einops import rearrange, repeat
+from einops import rearrange, reduce, repeat
 from torch import nn
 
+from .adversarial import discriminator_hinge_loss, frozen_scores, generator_hinge_loss
 from .config import BridgeConfig
 from .domain import Domain, EncoderOutput, LatentSpec
 from .flows import SharedBijection, build_residual_prior, build_shared_prior
@@ -73,6 +83,10 @@ class Bridge(nn.Module):
         >>> terms = bridge.loss(x_a=images, x_b=captions)       # paired batch
         >>> terms["total"].backward()
         >>> captions = bridge.translate(images, source="image", samples=10)  # [N][10]
+
+    With ``weights.adversarial > 0`` the domains' critics live in :attr:`discriminators`;
+    train them with their own optimiser on ``terms["critic"]`` and the rest of the model on
+    :meth:`generator_parameters` with ``terms["total"]``.
     """
 
     def __init__(self, domain_a: Domain, domain_b: Domain, config: BridgeConfig | None = None):
@@ -124,6 +138,39 @@ class Bridge(nn.Module):
                 for side in _SIDES
             }
         )
+        self.discriminators = nn.ModuleDict()
+        for side in _SIDES:
+            critic = self.domains[side].build_discriminator(self.specs[side])
+            if critic is not None:
+                self._check_critic(critic, side)
+                self.discriminators[side] = critic
+        if config.weights.adversarial and not len(self.discriminators):
+            raise ValueError(
+                f"weights.adversarial = {config.weights.adversarial} but neither domain "
+                f"({domain_a.name!r}, {domain_b.name!r}) builds a discriminator; turn one on "
+                f"(image: adversarial = true in its options) or set weights.adversarial = 0"
+            )
+
+    def _check_critic(self, critic: Any, side: str) -> None:
+        domain = self.domains[side]
+        if not isinstance(critic, nn.Module):
+            raise TypeError(
+                f"domain {domain.name!r}: build_discriminator must return an nn.Module or "
+                f"None, got {type(critic).__name__}"
+            )
+        if self.config.weights.adversarial and (
+            type(domain).output_to_batch is Domain.output_to_batch
+        ):
+            raise TypeError(
+                f"domain {domain.name!r} builds a discriminator but does not implement "
+                f"output_to_batch(output), which turns decoder output into the critic's input; "
+                f"implement it or set weights.adversarial = 0"
+            )
+
+    def generator_parameters(self) -> list[nn.Parameter]:
+        """Every parameter but the discriminators': what ``terms["total"]`` trains."""
+        critics = {id(p) for p in self.discriminators.parameters()}
+        return [p for p in self.parameters() if id(p) not in critics]
 
     # -- names and devices --------------------------------------------------------------
     def side(self, domain: str) -> str:
@@ -198,6 +245,10 @@ class Bridge(nn.Module):
         gives the unpaired (semi-supervised) terms. Besides the weighted terms (see
         :class:`~flowbridge.config.LossWeights`) the dict reports the residual KLs in bits
         per dimension (``prior_a_bpd``, ``prior_b_bpd``).
+
+        With the adversarial term on, a paired batch also gives ``adversarial_<side>`` (each
+        side's part of ``adversarial``) and the critics' loss, ``critic_<side>`` and their sum
+        ``critic`` (not in ``total``; its gradient reaches the discriminators only).
         """
         if x_a is None and x_b is None:
             raise ValueError("loss() needs x_a, x_b or both")
@@ -208,14 +259,13 @@ class Bridge(nn.Module):
                     f"a paired batch needs as many a-rows as b-rows, got {a.shape[0]} and "
                     f"{b.shape[0]}; pass paired=False for unpaired batches"
                 )
-            terms = self._paired_terms(a, b)
-        else:
-            terms = {}
-            for side, x in (("a", x_a), ("b", x_b)):
-                if x is not None:
-                    for key, value in self._unpaired_terms(self._batch(x, side), side).items():
-                        terms[key] = terms.get(key, 0) + value
-        return self._weigh(terms)
+            return self._weigh(*self._paired_terms(a, b))
+        terms = {}
+        for side, x in (("a", x_a), ("b", x_b)):
+            if x is not None:
+                for key, value in self._unpaired_terms(self._batch(x, side), side).items():
+                    terms[key] = terms.get(key, 0) + value
+        return self._weigh(terms, {})
 
     def _posterior(self, side: str, x: torch.Tensor) -> PosteriorSample:
         encoded = self.encoders[side](x)
@@ -245,19 +295,75 @@ class Bridge(nn.Module):
         output = self.decoders[side](shared, residual, x)
         return self.domains[side].reconstruction_loss(output, x)
 
-    def _rec_own_and_cross(self, side: str, own, crossed, residual, x):
-        """Reconstruction of ``x`` from its own shared code and from the one carried over
-        from the other domain, as one decoder call on a doubled batch (one large call is
-        cheaper than two; domain losses are per sample, so the halves do not interact)."""
-        both = self._rec(
-            side,
-            torch.cat((own, crossed)),
-            torch.cat((residual, residual)),
-            torch.cat((x, x)),
-        )
-        return both.chunk(2)
+    def _critic(self, side: str) -> nn.Module | None:
+        """The discriminator of ``side`` when the adversarial term is on, else ``None``."""
+        if self.config.weights.adversarial and side in self.discriminators:
+            return self.discriminators[side]
+        return None
 
-    def _paired_terms(self, x_a, x_b) -> dict[str, torch.Tensor]:
+    def discriminator_loss(
+        self, domain: str, real: torch.Tensor, fake: torch.Tensor, shared: torch.Tensor
+    ) -> torch.Tensor:
+        """The hinge loss of ``domain``'s discriminator on real and generated pairs ``[batch]``.
+
+        Args:
+            domain: the domain (or side) whose discriminator is trained.
+            real: real batch ``[batch, ...]``.
+            fake: generated batch of the same shape (detached here: the loss trains the
+                critic only).
+            shared: codes ``[batch, d_s]`` both are scored for (detached here too).
+        """
+        side = self.side(domain)
+        if side not in self.discriminators:
+            raise ValueError(
+                f"domain {self.domains[side].name!r} has no discriminator: its "
+                f"build_discriminator returned None"
+            )
+        shared = shared.detach()
+        # One call on real and fake together: one pass (and one spectral-norm power
+        # iteration) instead of two; critic scores are per sample.
+        scores = self.discriminators[side](
+            torch.cat((real, fake.detach())), torch.cat((shared, shared))
+        )
+        return discriminator_hinge_loss(*scores.chunk(2))
+
+    def _decoded_terms(
+        self, side: str, q: PosteriorSample, crossed: torch.Tensor, x: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Reconstruction of ``x`` from its own shared code and, when needed, from the one
+        carried over from the other domain (``crossed``), plus the adversarial terms on what
+        was decoded. Returns weighted terms and reported ones, per sample."""
+        weights, on = self.config.weights, self.config.adversarial_on
+        critic = self._critic(side)
+        codes = [q.shared]
+        crossing = weights.cross or weights.cross_a or weights.cross_b
+        if crossing or (critic is not None and on != "own"):
+            codes.append(crossed)
+        # One decoder call on the stacked batch: one large call is cheaper than two, and
+        # domain losses are per sample, so the parts do not interact.
+        k = len(codes)
+        shared, targets = torch.cat(codes), torch.cat([x] * k)
+        output = self.decoders[side](shared, torch.cat([q.residual] * k), targets)
+        losses = self.domains[side].reconstruction_loss(output, targets).chunk(k)
+        terms = {f"rec_{side}": losses[0]}
+        if k == 2:
+            terms[f"cross_{side}"] = losses[1]
+        if critic is None:
+            return terms, {}
+        n = x.shape[0]
+        rows = {"own": slice(0, n), "cross": slice(n, 2 * n), "both": slice(0, 2 * n)}[on]
+        fake = self.domains[side].output_to_batch(output)[rows]
+        shared, real = shared[rows].detach(), targets[rows]
+        # Scored for its code detached: the encoders may not move a code to please the critic.
+        generator = generator_hinge_loss(frozen_scores(critic, fake, shared))
+        terms["adversarial"] = reduce(generator, "(k n) -> n", "mean", n=n)
+        reports = {
+            f"adversarial_{side}": terms["adversarial"].detach(),
+            f"critic_{side}": self.discriminator_loss(side, real, fake, shared),
+        }
+        return terms, reports
+
+    def _paired_terms(self, x_a, x_b) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         qa, qb = self._posterior("a", x_a), self._posterior("b", x_b)
         shared_a, a_in_b = self._shared_nll(qa, "a")
         shared_b, _ = self._shared_nll(qb, "b")
@@ -268,18 +374,20 @@ class Bridge(nn.Module):
             "prior_b": self._kl("b", qb, a_in_b),
             "align": (a_in_b - qb.shared).square().sum(dim=1),
         }
-        weights = self.config.weights
-        if weights.cross or weights.cross_a or weights.cross_b:
-            for side, q, crossed, x in (("a", qa, b_in_a, x_a), ("b", qb, a_in_b, x_b)):
-                terms[f"rec_{side}"], terms[f"cross_{side}"] = self._rec_own_and_cross(
-                    side, q.shared, crossed, q.residual, x
-                )
-            # Weighted cross + cross_<side> in total: "cross" is their sum, each side alone.
-            terms["cross"] = terms["cross_a"] + terms["cross_b"]
-        else:
-            terms["rec_a"] = self._rec("a", qa.shared, qa.residual, x_a)
-            terms["rec_b"] = self._rec("b", qb.shared, qb.residual, x_b)
-        return {key: value.mean() for key, value in terms.items()}
+        reports = {}
+        for side, q, crossed, x in (("a", qa, b_in_a, x_a), ("b", qb, a_in_b, x_b)):
+            decoded, reported = self._decoded_terms(side, q, crossed, x)
+            for key, value in decoded.items():
+                terms[key] = terms[key] + value if key in terms else value
+            reports.update(reported)
+        # Weighted cross + cross_<side> in total: "cross" is their sum, each side alone.
+        crosses = [terms[key] for key in ("cross_a", "cross_b") if key in terms]
+        if crosses:
+            terms["cross"] = sum(crosses)
+        if reports:
+            reports["critic"] = sum(v for k, v in reports.items() if k.startswith("critic_"))
+        mean = {key: value.mean() for key, value in terms.items()}
+        return mean, {key: value.mean() for key, value in reports.items()}
 
     def _unpaired_terms(self, x, side) -> dict[str, torch.Tensor]:
         q = self._posterior(side, x)
@@ -291,9 +399,13 @@ class Bridge(nn.Module):
         }
         return {key: value.mean() for key, value in terms.items()}
 
-    def _weigh(self, terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def _weigh(
+        self, terms: dict[str, torch.Tensor], reports: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """``terms`` plus ``reports`` (outside the total) and ``"total"``, their weighted sum."""
         weights = vars(self.config.weights)
         total = sum(weights[key] * value for key, value in terms.items())
+        terms.update(reports)
         for side in _SIDES:
             d_r = self.specs[side].residual
             if f"prior_{side}" in terms and d_r:

@@ -13,6 +13,8 @@ A checkpoint is a dict saved with :func:`torch.save` and read back with
     model             Bridge.state_dict()
     run               the full RunConfig as a plain dict (None for a bare model)
     optimizer         the optimiser's state_dict (None for a bare model)
+    critic_optimizer  the discriminators' optimiser state_dict (None without adversarial
+                      training; absent from older checkpoints)
     rng               RNG states for an exact resume (None for a bare model)
 
 :func:`load_bridge` rebuilds the domains through the plugin registry, so a checkpoint loads in
@@ -124,6 +126,7 @@ def save_checkpoint(
     step: int = 0,
     run: dict[str, Any] | None = None,
     optimizer: dict[str, Any] | None = None,
+    critic_optimizer: dict[str, Any] | None = None,
     rng: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``bridge`` (and, for a training run, what resuming needs) to ``path`` atomically.
@@ -134,6 +137,7 @@ def save_checkpoint(
         step: optimiser steps taken.
         run: the run configuration as a plain dict (``to_dict(RunConfig)``).
         optimizer: the optimiser's ``state_dict()``.
+        critic_optimizer: the discriminators' optimiser's ``state_dict()`` (adversarial runs).
         rng: RNG states (plain tensors and numbers) for an exact resume.
     """
     from . import __version__
@@ -148,6 +152,7 @@ def save_checkpoint(
         "model": bridge.state_dict(),
         "run": run,
         "optimizer": optimizer,
+        "critic_optimizer": critic_optimizer,
         "rng": rng,
     }
     return atomic_write(path, lambda file: torch.save(payload, file))

@@ -60,11 +60,15 @@ class LossWeights:
     ``cross_b``                     extra weight on B's cross-reconstruction alone
     ``align``               λm      :math:`\|f(s_A) - s_B\|^2` (the paper's text; 0 in the
                                     original code)
+    ``adversarial``         λ5·λ5_G generator hinge term :math:`-D(\hat x, s)` of each
+                                    domain with a discriminator; 0 = no GAN (default)
     ======================  ======  =====================================================
 
     A domain's cross-reconstruction is weighted ``cross + cross_<side>``: the original code
     weighs the two sides differently (captioning: 0.6 for text, 1.5 for images), which
-    ``cross = 0, cross_a = 0.6, cross_b = 1.5`` expresses.
+    ``cross = 0, cross_a = 0.6, cross_b = 1.5`` expresses. The original text-to-image
+    model weighs its GAN term λ5 · λ5_G = 1 · 2000 (``adversarial = 2000``); which generated
+    batches the critic sees is :attr:`BridgeConfig.adversarial_on`.
     """
 
     shared: float = 1.0
@@ -76,6 +80,12 @@ class LossWeights:
     cross_a: float = 0.0
     cross_b: float = 0.0
     align: float = 0.0
+    adversarial: float = 0.0
+
+    def __post_init__(self):
+        for key, value in vars(self).items():
+            if not (isinstance(value, (int, float)) and 0 <= value < float("inf")):
+                raise ConfigError(f"{key} must be a finite number >= 0, got {value!r}")
 
 
 @dataclass
@@ -98,6 +108,10 @@ class BridgeConfig:
         posterior: ``"fixed"`` (encoder output + fixed-σ noise, the original) or ``"learned"``
             (the encoder also outputs a log-variance; KL by one Monte-Carlo sample).
         posterior_noise: σ of the fixed posterior (0.05 in the original).
+        adversarial_on: with ``weights.adversarial > 0``, which generated batches of a domain
+            with a discriminator it scores: ``"cross"`` (decoded from the partner's shared
+            code carried over by f, scored for that code: what translation produces),
+            ``"own"`` (the domain's own reconstruction, scored for its own code) or ``"both"``.
         weights: loss weights.
     """
 
@@ -117,6 +131,7 @@ class BridgeConfig:
     coupling_scale: str = "softplus"
     posterior: str = "fixed"
     posterior_noise: float = 0.05
+    adversarial_on: str = "cross"
     weights: LossWeights = field(default_factory=LossWeights)
 
     def __post_init__(self):
@@ -126,6 +141,7 @@ class BridgeConfig:
             "residual_prior": ("flow", "gaussian", "standard", "none"),
             "posterior": ("fixed", "learned"),
             "coupling_scale": ("softplus", "sigmoid"),
+            "adversarial_on": ("cross", "own", "both"),
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
@@ -198,6 +214,8 @@ class TrainConfig:
         steps: optimiser steps in total (a resumed run continues up to this number).
         batch_size: pairs per step, over all processes (each DDP rank takes its share).
         lr: Adam learning rate (1e-4 in the original).
+        discriminator_lr: learning rate of the discriminators' own Adam (3e-4 in the
+            original), used when ``model.weights.adversarial > 0``.
         grad_clip: clipping threshold; 0 turns clipping off.
         grad_clip_mode: ``"value"`` (clamp every gradient entry, the original) or ``"norm"``
             (rescale the whole gradient to at most this global L2 norm).
@@ -223,6 +241,7 @@ class TrainConfig:
     steps: int = 1000
     batch_size: int = 64
     lr: float = 1e-3
+    discriminator_lr: float = 3e-4
     grad_clip: float = 0.0
     grad_clip_mode: str = "value"
     paired_fraction: float = 1.0
@@ -249,8 +268,9 @@ class TrainConfig:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.unpaired_batch_size < 0:
             raise ConfigError(f"unpaired_batch_size must be >= 0, got {self.unpaired_batch_size}")
-        if not self.lr > 0:
-            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        for key in ("lr", "discriminator_lr"):
+            if not getattr(self, key) > 0:
+                raise ConfigError(f"{key} must be > 0, got {getattr(self, key)}")
         if not self.grad_clip >= 0:
             raise ConfigError(f"grad_clip must be >= 0 (0 = off), got {self.grad_clip}")
         if self.grad_clip_mode not in ("value", "norm"):

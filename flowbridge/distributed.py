@@ -11,6 +11,7 @@ same global batch and trains on its own contiguous share of it; gradients are av
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +88,16 @@ class Distributed:
         values = values.clone()
         dist.all_reduce(values, op=dist.ReduceOp.SUM)
         return values / self.world_size
+
+    def average_gradients(self, parameters: Sequence[torch.Tensor]) -> None:
+        """Replace each parameter's ``.grad`` by its mean over all ranks (what DDP does for
+        the modules it wraps), in one collective; a missing gradient counts as zeros."""
+        if not self.active or not parameters:
+            return
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
+        flat = self.mean(torch.cat([g.flatten() for g in grads]))
+        for p, mean in zip(parameters, flat.split([g.numel() for g in grads]), strict=True):
+            p.grad = mean.view_as(p)
 
     def gather(self, obj: Any) -> list[Any]:
         """Every rank's ``obj``, in rank order (a collective: all ranks must call it)."""

@@ -112,9 +112,24 @@ class Domain(abc.ABC):
         """
 
     def build_discriminator(self, spec: LatentSpec) -> nn.Module | None:
-        """Optional adversarial critic ``(x, shared) -> score [batch]`` (hinge loss), e.g. the
-        original text-to-image projection discriminator. ``None`` (the default): no GAN term."""
+        """Optional adversarial critic ``(x, shared) -> score [batch]``, e.g. the original
+        text-to-image projection discriminator. ``None`` (the default): no GAN term.
+
+        ``x`` is a batch as :meth:`collate` makes it, or :meth:`output_to_batch` of decoder
+        output; ``shared [batch, d_s]`` is the code it is scored for. The bridge trains it
+        with a hinge loss (:mod:`flowbridge.adversarial`) when ``weights.adversarial > 0``.
+        A domain that returns a critic must implement :meth:`output_to_batch`.
+        """
         return None
+
+    def output_to_batch(self, output: Any) -> torch.Tensor:
+        """Decoder output as a batch like :meth:`collate` makes (the critic's input), e.g. the
+        sigmoid of pixel logits; it must stay differentiable, since the adversarial term's
+        gradient reaches the decoder through it. Only needed with a discriminator."""
+        raise NotImplementedError(
+            f"domain {self.name!r} does not turn decoder output into a batch: implement "
+            f"output_to_batch(output) to train its discriminator"
+        )
 
     # -- data ----------------------------------------------------------------------------
     def fit(self, items: Sequence) -> None:

@@ -234,19 +234,36 @@ def _check_model(
                     "collate(generate(...)) must have one row per item",
                 )
     if critic is not None:
-        _check_discriminator(critic, spec, x, code.shared, check)
+        _check_discriminator(domain, critic, decoder, code, x, check, spec)
     return items
 
 
 def _check_discriminator(
-    critic: nn.Module, spec: LatentSpec, x: torch.Tensor, shared: torch.Tensor, check: _Checker
+    domain: Domain,
+    critic: nn.Module,
+    decoder: nn.Module,
+    code: EncoderOutput,
+    x: torch.Tensor,
+    check: _Checker,
+    spec: LatentSpec,
 ) -> None:
     with check("discriminator", spec):
-        score = critic(x, shared)
+        score = critic(x, code.shared)
         _expect_batch(score, "discriminator score", (x.shape[0],))
         _expect_finite_float(score, "discriminator score")
         score.sum().backward()
         _check_gradients({"discriminator": critic})
+        # The generator's adversarial gradient reaches the decoder through output_to_batch.
+        decoder.zero_grad(set_to_none=True)
+        fake = domain.output_to_batch(decoder(code.shared, code.residual, x))
+        _expect_batch(fake, "output_to_batch(decoder output)", tuple(x.shape))
+        _expect_finite_float(fake, "output_to_batch(decoder output)")
+        critic(fake, code.shared).sum().backward()
+        _expect(
+            any(p.grad is not None and bool(p.grad.any()) for p in decoder.parameters()),
+            "the critic's score of output_to_batch(decoder output) has no gradient for the "
+            "decoder: output_to_batch must stay differentiable (no detach, no rounding)",
+        )
 
 
 def _check_state(
@@ -315,7 +332,9 @@ def check_domain(
       losses, and the first sample alone gets the same loss as inside the batch;
     * ``generate`` turns ``[batch, d_s]``, ``[batch, d_r]`` latents into ``batch`` items, and
       ``collate`` turns those items back into a batch (unless ``collate_generated=False``);
-    * ``build_discriminator``, when not ``None``, scores ``[batch]`` with gradients.
+    * ``build_discriminator``, when not ``None``, scores ``[batch]`` with gradients, and
+      ``output_to_batch`` turns decoder output into a batch shaped like ``x`` that the
+      critic's gradient flows back through to the decoder.
 
     Once: the name is valid, ``options`` are JSON and rebuild the domain, ``example_batch`` is
     deterministic given the seed, ``read_item`` reads each of ``sources``, ``state_dict``

@@ -69,12 +69,29 @@ class CriticDomain(VectorDomain):
     def build_discriminator(self, spec):
         return Critic(self.features, spec.shared, self.squeeze)
 
+    def output_to_batch(self, output):
+        return output
+
 
 def test_a_discriminator_is_checked_when_the_domain_has_one():
     assert "discriminator" in check_domain(CriticDomain())
     broken = type("Broken", (CriticDomain,), {"squeeze": False})
     shape = r"'discriminator'.*must have shape \[4\], got \[4, 1\]"
     with pytest.raises(AssertionError, match=shape):
+        check_domain(broken())
+
+
+@pytest.mark.parametrize(
+    ("output_to_batch", "message"),
+    [
+        (VectorDomain.output_to_batch, "does not turn decoder output into a batch"),
+        (lambda self, output: output[:, :2], r"must have shape \[4, 4\], got \[4, 2\]"),
+        (lambda self, output: output.detach(), "must stay differentiable"),
+    ],
+)
+def test_a_discriminator_needs_a_differentiable_output_to_batch(output_to_batch, message):
+    broken = type("Broken", (CriticDomain,), {"output_to_batch": output_to_batch})
+    with pytest.raises(AssertionError, match=f"'discriminator'.*{message}"):
         check_domain(broken())
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 from test_training_support import (  # noqa: F401 (fixtures)
     Poisonable,
+    adversarial_settings,
     parameters,
     plugin,
     toy_config,
@@ -75,10 +76,18 @@ RESUMABLE = dict(
 )
 
 
+@pytest.fixture(params=["plain", "adversarial"])
+def resumable(request):
+    """The resume tests' config for ``(out, steps)``: the toy run, or one that also trains a
+    discriminator (whose parameters and optimiser state must resume exactly too)."""
+    settings = toy_settings if request.param == "plain" else adversarial_settings
+    return lambda out, steps: load_run_config(settings(out, steps=steps, **RESUMABLE))
+
+
 @pytest.fixture
-def straight(tmp_path):
+def straight(tmp_path, resumable):
     """Parameters and log of 8 uninterrupted steps."""
-    result = Trainer(toy_config(tmp_path / "straight", steps=8, **RESUMABLE)).run()
+    result = Trainer(resumable(tmp_path / "straight", 8)).run()
     return parameters(result.bridge), read_log(result)
 
 
@@ -89,11 +98,11 @@ def assert_same_parameters(bridge, expected):
         assert torch.equal(actual[key], expected[key]), f"{key} differs"
 
 
-def test_half_run_plus_resume_equals_the_straight_run(tmp_path, straight):
+def test_half_run_plus_resume_equals_the_straight_run(tmp_path, resumable, straight):
     out = tmp_path / "halves"
-    first = Trainer(toy_config(out, steps=4, **RESUMABLE)).run()
+    first = Trainer(resumable(out, 4)).run()
     assert load_checkpoint(first.checkpoint)["step"] == 4
-    second = Trainer(toy_config(out, steps=8, **RESUMABLE), resume=True).run()
+    second = Trainer(resumable(out, 8), resume=True).run()
     assert second.step == 8
     assert_same_parameters(second.bridge, straight[0])
     # The resumed log continues the first: train lines 1..8 once each, with the same numbers
@@ -102,9 +111,10 @@ def test_half_run_plus_resume_equals_the_straight_run(tmp_path, straight):
     expected = [line for line in straight[1] if line["split"] == "train"]
     assert [line["step"] for line in lines] == list(range(1, 9))
     assert [line["total"] for line in lines] == [line["total"] for line in expected]
+    assert [line.get("critic") for line in lines] == [line.get("critic") for line in expected]
 
 
-def test_an_interrupt_checkpoints_the_last_step_and_resume_continues(tmp_path, straight):
+def test_an_interrupt_checkpoints_the_last_step_and_resume_continues(tmp_path, resumable, straight):
     out = tmp_path / "interrupted"
 
     def interrupt(trainer, step, terms):
@@ -112,9 +122,9 @@ def test_an_interrupt_checkpoints_the_last_step_and_resume_continues(tmp_path, s
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        Trainer(toy_config(out, steps=8, **RESUMABLE), callbacks=[interrupt]).run()
+        Trainer(resumable(out, 8), callbacks=[interrupt]).run()
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 5
-    resumed = Trainer(toy_config(out, steps=8, **RESUMABLE), resume=True).run()
+    resumed = Trainer(resumable(out, 8), resume=True).run()
     assert_same_parameters(resumed.bridge, straight[0])
 
 

@@ -1,7 +1,8 @@
 """Shared pieces of the training, checkpoint, CLI and DDP tests (no tests of its own).
 
 A tiny plugin registers two vector domains (``vector``: 4 features, ``other``: 6), a domain
-whose loss can be poisoned with NaN, a ``words`` domain whose items are strings and whose
+whose loss can be poisoned with NaN, a vector domain with a discriminator (``critic-vector``,
+paired with ``other`` in ``toy-critic-pairs``), a ``words`` domain whose items are strings and whose
 vocabulary is fitted on the training items, and two in-memory paired datasets: ``toy-pairs``
 (vector, other; both sides share a 2-dimensional cause) and ``toy-words`` (words, vector).
 """
@@ -14,7 +15,13 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from toy_domains import VectorDecoder, VectorDomain, VectorEncoder, make_domain_class
+from toy_domains import (
+    CriticVectorDomain,
+    VectorDecoder,
+    VectorDomain,
+    VectorEncoder,
+    make_domain_class,
+)
 
 from flowbridge import Domain, hookimpl
 from flowbridge.config import load_run_config
@@ -143,6 +150,13 @@ class ToyPairs(PairedDataset):
         return split
 
 
+class CriticPairs(ToyPairs):
+    """``toy-pairs`` with a discriminator on the ``a`` side."""
+
+    name = "toy-critic-pairs"
+    domains = ("critic-vector", "other")
+
+
 class ToyPlugin:
     @hookimpl
     def flowbridge_register_domains(self, register):
@@ -150,11 +164,13 @@ class ToyPlugin:
         register(Other)
         register(Poisonable)
         register(Words)
+        register(CriticVectorDomain)
 
     @hookimpl
     def flowbridge_register_datasets(self, register):
         register(ToyPairs)
         register(WordPairs)
+        register(CriticPairs)
 
 
 @contextlib.contextmanager
@@ -194,6 +210,15 @@ def toy_settings(out, **train) -> dict:
 
 def toy_config(out, **train):
     return load_run_config(toy_settings(out, **train))
+
+
+def adversarial_settings(out, **train) -> dict:
+    """``toy_settings`` with a discriminator on side a and the adversarial term on."""
+    settings = toy_settings(out, **train)
+    settings["data"]["dataset"] = "toy-critic-pairs"
+    settings["domains"]["a"]["name"] = "critic-vector"
+    settings["model"].update(adversarial_on="both", weights={"adversarial": 0.5})
+    return settings
 
 
 def parameters(bridge) -> dict[str, torch.Tensor]:

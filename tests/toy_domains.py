@@ -81,6 +81,31 @@ class VectorDomain(Domain):
         return path
 
 
+class VectorCritic(nn.Module):
+    """A discriminator ``(x [batch, features], shared [batch, d_s]) -> score [batch]``."""
+
+    def __init__(self, features: int, spec: LatentSpec, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(features + spec.shared, hidden), nn.ReLU(), nn.Linear(hidden, 1)
+        )
+
+    def forward(self, x, shared):
+        return self.net(torch.cat((x, shared), dim=1)).squeeze(1)
+
+
+class CriticVectorDomain(VectorDomain):
+    """A VectorDomain with a discriminator; its decoder output already is a batch."""
+
+    name = "critic-vector"
+
+    def build_discriminator(self, spec):
+        return VectorCritic(self.features, spec, self.hidden)
+
+    def output_to_batch(self, output):
+        return output
+
+
 def make_domain_class(name: str) -> type[VectorDomain]:
     """A VectorDomain subclass registered under another name (for a second domain)."""
     return type(f"VectorDomain_{name}", (VectorDomain,), {"name": name})

@@ -7,7 +7,10 @@ when the unpaired schedule says so, one batch of A-only and one of B-only items:
 
     L = L_\text{paired}(x_A, x_B) + w_u\,[L_\text{unpaired}(u_A) + L_\text{unpaired}(u_B)]
 
-(:meth:`flowbridge.Bridge.loss`). A non-finite term stops the run before the update, naming
+(:meth:`flowbridge.Bridge.loss`). With ``model.weights.adversarial > 0`` the domains'
+discriminators take a step of their own Adam (``train.discriminator_lr``) on the same batch's
+``critic`` loss, alongside the generator's step on ``total``; each optimiser holds only its
+own player's parameters. A non-finite term stops the run before the update, naming
 the term and the step; the last checkpoint stays as it was. ``KeyboardInterrupt`` writes a
 checkpoint of the last completed step first, so ``resume=True`` (``--resume``) continues
 exactly where the run stopped.
@@ -50,7 +53,7 @@ Callback = Callable[["Trainer", int, dict[str, float]], None]
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.jsonl"
 CONFIG_NAME = "config.json"
-_SHOWN = ("total", "rec_a", "rec_b", "cross", "prior_a_bpd", "prior_b_bpd")
+_SHOWN = ("total", "rec_a", "rec_b", "cross", "prior_a_bpd", "prior_b_bpd", "adversarial", "critic")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -123,6 +126,10 @@ class _Means:
         means = {key: self.sums[key] / self.counts[key] for key in sorted(self.sums)}
         self.sums, self.counts = {}, {}
         return means
+
+
+def _parameters(optimizer: torch.optim.Optimizer) -> list[nn.Parameter]:
+    return [p for group in optimizer.param_groups for p in group["params"]]
 
 
 def _grad_norm(parameters: Sequence[nn.Parameter]) -> torch.Tensor:
@@ -236,9 +243,24 @@ class Trainer:
         self.samplers = {"paired": BatchSampler(self.paired[0].size, self.generator)}
         for side, stream in self.unpaired.items():
             self.samplers[f"unpaired_{side}"] = BatchSampler(stream.size, self.generator)
-        self.optimizer = torch.optim.Adam(self.bridge.parameters(), lr=cfg.lr)
+        self.optimizer = torch.optim.Adam(self.bridge.generator_parameters(), lr=cfg.lr)
+        self.critic_optimizer = None
+        if config.model.weights.adversarial:
+            self.critic_optimizer = torch.optim.Adam(
+                self.bridge.discriminators.parameters(), lr=cfg.discriminator_lr
+            )
         self.model: nn.Module = _StepLoss(self.bridge, cfg.unpaired_weight)
         if self.dist.active:
+            # The critics are no part of the generator's gradient: DDP leaves them alone, and
+            # the critic step averages their gradients itself (Distributed.average_gradients).
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+                self.model,
+                [
+                    name
+                    for name, _ in (*self.model.named_parameters(), *self.model.named_buffers())
+                    if name.startswith("bridge.discriminators.")
+                ],
+            )
             self.model = DistributedDataParallel(
                 self.model,
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
@@ -302,7 +324,7 @@ class Trainer:
         the random streams nor normalisation statistics move."""
         indices = torch.arange(min(2, self.paired[0].size))
         batch = [self._to_device(stream.take(indices)) for stream in self.paired]
-        parameters = [p for p in self.bridge.parameters() if p.requires_grad]
+        parameters = [p for p in self.bridge.generator_parameters() if p.requires_grad]
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             self.bridge.eval()
@@ -327,6 +349,13 @@ class Trainer:
     def _restore(self, checkpoint: dict[str, Any]) -> None:
         self.bridge.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
+        if self.critic_optimizer is not None:
+            if checkpoint.get("critic_optimizer") is None:
+                raise CheckpointError(
+                    f"{self.checkpoint_path} has no discriminator optimiser state to resume "
+                    f"the adversarial training with; start a new run in another out directory"
+                )
+            self.critic_optimizer.load_state_dict(checkpoint["critic_optimizer"])
         self.step = checkpoint["step"]
         self._last_saved = self.step
         rng, rank = checkpoint["rng"], self.dist.rank
@@ -363,6 +392,9 @@ class Trainer:
             step=self.step,
             run=to_dict(self.config),
             optimizer=self.optimizer.state_dict(),
+            critic_optimizer=(
+                self.critic_optimizer.state_dict() if self.critic_optimizer is not None else None
+            ),
             rng=rng,
         )
         self._last_saved = self.step
@@ -441,15 +473,29 @@ class Trainer:
         values = dict(zip(keys, reduced.tolist(), strict=True))
         self._check_finite(values, step)
         self.optimizer.zero_grad(set_to_none=True)
-        terms["total"].backward()
-        parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
+        if self.critic_optimizer is None:
+            terms["total"].backward()
+        else:
+            # The two players' losses have disjoint graphs (Bridge.loss detaches each from the
+            # other's parameters), so one backward pass of their sum gives each its own
+            # gradient, and passes once through DDP's hooks on the outputs.
+            self.critic_optimizer.zero_grad(set_to_none=True)
+            (terms["total"] + terms["critic"]).backward()
+        parameters = _parameters(self.optimizer)
         values["grad_norm"] = float(_grad_norm(parameters))
         self._check_finite({"gradient norm": values["grad_norm"]}, step)
+        if self.critic_optimizer is not None:
+            critics = _parameters(self.critic_optimizer)
+            self.dist.average_gradients(critics)
+            values["critic_grad_norm"] = float(_grad_norm(critics))
+            self._check_finite({"critic gradient norm": values["critic_grad_norm"]}, step)
         if cfg.grad_clip and cfg.grad_clip_mode == "value":
             nn.utils.clip_grad_value_(parameters, cfg.grad_clip)
         elif cfg.grad_clip:
             nn.utils.clip_grad_norm_(parameters, cfg.grad_clip)
         self.optimizer.step()
+        if self.critic_optimizer is not None:
+            self.critic_optimizer.step()
         self.step = step
         self._snapshot = self._rng_state()
         return values

@@ -1,4 +1,5 @@
-r"""Per-sample losses of the image domain: reconstruction and the hinge adversarial terms.
+r"""Per-sample losses of the image domain: reconstruction, and the core's hinge adversarial
+terms (:mod:`flowbridge.adversarial`, re-exported here).
 
 Every function returns one value per example, ``[batch]``, summed over the example's elements
 (pixels or features), as the core's other terms are (see ``flowbridge.Domain``).
@@ -10,6 +11,8 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+
+from flowbridge.adversarial import discriminator_hinge_loss, generator_hinge_loss
 
 __all__ = [
     "l1_loss",
@@ -43,27 +46,3 @@ RECONSTRUCTION_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Te
     "l2": l2_loss,
     "bce": bce_loss,
 }
-
-
-def discriminator_hinge_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    r"""The critic's hinge loss :math:`\max(0, 1 - D(x)) + \max(0, 1 + D(\hat x))`.
-
-    Args:
-        real: scores of real examples ``[batch]``.
-        fake: scores of generated examples ``[batch]`` (detached from the generator).
-
-    References:
-        Lim & Ye, "Geometric GAN", 2017; Miyato & Koyama, "cGANs with Projection
-        Discriminator", ICLR 2018.
-    """
-    if real.shape != fake.shape:
-        raise ValueError(
-            f"real and fake scores must have the same shape [batch], got {list(real.shape)} "
-            f"and {list(fake.shape)}"
-        )
-    return F.relu(1 - real) + F.relu(1 + fake)
-
-
-def generator_hinge_loss(fake: torch.Tensor) -> torch.Tensor:
-    r"""The generator's hinge loss :math:`-D(\hat x)` for scores ``fake [batch]``."""
-    return -fake
