@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from nflows.transforms import CompositeTransform, Transform
 
-from .._checks import check_positive_int, check_vectors
+from .._checks import check_positive_int
+from .base import FlowTransform
 from .coupling import AdditiveCoupling, AffineCoupling
 from .elementwise import GlobalScale, swap_halves
+from .nn import scale_activation
 
 __all__ = ["SharedBijection"]
 
 
-class SharedBijection(Transform):
+class SharedBijection(FlowTransform):
     r"""An unconditional invertible map :math:`f: \mathbb{R}^{d_s} \to \mathbb{R}^{d_s}`.
 
     Each of the ``steps`` steps is
@@ -63,8 +65,10 @@ class SharedBijection(Transform):
         super().__init__()
         self.features = check_positive_int(features, "features")
         self.steps = check_positive_int(steps, "steps")
+        check_positive_int(hidden_features, "hidden_features")
         if coupling not in ("additive", "affine"):
             raise ValueError(f"coupling must be 'additive' or 'affine', got {coupling!r}")
+        scale_activation(scale)  # a misspelt scale is an error even where it goes unused
         self.coupling = coupling
         layers: list[Transform] = []
         for _ in range(steps):
@@ -86,12 +90,10 @@ class SharedBijection(Transform):
                 layers.append(swap_halves(features))
         self.transform = CompositeTransform(layers)
 
-    def forward(self, inputs, context=None):
-        check_vectors(inputs, self.features)
+    def _forward(self, inputs, context):
         return self.transform(inputs)
 
-    def inverse(self, inputs, context=None):
-        check_vectors(inputs, self.features)
+    def _inverse(self, inputs, context):
         return self.transform.inverse(inputs)
 
     def extra_repr(self) -> str:

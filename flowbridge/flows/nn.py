@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._checks import check_positive_int
+
 __all__ = ["MLP", "SCALE_ACTIVATIONS", "scale_activation"]
 
 
@@ -23,15 +25,17 @@ class MLP(nn.Sequential):
         in_features: input size (conditioner input, context included).
         out_features: output size.
         hidden_features: width of each hidden layer.
-        hidden_layers: number of hidden layers (the original LNFMM uses 1).
+        hidden_layers: number of hidden layers (the original LNFMM uses 1; 0 gives a linear
+            map).
     """
 
     def __init__(
         self, in_features: int, out_features: int, hidden_features: int, hidden_layers: int = 1
     ):
+        check_positive_int(hidden_features, "hidden_features")
         layers: list[nn.Module] = []
         width = in_features
-        for _ in range(hidden_layers):
+        for _ in range(check_positive_int(hidden_layers, "hidden_layers", allow_zero=True)):
             layers += [nn.Linear(width, hidden_features), nn.ReLU()]
             width = hidden_features
         last = nn.Linear(width, out_features)

@@ -29,10 +29,10 @@ from einops import rearrange, repeat
 from nflows.distributions import Distribution
 from nflows.transforms import CompositeTransform, Transform
 
-from .._checks import check_context, check_positive_int, check_vectors
+from .._checks import check_context, check_positive_int, check_positive_number, check_vectors
 from .coupling import AffineCoupling
 from .elementwise import ConditionalActNorm, swap_halves
-from .nn import MLP
+from .nn import MLP, scale_activation
 
 __all__ = [
     "Prior",
@@ -76,7 +76,7 @@ class Prior(Distribution):
         self.context_features = check_positive_int(
             context_features, "context_features", allow_zero=True
         )
-        # Tracks the module's device and dtype for sampling without a context.
+        # Tracks the module's device and dtype: samples are drawn in them.
         self.register_buffer("_anchor", torch.zeros(()), persistent=False)
 
     @property
@@ -85,7 +85,9 @@ class Prior(Distribution):
 
     def log_prob(self, inputs, context=None):
         inputs = check_vectors(inputs, self.features, name=f"{self._name} inputs")
-        context = check_context(context, self.context_features, inputs.shape[0], self._name)
+        context = check_context(
+            context, self.context_features, inputs.shape[0], self._name, dtype=inputs.dtype
+        )
         return self._log_prob(inputs, context)
 
     def sample(self, num_samples, context=None, temperature=1.0, generator=None):
@@ -93,29 +95,22 @@ class Prior(Distribution):
 
     def sample_and_log_prob(self, num_samples, context=None, temperature=1.0, generator=None):
         check_positive_int(num_samples, "num_samples")
-        if not (isinstance(temperature, (int, float)) and temperature >= 0):
-            raise ValueError(f"temperature must be a number >= 0, got {temperature!r}")
-        if context is None and self.context_features:
-            raise ValueError(
-                f"{self._name} is conditional: sample() needs a context of shape "
-                f"[batch, {self.context_features}]"
-            )
-        if context is not None and self.context_features:
-            context = check_context(context, self.context_features, None, self._name)
+        temperature = check_positive_number(temperature, "temperature", allow_zero=True)
+        checked = check_context(
+            context, self.context_features, None, self._name, dtype=self._anchor.dtype
+        )
         batch = None if context is None else context.shape[0]
-        reference = self._anchor if context is None else context
-        rows = num_samples * (batch or 1)
         noise = torch.randn(
-            rows,
+            num_samples * (batch or 1),
             self.features,
             generator=generator,
-            dtype=reference.dtype,
-            device=reference.device,
+            dtype=self._anchor.dtype,
+            device=self._anchor.device,
         )
         flat_context = None
-        if self.context_features:
-            flat_context = repeat(context, "b c -> (b k) c", k=num_samples)
-        samples, log_prob = self._sample_flat(noise, flat_context, float(temperature))
+        if checked is not None:
+            flat_context = repeat(checked, "b c -> (b k) c", k=num_samples)
+        samples, log_prob = self._sample_flat(noise, flat_context, temperature)
         if batch is None:
             return samples, log_prob
         return (
@@ -138,7 +133,8 @@ class FlowPrior(Prior):
 
     Each of the ``steps`` steps maps data towards noise as
     [:class:`ConditionalActNorm` → :class:`AffineCoupling` whose network sees
-    :math:`(x_1, c)` → swap of the halves], so
+    :math:`(x_1, c)` → swap of the halves] (``actnorm=False`` leaves the ActNorm out: a plain
+    conditional RealNVP), so
 
     .. math::
 
@@ -157,6 +153,8 @@ class FlowPrior(Prior):
         base_scale: :math:`\sigma_0` of the base normal (0.25 in the original).
         scale: scale activation of the couplings (``"softplus"`` or ``"sigmoid"``).
         actnorm_scale: scale activation of the ActNorm layers (the original's ``"sigmoid"``).
+        hidden_layers: hidden layers of every MLP (1 in the original).
+        actnorm: whether each step starts with a :class:`ConditionalActNorm`.
     """
 
     def __init__(
@@ -168,21 +166,29 @@ class FlowPrior(Prior):
         base_scale: float = 0.25,
         scale: str = "softplus",
         actnorm_scale: str = "sigmoid",
+        hidden_layers: int = 1,
+        actnorm: bool = True,
     ):
         super().__init__(check_positive_int(features, "features"), context_features)
         self.steps = check_positive_int(steps, "steps")
-        if not base_scale > 0:
-            raise ValueError(f"base_scale must be > 0, got {base_scale}")
-        self.base_scale = float(base_scale)
+        self.base_scale = check_positive_number(base_scale, "base_scale")
+        # Checked here because a 1-feature flow builds no coupling to check them.
+        scale_activation(scale)
+        scale_activation(actnorm_scale)
+        if features == 1 and not actnorm:
+            raise ValueError(
+                "a 1-feature FlowPrior has no coupling (nothing to split), so actnorm=False "
+                "would leave it without layers; use actnorm=True or StandardNormalPrior"
+            )
+        mlp = dict(hidden_features=hidden_features, hidden_layers=hidden_layers)
         layers: list[Transform] = []
         for _ in range(steps):
-            layers.append(
-                ConditionalActNorm(features, context_features, hidden_features, actnorm_scale)
-            )
-            if features > 1:
+            if actnorm:
                 layers.append(
-                    AffineCoupling(features, context_features, hidden_features, scale=scale)
+                    ConditionalActNorm(features, context_features, scale=actnorm_scale, **mlp)
                 )
+            if features > 1:
+                layers.append(AffineCoupling(features, context_features, scale=scale, **mlp))
                 layers.append(swap_halves(features))
         self.transform = CompositeTransform(layers)
 
@@ -238,7 +244,7 @@ class ConditionalGaussianPrior(Prior):
             check_positive_int(features, "features"),
             check_positive_int(context_features, "context_features"),
         )
-        self.base_scale = float(base_scale)
+        self.base_scale = check_positive_number(base_scale, "base_scale")
         self.net = MLP(context_features, 2 * features, hidden_features)
 
     def _params(self, context):
@@ -261,7 +267,7 @@ class StandardNormalPrior(Prior):
     def __init__(self, features: int, context_features: int = 0, scale: float = 1.0):
         # context_features is accepted for interface parity; the context is ignored.
         super().__init__(check_positive_int(features, "features"), 0)
-        self.scale = float(scale)
+        self.scale = check_positive_number(scale, "scale")
 
     def _log_prob(self, inputs, context):
         return normal_log_prob(inputs, 0.0, math.log(self.scale))
