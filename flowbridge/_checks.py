@@ -91,8 +91,9 @@ def check_context(
             f"got {type(context).__name__}"
         )
     if context.dim() == 0:
+        width = features or "..."
         raise ValueError(
-            f"{owner} context must have shape [batch, {features}] (one row per input row), "
+            f"{owner} context must have shape [batch, {width}] (one row per input row), "
             f"got a 0-dim tensor"
         )
     if batch is not None and context.shape[0] != batch:

@@ -31,6 +31,7 @@ from torch.distributions import Normal
 from flowbridge.flows import (
     AdditiveCoupling,
     AffineCoupling,
+    Chain,
     ConditionalActNorm,
     ConditionalGaussianPrior,
     ConditionalResidualPrior,
@@ -40,6 +41,7 @@ from flowbridge.flows import (
     Prior,
     SharedBijection,
     StandardNormalPrior,
+    SwapHalves,
     UniformPrior,
     build_residual_prior,
     build_shared_prior,
@@ -114,6 +116,20 @@ TRANSFORMS = [
         context="always",
     ),
     Case("ConditionalActNorm-plain", lambda s: ConditionalActNorm(s.features, 0, HIDDEN)),
+    Case("SwapHalves", lambda s: SwapHalves(s.features)),
+    Case(
+        "Chain",
+        lambda s: Chain(
+            [
+                ConditionalActNorm(s.features, s.context_features, HIDDEN),
+                AffineCoupling(s.features, s.context_features, HIDDEN, flip=s.flip),
+                SwapHalves(s.features),
+                AdditiveCoupling(s.features, 0, HIDDEN),
+            ]
+        ),
+        (2, 7),
+        "optional",
+    ),
 ]
 PRIORS = [
     Case(

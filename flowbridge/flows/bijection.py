@@ -2,18 +2,16 @@ r"""The shared bijection f that carries a shared code from domain A's space to d
 
 from __future__ import annotations
 
-from nflows.transforms import CompositeTransform, Transform
-
 from .._checks import check_positive_int
-from .base import FlowTransform
+from .base import Chain, FlowTransform
 from .coupling import AdditiveCoupling, AffineCoupling
-from .elementwise import GlobalScale, swap_halves
+from .elementwise import GlobalScale, SwapHalves
 from .nn import scale_activation
 
 __all__ = ["SharedBijection"]
 
 
-class SharedBijection(FlowTransform):
+class SharedBijection(Chain):
     r"""An unconditional invertible map :math:`f: \mathbb{R}^{d_s} \to \mathbb{R}^{d_s}`.
 
     Each of the ``steps`` steps is
@@ -62,15 +60,14 @@ class SharedBijection(FlowTransform):
         coupling: str = "additive",
         scale: str = "sigmoid",
     ):
-        super().__init__()
-        self.features = check_positive_int(features, "features")
+        check_positive_int(features, "features")
         self.steps = check_positive_int(steps, "steps")
         check_positive_int(hidden_features, "hidden_features")
         if coupling not in ("additive", "affine"):
             raise ValueError(f"coupling must be 'additive' or 'affine', got {coupling!r}")
         scale_activation(scale)  # a misspelt scale is an error even where it goes unused
         self.coupling = coupling
-        layers: list[Transform] = []
+        layers: list[FlowTransform] = []
         for _ in range(steps):
             if features > 1:
                 if coupling == "additive":
@@ -87,14 +84,8 @@ class SharedBijection(FlowTransform):
                     ]
             layers.append(GlobalScale(features))
             if features > 1:
-                layers.append(swap_halves(features))
-        self.transform = CompositeTransform(layers)
-
-    def _forward(self, inputs, context):
-        return self.transform(inputs)
-
-    def _inverse(self, inputs, context):
-        return self.transform.inverse(inputs)
+                layers.append(SwapHalves(features))
+        super().__init__(layers)
 
     def extra_repr(self) -> str:
         return f"features={self.features}, steps={self.steps}, coupling={self.coupling!r}"

@@ -1,17 +1,17 @@
-r"""Elementwise invertible layers: the learned global scale and conditional ActNorm."""
+r"""Layers that act on each dimension (the learned global scale, conditional ActNorm) or
+move whole dimensions (the swap of halves)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from nflows.transforms import Permutation
 from torch import nn
 
 from .._checks import check_positive_int
 from .base import FlowTransform
 from .nn import MLP, scale_activation
 
-__all__ = ["GlobalScale", "ConditionalActNorm", "swap_halves"]
+__all__ = ["ConditionalActNorm", "GlobalScale", "SwapHalves"]
 
 
 class GlobalScale(FlowTransform):
@@ -120,7 +120,27 @@ class ConditionalActNorm(FlowTransform):
         )
 
 
-def swap_halves(features: int) -> Permutation:
-    """The permutation ``[x_1, x_2] -> [x_2, x_1]`` of the original LNFMM between flow steps."""
-    first = features // 2
-    return Permutation(torch.cat((torch.arange(first, features), torch.arange(first))))
+class SwapHalves(FlowTransform):
+    r"""The permutation :math:`[x_1, x_2] \mapsto [x_2, x_1]` with ``x_1 = x[:, :features // 2]``,
+    the original LNFMM's mixing between flow steps (log-determinant 0).
+
+    Two slices and a concatenation, rather than nflows' ``Permutation``: no index gather, and
+    the inverse needs no ``argsort``.
+    """
+
+    def __init__(self, features: int):
+        super().__init__()
+        self.features = check_positive_int(features, "features")
+        self._first = features // 2
+
+    def _forward(self, inputs, context):
+        parts = (inputs[:, self._first :], inputs[:, : self._first])
+        return torch.cat(parts, dim=1), inputs.new_zeros(inputs.shape[0])
+
+    def _inverse(self, inputs, context):
+        second = self.features - self._first
+        parts = (inputs[:, second:], inputs[:, :second])
+        return torch.cat(parts, dim=1), inputs.new_zeros(inputs.shape[0])
+
+    def extra_repr(self) -> str:
+        return f"features={self.features}"

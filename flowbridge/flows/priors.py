@@ -27,11 +27,11 @@ import math
 import torch
 from einops import rearrange, repeat
 from nflows.distributions import Distribution
-from nflows.transforms import CompositeTransform, Transform
 
 from .._checks import check_context, check_positive_int, check_positive_number, check_vectors
+from .base import Chain, FlowTransform
 from .coupling import AffineCoupling
-from .elementwise import ConditionalActNorm, swap_halves
+from .elementwise import ConditionalActNorm, SwapHalves
 from .nn import MLP, scale_activation
 
 __all__ = [
@@ -181,7 +181,7 @@ class FlowPrior(Prior):
                 "would leave it without layers; use actnorm=True or StandardNormalPrior"
             )
         mlp = dict(hidden_features=hidden_features, hidden_layers=hidden_layers)
-        layers: list[Transform] = []
+        layers: list[FlowTransform] = []
         for _ in range(steps):
             if actnorm:
                 layers.append(
@@ -189,8 +189,8 @@ class FlowPrior(Prior):
                 )
             if features > 1:
                 layers.append(AffineCoupling(features, context_features, scale=scale, **mlp))
-                layers.append(swap_halves(features))
-        self.transform = CompositeTransform(layers)
+                layers.append(SwapHalves(features))
+        self.transform = Chain(layers)
 
     def _log_prob(self, inputs, context):
         noise, logabsdet = self.transform(inputs, context)
