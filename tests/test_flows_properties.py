@@ -41,7 +41,6 @@ from flowbridge.flows import (
     Prior,
     SharedBijection,
     StandardNormalPrior,
-    SwapHalves,
     UniformPrior,
     build_residual_prior,
     build_shared_prior,
@@ -116,14 +115,12 @@ TRANSFORMS = [
         context="always",
     ),
     Case("ConditionalActNorm-plain", lambda s: ConditionalActNorm(s.features, 0, HIDDEN)),
-    Case("SwapHalves", lambda s: SwapHalves(s.features)),
     Case(
         "Chain",
         lambda s: Chain(
             [
                 ConditionalActNorm(s.features, s.context_features, HIDDEN),
                 AffineCoupling(s.features, s.context_features, HIDDEN, flip=s.flip),
-                SwapHalves(s.features),
                 AdditiveCoupling(s.features, 0, HIDDEN),
             ]
         ),

@@ -4,7 +4,7 @@ conditional residual priors, shared-space priors and the baseline priors."""
 from .base import Chain, FlowTransform
 from .bijection import SharedBijection
 from .coupling import AdditiveCoupling, AffineCoupling
-from .elementwise import ConditionalActNorm, GlobalScale, SwapHalves
+from .elementwise import ConditionalActNorm, GlobalScale
 from .nn import MLP, SCALE_ACTIVATIONS
 from .priors import (
     RESIDUAL_PRIORS,
@@ -38,7 +38,6 @@ __all__ = [
     "SHARED_PRIORS",
     "SharedBijection",
     "StandardNormalPrior",
-    "SwapHalves",
     "UniformPrior",
     "build_residual_prior",
     "build_shared_prior",

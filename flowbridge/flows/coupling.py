@@ -12,7 +12,7 @@ The input is split into two contiguous halves, ``x = [x_1, x_2]`` with
 
 With ``flip=True`` the roles of the halves swap (``x_2`` conditions ``x_1``). Slicing
 contiguous halves (instead of nflows' mask indexing) avoids two gathers and a scatter per
-layer; permutations between layers do the mixing.
+layer, and alternating ``flip`` between layers mixes the halves without a permutation.
 
 References:
     Dinh et al., "NICE: Non-linear Independent Components Estimation", 2014.
@@ -139,7 +139,7 @@ class AffineCoupling(_Coupling):
         log_scale = scale.log().sum(dim=1)
         if inverse:
             return (x - shift) / scale, -log_scale
-        return x * scale + shift, log_scale
+        return torch.addcmul(shift, x, scale), log_scale
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, scale={self.scale!r}"

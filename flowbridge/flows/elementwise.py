@@ -1,5 +1,4 @@
-r"""Layers that act on each dimension (the learned global scale, conditional ActNorm) or
-move whole dimensions (the swap of halves)."""
+r"""Elementwise invertible layers: the learned global scale and conditional ActNorm."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from .._checks import check_positive_int
 from .base import FlowTransform
 from .nn import MLP, scale_activation
 
-__all__ = ["ConditionalActNorm", "GlobalScale", "SwapHalves"]
+__all__ = ["ConditionalActNorm", "GlobalScale"]
 
 
 class GlobalScale(FlowTransform):
@@ -118,29 +117,3 @@ class ConditionalActNorm(FlowTransform):
             f"features={self.features}, context_features={self.context_features}, "
             f"scale={self.scale!r}"
         )
-
-
-class SwapHalves(FlowTransform):
-    r"""The permutation :math:`[x_1, x_2] \mapsto [x_2, x_1]` with ``x_1 = x[:, :features // 2]``,
-    the original LNFMM's mixing between flow steps (log-determinant 0).
-
-    Two slices and a concatenation, rather than nflows' ``Permutation``: no index gather, and
-    the inverse needs no ``argsort``.
-    """
-
-    def __init__(self, features: int):
-        super().__init__()
-        self.features = check_positive_int(features, "features")
-        self._first = features // 2
-
-    def _forward(self, inputs, context):
-        parts = (inputs[:, self._first :], inputs[:, : self._first])
-        return torch.cat(parts, dim=1), inputs.new_zeros(inputs.shape[0])
-
-    def _inverse(self, inputs, context):
-        second = self.features - self._first
-        parts = (inputs[:, second:], inputs[:, :second])
-        return torch.cat(parts, dim=1), inputs.new_zeros(inputs.shape[0])
-
-    def extra_repr(self) -> str:
-        return f"features={self.features}"

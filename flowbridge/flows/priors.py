@@ -31,7 +31,7 @@ from nflows.distributions import Distribution
 from .._checks import check_context, check_positive_int, check_positive_number, check_vectors
 from .base import Chain, FlowTransform
 from .coupling import AffineCoupling
-from .elementwise import ConditionalActNorm, SwapHalves
+from .elementwise import ConditionalActNorm
 from .nn import MLP, scale_activation
 
 __all__ = [
@@ -51,11 +51,22 @@ __all__ = [
 _LOG_2PI = math.log(2 * math.pi)
 
 
-def normal_log_prob(x: torch.Tensor, mean, log_std) -> torch.Tensor:
-    """Log-density of a diagonal normal, summed over the last dim: ``[batch, d] -> [batch]``."""
-    log_std = torch.as_tensor(log_std, dtype=x.dtype, device=x.device).expand_as(x)
+def normal_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    r"""Log-density of :math:`\mathcal N(\mu, \mathrm{diag}\,\sigma^2)`, ``[batch, d] -> [batch]``.
+
+    ``mean`` and ``log_std`` broadcast against ``x``.
+    """
     z = (x - mean) * torch.exp(-log_std)
-    return -0.5 * (z.square() + _LOG_2PI).sum(dim=1) - log_std.sum(dim=1)
+    return -0.5 * z.square().sum(dim=1) - log_std.sum(dim=1) - 0.5 * _LOG_2PI * x.shape[1]
+
+
+def isotropic_normal_log_prob(x: torch.Tensor, std: float) -> torch.Tensor:
+    r"""Log-density of :math:`\mathcal N(0, \sigma^2 I)`, ``[batch, d] -> [batch]``.
+
+    σ is a number: the constant part is computed once instead of per element.
+    """
+    constant = x.shape[1] * (math.log(std) + 0.5 * _LOG_2PI)
+    return x.square().sum(dim=1) * (-0.5 / std**2) - constant
 
 
 class Prior(Distribution):
@@ -133,13 +144,16 @@ class FlowPrior(Prior):
 
     Each of the ``steps`` steps maps data towards noise as
     [:class:`ConditionalActNorm` → :class:`AffineCoupling` whose network sees
-    :math:`(x_1, c)` → swap of the halves] (``actnorm=False`` leaves the ActNorm out: a plain
-    conditional RealNVP), so
+    :math:`(x_1, c)`] (``actnorm=False`` leaves the ActNorm out: a plain conditional RealNVP),
+    so
 
     .. math::
 
         \log p(x \mid c) = \log \mathcal N(T(x; c); 0, \sigma_0^2 I)
                            + \log|\det J_T(x; c)|.
+
+    The original swaps the halves after each step; here the couplings of odd steps update the
+    other half instead, the same family of maps without moving data.
 
     With ``features == 1`` the couplings are left out (nothing to split) and the flow is a
     stack of (conditional) elementwise affine maps. With ``context_features == 0`` it is an
@@ -182,24 +196,27 @@ class FlowPrior(Prior):
             )
         mlp = dict(hidden_features=hidden_features, hidden_layers=hidden_layers)
         layers: list[FlowTransform] = []
-        for _ in range(steps):
+        for step in range(steps):
             if actnorm:
                 layers.append(
                     ConditionalActNorm(features, context_features, scale=actnorm_scale, **mlp)
                 )
             if features > 1:
-                layers.append(AffineCoupling(features, context_features, scale=scale, **mlp))
-                layers.append(SwapHalves(features))
+                flip = step % 2 == 1  # in place of the original's swap of halves
+                layers.append(
+                    AffineCoupling(features, context_features, flip=flip, scale=scale, **mlp)
+                )
         self.transform = Chain(layers)
 
     def _log_prob(self, inputs, context):
-        noise, logabsdet = self.transform(inputs, context)
-        return normal_log_prob(noise, 0.0, math.log(self.base_scale)) + logabsdet
+        # Validated by log_prob already: the chain is called without checking them again.
+        noise, logabsdet = self.transform._forward(inputs, context)
+        return isotropic_normal_log_prob(noise, self.base_scale) + logabsdet
 
     def _sample_flat(self, noise, context, temperature):
         noise = noise * (self.base_scale * temperature)
-        samples, logabsdet = self.transform.inverse(noise, context)
-        return samples, normal_log_prob(noise, 0.0, math.log(self.base_scale)) - logabsdet
+        samples, logabsdet = self.transform._inverse(noise, context)
+        return samples, isotropic_normal_log_prob(noise, self.base_scale) - logabsdet
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, steps={self.steps}, base_scale={self.base_scale}"
@@ -270,11 +287,11 @@ class StandardNormalPrior(Prior):
         self.scale = check_positive_number(scale, "scale")
 
     def _log_prob(self, inputs, context):
-        return normal_log_prob(inputs, 0.0, math.log(self.scale))
+        return isotropic_normal_log_prob(inputs, self.scale)
 
     def _sample_flat(self, noise, context, temperature):
         samples = noise * (self.scale * temperature)
-        return samples, normal_log_prob(samples, 0.0, math.log(self.scale))
+        return samples, isotropic_normal_log_prob(samples, self.scale)
 
 
 class NoResidualPrior(Prior):
