@@ -20,6 +20,7 @@ Usage::
     python benchmarks/flows_speed.py                 # everything (about 5 minutes)
     python benchmarks/flows_speed.py --skip-paper    # peers and quality only
     python benchmarks/flows_speed.py --tiny          # a smoke run with toy sizes
+    python benchmarks/flows_speed.py --threads 1 --clock cpu   # immune to busy neighbours
 """
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ from torch import nn
 from flowbridge.flows import ConditionalResidualPrior, FlowPrior, SharedBijection
 
 ROOT = Path(__file__).resolve().parent.parent
-THREADS = 2
+# perf_counter: elapsed time, what a user waits for, but on a shared machine it includes
+# the time other processes hold the cores. thread_time: the CPU time of this thread alone,
+# immune to that, and the whole cost only when torch runs on this one thread (CPU autograd
+# runs backward on the calling thread too).
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,7 +143,10 @@ def build_zuko(sizes: Sizes) -> Contender:
     return Contender(flow, lambda x, c: flow(c).log_prob(x), lambda c: flow(c).rsample())
 
 
-def build_bare_mlps(sizes: Sizes) -> Contender:
+def build_bare_mlps(sizes: Sizes, input_grad: bool = False) -> Contender:
+    """The conditioners alone. With ``input_grad`` their inputs require a gradient, as in a
+    flow, where each conditioner's input depends on the layers before it: the backward pass
+    then also multiplies into every first layer, work any coupling flow has to do."""
     half = sizes.features // 2
     nets = nn.ModuleList(
         mlp(half + sizes.context, 2 * (sizes.features - half), sizes.hidden)
@@ -148,6 +156,8 @@ def build_bare_mlps(sizes: Sizes) -> Contender:
     def run(x, c):
         # The conditioner inputs a flow would build, without the flow around them.
         inputs = torch.cat((x[:, :half], c), dim=1)
+        if input_grad and torch.is_grad_enabled():
+            inputs.requires_grad_(True)
         return sum(net(inputs).sum(dim=1) for net in nets)
 
     return Contender(nets, run, lambda c: run(c.new_zeros(len(c), sizes.features), c))
@@ -158,16 +168,22 @@ CONTENDERS = {
     "nflows": build_nflows,
     "zuko": build_zuko,
     "bare MLPs": build_bare_mlps,
+    "bare MLPs + input grad": lambda sizes: build_bare_mlps(sizes, input_grad=True),
+}
+# name -> the key of flowbridge's ratio to it in "targets"
+BASELINES = {
+    "bare MLPs": "flowbridge_vs_bare_mlps",
+    "bare MLPs + input grad": "flowbridge_vs_bare_mlps_with_input_grad",
 }
 
 
-def _timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
+def _timed(fn: Callable[[], object], clock: Callable[[], float]) -> float:
+    start = clock()
     fn()
-    return time.perf_counter() - start
+    return clock() - start
 
 
-def compare_peers(sizes: Sizes, repeats: int, warmup: int = 3) -> dict:
+def compare_peers(sizes: Sizes, repeats: int, clock: Callable[[], float], warmup: int = 3) -> dict:
     """Median seconds per operation for every contender, interleaved round by round."""
     torch.manual_seed(0)
     contenders = {name: build(sizes) for name, build in CONTENDERS.items()}
@@ -200,7 +216,7 @@ def compare_peers(sizes: Sizes, repeats: int, warmup: int = 3) -> dict:
     for round_ in range(warmup + repeats):
         for name, ops in operations.items():
             for op, fn in ops.items():
-                elapsed = _timed(fn)
+                elapsed = _timed(fn, clock)
                 if round_ >= warmup:
                     times[name][op].append(elapsed)
 
@@ -217,13 +233,15 @@ def compare_peers(sizes: Sizes, repeats: int, warmup: int = 3) -> dict:
     for name in results:
         results[name]["ratio_to_nflows"] = _ratios(results, name, "nflows")
         results[name]["ratio_to_bare_mlps"] = _ratios(results, name, "bare MLPs")
-    peers = [name for name in results if name not in ("flowbridge", "bare MLPs")]
+    peers = [name for name in results if name != "flowbridge" and name not in BASELINES]
     results["targets"] = {
         f"{op} ({statistic})": {
             "flowbridge_vs_fastest_peer": results["flowbridge"][statistic][op]
             / min(results[p][statistic][op] for p in peers),
-            "flowbridge_vs_bare_mlps": results["flowbridge"][statistic][op]
-            / results["bare MLPs"][statistic][op],
+            **{
+                key: results["flowbridge"][statistic][op] / results[baseline][statistic][op]
+                for baseline, key in BASELINES.items()
+            },
         }
         for statistic in ("median_ms", "min_ms")
         for op in ("train_step", "log_prob", "sample")
@@ -285,9 +303,10 @@ def _rss_mib() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def measure_paper_module(name: str, tiny: bool, batch: int, steps: int) -> dict:
+def measure_paper_module(
+    name: str, tiny: bool, batch: int, steps: int, clock: Callable[[], float]
+) -> dict:
     """Runs in a fresh process so that the peak memory belongs to this module alone."""
-    torch.set_num_threads(THREADS)
     torch.manual_seed(0)
     module, loss_fn = paper_modules(tiny)[name]()
     inputs = [torch.randn(batch, size) for size in _loss_input_sizes(module)]
@@ -300,7 +319,7 @@ def measure_paper_module(name: str, tiny: bool, batch: int, steps: int) -> dict:
         optimizer.step()
 
     step()  # allocates Adam's state
-    times = [_timed(step) for _ in range(steps)]
+    times = [_timed(step, clock) for _ in range(steps)]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "parameters": sum(p.numel() for p in module.parameters()),
@@ -321,11 +340,12 @@ def _loss_input_sizes(module: nn.Module) -> tuple[int, int]:
     return module.features, module.context_features
 
 
-def paper_scale(tiny: bool, batch: int, steps: int) -> dict:
+def paper_scale(tiny: bool, batch: int, steps: int, threads: int, clock: str) -> dict:
     results = {}
     for name in paper_modules(tiny):
         command = [sys.executable, __file__, "--paper-module", name, "--paper-batch", str(batch)]
-        command += ["--paper-steps", str(steps)] + (["--tiny"] if tiny else [])
+        command += ["--paper-steps", str(steps), "--threads", str(threads), "--clock", clock]
+        command += ["--tiny"] if tiny else []
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         results[name] = json.loads(done.stdout)
         print(f"  {name}: {json.dumps(results[name]['train_step_ms']['median'])} ms", flush=True)
@@ -431,14 +451,23 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--paper-batch", type=int, default=128)
     parser.add_argument("--paper-steps", type=int, default=5)
     parser.add_argument("--tiny", action="store_true", help="toy sizes: a smoke run")
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument(
+        "--clock", choices=sorted(CLOCKS), default="wall", help="cpu needs --threads 1"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--paper-module", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.clock == "cpu" and args.threads != 1:
+        parser.error(
+            f"--clock cpu times this thread only: it needs --threads 1, not {args.threads}"
+        )
 
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(args.threads)
+    clock = CLOCKS[args.clock]
     if args.paper_module:  # the child process of part 2
         result = measure_paper_module(
-            args.paper_module, args.tiny, args.paper_batch, args.paper_steps
+            args.paper_module, args.tiny, args.paper_batch, args.paper_steps, clock
         )
         print(json.dumps(result))
         return result
@@ -458,13 +487,16 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": {
             "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
+            "clock": args.clock,
             "load_average_at_start": os.getloadavg(),
         },
-        "peers": {"sizes": vars(sizes), **compare_peers(sizes, args.repeats)},
+        "peers": {"sizes": vars(sizes), **compare_peers(sizes, args.repeats, clock)},
     }
     print(json.dumps({"peers": report["peers"]["targets"]}, indent=2), flush=True)
     if not args.skip_paper:
-        report["paper_scale"] = paper_scale(args.tiny, args.paper_batch, args.paper_steps)
+        report["paper_scale"] = paper_scale(
+            args.tiny, args.paper_batch, args.paper_steps, args.threads, args.clock
+        )
     if not args.skip_quality:
         report["scale_quality"] = compare_scales(
             20 if args.tiny else args.quality_steps, args.quality_seeds, args.tiny
@@ -472,7 +504,8 @@ def main(argv: list[str] | None = None) -> dict:
     report["machine"]["load_average_at_end"] = os.getloadavg()
 
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = args.out / f"flows_speed-{stamp}{'-tiny' if args.tiny else ''}.json"
+    mode = f"{args.threads}threads-{args.clock}" + ("-tiny" if args.tiny else "")
+    path = args.out / f"flows_speed-{stamp}-{mode}.json"
     _write_json(path, report)
     print(json.dumps(report, indent=2))
     print(f"written to {path}", file=sys.stderr)

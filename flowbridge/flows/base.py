@@ -81,15 +81,16 @@ class Chain(FlowTransform):
         self.layers = nn.ModuleList(layers)
 
     def _forward(self, inputs, context):
-        logabsdet = inputs.new_zeros(inputs.shape[0])
+        terms = []
         for layer in self.layers:
             inputs, term = layer._forward(inputs, context)
-            logabsdet = logabsdet + term
-        return inputs, logabsdet
+            terms.append(term)
+        # One stack and one sum, rather than an add (and its backward node) per layer.
+        return inputs, torch.stack(terms).sum(dim=0)
 
     def _inverse(self, inputs, context):
-        logabsdet = inputs.new_zeros(inputs.shape[0])
+        terms = []
         for layer in reversed(self.layers):
             inputs, term = layer._inverse(inputs, context)
-            logabsdet = logabsdet + term
-        return inputs, logabsdet
+            terms.append(term)
+        return inputs, torch.stack(terms).sum(dim=0)

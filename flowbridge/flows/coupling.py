@@ -122,7 +122,7 @@ class AffineCoupling(_Coupling):
     r"""RealNVP coupling :math:`y_2 = x_2 \odot \sigma + t` with a bounded positive scale.
 
     Args:
-        scale: ``"softplus"`` (scale in (1e-3, 3], starts at 1) or ``"sigmoid"``
+        scale: ``"softplus"`` (scale in [1e-3, 3], starts at 1) or ``"sigmoid"``
             (the original LNFMM's sigmoid(u + 2) + 1e-3, in (1e-3, 1.001)).
     """
 
