@@ -438,6 +438,7 @@ def _write_json(path: Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
         json.dump(payload, tmp, indent=2)
+    os.chmod(tmp.name, 0o644)  # temporary files are created private
     os.replace(tmp.name, path)
 
 

@@ -141,6 +141,7 @@ def evaluate_and_plot(prior: ConditionalResidualPrior, out: Path, seed: int) -> 
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=out.parent, suffix=".png", delete=False) as tmp:
         figure.savefig(tmp, format="png", dpi=90)
+    os.chmod(tmp.name, 0o644)  # temporary files are created private
     os.replace(tmp.name, out)
     plt.close(figure)
     return report
