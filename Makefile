@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 PACKAGES := $(sort $(dir $(wildcard plugins/*/pyproject.toml examples/*/pyproject.toml)))
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test demo lint bench clean
+.PHONY: install test demo demo-flows lint bench clean
 
 install: $(STAMP)
 
@@ -24,10 +24,16 @@ test: install
 demo: install
 	$(PY) -m flowbridge_shapes.demo --out out
 
+# A conditional flow prior fitted to rings of Gaussians: out/flows_2d.png (well under a minute).
+demo-flows: install
+	$(PY) examples/flows_2d.py --out out/flows_2d.png
+
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
+# Flow speed against nflows/zuko/bare MLPs, paper-scale modules, scale quality (~5 min):
+# JSON in benchmarks/results/, numbers in benchmarks/README.md.
 bench: install
 	$(PY) benchmarks/flows_speed.py
 

@@ -1,9 +1,10 @@
 """Flow building blocks of LNFMM on nflows: the shared bijection f, conditional ActNorm,
 conditional residual priors, shared-space priors and the baseline priors."""
 
+from .base import Chain, FlowTransform
 from .bijection import SharedBijection
 from .coupling import AdditiveCoupling, AffineCoupling
-from .elementwise import ConditionalActNorm, GlobalScale, swap_halves
+from .elementwise import ConditionalActNorm, GlobalScale
 from .nn import MLP, SCALE_ACTIVATIONS
 from .priors import (
     RESIDUAL_PRIORS,
@@ -22,10 +23,12 @@ from .priors import (
 __all__ = [
     "AdditiveCoupling",
     "AffineCoupling",
+    "Chain",
     "ConditionalActNorm",
     "ConditionalGaussianPrior",
     "ConditionalResidualPrior",
     "FlowPrior",
+    "FlowTransform",
     "GlobalScale",
     "MLP",
     "NoResidualPrior",
@@ -38,5 +41,4 @@ __all__ = [
     "UniformPrior",
     "build_residual_prior",
     "build_shared_prior",
-    "swap_halves",
 ]

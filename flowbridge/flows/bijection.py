@@ -2,16 +2,16 @@ r"""The shared bijection f that carries a shared code from domain A's space to d
 
 from __future__ import annotations
 
-from nflows.transforms import CompositeTransform, Transform
-
-from .._checks import check_positive_int, check_vectors
+from .._checks import check_positive_int
+from .base import Chain, FlowTransform
 from .coupling import AdditiveCoupling, AffineCoupling
-from .elementwise import GlobalScale, swap_halves
+from .elementwise import GlobalScale
+from .nn import scale_activation
 
 __all__ = ["SharedBijection"]
 
 
-class SharedBijection(Transform):
+class SharedBijection(Chain):
     r"""An unconditional invertible map :math:`f: \mathbb{R}^{d_s} \to \mathbb{R}^{d_s}`.
 
     Each of the ``steps`` steps is
@@ -21,7 +21,10 @@ class SharedBijection(Transform):
       :math:`y_2 = h_2 + t_3(h_1)`, :math:`y_1 = h_1 + t_4(y_2)`;
     * ``coupling="affine"``: two affine couplings (one per half);
 
-    followed by a :class:`GlobalScale` (sigmoid(s + 5)) and a swap of the halves. With additive
+    followed by a :class:`GlobalScale` (sigmoid(s + 5)). The original swaps the halves after
+    each step; here odd steps instead update the halves in the opposite order, which is the
+    same family of maps without moving data (for an even ``features``, a swap followed by a
+    coupling *is* the flipped coupling, and the scales are per dimension). With additive
     couplings :math:`\log|\det J_f| = \sum_{\text{steps}} \sum_i \log\mathrm{sigmoid}(s_i + 5)`
     is the same for every input and never positive.
 
@@ -60,39 +63,27 @@ class SharedBijection(Transform):
         coupling: str = "additive",
         scale: str = "sigmoid",
     ):
-        super().__init__()
-        self.features = check_positive_int(features, "features")
+        check_positive_int(features, "features")
         self.steps = check_positive_int(steps, "steps")
+        check_positive_int(hidden_features, "hidden_features")
         if coupling not in ("additive", "affine"):
             raise ValueError(f"coupling must be 'additive' or 'affine', got {coupling!r}")
+        scale_activation(scale)  # a misspelt scale is an error even where it goes unused
         self.coupling = coupling
-        layers: list[Transform] = []
-        for _ in range(steps):
+        layers: list[FlowTransform] = []
+
+        def coupling_layer(flip: bool) -> FlowTransform:
+            if coupling == "additive":
+                return AdditiveCoupling(features, 0, hidden_features, flip=flip)
+            return AffineCoupling(features, 0, hidden_features, flip=flip, scale=scale)
+
+        pattern = (False, True, False, True) if coupling == "additive" else (False, True)
+        for step in range(steps):
+            odd = step % 2 == 1  # flipped odd steps stand in for the original's swap of halves
             if features > 1:
-                if coupling == "additive":
-                    layers += [
-                        AdditiveCoupling(features, hidden_features=hidden_features, flip=flip)
-                        for flip in (False, True, False, True)
-                    ]
-                else:
-                    layers += [
-                        AffineCoupling(
-                            features, hidden_features=hidden_features, flip=flip, scale=scale
-                        )
-                        for flip in (False, True)
-                    ]
+                layers += [coupling_layer(flip != odd) for flip in pattern]
             layers.append(GlobalScale(features))
-            if features > 1:
-                layers.append(swap_halves(features))
-        self.transform = CompositeTransform(layers)
-
-    def forward(self, inputs, context=None):
-        check_vectors(inputs, self.features)
-        return self.transform(inputs)
-
-    def inverse(self, inputs, context=None):
-        check_vectors(inputs, self.features)
-        return self.transform.inverse(inputs)
+        super().__init__(layers)
 
     def extra_repr(self) -> str:
         return f"features={self.features}, steps={self.steps}, coupling={self.coupling!r}"

@@ -12,7 +12,7 @@ The input is split into two contiguous halves, ``x = [x_1, x_2]`` with
 
 With ``flip=True`` the roles of the halves swap (``x_2`` conditions ``x_1``). Slicing
 contiguous halves (instead of nflows' mask indexing) avoids two gathers and a scatter per
-layer; permutations between layers do the mixing.
+layer, and alternating ``flip`` between layers mixes the halves without a permutation.
 
 References:
     Dinh et al., "NICE: Non-linear Independent Components Estimation", 2014.
@@ -22,15 +22,24 @@ References:
 from __future__ import annotations
 
 import torch
-from nflows.transforms import Transform
 
+from .._checks import check_positive_int
+from .base import FlowTransform
 from .nn import MLP, scale_activation
 
 __all__ = ["AdditiveCoupling", "AffineCoupling"]
 
 
-class _Coupling(Transform):
-    """Split/merge bookkeeping and the conditioner; subclasses define the elementwise map."""
+class _Coupling(FlowTransform):
+    """Split/merge bookkeeping and the conditioner; subclasses define the elementwise map.
+
+    Args:
+        features: dimensions of x (at least 2).
+        context_features: dimensions of the context c (0: unconditional).
+        hidden_features: width of each hidden layer of the conditioner MLP.
+        hidden_layers: number of hidden layers of the conditioner MLP.
+        flip: whether ``x_2`` conditions ``x_1`` instead of the other way round.
+    """
 
     params_per_feature: int
 
@@ -42,12 +51,17 @@ class _Coupling(Transform):
         hidden_layers: int = 1,
         flip: bool = False,
     ):
-        if features < 2:
-            raise ValueError(f"a coupling needs features >= 2 to split in two, got {features}")
+        if check_positive_int(features, "features") < 2:
+            raise ValueError(
+                f"a coupling needs features >= 2 to split in two, got {features}; "
+                f"use an elementwise layer (GlobalScale, ConditionalActNorm) for 1 feature"
+            )
         super().__init__()
         self.features = features
-        self.context_features = context_features
-        self.flip = flip
+        self.context_features = check_positive_int(
+            context_features, "context_features", allow_zero=True
+        )
+        self.flip = bool(flip)
         first = features // 2
         # (conditioning half, updated half) sizes
         self._sizes = (features - first, first) if flip else (first, features - first)
@@ -75,12 +89,12 @@ class _Coupling(Transform):
             conditioning = torch.cat((conditioning, context), dim=1)
         return self.net(conditioning)
 
-    def forward(self, inputs, context=None):
+    def _forward(self, inputs, context):
         conditioning, updated = self._split(inputs)
         updated, logabsdet = self._couple(updated, self._params(conditioning, context), False)
         return self._merge(conditioning, updated), logabsdet
 
-    def inverse(self, inputs, context=None):
+    def _inverse(self, inputs, context):
         conditioning, updated = self._split(inputs)
         updated, logabsdet = self._couple(updated, self._params(conditioning, context), True)
         return self._merge(conditioning, updated), logabsdet
@@ -108,7 +122,7 @@ class AffineCoupling(_Coupling):
     r"""RealNVP coupling :math:`y_2 = x_2 \odot \sigma + t` with a bounded positive scale.
 
     Args:
-        scale: ``"softplus"`` (scale in (1e-3, 3], starts at 1) or ``"sigmoid"``
+        scale: ``"softplus"`` (scale in [1e-3, 3], starts at 1) or ``"sigmoid"``
             (the original LNFMM's sigmoid(u + 2) + 1e-3, in (1e-3, 1.001)).
     """
 
@@ -125,7 +139,7 @@ class AffineCoupling(_Coupling):
         log_scale = scale.log().sum(dim=1)
         if inverse:
             return (x - shift) / scale, -log_scale
-        return x * scale + shift, log_scale
+        return torch.addcmul(shift, x, scale), log_scale
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, scale={self.scale!r}"

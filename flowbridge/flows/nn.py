@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._checks import check_positive_int
+
 __all__ = ["MLP", "SCALE_ACTIVATIONS", "scale_activation"]
 
 
@@ -23,15 +25,17 @@ class MLP(nn.Sequential):
         in_features: input size (conditioner input, context included).
         out_features: output size.
         hidden_features: width of each hidden layer.
-        hidden_layers: number of hidden layers (the original LNFMM uses 1).
+        hidden_layers: number of hidden layers (the original LNFMM uses 1; 0 gives a linear
+            map).
     """
 
     def __init__(
         self, in_features: int, out_features: int, hidden_features: int, hidden_layers: int = 1
     ):
+        check_positive_int(hidden_features, "hidden_features")
         layers: list[nn.Module] = []
         width = in_features
-        for _ in range(hidden_layers):
+        for _ in range(check_positive_int(hidden_layers, "hidden_layers", allow_zero=True)):
             layers += [nn.Linear(width, hidden_features), nn.ReLU()]
             width = hidden_features
         last = nn.Linear(width, out_features)
@@ -40,8 +44,7 @@ class MLP(nn.Sequential):
         super().__init__(*layers, last)
 
 
-# softplus(u + b0) == 1 at u == 0: the softplus scale starts at the identity.
-_SOFTPLUS_OFFSET = math.log(math.e - 1.0)
+_LN2 = math.log(2.0)
 
 
 def _sigmoid_scale(raw: torch.Tensor) -> torch.Tensor:
@@ -50,9 +53,11 @@ def _sigmoid_scale(raw: torch.Tensor) -> torch.Tensor:
 
 
 def _softplus_scale(raw: torch.Tensor) -> torch.Tensor:
-    # A general scale in (1e-3, 3]: it can expand as well as contract, which fits much faster
+    # A general scale in [1e-3, 3]: it can expand as well as contract, which fits much faster
     # (see shared/reference/flow-peers.md), and the bound keeps exp-style overflow away.
-    return (F.softplus(raw + _SOFTPLUS_OFFSET) + 1e-3).clamp(max=3.0)
+    # With beta = ln 2 the softplus is log2(1 + 2^u), exactly 1 at u = 0 (the zero-initialised
+    # conditioner starts at the identity) with no offset to add: two kernels in all.
+    return F.softplus(raw, beta=_LN2).clamp(1e-3, 3.0)
 
 
 SCALE_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {

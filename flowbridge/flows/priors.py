@@ -27,12 +27,12 @@ import math
 import torch
 from einops import rearrange, repeat
 from nflows.distributions import Distribution
-from nflows.transforms import CompositeTransform, Transform
 
-from .._checks import check_context, check_positive_int, check_vectors
+from .._checks import check_context, check_positive_int, check_positive_number, check_vectors
+from .base import Chain, FlowTransform
 from .coupling import AffineCoupling
-from .elementwise import ConditionalActNorm, swap_halves
-from .nn import MLP
+from .elementwise import ConditionalActNorm
+from .nn import MLP, scale_activation
 
 __all__ = [
     "Prior",
@@ -51,11 +51,22 @@ __all__ = [
 _LOG_2PI = math.log(2 * math.pi)
 
 
-def normal_log_prob(x: torch.Tensor, mean, log_std) -> torch.Tensor:
-    """Log-density of a diagonal normal, summed over the last dim: ``[batch, d] -> [batch]``."""
-    log_std = torch.as_tensor(log_std, dtype=x.dtype, device=x.device).expand_as(x)
+def normal_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    r"""Log-density of :math:`\mathcal N(\mu, \mathrm{diag}\,\sigma^2)`, ``[batch, d] -> [batch]``.
+
+    ``mean`` and ``log_std`` broadcast against ``x``.
+    """
     z = (x - mean) * torch.exp(-log_std)
-    return -0.5 * (z.square() + _LOG_2PI).sum(dim=1) - log_std.sum(dim=1)
+    return -0.5 * z.square().sum(dim=1) - log_std.sum(dim=1) - 0.5 * _LOG_2PI * x.shape[1]
+
+
+def isotropic_normal_log_prob(x: torch.Tensor, std: float) -> torch.Tensor:
+    r"""Log-density of :math:`\mathcal N(0, \sigma^2 I)`, ``[batch, d] -> [batch]``.
+
+    σ is a number: the constant part is computed once instead of per element.
+    """
+    constant = x.shape[1] * (math.log(std) + 0.5 * _LOG_2PI)
+    return x.square().sum(dim=1) * (-0.5 / std**2) - constant
 
 
 class Prior(Distribution):
@@ -76,7 +87,7 @@ class Prior(Distribution):
         self.context_features = check_positive_int(
             context_features, "context_features", allow_zero=True
         )
-        # Tracks the module's device and dtype for sampling without a context.
+        # Tracks the module's device and dtype: samples are drawn in them.
         self.register_buffer("_anchor", torch.zeros(()), persistent=False)
 
     @property
@@ -85,7 +96,9 @@ class Prior(Distribution):
 
     def log_prob(self, inputs, context=None):
         inputs = check_vectors(inputs, self.features, name=f"{self._name} inputs")
-        context = check_context(context, self.context_features, inputs.shape[0], self._name)
+        context = check_context(
+            context, self.context_features, inputs.shape[0], self._name, dtype=inputs.dtype
+        )
         return self._log_prob(inputs, context)
 
     def sample(self, num_samples, context=None, temperature=1.0, generator=None):
@@ -93,29 +106,22 @@ class Prior(Distribution):
 
     def sample_and_log_prob(self, num_samples, context=None, temperature=1.0, generator=None):
         check_positive_int(num_samples, "num_samples")
-        if not (isinstance(temperature, (int, float)) and temperature >= 0):
-            raise ValueError(f"temperature must be a number >= 0, got {temperature!r}")
-        if context is None and self.context_features:
-            raise ValueError(
-                f"{self._name} is conditional: sample() needs a context of shape "
-                f"[batch, {self.context_features}]"
-            )
-        if context is not None and self.context_features:
-            context = check_context(context, self.context_features, None, self._name)
+        temperature = check_positive_number(temperature, "temperature", allow_zero=True)
+        checked = check_context(
+            context, self.context_features, None, self._name, dtype=self._anchor.dtype
+        )
         batch = None if context is None else context.shape[0]
-        reference = self._anchor if context is None else context
-        rows = num_samples * (batch or 1)
         noise = torch.randn(
-            rows,
+            num_samples * (batch or 1),
             self.features,
             generator=generator,
-            dtype=reference.dtype,
-            device=reference.device,
+            dtype=self._anchor.dtype,
+            device=self._anchor.device,
         )
         flat_context = None
-        if self.context_features:
-            flat_context = repeat(context, "b c -> (b k) c", k=num_samples)
-        samples, log_prob = self._sample_flat(noise, flat_context, float(temperature))
+        if checked is not None:
+            flat_context = repeat(checked, "b c -> (b k) c", k=num_samples)
+        samples, log_prob = self._sample_flat(noise, flat_context, temperature)
         if batch is None:
             return samples, log_prob
         return (
@@ -138,12 +144,16 @@ class FlowPrior(Prior):
 
     Each of the ``steps`` steps maps data towards noise as
     [:class:`ConditionalActNorm` → :class:`AffineCoupling` whose network sees
-    :math:`(x_1, c)` → swap of the halves], so
+    :math:`(x_1, c)`] (``actnorm=False`` leaves the ActNorm out: a plain conditional RealNVP),
+    so
 
     .. math::
 
         \log p(x \mid c) = \log \mathcal N(T(x; c); 0, \sigma_0^2 I)
                            + \log|\det J_T(x; c)|.
+
+    The original swaps the halves after each step; here the couplings of odd steps update the
+    other half instead, the same family of maps without moving data.
 
     With ``features == 1`` the couplings are left out (nothing to split) and the flow is a
     stack of (conditional) elementwise affine maps. With ``context_features == 0`` it is an
@@ -155,8 +165,15 @@ class FlowPrior(Prior):
         steps: number of steps (16 in the original).
         hidden_features: width of the coupling and ActNorm MLPs.
         base_scale: :math:`\sigma_0` of the base normal (0.25 in the original).
-        scale: scale activation of the couplings (``"softplus"`` or ``"sigmoid"``).
+        scale: scale activation of the couplings: ``"softplus"`` (the default, in [1e-3, 3])
+            or the original's ``"sigmoid"`` (at most ~1, so the couplings can only contract
+            towards the base). The default is measured, not inherited: on a conditional 8-d
+            density with spreads both below and above :math:`\sigma_0`, held-out NLL after
+            1000 Adam steps was -2.67 ± 0.04 nats with ``"softplus"`` and -0.88 ± 0.41 with
+            ``"sigmoid"`` (3 seeds; the best possible is -3.40; ``benchmarks/README.md``).
         actnorm_scale: scale activation of the ActNorm layers (the original's ``"sigmoid"``).
+        hidden_layers: hidden layers of every MLP (1 in the original).
+        actnorm: whether each step starts with a :class:`ConditionalActNorm`.
     """
 
     def __init__(
@@ -168,32 +185,43 @@ class FlowPrior(Prior):
         base_scale: float = 0.25,
         scale: str = "softplus",
         actnorm_scale: str = "sigmoid",
+        hidden_layers: int = 1,
+        actnorm: bool = True,
     ):
         super().__init__(check_positive_int(features, "features"), context_features)
         self.steps = check_positive_int(steps, "steps")
-        if not base_scale > 0:
-            raise ValueError(f"base_scale must be > 0, got {base_scale}")
-        self.base_scale = float(base_scale)
-        layers: list[Transform] = []
-        for _ in range(steps):
-            layers.append(
-                ConditionalActNorm(features, context_features, hidden_features, actnorm_scale)
+        self.base_scale = check_positive_number(base_scale, "base_scale")
+        # Checked here because a 1-feature flow builds no coupling to check them.
+        scale_activation(scale)
+        scale_activation(actnorm_scale)
+        if features == 1 and not actnorm:
+            raise ValueError(
+                "a 1-feature FlowPrior has no coupling (nothing to split), so actnorm=False "
+                "would leave it without layers; use actnorm=True or StandardNormalPrior"
             )
-            if features > 1:
+        mlp = dict(hidden_features=hidden_features, hidden_layers=hidden_layers)
+        layers: list[FlowTransform] = []
+        for step in range(steps):
+            if actnorm:
                 layers.append(
-                    AffineCoupling(features, context_features, hidden_features, scale=scale)
+                    ConditionalActNorm(features, context_features, scale=actnorm_scale, **mlp)
                 )
-                layers.append(swap_halves(features))
-        self.transform = CompositeTransform(layers)
+            if features > 1:
+                flip = step % 2 == 1  # in place of the original's swap of halves
+                layers.append(
+                    AffineCoupling(features, context_features, flip=flip, scale=scale, **mlp)
+                )
+        self.transform = Chain(layers)
 
     def _log_prob(self, inputs, context):
-        noise, logabsdet = self.transform(inputs, context)
-        return normal_log_prob(noise, 0.0, math.log(self.base_scale)) + logabsdet
+        # Validated by log_prob already: the chain is called without checking them again.
+        noise, logabsdet = self.transform._forward(inputs, context)
+        return isotropic_normal_log_prob(noise, self.base_scale) + logabsdet
 
     def _sample_flat(self, noise, context, temperature):
         noise = noise * (self.base_scale * temperature)
-        samples, logabsdet = self.transform.inverse(noise, context)
-        return samples, normal_log_prob(noise, 0.0, math.log(self.base_scale)) - logabsdet
+        samples, logabsdet = self.transform._inverse(noise, context)
+        return samples, isotropic_normal_log_prob(noise, self.base_scale) - logabsdet
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, steps={self.steps}, base_scale={self.base_scale}"
@@ -238,7 +266,7 @@ class ConditionalGaussianPrior(Prior):
             check_positive_int(features, "features"),
             check_positive_int(context_features, "context_features"),
         )
-        self.base_scale = float(base_scale)
+        self.base_scale = check_positive_number(base_scale, "base_scale")
         self.net = MLP(context_features, 2 * features, hidden_features)
 
     def _params(self, context):
@@ -261,14 +289,14 @@ class StandardNormalPrior(Prior):
     def __init__(self, features: int, context_features: int = 0, scale: float = 1.0):
         # context_features is accepted for interface parity; the context is ignored.
         super().__init__(check_positive_int(features, "features"), 0)
-        self.scale = float(scale)
+        self.scale = check_positive_number(scale, "scale")
 
     def _log_prob(self, inputs, context):
-        return normal_log_prob(inputs, 0.0, math.log(self.scale))
+        return isotropic_normal_log_prob(inputs, self.scale)
 
     def _sample_flat(self, noise, context, temperature):
         samples = noise * (self.scale * temperature)
-        return samples, normal_log_prob(samples, 0.0, math.log(self.scale))
+        return samples, isotropic_normal_log_prob(samples, self.scale)
 
 
 class NoResidualPrior(Prior):

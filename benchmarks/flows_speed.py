@@ -1,0 +1,517 @@
+"""Speed and fit quality of flowbridge's flows, next to nflows 0.14, zuko and the bare MLPs.
+
+Three parts, all written to one JSON file under ``benchmarks/results/`` and echoed on stdout:
+
+1. **Peers.** The same conditional affine-coupling flow (64 features, 32 context features,
+   8 couplings, conditioner MLP [32 + 32] → 256 → 256 → 64 with ReLU, 791,040 parameters)
+   built with flowbridge (``FlowPrior(actnorm=False, hidden_layers=2)``), with raw nflows 0.14
+   (``AffineCouplingTransform`` + masks), with zuko (``NICE``, affine) and as the 8 bare
+   conditioner MLPs alone (the compute no coupling flow can avoid). Training step (batch 256,
+   Adam), ``log_prob`` and sampling (batch 1024, no grad); median over repeats, the
+   contenders interleaved round by round so that a busy neighbour slows all of them alike.
+2. **Paper scale.** LNFMM's modules (992-d shared bijection, 12 steps, hidden 1024; residual
+   priors 32-d / 64-d, 16 steps, hidden 1024 / 512, context 992), each in a fresh process:
+   parameters, training step time at batch 128 and peak resident memory.
+3. **Quality.** NLL of held-out data after N Adam steps of a conditional ``FlowPrior`` whose
+   couplings use the ``"softplus"`` or the ``"sigmoid"`` scale, on a fixed dataset.
+
+Usage::
+
+    python benchmarks/flows_speed.py                 # everything (about 5 minutes)
+    python benchmarks/flows_speed.py --skip-paper    # peers and quality only
+    python benchmarks/flows_speed.py --tiny          # a smoke run with toy sizes
+    python benchmarks/flows_speed.py --threads 1 --clock cpu   # immune to busy neighbours
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import torch
+import zuko
+from nflows.distributions import StandardNormal
+from nflows.flows import Flow
+from nflows.transforms import AffineCouplingTransform, CompositeTransform
+from torch import nn
+
+from flowbridge.flows import ConditionalResidualPrior, FlowPrior, SharedBijection
+
+ROOT = Path(__file__).resolve().parent.parent
+# perf_counter: elapsed time, what a user waits for, but on a shared machine it includes
+# the time other processes hold the cores. thread_time: the CPU time of this thread alone,
+# immune to that, and the whole cost only when torch runs on this one thread (CPU autograd
+# runs backward on the calling thread too).
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
+
+
+# ---------------------------------------------------------------------------------------------
+# Part 1: the same flow in every library
+
+
+@dataclass(frozen=True)
+class Sizes:
+    features: int = 64
+    context: int = 32
+    couplings: int = 8
+    hidden: int = 256
+    train_batch: int = 256
+    eval_batch: int = 1024
+
+
+def mlp(in_features: int, out_features: int, hidden: int) -> nn.Sequential:
+    """The conditioner of every contender: two hidden ReLU layers."""
+    return nn.Sequential(
+        nn.Linear(in_features, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, out_features),
+    )
+
+
+class _ContextMLP(nn.Module):
+    """nflows calls its conditioner as ``net(x_identity, context)``."""
+
+    def __init__(self, in_features: int, out_features: int, sizes: Sizes):
+        super().__init__()
+        self.net = mlp(in_features + sizes.context, out_features, sizes.hidden)
+
+    def forward(self, inputs, context):
+        return self.net(torch.cat((inputs, context), dim=1))
+
+
+@dataclass
+class Contender:
+    """One implementation: its module and the three operations that are timed."""
+
+    module: nn.Module
+    log_prob: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    sample: Callable[[torch.Tensor], torch.Tensor]
+
+
+def build_flowbridge(sizes: Sizes) -> Contender:
+    prior = FlowPrior(
+        sizes.features,
+        sizes.context,
+        steps=sizes.couplings,
+        hidden_features=sizes.hidden,
+        hidden_layers=2,
+        base_scale=1.0,
+        actnorm=False,
+    )
+    return Contender(prior, prior.log_prob, lambda c: prior.sample(1, c))
+
+
+def build_nflows(sizes: Sizes) -> Contender:
+    half = sizes.features // 2
+    layers = []
+    for i in range(sizes.couplings):
+        # Contiguous halves, alternating which one is transformed, as flowbridge does.
+        mask = torch.cat((torch.zeros(half), torch.ones(sizes.features - half)))
+        layers.append(
+            AffineCouplingTransform(
+                mask if i % 2 == 0 else 1 - mask,
+                lambda i_, o_: _ContextMLP(i_, o_, sizes),
+            )
+        )
+    flow = Flow(CompositeTransform(layers), StandardNormal([sizes.features]))
+    return Contender(flow, flow.log_prob, lambda c: flow.sample(1, c))
+
+
+def build_zuko(sizes: Sizes) -> Contender:
+    flow = zuko.flows.NICE(
+        sizes.features,
+        sizes.context,
+        transforms=sizes.couplings,
+        hidden_features=(sizes.hidden, sizes.hidden),
+    )
+    return Contender(flow, lambda x, c: flow(c).log_prob(x), lambda c: flow(c).rsample())
+
+
+def build_bare_mlps(sizes: Sizes, input_grad: bool = False) -> Contender:
+    """The conditioners alone. With ``input_grad`` their inputs require a gradient, as in a
+    flow, where each conditioner's input depends on the layers before it: the backward pass
+    then also multiplies into every first layer, work any coupling flow has to do."""
+    half = sizes.features // 2
+    nets = nn.ModuleList(
+        mlp(half + sizes.context, 2 * (sizes.features - half), sizes.hidden)
+        for _ in range(sizes.couplings)
+    )
+
+    def run(x, c):
+        # The conditioner inputs a flow would build, without the flow around them.
+        inputs = torch.cat((x[:, :half], c), dim=1)
+        if input_grad and torch.is_grad_enabled():
+            inputs.requires_grad_(True)
+        return sum(net(inputs).sum(dim=1) for net in nets)
+
+    return Contender(nets, run, lambda c: run(c.new_zeros(len(c), sizes.features), c))
+
+
+CONTENDERS = {
+    "flowbridge": build_flowbridge,
+    "nflows": build_nflows,
+    "zuko": build_zuko,
+    "bare MLPs": build_bare_mlps,
+    "bare MLPs + input grad": lambda sizes: build_bare_mlps(sizes, input_grad=True),
+}
+# name -> the key of flowbridge's ratio to it in "targets"
+BASELINES = {
+    "bare MLPs": "flowbridge_vs_bare_mlps",
+    "bare MLPs + input grad": "flowbridge_vs_bare_mlps_with_input_grad",
+}
+
+
+def _timed(fn: Callable[[], object], clock: Callable[[], float]) -> float:
+    start = clock()
+    fn()
+    return clock() - start
+
+
+def compare_peers(sizes: Sizes, repeats: int, clock: Callable[[], float], warmup: int = 3) -> dict:
+    """Median seconds per operation for every contender, interleaved round by round."""
+    torch.manual_seed(0)
+    contenders = {name: build(sizes) for name, build in CONTENDERS.items()}
+    x_train = torch.randn(sizes.train_batch, sizes.features)
+    c_train = torch.randn(sizes.train_batch, sizes.context)
+    x_eval = torch.randn(sizes.eval_batch, sizes.features)
+    c_eval = torch.randn(sizes.eval_batch, sizes.context)
+
+    operations: dict[str, dict[str, Callable[[], object]]] = {}
+    for name, contender in contenders.items():
+        optimizer = torch.optim.Adam(contender.module.parameters(), lr=1e-4)
+
+        def train_step(contender=contender, optimizer=optimizer):
+            optimizer.zero_grad(set_to_none=True)
+            loss = -contender.log_prob(x_train, c_train).mean()
+            loss.backward()
+            optimizer.step()
+
+        def log_prob(contender=contender):
+            with torch.no_grad():
+                contender.log_prob(x_eval, c_eval)
+
+        def sample(contender=contender):
+            with torch.no_grad():
+                contender.sample(c_eval)
+
+        operations[name] = {"train_step": train_step, "log_prob": log_prob, "sample": sample}
+
+    times = {name: {op: [] for op in ops} for name, ops in operations.items()}
+    for round_ in range(warmup + repeats):
+        for name, ops in operations.items():
+            for op, fn in ops.items():
+                elapsed = _timed(fn, clock)
+                if round_ >= warmup:
+                    times[name][op].append(elapsed)
+
+    results = {}
+    for name, contender in contenders.items():
+        medians = {op: statistics.median(ts) for op, ts in times[name].items()}
+        results[name] = {
+            "parameters": sum(p.numel() for p in contender.module.parameters()),
+            "median_ms": {op: 1e3 * t for op, t in medians.items()},
+            "iqr_ms": {op: 1e3 * _iqr(ts) for op, ts in times[name].items()},
+            # The least disturbed run: on a shared machine, closest to the compute itself.
+            "min_ms": {op: 1e3 * min(ts) for op, ts in times[name].items()},
+        }
+    for name in results:
+        results[name]["ratio_to_nflows"] = _ratios(results, name, "nflows")
+        results[name]["ratio_to_bare_mlps"] = _ratios(results, name, "bare MLPs")
+    peers = [name for name in results if name != "flowbridge" and name not in BASELINES]
+    results["targets"] = {
+        f"{op} ({statistic})": {
+            "flowbridge_vs_fastest_peer": results["flowbridge"][statistic][op]
+            / min(results[p][statistic][op] for p in peers),
+            **{
+                key: results["flowbridge"][statistic][op] / results[baseline][statistic][op]
+                for baseline, key in BASELINES.items()
+            },
+        }
+        for statistic in ("median_ms", "min_ms")
+        for op in ("train_step", "log_prob", "sample")
+    }
+    return results
+
+
+def _iqr(values: list[float]) -> float:
+    q = statistics.quantiles(values, n=4)
+    return q[2] - q[0]
+
+
+def _ratios(results: dict, name: str, reference: str) -> dict[str, float]:
+    ours, theirs = results[name]["median_ms"], results[reference]["median_ms"]
+    return {op: ours[op] / theirs[op] for op in ours}
+
+
+# ---------------------------------------------------------------------------------------------
+# Part 2: paper-scale modules, one fresh process each
+
+
+def paper_modules(tiny: bool) -> dict[str, Callable[[], tuple[nn.Module, Callable]]]:
+    """``name -> build()``; ``build`` returns the module and its loss on one batch."""
+    shared, hidden_text, hidden_image = (992, 1024, 512) if not tiny else (16, 32, 16)
+    steps_f, steps_prior = (12, 16) if not tiny else (2, 2)
+
+    def bijection():
+        f = SharedBijection(shared, steps=steps_f, hidden_features=hidden_text)
+
+        def loss(s_a, s_b):
+            # LNFMM's uses: f(s_A) against s_B, and the uniform prior's volume term.
+            mapped, logabsdet = f(s_a)
+            return (mapped - s_b).square().mean() - logabsdet.mean()
+
+        return f, loss
+
+    def prior(features, hidden):
+        def build():
+            p = ConditionalResidualPrior(
+                features, shared, steps=steps_prior, hidden_features=hidden
+            )
+            return p, lambda r, c: -p.log_prob(r, c).mean()
+
+        return build
+
+    return {
+        f"SharedBijection {shared}-d, {steps_f} steps, hidden {hidden_text}": bijection,
+        f"text residual prior 32-d, {steps_prior} steps, hidden {hidden_text}": prior(
+            32, hidden_text
+        ),
+        f"image residual prior 64-d, {steps_prior} steps, hidden {hidden_image}": prior(
+            64, hidden_image
+        ),
+    }
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def measure_paper_module(
+    name: str, tiny: bool, batch: int, steps: int, clock: Callable[[], float]
+) -> dict:
+    """Runs in a fresh process so that the peak memory belongs to this module alone."""
+    torch.manual_seed(0)
+    module, loss_fn = paper_modules(tiny)[name]()
+    inputs = [torch.randn(batch, size) for size in _loss_input_sizes(module)]
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-4)
+    baseline = _rss_mib()
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(*inputs).backward()
+        optimizer.step()
+
+    step()  # allocates Adam's state
+    times = [_timed(step, clock) for _ in range(steps)]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "parameters": sum(p.numel() for p in module.parameters()),
+        "batch": batch,
+        "train_step_ms": {
+            "median": 1e3 * statistics.median(times),
+            "all": [1e3 * t for t in times],
+        },
+        "peak_rss_mib": peak,
+        "rss_before_first_step_mib": baseline,
+        "peak_minus_before_mib": peak - baseline,
+    }
+
+
+def _loss_input_sizes(module: nn.Module) -> tuple[int, int]:
+    if isinstance(module, SharedBijection):
+        return module.features, module.features
+    return module.features, module.context_features
+
+
+def paper_scale(tiny: bool, batch: int, steps: int, threads: int, clock: str) -> dict:
+    results = {}
+    for name in paper_modules(tiny):
+        command = [sys.executable, __file__, "--paper-module", name, "--paper-batch", str(batch)]
+        command += ["--paper-steps", str(steps), "--threads", str(threads), "--clock", clock]
+        command += ["--tiny"] if tiny else []
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        results[name] = json.loads(done.stdout)
+        print(f"  {name}: {json.dumps(results[name]['train_step_ms']['median'])} ms", flush=True)
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Part 3: which coupling scale fits better
+
+
+def quality_dataset(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""A fixed conditional 8-d Gaussian density whose scales lie both below and above the
+    base scale 0.25 (a residual code's spread is whatever the encoder makes it).
+
+    Context :math:`c \sim \mathcal N(0, I_4)`; :math:`x_{1:4} = 1.5\tanh c + 0.05\,\epsilon`
+    (narrow) and :math:`x_{5:8} = x_{1:4}^2 / 2 + \sin 2c + e^{c/2} \epsilon' / 2`
+    (heteroscedastic, depending on the first half), with
+    :math:`\epsilon, \epsilon' \sim \mathcal N(0, I_4)`. Its conditional entropy, the best
+    achievable NLL, is :data:`QUALITY_ENTROPY`.
+    """
+    context = torch.randn(n, 4, generator=generator)
+    narrow = 1.5 * torch.tanh(context) + 0.05 * torch.randn(n, 4, generator=generator)
+    noise = torch.randn(n, 4, generator=generator)
+    wide = narrow.square() / 2 + torch.sin(2 * context) + torch.exp(context / 2) * noise / 2
+    return torch.cat((narrow, wide), dim=1), context
+
+
+# E[-log p(x | c)]: 4 dims of std 0.05 and 4 of std exp(c/2)/2, whose E[log std] = log(1/2).
+_GAUSSIAN_ENTROPY = 0.5 * math.log(2 * math.pi * math.e)
+QUALITY_ENTROPY = 4 * (_GAUSSIAN_ENTROPY + math.log(0.05)) + 4 * (_GAUSSIAN_ENTROPY + math.log(0.5))
+
+
+def compare_scales(steps: int, seeds: int, tiny: bool) -> dict:
+    """Held-out NLL (nats per sample) during ``steps`` Adam steps, for each coupling scale."""
+    data = torch.Generator().manual_seed(1234)
+    x_train, c_train = quality_dataset(512 if tiny else 8192, data)
+    x_test, c_test = quality_dataset(256 if tiny else 4096, data)
+    checkpoints = sorted({steps // 4, steps // 2, steps})
+    results = {}
+    for scale in ("softplus", "sigmoid"):
+        curves = []
+        for seed in range(seeds):
+            torch.manual_seed(seed)
+            prior = FlowPrior(8, 4, steps=4, hidden_features=64, scale=scale)
+            optimizer = torch.optim.Adam(prior.parameters(), lr=1e-3)
+            batches = torch.Generator().manual_seed(seed)
+            curve = []
+            for step in range(1, steps + 1):
+                index = torch.randint(0, len(x_train), (256,), generator=batches)
+                optimizer.zero_grad(set_to_none=True)
+                (-prior.log_prob(x_train[index], c_train[index]).mean()).backward()
+                optimizer.step()
+                if step in checkpoints:
+                    with torch.no_grad():
+                        curve.append(-prior.log_prob(x_test, c_test).mean().item())
+            curves.append(curve)
+        final = [curve[-1] for curve in curves]
+        results[scale] = {
+            "test_nll_at_steps": {
+                str(step): statistics.mean(c[i] for c in curves)
+                for i, step in enumerate(checkpoints)
+            },
+            "final_test_nll_per_seed": final,
+            "mean": statistics.mean(final),
+            "stdev": statistics.stdev(final) if len(final) > 1 else math.nan,
+        }
+    results["best_possible_nll"] = QUALITY_ENTROPY
+    results["setup"] = (
+        f"FlowPrior(8, context 4, steps=4, hidden 64, base_scale 0.25, ActNorm sigmoid), "
+        f"{steps} Adam steps (lr 1e-3, batch 256), {len(x_train)} train / {len(x_test)} "
+        f"test samples, seeds 0..{seeds - 1}"
+    )
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _git_commit() -> str:
+    def git(*args):
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
+        json.dump(payload, tmp, indent=2)
+    os.chmod(tmp.name, 0o644)  # temporary files are created private
+    os.replace(tmp.name, path)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=30, help="timed rounds per operation")
+    parser.add_argument("--skip-paper", action="store_true", help="leave out part 2")
+    parser.add_argument("--skip-quality", action="store_true", help="leave out part 3")
+    parser.add_argument("--quality-steps", type=int, default=1000)
+    parser.add_argument("--quality-seeds", type=int, default=3)
+    parser.add_argument("--paper-batch", type=int, default=128)
+    parser.add_argument("--paper-steps", type=int, default=5)
+    parser.add_argument("--tiny", action="store_true", help="toy sizes: a smoke run")
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument(
+        "--clock", choices=sorted(CLOCKS), default="wall", help="cpu needs --threads 1"
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--paper-module", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.clock == "cpu" and args.threads != 1:
+        parser.error(
+            f"--clock cpu times this thread only: it needs --threads 1, not {args.threads}"
+        )
+
+    torch.set_num_threads(args.threads)
+    clock = CLOCKS[args.clock]
+    if args.paper_module:  # the child process of part 2
+        result = measure_paper_module(
+            args.paper_module, args.tiny, args.paper_batch, args.paper_steps, clock
+        )
+        print(json.dumps(result))
+        return result
+
+    sizes = Sizes(8, 4, 2, 16, 32, 64) if args.tiny else Sizes()
+    report = {
+        "benchmark": "flows_speed",
+        "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "git_commit": _git_commit(),
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "nflows": version("nflows"),
+            "zuko": version("zuko"),
+        },
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "clock": args.clock,
+            "load_average_at_start": os.getloadavg(),
+        },
+        "peers": {"sizes": vars(sizes), **compare_peers(sizes, args.repeats, clock)},
+    }
+    print(json.dumps({"peers": report["peers"]["targets"]}, indent=2), flush=True)
+    if not args.skip_paper:
+        report["paper_scale"] = paper_scale(
+            args.tiny, args.paper_batch, args.paper_steps, args.threads, args.clock
+        )
+    if not args.skip_quality:
+        report["scale_quality"] = compare_scales(
+            20 if args.tiny else args.quality_steps, args.quality_seeds, args.tiny
+        )
+    report["machine"]["load_average_at_end"] = os.getloadavg()
+
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    mode = f"{args.threads}threads-{args.clock}" + ("-tiny" if args.tiny else "")
+    path = args.out / f"flows_speed-{stamp}-{mode}.json"
+    _write_json(path, report)
+    print(json.dumps(report, indent=2))
+    print(f"written to {path}", file=sys.stderr)
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,363 @@
+"""Bad input to every public flow and prior fails at once with a message that says what was
+expected and what was given."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from flowbridge.flows import (
+    AdditiveCoupling,
+    AffineCoupling,
+    Chain,
+    ConditionalActNorm,
+    ConditionalGaussianPrior,
+    ConditionalResidualPrior,
+    FlowPrior,
+    GlobalScale,
+    NoResidualPrior,
+    SharedBijection,
+    StandardNormalPrior,
+    UniformPrior,
+    build_residual_prior,
+    build_shared_prior,
+)
+
+F, C, BATCH = 4, 3, 2
+
+
+def _modules():
+    """``name -> (module, conditional)`` for every public transform and prior."""
+    return {
+        "SharedBijection": (SharedBijection(F, steps=1, hidden_features=8), False),
+        "SharedBijection-affine": (SharedBijection(F, 1, 8, coupling="affine"), False),
+        "AdditiveCoupling": (AdditiveCoupling(F, C, hidden_features=8), True),
+        "AffineCoupling": (AffineCoupling(F, C, hidden_features=8), True),
+        "AffineCoupling-unconditional": (AffineCoupling(F, hidden_features=8), False),
+        "GlobalScale": (GlobalScale(F), False),
+        "ConditionalActNorm": (ConditionalActNorm(F, C, hidden_features=8), True),
+        "ConditionalActNorm-plain": (ConditionalActNorm(F, 0, hidden_features=8), False),
+        "Chain": (Chain([ConditionalActNorm(F, C), AffineCoupling(F, hidden_features=8)]), True),
+        "FlowPrior": (FlowPrior(F, steps=1, hidden_features=8), False),
+        "ConditionalResidualPrior": (ConditionalResidualPrior(F, C, steps=1), True),
+        "ConditionalGaussianPrior": (ConditionalGaussianPrior(F, C, hidden_features=8), True),
+        "StandardNormalPrior": (StandardNormalPrior(F), False),
+        "UniformPrior": (UniformPrior(F), False),
+    }
+
+
+def _calls(conditional: bool | None = None) -> list:
+    """Every public entry point that takes ``(inputs, context)``, as ``(call, conditional)``."""
+    calls = []
+    for name, (module, needs_context) in _modules().items():
+        if conditional is not None and needs_context != conditional:
+            continue
+        methods = ["log_prob"] if hasattr(module, "log_prob") else ["forward", "inverse"]
+        calls += [
+            pytest.param(getattr(module, m), needs_context, id=f"{name}.{m}") for m in methods
+        ]
+    return calls
+
+
+def _context(conditional: bool, rows: int = BATCH):
+    return torch.randn(rows, C) if conditional else None
+
+
+def _with(value, *index) -> torch.Tensor:
+    x = torch.randn(BATCH, F)
+    x[index] = value
+    return x
+
+
+BAD_INPUTS = {
+    "list": (
+        [[0.0] * F] * BATCH,
+        TypeError,
+        r"must be a torch\.Tensor of shape \[batch, 4\], got list",
+    ),
+    "numpy": (np.zeros((BATCH, F)), TypeError, r"torch\.Tensor .*got ndarray.*torch\.as_tensor"),
+    "int64": (
+        torch.zeros(BATCH, F, dtype=torch.int64),
+        TypeError,
+        r"floating-point tensor, got dtype torch\.int64; convert with \.float\(\)",
+    ),
+    "bool": (torch.ones(BATCH, F, dtype=torch.bool), TypeError, r"got dtype torch\.bool"),
+    "too many features": (torch.randn(BATCH, F + 1), ValueError, r"\[batch, 4\], got \[2, 5\]"),
+    "too few features": (torch.randn(BATCH, F - 1), ValueError, r"\[batch, 4\], got \[2, 3\]"),
+    "no batch dim": (torch.randn(F), ValueError, r"\[batch, 4\], got \[4\]; add a batch dim"),
+    "3-D": (torch.randn(BATCH, 1, F), ValueError, r"\[batch, 4\], got \[2, 1, 4\]"),
+    "NaN": (_with(float("nan"), 1, 2), ValueError, r"NaN or Inf values \(in 1 of 2 rows\)"),
+    "Inf": (_with(float("inf"), 0, 0), ValueError, r"NaN or Inf values \(in 1 of 2 rows\)"),
+    "-Inf": (_with(-float("inf"), 0), ValueError, r"NaN or Inf values \(in 1 of 2 rows\)"),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_INPUTS, ids=str)
+@pytest.mark.parametrize(("call", "conditional"), _calls())
+def test_bad_inputs_are_refused(call, conditional, bad):
+    inputs, error, message = BAD_INPUTS[bad]
+    with pytest.raises(error, match=message):
+        call(inputs, _context(conditional))
+
+
+@pytest.mark.parametrize(("call", "conditional"), _calls())
+def test_large_finite_inputs_are_not_mistaken_for_inf(call, conditional):
+    # Their float32 sum overflows; the finiteness check must not report them.
+    call(torch.full((BATCH, F), 3e38), _context(conditional))
+
+
+BAD_CONTEXTS = {
+    "missing": (
+        None,
+        ValueError,
+        r"is conditional and needs a context of shape \[batch, 3\], got None",
+    ),
+    "too wide": (
+        torch.randn(BATCH, C + 1),
+        ValueError,
+        r"context must have shape \[batch, 3\], got \[2, 4\]",
+    ),
+    "no batch dim": (torch.randn(C), ValueError, r"context has 3 rows but the inputs have 2"),
+    "wrong rows": (
+        torch.randn(BATCH + 1, C),
+        ValueError,
+        r"context has 3 rows but the inputs have 2; give one",
+    ),
+    "0-dim": (torch.tensor(1.0), ValueError, r"context must have shape \[batch, 3\].*got a 0-dim"),
+    "list": ([[0.0] * C] * BATCH, TypeError, r"context must be a torch\.Tensor .*got list"),
+    "int64": (torch.zeros(BATCH, C, dtype=torch.int64), TypeError, r"context must be a floating"),
+    "float64": (
+        torch.zeros(BATCH, C, dtype=torch.float64),
+        TypeError,
+        r"context must have dtype torch\.float32 .*got torch\.float64",
+    ),
+    "NaN": (
+        torch.full((BATCH, C), float("nan")),
+        ValueError,
+        r"context contains NaN or Inf .*2 of 2 rows",
+    ),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_CONTEXTS, ids=str)
+@pytest.mark.parametrize(("call", "conditional"), _calls(conditional=True))
+def test_conditional_modules_refuse_bad_contexts(call, conditional, bad):
+    context, error, message = BAD_CONTEXTS[bad]
+    with pytest.raises(error, match=message):
+        call(torch.randn(BATCH, F), context)
+
+
+@pytest.mark.parametrize(("call", "conditional"), _calls(conditional=False))
+def test_unconditional_modules_ignore_a_context_but_check_its_rows(call, conditional):
+    inputs = torch.randn(BATCH, F)
+    # Any width and dtype: a residual prior may be handed the shared code it does not use.
+    ignored = torch.randn(BATCH, 7, dtype=torch.float64)
+    torch.testing.assert_close(call(inputs, ignored), call(inputs, None), rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"context has 3 rows but the inputs have 2"):
+        call(inputs, torch.randn(BATCH + 1, C))
+    with pytest.raises(TypeError, match=r"context must be a torch\.Tensor"):
+        call(inputs, "context")
+
+
+# ---------------------------------------------------------------------------------------------
+# Sampling
+
+PRIORS = [
+    FlowPrior(F, C, steps=1),
+    ConditionalGaussianPrior(F, C),
+    StandardNormalPrior(F),
+    build_shared_prior("flow", F, steps=1),
+]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"num_samples": 0}, ValueError, r"num_samples must be >= 1, got 0"),
+        ({"num_samples": -3}, ValueError, r"num_samples must be >= 1, got -3"),
+        ({"num_samples": 2.0}, TypeError, r"num_samples must be an int, got float \(2\.0\)"),
+        ({"num_samples": True}, TypeError, r"num_samples must be an int, got bool"),
+        ({"temperature": -0.5}, ValueError, r"temperature must be a finite number >= 0, got -0\.5"),
+        ({"temperature": float("nan")}, ValueError, r"temperature must be a finite .*got nan"),
+        ({"temperature": float("inf")}, ValueError, r"temperature must be a finite .*got inf"),
+        ({"temperature": "hot"}, TypeError, r"temperature must be a number, got str \('hot'\)"),
+        ({"context": torch.randn(BATCH, C + 1)}, ValueError, r"\[batch, 3\], got \[2, 4\]"),
+        ({"context": torch.randn(BATCH, C).double()}, TypeError, r"dtype torch\.float32"),
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize("prior", PRIORS[:2], ids=lambda p: type(p).__name__)
+def test_sampling_refuses_bad_arguments(prior, kwargs, error, message):
+    arguments = {"num_samples": 2, "context": torch.randn(BATCH, C), **kwargs}
+    with pytest.raises(error, match=message):
+        prior.sample(**arguments)
+
+
+@pytest.mark.parametrize("prior", PRIORS[:2], ids=lambda p: type(p).__name__)
+def test_conditional_priors_refuse_to_sample_without_a_context(prior):
+    with pytest.raises(ValueError, match=r"needs a context of shape \[batch, 3\], got None"):
+        prior.sample(5)
+
+
+@pytest.mark.parametrize("prior", PRIORS[2:], ids=lambda p: type(p).__name__)
+def test_unconditional_priors_sample_in_their_own_dtype_whatever_the_context(prior):
+    context = torch.randn(BATCH, 5, dtype=torch.float64)
+    assert prior.sample(3, context).dtype == torch.float32
+    with pytest.raises(ValueError, match=r"context must have shape \[batch, \.\.\.\].*0-dim"):
+        prior.sample(3, torch.tensor(1.0))
+
+
+def test_the_uniform_prior_cannot_be_sampled():
+    with pytest.raises(NotImplementedError, match=r"improper .*use shared_prior = 'gaussian'"):
+        UniformPrior(F).sample(2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Constructors
+
+CONSTRUCTORS = {
+    "features 0": (lambda: SharedBijection(0), ValueError, r"features must be >= 1, got 0"),
+    "features -1": (lambda: GlobalScale(-1), ValueError, r"features must be >= 1, got -1"),
+    "features float": (
+        lambda: SharedBijection(4.0),
+        TypeError,
+        r"features must be an int, got float \(4\.0\)",
+    ),
+    "features str": (
+        lambda: FlowPrior("4"),
+        TypeError,
+        r"features must be an int, got str \('4'\)",
+    ),
+    "features bool": (lambda: GlobalScale(True), TypeError, r"features must be an int, got bool"),
+    "coupling of 1": (
+        lambda: AffineCoupling(1),
+        ValueError,
+        r"features >= 2 to split in two, got 1; use an elementwise",
+    ),
+    "coupling of 0": (lambda: AdditiveCoupling(0), ValueError, r"features must be >= 1, got 0"),
+    "context -1": (
+        lambda: AffineCoupling(4, -1),
+        ValueError,
+        r"context_features must be >= 0, got -1",
+    ),
+    "actnorm context float": (
+        lambda: ConditionalActNorm(4, 2.0),
+        TypeError,
+        r"context_features must be an int",
+    ),
+    "residual context 0": (
+        lambda: ConditionalResidualPrior(4, 0),
+        ValueError,
+        r"context_features must be >= 1, got 0",
+    ),
+    "gaussian context 0": (
+        lambda: ConditionalGaussianPrior(4, 0),
+        ValueError,
+        r"context_features must be >= 1, got 0",
+    ),
+    "unknown coupling": (
+        lambda: SharedBijection(4, coupling="spline"),
+        ValueError,
+        r"coupling must be 'additive' or 'affine', got 'spline'",
+    ),
+    "unknown scale": (
+        lambda: AffineCoupling(4, scale="exp"),
+        ValueError,
+        r"unknown scale activation 'exp'; choose one of \['sigmoid', 'softplus'\]",
+    ),
+    "unknown scale, unused": (
+        lambda: SharedBijection(4, scale="exp"),
+        ValueError,
+        r"unknown scale activation 'exp'",
+    ),
+    "unknown prior scale, 1 feature": (
+        lambda: FlowPrior(1, scale="tanh"),
+        ValueError,
+        r"unknown scale activation 'tanh'",
+    ),
+    "unknown actnorm scale": (
+        lambda: ConditionalActNorm(4, 2, scale="relu"),
+        ValueError,
+        r"unknown scale activation 'relu'",
+    ),
+    "steps 0": (lambda: SharedBijection(4, steps=0), ValueError, r"steps must be >= 1, got 0"),
+    "prior steps 0": (lambda: FlowPrior(4, steps=0), ValueError, r"steps must be >= 1, got 0"),
+    "hidden 0": (
+        lambda: AffineCoupling(4, hidden_features=0),
+        ValueError,
+        r"hidden_features must be >= 1, got 0",
+    ),
+    "hidden 0, 1 feature": (
+        lambda: SharedBijection(1, hidden_features=0),
+        ValueError,
+        r"hidden_features must be >= 1, got 0",
+    ),
+    "hidden layers -1": (
+        lambda: FlowPrior(4, hidden_layers=-1),
+        ValueError,
+        r"hidden_layers must be >= 0, got -1",
+    ),
+    "base scale 0": (
+        lambda: FlowPrior(4, base_scale=0),
+        ValueError,
+        r"base_scale must be a finite number > 0, got 0",
+    ),
+    "base scale nan": (
+        lambda: ConditionalGaussianPrior(4, 2, base_scale=float("nan")),
+        ValueError,
+        r"base_scale must be a finite number > 0, got nan",
+    ),
+    "base scale str": (
+        lambda: FlowPrior(4, base_scale="0.25"),
+        TypeError,
+        r"base_scale must be a number, got str",
+    ),
+    "normal scale -1": (
+        lambda: StandardNormalPrior(4, scale=-1.0),
+        ValueError,
+        r"scale must be a finite number > 0, got -1\.0",
+    ),
+    "1-feature flow without layers": (
+        lambda: FlowPrior(1, actnorm=False),
+        ValueError,
+        r"actnorm=False would leave it without layers",
+    ),
+    "residual of a no-residual prior": (
+        lambda: NoResidualPrior(3),
+        ValueError,
+        r"0-dim residual, got features=3",
+    ),
+    "unknown residual prior": (
+        lambda: build_residual_prior("vamp", 4, 2),
+        ValueError,
+        r"unknown residual prior 'vamp'; choose one of \('flow', 'gaussian', 'standard', 'none'\)",
+    ),
+    "chain of mixed sizes": (
+        lambda: Chain([GlobalScale(4), GlobalScale(5)]),
+        ValueError,
+        r"a Chain needs layers of one feature count, got sizes \{4, 5\}",
+    ),
+    "chain of mixed contexts": (
+        lambda: Chain([ConditionalActNorm(4, 2), ConditionalActNorm(4, 3)]),
+        ValueError,
+        r"a Chain needs layers of one context size, got sizes \{2, 3\}",
+    ),
+    "'none' with features": (
+        lambda: build_residual_prior("none", 4, 2),
+        ValueError,
+        r"'none' means a 0-dim residual, but residual features = 4",
+    ),
+    "unknown shared prior": (
+        lambda: build_shared_prior("laplace", 4),
+        ValueError,
+        r"unknown shared prior 'laplace'; choose one of \('uniform', 'gaussian', 'flow'\)",
+    ),
+}
+
+
+@pytest.mark.parametrize("bad", CONSTRUCTORS, ids=str)
+def test_bad_constructor_arguments_are_refused(bad):
+    build, error, message = CONSTRUCTORS[bad]
+    with pytest.raises(error, match=message):
+        build()

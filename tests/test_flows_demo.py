@@ -1,0 +1,84 @@
+"""The 2-D demo and the speed benchmark run end to end on toy sizes (they are scripts, not
+package modules, and would otherwise rot unnoticed)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load(relative: str):
+    name = f"_flows_script_{Path(relative).stem}"
+    spec = importlib.util.spec_from_file_location(name, ROOT / relative)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while it executes
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def keep_threads():
+    # The scripts set torch's thread count, a process-wide setting.
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_the_demo_rings_and_their_coverage_metric():
+    demo = _load("examples/flows_2d.py")
+    generator = torch.Generator().manual_seed(0)
+    modes, angle = torch.full((20_000,), 4.0), torch.full((20_000,), 0.3)
+    points = demo.sample_rings(modes, angle, generator)
+    radius = points.norm(dim=1)
+    assert abs(radius.mean().item() - demo.RADIUS) < 0.05
+    # A 2-D Gaussian puts 1 - exp(-4.5) = 98.9% of its mass within 3 standard deviations.
+    near, shares = demo.mode_coverage(points, 4, 0.3)
+    assert abs(near - (1 - math.exp(-4.5))) < 0.005
+    assert all(abs(share - 0.25) < 0.02 for share in shares)
+    # Rotated by one mode spacing, the same ring: the context must not change.
+    turned = angle + 2 * math.pi / 4
+    torch.testing.assert_close(demo.context_of(modes, angle), demo.context_of(modes, turned))
+
+
+def test_the_demo_trains_and_writes_its_figure(tmp_path, keep_threads):
+    demo = _load("examples/flows_2d.py")
+    out = tmp_path / "flows_2d.png"
+    result = demo.main(["--steps", "40", "--out", str(out)])
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    losses = result["losses"]
+    assert sum(losses[-5:]) / 5 < losses[0] - 0.3
+    assert len(result["coverage"]) == 4
+    for numbers in result["coverage"].values():
+        assert 0 <= numbers["near_a_mode"] <= 1 and len(numbers["mode_shares"]) >= 2
+
+
+def test_the_speed_benchmark_runs_on_toy_sizes(tmp_path, keep_threads):
+    bench = _load("benchmarks/flows_speed.py")
+    report = bench.main(["--tiny", "--repeats", "2", "--skip-paper", "--out", str(tmp_path)])
+    written = json.loads(next(tmp_path.glob("flows_speed-*-tiny.json")).read_text())
+    assert written["peers"]["flowbridge"]["median_ms"] == report["peers"]["flowbridge"]["median_ms"]
+    assert written["versions"]["torch"] == torch.__version__
+    # The contenders are the same flow: equal parameter counts.
+    counts = {written["peers"][name]["parameters"] for name in bench.CONTENDERS}
+    assert len(counts) == 1
+    sizes = bench.Sizes()
+    assert sum(p.numel() for p in bench.build_flowbridge(sizes).module.parameters()) == 791_040
+    assert {"softplus", "sigmoid", "best_possible_nll"} <= set(written["scale_quality"])
+
+
+def test_the_quality_dataset_entropy_matches_a_monte_carlo_estimate():
+    bench = _load("benchmarks/flows_speed.py")
+    # E[log std] of the wide half is log(1/2): checked against the data's own construction.
+    x, context = bench.quality_dataset(200_000, torch.Generator().manual_seed(0))
+    wide_std = torch.exp(context / 2) / 2
+    entropy = 4 * (0.5 * math.log(2 * math.pi * math.e) + math.log(0.05))
+    entropy += (0.5 * math.log(2 * math.pi * math.e) + wide_std.log()).sum(dim=1).mean().item()
+    assert abs(entropy - bench.QUALITY_ENTROPY) < 0.02
