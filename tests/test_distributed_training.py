@@ -91,11 +91,16 @@ def test_two_processes_take_the_same_steps_as_one(tmp_path, adversarial):
     ddp = load_checkpoint(tmp_path / "ddp" / "checkpoint.pt")
     assert ddp["step"] == 4 and len(ddp["rng"]["torch"]) == 2  # every rank's RNG state
     reference = single.bridge.state_dict()
-    # The critic's hinge gradients have near-zero entries, whose rounding Adam's m / sqrt(v)
-    # makes visible: a looser bound there (a missing average would be off by ~lr = 3e-4).
-    atol = 1e-5 if adversarial else 1e-6
     for key, value in ddp["model"].items():
-        torch.testing.assert_close(value, reference[key], rtol=0, atol=atol, msg=key)
+        if not key.startswith("discriminators."):
+            torch.testing.assert_close(value, reference[key], rtol=0, atol=1e-6, msg=key)
+            continue
+        # The critic's hinge gradients have entries near zero, where the order of a sum can
+        # flip their sign, and Adam's first steps move by ~lr * sign(g) whatever |g| is: a
+        # few entries may differ by a few lr. A missing average changes almost all of them.
+        diff = (value - reference[key]).abs()
+        assert (diff > 1e-5).float().mean() < 0.02, key
+        assert diff.max() <= 4 * TRAIN["steps"] * 3e-4, key
     moved = sum(
         (reference[k] - v).abs().sum()
         for k, v in load_checkpoint(single.checkpoint)["model"].items()
