@@ -35,7 +35,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from nflows.flows import Flow
 from nflows.transforms import AffineCouplingTransform, CompositeTransform
 from torch import nn
 
+from flowbridge.files import atomic_write
 from flowbridge.flows import ConditionalResidualPrior, FlowPrior, SharedBijection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -435,11 +435,7 @@ def _git_commit() -> str:
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
-        json.dump(payload, tmp, indent=2)
-    os.chmod(tmp.name, 0o644)  # temporary files are created private
-    os.replace(tmp.name, path)
+    atomic_write(path, lambda file: file.write(json.dumps(payload, indent=2).encode()))
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import matplotlib
 import torch
 
+from flowbridge.files import atomic_write
 from flowbridge.flows import ConditionalResidualPrior
 
 matplotlib.use("Agg")  # no display needed
@@ -138,11 +137,7 @@ def evaluate_and_plot(prior: ConditionalResidualPrior, out: Path, seed: int) -> 
             axis.set_yticks([])
     figure.suptitle("ConditionalResidualPrior on rings of k Gaussians rotated by θ")
     figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=out.parent, suffix=".png", delete=False) as tmp:
-        figure.savefig(tmp, format="png", dpi=90)
-    os.chmod(tmp.name, 0o644)  # temporary files are created private
-    os.replace(tmp.name, out)
+    atomic_write(out, lambda file: figure.savefig(file, format="png", dpi=90))
     plt.close(figure)
     return report
 

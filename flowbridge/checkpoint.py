@@ -25,28 +25,25 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import pickle
-import tempfile
 import warnings
 import zipfile
-from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 
 from .bridge import Bridge
 from .config import BridgeConfig, ConfigError, from_dict, to_dict
 from .domain import Domain
+from .files import atomic_write
 from .plugins import get_domain
 
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_VERSION",
     "CheckpointError",
-    "atomic_write",
     "domain_record",
     "save_checkpoint",
     "save_bridge",
@@ -62,35 +59,6 @@ _ZIP_MAGIC = b"PK\x03\x04"
 
 class CheckpointError(ValueError):
     """A file is not a (readable, compatible) flowbridge checkpoint; the message says why."""
-
-
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Write a file so that readers see either the old content or the new, never a part.
-
-    ``write(file)`` fills a temporary file in the same directory, which is flushed, fsynced
-    and moved over ``path`` with :func:`os.replace` (atomic on POSIX and Windows).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-    # The rename itself is durable only once the directory entry is on disk.
-    if hasattr(os, "O_DIRECTORY"):
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    return path
 
 
 @functools.lru_cache(maxsize=1)

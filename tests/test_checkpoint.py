@@ -16,12 +16,12 @@ from toy_domains import VectorDomain
 from flowbridge.checkpoint import (
     CHECKPOINT_VERSION,
     CheckpointError,
-    atomic_write,
     load_bridge,
     load_checkpoint,
     save_bridge,
 )
 from flowbridge.config import load_run_config
+from flowbridge.files import atomic_write
 from flowbridge.plugins import register, unregister
 from flowbridge.training import Trainer, train
 

@@ -36,12 +36,12 @@ from .. import distributed
 from ..bridge import Bridge
 from ..checkpoint import (
     CheckpointError,
-    atomic_write,
     load_checkpoint,
     save_checkpoint,
 )
 from ..config import RunConfig, to_dict
 from ..domain import PairedSplit
+from ..files import atomic_write
 from ..plugins import get_domain
 from .data import BatchSampler, Stream, derive_seed, load_splits, partition
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from einops import rearrange
 from torch import nn
 
 from flowbridge import Domain, EncoderOutput, LatentSpec
+from flowbridge.files import atomic_write
 
 from .synth import random_chords, random_voicing
 
@@ -202,13 +201,4 @@ class SignalDomain(Domain):
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=80)
         path = Path(path).with_suffix(".png")
-        # Write next to the target, then rename: a reader never sees half a file.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(buffer.getvalue())
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-        return path
+        return atomic_write(path, lambda file: file.write(buffer.getvalue()))

@@ -32,6 +32,7 @@ import torch
 
 from flowbridge import Bridge
 from flowbridge._checks import check_positive_int
+from flowbridge.files import atomic_write
 from flowbridge.metrics import (
     caption_scores,
     div_n,
@@ -41,7 +42,6 @@ from flowbridge.metrics import (
     unique_fraction,
 )
 from flowbridge_image import save_image_grid
-from flowbridge_image.files import write_atomic
 
 from .cider import CiderD
 from .consensus import consensus_order, nearest_neighbours
@@ -261,7 +261,7 @@ def _write_grids(images: torch.Tensor, captions: list[str], out: Path, rows: int
         lines += [f"{i + 1}. {caption}" for i, caption in enumerate(captions[start : start + rows])]
         lines.append("")
     text = "\n".join(lines).encode()
-    paths.append(write_atomic(out / "grids.md", lambda file: file.write(text)))
+    paths.append(atomic_write(out / "grids.md", lambda file: file.write(text)))
     return paths
 
 
@@ -307,7 +307,7 @@ def evaluate_text_to_image(
     # Score exactly what is saved: 8-bit images, as the real ones are.
     generated = (generated * 255).round().to(torch.uint8)
     files = _write_grids(generated.float() / 255, captions, out / "grids", settings.grid_rows)
-    files.append(write_atomic(out / "generated.pt", lambda file: torch.save(generated, file)))
+    files.append(atomic_write(out / "generated.pt", lambda file: torch.save(generated, file)))
     result: dict[str, Any] = {
         "task": "text-to-image",
         "split": split,

@@ -23,8 +23,8 @@ from typing import Any
 
 import torch
 
+from flowbridge.files import atomic_write
 from flowbridge_image import load_image
-from flowbridge_image.files import write_atomic
 
 from .annotations import CocoImage
 from .errors import CocoDataError, CocoFileNotFoundError
@@ -158,5 +158,5 @@ def load_images(
             "stamps": stamps,
             "images": batch,
         }
-        write_atomic(cache, lambda file: torch.save(content, file))
+        atomic_write(cache, lambda file: torch.save(content, file))
     return batch

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flowbridge_image.files import write_atomic
+from flowbridge.files import atomic_write
 
 __all__ = ["markdown", "write_results", "CAPTION_COLUMNS"]
 
@@ -125,7 +125,7 @@ def write_results(
     paths = []
     for name, content in files.items():
         text = json.dumps(content, indent=2).encode()
-        paths.append(write_atomic(out / name, lambda file, text=text: file.write(text)))
+        paths.append(atomic_write(out / name, lambda file, text=text: file.write(text)))
     report = markdown(metrics).encode()
-    paths.append(write_atomic(out / "results.md", lambda file: file.write(report)))
+    paths.append(atomic_write(out / "results.md", lambda file: file.write(report)))
     return paths

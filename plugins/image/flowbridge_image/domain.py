@@ -14,11 +14,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from flowbridge.domain import Domain, LatentSpec
+from flowbridge.files import atomic_write
 
 from .decoders import ConvDecoder, FeatureDecoder
 from .discriminator import ProjectionDiscriminator
 from .encoders import ConvEncoder, FeatureEncoder
-from .files import load_image, save_image_grid, write_atomic
+from .files import load_image, save_image_grid
 from .items import to_feature_tensor, to_image_tensor
 from .losses import RECONSTRUCTION_LOSSES
 from .options import ImageOptions
@@ -166,7 +167,7 @@ class ImageDomain(Domain):
         grid = torch.stack([torch.stack(row) for row in rows])
         if self.features_mode:
             array = grid.cpu().numpy()
-            return write_atomic(Path(path).with_suffix(".npy"), lambda file: np.save(file, array))
+            return atomic_write(Path(path).with_suffix(".npy"), lambda file: np.save(file, array))
         return save_image_grid(grid, Path(path).with_suffix(".png"))
 
 

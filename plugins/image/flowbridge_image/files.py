@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import torch
@@ -15,29 +12,14 @@ from einops import rearrange
 from PIL import Image, ImageOps
 
 from flowbridge._checks import check_positive_int
+from flowbridge.files import atomic_write
 
 from .items import check_unit_range, uint8_array_to_tensor
 
-__all__ = ["load_image", "save_image_grid", "write_atomic"]
+__all__ = ["load_image", "save_image_grid"]
 
 # Pillow modes with a single colour band; everything else (RGB, RGBA, P, CMYK...) reads as RGB.
 _GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
-
-
-def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write(file)`` on a temporary file beside ``path``, then move it onto ``path``,
-    so a reader never sees a half-written file and a failed write leaves none behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def load_image(
@@ -103,4 +85,4 @@ def save_image_grid(images: torch.Tensor, path: str | os.PathLike, padding: int 
     pixels = (grid * 255).round().to(torch.uint8).numpy()
     # Pillow picks "L" for a 2-D uint8 array and "RGB" for [H, W, 3].
     picture = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
-    return write_atomic(path, lambda file: picture.save(file, format="PNG"))
+    return atomic_write(path, lambda file: picture.save(file, format="PNG"))

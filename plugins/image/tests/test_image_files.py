@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
+from flowbridge.files import atomic_write as write_atomic
 from flowbridge_image import ImageDomain, load_image, save_image_grid
-from flowbridge_image.files import write_atomic
 
 # Writing to 8 bits rounds each value to the nearest of 256 levels.
 QUANTISATION = 0.5 / 255 + 1e-6

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from flowbridge.checkpoint import atomic_write
+from flowbridge.files import atomic_write
 
 from .dataset import ShapesDataset
 from .experiment import TESTBED, evaluate, run_config, summary, train_variant

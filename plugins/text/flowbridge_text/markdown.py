@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+
+from flowbridge.files import atomic_write
 
 __all__ = ["write_markdown"]
 
@@ -41,14 +41,4 @@ def write_markdown(items: Sequence[Sequence[str]], path: Path) -> Path:
     """
     text = _render(items)  # check everything before touching the disk
     path = Path(path).with_suffix(".md")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(temp, 0o644)  # mkstemp makes it private; this is a file to share
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
-    return path
+    return atomic_write(path, lambda file: file.write(text.encode("utf-8")))
