@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--steps",
         type=int,
-        default=TESTBED["train"]["steps"],
+        default=DEMO_STEPS,
         help="training steps per model (default: %(default)s)",
     )
     parser.add_argument("--samples", type=int, default=10, help="K outputs per input")
