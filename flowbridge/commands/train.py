@@ -6,6 +6,8 @@ import argparse
 import dataclasses
 import sys
 
+from . import positive_int
+
 EXAMPLES = """\
 examples:
   flowbridge train run.toml                      train as run.toml says
@@ -31,13 +33,6 @@ loss term, training and validation) and config.json.
 """
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
@@ -50,7 +45,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="continue the run whose checkpoint is in --out"
     )
-    parser.add_argument("--steps", type=_positive, help="train up to this many steps in total")
+    parser.add_argument("--steps", type=positive_int, help="train up to this many steps in total")
     parser.add_argument("--out", metavar="DIR", help="run directory (overrides train.out)")
     parser.add_argument(
         "--preset", metavar="NAME", help="start from this preset (small, captioning, ...)"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import positive_int
+
 EXAMPLES = """\
 examples:
   flowbridge translate --checkpoint runs/shapes/checkpoint.pt --from text --to image \\
@@ -16,13 +18,6 @@ Inputs are read by the source domain (text: the argument itself; image: a file p
 Outputs are written by the target domain to --out plus its suffix (images: a PNG grid, one row
 per input; text: Markdown); text outputs are also printed. --seed makes the samples repeatable.
 """
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def _temperature(text: str) -> float:
@@ -43,7 +38,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--checkpoint", required=True, metavar="C", help="a checkpoint file")
     parser.add_argument("--from", dest="source", required=True, metavar="A", help="input domain")
     parser.add_argument("--to", dest="target", required=True, metavar="B", help="output domain")
-    parser.add_argument("--samples", type=_positive, default=1, metavar="K", help="per input")
+    parser.add_argument("--samples", type=positive_int, default=1, metavar="K", help="per input")
     parser.add_argument(
         "--temperature", type=_temperature, default=1.0, metavar="T", help="residual noise scale"
     )
