@@ -107,9 +107,16 @@ class Distributed:
         dist.all_gather_object(gathered, obj)
         return gathered
 
-    def close(self) -> None:
-        """End the process group if :func:`setup` started it."""
+    def close(self, barrier: bool = False) -> None:
+        """End the process group if :func:`setup` started it.
+
+        ``barrier=True`` (after a run that ended normally) first waits for every rank, so no
+        rank tears the group down while another still has collective work in flight (gloo
+        then aborts the process). Not after an error: the other ranks may never arrive.
+        """
         if self.owns_group and dist.is_initialized():
+            if barrier:
+                dist.barrier()
             dist.destroy_process_group()
 
 

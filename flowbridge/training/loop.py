@@ -551,6 +551,7 @@ class Trainer:
             dynamic_ncols=True,
         )
         last_terms: dict[str, float] = {}
+        finished = False
         try:
             while self.step < cfg.steps:
                 values = self._train_step()
@@ -573,13 +574,14 @@ class Trainer:
                     callback(self, step, values)
             self._validate_and_log(started)
             checkpoint = self.save()
+            finished = True
         except KeyboardInterrupt:
             # Other ranks may be anywhere in their step: no collective call here.
             self.save(collective=False)
             raise
         finally:
             bar.close()
-            self.dist.close()
+            self.dist.close(barrier=finished)
         return TrainResult(
             step=self.step,
             terms=last_terms,
