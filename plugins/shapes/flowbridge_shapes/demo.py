@@ -35,9 +35,10 @@ VARIANTS = {
     "deterministic": "deterministic (no residual)",
 }
 SHOWN = 6  # inputs shown in the report per direction
-# Steps per model. On a quiet 2-core machine (2 threads) a model trains at ~10 steps/s and
-# 700 steps each made the whole demo 218 s; 850 keep it under 5 minutes with set-up (README).
-DEMO_STEPS = 850
+# Steps per model. On a quiet 2-core machine (2 threads) a model trains at ~10 steps/s: the
+# whole demo took 218 s at 700 steps per model (322 s at 850 with a test run beside it), so
+# 750 keeps it, with the 44 s set-up, under 5 minutes (README).
+DEMO_STEPS = 750
 
 
 def _write_text(path: Path, text: str) -> None:
