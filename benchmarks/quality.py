@@ -35,8 +35,18 @@ RESULTS = Path(__file__).parent / "results"
 SEMI = {
     "paired-10": ("lnfmm", {"paired_fraction": 0.1, "unpaired_weight": 0.0}),
     "semi-10": ("lnfmm", {"paired_fraction": 0.1, "unpaired_weight": 1.0}),
+    # The pairs shape the shared spaces first; then unpaired batches every second step.
+    "semi-10-warm": (
+        "lnfmm",
+        {
+            "paired_fraction": 0.1,
+            "unpaired_weight": 1.0,
+            "unpaired_warmup": 450,
+            "unpaired_every": 2,
+        },
+    ),
 }
-DEFAULT = "lnfmm,gaussian,standard,deterministic,align,no-cross,paired-10,semi-10"
+DEFAULT = "lnfmm,gaussian,standard,deterministic,align,no-cross,paired-10,semi-10,semi-10-warm"
 
 
 def _commit() -> str:
