@@ -9,9 +9,9 @@ the data's ceilings, wall times and the commit, so runs can be compared across c
 
 Variants (see ``flowbridge_shapes.experiment.VARIANTS``): ``lnfmm``, ``gaussian``,
 ``standard``, ``deterministic``, ``align`` (explicit alignment on), ``no-cross`` (no
-cross-reconstruction), and two semi-supervised settings: ``paired-10`` (10% of the pairs,
-nothing else) and ``semi-10`` (the same 10% plus the other 90% as unpaired images and
-captions).
+cross-reconstruction), and the semi-supervised settings: ``paired-10`` (10% of the pairs,
+nothing else), ``semi-10`` (the same 10% plus the other 90% as unpaired images and captions
+from the first step) and ``semi-10-warm`` (unpaired batches after 450 steps, every 2nd step).
 """
 
 from __future__ import annotations
