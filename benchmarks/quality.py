@@ -26,8 +26,9 @@ from pathlib import Path
 import torch
 
 import flowbridge
+from flowbridge import train
 from flowbridge_shapes.dataset import ShapesDataset
-from flowbridge_shapes.experiment import TESTBED, evaluate, run_config, summary, train_variant
+from flowbridge_shapes.experiment import TESTBED, evaluate, run_config, summary
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -95,7 +96,7 @@ def main() -> None:
             },
         )
         started = time.perf_counter()
-        result = train_variant(config)
+        result = train(config)
         scores = evaluate(
             result.bridge, test, args.samples, args.inputs, args.seed, ceilings=ceiling is None
         )

@@ -21,10 +21,11 @@ from pathlib import Path
 
 import torch
 
+from flowbridge import train
 from flowbridge.files import atomic_write
 
 from .dataset import ShapesDataset
-from .experiment import TESTBED, evaluate, run_config, summary, train_variant
+from .experiment import TESTBED, evaluate, run_config, summary
 from .metrics import caption_reconstruction, image_reconstruction
 
 __all__ = ["main"]
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             data={"options": data},
             train={"steps": args.steps, "seed": args.seed, "checkpoint_every": 0},
         )
-        result = train_variant(config)
+        result = train(config)
         times[name], logs[name], bridges[name] = result.wall_time, result.log, result.bridge
         print(
             f"   trained in {result.wall_time:.0f} s; scoring {args.inputs} test inputs "

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from flowbridge import Bridge, PairedSplit, RunConfig, load_run_config, train
+from flowbridge import Bridge, PairedSplit, RunConfig, load_run_config
 from flowbridge.config import merge_settings
 
 from .metrics import (
@@ -24,7 +24,7 @@ from .metrics import (
     one_pair_per_image,
 )
 
-__all__ = ["TESTBED", "VARIANTS", "run_config", "train_variant", "evaluate", "summary"]
+__all__ = ["TESTBED", "VARIANTS", "run_config", "evaluate", "summary"]
 
 #: The testbed's run configuration (images are domain a, captions domain b).
 TESTBED: dict[str, Any] = {
@@ -87,11 +87,6 @@ def run_config(variant: str, out: str, **overrides: Any) -> RunConfig:
     data = merge_settings(merge_settings(TESTBED, VARIANTS[variant]), overrides)
     data = merge_settings(data, {"train": {"out": out}})
     return load_run_config(data)
-
-
-def train_variant(config: RunConfig, train_data: PairedSplit | None = None):
-    """Train one variant; returns the trainer's result (its ``bridge`` is the model)."""
-    return train(config, train_data)
 
 
 def evaluate(
