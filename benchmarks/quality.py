@@ -6,6 +6,12 @@ the data's ceilings, wall times and the commit, so runs can be compared across c
 
     .venv/bin/python benchmarks/quality.py                       # every variant
     .venv/bin/python benchmarks/quality.py --variants lnfmm,gaussian --steps 800
+    .venv/bin/python benchmarks/quality.py --seconds 180   # 3 minutes of training each
+
+With ``--seconds`` every variant trains for the same wall time (``train.max_seconds``), as
+the issue's targets are stated ("within 3 minutes of training on 2 CPU cores", "at equal wall
+time"): the steps each reached are in the JSON. Wall time depends on the machine and its load,
+so such runs are comparable within one quiet run, not across machines.
 
 Variants (see ``flowbridge_shapes.experiment.VARIANTS``): ``lnfmm``, ``gaussian``,
 ``standard``, ``deterministic``, ``align`` (explicit alignment on), ``no-cross`` (no
@@ -60,7 +66,12 @@ def _commit() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default=DEFAULT)
-    parser.add_argument("--steps", type=int, default=TESTBED["train"]["steps"])
+    parser.add_argument(
+        "--steps", type=int, help=f"steps per variant (default {TESTBED['train']['steps']})"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=0.0, help="train each variant this long instead"
+    )
     parser.add_argument("--samples", type=int, default=10)
     parser.add_argument("--inputs", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
@@ -68,6 +79,9 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS / "quality.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.steps is None:
+        # With a time budget the step count is only an upper bound.
+        args.steps = 10**6 if args.seconds else TESTBED["train"]["steps"]
     test = ShapesDataset(**TESTBED["data"]["options"]).split("test")
     report = {
         "commit": _commit(),
@@ -76,6 +90,7 @@ def main() -> None:
         "python": platform.python_version(),
         "threads": args.threads,
         "steps": args.steps,
+        "seconds": args.seconds,
         "samples": args.samples,
         "inputs": args.inputs,
         "seed": args.seed,
@@ -89,6 +104,7 @@ def main() -> None:
             f"/tmp/flowbridge-quality/{name}",
             train={
                 "steps": args.steps,
+                "max_seconds": args.seconds,
                 "seed": args.seed,
                 "checkpoint_every": 0,
                 "progress": False,
@@ -103,6 +119,7 @@ def main() -> None:
         ceiling = ceiling or scores["ceiling"]
         report["ceiling"] = ceiling
         report["variants"][name] = {
+            "steps": result.step,
             "train_seconds": result.wall_time,
             "total_seconds": time.perf_counter() - started,
             "image_to_text": scores["image_to_text"],

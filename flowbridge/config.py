@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import sys
 import types
 import typing
@@ -212,6 +213,11 @@ class TrainConfig:
 
     Attributes:
         steps: optimiser steps in total (a resumed run continues up to this number).
+        max_seconds: also stop once this invocation has trained for this many seconds of
+            wall time (0 = no time limit): a fixed compute budget, e.g. to compare settings
+            "at equal wall time". The run ends as after its last step (validation, final
+            checkpoint); the step it reached is in the result and the log. A resumed run gets
+            the budget anew. Wall time depends on the machine: such runs are not reproducible.
         batch_size: pairs per step, over all processes (each DDP rank takes its share).
         lr: Adam learning rate (1e-4 in the original).
         discriminator_lr: learning rate of the discriminators' own Adam (3e-4 in the
@@ -239,6 +245,7 @@ class TrainConfig:
     """
 
     steps: int = 1000
+    max_seconds: float = 0.0
     batch_size: int = 64
     lr: float = 1e-3
     discriminator_lr: float = 3e-4
@@ -271,6 +278,11 @@ class TrainConfig:
         for key in ("lr", "discriminator_lr"):
             if not getattr(self, key) > 0:
                 raise ConfigError(f"{key} must be > 0, got {getattr(self, key)}")
+        if not (self.max_seconds >= 0 and math.isfinite(self.max_seconds)):
+            raise ConfigError(
+                f"max_seconds must be a finite number >= 0 (0 = no time limit), "
+                f"got {self.max_seconds}"
+            )
         if not self.grad_clip >= 0:
             raise ConfigError(f"grad_clip must be >= 0 (0 = off), got {self.grad_clip}")
         if self.grad_clip_mode not in ("value", "norm"):

@@ -46,6 +46,18 @@ def checkpoint(tmp_path, run_toml):
     return tmp_path / "run" / "checkpoint.pt"
 
 
+def test_train_stops_when_its_time_is_up(tmp_path, run_toml, capsys):
+    # Any step takes longer than a microsecond: the budget ends the run after its first.
+    argv = ["train", str(run_toml), "--out", str(tmp_path / "run"), "--no-progress"]
+    assert main([*argv, "--steps", "50", "--max-seconds", "1e-6"]) == 0
+    assert "trained 1 steps" in capsys.readouterr().out
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 1
+    for bad in ("0", "-3", "inf", "nan"):
+        with pytest.raises(SystemExit):
+            main([*argv, "--max-seconds", bad])
+        assert "must be a finite number > 0" in capsys.readouterr().err
+
+
 def test_train_then_resume_with_more_steps(tmp_path, run_toml, capsys, checkpoint):
     out = capsys.readouterr().out
     assert "trained 3 steps" in out and f"checkpoint: {checkpoint}" in out

@@ -20,7 +20,7 @@ from test_training_support import (  # noqa: F401 (fixtures)
 from flowbridge.checkpoint import CheckpointError, load_bridge, load_checkpoint
 from flowbridge.config import ConfigError, load_run_config
 from flowbridge.domain import PairedSplit
-from flowbridge.training import NonFiniteLossError, Trainer, partition, train
+from flowbridge.training import NonFiniteLossError, Trainer, loop, partition, train
 
 pytestmark = pytest.mark.usefixtures("plugin")
 
@@ -179,6 +179,30 @@ def test_unpaired_batches_follow_their_schedule(tmp_path):
     assert "unpaired_rec_a" not in seen[0]
     off = toy_config(tmp_path / "off", steps=3, paired_fraction=0.5, unpaired_weight=0.0)
     assert Trainer(off).unpaired == {}
+
+
+def test_a_time_budget_ends_the_run_like_its_last_step(tmp_path, monkeypatch):
+    # A fake clock that each step advances by one second: the budget of 3.5 s is spent
+    # after step 4, so step 5 is the last (the check follows each step).
+    clock = [0.0]
+    monkeypatch.setattr(loop.time, "perf_counter", lambda: clock[0])
+
+    def tick(trainer, step, terms):
+        clock[0] += 1.0
+
+    config = toy_config(tmp_path, steps=50, max_seconds=3.5, log_every=2)
+    result = train(config, callbacks=[tick])
+    assert result.step == 5
+    assert load_checkpoint(result.checkpoint)["step"] == 5
+    log = read_log(result)
+    assert [line["step"] for line in log if line["split"] == "train"] == [2, 4, 5]
+    assert [line["step"] for line in log if line["split"] == "val"] == [5]
+    # The budget belongs to each invocation: a resumed run gets it anew.
+    resumed = train(config, resume=True, callbacks=[tick])
+    assert resumed.step == 10
+    for bad in (-1.0, math.inf, math.nan):
+        with pytest.raises(ConfigError, match="max_seconds must be a finite number >= 0"):
+            toy_config(tmp_path, max_seconds=bad)
 
 
 def test_gradients_are_clipped_by_value_or_norm(tmp_path):

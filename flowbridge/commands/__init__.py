@@ -2,7 +2,7 @@
 
 import argparse
 
-__all__ = ["positive_int"]
+__all__ = ["positive_float", "positive_int"]
 
 
 def positive_int(text: str) -> int:
@@ -10,4 +10,12 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value

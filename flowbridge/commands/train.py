@@ -6,13 +6,14 @@ import argparse
 import dataclasses
 import sys
 
-from . import positive_int
+from . import positive_float, positive_int
 
 EXAMPLES = """\
 examples:
   flowbridge train run.toml                      train as run.toml says
   flowbridge train run.toml --preset small       the small CPU preset, run.toml on top
   flowbridge train run.toml --steps 500 --out runs/try
+  flowbridge train run.toml --max-seconds 180    at most 3 minutes of training
   flowbridge train run.toml --resume             continue the run in its out directory
   torchrun --nproc_per_node 2 -m flowbridge train run.toml   data-parallel on 2 processes
 
@@ -46,6 +47,12 @@ def add_parser(subparsers) -> None:
         "--resume", action="store_true", help="continue the run whose checkpoint is in --out"
     )
     parser.add_argument("--steps", type=positive_int, help="train up to this many steps in total")
+    parser.add_argument(
+        "--max-seconds",
+        type=positive_float,
+        metavar="SECONDS",
+        help="stop after this much training time (wall clock), checkpoint included",
+    )
     parser.add_argument("--out", metavar="DIR", help="run directory (overrides train.out)")
     parser.add_argument(
         "--preset", metavar="NAME", help="start from this preset (small, captioning, ...)"
@@ -65,7 +72,12 @@ def run(args) -> int:
         config = load_run_config(args.config, preset=args.preset)
         overrides = {
             key: value
-            for key, value in (("steps", args.steps), ("out", args.out), ("device", args.device))
+            for key, value in (
+                ("steps", args.steps),
+                ("max_seconds", args.max_seconds),
+                ("out", args.out),
+                ("device", args.device),
+            )
             if value is not None
         }
         if args.no_progress:

@@ -418,6 +418,18 @@ class Trainer:
         atomic_write(path, lambda file: file.write(kept.encode()))
 
     # -- the step ---------------------------------------------------------------------------------
+    def _out_of_time(self, started: float) -> bool:
+        """Whether ``train.max_seconds`` of this invocation have passed (never, when 0).
+
+        Under DDP every rank must stop after the same step, so the ranks agree: the run
+        stops when any rank's clock has run out.
+        """
+        budget = self.config.train.max_seconds
+        if not budget:
+            return False
+        late = float(time.perf_counter() - started >= budget)
+        return bool(self.dist.mean(torch.tensor([late], device=self.device)) > 0)
+
     def _unpaired_due(self, step: int) -> bool:
         cfg = self.config.train
         if not self.unpaired or step < cfg.unpaired_warmup:
@@ -531,7 +543,8 @@ class Trainer:
             self._log({"step": self.step, "split": "val", "time": elapsed, **self.val_terms})
 
     def run(self) -> TrainResult:
-        """Train up to ``config.train.steps`` steps and return what the run produced.
+        """Train up to ``config.train.steps`` steps (or ``max_seconds`` of wall time) and
+        return what the run produced.
 
         Raises:
             NonFiniteLossError: a loss term or the gradient became NaN/Inf.
@@ -556,7 +569,8 @@ class Trainer:
             while self.step < cfg.steps:
                 values = self._train_step()
                 self._train_means.add(values)
-                step, final = self.step, self.step == cfg.steps
+                step = self.step
+                final = step == cfg.steps or self._out_of_time(started)
                 if step % cfg.log_every == 0 or final:
                     last_terms = self._train_means.pop()
                     elapsed = time.perf_counter() - started
@@ -572,6 +586,8 @@ class Trainer:
                 bar.update(1)
                 for callback in self.callbacks:
                     callback(self, step, values)
+                if final:
+                    break
             self._validate_and_log(started)
             checkpoint = self.save()
             finished = True
