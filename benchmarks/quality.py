@@ -124,6 +124,7 @@ def main() -> None:
             "total_seconds": time.perf_counter() - started,
             "image_to_text": scores["image_to_text"],
             "text_to_image": scores["text_to_image"],
+            "reconstruction": scores["reconstruction"],
             "summary": summary(scores, ceiling),
         }
         print(name, json.dumps(report["variants"][name]["summary"]), flush=True)

@@ -26,7 +26,6 @@ from flowbridge.files import atomic_write
 
 from .dataset import ShapesDataset
 from .experiment import TESTBED, evaluate, run_config, summary
-from .metrics import caption_reconstruction, image_reconstruction
 
 __all__ = ["main"]
 
@@ -158,18 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     image_domain.write_items(outputs["images"][:SHOWN], out / "text_to_image.png")
     image_domain.write_items([[test.a[i]] for i in shown], out / "image_inputs.png")
     # Reconstructions: originals next to their reconstructions.
-    originals = [test.a[i] for i in outputs["inputs"]]
-    rebuilt = bridge.reconstruct(originals, "image")
+    rebuilt = outputs["reconstructed_images"][:SHOWN]
     image_domain.write_items(
-        [[o, r] for o, r in zip(originals[:SHOWN], rebuilt[:SHOWN], strict=True)],
-        out / "reconstructions.png",
+        [[test.a[i], r] for i, r in zip(shown, rebuilt, strict=True)], out / "reconstructions.png"
     )
-    texts = [test.b[i] for i in outputs["inputs"]]
-    rebuilt_texts = bridge.reconstruct(texts, "text", method="greedy")
-    reconstruction = {
-        "image": image_reconstruction(originals, rebuilt),
-        "text": caption_reconstruction(texts, rebuilt_texts),
-    }
+    reconstruction = results[main_name]["reconstruction"]
     _loss_curves(logs, out / "loss_curves.png")
 
     total = time.perf_counter() - started

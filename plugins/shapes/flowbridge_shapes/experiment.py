@@ -19,8 +19,10 @@ from flowbridge.config import merge_settings
 from .metrics import (
     caption_ceiling,
     caption_metrics,
+    caption_reconstruction,
     image_ceiling,
     image_metrics,
+    image_reconstruction,
     one_pair_per_image,
 )
 
@@ -101,8 +103,10 @@ def evaluate(
     """Image→text and text→image accuracy and diversity with ``samples`` outputs per input.
 
     Captions are decoded greedily, so caption diversity comes from the latent samples alone
-    (with word sampling even a deterministic model looks diverse). Returns the metrics, the
-    data's own ceilings on the same inputs, and the generated outputs.
+    (with word sampling even a deterministic model looks diverse). Returns the metrics, how
+    well each domain's own reconstruction keeps the input (what bounds both translations:
+    a decoder that loses an attribute of its own input cannot render it from the other
+    domain either), the data's own ceilings on the same inputs, and the generated outputs.
     """
     # Each image once, with its first caption as the text input.
     chosen = one_pair_per_image(split.meta)[:inputs]
@@ -123,16 +127,24 @@ def evaluate(
         temperature=temperature,
         generator=torch.Generator().manual_seed(seed + 1),
     )
+    originals, texts = [split.a[i] for i in chosen], [split.b[i] for i in chosen]
+    rebuilt = bridge.reconstruct(originals, "image")
+    rebuilt_texts = bridge.reconstruct(texts, "text", method="greedy")
     result: dict[str, Any] = {
         "samples": samples,
         "inputs": len(chosen),
         "image_to_text": caption_metrics(captions, meta),
         "text_to_image": image_metrics(images, meta),
+        "reconstruction": {
+            "image": image_reconstruction(originals, rebuilt),
+            "text": caption_reconstruction(texts, rebuilt_texts),
+        },
         "seconds": time.perf_counter() - started,
         "outputs": {
             "inputs": chosen,
             "captions": captions,
             "images": images,
+            "reconstructed_images": rebuilt,
         },
     }
     if ceilings:
@@ -153,6 +165,9 @@ def summary(result: Mapping[str, Any], ceiling: Mapping[str, Any] | None = None)
         "t2i_accuracy": t2i["accuracy"],
         "t2i_unstated_entropy": t2i["unstated_entropy"],
     }
+    if "reconstruction" in result:
+        row["image_rec_attributes_kept"] = result["reconstruction"]["image"]["attributes_kept"]
+        row["caption_rec_claims_kept"] = result["reconstruction"]["text"]["claims_kept"]
     ceiling = ceiling or result.get("ceiling")
     if ceiling:
         row["i2t_distinct_valid_of_ceiling"] = (

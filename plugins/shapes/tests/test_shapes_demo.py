@@ -47,5 +47,9 @@ def test_demo_writes_a_report_a_person_can_read(tmp_path, registered):
     for model in metrics["models"].values():
         assert 0 <= model["image_to_text"]["accuracy"] <= 1
         assert 0 <= model["text_to_image"]["accuracy"] <= 1
+        # Every model's own reconstructions are scored too (they bound its translations).
+        assert 0 <= model["reconstruction"]["image"]["attributes_kept"] <= 1
+        assert model["reconstruction"]["image"]["mse"] > 0
+        assert 0 <= model["reconstruction"]["text"]["claims_kept"] <= 1
     assert (out / "runs" / "lnfmm" / "checkpoint.pt").exists()
     assert "the data itself (ceiling)" in report
