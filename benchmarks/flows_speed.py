@@ -385,7 +385,7 @@ def compare_scales(steps: int, seeds: int, tiny: bool) -> dict:
     x_test, c_test = quality_dataset(256 if tiny else 4096, data)
     checkpoints = sorted({steps // 4, steps // 2, steps})
     results = {}
-    for scale in ("softplus", "sigmoid"):
+    for scale in ("softplus", "exp", "sigmoid"):
         curves = []
         for seed in range(seeds):
             torch.manual_seed(seed)

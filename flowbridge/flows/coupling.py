@@ -114,24 +114,25 @@ class AffineCoupling(_Coupling):
     r"""RealNVP coupling :math:`y_2 = x_2 \odot \sigma + t` with a bounded positive scale.
 
     Args:
-        scale: ``"softplus"`` (scale in [1e-3, 3], starts at 1) or ``"sigmoid"``
-            (the original LNFMM's sigmoid(u + 2) + 1e-3, in (1e-3, 1.001)).
+        scale: ``"exp"`` or ``"softplus"`` (scale in [1e-3, 3], 1 at u = 0) or ``"sigmoid"``
+            (the original LNFMM's sigmoid(u + 2) + 1e-3, in (1e-3, 1.001)); see
+            :mod:`flowbridge.flows.nn`.
     """
 
     params_per_feature = 2
 
-    def __init__(self, *args, scale: str = "softplus", **kwargs):
+    def __init__(self, *args, scale: str = "exp", **kwargs):
         super().__init__(*args, **kwargs)
         self.scale = scale
         self._scale_fn = scale_activation(scale)
 
     def _couple(self, x, params, inverse):
         shift, raw = params.chunk(2, dim=1)
-        scale = self._scale_fn(raw)
-        log_scale = scale.log().sum(dim=1)
+        scale, log_scale = self._scale_fn(raw)
+        logabsdet = log_scale.sum(dim=1)
         if inverse:
-            return (x - shift) / scale, -log_scale
-        return torch.addcmul(shift, x, scale), log_scale
+            return (x - shift) / scale, -logabsdet
+        return torch.addcmul(shift, x, scale), logabsdet
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, scale={self.scale!r}"
