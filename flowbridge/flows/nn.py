@@ -45,6 +45,11 @@ class MLP(nn.Sequential):
     (sample-independent) transform, so a freshly built flow is well conditioned regardless of
     its depth.
 
+    The ReLUs work in place, on the fresh output of the linear layer before them (which
+    autograd does not keep): a hidden activation costs one buffer instead of two. On the
+    benchmark flow (``[1024, 256]`` hidden activations, 2 threads) that halves the ReLU time,
+    most of which went to the page faults of first touching a new buffer.
+
     Args:
         in_features: input size (conditioner input, context included).
         out_features: output size.
@@ -60,7 +65,7 @@ class MLP(nn.Sequential):
         layers: list[nn.Module] = []
         width = in_features
         for _ in range(check_positive_int(hidden_layers, "hidden_layers", allow_zero=True)):
-            layers += [nn.Linear(width, hidden_features), nn.ReLU()]
+            layers += [nn.Linear(width, hidden_features), nn.ReLU(inplace=True)]
             width = hidden_features
         last = nn.Linear(width, out_features)
         nn.init.zeros_(last.weight)
