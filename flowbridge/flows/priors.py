@@ -75,7 +75,8 @@ class Prior(Distribution):
     * ``_log_prob(inputs, context) -> [batch]`` on validated inputs;
     * ``_sample_flat(noise, context, temperature) -> (samples, log_prob)`` maps standard-normal
       ``noise [n, features]`` (contexts already repeated row-wise) to samples and their
-      log-density at temperature 1.
+      log-density at temperature 1; ``sample`` calls ``_sample_only``, the same samples
+      without the log-density, which a prior may override to skip computing it.
     """
 
     #: whether the prior is a normalised density one can sample from
@@ -102,9 +103,12 @@ class Prior(Distribution):
         return self._log_prob(inputs, context)
 
     def sample(self, num_samples, context=None, temperature=1.0, generator=None):
-        return self.sample_and_log_prob(num_samples, context, temperature, generator)[0]
+        return self._draw(num_samples, context, temperature, generator, with_log_prob=False)[0]
 
     def sample_and_log_prob(self, num_samples, context=None, temperature=1.0, generator=None):
+        return self._draw(num_samples, context, temperature, generator, with_log_prob=True)
+
+    def _draw(self, num_samples, context, temperature, generator, with_log_prob: bool):
         check_positive_int(num_samples, "num_samples")
         temperature = check_positive_number(temperature, "temperature", allow_zero=True)
         checked = check_context(
@@ -121,19 +125,26 @@ class Prior(Distribution):
         flat_context = None
         if checked is not None:
             flat_context = repeat(checked, "b c -> (b k) c", k=num_samples)
-        samples, log_prob = self._sample_flat(noise, flat_context, temperature)
+        if with_log_prob:
+            samples, log_prob = self._sample_flat(noise, flat_context, temperature)
+        else:
+            samples, log_prob = self._sample_only(noise, flat_context, temperature), None
         if batch is None:
             return samples, log_prob
-        return (
-            rearrange(samples, "(b k) d -> b k d", k=num_samples),
-            rearrange(log_prob, "(b k) -> b k", k=num_samples),
-        )
+        samples = rearrange(samples, "(b k) d -> b k d", k=num_samples)
+        if log_prob is not None:
+            log_prob = rearrange(log_prob, "(b k) -> b k", k=num_samples)
+        return samples, log_prob
 
     def _log_prob(self, inputs, context):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _sample_flat(self, noise, context, temperature):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _sample_only(self, noise, context, temperature):
+        # The samples of _sample_flat; a prior whose density costs extra work skips it here.
+        return self._sample_flat(noise, context, temperature)[0]
 
     def extra_repr(self) -> str:
         return f"features={self.features}, context_features={self.context_features}"
@@ -224,6 +235,10 @@ class FlowPrior(Prior):
         noise = noise * (self.base_scale * temperature)
         samples, logabsdet = self.transform._inverse(noise, context)
         return samples, isotropic_normal_log_prob(noise, self.base_scale) - logabsdet
+
+    def _sample_only(self, noise, context, temperature):
+        # No base density and no subtraction: sample() discards the log-density.
+        return self.transform._inverse(noise * (self.base_scale * temperature), context)[0]
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, steps={self.steps}, base_scale={self.base_scale}"
