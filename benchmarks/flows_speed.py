@@ -6,14 +6,15 @@ Three parts, all written to one JSON file under ``benchmarks/results/`` and echo
    8 couplings, conditioner MLP [32 + 32] → 256 → 256 → 64 with ReLU, 791,040 parameters)
    built with flowbridge (``FlowPrior(actnorm=False, hidden_layers=2)``), with raw nflows 0.14
    (``AffineCouplingTransform`` + masks), with zuko (``NICE``, affine) and as the 8 bare
-   conditioner MLPs alone (the compute no coupling flow can avoid). Training step (batch 256,
-   Adam), ``log_prob`` and sampling (batch 1024, no grad); median over repeats, the
-   contenders interleaved round by round so that a busy neighbour slows all of them alike.
+   conditioner MLPs alone (the compute no coupling flow can avoid; also as flowbridge's own
+   ``MLP``, whose ReLUs work in place). Training step (batch 256, Adam), ``log_prob`` and
+   sampling (batch 1024, no grad); median over repeats, the contenders interleaved round by
+   round so that a busy neighbour slows all of them alike.
 2. **Paper scale.** LNFMM's modules (992-d shared bijection, 12 steps, hidden 1024; residual
    priors 32-d / 64-d, 16 steps, hidden 1024 / 512, context 992), each in a fresh process:
    parameters, training step time at batch 128 and peak resident memory.
 3. **Quality.** NLL of held-out data after N Adam steps of a conditional ``FlowPrior`` whose
-   couplings use the ``"softplus"`` or the ``"sigmoid"`` scale, on a fixed dataset.
+   couplings use the ``"softplus"``, ``"exp"`` or ``"sigmoid"`` scale, on a fixed dataset.
 
 Usage::
 
@@ -49,7 +50,7 @@ from nflows.transforms import AffineCouplingTransform, CompositeTransform
 from torch import nn
 
 from flowbridge.files import atomic_write
-from flowbridge.flows import ConditionalResidualPrior, FlowPrior, SharedBijection
+from flowbridge.flows import MLP, ConditionalResidualPrior, FlowPrior, SharedBijection
 
 ROOT = Path(__file__).resolve().parent.parent
 # perf_counter: elapsed time, what a user waits for, but on a shared machine it includes
@@ -143,13 +144,19 @@ def build_zuko(sizes: Sizes) -> Contender:
     return Contender(flow, lambda x, c: flow(c).log_prob(x), lambda c: flow(c).rsample())
 
 
-def build_bare_mlps(sizes: Sizes, input_grad: bool = False) -> Contender:
+def build_bare_mlps(sizes: Sizes, input_grad: bool = False, own: bool = False) -> Contender:
     """The conditioners alone. With ``input_grad`` their inputs require a gradient, as in a
     flow, where each conditioner's input depends on the layers before it: the backward pass
-    then also multiplies into every first layer, work any coupling flow has to do."""
+    then also multiplies into every first layer, work any coupling flow has to do. With
+    ``own`` they are flowbridge's own ``MLP`` (ReLUs in place) instead of the plain ``mlp``
+    every peer uses: the ratio to them is the flow's overhead over exactly the networks it
+    runs."""
     half = sizes.features // 2
+    in_features, out_features = half + sizes.context, 2 * (sizes.features - half)
     nets = nn.ModuleList(
-        mlp(half + sizes.context, 2 * (sizes.features - half), sizes.hidden)
+        MLP(in_features, out_features, sizes.hidden, hidden_layers=2)
+        if own
+        else mlp(in_features, out_features, sizes.hidden)
         for _ in range(sizes.couplings)
     )
 
@@ -169,11 +176,13 @@ CONTENDERS = {
     "zuko": build_zuko,
     "bare MLPs": build_bare_mlps,
     "bare MLPs + input grad": lambda sizes: build_bare_mlps(sizes, input_grad=True),
+    "flowbridge's MLPs alone": lambda sizes: build_bare_mlps(sizes, own=True),
 }
 # name -> the key of flowbridge's ratio to it in "targets"
 BASELINES = {
     "bare MLPs": "flowbridge_vs_bare_mlps",
     "bare MLPs + input grad": "flowbridge_vs_bare_mlps_with_input_grad",
+    "flowbridge's MLPs alone": "flowbridge_vs_its_own_mlps",
 }
 
 
@@ -385,7 +394,7 @@ def compare_scales(steps: int, seeds: int, tiny: bool) -> dict:
     x_test, c_test = quality_dataset(256 if tiny else 4096, data)
     checkpoints = sorted({steps // 4, steps // 2, steps})
     results = {}
-    for scale in ("softplus", "sigmoid"):
+    for scale in ("softplus", "exp", "sigmoid"):
         curves = []
         for seed in range(seeds):
             torch.manual_seed(seed)

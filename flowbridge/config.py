@@ -129,7 +129,7 @@ class BridgeConfig:
     residual_hidden_a: int | None = None
     residual_hidden_b: int | None = None
     base_scale: float = 0.25
-    coupling_scale: str = "softplus"
+    coupling_scale: str = "exp"
     posterior: str = "fixed"
     posterior_noise: float = 0.05
     adversarial_on: str = "cross"
@@ -141,7 +141,7 @@ class BridgeConfig:
             "shared_prior": ("uniform", "gaussian", "flow"),
             "residual_prior": ("flow", "gaussian", "standard", "none"),
             "posterior": ("fixed", "learned"),
-            "coupling_scale": ("softplus", "sigmoid"),
+            "coupling_scale": ("exp", "softplus", "sigmoid"),
             "adversarial_on": ("cross", "own", "both"),
         }
         for key, allowed in choices.items():

@@ -262,14 +262,14 @@ CONSTRUCTORS = {
         r"coupling must be 'additive' or 'affine', got 'spline'",
     ),
     "unknown scale": (
-        lambda: AffineCoupling(4, scale="exp"),
+        lambda: AffineCoupling(4, scale="softmax"),
         ValueError,
-        r"unknown scale activation 'exp'; choose one of \['sigmoid', 'softplus'\]",
+        r"unknown scale activation 'softmax'; choose one of \['exp', 'sigmoid', 'softplus'\]",
     ),
     "unknown scale, unused": (
-        lambda: SharedBijection(4, scale="exp"),
+        lambda: SharedBijection(4, scale="softmax"),
         ValueError,
-        r"unknown scale activation 'exp'",
+        r"unknown scale activation 'softmax'",
     ),
     "unknown prior scale, 1 feature": (
         lambda: FlowPrior(1, scale="tanh"),

@@ -102,6 +102,7 @@ TRANSFORMS = [
         "AffineCoupling-softplus", _coupling(AffineCoupling, scale="softplus"), (2, 7), "optional"
     ),
     Case("AffineCoupling-sigmoid", _coupling(AffineCoupling, scale="sigmoid"), (2, 7), "optional"),
+    Case("AffineCoupling-exp", _coupling(AffineCoupling, scale="exp"), (2, 7), "optional"),
     Case(
         "AffineCoupling-deep",
         _coupling(AffineCoupling, hidden_layers=2, scale="softplus"),

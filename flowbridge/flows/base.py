@@ -1,9 +1,10 @@
-r"""flowbridge's transform protocol: nflows' ``Transform`` with checked public calls, and the
-composition that checks once."""
+r"""flowbridge's transform protocol: nflows' ``Transform`` with checked public calls, transforms
+that act on the two halves of their input, and the composition that checks once."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import groupby
 
 import torch
 from nflows.transforms import Transform
@@ -11,7 +12,7 @@ from torch import nn
 
 from .._checks import check_context, check_vectors
 
-__all__ = ["Chain", "FlowTransform"]
+__all__ = ["Chain", "FlowTransform", "HalvesTransform", "split_halves"]
 
 
 class FlowTransform(Transform):
@@ -52,6 +53,43 @@ class FlowTransform(Transform):
         raise NotImplementedError
 
 
+def split_halves(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[batch, d] -> (x[:, :d // 2], x[:, d // 2:])``, two views (no copy)."""
+    first = x.shape[1] // 2
+    return x[:, :first], x[:, first:]
+
+
+class HalvesTransform(FlowTransform):
+    r"""A transform that reads and writes its input as two contiguous halves.
+
+    With :math:`x = [x_1, x_2]`, ``x_1 = x[:, :features // 2]``, subclasses implement
+
+    * ``_forward_halves(first [batch, features // 2], second [batch, features - features // 2],
+      context) -> (first, second, logabsdet [batch])``, and
+    * ``_inverse_halves`` alike,
+
+    on validated tensors. ``_forward`` and ``_inverse`` split the input and concatenate the
+    result, so the layer alone behaves like any other transform. A :class:`Chain` instead
+    passes the halves from one such layer to the next and concatenates once at the end of a
+    run: a coupling flow then spends no copy per layer on merging halves that the next layer
+    splits again.
+    """
+
+    def _forward(self, inputs, context):
+        *halves, logabsdet = self._forward_halves(*split_halves(inputs), context)
+        return torch.cat(halves, dim=1), logabsdet
+
+    def _inverse(self, inputs, context):
+        *halves, logabsdet = self._inverse_halves(*split_halves(inputs), context)
+        return torch.cat(halves, dim=1), logabsdet
+
+    def _forward_halves(self, first, second, context):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _inverse_halves(self, first, second, context):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
 class Chain(FlowTransform):
     r"""The composition :math:`T = T_K \circ \dots \circ T_1` of flowbridge transforms.
 
@@ -62,7 +100,10 @@ class Chain(FlowTransform):
     The arguments are checked once, here; the layers are called unchecked. Besides saving a
     reduction per layer, this keeps an overflow inside the chain from being reported as bad
     *inputs* of some inner layer the caller never saw. Every layer gets the context; the
-    unconditional ones ignore it.
+    unconditional ones ignore it. A run of consecutive :class:`HalvesTransform` layers (the
+    couplings) hands the two halves from layer to layer and concatenates them once, after the
+    run: the same operations as calling the layers one by one, minus a concatenation (a copy
+    of the batch) per layer.
 
     Args:
         layers: the transforms :math:`T_1, \dots, T_K`, all on the same number of features.
@@ -79,18 +120,30 @@ class Chain(FlowTransform):
         self.features = sizes.pop()
         self.context_features = contexts.pop() if contexts else 0
         self.layers = nn.ModuleList(layers)
+        # (runs on halves?, layers): a plain list, so the state_dict keys stay ``layers.*``.
+        runs = groupby(self.layers, key=lambda layer: isinstance(layer, HalvesTransform))
+        self._segments = [(halves, tuple(run)) for halves, run in runs]
 
     def _forward(self, inputs, context):
-        terms = []
-        for layer in self.layers:
-            inputs, term = layer._forward(inputs, context)
-            terms.append(term)
-        # One stack and one sum, rather than an add (and its backward node) per layer.
-        return inputs, torch.stack(terms).sum(dim=0)
+        return self._compose(inputs, context, inverse=False)
 
     def _inverse(self, inputs, context):
+        return self._compose(inputs, context, inverse=True)
+
+    def _compose(self, inputs, context, inverse: bool):
         terms = []
-        for layer in reversed(self.layers):
-            inputs, term = layer._inverse(inputs, context)
-            terms.append(term)
+        for halves, run in reversed(self._segments) if inverse else self._segments:
+            run = run[::-1] if inverse else run
+            if halves:
+                first, second = split_halves(inputs)
+                for layer in run:
+                    step = layer._inverse_halves if inverse else layer._forward_halves
+                    first, second, term = step(first, second, context)
+                    terms.append(term)
+                inputs = torch.cat((first, second), dim=1)
+            else:
+                for layer in run:
+                    inputs, term = (layer._inverse if inverse else layer._forward)(inputs, context)
+                    terms.append(term)
+        # One stack and one sum, rather than an add (and its backward node) per layer.
         return inputs, torch.stack(terms).sum(dim=0)

@@ -24,14 +24,14 @@ from __future__ import annotations
 import torch
 
 from .._checks import check_positive_int
-from .base import FlowTransform
+from .base import HalvesTransform
 from .nn import MLP, scale_activation
 
 __all__ = ["AdditiveCoupling", "AffineCoupling"]
 
 
-class _Coupling(FlowTransform):
-    """Split/merge bookkeeping and the conditioner; subclasses define the elementwise map.
+class _Coupling(HalvesTransform):
+    """The conditioner and which half it reads; subclasses define the elementwise map.
 
     Args:
         features: dimensions of x (at least 2).
@@ -64,24 +64,13 @@ class _Coupling(FlowTransform):
         self.flip = bool(flip)
         first = features // 2
         # (conditioning half, updated half) sizes
-        self._sizes = (features - first, first) if flip else (first, features - first)
+        sizes = (features - first, first) if flip else (first, features - first)
         self.net = MLP(
-            self._sizes[0] + context_features,
-            self._sizes[1] * self.params_per_feature,
+            sizes[0] + context_features,
+            sizes[1] * self.params_per_feature,
             hidden_features,
             hidden_layers,
         )
-
-    def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.flip:
-            updated, conditioning = x.split(self._sizes[::-1], dim=1)
-        else:
-            conditioning, updated = x.split(self._sizes, dim=1)
-        return conditioning, updated
-
-    def _merge(self, conditioning: torch.Tensor, updated: torch.Tensor) -> torch.Tensor:
-        parts = (updated, conditioning) if self.flip else (conditioning, updated)
-        return torch.cat(parts, dim=1)
 
     def _params(self, conditioning: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
         # The one place where the context joins the conditioner input.
@@ -89,15 +78,18 @@ class _Coupling(FlowTransform):
             conditioning = torch.cat((conditioning, context), dim=1)
         return self.net(conditioning)
 
-    def _forward(self, inputs, context):
-        conditioning, updated = self._split(inputs)
-        updated, logabsdet = self._couple(updated, self._params(conditioning, context), False)
-        return self._merge(conditioning, updated), logabsdet
+    def _forward_halves(self, first, second, context):
+        return self._update(first, second, context, inverse=False)
 
-    def _inverse(self, inputs, context):
-        conditioning, updated = self._split(inputs)
-        updated, logabsdet = self._couple(updated, self._params(conditioning, context), True)
-        return self._merge(conditioning, updated), logabsdet
+    def _inverse_halves(self, first, second, context):
+        return self._update(first, second, context, inverse=True)
+
+    def _update(self, first, second, context, inverse: bool):
+        if self.flip:
+            first, logabsdet = self._couple(first, self._params(second, context), inverse)
+        else:
+            second, logabsdet = self._couple(second, self._params(first, context), inverse)
+        return first, second, logabsdet
 
     def _couple(self, x, params, inverse):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -122,24 +114,25 @@ class AffineCoupling(_Coupling):
     r"""RealNVP coupling :math:`y_2 = x_2 \odot \sigma + t` with a bounded positive scale.
 
     Args:
-        scale: ``"softplus"`` (scale in [1e-3, 3], starts at 1) or ``"sigmoid"``
-            (the original LNFMM's sigmoid(u + 2) + 1e-3, in (1e-3, 1.001)).
+        scale: ``"exp"`` or ``"softplus"`` (scale in [1e-3, 3], 1 at u = 0) or ``"sigmoid"``
+            (the original LNFMM's sigmoid(u + 2) + 1e-3, in (1e-3, 1.001)); see
+            :mod:`flowbridge.flows.nn`.
     """
 
     params_per_feature = 2
 
-    def __init__(self, *args, scale: str = "softplus", **kwargs):
+    def __init__(self, *args, scale: str = "exp", **kwargs):
         super().__init__(*args, **kwargs)
         self.scale = scale
         self._scale_fn = scale_activation(scale)
 
     def _couple(self, x, params, inverse):
         shift, raw = params.chunk(2, dim=1)
-        scale = self._scale_fn(raw)
-        log_scale = scale.log().sum(dim=1)
+        scale, log_scale = self._scale_fn(raw)
+        logabsdet = log_scale.sum(dim=1)
         if inverse:
-            return (x - shift) / scale, -log_scale
-        return torch.addcmul(shift, x, scale), log_scale
+            return (x - shift) / scale, -logabsdet
+        return torch.addcmul(shift, x, scale), logabsdet
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, scale={self.scale!r}"

@@ -102,15 +102,15 @@ class ConditionalActNorm(FlowTransform):
     def _shift_and_scale(self, inputs, context):
         params = self.net(context) if self.context_features else self.params.expand(len(inputs), -1)
         shift, raw = params.chunk(2, dim=1)
-        return shift, self._scale_fn(raw)
+        return shift, *self._scale_fn(raw)
 
     def _forward(self, inputs, context):
-        shift, scale = self._shift_and_scale(inputs, context)
-        return (inputs + shift) * scale, scale.log().sum(dim=1)
+        shift, scale, log_scale = self._shift_and_scale(inputs, context)
+        return (inputs + shift) * scale, log_scale.sum(dim=1)
 
     def _inverse(self, inputs, context):
-        shift, scale = self._shift_and_scale(inputs, context)
-        return inputs / scale - shift, -scale.log().sum(dim=1)
+        shift, scale, log_scale = self._shift_and_scale(inputs, context)
+        return inputs / scale - shift, -log_scale.sum(dim=1)
 
     def extra_repr(self) -> str:
         return (

@@ -75,7 +75,8 @@ class Prior(Distribution):
     * ``_log_prob(inputs, context) -> [batch]`` on validated inputs;
     * ``_sample_flat(noise, context, temperature) -> (samples, log_prob)`` maps standard-normal
       ``noise [n, features]`` (contexts already repeated row-wise) to samples and their
-      log-density at temperature 1.
+      log-density at temperature 1; ``sample`` calls ``_sample_only``, the same samples
+      without the log-density, which a prior may override to skip computing it.
     """
 
     #: whether the prior is a normalised density one can sample from
@@ -102,9 +103,12 @@ class Prior(Distribution):
         return self._log_prob(inputs, context)
 
     def sample(self, num_samples, context=None, temperature=1.0, generator=None):
-        return self.sample_and_log_prob(num_samples, context, temperature, generator)[0]
+        return self._draw(num_samples, context, temperature, generator, with_log_prob=False)[0]
 
     def sample_and_log_prob(self, num_samples, context=None, temperature=1.0, generator=None):
+        return self._draw(num_samples, context, temperature, generator, with_log_prob=True)
+
+    def _draw(self, num_samples, context, temperature, generator, with_log_prob: bool):
         check_positive_int(num_samples, "num_samples")
         temperature = check_positive_number(temperature, "temperature", allow_zero=True)
         checked = check_context(
@@ -121,19 +125,26 @@ class Prior(Distribution):
         flat_context = None
         if checked is not None:
             flat_context = repeat(checked, "b c -> (b k) c", k=num_samples)
-        samples, log_prob = self._sample_flat(noise, flat_context, temperature)
+        if with_log_prob:
+            samples, log_prob = self._sample_flat(noise, flat_context, temperature)
+        else:
+            samples, log_prob = self._sample_only(noise, flat_context, temperature), None
         if batch is None:
             return samples, log_prob
-        return (
-            rearrange(samples, "(b k) d -> b k d", k=num_samples),
-            rearrange(log_prob, "(b k) -> b k", k=num_samples),
-        )
+        samples = rearrange(samples, "(b k) d -> b k d", k=num_samples)
+        if log_prob is not None:
+            log_prob = rearrange(log_prob, "(b k) -> b k", k=num_samples)
+        return samples, log_prob
 
     def _log_prob(self, inputs, context):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _sample_flat(self, noise, context, temperature):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _sample_only(self, noise, context, temperature):
+        # The samples of _sample_flat; a prior whose density costs extra work skips it here.
+        return self._sample_flat(noise, context, temperature)[0]
 
     def extra_repr(self) -> str:
         return f"features={self.features}, context_features={self.context_features}"
@@ -165,12 +176,14 @@ class FlowPrior(Prior):
         steps: number of steps (16 in the original).
         hidden_features: width of the coupling and ActNorm MLPs.
         base_scale: :math:`\sigma_0` of the base normal (0.25 in the original).
-        scale: scale activation of the couplings: ``"softplus"`` (the default, in [1e-3, 3])
-            or the original's ``"sigmoid"`` (at most ~1, so the couplings can only contract
-            towards the base). The default is measured, not inherited: on a conditional 8-d
-            density with spreads both below and above :math:`\sigma_0`, held-out NLL after
-            1000 Adam steps was -2.67 ± 0.04 nats with ``"softplus"`` and -0.88 ± 0.41 with
-            ``"sigmoid"`` (3 seeds; the best possible is -3.40; ``benchmarks/README.md``).
+        scale: scale activation of the couplings (:mod:`flowbridge.flows.nn`): ``"exp"`` (the
+            default) or ``"softplus"``, both in [1e-3, 3], or the original's ``"sigmoid"`` (at
+            most ~1, so the couplings can only contract towards the base). The default is
+            measured, not inherited: on a conditional 8-d density with spreads both below and
+            above :math:`\sigma_0`, held-out NLL after 1000 Adam steps was -2.64 ± 0.07 nats
+            with ``"exp"``, -2.65 ± 0.06 with ``"softplus"`` and -1.18 ± 0.29 with
+            ``"sigmoid"`` (seeds 0-9; the best possible is -3.40; ``benchmarks/README.md``).
+            ``"exp"`` fits as well as ``"softplus"`` for fewer and cheaper kernels.
         actnorm_scale: scale activation of the ActNorm layers (the original's ``"sigmoid"``).
         hidden_layers: hidden layers of every MLP (1 in the original).
         actnorm: whether each step starts with a :class:`ConditionalActNorm`.
@@ -183,7 +196,7 @@ class FlowPrior(Prior):
         steps: int = 4,
         hidden_features: int = 128,
         base_scale: float = 0.25,
-        scale: str = "softplus",
+        scale: str = "exp",
         actnorm_scale: str = "sigmoid",
         hidden_layers: int = 1,
         actnorm: bool = True,
@@ -222,6 +235,10 @@ class FlowPrior(Prior):
         noise = noise * (self.base_scale * temperature)
         samples, logabsdet = self.transform._inverse(noise, context)
         return samples, isotropic_normal_log_prob(noise, self.base_scale) - logabsdet
+
+    def _sample_only(self, noise, context, temperature):
+        # No base density and no subtraction: sample() discards the log-density.
+        return self.transform._inverse(noise * (self.base_scale * temperature), context)[0]
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, steps={self.steps}, base_scale={self.base_scale}"
@@ -349,7 +366,7 @@ def build_residual_prior(
     steps: int = 4,
     hidden_features: int = 128,
     base_scale: float = 0.25,
-    scale: str = "softplus",
+    scale: str = "exp",
 ) -> Prior:
     """Build a residual prior :math:`p(r \\mid c)` by name (see :data:`RESIDUAL_PRIORS`).
 
@@ -383,7 +400,7 @@ def build_shared_prior(
     *,
     steps: int = 4,
     hidden_features: int = 128,
-    scale: str = "softplus",
+    scale: str = "exp",
 ) -> Prior:
     """Build a prior on the shared space by name (see :data:`SHARED_PRIORS`)."""
     if kind not in SHARED_PRIORS:

@@ -1,0 +1,48 @@
+"""``sample`` skips the log-density that ``sample_and_log_prob`` computes: the samples must be
+the same, bit for bit, for every prior."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from flowbridge.flows import (
+    ConditionalGaussianPrior,
+    ConditionalResidualPrior,
+    FlowPrior,
+    StandardNormalPrior,
+    UniformPrior,
+)
+
+PRIORS = {
+    "FlowPrior": lambda: FlowPrior(5, 0, steps=2, hidden_features=8),
+    "FlowPrior-realnvp": lambda: FlowPrior(4, 3, steps=3, hidden_features=8, actnorm=False),
+    "ConditionalResidualPrior": lambda: ConditionalResidualPrior(3, 3, steps=2),
+    "ConditionalGaussianPrior": lambda: ConditionalGaussianPrior(3, 3, hidden_features=8),
+    "StandardNormalPrior": lambda: StandardNormalPrior(3, scale=0.5),
+}
+
+
+@pytest.mark.parametrize("name", PRIORS)
+@pytest.mark.parametrize("temperature", [0.5, 1.0])
+def test_sample_gives_the_samples_of_sample_and_log_prob(name, temperature):
+    torch.manual_seed(0)
+    prior = PRIORS[name]()
+    with torch.no_grad():
+        for parameter in prior.parameters():
+            # Away from the zero initialisation, where the flows are the identity.
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    context = torch.randn(4, 3)
+
+    def draw(method):
+        return method(2, context, temperature, torch.Generator().manual_seed(1))
+
+    samples = draw(prior.sample)
+    expected, log_prob = draw(prior.sample_and_log_prob)
+    assert samples.shape == (4, 2, prior.features) and log_prob.shape == (4, 2)
+    assert torch.equal(samples, expected)
+
+
+def test_the_uniform_prior_still_cannot_be_sampled():
+    with pytest.raises(NotImplementedError, match="improper"):
+        UniformPrior(3).sample(2, torch.randn(4, 3))
