@@ -26,6 +26,7 @@ import argparse
 import json
 import platform
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -101,7 +102,8 @@ def main() -> None:
         base, train_overrides = SEMI.get(name, (name, {}))
         config = run_config(
             base,
-            f"/tmp/flowbridge-quality/{name}",
+            # A fresh run directory each time: a benchmark never resumes an old run.
+            tempfile.mkdtemp(prefix=f"flowbridge-quality-{name}-"),
             train={
                 "steps": args.steps,
                 "max_seconds": args.seconds,
