@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from flowbridge.commands import positive_int
+
 __all__ = ["main", "build_parser", "load_extractor"]
 
 EXAMPLES = """\
@@ -30,13 +32,6 @@ for a checkpoint without one, --data-root when the data has moved). Results: res
 results.md (the tables) and, for captioning, captions.json (each image's samples, best
 consensus score first); text-to-image also writes grids/ and generated.pt.
 """
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def _non_negative(text: str) -> int:
@@ -65,11 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--task", choices=("captioning", "text-to-image"), default="captioning")
     evaluate.add_argument("--split", default="test", help="the split to evaluate (test)")
     evaluate.add_argument("--out", default="results", metavar="DIR", help="results folder")
-    evaluate.add_argument("--samples", type=_positive, help="K per input (100 / 10)")
+    evaluate.add_argument("--samples", type=positive_int, help="K per input (100 / 10)")
     evaluate.add_argument("--temperature", type=float, default=1.0, help="residual noise scale")
-    evaluate.add_argument("--beam-size", type=_positive, default=2, help="captioning beam (2)")
-    evaluate.add_argument("--neighbours", type=_positive, default=60, help="consensus k (60)")
-    evaluate.add_argument("--consensus-top", type=_positive, default=125, help="consensus m")
+    evaluate.add_argument("--beam-size", type=positive_int, default=2, help="captioning beam (2)")
+    evaluate.add_argument("--neighbours", type=positive_int, default=60, help="consensus k (60)")
+    evaluate.add_argument("--consensus-top", type=positive_int, default=125, help="consensus m")
     evaluate.add_argument(
         "--diversity-top", type=_non_negative, default=5, help="best captions per image for "
         "the diversity metrics (5; 0 = all K)"
@@ -78,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--max-images", type=_non_negative, default=0, help="first N images only (0 = all)"
     )
-    evaluate.add_argument("--batch-size", type=_positive, default=16, help="inputs per batch")
+    evaluate.add_argument("--batch-size", type=positive_int, default=16, help="inputs per batch")
     evaluate.add_argument("--seed", type=_non_negative, default=0, help="residual noise seed")
     evaluate.add_argument(
         "--extractor", metavar="MODULE:CALLABLE", help="text-to-image: image feature extractor"
@@ -86,9 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--real-features", metavar="FILE", help="text-to-image: features of real images"
     )
-    evaluate.add_argument("--grid-rows", type=_positive, default=16, help="captions per grid")
+    evaluate.add_argument("--grid-rows", type=positive_int, default=16, help="captions per grid")
     evaluate.add_argument(
-        "--pr-neighbours", type=_positive, default=3, help="text-to-image: precision/recall k"
+        "--pr-neighbours", type=positive_int, default=3, help="text-to-image: precision/recall k"
     )
     evaluate.add_argument("--config", metavar="RUN.toml", help="data settings, if not saved")
     evaluate.add_argument("--data-root", metavar="DIR", help="override the dataset's root")
@@ -99,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     fid = commands.add_parser("fid", help="FID, precision and recall of two feature files")
     fid.add_argument("real", help="features of real images, .npy or .pt [n, d]")
     fid.add_argument("generated", help="features of generated images, .npy or .pt [m, d]")
-    fid.add_argument("--k", type=_positive, default=3, help="precision/recall neighbours (3)")
+    fid.add_argument("--k", type=positive_int, default=3, help="precision/recall neighbours (3)")
     fid.set_defaults(func=run_fid)
 
     prepare = commands.add_parser(
