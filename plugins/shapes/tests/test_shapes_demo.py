@@ -42,6 +42,11 @@ def test_demo_writes_a_report_a_person_can_read(tmp_path, registered):
     for name in ("text_to_image.png", "image_inputs.png", "reconstructions.png", "loss_curves.png"):
         assert (out / name).stat().st_size > 0
         assert f"({name})" in report
+    # The same page for a browser: the table rendered, the images linked by name.
+    html = (out / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<table>" in html
+    for name in ("text_to_image.png", "loss_curves.png"):
+        assert f'src="{name}"' in html
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["models"]) == {"lnfmm", "gaussian", "deterministic"}
     for model in metrics["models"].values():
