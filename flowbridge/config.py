@@ -105,7 +105,9 @@ class BridgeConfig:
         residual_hidden_a, residual_hidden_b: a width for one domain's prior alone; ``None`` =
             ``residual_hidden`` (the original uses 1024 for text and 512 for images).
         base_scale: σ0 of the residual priors' base normal (0.25 in the original).
-        coupling_scale: scale activation of the priors' affine couplings.
+        coupling_scale: scale activation of the priors' affine couplings: ``"exp"`` (the
+            default), ``"softplus"`` or the original's ``"sigmoid"``
+            (:mod:`flowbridge.flows.nn` has each one's formula and why "exp" is the default).
         posterior: ``"fixed"`` (encoder output + fixed-σ noise, the original) or ``"learned"``
             (the encoder also outputs a log-variance; KL by one Monte-Carlo sample).
         posterior_noise: σ of the fixed posterior (0.05 in the original).
