@@ -10,6 +10,7 @@ from flowbridge.flows import (
     ConditionalGaussianPrior,
     ConditionalResidualPrior,
     FlowPrior,
+    SharedBijection,
     StandardNormalPrior,
     UniformPrior,
 )
@@ -46,3 +47,46 @@ def test_sample_gives_the_samples_of_sample_and_log_prob(name, temperature):
 def test_the_uniform_prior_still_cannot_be_sampled():
     with pytest.raises(NotImplementedError, match="improper"):
         UniformPrior(3).sample(2, torch.randn(4, 3))
+
+
+def _perturbed(prior):
+    with torch.no_grad():
+        for parameter in prior.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    return prior
+
+
+TRANSFORMS = {
+    "FlowPrior": lambda: FlowPrior(5, 3, steps=3, hidden_features=8).transform,
+    "FlowPrior-realnvp": lambda: FlowPrior(4, 3, steps=3, actnorm=False).transform,
+    "FlowPrior-1-feature": lambda: FlowPrior(1, 3, steps=2, hidden_features=8).transform,
+    "SharedBijection-affine": lambda: SharedBijection(5, steps=2, coupling="affine"),
+    "SharedBijection-additive": lambda: SharedBijection(6, steps=2, coupling="additive"),
+}
+
+
+@pytest.mark.parametrize("name", TRANSFORMS)
+def test_invert_gives_the_outputs_of_inverse(name):
+    """``_invert`` (the inverse without log-determinants, which sampling uses) must be
+    ``_inverse``'s outputs, bit for bit, layer by layer and through a whole chain."""
+    torch.manual_seed(0)
+    transform = _perturbed(TRANSFORMS[name]())
+    inputs = torch.randn(7, transform.features)
+    context = torch.randn(7, 3) if transform.context_features else None
+    assert torch.equal(transform._invert(inputs, context), transform._inverse(inputs, context)[0])
+    for layer in getattr(transform, "layers", [transform]):
+        assert torch.equal(layer._invert(inputs, context), layer._inverse(inputs, context)[0])
+
+
+def test_gradients_through_sampling_are_exact():
+    """Sampling divides and subtracts in place on fresh tensors; autograd must still get the
+    gradient with respect to the context and every parameter right."""
+    torch.manual_seed(0)
+    prior = _perturbed(FlowPrior(4, 3, steps=2, hidden_features=6).double())
+    context = torch.randn(3, 3, dtype=torch.float64, requires_grad=True)
+    weights = tuple(prior.parameters())
+
+    def samples(context, *_):
+        return prior.sample(2, context, generator=torch.Generator().manual_seed(1))
+
+    assert torch.autograd.gradcheck(samples, (context, *weights))

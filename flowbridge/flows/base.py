@@ -52,6 +52,14 @@ class FlowTransform(Transform):
     def _inverse(self, inputs, context):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _invert(self, inputs, context) -> torch.Tensor:
+        """The outputs of ``_inverse`` without its log-determinant: all that sampling needs.
+
+        Layers whose log-determinant costs work of its own override this to skip it; the
+        outputs must stay the same, bit for bit (``tests/test_flows_sampling.py``).
+        """
+        return self._inverse(inputs, context)[0]
+
 
 def split_halves(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``[batch, d] -> (x[:, :d // 2], x[:, d // 2:])``, two views (no copy)."""
@@ -66,7 +74,8 @@ class HalvesTransform(FlowTransform):
 
     * ``_forward_halves(first [batch, features // 2], second [batch, features - features // 2],
       context) -> (first, second, logabsdet [batch])``, and
-    * ``_inverse_halves`` alike,
+    * ``_inverse_halves`` alike, and optionally ``_invert_halves(first, second, context) ->
+      (first, second)``, the inverse without its log-determinant,
 
     on validated tensors. ``_forward`` and ``_inverse`` split the input and concatenate the
     result, so the layer alone behaves like any other transform. A :class:`Chain` instead
@@ -82,6 +91,12 @@ class HalvesTransform(FlowTransform):
     def _inverse(self, inputs, context):
         *halves, logabsdet = self._inverse_halves(*split_halves(inputs), context)
         return torch.cat(halves, dim=1), logabsdet
+
+    def _invert(self, inputs, context):
+        return torch.cat(self._invert_halves(*split_halves(inputs), context), dim=1)
+
+    def _invert_halves(self, first, second, context):
+        return self._inverse_halves(first, second, context)[:2]
 
     def _forward_halves(self, first, second, context):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -103,7 +118,8 @@ class Chain(FlowTransform):
     unconditional ones ignore it. A run of consecutive :class:`HalvesTransform` layers (the
     couplings) hands the two halves from layer to layer and concatenates them once, after the
     run: the same operations as calling the layers one by one, minus a concatenation (a copy
-    of the batch) per layer.
+    of the batch) per layer. ``_invert``, the inverse without log-determinant that sampling
+    uses, asks each layer for its ``_invert`` (``_invert_halves``) and sums nothing.
 
     Args:
         layers: the transforms :math:`T_1, \dots, T_K`, all on the same number of features.
@@ -129,6 +145,19 @@ class Chain(FlowTransform):
 
     def _inverse(self, inputs, context):
         return self._compose(inputs, context, inverse=True)
+
+    def _invert(self, inputs, context):
+        # _inverse's loop without log-determinants; sampling calls nothing else.
+        for halves, run in reversed(self._segments):
+            if halves:
+                first, second = split_halves(inputs)
+                for layer in reversed(run):
+                    first, second = layer._invert_halves(first, second, context)
+                inputs = torch.cat((first, second), dim=1)
+            else:
+                for layer in reversed(run):
+                    inputs = layer._invert(inputs, context)
+        return inputs
 
     def _compose(self, inputs, context, inverse: bool):
         terms = []

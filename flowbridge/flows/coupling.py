@@ -84,14 +84,19 @@ class _Coupling(HalvesTransform):
     def _inverse_halves(self, first, second, context):
         return self._update(first, second, context, inverse=True)
 
-    def _update(self, first, second, context, inverse: bool):
-        if self.flip:
-            first, logabsdet = self._couple(first, self._params(second, context), inverse)
-        else:
-            second, logabsdet = self._couple(second, self._params(first, context), inverse)
-        return first, second, logabsdet
+    def _invert_halves(self, first, second, context):
+        return self._update(first, second, context, inverse=True, logabsdet=False)[:2]
 
-    def _couple(self, x, params, inverse):  # pragma: no cover - abstract
+    def _update(self, first, second, context, inverse: bool, logabsdet: bool = True):
+        if self.flip:
+            first, term = self._couple(first, self._params(second, context), inverse, logabsdet)
+        else:
+            second, term = self._couple(second, self._params(first, context), inverse, logabsdet)
+        return first, second, term
+
+    def _couple(self, x, params, inverse, logabsdet):  # pragma: no cover - abstract
+        """``(x [batch, n], params [batch, n * params_per_feature]) -> (y, logabsdet [batch])``;
+        with ``logabsdet=False`` the second item is None and no work goes into it."""
         raise NotImplementedError
 
     def extra_repr(self) -> str:
@@ -105,9 +110,9 @@ class AdditiveCoupling(_Coupling):
 
     params_per_feature = 1
 
-    def _couple(self, x, shift, inverse):
+    def _couple(self, x, shift, inverse, logabsdet):
         y = x - shift if inverse else x + shift
-        return y, x.new_zeros(x.shape[0])
+        return y, x.new_zeros(x.shape[0]) if logabsdet else None
 
 
 class AffineCoupling(_Coupling):
@@ -126,13 +131,15 @@ class AffineCoupling(_Coupling):
         self.scale = scale
         self._scale_fn = scale_activation(scale)
 
-    def _couple(self, x, params, inverse):
+    def _couple(self, x, params, inverse, logabsdet):
         shift, raw = params.chunk(2, dim=1)
         scale, log_scale = self._scale_fn(raw)
-        logabsdet = log_scale.sum(dim=1)
+        term = log_scale.sum(dim=1) if logabsdet else None
         if inverse:
-            return (x - shift) / scale, -logabsdet
-        return torch.addcmul(shift, x, scale), logabsdet
+            # In place on the fresh difference: one buffer less per layer when sampling (the
+            # gradient through it stays exact: tests/test_flows_sampling.py).
+            return (x - shift).div_(scale), None if term is None else -term
+        return torch.addcmul(shift, x, scale), term
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, scale={self.scale!r}"

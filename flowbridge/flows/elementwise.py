@@ -110,7 +110,16 @@ class ConditionalActNorm(FlowTransform):
 
     def _inverse(self, inputs, context):
         shift, scale, log_scale = self._shift_and_scale(inputs, context)
-        return inputs / scale - shift, -log_scale.sum(dim=1)
+        return self._unscale(inputs, shift, scale), -log_scale.sum(dim=1)
+
+    def _invert(self, inputs, context):
+        shift, scale, _ = self._shift_and_scale(inputs, context)
+        return self._unscale(inputs, shift, scale)
+
+    @staticmethod
+    def _unscale(inputs, shift, scale):
+        # In place on the fresh quotient: subtraction's backward needs neither operand.
+        return (inputs / scale).sub_(shift)
 
     def extra_repr(self) -> str:
         return (

@@ -237,8 +237,8 @@ class FlowPrior(Prior):
         return samples, isotropic_normal_log_prob(noise, self.base_scale) - logabsdet
 
     def _sample_only(self, noise, context, temperature):
-        # No base density and no subtraction: sample() discards the log-density.
-        return self.transform._inverse(noise * (self.base_scale * temperature), context)[0]
+        # No base density and no log-determinants: sample() discards the log-density.
+        return self.transform._invert(noise * (self.base_scale * temperature), context)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, steps={self.steps}, base_scale={self.base_scale}"
