@@ -284,3 +284,35 @@ def test_logged_means_are_finite_numbers(tmp_path):
     result = train(toy_config(tmp_path, steps=4, log_every=2))
     for line in read_log(result):
         assert all(math.isfinite(v) for k, v in line.items() if k not in ("split",))
+
+
+def test_adam_is_fused_where_torch_can_and_its_state_loads_on_any_kernel(monkeypatch):
+    weights = [torch.nn.Parameter(torch.randn(3, 2)) for _ in range(2)]
+    copies = [torch.nn.Parameter(w.detach().clone()) for w in weights]
+    fused = loop._adam(weights, lr=0.1)
+    assert fused.param_groups[0]["fused"]  # torch >= 2.4 has a CPU kernel (we pin 2.13)
+
+    adam = torch.optim.Adam
+
+    def without_fused_kernels(parameters, lr, fused=None):
+        if fused:
+            raise RuntimeError("`fused=True` requires all the params to be ... supported devices")
+        return adam(parameters, lr=lr)
+
+    monkeypatch.setattr(torch.optim, "Adam", without_fused_kernels)
+    plain = loop._adam(copies, lr=0.1)
+    assert not plain.param_groups[0]["fused"]
+    for step in range(3):
+        for optimizer, params in ((fused, weights), (plain, copies)):
+            for i, p in enumerate(params):
+                p.grad = torch.full_like(p, step - i + 0.5)
+            optimizer.step()
+    for w, c in zip(weights, copies, strict=True):  # the same update, either kernel
+        torch.testing.assert_close(w, c)
+    # A checkpoint written with the fused kernel resumes where there is none, and vice versa.
+    loop._load_optimizer_state(plain, fused.state_dict())
+    assert not plain.param_groups[0]["fused"]
+    torch.testing.assert_close(
+        plain.state[copies[0]]["exp_avg"], fused.state[weights[0]]["exp_avg"]
+    )
+    plain.step()

@@ -22,7 +22,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,6 +130,27 @@ class _Means:
 
 def _parameters(optimizer: torch.optim.Optimizer) -> list[nn.Parameter]:
     return [p for group in optimizer.param_groups for p in group["params"]]
+
+
+def _adam(parameters: Iterable[nn.Parameter], lr: float) -> torch.optim.Adam:
+    """Adam with torch's fused kernel where it has one for the parameters' device (CUDA; CPU
+    from torch 2.4): one pass over all tensors instead of a dozen kernels per tensor. On the
+    testbed model (177 tensors, 1.3 M values, 2 threads) a step takes 1.3 ms instead of 5.4."""
+    parameters = list(parameters)
+    try:
+        return torch.optim.Adam(parameters, lr=lr, fused=True)
+    except RuntimeError:  # no fused kernel for this device in this torch: the default loop
+        return torch.optim.Adam(parameters, lr=lr)
+
+
+def _load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """``optimizer.load_state_dict(state)``, keeping this machine's kernel choice: a saved
+    param group carries the ``fused``/``foreach`` flags of the machine that wrote it, which
+    another device or torch may not support (the update itself is the same either way)."""
+    kernels = [{k: g[k] for k in ("fused", "foreach") if k in g} for g in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, own in zip(optimizer.param_groups, kernels, strict=True):
+        group.update(own)
 
 
 def _grad_norm(parameters: Sequence[nn.Parameter]) -> torch.Tensor:
@@ -243,10 +264,10 @@ class Trainer:
         self.samplers = {"paired": BatchSampler(self.paired[0].size, self.generator)}
         for side, stream in self.unpaired.items():
             self.samplers[f"unpaired_{side}"] = BatchSampler(stream.size, self.generator)
-        self.optimizer = torch.optim.Adam(self.bridge.generator_parameters(), lr=cfg.lr)
+        self.optimizer = _adam(self.bridge.generator_parameters(), lr=cfg.lr)
         self.critic_optimizer = None
         if config.model.weights.adversarial:
-            self.critic_optimizer = torch.optim.Adam(
+            self.critic_optimizer = _adam(
                 self.bridge.discriminators.parameters(), lr=cfg.discriminator_lr
             )
         self.model: nn.Module = _StepLoss(self.bridge, cfg.unpaired_weight)
@@ -348,14 +369,14 @@ class Trainer:
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
         self.bridge.load_state_dict(checkpoint["model"])
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        _load_optimizer_state(self.optimizer, checkpoint["optimizer"])
         if self.critic_optimizer is not None:
             if checkpoint.get("critic_optimizer") is None:
                 raise CheckpointError(
                     f"{self.checkpoint_path} has no discriminator optimiser state to resume "
                     f"the adversarial training with; start a new run in another out directory"
                 )
-            self.critic_optimizer.load_state_dict(checkpoint["critic_optimizer"])
+            _load_optimizer_state(self.critic_optimizer, checkpoint["critic_optimizer"])
         self.step = checkpoint["step"]
         self._last_saved = self.step
         rng, rank = checkpoint["rng"], self.dist.rank
@@ -494,17 +515,21 @@ class Trainer:
             self.critic_optimizer.zero_grad(set_to_none=True)
             (terms["total"] + terms["critic"]).backward()
         parameters = _parameters(self.optimizer)
-        values["grad_norm"] = float(_grad_norm(parameters))
+        if cfg.grad_clip and cfg.grad_clip_mode == "norm":
+            # clip_grad_norm_ returns the norm before clipping: no second pass to log it. A
+            # non-finite norm leaves NaN gradients, but the check stops before any update.
+            norm = nn.utils.clip_grad_norm_(parameters, cfg.grad_clip)
+        else:
+            norm = _grad_norm(parameters)
+        values["grad_norm"] = float(norm)
         self._check_finite({"gradient norm": values["grad_norm"]}, step)
+        if cfg.grad_clip and cfg.grad_clip_mode == "value":
+            nn.utils.clip_grad_value_(parameters, cfg.grad_clip)
         if self.critic_optimizer is not None:
             critics = _parameters(self.critic_optimizer)
             self.dist.average_gradients(critics)
             values["critic_grad_norm"] = float(_grad_norm(critics))
             self._check_finite({"critic gradient norm": values["critic_grad_norm"]}, step)
-        if cfg.grad_clip and cfg.grad_clip_mode == "value":
-            nn.utils.clip_grad_value_(parameters, cfg.grad_clip)
-        elif cfg.grad_clip:
-            nn.utils.clip_grad_norm_(parameters, cfg.grad_clip)
         self.optimizer.step()
         if self.critic_optimizer is not None:
             self.critic_optimizer.step()
