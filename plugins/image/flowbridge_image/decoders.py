@@ -9,7 +9,7 @@ from torch import nn
 
 from flowbridge.domain import LatentSpec
 
-from .layers import UpBlock, level_widths, mlp, resolutions
+from .layers import CONV_FORMAT, UpBlock, level_widths, mlp, resolutions
 
 __all__ = ["ConvDecoder", "FeatureDecoder"]
 
@@ -42,6 +42,7 @@ class ConvDecoder(nn.Module):
             UpBlock(widths[level], outputs[level], spec.shared, bias=level == 0)
             for level in reversed(range(len(widths)))
         )
+        self.blocks.to(memory_format=CONV_FORMAT)
 
     def forward(
         self, shared: torch.Tensor, residual: torch.Tensor, x: torch.Tensor | None = None
@@ -50,7 +51,7 @@ class ConvDecoder(nn.Module):
         h = rearrange(h, "b (c h w) -> b c h w", h=self.base, w=self.base)
         for block in self.blocks:
             h = block(h, shared)
-        return h
+        return h.contiguous()  # computed in CONV_FORMAT; handed back as a plain NCHW batch
 
     def extra_repr(self) -> str:
         return f"shape={list(self.shape)}, spec={self.spec}"

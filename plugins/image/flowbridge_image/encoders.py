@@ -12,7 +12,7 @@ from torch import nn
 from flowbridge.domain import EncoderOutput, LatentSpec
 
 from .items import check_batch
-from .layers import downsampling_trunk, level_widths, mlp, resolutions
+from .layers import CONV_FORMAT, downsampling_trunk, level_widths, mlp, resolutions
 
 __all__ = ["latent_features", "split_latent", "ConvEncoder", "FeatureEncoder"]
 
@@ -52,10 +52,13 @@ class ConvEncoder(nn.Module):
         widths = level_widths(hidden, len(sides) - 1)
         self.trunk = downsampling_trunk(channels, widths, spectral=False)
         self.head = nn.Linear(widths[-1] * sides[-1] ** 2, latent_features(spec))
+        self.trunk.to(memory_format=CONV_FORMAT)
 
     def forward(self, x: torch.Tensor) -> EncoderOutput:
         check_batch(x, self.shape, "image encoder input")
-        return split_latent(self.head(self.trunk(x).flatten(1)), self.spec)
+        h = self.trunk(x.contiguous(memory_format=CONV_FORMAT))
+        # flatten reads NCHW order (a copy from NHWC), so the head's weights keep their meaning.
+        return split_latent(self.head(h.flatten(1)), self.spec)
 
     def extra_repr(self) -> str:
         return f"shape={list(self.shape)}, spec={self.spec}"

@@ -20,7 +20,21 @@ from einops import rearrange
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-__all__ = ["resolutions", "level_widths", "FiLMNorm", "UpBlock", "downsampling_trunk", "mlp"]
+__all__ = [
+    "CONV_FORMAT",
+    "resolutions",
+    "level_widths",
+    "FiLMNorm",
+    "UpBlock",
+    "downsampling_trunk",
+    "mlp",
+]
+
+#: Memory format of the encoder's and decoder's conv weights and feature maps. oneDNN's CPU
+#: convolutions work in NHWC: handed NCHW tensors they reorder them around every call. On the
+#: testbed's networks (batch 64, 2 threads) a training step of encoder and decoder takes about
+#: 12% less time in NHWC; CUDA convolutions take either.
+CONV_FORMAT = torch.channels_last
 
 
 def resolutions(size: int) -> list[int]:
