@@ -17,7 +17,8 @@ Variants (see ``flowbridge_shapes.experiment.VARIANTS``): ``lnfmm``, ``gaussian`
 ``standard``, ``deterministic``, ``align`` (explicit alignment on), ``no-cross`` (no
 cross-reconstruction), and the semi-supervised settings: ``paired-10`` (10% of the pairs,
 nothing else), ``semi-10`` (the same 10% plus the other 90% as unpaired images and captions
-from the first step) and ``semi-10-warm`` (unpaired batches after 450 steps, every 2nd step).
+from the first step), ``semi-10-warm`` (unpaired batches after 450 steps, every 2nd step) and
+``semi-10-back`` (the same, each unpaired caption also back-translated: ``back_b = 1``).
 """
 
 from __future__ import annotations
@@ -40,21 +41,25 @@ from flowbridge_shapes.experiment import TESTBED, evaluate, run_config, summary
 RESULTS = Path(__file__).parent / "results"
 
 #: Semi-supervised settings: (base variant, train overrides).
-SEMI = {
-    "paired-10": ("lnfmm", {"paired_fraction": 0.1, "unpaired_weight": 0.0}),
-    "semi-10": ("lnfmm", {"paired_fraction": 0.1, "unpaired_weight": 1.0}),
-    # The pairs shape the shared spaces first; then unpaired batches every second step.
-    "semi-10-warm": (
-        "lnfmm",
-        {
-            "paired_fraction": 0.1,
-            "unpaired_weight": 1.0,
-            "unpaired_warmup": 450,
-            "unpaired_every": 2,
-        },
-    ),
+_WARM = {
+    "paired_fraction": 0.1,
+    "unpaired_weight": 1.0,
+    "unpaired_warmup": 450,
+    "unpaired_every": 2,
 }
-DEFAULT = "lnfmm,gaussian,standard,deterministic,align,no-cross,paired-10,semi-10,semi-10-warm"
+#: name -> (base variant, settings merged over it): the semi-supervised settings.
+SEMI = {
+    "paired-10": ("lnfmm", {"train": {"paired_fraction": 0.1, "unpaired_weight": 0.0}}),
+    "semi-10": ("lnfmm", {"train": {"paired_fraction": 0.1, "unpaired_weight": 1.0}}),
+    # The pairs shape the shared spaces first; then unpaired batches every second step.
+    "semi-10-warm": ("lnfmm", {"train": _WARM}),
+    # The same, and each unpaired caption back-translated through a generated image.
+    "semi-10-back": ("lnfmm", {"train": _WARM, "model": {"weights": {"back_b": 1.0}}}),
+}
+DEFAULT = (
+    "lnfmm,gaussian,standard,deterministic,align,no-cross,paired-10,semi-10,semi-10-warm,"
+    "semi-10-back"
+)
 
 
 def _commit() -> str:
@@ -99,18 +104,21 @@ def main() -> None:
     }
     ceiling = None
     for name in args.variants.split(","):
-        base, train_overrides = SEMI.get(name, (name, {}))
+        base, overrides = SEMI.get(name, (name, {}))
         config = run_config(
             base,
             # A fresh run directory each time: a benchmark never resumes an old run.
             tempfile.mkdtemp(prefix=f"flowbridge-quality-{name}-"),
-            train={
-                "steps": args.steps,
-                "max_seconds": args.seconds,
-                "seed": args.seed,
-                "checkpoint_every": 0,
-                "progress": False,
-                **train_overrides,
+            **{
+                **overrides,
+                "train": {
+                    "steps": args.steps,
+                    "max_seconds": args.seconds,
+                    "seed": args.seed,
+                    "checkpoint_every": 0,
+                    "progress": False,
+                    **overrides.get("train", {}),
+                },
             },
         )
         started = time.perf_counter()

@@ -397,7 +397,26 @@ class Bridge(nn.Module):
             f"prior_{side}": self._kl(side, q, q.shared),
             f"rec_{side}": self._rec(side, q.shared, q.residual, x),
         }
+        if getattr(self.config.weights, f"back_{side}"):
+            terms[f"back_{side}"] = self._back_translation(side, q, x)
         return {key: value.mean() for key, value in terms.items()}
+
+    def _back_translation(self, side: str, q: PosteriorSample, x: torch.Tensor) -> torch.Tensor:
+        """NLL of ``x`` decoded from the shared code of its own translation, carried back.
+
+        The partner is generated as :meth:`translate` would (eval mode, no gradient: it is
+        data here, not a path for gradients); then ``x`` is rebuilt from the partner's encoded
+        shared code mapped into ``side``'s space, with ``x``'s own residual. Per sample,
+        ``[batch]``.
+        """
+        other = _other(side)
+        with self._evaluating():
+            context, _ = self.map_shared(q.shared, side)
+            residual = self.priors[other].sample(1, context)[:, 0]
+            partner = self.domains[other].generate(self.decoders[other], context, residual)
+        partner_q = self._posterior(other, self._batch(partner, other))
+        carried, _ = self.map_shared(partner_q.shared, other)
+        return self._rec(side, carried, q.residual, x)
 
     def _weigh(
         self, terms: dict[str, torch.Tensor], reports: dict[str, torch.Tensor]

@@ -63,6 +63,10 @@ class LossWeights:
                                     original code)
     ``adversarial``         λ5·λ5_G generator hinge term :math:`-D(\hat x, s)` of each
                                     domain with a discriminator; 0 = no GAN (default)
+    ``back_a``                      back-translation of *unpaired* A inputs: the NLL of
+                                    :math:`x_A` decoded from the shared code of its own
+                                    translation :math:`\hat x_B`, carried back through f
+    ``back_b``                      the same for unpaired B inputs
     ======================  ======  =====================================================
 
     A domain's cross-reconstruction is weighted ``cross + cross_<side>``: the original code
@@ -70,6 +74,16 @@ class LossWeights:
     ``cross = 0, cross_a = 0.6, cross_b = 1.5`` expresses. The original text-to-image
     model weighs its GAN term λ5 · λ5_G = 1 · 2000 (``adversarial = 2000``); which generated
     batches the critic sees is :attr:`BridgeConfig.adversarial_on`.
+
+    Back-translation (not in the paper; 0 = off) gives unpaired data a way to the shared map,
+    which otherwise only pairs train: an unpaired :math:`x_A` is translated into a pseudo
+    partner :math:`\hat x_B` (residual sampled from its prior, decoded without gradient, as
+    :meth:`~flowbridge.Bridge.translate` does) and reconstructed from
+    :math:`f^{-1}(s_B(\hat x_B))` and its own residual. The target is real data, so the term
+    trains B's encoder, f and A's decoder on the direction B → A. It costs a generation and a
+    second encoding per unpaired batch; on the shapes testbed ``back_b = 1`` (unpaired captions
+    back-translated through generated images) is what made the unpaired captions pay
+    (benchmarks/README.md).
     """
 
     shared: float = 1.0
@@ -82,6 +96,8 @@ class LossWeights:
     cross_b: float = 0.0
     align: float = 0.0
     adversarial: float = 0.0
+    back_a: float = 0.0
+    back_b: float = 0.0
 
     def __post_init__(self):
         for key, value in vars(self).items():

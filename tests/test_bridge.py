@@ -67,7 +67,9 @@ def test_total_is_the_weighted_sum_of_the_terms():
     torch.manual_seed(1)
     terms = bridge.loss(*batch())
     assert "adversarial" not in terms  # off: no domain has a discriminator
-    total = sum(getattr(weights, k) * terms[k] for k in vars(weights) if k != "adversarial")
+    # Back-translation belongs to unpaired batches (below).
+    paired = [k for k in vars(weights) if k not in {"adversarial", "back_a", "back_b"}]
+    total = sum(getattr(weights, k) * terms[k] for k in paired)
     torch.testing.assert_close(terms["total"], total)
 
 
@@ -102,6 +104,57 @@ def test_unpaired_batches_only_touch_their_own_domain():
     assert not {"prior_b", "rec_b", "cross", "align"} & set(terms)
     terms["total"].backward()
     assert all(p.grad is None for p in bridge.decoders["b"].parameters())
+
+
+def test_back_translation_rebuilds_an_unpaired_input_from_its_own_translation():
+    # Deterministic residuals and posterior: the term can be computed by hand.
+    weights = LossWeights(back_a=0.5)
+    bridge = make_bridge(residual_prior="none", posterior_noise=0.0, weights=weights)
+    with torch.no_grad():
+        for p in bridge.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    x_a, x_b = batch()
+    terms = bridge.loss(x_a=x_a)
+    with torch.no_grad():
+        own = bridge.encode(x_a, "a")
+        in_b, _ = bridge.map_shared(own.shared, "a")
+        partner = bridge.domains["b"].generate(bridge.decoders["b"], in_b, in_b[:, :0])
+        back, _ = bridge.map_shared(bridge.encode(partner, "b").shared, "b")
+        rebuilt = bridge.decoders["a"](back, own.residual, x_a)
+        expected = bridge.domains["a"].reconstruction_loss(rebuilt, x_a).mean()
+    torch.testing.assert_close(terms["back_a"], expected)
+    total = sum(getattr(weights, k) * terms[k] for k in ("shared", "prior_a", "rec_a", "back_a"))
+    torch.testing.assert_close(terms["total"], total)
+    # Only side a's unpaired inputs are back-translated, and never a paired batch.
+    assert "back_b" not in bridge.loss(x_b=x_b) and "back_a" not in bridge.loss(x_a, x_b)
+
+
+def test_back_translation_trains_the_way_back_not_the_generation():
+    bridge = make_bridge(weights=LossWeights(back_b=1.0))
+    with torch.no_grad():
+        for p in bridge.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    _, x_b = batch()
+    bridge.loss(x_b=x_b)["back_b"].backward()
+    reached = {
+        part: any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())
+        for part, module in {
+            "encoder a": bridge.encoders["a"],
+            "f": bridge.shared_map,
+            "decoder b": bridge.decoders["b"],
+            "decoder a": bridge.decoders["a"],
+            "prior a": bridge.priors["a"],
+        }.items()
+    }
+    # The partner (decoder a, sampled from prior a) is data; the path back is trained.
+    assert reached == {
+        "encoder a": True,
+        "f": True,
+        "decoder b": True,
+        "decoder a": False,
+        "prior a": False,
+    }
+    assert bridge.training  # generation ran in eval mode and left the mode as it was
 
 
 def test_training_lowers_the_loss():

@@ -179,6 +179,11 @@ def test_unpaired_batches_follow_their_schedule(tmp_path):
     assert "unpaired_rec_a" not in seen[0]
     off = toy_config(tmp_path / "off", steps=3, paired_fraction=0.5, unpaired_weight=0.0)
     assert Trainer(off).unpaired == {}
+    back = toy_config(tmp_path / "back", steps=2, paired_fraction=0.5)
+    back.model.weights.back_b = 1.0
+    seen.clear()
+    train(back, callbacks=[lambda trainer, step, terms: seen.append(terms)])
+    assert all("unpaired_back_b" in terms and "unpaired_back_a" not in terms for terms in seen)
 
 
 def test_a_time_budget_ends_the_run_like_its_last_step(tmp_path, monkeypatch):
