@@ -40,7 +40,7 @@ from flowbridge_shapes.experiment import TESTBED, evaluate, run_config, summary
 
 RESULTS = Path(__file__).parent / "results"
 
-#: Semi-supervised settings: (base variant, train overrides).
+# The warm schedule: the pairs shape the shared spaces first, then unpaired batches every 2nd step.
 _WARM = {
     "paired_fraction": 0.1,
     "unpaired_weight": 1.0,
@@ -51,7 +51,6 @@ _WARM = {
 SEMI = {
     "paired-10": ("lnfmm", {"train": {"paired_fraction": 0.1, "unpaired_weight": 0.0}}),
     "semi-10": ("lnfmm", {"train": {"paired_fraction": 0.1, "unpaired_weight": 1.0}}),
-    # The pairs shape the shared spaces first; then unpaired batches every second step.
     "semi-10-warm": ("lnfmm", {"train": _WARM}),
     # The same, and each unpaired caption back-translated through a generated image.
     "semi-10-back": ("lnfmm", {"train": _WARM, "model": {"weights": {"back_b": 1.0}}}),

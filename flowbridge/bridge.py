@@ -404,10 +404,10 @@ class Bridge(nn.Module):
     def _back_translation(self, side: str, q: PosteriorSample, x: torch.Tensor) -> torch.Tensor:
         """NLL of ``x`` decoded from the shared code of its own translation, carried back.
 
-        The partner is generated as :meth:`translate` would (eval mode, no gradient: it is
-        data here, not a path for gradients); then ``x`` is rebuilt from the partner's encoded
-        shared code mapped into ``side``'s space, with ``x``'s own residual. Per sample,
-        ``[batch]``.
+        The partner is generated from ``x``'s (sampled) shared code the way :meth:`translate`
+        generates (eval mode, no gradient: it is data here, not a path for gradients); then
+        ``x`` is rebuilt from the partner's encoded shared code mapped into ``side``'s space,
+        with ``x``'s own residual. Per sample, ``[batch]``.
         """
         other = _other(side)
         with self._evaluating():
