@@ -35,6 +35,7 @@ import torch
 
 import flowbridge
 from flowbridge import train
+from flowbridge.config import merge_settings
 from flowbridge_shapes.dataset import ShapesDataset
 from flowbridge_shapes.experiment import TESTBED, evaluate, run_config, summary
 
@@ -104,21 +105,18 @@ def main() -> None:
     ceiling = None
     for name in args.variants.split(","):
         base, overrides = SEMI.get(name, (name, {}))
+        budget = {
+            "steps": args.steps,
+            "max_seconds": args.seconds,
+            "seed": args.seed,
+            "checkpoint_every": 0,
+            "progress": False,
+        }
         config = run_config(
             base,
             # A fresh run directory each time: a benchmark never resumes an old run.
             tempfile.mkdtemp(prefix=f"flowbridge-quality-{name}-"),
-            **{
-                **overrides,
-                "train": {
-                    "steps": args.steps,
-                    "max_seconds": args.seconds,
-                    "seed": args.seed,
-                    "checkpoint_every": 0,
-                    "progress": False,
-                    **overrides.get("train", {}),
-                },
-            },
+            **merge_settings({"train": budget}, overrides),
         )
         started = time.perf_counter()
         result = train(config)
