@@ -19,6 +19,12 @@ cross-reconstruction), and the semi-supervised settings: ``paired-10`` (10% of t
 nothing else), ``semi-10`` (the same 10% plus the other 90% as unpaired images and captions
 from the first step), ``semi-10-warm`` (unpaired batches after 450 steps, every 2nd step) and
 ``semi-10-back`` (the same, each unpaired caption also back-translated: ``back_b = 1``).
+
+The priors (``lnfmm``, ``gaussian``, ``standard``) are also scored text->image at several
+sampling temperatures (``--temperatures``): each prior's accuracy-diversity curve. The JSON's
+``equal_diversity`` reads LNFMM's curve at each other prior's diversity at temperature 1 and
+the other way round, since comparing two priors each at temperature 1 mixes an accuracy
+difference with a diversity difference.
 """
 
 from __future__ import annotations
@@ -37,7 +43,15 @@ import flowbridge
 from flowbridge import train
 from flowbridge.config import merge_settings
 from flowbridge_shapes.dataset import ShapesDataset
-from flowbridge_shapes.experiment import TESTBED, evaluate, run_config, summary
+from flowbridge_shapes.experiment import (
+    TEMPERATURES,
+    TESTBED,
+    at_equal_diversity,
+    evaluate,
+    run_config,
+    summary,
+    text_to_image_tradeoff,
+)
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -56,6 +70,8 @@ SEMI = {
     # The same, and each unpaired caption back-translated through a generated image.
     "semi-10-back": ("lnfmm", {"train": _WARM, "model": {"weights": {"back_b": 1.0}}}),
 }
+#: The residual priors compared at equal diversity (text->image temperature sweeps).
+SWEPT = ("lnfmm", "gaussian", "standard")
 DEFAULT = (
     "lnfmm,gaussian,standard,deterministic,align,no-cross,paired-10,semi-10,semi-10-warm,"
     "semi-10-back"
@@ -67,6 +83,21 @@ def _commit() -> str:
         return subprocess.check_output(["git", "rev-parse", "HEAD"], text=True).strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def _equal_diversity(variants: dict) -> dict:
+    """LNFMM's text->image accuracy at each other prior's diversity and the other way round
+    (the issue's "at equal diversity"), for every other prior swept next to ``lnfmm``."""
+    curves = {
+        n: v["text_to_image_tradeoff"] for n, v in variants.items() if "text_to_image_tradeoff" in v
+    }
+    if "lnfmm" not in curves:
+        return {}
+    reads = {}
+    for other in sorted(curves.keys() - {"lnfmm"}):
+        reads[f"lnfmm_at_{other}"] = at_equal_diversity(curves["lnfmm"], curves[other])
+        reads[f"{other}_at_lnfmm"] = at_equal_diversity(curves[other], curves["lnfmm"])
+    return reads
 
 
 def main() -> None:
@@ -82,9 +113,18 @@ def main() -> None:
     parser.add_argument("--inputs", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--temperatures",
+        default=",".join(map(str, TEMPERATURES)),
+        help="text->image sampling temperatures swept for the equal-diversity comparison "
+        "(must include 1.0; empty: no sweep)",
+    )
     parser.add_argument("--out", default=str(RESULTS / "quality.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    temperatures = [float(t) for t in args.temperatures.split(",") if t]
+    if temperatures and 1.0 not in temperatures:
+        parser.error("--temperatures must include 1.0, the temperature every variant is scored at")
     if args.steps is None:
         # With a time budget the step count is only an upper bound.
         args.steps = 10**6 if args.seconds else TESTBED["train"]["steps"]
@@ -100,6 +140,7 @@ def main() -> None:
         "samples": args.samples,
         "inputs": args.inputs,
         "seed": args.seed,
+        "temperatures": temperatures,
         "variants": {},
     }
     ceiling = None
@@ -134,9 +175,16 @@ def main() -> None:
             "reconstruction": scores["reconstruction"],
             "summary": summary(scores, ceiling),
         }
+        if temperatures and name in SWEPT:
+            report["variants"][name]["text_to_image_tradeoff"] = text_to_image_tradeoff(
+                result.bridge, test, temperatures, args.samples, args.inputs, args.seed
+            )
         print(name, json.dumps(report["variants"][name]["summary"]), flush=True)
+        report["equal_diversity"] = _equal_diversity(report["variants"])
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, indent=2))
+    for pair, read in report["equal_diversity"].items():
+        print(pair, json.dumps(read))
     print(f"wrote {args.out}")
 
 

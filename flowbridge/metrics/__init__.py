@@ -1,7 +1,8 @@
-"""Domain-agnostic caption metrics: diversity among an input's samples, and accuracy against
-references (BLEU, METEOR, ROUGE-L, CIDEr-D through pycocoevalcap, best-of-N and mean-of-N).
+"""Domain-agnostic metrics: caption diversity among an input's samples, caption accuracy against
+references (BLEU, METEOR, ROUGE-L, CIDEr-D through pycocoevalcap, best-of-N and mean-of-N), and
+:func:`accuracy_at_diversity`, which compares models at equal diversity along a temperature sweep.
 
-Every function takes ``captions[i][k]``: sample ``k`` of input ``i`` (strings; they are
+Every caption function takes ``captions[i][k]``: sample ``k`` of input ``i`` (strings; they are
 lowercased and split into words by :func:`tokenize`, punctuation dropped, as the COCO
 evaluation does). Diversity metrics need no extra package except :func:`mbleu`, which, like
 :func:`caption_scores`, needs ``pip install 'flowbridge[metrics]'`` (pycocoevalcap).
@@ -10,8 +11,10 @@ evaluation does). Diversity metrics need no extra package except :func:`mbleu`, 
 from .captions import caption_scores
 from .diversity import div_n, mbleu, novel_fraction, self_cider, unique_fraction
 from .text import ngrams, tokenize
+from .tradeoff import accuracy_at_diversity
 
 __all__ = [
+    "accuracy_at_diversity",
     "caption_scores",
     "div_n",
     "mbleu",

@@ -7,7 +7,9 @@ residuals) for the same number of steps, and writes to ``--out``:
 * ``report.md``: a metrics table with the data's own ceilings, K generated images for test
   captions, K generated captions for test images, reconstructions, loss curves; and
   ``report.html``, the same page for a browser;
-* ``text_to_image.png``, ``image_inputs.png``, ``reconstructions.png``, ``loss_curves.png``;
+* ``text_to_image.png``, ``image_inputs.png``, ``reconstructions.png``, ``loss_curves.png``,
+  ``tradeoff.png`` (text→image accuracy against diversity as the sampling temperature
+  varies, for LNFMM and the Gaussian prior: the comparison at equal diversity);
 * ``metrics.json`` (every number of the table, plus timings);
 * ``runs/<variant>/``: each model's checkpoint, config and training log
   (``flowbridge translate --checkpoint out/runs/lnfmm/checkpoint.pt ...`` uses them).
@@ -26,7 +28,15 @@ from flowbridge import train
 from flowbridge.files import atomic_write
 
 from .dataset import ShapesDataset
-from .experiment import TESTBED, evaluate, run_config, summary
+from .experiment import (
+    TEMPERATURES,
+    TESTBED,
+    at_equal_diversity,
+    evaluate,
+    run_config,
+    summary,
+    text_to_image_tradeoff,
+)
 
 __all__ = ["main"]
 
@@ -89,6 +99,55 @@ def _loss_curves(runs: dict[str, Path], path: Path) -> None:
     plt.close(fig)
 
 
+def _tradeoff_plot(curves: dict[str, list[dict]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for name, rows in curves.items():
+        ax.plot(
+            [r["unstated_entropy"] for r in rows], [r["accuracy"] for r in rows], "o-", label=name
+        )
+        for r in rows:
+            ax.annotate(
+                f"T={r['temperature']:g}", (r["unstated_entropy"], r["accuracy"]), fontsize=7
+            )
+    ax.set_xlabel("unstated-attribute entropy (diversity)")
+    ax.set_ylabel("text→image accuracy")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _equal_diversity_lines(curves: dict[str, list[dict]]) -> list[str]:
+    """The report's paragraph on LNFMM against the Gaussian prior at equal diversity."""
+    if not {"lnfmm", "gaussian"} <= curves.keys():
+        return []
+    lines = [
+        "**At equal diversity.** Two priors compared each at temperature 1 differ in "
+        "diversity as well as accuracy; sampling at temperatures "
+        f"{', '.join(f'{t:g}' for t in TEMPERATURES)} traces each one's trade-off, read "
+        "at the other's diversity:",
+        "",
+        "![text-to-image accuracy against diversity](tradeoff.png)",
+        "",
+    ]
+    for model, other in (("lnfmm", "gaussian"), ("gaussian", "lnfmm")):
+        read = at_equal_diversity(curves[model], curves[other])
+        where = f"at the {VARIANTS[other]}'s entropy {read['unstated_entropy']:.3f}"
+        if read["accuracy"] is None:
+            lines.append(f"- {VARIANTS[model]} {where}: outside its curve")
+        else:
+            lines.append(
+                f"- {VARIANTS[model]} {where}: text→image accuracy {read['accuracy']:.3f} "
+                f"against {read['reference_accuracy']:.3f} ({read['gain']:+.3f})"
+            )
+    return [*lines, ""]
+
+
 def _table(results: dict, ceiling: dict, times: dict) -> str:
     head = (
         "| model | image→text accuracy | distinct & valid of K | text→image accuracy "
@@ -146,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     data = {**TESTBED["data"]["options"], "train_size": args.train_size}
     test = ShapesDataset(**data).split("test")
 
-    results, times, logs, bridges = {}, {}, {}, {}
+    results, times, logs, bridges, curves = {}, {}, {}, {}, {}
     for name in args.variants.split(","):
         print(f"== training {VARIANTS.get(name, name)} for {args.steps} steps", flush=True)
         config = run_config(
@@ -165,6 +224,10 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = evaluate(
             result.bridge, test, args.samples, args.inputs, args.seed, ceilings=not results
         )
+        if name in ("lnfmm", "gaussian"):
+            curves[name] = text_to_image_tradeoff(
+                result.bridge, test, TEMPERATURES, args.samples, args.inputs, args.seed
+            )
     ceiling = next(iter(results.values()))["ceiling"]
     main_name = "lnfmm" if "lnfmm" in bridges else next(iter(bridges))
     bridge, outputs = bridges[main_name], results[main_name]["outputs"]
@@ -181,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     reconstruction = results[main_name]["reconstruction"]
     _loss_curves(logs, out / "loss_curves.png")
+    if curves:
+        _tradeoff_plot(curves, out / "tradeoff.png")
 
     total = time.perf_counter() - started
     lines = [
@@ -199,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         "K images vary what the caption leaves open (1 = uniform). A collapsed model (all K "
         "alike) looks accurate but scores low on diversity.",
         "",
+        *_equal_diversity_lines(curves),
         f"## Text → image ({VARIANTS[main_name]}): {args.samples} samples per caption",
         "",
         "![text to image](text_to_image.png)",
@@ -238,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_seconds": times,
         "ceiling": ceiling,
         "reconstruction": reconstruction,
+        "text_to_image_tradeoff": curves,
         "models": {
             name: {k: v for k, v in r.items() if k not in ("outputs", "ceiling")}
             for name, r in results.items()

@@ -6,8 +6,9 @@ A *variant* is a name for a residual-prior family plus a few settings; everythin
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ import torch
 
 from flowbridge import Bridge, PairedSplit, RunConfig, load_run_config
 from flowbridge.config import merge_settings
+from flowbridge.metrics import accuracy_at_diversity
 
 from .metrics import (
     caption_ceiling,
@@ -26,7 +28,16 @@ from .metrics import (
     one_pair_per_image,
 )
 
-__all__ = ["TESTBED", "VARIANTS", "run_config", "evaluate", "summary"]
+__all__ = [
+    "TESTBED",
+    "VARIANTS",
+    "run_config",
+    "evaluate",
+    "summary",
+    "TEMPERATURES",
+    "text_to_image_tradeoff",
+    "at_equal_diversity",
+]
 
 #: The testbed's run configuration (images are domain a, captions domain b).
 TESTBED: dict[str, Any] = {
@@ -72,6 +83,10 @@ TESTBED: dict[str, Any] = {
         "log_every": 25,
     },
 }
+
+#: Sampling temperatures of the text→image trade-off sweeps: around 1, wide enough that one
+#: prior's diversity at temperature 1 falls inside the other's curve.
+TEMPERATURES = (0.7, 0.85, 1.0, 1.15)
 
 #: Variant name -> settings merged over :data:`TESTBED`.
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -180,3 +195,62 @@ def summary(result: Mapping[str, Any], ceiling: Mapping[str, Any] | None = None)
             t2i["unstated_entropy"] / ceiling["text_to_image"]["unstated_entropy"]
         )
     return {k: float(np.round(v, 4)) for k, v in row.items()}
+
+
+def text_to_image_tradeoff(
+    bridge: Bridge,
+    split: PairedSplit,
+    temperatures: Sequence[float],
+    samples: int = 10,
+    inputs: int = 200,
+    seed: int = 0,
+) -> list[dict[str, float]]:
+    """Text→image accuracy and unstated-attribute entropy at each sampling temperature: the
+    model's accuracy-diversity trade-off curve, one row ``{"temperature", "accuracy",
+    "unstated_entropy", "readable"}`` per temperature. Same inputs and generator seed as
+    :func:`evaluate`, so the row at temperature 1 repeats its text→image numbers."""
+    chosen = one_pair_per_image(split.meta)[:inputs]
+    meta = [split.meta[i] for i in chosen]
+    texts = [split.b[i] for i in chosen]
+    rows = []
+    for temperature in temperatures:
+        images = bridge.translate(
+            texts,
+            "text",
+            samples=samples,
+            temperature=temperature,
+            generator=torch.Generator().manual_seed(seed + 1),
+        )
+        rows.append({"temperature": float(temperature), **image_metrics(images, meta)})
+    return rows
+
+
+def at_equal_diversity(
+    curve: Sequence[Mapping[str, float]],
+    reference: Sequence[Mapping[str, float]],
+    temperature: float = 1.0,
+) -> dict[str, float | None]:
+    """Text→image accuracy of ``curve`` at the diversity ``reference`` has at ``temperature``.
+
+    Both are :func:`text_to_image_tradeoff` rows. The reference point is the reference
+    model's (unstated-attribute entropy, accuracy) at ``temperature``; ``accuracy`` is the
+    other model's accuracy at that entropy, interpolated along its curve
+    (:func:`~flowbridge.metrics.accuracy_at_diversity`), and ``gain`` the difference; both
+    are None when the entropy lies outside the curve (sweep wider temperatures).
+    """
+    point = next((r for r in reference if r["temperature"] == temperature), None)
+    if point is None:
+        raise ValueError(f"the reference curve has no row at temperature {temperature}")
+    points = [
+        (row["unstated_entropy"], row["accuracy"])
+        for row in curve
+        if math.isfinite(row["unstated_entropy"])
+    ]
+    entropy = point["unstated_entropy"]  # NaN: no image readable, or nothing unstated
+    accuracy = accuracy_at_diversity(points, entropy) if points and math.isfinite(entropy) else None
+    return {
+        "unstated_entropy": entropy,
+        "reference_accuracy": point["accuracy"],
+        "accuracy": accuracy,
+        "gain": None if accuracy is None else accuracy - point["accuracy"],
+    }

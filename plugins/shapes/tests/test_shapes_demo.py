@@ -39,7 +39,8 @@ def test_demo_writes_a_report_a_person_can_read(tmp_path, registered):
         == 0
     )
     report = (out / "report.md").read_text()
-    for name in ("text_to_image.png", "image_inputs.png", "reconstructions.png", "loss_curves.png"):
+    pictures = ("text_to_image", "image_inputs", "reconstructions", "loss_curves", "tradeoff")
+    for name in (f"{picture}.png" for picture in pictures):
         assert (out / name).stat().st_size > 0
         assert f"({name})" in report
     # The same page for a browser: the table rendered, the images linked by name.
@@ -58,3 +59,7 @@ def test_demo_writes_a_report_a_person_can_read(tmp_path, registered):
         assert 0 <= model["reconstruction"]["text"]["claims_kept"] <= 1
     assert (out / "runs" / "lnfmm" / "checkpoint.pt").exists()
     assert "the data itself (ceiling)" in report
+    # LNFMM and the Gaussian prior at equal diversity: a temperature sweep each.
+    assert "At equal diversity" in report
+    for curve in metrics["text_to_image_tradeoff"].values():
+        assert [row["temperature"] for row in curve] == [0.7, 0.85, 1.0, 1.15]

@@ -1,0 +1,53 @@
+r"""Accuracy at equal diversity: reading an accuracy-diversity trade-off curve.
+
+Sampling temperature trades diversity for accuracy (a colder prior gives safer, more alike
+outputs), so two models compared at one temperature each may differ in both numbers at once,
+and neither wins. Sweeping the temperature traces each model's curve of points
+:math:`(d_t, a_t)`; the fair comparison reads one model's accuracy at the other's diversity
+:math:`d^\ast` by linear interpolation between the two points that bracket it:
+
+.. math:: a(d^\ast) = a_i + (a_j - a_i) \frac{d^\ast - d_i}{d_j - d_i},
+          \quad d_i \le d^\ast \le d_j
+
+No extrapolation: outside the curve's range of diversities the answer is ``None`` (sweep a
+wider range of temperatures rather than guess).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+__all__ = ["accuracy_at_diversity"]
+
+
+def accuracy_at_diversity(curve: Sequence[tuple[float, float]], diversity: float) -> float | None:
+    """Accuracy of the trade-off ``curve`` at ``diversity``, linearly interpolated.
+
+    Args:
+        curve: ``(diversity, accuracy)`` points in any order, e.g. one per sampling
+            temperature; at least one, all finite.
+        diversity: where to read the curve.
+
+    Returns:
+        The interpolated accuracy, or ``None`` when ``diversity`` lies outside the curve's
+        range. Where neighbouring points share a diversity the reading is their mean accuracy.
+
+    >>> accuracy_at_diversity([(0.6, 0.9), (0.8, 0.7)], 0.7)
+    0.8
+    """
+    points = sorted((float(d), float(a)) for d, a in curve)
+    if not points:
+        raise ValueError("accuracy_at_diversity needs at least one (diversity, accuracy) point")
+    if not all(math.isfinite(d) and math.isfinite(a) for d, a in points):
+        raise ValueError(f"accuracy_at_diversity needs finite points, got {points}")
+    if not math.isfinite(diversity):
+        raise ValueError(f"diversity must be finite, got {diversity}")
+    at = [a for d, a in points if d == diversity]
+    if at:
+        return sum(at) / len(at)
+    for (d0, a0), (d1, a1) in itertools.pairwise(points):
+        if d0 < diversity < d1:
+            return a0 + (a1 - a0) * (diversity - d0) / (d1 - d0)
+    return None

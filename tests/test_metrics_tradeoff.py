@@ -1,0 +1,52 @@
+"""accuracy_at_diversity on hand-made trade-off curves."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from flowbridge.metrics import accuracy_at_diversity
+
+
+def test_interpolates_between_the_bracketing_points_in_any_order():
+    curve = [(0.9, 0.5), (0.5, 0.9), (0.7, 0.8)]  # unsorted on purpose
+    assert accuracy_at_diversity(curve, 0.6) == pytest.approx(0.85)
+    assert accuracy_at_diversity(curve, 0.85) == pytest.approx(0.8 - 0.3 * 0.75)
+
+
+def test_a_point_on_the_curve_reads_its_own_accuracy():
+    assert accuracy_at_diversity([(0.5, 0.9), (0.7, 0.8)], 0.7) == 0.8
+    # neighbouring points at one diversity: their mean
+    assert accuracy_at_diversity([(0.5, 0.9), (0.5, 0.7), (0.8, 0.1)], 0.5) == pytest.approx(0.8)
+    assert accuracy_at_diversity([(0.4, 0.6)], 0.4) == 0.6
+
+
+def test_no_extrapolation():
+    curve = [(0.5, 0.9), (0.7, 0.8)]
+    assert accuracy_at_diversity(curve, 0.49) is None
+    assert accuracy_at_diversity(curve, 0.71) is None
+    assert accuracy_at_diversity([(0.4, 0.6)], 0.5) is None
+
+
+@pytest.mark.parametrize(
+    ("curve", "diversity", "message"),
+    [
+        ([], 0.5, "at least one"),
+        ([(0.5, math.nan)], 0.5, "finite points"),
+        ([(math.inf, 0.5)], 0.5, "finite points"),
+        ([(0.5, 0.5)], math.nan, "diversity must be finite"),
+    ],
+)
+def test_bad_input_is_refused(curve, diversity, message):
+    with pytest.raises(ValueError, match=message):
+        accuracy_at_diversity(curve, diversity)
+
+
+def test_docstring_example_holds():
+    import doctest
+
+    import flowbridge.metrics.tradeoff as module
+
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
