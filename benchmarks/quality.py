@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import subprocess
 import tempfile
 import time
@@ -120,6 +121,11 @@ def main() -> None:
         "(must include 1.0; empty: no sweep)",
     )
     parser.add_argument("--out", default=str(RESULTS / "quality.json"))
+    parser.add_argument(
+        "--keep-runs",
+        action="store_true",
+        help="keep each variant's run directory (checkpoint, config, log) instead of deleting it",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     temperatures = [float(t) for t in args.temperatures.split(",") if t]
@@ -153,14 +159,15 @@ def main() -> None:
             "checkpoint_every": 0,
             "progress": False,
         }
-        config = run_config(
-            base,
-            # A fresh run directory each time: a benchmark never resumes an old run.
-            tempfile.mkdtemp(prefix=f"flowbridge-quality-{name}-"),
-            **merge_settings({"train": budget}, overrides),
-        )
+        # A fresh run directory each time: a benchmark never resumes an old run.
+        run_dir = tempfile.mkdtemp(prefix=f"flowbridge-quality-{name}-")
+        config = run_config(base, run_dir, **merge_settings({"train": budget}, overrides))
         started = time.perf_counter()
-        result = train(config)
+        try:
+            result = train(config)
+        finally:
+            if not args.keep_runs:
+                shutil.rmtree(run_dir, ignore_errors=True)
         scores = evaluate(
             result.bridge, test, args.samples, args.inputs, args.seed, ceilings=ceiling is None
         )
@@ -179,6 +186,8 @@ def main() -> None:
             report["variants"][name]["text_to_image_tradeoff"] = text_to_image_tradeoff(
                 result.bridge, test, temperatures, args.samples, args.inputs, args.seed
             )
+        if args.keep_runs:
+            report["variants"][name]["run"] = run_dir
         print(name, json.dumps(report["variants"][name]["summary"]), flush=True)
         report["equal_diversity"] = _equal_diversity(report["variants"])
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

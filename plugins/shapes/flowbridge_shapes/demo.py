@@ -46,10 +46,10 @@ VARIANTS = {
     "deterministic": "deterministic (no residual)",
 }
 SHOWN = 6  # inputs shown in the report per direction
-# Steps per model. On a quiet 2-core machine (2 threads) a model trains at 8-9 steps/s: the
-# whole demo took 272 s at 750 steps per model on a fresh clone (README), under the 5 minutes
-# it may take, set-up excluded.
-DEMO_STEPS = 750
+# Steps per model. On a quiet 2-core machine (2 threads) a model trains at 13-14 steps/s, so
+# three models, their scoring and two temperature sweeps fit in the 5 minutes the demo may
+# take, set-up excluded (README has the time measured on a fresh clone).
+DEMO_STEPS = 900
 
 
 def _write_text(path: Path, text: str) -> None:
