@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from flowbridge.metrics import accuracy_at_diversity
+from flowbridge.metrics import accuracy_at_diversity, accuracy_gap
 
 
 def test_interpolates_between_the_bracketing_points_in_any_order():
@@ -50,3 +50,22 @@ def test_docstring_example_holds():
 
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_gap_reads_each_curve_at_the_others_points_within_the_overlap():
+    flow = [(0.6, 0.8), (0.7, 0.6), (0.9, 0.4)]
+    gaussian = [(0.5, 0.5), (0.8, 0.4)]
+    gaps = accuracy_gap(flow, gaussian)
+    # overlap 0.6-0.8: flow's points 0.6 and 0.7 against the Gaussian there (0.5 - 0.1/3
+    # and 0.5 - 0.2/3), and the Gaussian's point 0.8 against the flow's 0.5
+    assert [d for d, _ in gaps] == [0.6, 0.7, 0.8]
+    expected = [0.8 - (0.5 - 0.1 / 3), 0.6 - (0.5 - 0.2 / 3), 0.5 - 0.4]
+    assert [g for _, g in gaps] == pytest.approx(expected)
+    # reversed roles: the same points, the opposite sign
+    reverse = accuracy_gap(gaussian, flow)
+    assert [d for d, _ in reverse] == [0.6, 0.7, 0.8]
+    assert [-g for _, g in reverse] == pytest.approx(expected)
+
+
+def test_gap_is_empty_without_overlap():
+    assert accuracy_gap([(0.1, 0.9), (0.2, 0.8)], [(0.5, 0.5), (0.6, 0.4)]) == []

@@ -1,6 +1,7 @@
 """Domain-agnostic metrics: caption diversity among an input's samples, caption accuracy against
 references (BLEU, METEOR, ROUGE-L, CIDEr-D through pycocoevalcap, best-of-N and mean-of-N), and
-:func:`accuracy_at_diversity`, which compares models at equal diversity along a temperature sweep.
+:func:`accuracy_at_diversity` / :func:`accuracy_gap`, which compare models at equal diversity along
+temperature sweeps.
 
 Every caption function takes ``captions[i][k]``: sample ``k`` of input ``i`` (strings; they are
 lowercased and split into words by :func:`tokenize`, punctuation dropped, as the COCO
@@ -11,10 +12,11 @@ evaluation does). Diversity metrics need no extra package except :func:`mbleu`, 
 from .captions import caption_scores
 from .diversity import div_n, mbleu, novel_fraction, self_cider, unique_fraction
 from .text import ngrams, tokenize
-from .tradeoff import accuracy_at_diversity
+from .tradeoff import accuracy_at_diversity, accuracy_gap
 
 __all__ = [
     "accuracy_at_diversity",
+    "accuracy_gap",
     "caption_scores",
     "div_n",
     "mbleu",

@@ -10,7 +10,9 @@ and neither wins. Sweeping the temperature traces each model's curve of points
           \quad d_i \le d^\ast \le d_j
 
 No extrapolation: outside the curve's range of diversities the answer is ``None`` (sweep a
-wider range of temperatures rather than guess).
+wider range of temperatures rather than guess). :func:`accuracy_gap` reads two curves against
+each other wherever their diversities overlap: at every point of either curve that lies
+within the other's range.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import itertools
 import math
 from collections.abc import Sequence
 
-__all__ = ["accuracy_at_diversity"]
+__all__ = ["accuracy_at_diversity", "accuracy_gap"]
 
 
 def accuracy_at_diversity(curve: Sequence[tuple[float, float]], diversity: float) -> float | None:
@@ -51,3 +53,32 @@ def accuracy_at_diversity(curve: Sequence[tuple[float, float]], diversity: float
         if d0 < diversity < d1:
             return a0 + (a1 - a0) * (diversity - d0) / (d1 - d0)
     return None
+
+
+def accuracy_gap(
+    curve: Sequence[tuple[float, float]], reference: Sequence[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """How far ``curve`` lies above ``reference`` at equal diversity.
+
+    Args:
+        curve, reference: ``(diversity, accuracy)`` points of two models' trade-offs.
+
+    Returns:
+        ``(diversity, accuracy of curve - accuracy of reference)`` at every point of either
+        curve whose diversity lies within the other's range, the other read by
+        :func:`accuracy_at_diversity`; sorted by diversity, empty when the ranges do not
+        overlap.
+
+    >>> accuracy_gap([(0.5, 1.0), (1.0, 0.5)], [(0.75, 0.25), (1.25, 0.0)])
+    [(0.75, 0.5), (1.0, 0.375)]
+    """
+    gaps = set()
+    for diversity, accuracy in reference:
+        other = accuracy_at_diversity(curve, diversity)
+        if other is not None:
+            gaps.add((float(diversity), other - float(accuracy)))
+    for diversity, accuracy in curve:
+        other = accuracy_at_diversity(reference, diversity)
+        if other is not None:
+            gaps.add((float(diversity), float(accuracy) - other))
+    return sorted(gaps)

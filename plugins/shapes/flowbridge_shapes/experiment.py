@@ -16,7 +16,7 @@ import torch
 
 from flowbridge import Bridge, PairedSplit, RunConfig, load_run_config
 from flowbridge.config import merge_settings
-from flowbridge.metrics import accuracy_at_diversity
+from flowbridge.metrics import accuracy_gap
 
 from .metrics import (
     caption_ceiling,
@@ -89,7 +89,7 @@ TESTBED: dict[str, Any] = {
 
 #: Sampling temperatures of the text→image trade-off sweeps: around 1, wide enough that one
 #: prior's diversity at temperature 1 falls inside the other's curve.
-TEMPERATURES = (0.7, 0.85, 1.0, 1.15)
+TEMPERATURES = (0.5, 0.7, 0.85, 1.0, 1.15)
 
 #: Variant name -> settings merged over :data:`TESTBED`.
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -229,31 +229,31 @@ def text_to_image_tradeoff(
 
 
 def at_equal_diversity(
-    curve: Sequence[Mapping[str, float]],
-    reference: Sequence[Mapping[str, float]],
-    temperature: float = 1.0,
-) -> dict[str, float | None]:
-    """Text→image accuracy of ``curve`` at the diversity ``reference`` has at ``temperature``.
+    curve: Sequence[Mapping[str, float]], reference: Sequence[Mapping[str, float]]
+) -> dict[str, Any]:
+    """How far ``curve``'s text→image accuracy lies above ``reference``'s at equal diversity.
 
-    Both are :func:`text_to_image_tradeoff` rows. The reference point is the reference
-    model's (unstated-attribute entropy, accuracy) at ``temperature``; ``accuracy`` is the
-    other model's accuracy at that entropy, interpolated along its curve
-    (:func:`~flowbridge.metrics.accuracy_at_diversity`), and ``gain`` the difference; both
-    are None when the entropy lies outside the curve (sweep wider temperatures).
+    Both are :func:`text_to_image_tradeoff` rows. Wherever the two models' ranges of
+    unstated-attribute entropy overlap, each curve is read at the other's points
+    (:func:`~flowbridge.metrics.accuracy_gap`). Returns ``gains`` (``[entropy, accuracy of
+    curve - accuracy of reference]`` pairs), their ``overlap`` range of entropies and their
+    ``mean``, ``min`` and ``max``; all None (``gains`` empty) when the ranges do not
+    overlap. Rows with a NaN entropy (no readable image) are left out.
     """
-    point = next((r for r in reference if r["temperature"] == temperature), None)
-    if point is None:
-        raise ValueError(f"the reference curve has no row at temperature {temperature}")
     points = [
-        (row["unstated_entropy"], row["accuracy"])
-        for row in curve
-        if math.isfinite(row["unstated_entropy"])
+        [
+            (row["unstated_entropy"], row["accuracy"])
+            for row in rows
+            if math.isfinite(row["unstated_entropy"])
+        ]
+        for rows in (curve, reference)
     ]
-    entropy = point["unstated_entropy"]  # NaN: no image readable, or nothing unstated
-    accuracy = accuracy_at_diversity(points, entropy) if points and math.isfinite(entropy) else None
+    gains = accuracy_gap(*points)
+    values = [gain for _, gain in gains]
     return {
-        "unstated_entropy": entropy,
-        "reference_accuracy": point["accuracy"],
-        "accuracy": accuracy,
-        "gain": None if accuracy is None else accuracy - point["accuracy"],
+        "overlap": [gains[0][0], gains[-1][0]] if gains else None,
+        "gains": [list(pair) for pair in gains],
+        "mean": float(np.mean(values)) if values else None,
+        "min": min(values, default=None),
+        "max": max(values, default=None),
     }

@@ -8,6 +8,7 @@ import flowbridge.plugins as plugins
 from flowbridge_image import plugin as image_plugin
 from flowbridge_shapes import plugin as shapes_plugin
 from flowbridge_shapes.demo import main
+from flowbridge_shapes.experiment import TEMPERATURES
 from flowbridge_text import plugin as text_plugin
 
 
@@ -62,4 +63,4 @@ def test_demo_writes_a_report_a_person_can_read(tmp_path, registered):
     # LNFMM and the Gaussian prior at equal diversity: a temperature sweep each.
     assert "At equal diversity" in report
     for curve in metrics["text_to_image_tradeoff"].values():
-        assert [row["temperature"] for row in curve] == [0.7, 0.85, 1.0, 1.15]
+        assert [row["temperature"] for row in curve] == list(TEMPERATURES)

@@ -26,29 +26,30 @@ FLOW = [_row(0.5, 0.6, 0.8), _row(1.0, 0.7, 0.6), _row(1.5, 0.9, 0.4)]
 GAUSSIAN = [_row(0.5, 0.5, 0.5), _row(1.0, 0.8, 0.4)]
 
 
-def test_reads_one_curve_at_the_other_models_diversity():
-    # The Gaussian's T = 1 point has entropy 0.8: the flow curve there is halfway between
-    # (0.7, 0.6) and (0.9, 0.4), so 0.5, ten points above the Gaussian's 0.4.
+def test_gains_where_the_diversities_overlap():
+    # Overlap 0.6-0.8. The Gaussian at the flow's entropies 0.6 and 0.7: 0.5 - 0.1/3 and
+    # 0.5 - 0.2/3; the flow at the Gaussian's 0.8: 0.5.
     read = at_equal_diversity(FLOW, GAUSSIAN)
-    assert read["unstated_entropy"] == 0.8 and read["reference_accuracy"] == 0.4
-    assert read["accuracy"] == pytest.approx(0.5) and read["gain"] == pytest.approx(0.1)
-    # And the other way round: the Gaussian at the flow's entropy 0.7.
-    back = at_equal_diversity(GAUSSIAN, FLOW)
-    assert back["accuracy"] == pytest.approx(0.5 - 0.1 * 2 / 3)
-    assert back["gain"] == pytest.approx(back["accuracy"] - 0.6)
+    expected = [0.8 - (0.5 - 0.1 / 3), 0.6 - (0.5 - 0.2 / 3), 0.5 - 0.4]
+    assert read["overlap"] == [0.6, 0.8]
+    assert [e for e, _ in read["gains"]] == [0.6, 0.7, 0.8]
+    assert [g for _, g in read["gains"]] == pytest.approx(expected)
+    assert read["mean"] == pytest.approx(sum(expected) / 3)
+    assert read["min"] == pytest.approx(0.1) and read["max"] == pytest.approx(expected[0])
+    assert at_equal_diversity(GAUSSIAN, FLOW)["mean"] == pytest.approx(-read["mean"])
 
 
-def test_outside_the_curve_there_is_no_reading():
-    read = at_equal_diversity(GAUSSIAN, FLOW, temperature=1.5)  # entropy 0.9 > 0.8
-    assert read["accuracy"] is None and read["gain"] is None
-    assert read["reference_accuracy"] == 0.4
-
-
-def test_nan_entropies_are_left_out_and_a_missing_temperature_is_named():
-    curve = [*FLOW, _row(2.0, math.nan, 0.1)]
-    assert at_equal_diversity(curve, GAUSSIAN)["accuracy"] == pytest.approx(0.5)
-    with pytest.raises(ValueError, match="no row at temperature 0.7"):
-        at_equal_diversity(FLOW, GAUSSIAN, temperature=0.7)
+def test_no_overlap_no_reading_and_nan_rows_are_left_out():
+    apart = [_row(1.0, 0.95, 0.1), _row(1.5, 0.99, 0.05)]
+    assert at_equal_diversity(apart, GAUSSIAN) == {
+        "overlap": None,
+        "gains": [],
+        "mean": None,
+        "min": None,
+        "max": None,
+    }
+    with_nan = [*FLOW, _row(2.0, math.nan, 0.1)]
+    assert at_equal_diversity(with_nan, GAUSSIAN) == at_equal_diversity(FLOW, GAUSSIAN)
 
 
 @pytest.fixture(scope="module")
