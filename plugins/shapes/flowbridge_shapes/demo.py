@@ -133,8 +133,8 @@ def _equal_diversity_lines(curves: dict[str, list[dict]]) -> list[str]:
         low, high = read["overlap"]
         verdict = (
             f"where both reach the same diversity (entropy {low:.3f} to {high:.3f}), LNFMM's "
-            f"text→image accuracy is {100 * read['min']:+.1f} to {100 * read['max']:+.1f} "
-            f"points from the Gaussian prior's (mean {100 * read['mean']:+.1f})."
+            f"text→image accuracy minus the Gaussian prior's is {100 * read['min']:+.1f} to "
+            f"{100 * read['max']:+.1f} points (mean {100 * read['mean']:+.1f})."
         )
     return [
         "**At equal diversity.** Two priors compared each at temperature 1 differ in "
