@@ -108,7 +108,10 @@ def _tradeoff_plot(curves: dict[str, list[dict]], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.6))
     for name, rows in curves.items():
         ax.plot(
-            [r["unstated_entropy"] for r in rows], [r["accuracy"] for r in rows], "o-", label=name
+            [r["unstated_entropy"] for r in rows],
+            [r["accuracy"] for r in rows],
+            "o-",
+            label=VARIANTS.get(name, name),
         )
         for r in rows:
             ax.annotate(
