@@ -190,7 +190,13 @@ def main() -> None:
         }
         if temperatures and name in SWEPT:
             report["variants"][name]["text_to_image_tradeoff"] = text_to_image_tradeoff(
-                result.bridge, test, temperatures, args.samples, args.inputs, args.seed
+                result.bridge,
+                test,
+                temperatures,
+                args.samples,
+                args.inputs,
+                args.seed,
+                known={1.0: scores["text_to_image"]},
             )
         if args.keep_runs:
             report["variants"][name]["run"] = run_dir

@@ -227,7 +227,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         if name in ("lnfmm", "gaussian"):
             curves[name] = text_to_image_tradeoff(
-                result.bridge, test, TEMPERATURES, args.samples, args.inputs, args.seed
+                result.bridge,
+                test,
+                TEMPERATURES,
+                args.samples,
+                args.inputs,
+                args.seed,
+                known={1.0: results[name]["text_to_image"]},
             )
     ceiling = next(iter(results.values()))["ceiling"]
     main_name = "lnfmm" if "lnfmm" in bridges else next(iter(bridges))

@@ -207,16 +207,22 @@ def text_to_image_tradeoff(
     samples: int = 10,
     inputs: int = 200,
     seed: int = 0,
+    known: Mapping[float, Mapping[str, float]] | None = None,
 ) -> list[dict[str, float]]:
     """Text→image accuracy and unstated-attribute entropy at each sampling temperature: the
     model's accuracy-diversity trade-off curve, one row ``{"temperature", "accuracy",
     "unstated_entropy", "readable"}`` per temperature. Same inputs and generator seed as
-    :func:`evaluate`, so the row at temperature 1 repeats its text→image numbers."""
+    :func:`evaluate`, so the row at temperature 1 repeats its text→image numbers: pass them
+    as ``known={1.0: result["text_to_image"]}`` and that temperature is not sampled again."""
     chosen = one_pair_per_image(split.meta)[:inputs]
     meta = [split.meta[i] for i in chosen]
     texts = [split.b[i] for i in chosen]
+    known = known or {}
     rows = []
     for temperature in temperatures:
+        if temperature in known:
+            rows.append({"temperature": float(temperature), **known[temperature]})
+            continue
         images = bridge.translate(
             texts,
             "text",

@@ -74,3 +74,9 @@ def test_the_sweep_repeats_evaluate_at_temperature_one(tiny_run):
     assert rows[1] == {"temperature": 1.0, **scores["text_to_image"]}
     # Deterministic: the same call gives the same curve.
     assert text_to_image_tradeoff(bridge, test, [0.5], samples=3, inputs=4, seed=2) == rows[:1]
+    # A known row is taken as given, not sampled again.
+    marker = {"accuracy": -1.0, "unstated_entropy": -1.0, "readable": -1.0}
+    reused = text_to_image_tradeoff(
+        bridge, test, [0.5, 1.0], samples=3, inputs=4, seed=2, known={1.0: marker}
+    )
+    assert reused == [rows[0], {"temperature": 1.0, **marker}]
