@@ -411,8 +411,7 @@ class Bridge(nn.Module):
         """
         other = _other(side)
         with self._evaluating():
-            context, _ = self.map_shared(q.shared, side)
-            residual = self.priors[other].sample(1, context)[:, 0]
+            context, residual = self._translation_latents(q.shared, side)
             partner = self.domains[other].generate(self.decoders[other], context, residual)
         partner_q = self._posterior(other, self._batch(partner, other))
         carried, _ = self.map_shared(partner_q.shared, other)
@@ -455,6 +454,18 @@ class Bridge(nn.Module):
         ``[N * K, d_s]`` and the residual samples ``[N * K, d_r]`` (rows ``n * K + k``)."""
         side = self.side(source)
         shared = self.encode(x, side).shared
+        return self._translation_latents(shared, side, samples, temperature, generator)
+
+    def _translation_latents(
+        self,
+        shared: torch.Tensor,
+        side: str,
+        samples: int = 1,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``side``'s shared codes ``[N, d_s]`` carried into the other domain, and K residuals
+        from its prior given them: ``[N * K, d_s]``, ``[N * K, d_r]`` (rows ``n * K + k``)."""
         context, _ = self.map_shared(shared, side)
         residual = self.priors[_other(side)].sample(samples, context, temperature, generator)
         return (
