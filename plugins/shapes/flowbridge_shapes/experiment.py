@@ -141,14 +141,8 @@ def evaluate(
         generator=torch.Generator().manual_seed(seed),
         method="greedy",
     )
-    images = bridge.translate(
-        [split.b[i] for i in chosen],
-        "text",
-        samples=samples,
-        temperature=temperature,
-        generator=torch.Generator().manual_seed(seed + 1),
-    )
     originals, texts = [split.a[i] for i in chosen], [split.b[i] for i in chosen]
+    images = _text_to_image(bridge, texts, samples, temperature, seed)
     rebuilt = bridge.reconstruct(originals, "image")
     rebuilt_texts = bridge.reconstruct(texts, "text", method="greedy")
     result: dict[str, Any] = {
@@ -200,6 +194,20 @@ def summary(result: Mapping[str, Any], ceiling: Mapping[str, Any] | None = None)
     return {k: float(np.round(v, 4)) for k, v in row.items()}
 
 
+def _text_to_image(
+    bridge: Bridge, texts: Sequence, samples: int, temperature: float, seed: int
+) -> list[list]:
+    """K images per caption, the noise seeded from ``seed`` the same way wherever the testbed
+    samples text→image (so a temperature sweep repeats :func:`evaluate` at temperature 1)."""
+    return bridge.translate(
+        texts,
+        "text",
+        samples=samples,
+        temperature=temperature,
+        generator=torch.Generator().manual_seed(seed + 1),
+    )
+
+
 def text_to_image_tradeoff(
     bridge: Bridge,
     split: PairedSplit,
@@ -223,13 +231,7 @@ def text_to_image_tradeoff(
         if temperature in known:
             rows.append({"temperature": float(temperature), **known[temperature]})
             continue
-        images = bridge.translate(
-            texts,
-            "text",
-            samples=samples,
-            temperature=temperature,
-            generator=torch.Generator().manual_seed(seed + 1),
-        )
+        images = _text_to_image(bridge, texts, samples, temperature, seed)
         rows.append({"temperature": float(temperature), **image_metrics(images, meta)})
     return rows
 
