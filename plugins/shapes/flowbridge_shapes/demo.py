@@ -73,12 +73,19 @@ def _html(markdown_text: str, title: str) -> str:
     )
 
 
-def _loss_curves(runs: dict[str, Path], path: Path) -> None:
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display needed), imported late:
+    only the demo plots."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _loss_curves(runs: dict[str, Path], path: Path) -> None:
+    plt = _pyplot()
     keys = ("total", "rec_a", "rec_b", "cross")
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2))
     for name, log in runs.items():
@@ -100,11 +107,7 @@ def _loss_curves(runs: dict[str, Path], path: Path) -> None:
 
 
 def _tradeoff_plot(curves: dict[str, list[dict]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.6))
     for name, rows in curves.items():
         ax.plot(
