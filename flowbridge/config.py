@@ -125,7 +125,8 @@ class BridgeConfig:
             default), ``"softplus"`` or the original's ``"sigmoid"``
             (:mod:`flowbridge.flows.nn` has each one's formula and why "exp" is the default).
         posterior: ``"fixed"`` (encoder output + fixed-σ noise, the original) or ``"learned"``
-            (the encoder also outputs a log-variance; KL by one Monte-Carlo sample).
+            (the encoder also outputs a log-variance; KL by one Monte-Carlo sample; needs a
+            proper shared prior, ``"gaussian"`` or ``"flow"``).
         posterior_noise: σ of the fixed posterior (0.05 in the original).
         adversarial_on: with ``weights.adversarial > 0``, which generated batches of a domain
             with a discriminator it scores: ``"cross"`` (decoded from the partner's shared
@@ -186,6 +187,15 @@ class BridgeConfig:
             raise ConfigError(
                 "residual_prior 'none' is the deterministic baseline: residual_a and residual_b "
                 f"must be 0 or omitted, got {self.residual_a} and {self.residual_b}"
+            )
+        if self.posterior == "learned" and self.shared_prior == "uniform":
+            # The KL of a learned posterior holds log q(s), the negative entropy of the shared
+            # code; under a flat prior nothing bounds it, so training widens the shared
+            # posterior without end and the codes turn to noise.
+            raise ConfigError(
+                "posterior 'learned' needs a proper shared prior: the 'uniform' prior is flat, "
+                "so the shared code's learned variance would grow without bound; use "
+                "shared_prior 'gaussian' or 'flow', or posterior 'fixed'"
             )
         if not (self.base_scale > 0 and self.posterior_noise >= 0):
             raise ConfigError("base_scale must be > 0 and posterior_noise >= 0")

@@ -30,7 +30,7 @@ def batch(n=5, seed=0):
 
 CONFIGS = [
     {},
-    {"posterior": "learned"},
+    {"posterior": "learned", "shared_prior": "gaussian"},
     {"shared_prior": "flow", "shared_map": "affine"},
     {"shared_prior": "gaussian", "residual_prior": "gaussian"},
     {"residual_prior": "standard"},
@@ -268,6 +268,10 @@ def test_learned_posterior_needs_a_log_variance():
 
             return super().build_encoder(dataclasses.replace(spec, learned_variance=False))
 
-    bridge = Bridge(NoVariance(), Other(), BridgeConfig(shared_features=3, posterior="learned"))
+    bridge = Bridge(
+        NoVariance(),
+        Other(),
+        BridgeConfig(shared_features=3, posterior="learned", shared_prior="gaussian"),
+    )
     with pytest.raises(ValueError, match="log-variance"):
         bridge.loss(*batch())

@@ -86,6 +86,7 @@ def test_the_plain_dict_form_round_trips():
         ({"train": {"grad_clip_mode": "max"}}, "grad_clip_mode must be one of"),
         ({"train": {"batch_size": 0}}, "batch_size must be >= 1"),
         ({"train": 5}, "train must be a table"),
+        ({"model": {"posterior": "learned"}}, "posterior 'learned' needs a proper shared prior"),
         ({"preset": "huge"}, "unknown preset 'huge'"),
         ({"preset": 3}, "'preset' must be of type str"),
     ],
