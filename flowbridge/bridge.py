@@ -134,6 +134,7 @@ class Bridge(nn.Module):
                     or config.residual_hidden,
                     base_scale=config.base_scale,
                     scale=config.coupling_scale,
+                    components=config.residual_components,
                 )
                 for side in _SIDES
             }

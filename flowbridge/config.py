@@ -121,6 +121,9 @@ class BridgeConfig:
         residual_hidden_a, residual_hidden_b: a width for one domain's prior alone; ``None`` =
             ``residual_hidden`` (the original uses 1024 for text and 512 for images).
         base_scale: σ0 of the residual priors' base normal (0.25 in the original).
+        residual_components: Gaussians in the base of the ``"flow"`` residual priors: 1 is
+            LNFMM's single normal; more give a conditional mixture, whose components keep the
+            separate modes of a residual apart (:mod:`flowbridge.flows.bases`).
         coupling_scale: scale activation of the priors' affine couplings: ``"exp"`` (the
             default), ``"softplus"`` or the original's ``"sigmoid"``
             (:mod:`flowbridge.flows.nn` has each one's formula and why "exp" is the default).
@@ -148,6 +151,7 @@ class BridgeConfig:
     residual_hidden_a: int | None = None
     residual_hidden_b: int | None = None
     base_scale: float = 0.25
+    residual_components: int = 1
     coupling_scale: str = "exp"
     posterior: str = "fixed"
     posterior_noise: float = 0.05
@@ -172,6 +176,7 @@ class BridgeConfig:
             "shared_hidden",
             "residual_steps",
             "residual_hidden",
+            "residual_components",
         ):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
@@ -187,6 +192,12 @@ class BridgeConfig:
             raise ConfigError(
                 "residual_prior 'none' is the deterministic baseline: residual_a and residual_b "
                 f"must be 0 or omitted, got {self.residual_a} and {self.residual_b}"
+            )
+        if self.residual_components > 1 and self.residual_prior != "flow":
+            raise ConfigError(
+                f"residual_components = {self.residual_components} (a mixture base) needs "
+                f"residual_prior 'flow', got {self.residual_prior!r}; set residual_components "
+                "= 1 for the other priors"
             )
         if self.posterior == "learned" and self.shared_prior == "uniform":
             # The KL of a learned posterior holds log q(s), the negative entropy of the shared

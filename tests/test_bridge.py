@@ -36,6 +36,7 @@ CONFIGS = [
     {"residual_prior": "standard"},
     {"residual_prior": "none"},
     {"weights": LossWeights(align=1.0, cross=0.0)},
+    {"residual_components": 3, "shared_prior": "gaussian"},
 ]
 
 

@@ -84,6 +84,23 @@ def test_save_bridge_round_trips_a_model_without_training_state(tmp_path, words_
         Trainer(words_config(out, steps=4), resume=True)
 
 
+def test_a_mixture_base_travels_with_the_model(tmp_path):
+    settings = toy_settings(tmp_path / "run", steps=3)
+    settings["model"]["residual_components"] = 3
+    checkpoint = train(load_run_config(settings)).checkpoint
+    bridge = load_bridge(checkpoint)
+    assert bridge.config.residual_components == 3
+    assert all(prior.base.components == 3 for prior in bridge.priors.values())
+    x = [torch.tensor([0.0, 0.0, 1.0, 0.3])]
+
+    def translated(model):
+        return model.translate(x, "vector", samples=4, generator=torch.Generator().manual_seed(0))
+
+    again = load_bridge(save_bridge(bridge, tmp_path / "model.pt"))
+    for a, b in zip(translated(bridge)[0], translated(again)[0], strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_files_that_are_not_checkpoints_are_named_for_what_they_are(tmp_path, words_checkpoint):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_checkpoint(tmp_path / "nothing.pt")

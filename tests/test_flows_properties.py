@@ -26,7 +26,7 @@ from einops import rearrange
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-from torch.distributions import Normal
+from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
 from flowbridge.flows import (
     AdditiveCoupling,
@@ -45,6 +45,7 @@ from flowbridge.flows import (
     build_residual_prior,
     build_shared_prior,
 )
+from flowbridge.flows.bases import GaussianMixtureBase
 
 DTYPE = torch.float64
 # The rounding error allowed per unit of magnitude and of condition number. Perturbed
@@ -154,6 +155,20 @@ PRIORS = [
         "ConditionalResidualPrior-sigmoid",
         lambda s: ConditionalResidualPrior(
             s.features, s.context_features, steps=2, hidden_features=HIDDEN, scale="sigmoid"
+        ),
+        context="always",
+    ),
+    Case(
+        "FlowPrior-mixture",
+        lambda s: FlowPrior(
+            s.features, s.context_features, steps=2, hidden_features=HIDDEN, components=3
+        ),
+        context="optional",
+    ),
+    Case(
+        "ConditionalResidualPrior-mixture",
+        lambda s: build_residual_prior(
+            "flow", s.features, s.context_features, steps=2, hidden_features=HIDDEN, components=4
         ),
         context="always",
     ),
@@ -270,7 +285,12 @@ def reference_log_prob(prior: Prior, x: torch.Tensor, context) -> torch.Tensor:
     """``log p(x | c)`` computed without the prior's own density code."""
     if isinstance(prior, FlowPrior):
         noise = prior.transform(x, context)[0]
-        base = normal(0.0, prior.base_scale).log_prob(noise).sum(dim=1)
+        if isinstance(prior.base, GaussianMixtureBase):
+            log_weights, means = prior.base.mixture(context, len(x))
+            gaussians = Independent(Normal(means, torch.tensor(prior.base_scale, dtype=DTYPE)), 1)
+            base = MixtureSameFamily(Categorical(logits=log_weights), gaussians).log_prob(noise)
+        else:
+            base = normal(0.0, prior.base_scale).log_prob(noise).sum(dim=1)
         return base + slogdet(jacobians(prior.transform, x, context))
     if isinstance(prior, ConditionalGaussianPrior):
         mean, raw = prior.net(context).chunk(2, dim=1)

@@ -1,7 +1,9 @@
 """Flow building blocks of LNFMM on nflows: the shared bijection f, conditional ActNorm,
-conditional residual priors, shared-space priors and the baseline priors."""
+conditional residual priors (over one Gaussian or a mixture), shared-space priors and the
+baseline priors."""
 
 from .base import Chain, FlowTransform
+from .bases import GaussianMixtureBase, NormalBase
 from .bijection import SharedBijection
 from .coupling import AdditiveCoupling, AffineCoupling
 from .elementwise import ConditionalActNorm, GlobalScale
@@ -29,9 +31,11 @@ __all__ = [
     "ConditionalResidualPrior",
     "FlowPrior",
     "FlowTransform",
+    "GaussianMixtureBase",
     "GlobalScale",
     "MLP",
     "NoResidualPrior",
+    "NormalBase",
     "Prior",
     "RESIDUAL_PRIORS",
     "SCALE_ACTIVATIONS",

@@ -5,15 +5,18 @@ Every prior has one interface (nflows ``Distribution`` conventions, plus a tempe
 * ``log_prob(inputs [batch, d], context [batch, c] | None) -> [batch]``
 * ``sample(num_samples, context=None, temperature=1.0, generator=None)`` returns
   ``[batch, num_samples, d]`` when a context is given (one row of samples per context row) and
-  ``[num_samples, d]`` without one. Sampling is differentiable (reparametrised).
+  ``[num_samples, d]`` without one. Sampling is differentiable (reparametrised; a mixture
+  base's choice of component is not).
 * ``sample_and_log_prob(...)`` returns the samples and their log-density under the prior
   (at temperature 1), shaped ``[batch, num_samples]`` / ``[num_samples]``.
 
 Unconditional priors accept and ignore a context (only its batch size is used), so the bridge
 can swap any residual prior for any other. Sampling at temperature :math:`\tau` draws the
-base noise from :math:`\mathcal N(0, (\tau\sigma_0)^2 I)`.
+base noise from :math:`\mathcal N(0, (\tau\sigma_0)^2 I)` (a mixture base also tempers its
+weights).
 
-Residual priors (``build_residual_prior``): ``"flow"`` (LNFMM's conditional flow),
+Residual priors (``build_residual_prior``): ``"flow"`` (LNFMM's conditional flow, over one
+normal or, with ``components > 1``, a conditional Gaussian mixture: :mod:`.bases`),
 ``"gaussian"`` (a conditional diagonal Gaussian, the CVAE prior LNFMM argues against),
 ``"standard"`` (N(0, I), unconditional) and ``"none"`` (a zero-dimensional residual).
 Shared priors (``build_shared_prior``): ``"uniform"`` (improper: contributes only the shared
@@ -30,6 +33,7 @@ from nflows.distributions import Distribution
 
 from .._checks import check_context, check_positive_int, check_positive_number, check_vectors
 from .base import Chain, FlowTransform
+from .bases import GaussianMixtureBase, NormalBase, isotropic_normal_log_prob, normal_log_prob
 from .coupling import AffineCoupling
 from .elementwise import ConditionalActNorm
 from .nn import MLP, scale_activation
@@ -48,35 +52,16 @@ __all__ = [
     "build_shared_prior",
 ]
 
-_LOG_2PI = math.log(2 * math.pi)
-
-
-def normal_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
-    r"""Log-density of :math:`\mathcal N(\mu, \mathrm{diag}\,\sigma^2)`, ``[batch, d] -> [batch]``.
-
-    ``mean`` and ``log_std`` broadcast against ``x``.
-    """
-    z = (x - mean) * torch.exp(-log_std)
-    return -0.5 * z.square().sum(dim=1) - log_std.sum(dim=1) - 0.5 * _LOG_2PI * x.shape[1]
-
-
-def isotropic_normal_log_prob(x: torch.Tensor, std: float) -> torch.Tensor:
-    r"""Log-density of :math:`\mathcal N(0, \sigma^2 I)`, ``[batch, d] -> [batch]``.
-
-    σ is a number: the constant part is computed once instead of per element.
-    """
-    constant = x.shape[1] * (math.log(std) + 0.5 * _LOG_2PI)
-    return x.square().sum(dim=1) * (-0.5 / std**2) - constant
-
 
 class Prior(Distribution):
     """Shared validation and sample reshaping; subclasses implement two small methods.
 
     * ``_log_prob(inputs, context) -> [batch]`` on validated inputs;
-    * ``_sample_flat(noise, context, temperature) -> (samples, log_prob)`` maps standard-normal
-      ``noise [n, features]`` (contexts already repeated row-wise) to samples and their
-      log-density at temperature 1; ``sample`` calls ``_sample_only``, the same samples
-      without the log-density, which a prior may override to skip computing it.
+    * ``_sample_flat(noise, context, temperature, generator) -> (samples, log_prob)`` maps
+      standard-normal ``noise [n, features]`` (contexts already repeated row-wise) to samples
+      and their log-density at temperature 1 (``generator`` serves any further draws, a
+      mixture's components); ``sample`` calls ``_sample_only``, the same samples without the
+      log-density, which a prior may override to skip computing it.
     """
 
     #: whether the prior is a normalised density one can sample from
@@ -126,9 +111,10 @@ class Prior(Distribution):
         if checked is not None:
             flat_context = repeat(checked, "b c -> (b k) c", k=num_samples)
         if with_log_prob:
-            samples, log_prob = self._sample_flat(noise, flat_context, temperature)
+            samples, log_prob = self._sample_flat(noise, flat_context, temperature, generator)
         else:
-            samples, log_prob = self._sample_only(noise, flat_context, temperature), None
+            samples = self._sample_only(noise, flat_context, temperature, generator)
+            log_prob = None
         if batch is None:
             return samples, log_prob
         samples = rearrange(samples, "(b k) d -> b k d", k=num_samples)
@@ -139,19 +125,20 @@ class Prior(Distribution):
     def _log_prob(self, inputs, context):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _sample_flat(self, noise, context, temperature):  # pragma: no cover - abstract
+    def _sample_flat(self, noise, context, temperature, generator):  # pragma: no cover
         raise NotImplementedError
 
-    def _sample_only(self, noise, context, temperature):
+    def _sample_only(self, noise, context, temperature, generator):
         # The samples of _sample_flat; a prior whose density costs extra work skips it here.
-        return self._sample_flat(noise, context, temperature)[0]
+        return self._sample_flat(noise, context, temperature, generator)[0]
 
     def extra_repr(self) -> str:
         return f"features={self.features}, context_features={self.context_features}"
 
 
 class FlowPrior(Prior):
-    r"""A (conditional) normalizing flow over :math:`\mathcal N(0, \sigma_0^2 I)`.
+    r"""A (conditional) normalizing flow over :math:`\mathcal N(0, \sigma_0^2 I)`, or over a
+    conditional mixture of such Gaussians (``components > 1``).
 
     Each of the ``steps`` steps maps data towards noise as
     [:class:`ConditionalActNorm` → :class:`AffineCoupling` whose network sees
@@ -160,8 +147,12 @@ class FlowPrior(Prior):
 
     .. math::
 
-        \log p(x \mid c) = \log \mathcal N(T(x; c); 0, \sigma_0^2 I)
-                           + \log|\det J_T(x; c)|.
+        \log p(x \mid c) = \log p_0(T(x; c) \mid c) + \log|\det J_T(x; c)|,
+
+    with the base :math:`p_0 = \mathcal N(0, \sigma_0^2 I)` (LNFMM's) or, with ``components``
+    = M > 1, :math:`p_0(z \mid c) = \sum_m \pi_m(c)\, \mathcal N(z; \mu_m(c), \sigma_0^2 I)`
+    (:class:`~flowbridge.flows.bases.GaussianMixtureBase`: separated modes without the mass a
+    single Gaussian's image keeps between them).
 
     The original swaps the halves after each step; here the couplings of odd steps update the
     other half instead, the same family of maps without moving data.
@@ -187,6 +178,7 @@ class FlowPrior(Prior):
         actnorm_scale: scale activation of the ActNorm layers (the original's ``"sigmoid"``).
         hidden_layers: hidden layers of every MLP (1 in the original).
         actnorm: whether each step starts with a :class:`ConditionalActNorm`.
+        components: Gaussians in the base (1: LNFMM's single normal).
     """
 
     def __init__(
@@ -200,6 +192,7 @@ class FlowPrior(Prior):
         actnorm_scale: str = "sigmoid",
         hidden_layers: int = 1,
         actnorm: bool = True,
+        components: int = 1,
     ):
         super().__init__(check_positive_int(features, "features"), context_features)
         self.steps = check_positive_int(steps, "steps")
@@ -225,20 +218,29 @@ class FlowPrior(Prior):
                     AffineCoupling(features, context_features, flip=flip, scale=scale, **mlp)
                 )
         self.transform = Chain(layers)
+        # Built after the layers: a mixture's anchors do not change their initialisation.
+        self.components = check_positive_int(components, "components")
+        if components == 1:
+            self.base = NormalBase(base_scale)
+        else:
+            self.base = GaussianMixtureBase(
+                features, context_features, components, base_scale, hidden_features
+            )
 
     def _log_prob(self, inputs, context):
         # Validated by log_prob already: the chain is called without checking them again.
         noise, logabsdet = self.transform._forward(inputs, context)
-        return isotropic_normal_log_prob(noise, self.base_scale) + logabsdet
+        return self.base.log_prob(noise, context) + logabsdet
 
-    def _sample_flat(self, noise, context, temperature):
-        noise = noise * (self.base_scale * temperature)
+    def _sample_flat(self, noise, context, temperature, generator):
+        noise = self.base.sample(noise, context, temperature, generator)
         samples, logabsdet = self.transform._inverse(noise, context)
-        return samples, isotropic_normal_log_prob(noise, self.base_scale) - logabsdet
+        return samples, self.base.log_prob(noise, context) - logabsdet
 
-    def _sample_only(self, noise, context, temperature):
+    def _sample_only(self, noise, context, temperature, generator):
         # No base density and no log-determinants: sample() discards the log-density.
-        return self.transform._invert(noise * (self.base_scale * temperature), context)
+        noise = self.base.sample(noise, context, temperature, generator)
+        return self.transform._invert(noise, context)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, steps={self.steps}, base_scale={self.base_scale}"
@@ -294,7 +296,7 @@ class ConditionalGaussianPrior(Prior):
         mean, log_std = self._params(context)
         return normal_log_prob(inputs, mean, log_std)
 
-    def _sample_flat(self, noise, context, temperature):
+    def _sample_flat(self, noise, context, temperature, generator):
         mean, log_std = self._params(context)
         samples = mean + temperature * log_std.exp() * noise
         return samples, normal_log_prob(samples, mean, log_std)
@@ -311,7 +313,7 @@ class StandardNormalPrior(Prior):
     def _log_prob(self, inputs, context):
         return isotropic_normal_log_prob(inputs, self.scale)
 
-    def _sample_flat(self, noise, context, temperature):
+    def _sample_flat(self, noise, context, temperature, generator):
         samples = noise * (self.scale * temperature)
         return samples, isotropic_normal_log_prob(samples, self.scale)
 
@@ -327,7 +329,7 @@ class NoResidualPrior(Prior):
     def _log_prob(self, inputs, context):
         return inputs.new_zeros(inputs.shape[0])
 
-    def _sample_flat(self, noise, context, temperature):
+    def _sample_flat(self, noise, context, temperature, generator):
         return noise, noise.new_zeros(noise.shape[0])
 
 
@@ -347,7 +349,7 @@ class UniformPrior(Prior):
     def _log_prob(self, inputs, context):
         return inputs.new_zeros(inputs.shape[0])
 
-    def _sample_flat(self, noise, context, temperature):
+    def _sample_flat(self, noise, context, temperature, generator):
         raise NotImplementedError(
             "the uniform shared prior is improper and cannot be sampled; "
             "use shared_prior = 'gaussian' or 'flow' for joint sampling"
@@ -367,10 +369,12 @@ def build_residual_prior(
     hidden_features: int = 128,
     base_scale: float = 0.25,
     scale: str = "exp",
+    components: int = 1,
 ) -> Prior:
     """Build a residual prior :math:`p(r \\mid c)` by name (see :data:`RESIDUAL_PRIORS`).
 
     ``features == 0`` always gives :class:`NoResidualPrior`, and ``kind="none"`` requires it.
+    ``components > 1`` (a mixture base) is for the ``"flow"`` prior only.
     """
     if kind not in RESIDUAL_PRIORS:
         raise ValueError(f"unknown residual prior {kind!r}; choose one of {RESIDUAL_PRIORS}")
@@ -380,6 +384,11 @@ def build_residual_prior(
                 f"residual prior 'none' means a 0-dim residual, but residual features = {features}"
             )
         return NoResidualPrior()
+    if components != 1 and kind != "flow":
+        raise ValueError(
+            f"a mixture base (components = {components}) belongs to the 'flow' residual prior, "
+            f"not {kind!r}"
+        )
     if kind == "flow":
         return ConditionalResidualPrior(
             features,
@@ -388,6 +397,7 @@ def build_residual_prior(
             hidden_features=hidden_features,
             base_scale=base_scale,
             scale=scale,
+            components=components,
         )
     if kind == "gaussian":
         return ConditionalGaussianPrior(features, context_features, hidden_features, base_scale)

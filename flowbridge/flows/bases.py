@@ -1,0 +1,145 @@
+r"""Base distributions of the flow priors: the densities in the flow's noise space.
+
+A :class:`~flowbridge.flows.FlowPrior` maps a code x to noise z = T(x; c) and scores
+:math:`\log p(x \mid c) = \log p_0(z \mid c) + \log|\det J_T(x; c)|`; this module gives
+:math:`p_0`. Each base has one interface:
+
+* ``log_prob(z [rows, d], context [rows, c] | None) -> [rows]``;
+* ``sample(noise [rows, d], context, temperature, generator) -> z [rows, d]``, from standard
+  normal ``noise`` (drawn by the prior), plus any draws of its own from ``generator``.
+
+:class:`NormalBase` is LNFMM's :math:`\mathcal N(0, \sigma_0^2 I)`.
+:class:`GaussianMixtureBase` is a conditional mixture of Gaussians, for codes with several
+separated modes. Why it helps: a flow is a continuous bijection, so the image of one Gaussian
+is connected; to put its mass on K separated modes (say the four positions a caption leaves
+open) it has to keep some mass on the paths between them, and codes drawn from there decode to
+blends of two modes. A mixture gives the modes components of their own, and the flow no
+longer has to tear one blob apart (``benchmarks/README.md`` measures it on the testbed).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._checks import check_positive_int, check_positive_number
+from .nn import MLP
+
+__all__ = ["NormalBase", "GaussianMixtureBase", "normal_log_prob", "isotropic_normal_log_prob"]
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def normal_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    r"""Log-density of :math:`\mathcal N(\mu, \mathrm{diag}\,\sigma^2)`, ``[batch, d] -> [batch]``.
+
+    ``mean`` and ``log_std`` broadcast against ``x``.
+    """
+    z = (x - mean) * torch.exp(-log_std)
+    return -0.5 * z.square().sum(dim=1) - log_std.sum(dim=1) - 0.5 * _LOG_2PI * x.shape[1]
+
+
+def isotropic_normal_log_prob(x: torch.Tensor, std: float) -> torch.Tensor:
+    r"""Log-density of :math:`\mathcal N(0, \sigma^2 I)`, ``[..., d] -> [...]``.
+
+    σ is a number: the constant part is computed once instead of per element.
+    """
+    constant = x.shape[-1] * (math.log(std) + 0.5 * _LOG_2PI)
+    return x.square().sum(dim=-1) * (-0.5 / std**2) - constant
+
+
+class NormalBase(nn.Module):
+    r""":math:`\mathcal N(0, \sigma_0^2 I)`; at temperature τ, samples from
+    :math:`\mathcal N(0, (\tau\sigma_0)^2 I)`. No parameters."""
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.scale = check_positive_number(scale, "base scale")
+
+    def log_prob(self, z: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        return isotropic_normal_log_prob(z, self.scale)
+
+    def sample(self, noise, context, temperature, generator=None) -> torch.Tensor:
+        return noise * (self.scale * temperature)
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}"
+
+
+class GaussianMixtureBase(nn.Module):
+    r"""A conditional mixture of M isotropic Gaussians of one scale :math:`\sigma_0`:
+
+    .. math::
+
+        p_0(z \mid c) = \sum_{m=1}^{M} \pi_m(c)\, \mathcal N(z;\ a_m + \delta_m(c),\ \sigma_0^2 I)
+
+    One MLP of the context gives the logits of :math:`\pi(c)` and the shifts
+    :math:`\delta(c)` ``[M, d]``; without a context both are learned constants. The output
+    layer starts at zero, so a new base has equal weights and its means at the anchors
+    :math:`a_m \sim \mathcal N(0, (2\sigma_0)^2 I)` (learned): apart enough that the
+    components start different, near enough that each starts on the codes.
+
+    **Temperature** τ scales every component's σ0 to τσ0 and tempers the weights to
+    :math:`\pi_m^{1/\tau^2}` (renormalised): the density :math:`p_0^{1/\tau^2}` for
+    well-separated components, so a lower temperature keeps to the likelier modes *and* nearer
+    their centres. τ = 0 gives the most probable component's mean.
+
+    Args:
+        features: d, the dimensions of z.
+        context_features: dimensions of the context (0: an unconditional mixture).
+        components: M ≥ 2.
+        scale: σ0.
+        hidden_features: width of the MLP's hidden layer.
+    """
+
+    def __init__(
+        self,
+        features: int,
+        context_features: int,
+        components: int,
+        scale: float,
+        hidden_features: int = 128,
+    ):
+        super().__init__()
+        self.features = check_positive_int(features, "features")
+        self.components = check_positive_int(components, "components")
+        if components < 2:
+            raise ValueError(f"a mixture needs components >= 2, got {components}")
+        self.scale = check_positive_number(scale, "base scale")
+        self.anchors = nn.Parameter(2 * self.scale * torch.randn(components, features))
+        outputs = components * (1 + features)
+        if context_features:
+            self.net = MLP(context_features, outputs, hidden_features)
+        else:
+            self.net = None
+            self.constant = nn.Parameter(torch.zeros(outputs))
+
+    def mixture(self, context: torch.Tensor | None, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-weights ``[rows, M]`` (normalised) and means ``[rows, M, d]``."""
+        raw = self.constant.expand(rows, -1) if self.net is None else self.net(context)
+        logits, shifts = raw.split([self.components, self.components * self.features], dim=1)
+        means = self.anchors + shifts.unflatten(1, (self.components, self.features))
+        return F.log_softmax(logits, dim=1), means
+
+    def log_prob(self, z: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        log_weights, means = self.mixture(context, z.shape[0])
+        # [rows, M]: each component's density at its row's z.
+        per_component = isotropic_normal_log_prob(z.unsqueeze(1) - means, self.scale)
+        return torch.logsumexp(log_weights + per_component, dim=1)
+
+    def sample(self, noise, context, temperature, generator=None) -> torch.Tensor:
+        log_weights, means = self.mixture(context, noise.shape[0])
+        if temperature == 0:
+            chosen = log_weights.argmax(dim=1)
+        else:
+            # Gumbel-max: argmax(log w / τ² + g) is a draw from the tempered weights.
+            exponential = torch.empty_like(log_weights).exponential_(generator=generator)
+            chosen = (log_weights / temperature**2 - exponential.log()).argmax(dim=1)
+        mean = means[torch.arange(noise.shape[0], device=noise.device), chosen]
+        return mean + noise * (self.scale * temperature)
+
+    def extra_repr(self) -> str:
+        return f"features={self.features}, components={self.components}, scale={self.scale}"
