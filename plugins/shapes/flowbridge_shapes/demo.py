@@ -41,7 +41,7 @@ from .experiment import (
 __all__ = ["main"]
 
 VARIANTS = {
-    "lnfmm": "LNFMM (conditional flow prior)",
+    "lnfmm": "LNFMM (conditional flow prior, mixture base)",
     "gaussian": "conditional Gaussian prior (CVAE-style)",
     "deterministic": "deterministic (no residual)",
 }

@@ -10,6 +10,7 @@ from flowbridge_image import plugin as image_plugin
 from flowbridge_shapes import plugin as shapes_plugin
 from flowbridge_shapes.dataset import ShapesDataset
 from flowbridge_shapes.experiment import (
+    VARIANTS,
     at_equal_diversity,
     evaluate,
     run_config,
@@ -24,6 +25,13 @@ def _row(temperature, entropy, accuracy):
 
 FLOW = [_row(0.5, 0.6, 0.8), _row(1.0, 0.7, 0.6), _row(1.5, 0.9, 0.4)]
 GAUSSIAN = [_row(0.5, 0.5, 0.5), _row(1.0, 0.8, 0.4)]
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_variant_is_a_valid_run_and_only_flow_priors_get_the_mixture(variant, tmp_path):
+    model = run_config(variant, str(tmp_path)).model
+    mixture = model.residual_prior == "flow" and variant != "lnfmm-single"
+    assert (model.residual_components > 1) == mixture
 
 
 def test_gains_where_the_diversities_overlap():
