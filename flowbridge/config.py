@@ -123,7 +123,7 @@ class BridgeConfig:
         base_scale: σ0 of the residual priors' base normal (0.25 in the original).
         residual_components: Gaussians in the base of the ``"flow"`` residual priors: 1 is
             LNFMM's single normal; more give a conditional mixture, whose components keep the
-            separate modes of a residual apart (:mod:`flowbridge.flows.bases`).
+            separate modes of a residual apart (:mod:`flowbridge.flows.densities`).
         coupling_scale: scale activation of the priors' affine couplings: ``"exp"`` (the
             default), ``"softplus"`` or the original's ``"sigmoid"``
             (:mod:`flowbridge.flows.nn` has each one's formula and why "exp" is the default).

@@ -45,7 +45,7 @@ from flowbridge.flows import (
     build_residual_prior,
     build_shared_prior,
 )
-from flowbridge.flows.bases import GaussianMixtureBase
+from flowbridge.flows.densities import GaussianMixtureBase
 
 DTYPE = torch.float64
 # The rounding error allowed per unit of magnitude and of condition number. Perturbed

@@ -3,9 +3,9 @@ conditional residual priors (over one Gaussian or a mixture), shared-space prior
 baseline priors."""
 
 from .base import Chain, FlowTransform
-from .bases import GaussianMixtureBase, NormalBase
 from .bijection import SharedBijection
 from .coupling import AdditiveCoupling, AffineCoupling
+from .densities import GaussianMixtureBase, NormalBase
 from .elementwise import ConditionalActNorm, GlobalScale
 from .nn import MLP, SCALE_ACTIVATIONS
 from .priors import (

@@ -16,7 +16,7 @@ base noise from :math:`\mathcal N(0, (\tau\sigma_0)^2 I)` (a mixture base also t
 weights).
 
 Residual priors (``build_residual_prior``): ``"flow"`` (LNFMM's conditional flow, over one
-normal or, with ``components > 1``, a conditional Gaussian mixture: :mod:`.bases`),
+normal or, with ``components > 1``, a conditional Gaussian mixture: :mod:`.densities`),
 ``"gaussian"`` (a conditional diagonal Gaussian, the CVAE prior LNFMM argues against),
 ``"standard"`` (N(0, I), unconditional) and ``"none"`` (a zero-dimensional residual).
 Shared priors (``build_shared_prior``): ``"uniform"`` (improper: contributes only the shared
@@ -33,8 +33,8 @@ from nflows.distributions import Distribution
 
 from .._checks import check_context, check_positive_int, check_positive_number, check_vectors
 from .base import Chain, FlowTransform
-from .bases import GaussianMixtureBase, NormalBase, isotropic_normal_log_prob, normal_log_prob
 from .coupling import AffineCoupling
+from .densities import GaussianMixtureBase, NormalBase, isotropic_normal_log_prob, normal_log_prob
 from .elementwise import ConditionalActNorm
 from .nn import MLP, scale_activation
 
@@ -151,7 +151,7 @@ class FlowPrior(Prior):
 
     with the base :math:`p_0 = \mathcal N(0, \sigma_0^2 I)` (LNFMM's) or, with ``components``
     = M > 1, :math:`p_0(z \mid c) = \sum_m \pi_m(c)\, \mathcal N(z; \mu_m(c), \sigma_0^2 I)`
-    (:class:`~flowbridge.flows.bases.GaussianMixtureBase`: separated modes without the mass a
+    (:class:`~flowbridge.flows.densities.GaussianMixtureBase`: separated modes without the mass a
     single Gaussian's image keeps between them).
 
     The original swaps the halves after each step; here the couplings of odd steps update the

@@ -48,8 +48,8 @@ VARIANTS = {
 SHOWN = 6  # inputs shown in the report per direction
 # Steps per model. On a quiet 2-core machine (2 threads) a model trains at 13-14 steps/s, so
 # three models, their scoring and two temperature sweeps fit in the 5 minutes the demo may
-# take, set-up excluded; on a slower day of the same VM (8-9 steps/s) the demo took 6 minutes
-# (README has both times, measured on fresh clones).
+# take, set-up excluded; on slower days of the same VM (8-9 and 6.5-8.5 steps/s) the demo
+# took 6 and 7 minutes (README has the times, measured on fresh clones).
 DEMO_STEPS = 900
 
 

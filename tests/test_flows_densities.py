@@ -13,7 +13,7 @@ import torch
 
 from flowbridge import BridgeConfig, ConfigError
 from flowbridge.flows import FlowPrior, build_residual_prior
-from flowbridge.flows.bases import GaussianMixtureBase, NormalBase
+from flowbridge.flows.densities import GaussianMixtureBase, NormalBase
 
 WEIGHTS = torch.tensor([0.6, 0.3, 0.1])
 ANCHORS = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])

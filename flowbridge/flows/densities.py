@@ -1,4 +1,4 @@
-r"""Base distributions of the flow priors: the densities in the flow's noise space.
+r"""Base densities of the flow priors: the distributions in the flow's noise space.
 
 A :class:`~flowbridge.flows.FlowPrior` maps a code x to noise z = T(x; c) and scores
 :math:`\log p(x \mid c) = \log p_0(z \mid c) + \log|\det J_T(x; c)|`; this module gives
