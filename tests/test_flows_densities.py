@@ -140,3 +140,7 @@ def test_a_mixture_base_needs_the_flow_prior():
         BridgeConfig(residual_components=0)
     with pytest.raises(ValueError, match="components >= 2"):
         GaussianMixtureBase(2, 0, components=1, scale=1.0)
+    with pytest.raises(ValueError, match="context_features must be >= 0"):
+        GaussianMixtureBase(2, -1, components=3, scale=1.0)
+    with pytest.raises(ValueError, match="components must be >= 1"):
+        FlowPrior(2, 1, components=0)

@@ -111,7 +111,7 @@ class GaussianMixtureBase(nn.Module):
         self.scale = check_positive_number(scale, "base scale")
         self.anchors = nn.Parameter(2 * self.scale * torch.randn(components, features))
         outputs = components * (1 + features)
-        if context_features:
+        if check_positive_int(context_features, "context_features", allow_zero=True):
             self.net = MLP(context_features, outputs, hidden_features)
         else:
             self.net = None

@@ -219,8 +219,7 @@ class FlowPrior(Prior):
                 )
         self.transform = Chain(layers)
         # Built after the layers: a mixture's anchors do not change their initialisation.
-        self.components = check_positive_int(components, "components")
-        if components == 1:
+        if check_positive_int(components, "components") == 1:
             self.base = NormalBase(base_scale)
         else:
             self.base = GaussianMixtureBase(
