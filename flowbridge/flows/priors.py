@@ -196,7 +196,8 @@ class FlowPrior(Prior):
     ):
         super().__init__(check_positive_int(features, "features"), context_features)
         self.steps = check_positive_int(steps, "steps")
-        self.base_scale = check_positive_number(base_scale, "base_scale")
+        # Checked before any layer is built, so a bad σ0 fails fast, under its own name.
+        base_scale = check_positive_number(base_scale, "base_scale")
         # Checked here because a 1-feature flow builds no coupling to check them.
         scale_activation(scale)
         scale_activation(actnorm_scale)
@@ -225,6 +226,11 @@ class FlowPrior(Prior):
             self.base = GaussianMixtureBase(
                 features, context_features, components, base_scale, hidden_features
             )
+
+    @property
+    def base_scale(self) -> float:
+        """σ0, held by the base."""
+        return self.base.scale
 
     def _log_prob(self, inputs, context):
         # Validated by log_prob already: the chain is called without checking them again.
