@@ -44,6 +44,7 @@ References:
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -491,7 +492,8 @@ class Bridge(nn.Module):
             source: the input's domain; ``target`` (optional) must be the other one.
             samples: K, residual samples per input.
             temperature: τ, scales the residual prior's base noise.
-            generator: seeds the residual noise for reproducible outputs.
+            generator: seeds the residual noise (and the target domain's own draws, such as
+                text's word sampling) for reproducible outputs; on any device.
             **generate_options: passed to the target domain's ``generate`` (text: ``method``,
                 ``beam_size``...).
         """
@@ -501,9 +503,7 @@ class Bridge(nn.Module):
             raise ValueError(f"target {target!r} must be the other domain than source {source!r}")
         with self._evaluating():
             shared, residual = self.sample_residual(x, side, samples, temperature, generator)
-            items = self.domains[target_side].generate(
-                self.decoders[target_side], shared, residual, **generate_options
-            )
+            items = self._generate(target_side, shared, residual, generator, generate_options)
         return [list(items[n * samples : (n + 1) * samples]) for n in range(len(items) // samples)]
 
     def reconstruct(self, x: Any, domain: str, **generate_options: Any) -> list:
@@ -538,12 +538,24 @@ class Bridge(nn.Module):
             outputs = []
             for side, shared in (("a", shared_a), ("b", shared_b)):
                 residual = self.priors[side].sample(1, shared, temperature, generator)[:, 0]
-                outputs.append(
-                    self.domains[side].generate(
-                        self.decoders[side], shared, residual, **generate_options
-                    )
-                )
+                outputs.append(self._generate(side, shared, residual, generator, generate_options))
         return outputs[0], outputs[1]
+
+    def _generate(
+        self,
+        side: str,
+        shared: torch.Tensor,
+        residual: torch.Tensor,
+        generator: torch.Generator | None,
+        options: dict[str, Any],
+    ) -> list:
+        """``side``'s decoded items. A domain whose decoding draws random numbers (text's word
+        sampling) takes a ``generator`` keyword: it gets the one that drew the latents, so one
+        seed fixes the whole output."""
+        domain = self.domains[side]
+        if generator is not None and "generator" in inspect.signature(domain.generate).parameters:
+            options = {**options, "generator": generator}
+        return domain.generate(self.decoders[side], shared, residual, **options)
 
     def extra_repr(self) -> str:
         a, b = self.domains["a"], self.domains["b"]

@@ -108,7 +108,9 @@ class Domain(abc.ABC):
         """Decode latents ``[n, d_s]``, ``[n, d_r]`` into ``n`` items (the domain's item type).
 
         Runs batched; ``options`` are domain-specific (text: ``method``, ``beam_size``,
-        ``max_length``...).
+        ``max_length``...). A domain whose decoding draws random numbers declares a
+        ``generator`` keyword: :meth:`Bridge.translate` passes it the generator that drew the
+        latents (any device: draw on ``generator.device`` and move the result).
         """
 
     def build_discriminator(self, spec: LatentSpec) -> nn.Module | None:

@@ -210,6 +210,30 @@ def test_translation_is_seedable_and_accepts_items_both_ways():
     assert bridge.training  # translate restores the mode it found
 
 
+def test_the_translation_generator_reaches_a_domain_that_draws_while_decoding():
+    class Noisy(Other):
+        """Decodes with noise of its own, drawn from the ``generator`` it declares."""
+
+        def generate(self, decoder, shared, residual, generator=None):
+            mean = decoder(shared, residual).detach()
+            return list((mean + torch.randn(mean.shape, generator=generator)).unbind(0))
+
+    bridge = Bridge(VectorDomain(features=4), Noisy(features=6), make_bridge().config)
+    x_a, _ = batch(2)
+
+    def translate(seed):
+        rows = bridge.translate(x_a, "a", samples=2, generator=torch.Generator().manual_seed(seed))
+        return torch.stack([torch.stack(row) for row in rows])
+
+    assert torch.equal(translate(3), translate(3))
+    assert not torch.allclose(translate(3), translate(4))
+    joint_config = make_bridge(shared_prior="flow").config
+    joint = Bridge(VectorDomain(features=4), Noisy(features=6), joint_config)
+    first = joint.sample_joint(2, generator=torch.Generator().manual_seed(5))
+    again = joint.sample_joint(2, generator=torch.Generator().manual_seed(5))
+    assert all(torch.equal(x, y) for x, y in zip(first[1], again[1], strict=True))
+
+
 def test_reconstruct_and_joint_sampling():
     bridge = make_bridge(shared_prior="flow")
     x_a, _ = batch(3)

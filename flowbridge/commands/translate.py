@@ -65,7 +65,8 @@ def run(args) -> int:
                 f"{bridge.domains['a'].name!r} <-> {bridge.domains['b'].name!r}"
             )
         items = [bridge.domains[source].read_item(text) for text in args.inputs]
-        generator = torch.Generator(device=bridge.device).manual_seed(args.seed)
+        # A CPU generator on any device: --seed gives the same samples on a CPU and a GPU.
+        generator = torch.Generator().manual_seed(args.seed)
         outputs = bridge.translate(
             items,
             source,

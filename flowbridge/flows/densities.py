@@ -28,9 +28,25 @@ from torch import nn
 from .._checks import check_positive_int, check_positive_number
 from .nn import MLP
 
-__all__ = ["NormalBase", "GaussianMixtureBase", "normal_log_prob", "isotropic_normal_log_prob"]
+__all__ = [
+    "NormalBase",
+    "GaussianMixtureBase",
+    "draw_device",
+    "normal_log_prob",
+    "isotropic_normal_log_prob",
+]
 
 _LOG_2PI = math.log(2 * math.pi)
+
+
+def draw_device(generator: torch.Generator | None, device: torch.device) -> torch.device:
+    """Where to draw random numbers for a tensor on ``device``: on ``generator``'s own device.
+
+    torch draws only on a generator's own device. Drawing there and moving the numbers lets a
+    CPU generator (the usual ``torch.Generator().manual_seed(s)``) seed sampling on a GPU, and
+    gives the same noise for a seed on every device.
+    """
+    return device if generator is None else generator.device
 
 
 def normal_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
@@ -136,8 +152,13 @@ class GaussianMixtureBase(nn.Module):
             chosen = log_weights.argmax(dim=1)
         else:
             # Gumbel-max: argmax(log w / τ² + g) is a draw from the tempered weights.
-            exponential = torch.empty_like(log_weights).exponential_(generator=generator)
-            chosen = (log_weights / temperature**2 - exponential.log()).argmax(dim=1)
+            exponential = torch.empty(
+                log_weights.shape,
+                dtype=log_weights.dtype,
+                device=draw_device(generator, log_weights.device),
+            ).exponential_(generator=generator)
+            gumbel = -exponential.to(log_weights.device).log()
+            chosen = (log_weights / temperature**2 + gumbel).argmax(dim=1)
         mean = means[torch.arange(noise.shape[0], device=noise.device), chosen]
         return mean + noise * (self.scale * temperature)
 

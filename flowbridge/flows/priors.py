@@ -34,7 +34,13 @@ from nflows.distributions import Distribution
 from .._checks import check_context, check_positive_int, check_positive_number, check_vectors
 from .base import Chain, FlowTransform
 from .coupling import AffineCoupling
-from .densities import GaussianMixtureBase, NormalBase, isotropic_normal_log_prob, normal_log_prob
+from .densities import (
+    GaussianMixtureBase,
+    NormalBase,
+    draw_device,
+    isotropic_normal_log_prob,
+    normal_log_prob,
+)
 from .elementwise import ConditionalActNorm
 from .nn import MLP, scale_activation
 
@@ -105,8 +111,8 @@ class Prior(Distribution):
             self.features,
             generator=generator,
             dtype=self._anchor.dtype,
-            device=self._anchor.device,
-        )
+            device=draw_device(generator, self._anchor.device),
+        ).to(self._anchor.device)
         flat_context = None
         if checked is not None:
             flat_context = repeat(checked, "b c -> (b k) c", k=num_samples)

@@ -31,6 +31,8 @@ def batches(n: int, batch_size: int, progress: bool = False, desc: str = "") -> 
 
 
 def _generator(bridge: Bridge, seed: int) -> torch.Generator:
+    # On the model's device: word sampling then draws where the probabilities are, instead of
+    # copying [batch x vocabulary] to the CPU at every step.
     return torch.Generator(device=bridge.device).manual_seed(seed)
 
 

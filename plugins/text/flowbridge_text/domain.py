@@ -337,7 +337,8 @@ class TextDomain(Domain):
             beam_size: beams per latent for ``"beam"`` (2 in the original).
             temperature: ``τ > 0`` for ``"sample"``: each step samples from ``p^(1/τ)``.
             max_length: most words per text; default the domain's ``max_length``.
-            generator: random generator for ``"sample"`` (on the decoder's device).
+            generator: random generator for ``"sample"`` (on any device; the bridge passes
+                the one that drew the latents).
         """
         tokens, _ = self.generate_ids(
             decoder,

@@ -20,6 +20,8 @@ from collections.abc import Callable
 import torch
 from einops import rearrange, repeat
 
+from flowbridge.flows.densities import draw_device
+
 from .decoder import TextDecoder
 from .vocabulary import BOS, EOS, PAD
 
@@ -101,7 +103,10 @@ def sample_search(
 
     def choose(logp: torch.Tensor) -> torch.Tensor:
         probs = (logp / temperature).softmax(dim=-1)
-        return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        # Drawn on the generator's device, so a CPU generator also seeds a model on a GPU.
+        where = draw_device(generator, probs.device)
+        drawn = torch.multinomial(probs.to(where), 1, generator=generator)
+        return drawn.squeeze(1).to(probs.device)
 
     return _stepwise(decoder, shared, residual, max_length, choose)
 
