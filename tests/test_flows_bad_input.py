@@ -182,8 +182,10 @@ PRIORS = [
         ({"temperature": float("nan")}, ValueError, r"temperature must be a finite .*got nan"),
         ({"temperature": float("inf")}, ValueError, r"temperature must be a finite .*got inf"),
         ({"temperature": "hot"}, TypeError, r"temperature must be a number, got str \('hot'\)"),
-        ({"context": torch.randn(BATCH, C + 1)}, ValueError, r"\[batch, 3\], got \[2, 4\]"),
-        ({"context": torch.randn(BATCH, C).double()}, TypeError, r"dtype torch\.float32"),
+        # Zeros, not random values: the ids print them, and every pytest-xdist worker must
+        # collect the same ids.
+        ({"context": torch.zeros(BATCH, C + 1)}, ValueError, r"\[batch, 3\], got \[2, 4\]"),
+        ({"context": torch.zeros(BATCH, C).double()}, TypeError, r"dtype torch\.float32"),
     ],
     ids=str,
 )
