@@ -4,9 +4,9 @@
     .venv/bin/python benchmarks/bridge_speed.py --skip-paper
 
 Writes ``benchmarks/results/bridge_speed.json`` and prints it. The domains are the tests' toy
-``VectorDomain`` (an MLP encoder and decoder on real vectors): the image and text plugins
-are not on this branch, so the numbers measure the bridge (encoders, shared map, residual
-priors, losses, optimiser) with stand-in encoders, not the paper's GRU/SAGAN networks. At
+``VectorDomain`` (an MLP encoder and decoder on real vectors), so the numbers measure the
+bridge (encoders, shared map, residual priors, losses, optimiser) with stand-in encoders, not
+the image and text plugins' networks. At
 paper scale the vectors are sized like the original's inputs to the latent (text 1024, image
 features 4096) with encoder/decoder hidden width 1024.
 
