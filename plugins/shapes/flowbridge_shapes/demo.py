@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from flowbridge import train
+from flowbridge.distributed import resolve_device
 from flowbridge.files import atomic_write
 
 from .dataset import ShapesDataset
@@ -190,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=10, help="K outputs per input")
     parser.add_argument("--inputs", type=int, default=200, help="test inputs scored")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="where to train: cpu (the default, as the README's timings), cuda, cuda:N or auto",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--train-size",
@@ -203,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         help="comma list of models to train (default: %(default)s)",
     )
     args = parser.parse_args(argv)
+    try:
+        resolve_device(args.device)  # before any training, not after the first model
+    except ValueError as exc:
+        parser.error(str(exc))
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -217,7 +227,12 @@ def main(argv: list[str] | None = None) -> int:
             name,
             str(out / "runs" / name),
             data={"options": data},
-            train={"steps": args.steps, "seed": args.seed, "checkpoint_every": 0},
+            train={
+                "steps": args.steps,
+                "seed": args.seed,
+                "checkpoint_every": 0,
+                "device": args.device,
+            },
         )
         result = train(config)
         times[name], logs[name], bridges[name] = result.wall_time, result.log, result.bridge

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 import flowbridge.plugins as plugins
 from flowbridge_image import plugin as image_plugin
@@ -64,3 +65,15 @@ def test_demo_writes_a_report_a_person_can_read(tmp_path, registered):
     assert "At equal diversity" in report
     for curve in metrics["text_to_image_tradeoff"].values():
         assert [row["temperature"] for row in curve] == list(TEMPERATURES)
+
+
+def test_an_unusable_device_is_refused_before_any_training(tmp_path, registered, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "out"), "--device", "tpu"])
+    assert exit_info.value.code == 2
+    assert "device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got 'tpu'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            main(["--out", str(tmp_path / "out"), "--device", "cuda"])
+        assert "torch.cuda.is_available() is False" in capsys.readouterr().err
