@@ -110,7 +110,7 @@ class Domain(abc.ABC):
         Runs batched; ``options`` are domain-specific (text: ``method``, ``beam_size``,
         ``max_length``...). A domain whose decoding draws random numbers declares a
         ``generator`` keyword: :meth:`Bridge.translate` passes it the generator that drew the
-        latents (any device: draw on ``generator.device`` and move the result).
+        latents (any device: draw on :func:`flowbridge.flows.draw_device` and move the result).
         """
 
     def build_discriminator(self, spec: LatentSpec) -> nn.Module | None:

@@ -5,7 +5,7 @@ baseline priors."""
 from .base import Chain, FlowTransform
 from .bijection import SharedBijection
 from .coupling import AdditiveCoupling, AffineCoupling
-from .densities import GaussianMixtureBase, NormalBase
+from .densities import GaussianMixtureBase, NormalBase, draw_device
 from .elementwise import ConditionalActNorm, GlobalScale
 from .nn import MLP, SCALE_ACTIVATIONS
 from .priors import (
@@ -45,4 +45,5 @@ __all__ = [
     "UniformPrior",
     "build_residual_prior",
     "build_shared_prior",
+    "draw_device",
 ]

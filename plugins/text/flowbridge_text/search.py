@@ -20,7 +20,7 @@ from collections.abc import Callable
 import torch
 from einops import rearrange, repeat
 
-from flowbridge.flows.densities import draw_device
+from flowbridge.flows import draw_device
 
 from .decoder import TextDecoder
 from .vocabulary import BOS, EOS, PAD
