@@ -2,7 +2,7 @@
 
 Skipped where torch sees no CUDA device (CI has none). On a GPU machine::
 
-    pytest tests/test_cuda.py plugins/shapes/tests/test_shapes_cuda.py
+    pytest tests/test_cuda.py plugins/shapes/tests/test_shapes_devices.py
 
 What must hold there: a seed gives the same samples on the GPU as on the CPU (the noise is
 drawn on the generator's device, so a CPU generator seeds a model on the GPU too), a run
