@@ -511,9 +511,7 @@ class Bridge(nn.Module):
         side = self.side(domain)
         with self._evaluating():
             encoded = self.encode(x, side)
-            return self.domains[side].generate(
-                self.decoders[side], encoded.shared, encoded.residual, **generate_options
-            )
+            return self._generate(side, encoded.shared, encoded.residual, None, generate_options)
 
     def sample_joint(
         self,
