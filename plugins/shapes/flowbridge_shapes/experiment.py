@@ -30,6 +30,7 @@ from .metrics import (
 
 __all__ = [
     "TESTBED",
+    "EvaluateAt",
     "VARIANTS",
     "run_config",
     "evaluate",
@@ -209,6 +210,63 @@ def summary(result: Mapping[str, Any], ceiling: Mapping[str, Any] | None = None)
             t2i["unstated_entropy"] / ceiling["text_to_image"]["unstated_entropy"]
         )
     return {k: float(np.round(v, 4)) for k, v in row.items()}
+
+
+class EvaluateAt:
+    """A training callback that scores the model with :func:`evaluate` at chosen steps:
+    accuracy and diversity against training steps, from one run.
+
+    Pass it in ``callbacks`` to :func:`flowbridge.train`; after the run ``rows`` holds one
+    :func:`summary` per chosen step (diversity as fractions of the data's ceiling, computed
+    at the first of them), plus ``step`` and ``train_seconds``: wall time since this callback
+    was made, its own evaluations left out. The random number generators are put back after
+    each evaluation, so a run scored along the way trains exactly as one that is not.
+
+    Args:
+        steps: the steps after which to score (positive integers).
+        split: the split to score on (e.g. the test split).
+        samples, inputs, seed: as for :func:`evaluate`.
+    """
+
+    def __init__(
+        self,
+        steps: Sequence[int],
+        split: PairedSplit,
+        samples: int = 10,
+        inputs: int = 200,
+        seed: int = 0,
+    ):
+        if not steps or any(not isinstance(s, int) or s < 1 for s in steps):
+            raise ValueError(f"steps must be positive integers, got {list(steps)}")
+        self.steps, self.split = frozenset(steps), split
+        self.samples, self.inputs, self.seed = samples, inputs, seed
+        self.rows: list[dict[str, float]] = []
+        self.ceiling: dict[str, Any] | None = None
+        self._made, self._evaluating = time.perf_counter(), 0.0
+
+    def __call__(self, trainer: Any, step: int, terms: Mapping[str, float]) -> None:
+        if step not in self.steps:
+            return
+        started = time.perf_counter()
+        bridge = trainer.bridge
+        cuda = [bridge.device] if bridge.device.type == "cuda" else []
+        # Evaluating samples with seeded generators, but a domain may still touch the global
+        # RNGs: fork them so training goes on with the same random draws.
+        with torch.random.fork_rng(devices=cuda):
+            result = evaluate(
+                bridge,
+                self.split,
+                self.samples,
+                self.inputs,
+                self.seed,
+                ceilings=self.ceiling is None,
+            )
+        self.ceiling = self.ceiling or result["ceiling"]
+        seconds = started - self._made - self._evaluating
+        self.rows.append(
+            {"step": step, "train_seconds": round(seconds, 1), **summary(result, self.ceiling)}
+        )
+        self._evaluating += time.perf_counter() - started
 
 
 def _text_to_image(

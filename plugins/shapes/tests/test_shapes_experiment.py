@@ -3,17 +3,21 @@
 import math
 
 import pytest
+import torch
 
 import flowbridge.plugins as plugins
 from flowbridge import train
 from flowbridge_image import plugin as image_plugin
+from flowbridge_shapes import experiment
 from flowbridge_shapes import plugin as shapes_plugin
 from flowbridge_shapes.dataset import ShapesDataset
 from flowbridge_shapes.experiment import (
     VARIANTS,
+    EvaluateAt,
     at_equal_diversity,
     evaluate,
     run_config,
+    summary,
     text_to_image_tradeoff,
 )
 from flowbridge_text import plugin as text_plugin
@@ -88,3 +92,39 @@ def test_the_sweep_repeats_evaluate_at_temperature_one(tiny_run):
         bridge, test, [0.5, 1.0], samples=3, inputs=4, seed=2, known={1.0: marker}
     )
     assert reused == [rows[0], {"temperature": 1.0, **marker}]
+
+
+def _tiny_config(tmp_path, name):
+    return run_config(
+        "lnfmm",
+        str(tmp_path / name),
+        data={"options": {"train_size": 40, "seed": 0}},
+        train={"steps": 4, "batch_size": 8, "checkpoint_every": 0, "progress": False},
+    )
+
+
+def test_evaluate_at_scores_the_chosen_steps_and_leaves_the_run_as_it_was(tmp_path, monkeypatch):
+    def drawing_evaluate(*args, **kwargs):
+        torch.rand(1)  # as a domain sampling from the global RNG would
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(experiment, "evaluate", drawing_evaluate)
+    with plugins.isolated(image_plugin, text_plugin, shapes_plugin):
+        test = ShapesDataset(train_size=0, test_size=4, val_size=0, novel_size=0).split("test")
+        curve = EvaluateAt([2, 4], test, samples=2, inputs=3, seed=1)
+        scored = train(_tiny_config(tmp_path, "scored"), callbacks=[curve])
+        plain = train(_tiny_config(tmp_path, "plain"))
+        # The evaluations draw samples, yet the run trains on the same random draws.
+        assert scored.terms == plain.terms
+        assert [row["step"] for row in curve.rows] == [2, 4]
+        assert 0 <= curve.rows[0]["train_seconds"] <= curve.rows[1]["train_seconds"]
+        # Each row is the summary of evaluate() on the model as it was at that step.
+        scores = evaluate(scored.bridge, test, samples=2, inputs=3, seed=1)
+        row = {k: v for k, v in curve.rows[1].items() if k not in ("step", "train_seconds")}
+        assert row == pytest.approx(summary(scores), nan_ok=True)
+
+
+@pytest.mark.parametrize("steps", [[], [0], [2.5]])
+def test_evaluate_at_needs_positive_integer_steps(steps):
+    with pytest.raises(ValueError, match="steps must be positive integers"):
+        EvaluateAt(steps, split=None)
