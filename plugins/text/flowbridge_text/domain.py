@@ -77,6 +77,8 @@ class TextDomain(Domain):
         max_size: largest vocabulary, the 4 special tokens included (``None``: no limit).
         word_dropout: probability that a decoder input word becomes ``<unk>`` while training.
         embedding_dropout: dropout on the decoder's input word embeddings while training.
+        encoder_dropout: dropout on the encoder's input word embeddings while training (0 in
+            the original; a guard against memorising the wordings of a small caption set).
 
     Raises:
         TypeError, ValueError: an option of the wrong type or out of range.
@@ -98,6 +100,7 @@ class TextDomain(Domain):
         max_size: int | None = None,
         word_dropout: float = 0.8,
         embedding_dropout: float = 0.5,
+        encoder_dropout: float = 0.0,
     ):
         for key, value in [
             ("embedding", embedding),
@@ -119,6 +122,7 @@ class TextDomain(Domain):
         self.min_count, self.max_size = min_count, max_size
         self.word_dropout = _check_probability(word_dropout, "word_dropout")
         self.embedding_dropout = _check_probability(embedding_dropout, "embedding_dropout")
+        self.encoder_dropout = _check_probability(encoder_dropout, "encoder_dropout")
         self.options = {
             "embedding": embedding,
             "hidden": hidden,
@@ -130,6 +134,7 @@ class TextDomain(Domain):
             "max_size": max_size,
             "word_dropout": self.word_dropout,
             "embedding_dropout": self.embedding_dropout,
+            "encoder_dropout": self.encoder_dropout,
         }
         self._vocabulary: Vocabulary | None = None
 
@@ -171,7 +176,14 @@ class TextDomain(Domain):
 
     # -- model parts -------------------------------------------------------------------------
     def build_encoder(self, spec: LatentSpec) -> TextEncoder:
-        return TextEncoder(len(self.vocabulary), spec, self.embedding, self.hidden, self.layers)
+        return TextEncoder(
+            len(self.vocabulary),
+            spec,
+            self.embedding,
+            self.hidden,
+            self.layers,
+            self.encoder_dropout,
+        )
 
     def build_decoder(self, spec: LatentSpec) -> TextDecoder:
         return TextDecoder(

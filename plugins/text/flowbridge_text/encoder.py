@@ -37,12 +37,24 @@ class TextEncoder(nn.Module):
         embedding: word embedding size.
         hidden: GRU width per direction.
         layers: GRU layers.
+        dropout: dropout on the input word embeddings in training mode (0: none). On a small
+            caption set whose wordings are mostly unique it keeps the encoder from learning
+            to name a training image by its wording (benchmarks/README.md).
     """
 
-    def __init__(self, vocab_size: int, spec: LatentSpec, embedding: int, hidden: int, layers: int):
+    def __init__(
+        self,
+        vocab_size: int,
+        spec: LatentSpec,
+        embedding: int,
+        hidden: int,
+        layers: int,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.vocab_size, self.spec = vocab_size, spec
         self.embed = nn.Embedding(vocab_size, embedding, padding_idx=PAD)
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         self.gru = nn.GRU(embedding, hidden, layers, batch_first=True, bidirectional=True)
         out = spec.total * (2 if spec.learned_variance else 1)
         self.head = nn.Linear(2 * hidden, out)
@@ -53,7 +65,7 @@ class TextEncoder(nn.Module):
         check_tokens(x, self.vocab_size)
         lengths = (x != PAD).sum(dim=1)
         packed = pack_padded_sequence(
-            self.embed(x), lengths.cpu(), batch_first=True, enforce_sorted=False
+            self.dropout(self.embed(x)), lengths.cpu(), batch_first=True, enforce_sorted=False
         )
         # pad_packed_sequence fills padding with zeros, so a plain sum is the sum over real steps.
         h, _ = pad_packed_sequence(self.gru(packed)[0], batch_first=True)

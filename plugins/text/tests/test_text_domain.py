@@ -26,6 +26,7 @@ from flowbridge_text import BOS, EOS, PAD, UNK, NotFittedError, TextDomain
         ({"max_size": 4}, ValueError, "max_size > 4"),
         ({"word_dropout": 1.5}, ValueError, r"word_dropout must be in \[0, 1\]"),
         ({"embedding_dropout": "0.5"}, TypeError, "embedding_dropout must be a number"),
+        ({"encoder_dropout": -0.1}, ValueError, r"encoder_dropout must be in \[0, 1\]"),
         ({"colour": 1}, TypeError, "colour"),
     ],
 )
@@ -47,6 +48,7 @@ def test_defaults_are_the_original_sizes_and_options_are_json():
         "max_size": None,
         "word_dropout": 0.8,
         "embedding_dropout": 0.5,
+        "encoder_dropout": 0.0,
     }
     assert json.loads(json.dumps(domain.describe()))["name"] == "text"
 

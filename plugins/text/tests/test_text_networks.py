@@ -40,6 +40,27 @@ def test_padding_does_not_change_the_encoding(domain, spec):
     torch.testing.assert_close(encoder(padded).shared, together.shared)
 
 
+def _refitted(domain, **options):
+    other = TextDomain(**{**domain.options, **options})
+    other.load_state_dict(domain.state_dict())
+    return other
+
+
+def test_encoder_dropout_acts_in_training_only(domain, spec):
+    # Dropout 1 zeroes every embedding: in training two texts of one length encode alike.
+    encoder = _refitted(domain, encoder_dropout=1.0).build_encoder(spec)
+    x = domain.collate(["a red circle", "a blue square"])
+    trained = encoder.train()(x)
+    torch.testing.assert_close(trained.shared[0], trained.shared[1])
+    # In eval mode the embeddings pass untouched: the encoding of a model without dropout.
+    twin = domain.build_encoder(spec)
+    twin.load_state_dict(encoder.state_dict())
+    evaluated = encoder.eval()(x)
+    torch.testing.assert_close(evaluated.shared, twin.eval()(x).shared)
+    assert not torch.allclose(evaluated.shared[0], evaluated.shared[1])
+    assert isinstance(twin.dropout, torch.nn.Identity)  # no dropout op at all by default
+
+
 def test_loss_is_summed_token_nll_ignoring_padding(domain, spec):
     x = domain.collate(["a red circle at the top left.", "a square"])
     _, decoder, encoded, logits = _encode_decode(domain, spec, x)
