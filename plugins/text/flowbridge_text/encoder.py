@@ -39,7 +39,7 @@ class TextEncoder(nn.Module):
         layers: GRU layers.
         dropout: dropout on the input word embeddings in training mode (0: none). On a small
             caption set whose wordings are mostly unique it keeps the encoder from learning
-            to name a training image by its wording (benchmarks/README.md).
+            to name a training item by its wording (benchmarks/README.md).
     """
 
     def __init__(
