@@ -219,12 +219,16 @@ def main() -> None:
             base, run_dir, **merge_settings({"train": budget, "data": data}, overrides)
         )
         started = time.perf_counter()
-        curve = EvaluateAt(at, test, args.samples, args.inputs, args.seed) if at else None
+        curve = None
+        if at:
+            curve = EvaluateAt(at, test, args.samples, args.inputs, args.seed, ceiling)
         try:
             result = train(config, callbacks=[curve] if curve else ())
         finally:
             if not args.keep_runs:
                 shutil.rmtree(run_dir, ignore_errors=True)
+        # The data's ceilings depend on the inputs alone: computed once, for all variants.
+        ceiling = ceiling or (curve and curve.ceiling)
         scores = evaluate(
             result.bridge, test, args.samples, args.inputs, args.seed, ceilings=ceiling is None
         )

@@ -226,6 +226,8 @@ class EvaluateAt:
         steps: the steps after which to score (positive integers).
         split: the split to score on (e.g. the test split).
         samples, inputs, seed: as for :func:`evaluate`.
+        ceiling: the data's ceilings on the same inputs, if already known (``evaluate``'s
+            ``"ceiling"``); else computed at the first chosen step and kept in ``ceiling``.
     """
 
     def __init__(
@@ -235,13 +237,14 @@ class EvaluateAt:
         samples: int = 10,
         inputs: int = 200,
         seed: int = 0,
+        ceiling: Mapping[str, Any] | None = None,
     ):
         if not steps or any(not isinstance(s, int) or s < 1 for s in steps):
             raise ValueError(f"steps must be positive integers, got {list(steps)}")
         self.steps, self.split = frozenset(steps), split
         self.samples, self.inputs, self.seed = samples, inputs, seed
         self.rows: list[dict[str, float]] = []
-        self.ceiling: dict[str, Any] | None = None
+        self.ceiling = ceiling
         self._made, self._evaluating = time.perf_counter(), 0.0
 
     def __call__(self, trainer: Any, step: int, terms: Mapping[str, float]) -> None:

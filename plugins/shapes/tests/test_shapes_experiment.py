@@ -128,3 +128,26 @@ def test_evaluate_at_scores_the_chosen_steps_and_leaves_the_run_as_it_was(tmp_pa
 def test_evaluate_at_needs_positive_integer_steps(steps):
     with pytest.raises(ValueError, match="steps must be positive integers"):
         EvaluateAt(steps, split=None)
+
+
+def test_evaluate_at_takes_known_ceilings_instead_of_computing_them(tmp_path, monkeypatch):
+    asked = []
+
+    def spying_evaluate(*args, **kwargs):
+        asked.append(kwargs["ceilings"])
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(experiment, "evaluate", spying_evaluate)
+    known = {"image_to_text": {"distinct_valid": 0.5}, "text_to_image": {"unstated_entropy": 0.5}}
+    with plugins.isolated(image_plugin, text_plugin, shapes_plugin):
+        test = ShapesDataset(train_size=0, test_size=4, val_size=0, novel_size=0).split("test")
+        curve = EvaluateAt([1, 2], test, samples=2, inputs=3, ceiling=known)
+        train(_tiny_config(tmp_path, "known"), callbacks=[curve])
+        fresh = EvaluateAt([1, 2], test, samples=2, inputs=3)
+        train(_tiny_config(tmp_path, "fresh"), callbacks=[fresh])
+    assert asked == [False, False, True, False]  # the fresh one computes them once
+    assert curve.ceiling is known and fresh.ceiling.keys() == known.keys()
+    row = curve.rows[0]
+    assert row["i2t_distinct_valid_of_ceiling"] == pytest.approx(
+        row["i2t_distinct_valid"] / 0.5, abs=1e-3
+    )
