@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 import torch
 from test_training_support import COLOURS, plugin  # noqa: F401
@@ -159,6 +161,41 @@ def test_an_interrupted_cli_run_says_how_to_resume(tmp_path, run_toml, capsys, m
     err = capsys.readouterr().err
     assert "interrupted after step 2" in err and "--resume" in err
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 2
+
+
+@pytest.mark.parametrize(
+    ("signals", "code", "message", "saved"),
+    [
+        ([signal.SIGTERM], 143, "SIGTERM: stopped after step 3; checkpoint", 3),
+        ([signal.SIGINT], 130, "SIGINT: stopped after step 3; checkpoint", 3),
+        (
+            [signal.SIGINT, signal.SIGINT],
+            130,
+            "SIGINT: stopped at once after step 3; the last checkpoint is of step 2",
+            2,
+        ),
+    ],
+)
+def test_a_signalled_cli_run_says_what_it_kept(
+    tmp_path, run_toml, capsys, monkeypatch, signals, code, message, saved
+):
+    original = Trainer._train_step
+
+    def signalled_in_3(self):
+        values = original(self)
+        if self.step == 3:
+            for number in signals:
+                signal.raise_signal(number)
+        return values
+
+    monkeypatch.setattr(Trainer, "_train_step", signalled_in_3)
+    out = tmp_path / "signalled"
+    argv = ["train", str(run_toml), "--out", str(out), "--steps", "6", "--no-progress"]
+    run_toml.write_text(run_toml.read_text() + "checkpoint_every = 2\n")
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert message in err and "--resume" in err
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == saved
 
 
 def test_a_diverging_cli_run_exits_1_naming_the_term(tmp_path, run_toml, capsys, monkeypatch):

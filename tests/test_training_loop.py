@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import threading
 
 import pytest
 import torch
@@ -20,7 +22,14 @@ from test_training_support import (  # noqa: F401 (fixtures)
 from flowbridge.checkpoint import CheckpointError, load_bridge, load_checkpoint
 from flowbridge.config import ConfigError, load_run_config
 from flowbridge.domain import PairedSplit
-from flowbridge.training import NonFiniteLossError, Trainer, loop, partition, train
+from flowbridge.training import (
+    NonFiniteLossError,
+    Trainer,
+    TrainingInterrupted,
+    loop,
+    partition,
+    train,
+)
 
 pytestmark = pytest.mark.usefixtures("plugin")
 
@@ -126,6 +135,106 @@ def test_an_interrupt_checkpoints_the_last_step_and_resume_continues(tmp_path, r
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 5
     resumed = Trainer(resumable(out, 8), resume=True).run()
     assert_same_parameters(resumed.bridge, straight[0])
+
+
+def signal_after_the_update(trainer, at_step, *signals):
+    """Send ``signals`` to this process right after the optimiser's update of step
+    ``at_step``: where a plain ``KeyboardInterrupt`` would checkpoint the old step's counter
+    with the new step's parameters."""
+    update = trainer.optimizer.step
+
+    def step(*args, **kwargs):
+        result = update(*args, **kwargs)
+        if trainer.step + 1 == at_step:
+            for number in signals:
+                signal.raise_signal(number)
+        return result
+
+    trainer.optimizer.step = step
+    return trainer
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_after_the_step_it_came_in_and_resume_continues(
+    tmp_path, resumable, straight, number
+):
+    out = tmp_path / "signalled"
+    trainer = signal_after_the_update(Trainer(resumable(out, 8)), 5, number)
+    with pytest.raises(TrainingInterrupted) as stopped:
+        trainer.run()
+    assert (stopped.value.signal, stopped.value.step, stopped.value.checkpoint) == (number, 5, True)
+    assert stopped.value.exit_code == 128 + number
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 5
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in log if line["split"] == "train"] == [1, 2, 3, 4, 5]
+    resumed = Trainer(resumable(out, 8), resume=True).run()
+    assert_same_parameters(resumed.bridge, straight[0])
+
+
+def test_a_second_signal_stops_at_once_and_keeps_the_last_checkpoint(tmp_path):
+    out = tmp_path / "twice"
+    config = load_run_config(toy_settings(out, steps=8, checkpoint_every=3))
+    trainer = signal_after_the_update(Trainer(config), 5, signal.SIGINT, signal.SIGINT)
+    with pytest.raises(TrainingInterrupted) as stopped:
+        trainer.run()
+    # Step 5's update happened, its counter did not: nothing of step 5 may reach a checkpoint.
+    assert (stopped.value.step, stopped.value.checkpoint) == (4, False)
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 3
+    assert trainer.last_checkpoint_step == 3
+
+
+def test_a_signal_in_the_final_checkpoint_still_stops_the_caller(tmp_path, monkeypatch):
+    out = tmp_path / "last"
+    save = Trainer.save
+
+    def signalled_save(self, collective=True):
+        path = save(self, collective)
+        if self.step == 4:
+            signal.raise_signal(signal.SIGTERM)
+        return path
+
+    monkeypatch.setattr(Trainer, "save", signalled_save)
+    with pytest.raises(TrainingInterrupted) as stopped:
+        Trainer(load_run_config(toy_settings(out, steps=4, checkpoint_every=0))).run()
+    assert (stopped.value.step, stopped.value.checkpoint) == (4, True)
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 4
+
+
+def test_signal_handlers_are_the_runs_own_and_put_back(tmp_path):
+    def guard(number, frame):  # what the process did before (and after) the run
+        raise AssertionError("the run's own handler should have taken this signal")
+
+    seen = {}
+
+    def look(trainer, step, terms):
+        seen[step] = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+
+    before = signal.signal(signal.SIGINT, guard), signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        Trainer(load_run_config(toy_settings(tmp_path, steps=2)), callbacks=[look]).run()
+        # SIGINT is the run's while it trains; SIGTERM was ignored and stays ignored.
+        assert seen[1][0] is not guard and callable(seen[1][0])
+        assert seen[1][1] is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGINT) is guard
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])
+
+
+def test_a_run_outside_the_main_thread_trains_without_signal_handlers(tmp_path):
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(Trainer(load_run_config(toy_settings(tmp_path, steps=2))).run())
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert not errors and results[0].step == 2
 
 
 def test_a_non_finite_loss_stops_before_the_update_and_keeps_the_checkpoint(tmp_path):

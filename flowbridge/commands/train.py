@@ -64,7 +64,7 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from ..config import load_run_config
-    from ..training import NonFiniteLossError, Trainer
+    from ..training import NonFiniteLossError, Trainer, TrainingInterrupted
     from ._errors import USER_ERRORS, report
 
     trainer = None
@@ -87,14 +87,11 @@ def run(args) -> int:
         result = trainer.run()
     except NonFiniteLossError as exc:
         return report("train", exc, code=1)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        stopped = exc if isinstance(exc, TrainingInterrupted) else None
         if trainer is not None and trainer.dist.is_main:
-            print(
-                f"interrupted after step {trainer.step}; checkpoint {trainer.checkpoint_path}. "
-                f"Continue with: flowbridge train {args.config} --resume --out {trainer.out}",
-                file=sys.stderr,
-            )
-        return 130
+            print(_interrupted(trainer, args.config, stopped), file=sys.stderr)
+        return stopped.exit_code if stopped else 130
     except USER_ERRORS as exc:
         return report("train", exc)
     if result.checkpoint is None:  # not the main process of a data-parallel run
@@ -109,3 +106,19 @@ def run(args) -> int:
         f"checkpoint: {result.checkpoint}\nlog: {result.log}"
     )
     return 0
+
+
+def _interrupted(trainer, config: str, stopped) -> str:
+    """What an interrupted run left, and the command that continues it."""
+    resume = f"flowbridge train {config} --resume --out {trainer.out}"
+    saved = trainer.last_checkpoint_step
+    if stopped is not None and not stopped.checkpoint:
+        where = f"{stopped.signal.name}: stopped at once after step {stopped.step}"
+        if saved is None:
+            return f"{where}; no checkpoint was written, so there is nothing to resume"
+        return f"{where}; the last checkpoint is of step {saved}. Continue from it with: {resume}"
+    how = f"{stopped.signal.name}: stopped" if stopped is not None else "interrupted"
+    return (
+        f"{how} after step {trainer.step}; checkpoint {trainer.checkpoint_path}. "
+        f"Continue with: {resume}"
+    )

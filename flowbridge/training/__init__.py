@@ -2,6 +2,7 @@
 
 from .data import BatchSampler, Partition, Stream, derive_seed, load_splits, partition
 from .loop import Callback, NonFiniteLossError, Trainer, TrainResult, train
+from .stopping import TrainingInterrupted
 
 __all__ = [
     "BatchSampler",
@@ -11,6 +12,7 @@ __all__ = [
     "Stream",
     "TrainResult",
     "Trainer",
+    "TrainingInterrupted",
     "derive_seed",
     "load_splits",
     "partition",

@@ -11,9 +11,10 @@ when the unpaired schedule says so, one batch of A-only and one of B-only items:
 discriminators take a step of their own Adam (``train.discriminator_lr``) on the same batch's
 ``critic`` loss, alongside the generator's step on ``total``; each optimiser holds only its
 own player's parameters. A non-finite term stops the run before the update, naming
-the term and the step; the last checkpoint stays as it was. ``KeyboardInterrupt`` writes a
-checkpoint of the last completed step first, so ``resume=True`` (``--resume``) continues
-exactly where the run stopped.
+the term and the step; the last checkpoint stays as it was. SIGINT (Ctrl-C) or SIGTERM stops
+the run after the step it is in, with a checkpoint of that step (:mod:`.stopping`), so
+``resume=True`` (``--resume``) continues exactly where the run stopped; a ``KeyboardInterrupt``
+from elsewhere (a callback) also writes a checkpoint of the last completed step first.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from ..domain import PairedSplit
 from ..files import atomic_write
 from ..plugins import get_domain
 from .data import BatchSampler, Stream, derive_seed, load_splits, partition
+from .stopping import StopRequests, TrainingInterrupted, _StopNow
 
 __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "Callback", "train"]
 
@@ -394,6 +396,11 @@ class Trainer:
         if self.dist.is_main:
             self._truncate_log(self.step)
 
+    @property
+    def last_checkpoint_step(self) -> int | None:
+        """The step of the newest checkpoint this run wrote or resumed from (``None``: none)."""
+        return self._last_saved
+
     def save(self, collective: bool = True) -> Path | None:
         """Write a checkpoint of the last completed step (rank 0 writes; with ``collective``
         every rank must call this, and every rank's RNG state is kept)."""
@@ -573,7 +580,10 @@ class Trainer:
 
         Raises:
             NonFiniteLossError: a loss term or the gradient became NaN/Inf.
-            KeyboardInterrupt: after writing a checkpoint of the last completed step.
+            TrainingInterrupted: SIGINT or SIGTERM arrived; the run stopped after the step it
+                was in and wrote a checkpoint of it (a second signal: at once, without one).
+            KeyboardInterrupt: raised by a callback; after writing a checkpoint of the last
+                completed step.
         """
         cfg = self.config.train
         started = time.perf_counter()
@@ -588,34 +598,17 @@ class Trainer:
             disable=not (cfg.progress and self.dist.is_main and sys.stderr.isatty()),
             dynamic_ncols=True,
         )
-        last_terms: dict[str, float] = {}
+        self._last_terms: dict[str, float] = {}
         finished = False
+        stop = StopRequests(announce=self.dist.is_main)
         try:
-            while self.step < cfg.steps:
-                values = self._train_step()
-                self._train_means.add(values)
-                step = self.step
-                final = step == cfg.steps or self._out_of_time(started)
-                if step % cfg.log_every == 0 or final:
-                    last_terms = self._train_means.pop()
-                    elapsed = time.perf_counter() - started
-                    self._log({"step": step, "split": "train", "time": elapsed, **last_terms})
-                    bar.set_postfix(
-                        {k: f"{last_terms[k]:.4g}" for k in _SHOWN if k in last_terms},
-                        refresh=False,
-                    )
-                if cfg.validate_every and step % cfg.validate_every == 0 and not final:
-                    self._validate_and_log(started)
-                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and not final:
-                    self.save()
-                bar.update(1)
-                for callback in self.callbacks:
-                    callback(self, step, values)
-                if final:
-                    break
-            self._validate_and_log(started)
-            checkpoint = self.save()
+            with stop.handling():
+                self._loop(stop, started, bar)
+                self._validate_and_log(started)
+                checkpoint = self.save()
             finished = True
+        except _StopNow as now:
+            raise TrainingInterrupted(now.signal_number, self.step, checkpoint=False) from None
         except KeyboardInterrupt:
             # Other ranks may be anywhere in their step: no collective call here.
             self.save(collective=False)
@@ -623,9 +616,11 @@ class Trainer:
         finally:
             bar.close()
             self.dist.close(barrier=finished)
+        if stop.received is not None:  # it came during the final validation or checkpoint
+            raise TrainingInterrupted(stop.received, self.step, checkpoint=True)
         return TrainResult(
             step=self.step,
-            terms=last_terms,
+            terms=self._last_terms,
             val_terms=self.val_terms,
             wall_time=time.perf_counter() - started,
             out=self.out if self.dist.is_main else None,
@@ -633,6 +628,36 @@ class Trainer:
             log=self.out / LOG_NAME if self.dist.is_main else None,
             bridge=self.bridge,
         )
+
+    def _loop(self, stop: StopRequests, started: float, bar: tqdm) -> None:
+        """Train step after step until ``train.steps`` or ``max_seconds``, or until ``stop``
+        has received a signal: then raise :class:`TrainingInterrupted` after that step's
+        log, validation, checkpoint and callbacks, for ``run`` to checkpoint it."""
+        cfg = self.config.train
+        while self.step < cfg.steps:
+            values = self._train_step()
+            self._train_means.add(values)
+            step = self.step
+            final = step == cfg.steps or self._out_of_time(started)
+            if step % cfg.log_every == 0 or final:
+                self._last_terms = self._train_means.pop()
+                elapsed = time.perf_counter() - started
+                self._log({"step": step, "split": "train", "time": elapsed, **self._last_terms})
+                bar.set_postfix(
+                    {k: f"{self._last_terms[k]:.4g}" for k in _SHOWN if k in self._last_terms},
+                    refresh=False,
+                )
+            if cfg.validate_every and step % cfg.validate_every == 0 and not final:
+                self._validate_and_log(started)
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and not final:
+                self.save()
+            bar.update(1)
+            for callback in self.callbacks:
+                callback(self, step, values)
+            if stop.received is not None:
+                raise TrainingInterrupted(stop.received, step, checkpoint=True)
+            if final:
+                break
 
 
 def train(
