@@ -13,20 +13,27 @@ residuals) for the same number of steps, and writes to ``--out``:
 * ``metrics.json`` (every number of the table, plus timings);
 * ``runs/<variant>/``: each model's checkpoint, config and training log
   (``flowbridge translate --checkpoint out/runs/lnfmm/checkpoint.pt ...`` uses them).
+
+Run again, it trains afresh and replaces each ``runs/<variant>/`` once the new model has
+finished training (interrupted, the earlier complete run stays).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from flowbridge import train
 from flowbridge.distributed import resolve_device
 from flowbridge.files import atomic_write
+from flowbridge.training import TrainResult
 
 from .dataset import ShapesDataset
 from .experiment import (
@@ -213,6 +220,30 @@ def main(argv: list[str] | None = None) -> int:
         resolve_device(args.device)  # before any training, not after the first model
     except ValueError as exc:
         parser.error(str(exc))
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: {args.out} keeps what an earlier complete demo wrote there (a model's "
+            f"run directory is replaced only once its new training has finished)",
+            file=sys.stderr,
+        )
+        return 130
+
+
+def _train_into(runs: Path, name: str, **overrides: Any) -> tuple[TrainResult, Path]:
+    """Train variant ``name`` into ``runs/<name>``, replacing what an earlier demo left there
+    only once the new run is complete (until then it trains in ``runs/<name>.partial``).
+    Returns the result and the run's log."""
+    final, partial = runs / name, runs / f"{name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    result = train(run_config(name, str(partial), **overrides))
+    shutil.rmtree(final, ignore_errors=True)
+    partial.rename(final)
+    return result, final / result.log.name
+
+
+def _run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -223,9 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     results, times, logs, bridges, curves = {}, {}, {}, {}, {}
     for name in args.variants.split(","):
         print(f"== training {VARIANTS.get(name, name)} for {args.steps} steps", flush=True)
-        config = run_config(
+        result, logs[name] = _train_into(
+            out / "runs",
             name,
-            str(out / "runs" / name),
             data={"options": data},
             train={
                 "steps": args.steps,
@@ -234,8 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                 "device": args.device,
             },
         )
-        result = train(config)
-        times[name], logs[name], bridges[name] = result.wall_time, result.log, result.bridge
+        times[name], bridges[name] = result.wall_time, result.bridge
         print(
             f"   trained in {result.wall_time:.0f} s; scoring {args.inputs} test inputs "
             f"x {args.samples} samples",

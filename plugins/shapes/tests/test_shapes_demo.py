@@ -6,7 +6,10 @@ import pytest
 import torch
 
 import flowbridge.plugins as plugins
+from flowbridge import train
+from flowbridge.checkpoint import load_checkpoint
 from flowbridge_image import plugin as image_plugin
+from flowbridge_shapes import demo
 from flowbridge_shapes import plugin as shapes_plugin
 from flowbridge_shapes.demo import main
 from flowbridge_shapes.experiment import TEMPERATURES
@@ -77,3 +80,37 @@ def test_an_unusable_device_is_refused_before_any_training(tmp_path, registered,
         with pytest.raises(SystemExit):
             main(["--out", str(tmp_path / "out"), "--device", "cuda"])
         assert "torch.cuda.is_available() is False" in capsys.readouterr().err
+
+
+def test_running_the_demo_again_replaces_each_run_only_once_it_is_trained(
+    tmp_path, registered, monkeypatch, capsys
+):
+    out = tmp_path / "out"
+    argv = ["--out", str(out), "--steps", "2", "--inputs", "3", "--samples", "2"]
+    argv += ["--train-size", "30", "--threads", "1", "--variants", "lnfmm,gaussian"]
+    assert main(argv) == 0
+    first = {
+        name: (out / "runs" / name / "checkpoint.pt").read_bytes() for name in ("lnfmm", "gaussian")
+    }
+
+    # Interrupted while the Gaussian prior trains again: its earlier run stays as it was.
+    def interrupted(config, *args, **kwargs):
+        if config.train.out.endswith("gaussian.partial"):
+            raise KeyboardInterrupt
+        return train(config, *args, **kwargs)
+
+    monkeypatch.setattr(demo, "train", interrupted)
+    assert main([*argv, "--seed", "1"]) == 130
+    assert "keeps what an earlier complete demo wrote" in capsys.readouterr().err
+    runs = out / "runs"
+    assert (runs / "gaussian" / "checkpoint.pt").read_bytes() == first["gaussian"]
+    assert (runs / "lnfmm" / "checkpoint.pt").read_bytes() != first["lnfmm"]  # seed 1's
+
+    # And once more, uninterrupted: every run replaced, nothing partial left behind.
+    monkeypatch.setattr(demo, "train", train)
+    before = {name: (runs / name).stat().st_ino for name in first}
+    assert main(argv) == 0
+    assert sorted(path.name for path in runs.iterdir()) == ["gaussian", "lnfmm"]
+    for name in first:
+        assert (runs / name).stat().st_ino != before[name]
+        assert load_checkpoint(runs / name / "checkpoint.pt")["step"] == 2
