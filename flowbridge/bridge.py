@@ -11,14 +11,16 @@ shared bijection :math:`f` carries A's shared space to B's. A paired example cos
       + λ_3\, \mathrm{KL}(q(r_B|x_B) \| p_B(r_B | f(s_A)))
       + λ_4\, \ell_A(x_A | s_A, r_A) + λ_5\, \ell_B(x_B | s_B, r_B)
       + λ_x [\ell_B(x_B | f(s_A), r_B) + \ell_A(x_A | f^{-1}(s_B), r_A)]
-      + λ_m \|f(s_A) - s_B\|^2
+      + λ_m \|f(s_A) - s_B\|^2 + λ_c\, \mathrm{InfoNCE}(f(s_A), s_B)
       + λ_G \sum_{X \in \{A, B\}} -D_X(\hat x_X, c_X)
 
 The shared prior :math:`p` is a density on B's shared space; A's shared code is scored under
 the density it induces through f, :math:`-\log p(s_A) = -\log p(f(s_A)) - \log|\det J_f(s_A)|`.
 With the original "uniform" prior only the volume term :math:`-\log|\det J_f|` remains.
 The two cross-reconstructions may also be weighted apart (``cross_a``, ``cross_b`` are added
-to :math:`λ_x` for one side each), as the original code does.
+to :math:`λ_x` for one side each), as the original code does. The contrastive term
+(:mod:`flowbridge.contrastive`, not in the paper; off unless ``weights.contrastive`` > 0) asks
+each carried code to pick out its own partner's among the batch's.
 Each residual prior is conditioned on the *other* domain's shared code expressed in its own
 space, which is exactly what exists at translation time. An unpaired example of A costs
 :math:`λ_1 [-\log p(s_A)] + λ_2\,\mathrm{KL}(q(r_A|x_A) \| p_A(r_A|s_A)) + λ_4 \ell_A`
@@ -55,6 +57,7 @@ from torch import nn
 
 from .adversarial import discriminator_hinge_loss, frozen_scores, generator_hinge_loss
 from .config import BridgeConfig
+from .contrastive import info_nce
 from .domain import Domain, EncoderOutput, LatentSpec
 from .flows import SharedBijection, build_residual_prior, build_shared_prior
 from .posterior import PosteriorSample, sample_posterior
@@ -376,6 +379,8 @@ class Bridge(nn.Module):
             "prior_b": self._kl("b", qb, a_in_b),
             "align": (a_in_b - qb.shared).square().sum(dim=1),
         }
+        if self.config.weights.contrastive:
+            terms["contrastive"] = info_nce(a_in_b, qb.shared, self.config.contrastive_temperature)
         reports = {}
         for side, q, crossed, x in (("a", qa, b_in_a, x_a), ("b", qb, a_in_b, x_b)):
             decoded, reported = self._decoded_terms(side, q, crossed, x)

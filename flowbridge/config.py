@@ -67,6 +67,10 @@ class LossWeights:
                                     :math:`x_A` decoded from the shared code of its own
                                     translation :math:`\hat x_B`, carried back through f
     ``back_b``                      the same for unpaired B inputs
+    ``contrastive``                 symmetric InfoNCE of :math:`f(s_A)` and :math:`s_B` on
+                                    paired batches: each code must pick out its partner's
+                                    among the batch's (:mod:`flowbridge.contrastive`;
+                                    temperature :attr:`BridgeConfig.contrastive_temperature`)
     ======================  ======  =====================================================
 
     A domain's cross-reconstruction is weighted ``cross + cross_<side>``: the original code
@@ -98,6 +102,7 @@ class LossWeights:
     adversarial: float = 0.0
     back_a: float = 0.0
     back_b: float = 0.0
+    contrastive: float = 0.0
 
     def __post_init__(self):
         for key, value in vars(self).items():
@@ -135,6 +140,8 @@ class BridgeConfig:
             with a discriminator it scores: ``"cross"`` (decoded from the partner's shared
             code carried over by f, scored for that code: what translation produces),
             ``"own"`` (the domain's own reconstruction, scored for its own code) or ``"both"``.
+        contrastive_temperature: τ of the contrastive term's cosine similarities (with
+            ``weights.contrastive > 0``; CLIP's learned τ settles near 0.01, 0.1 is gentler).
         weights: loss weights.
     """
 
@@ -156,6 +163,7 @@ class BridgeConfig:
     posterior: str = "fixed"
     posterior_noise: float = 0.05
     adversarial_on: str = "cross"
+    contrastive_temperature: float = 0.1
     weights: LossWeights = field(default_factory=LossWeights)
 
     def __post_init__(self):
@@ -210,6 +218,11 @@ class BridgeConfig:
             )
         if not (self.base_scale > 0 and self.posterior_noise >= 0):
             raise ConfigError("base_scale must be > 0 and posterior_noise >= 0")
+        if not 0 < self.contrastive_temperature < float("inf"):
+            raise ConfigError(
+                f"contrastive_temperature must be a finite number > 0, got "
+                f"{self.contrastive_temperature!r}"
+            )
 
 
 @dataclass

@@ -36,6 +36,7 @@ CONFIGS = [
     {"residual_prior": "standard"},
     {"residual_prior": "none"},
     {"weights": LossWeights(align=1.0, cross=0.0)},
+    {"weights": LossWeights(contrastive=1.0), "contrastive_temperature": 0.5},
     {"residual_components": 3, "shared_prior": "gaussian"},
 ]
 
@@ -62,7 +63,14 @@ def test_paired_loss_terms_are_finite_and_reach_every_parameter(config):
 
 def test_total_is_the_weighted_sum_of_the_terms():
     weights = LossWeights(
-        shared=0.5, prior_a=2.0, prior_b=3.0, rec_a=0.1, rec_b=0.2, cross=0.7, align=1.5
+        shared=0.5,
+        prior_a=2.0,
+        prior_b=3.0,
+        rec_a=0.1,
+        rec_b=0.2,
+        cross=0.7,
+        align=1.5,
+        contrastive=0.4,
     )
     bridge = make_bridge(weights=weights)
     torch.manual_seed(1)

@@ -87,6 +87,11 @@ def test_the_plain_dict_form_round_trips():
         ({"train": {"batch_size": 0}}, "batch_size must be >= 1"),
         ({"train": 5}, "train must be a table"),
         ({"model": {"posterior": "learned"}}, "posterior 'learned' needs a proper shared prior"),
+        (
+            {"model": {"contrastive_temperature": 0.0}},
+            "contrastive_temperature must be a finite number > 0, got 0.0",
+        ),
+        ({"model": {"weights": {"contrastive": -1.0}}}, "contrastive must be a finite number"),
         ({"preset": "huge"}, "unknown preset 'huge'"),
         ({"preset": 3}, "'preset' must be of type str"),
     ],

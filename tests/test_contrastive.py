@@ -1,0 +1,80 @@
+"""The contrastive alignment term on hand-made codes with known answers, and in the bridge."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from test_bridge import batch, make_bridge
+
+from flowbridge import LossWeights
+from flowbridge.contrastive import info_nce
+
+
+def test_codes_that_tell_nothing_apart_cost_log_n():
+    a = torch.ones(5, 3)
+    b = torch.full((5, 3), 2.0)  # cosine: every pair alike
+    torch.testing.assert_close(info_nce(a, b, 0.1), torch.full((5,), math.log(5)))
+
+
+def test_partners_that_stand_out_cost_almost_nothing():
+    codes = torch.eye(4) * 3.0  # orthogonal: cos 1 with the partner, 0 with the others
+    loss = info_nce(codes, codes, temperature=0.05)
+    # Each row: -log(e^20 / (e^20 + 3)) = log(1 + 3 e^-20).
+    torch.testing.assert_close(loss, torch.full((4,), math.log1p(3 * math.exp(-20))))
+    # A swapped pair is the worst case: its partner scores 0 and a stranger 1/τ.
+    swapped = codes[[1, 0, 2, 3]]
+    worst = info_nce(codes, swapped, temperature=0.05)
+    assert worst[0] > 19 and worst[2] < 1e-6
+
+
+def test_it_is_clips_symmetric_cross_entropy_per_pair():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
+    logits = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T / 0.3
+    target = torch.arange(6)
+    rows = F.cross_entropy(logits, target, reduction="none")
+    columns = F.cross_entropy(logits.T, target, reduction="none")
+    torch.testing.assert_close(info_nce(a, b, 0.3), (rows + columns) / 2)
+    # Neither the codes' lengths nor the order of the pairs matters.
+    torch.testing.assert_close(info_nce(3 * a, 0.5 * b, 0.3), info_nce(a, b, 0.3))
+    order = torch.randperm(6, generator=g)
+    torch.testing.assert_close(info_nce(a[order], b[order], 0.3), info_nce(a, b, 0.3)[order])
+
+
+def test_bad_shapes_are_refused():
+    with pytest.raises(ValueError, match=r"two \[n, d\] batches of one shape"):
+        info_nce(torch.zeros(4, 3), torch.zeros(5, 3), 0.1)
+    with pytest.raises(ValueError, match=r"two \[n, d\] batches of one shape"):
+        info_nce(torch.zeros(4), torch.zeros(4), 0.1)
+
+
+def test_the_bridge_scores_carried_codes_against_the_partners_codes(monkeypatch):
+    bridge = make_bridge(
+        weights=LossWeights(contrastive=2.0), contrastive_temperature=0.2, posterior_noise=0.0
+    )
+    with torch.no_grad():  # f starts as the identity: perturb it, so f(s_A) differs from s_A
+        for p in bridge.shared_map.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    seen = {}
+
+    def recorded(a, b, temperature):
+        seen.update(a=a, b=b, temperature=temperature)
+        return info_nce(a, b, temperature)
+
+    monkeypatch.setattr("flowbridge.bridge.info_nce", recorded)
+    x_a, x_b = batch()
+    terms = bridge.loss(x_a, x_b)
+    assert seen["temperature"] == 0.2
+    with torch.no_grad():
+        carried, _ = bridge.map_shared(bridge.encode(x_a, "a").shared, "a")
+        partner = bridge.encode(x_b, "b").shared
+    # Without posterior noise: exactly f(s_A) and s_B of the same pairs.
+    torch.testing.assert_close(seen["a"].detach(), carried)
+    assert not torch.allclose(carried, bridge.encode(x_a, "a").shared.detach(), atol=1e-3)
+    torch.testing.assert_close(seen["b"].detach(), partner)
+    torch.testing.assert_close(terms["contrastive"], info_nce(seen["a"], seen["b"], 0.2).mean())
+    # Off (the default), the term is neither computed nor reported.
+    assert "contrastive" not in make_bridge().loss(x_a, x_b)
