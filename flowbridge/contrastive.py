@@ -15,7 +15,7 @@ hold what its caption leaves unsaid — only that each code tells its partner ap
 other items of the batch. That is a discriminative signal an encoder learns from quickly: on
 the shapes testbed the image encoder learnt the shape of small objects from the captions'
 cross-reconstruction alone only slowly (a few nats next to ~1,650 of pixel likelihood), and
-with this term the shapes image→text names wrong fell from ~25% to ~8% at equal steps
+with this term the shapes image→text names wrong fell from 24–32% to 7–9% at equal steps
 (benchmarks/README.md). Negatives are the other pairs of the batch (of each rank's share in
 data-parallel training); captions that fit several images of a batch only raise the floor of
 the loss, not its direction.
