@@ -376,6 +376,22 @@ def test_resuming_needs_the_same_run(tmp_path):
     assert resumed.step == 3
 
 
+def test_a_run_saved_before_a_setting_existed_resumes_with_its_default(tmp_path):
+    train(toy_config(tmp_path, steps=2))
+    path = tmp_path / "checkpoint.pt"
+    saved = load_checkpoint(path)
+    # What an older flowbridge wrote: no contrastive term among the settings.
+    del saved["run"]["model"]["contrastive_temperature"]
+    del saved["run"]["model"]["weights"]["contrastive"]
+    torch.save(saved, path)
+    assert Trainer(toy_config(tmp_path, steps=3), resume=True).run().step == 3
+    # A real change of that setting is still refused.
+    settings = toy_settings(tmp_path, steps=4)
+    settings["model"]["weights"] = {"contrastive": 1.0}
+    with pytest.raises(CheckpointError, match=r"model\.weights\.contrastive \(0\.0 in the"):
+        Trainer(load_run_config(settings), resume=True)
+
+
 def test_bad_setups_fail_clearly(tmp_path):
     with pytest.raises(ValueError, match="names no domains"):
         Trainer(load_run_config({"train": {"out": str(tmp_path)}}))

@@ -40,7 +40,7 @@ from ..checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from ..config import RunConfig, to_dict
+from ..config import ConfigError, RunConfig, from_dict, to_dict
 from ..domain import PairedSplit
 from ..files import atomic_write
 from ..plugins import get_domain
@@ -158,6 +158,17 @@ def _load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any
 def _grad_norm(parameters: Sequence[nn.Parameter]) -> torch.Tensor:
     norms = [torch.linalg.vector_norm(p.grad) for p in parameters if p.grad is not None]
     return torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros(())
+
+
+def _as_read_now(run: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's run settings as this version of flowbridge reads them: a setting added
+    since the run was saved takes its default, which keeps the behaviour the run was trained
+    with (new settings default to the old behaviour), so upgrading does not stop a resume. A
+    run this version cannot read (a setting since removed) is compared as it was saved."""
+    try:
+        return to_dict(from_dict(RunConfig, run))
+    except ConfigError:
+        return run
 
 
 def _differences(saved: Any, current: Any, where: str) -> list[str]:
@@ -327,11 +338,11 @@ class Trainer:
                 f"b = {saved['b']!r}; this run configures a = {wanted['a']!r}, "
                 f"b = {wanted['b']!r}: resume with the run's own config or use another out"
             )
-        current = to_dict(self.config)
+        saved, current = _as_read_now(checkpoint["run"]), to_dict(self.config)
         changed = [
             d
             for part in ("data", "domains", "model")
-            for d in _differences(checkpoint["run"].get(part), current[part], part)
+            for d in _differences(saved.get(part), current[part], part)
         ]
         if changed:
             raise CheckpointError(
