@@ -609,12 +609,11 @@ class Trainer:
             disable=not (cfg.progress and self.dist.is_main and sys.stderr.isatty()),
             dynamic_ncols=True,
         )
-        self._last_terms: dict[str, float] = {}
         finished = False
         stop = StopRequests(announce=self.dist.is_main)
         try:
             with stop.handling():
-                self._loop(stop, started, bar)
+                last_terms = self._loop(stop, started, bar)
                 self._validate_and_log(started)
                 checkpoint = self.save()
             finished = True
@@ -631,7 +630,7 @@ class Trainer:
             raise TrainingInterrupted(stop.received, self.step, checkpoint=True)
         return TrainResult(
             step=self.step,
-            terms=self._last_terms,
+            terms=last_terms,
             val_terms=self.val_terms,
             wall_time=time.perf_counter() - started,
             out=self.out if self.dist.is_main else None,
@@ -640,22 +639,24 @@ class Trainer:
             bridge=self.bridge,
         )
 
-    def _loop(self, stop: StopRequests, started: float, bar: tqdm) -> None:
+    def _loop(self, stop: StopRequests, started: float, bar: tqdm) -> dict[str, float]:
         """Train step after step until ``train.steps`` or ``max_seconds``, or until ``stop``
         has received a signal: then raise :class:`TrainingInterrupted` after that step's
-        log, validation, checkpoint and callbacks, for ``run`` to checkpoint it."""
+        log, validation, checkpoint and callbacks, for ``run`` to checkpoint it. Returns the
+        last logged means of the training terms (empty when no step was left to train)."""
         cfg = self.config.train
+        last_terms: dict[str, float] = {}
         while self.step < cfg.steps:
             values = self._train_step()
             self._train_means.add(values)
             step = self.step
             final = step == cfg.steps or self._out_of_time(started)
             if step % cfg.log_every == 0 or final:
-                self._last_terms = self._train_means.pop()
+                last_terms = self._train_means.pop()
                 elapsed = time.perf_counter() - started
-                self._log({"step": step, "split": "train", "time": elapsed, **self._last_terms})
+                self._log({"step": step, "split": "train", "time": elapsed, **last_terms})
                 bar.set_postfix(
-                    {k: f"{self._last_terms[k]:.4g}" for k in _SHOWN if k in self._last_terms},
+                    {k: f"{last_terms[k]:.4g}" for k in _SHOWN if k in last_terms},
                     refresh=False,
                 )
             if cfg.validate_every and step % cfg.validate_every == 0 and not final:
@@ -669,6 +670,7 @@ class Trainer:
                 raise TrainingInterrupted(stop.received, step, checkpoint=True)
             if final:
                 break
+        return last_terms
 
 
 def train(
