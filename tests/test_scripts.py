@@ -1,4 +1,4 @@
-"""The 2-D demo and the speed benchmark run end to end on toy sizes (they are scripts, not
+"""The example and benchmark scripts run end to end on toy sizes (they are scripts, not
 package modules, and would otherwise rot unnoticed)."""
 
 from __future__ import annotations
@@ -9,8 +9,15 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+
+import flowbridge.plugins as plugins
+from flowbridge_image import plugin as image_plugin
+from flowbridge_shapes import plugin as shapes_plugin
+from flowbridge_shapes.render import render
+from flowbridge_text import plugin as text_plugin
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,3 +89,50 @@ def test_the_quality_dataset_entropy_matches_a_monte_carlo_estimate():
     entropy = 4 * (0.5 * math.log(2 * math.pi * math.e) + math.log(0.05))
     entropy += (0.5 * math.log(2 * math.pi * math.e) + wide_std.log()).sum(dim=1).mean().item()
     assert abs(entropy - bench.QUALITY_ENTROPY) < 0.02
+
+
+def test_the_autoencoder_benchmark_names_each_misreading_by_size():
+    bench = _load("benchmarks/image_autoencoder.py")
+    keys = ("shape", "color", "size", "horizontal", "vertical")
+    truth = [
+        dict(zip(keys, values, strict=True))
+        for values in (
+            ("diamond", "red", "small", "left", "top"),
+            ("square", "blue", "large", "right", "top"),
+            ("circle", "green", "large", "left", "bottom"),
+        )
+    ]
+    originals = render(truth, np.random.default_rng(0))
+    # The first drawn round, the second blank gray (nothing to read), the third kept.
+    rounded = render([{**truth[0], "shape": "circle"}], np.random.default_rng(0))
+    rebuilt = torch.cat((rounded, torch.full_like(originals[1:2], 0.3), originals[2:]))
+    meta = [{"attributes": attributes} for attributes in truth]
+    assert bench.misreadings(originals, rebuilt, meta) == {
+        "small: shape diamond->circle": 1,
+        "large: unreadable": 1,
+    }
+    assert bench.misreadings(originals, originals, meta) == {}
+
+
+def test_the_autoencoder_benchmark_runs_on_toy_sizes(tmp_path, keep_threads):
+    bench = _load("benchmarks/image_autoencoder.py")
+    out = tmp_path / "ae.json"
+    argv = ["--steps", "4", "--at", "2,4", "--train-size", "20", "--inputs", "6", "--hidden", "8"]
+    with plugins.isolated(image_plugin, text_plugin, shapes_plugin):
+        report = bench.main([*argv, "--threads", "1", "--out", str(out)])
+    assert json.loads(out.read_text()) == report
+    assert [point["step"] for point in report["points"]] == [2, 4]
+    for point in report["points"]:
+        assert 0 <= point["attributes_kept"] <= 1 and point["mse"] > 0
+        # Every image is either kept whole or has at least one misreading counted.
+        assert sum(point["misread"].values()) >= round(6 * (1 - point["attributes_kept"]))
+    assert report["points"][0]["train_seconds"] <= report["points"][1]["train_seconds"]
+    assert report["settings"]["latent"] == [16, 8] and report["settings"]["hidden"] == 8
+
+
+@pytest.mark.parametrize("at", ["5", "0,2", "two"])
+def test_the_autoencoder_benchmark_refuses_steps_it_will_not_reach(at, capsys):
+    bench = _load("benchmarks/image_autoencoder.py")
+    with pytest.raises(SystemExit):
+        bench.main(["--steps", "4", "--at", at])
+    assert "--at" in capsys.readouterr().err
