@@ -16,6 +16,8 @@ import torch
 import flowbridge.plugins as plugins
 from flowbridge_image import plugin as image_plugin
 from flowbridge_shapes import plugin as shapes_plugin
+from flowbridge_shapes.metrics import attributes_kept
+from flowbridge_shapes.oracle import read_images
 from flowbridge_shapes.render import render
 from flowbridge_text import plugin as text_plugin
 
@@ -107,11 +109,15 @@ def test_the_autoencoder_benchmark_names_each_misreading_by_size():
     rounded = render([{**truth[0], "shape": "circle"}], np.random.default_rng(0))
     rebuilt = torch.cat((rounded, torch.full_like(originals[1:2], 0.3), originals[2:]))
     meta = [{"attributes": attributes} for attributes in truth]
-    assert bench.misreadings(originals, rebuilt, meta) == {
+    truths, reads = read_images(originals), read_images(rebuilt)
+    assert bench.misreadings(truths, reads, meta) == {
         "small: shape diamond->circle": 1,
         "large: unreadable": 1,
     }
-    assert bench.misreadings(originals, originals, meta) == {}
+    assert bench.misreadings(truths, truths, meta) == {}
+    # An original the oracle cannot read is no reconstruction's fault, but is not kept either.
+    assert attributes_kept([None, *truths[1:]], truths) == pytest.approx(2 / 3)
+    assert bench.misreadings([None, *truths[1:]], truths, meta) == {"small: original unreadable": 1}
 
 
 def test_the_autoencoder_benchmark_runs_on_toy_sizes(tmp_path, keep_threads):

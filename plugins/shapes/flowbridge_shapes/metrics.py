@@ -44,6 +44,7 @@ __all__ = [
     "image_ceiling",
     "sample_images",
     "image_reconstruction",
+    "attributes_kept",
     "caption_reconstruction",
     "one_pair_per_image",
 ]
@@ -164,12 +165,20 @@ def image_reconstruction(
     if x.shape != y.shape:
         raise ValueError(f"originals are {list(x.shape)} but reconstructions {list(y.shape)}")
     mse = float((x - y).square().mean())
-    kept = [a is not None and a == b for a, b in zip(read_images(x), read_images(y), strict=True)]
     return {
         "mse": mse,
         "psnr": 10 * math.log10(1 / mse) if mse > 0 else math.inf,
-        "attributes_kept": float(np.mean(kept)),
+        "attributes_kept": attributes_kept(read_images(x), read_images(y)),
     }
+
+
+def attributes_kept(
+    originals: Sequence[dict[str, str] | None], reconstructions: Sequence[dict[str, str] | None]
+) -> float:
+    """The fraction of reconstructions whose oracle reading equals their original's (an
+    original the oracle cannot read counts as not kept), from :func:`~.oracle.read_images`."""
+    pairs = list(zip(originals, reconstructions, strict=True))
+    return float(np.mean([a is not None and a == b for a, b in pairs]))
 
 
 def caption_reconstruction(
