@@ -10,7 +10,10 @@ A checkpoint is a dict saved with :func:`torch.save` and read back with
     domains           {"a": record, "b": record}; record = name, options, fitted state
                       (a vocabulary...), plugin distribution and version
     model_config      the BridgeConfig as a plain dict
-    model             Bridge.state_dict()
+    model             Bridge.state_dict(): the weights to use (their average, when the run
+                      averages weights: train.ema_decay)
+    optimised_model   the raw weights the optimiser steps, when model is their average
+                      (None otherwise; absent from older checkpoints)
     run               the full RunConfig as a plain dict (None for a bare model)
     optimizer         the optimiser's state_dict (None for a bare model)
     critic_optimizer  the discriminators' optimiser state_dict (None without adversarial
@@ -96,6 +99,7 @@ def save_checkpoint(
     optimizer: dict[str, Any] | None = None,
     critic_optimizer: dict[str, Any] | None = None,
     rng: dict[str, Any] | None = None,
+    optimised_model: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``bridge`` (and, for a training run, what resuming needs) to ``path`` atomically.
 
@@ -107,6 +111,8 @@ def save_checkpoint(
         optimizer: the optimiser's ``state_dict()``.
         critic_optimizer: the discriminators' optimiser's ``state_dict()`` (adversarial runs).
         rng: RNG states (plain tensors and numbers) for an exact resume.
+        optimised_model: the ``state_dict()`` of the raw weights the optimiser steps, when
+            ``bridge`` holds their average.
     """
     from . import __version__
 
@@ -118,6 +124,7 @@ def save_checkpoint(
         "domains": {side: domain_record(bridge.domains[side]) for side in ("a", "b")},
         "model_config": to_dict(bridge.config),
         "model": bridge.state_dict(),
+        "optimised_model": optimised_model,
         "run": run,
         "optimizer": optimizer,
         "critic_optimizer": critic_optimizer,

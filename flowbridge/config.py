@@ -274,6 +274,11 @@ class TrainConfig:
         lr: Adam learning rate (1e-4 in the original).
         discriminator_lr: learning rate of the discriminators' own Adam (3e-4 in the
             original), used when ``model.weights.adversarial > 0``.
+        ema_decay: keep an exponential moving average of the weights with this decay β
+            (Polyak averaging, :mod:`flowbridge.training.averaging`; 0 = off): the average,
+            over about the last 1 / (1 - β) steps, is the model the run validates, saves for
+            :func:`~flowbridge.load_bridge` and returns, while Adam steps the raw weights
+            (kept in the checkpoint for resume). 0.99 averages about 100 steps.
         grad_clip: clipping threshold; 0 turns clipping off.
         grad_clip_mode: ``"value"`` (clamp every gradient entry, the original) or ``"norm"``
             (rescale the whole gradient to at most this global L2 norm).
@@ -301,6 +306,7 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 1e-3
     discriminator_lr: float = 3e-4
+    ema_decay: float = 0.0
     grad_clip: float = 0.0
     grad_clip_mode: str = "value"
     paired_fraction: float = 1.0
@@ -334,6 +340,11 @@ class TrainConfig:
             raise ConfigError(
                 f"max_seconds must be a finite number >= 0 (0 = no time limit), "
                 f"got {self.max_seconds}"
+            )
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(
+                f"ema_decay must be in [0, 1) (0 = no weight averaging; 0.99 averages about "
+                f"the last 100 steps), got {self.ema_decay}"
             )
         if not self.grad_clip >= 0:
             raise ConfigError(f"grad_clip must be >= 0 (0 = off), got {self.grad_clip}")

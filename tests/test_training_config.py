@@ -85,6 +85,9 @@ def test_the_plain_dict_form_round_trips():
         ({"train": {"paired_fraction": 0.0}}, "paired_fraction must be in"),
         ({"train": {"grad_clip_mode": "max"}}, "grad_clip_mode must be one of"),
         ({"train": {"batch_size": 0}}, "batch_size must be >= 1"),
+        ({"train": {"ema_decay": 1.0}}, r"ema_decay must be in \[0, 1\) .*got 1.0"),
+        ({"train": {"ema_decay": -0.5}}, r"ema_decay must be in \[0, 1\)"),
+        ({"train": {"ema_decay": float("nan")}}, r"ema_decay must be in \[0, 1\)"),
         ({"train": 5}, "train must be a table"),
         ({"model": {"posterior": "learned"}}, "posterior 'learned' needs a proper shared prior"),
         (

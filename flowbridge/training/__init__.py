@@ -1,5 +1,6 @@
 """Training: the run loop, its data handling, checkpoints and resume (see :mod:`.loop`)."""
 
+from .averaging import WeightAverage
 from .data import BatchSampler, Partition, Stream, derive_seed, load_splits, partition
 from .loop import Callback, NonFiniteLossError, Trainer, TrainResult, train
 from .stopping import TrainingInterrupted
@@ -13,6 +14,7 @@ __all__ = [
     "TrainResult",
     "Trainer",
     "TrainingInterrupted",
+    "WeightAverage",
     "derive_seed",
     "load_splits",
     "partition",

@@ -14,7 +14,9 @@ own player's parameters. A non-finite term stops the run before the update, nami
 the term and the step; the last checkpoint stays as it was. SIGINT (Ctrl-C) or SIGTERM stops
 the run after the step it is in, with a checkpoint of that step (:mod:`.stopping`), so
 ``resume=True`` (``--resume``) continues exactly where the run stopped; a ``KeyboardInterrupt``
-from elsewhere (a callback) also writes a checkpoint of the last completed step first.
+from elsewhere (a callback) also writes a checkpoint of the last completed step first. With
+``train.ema_decay > 0`` the run validates, saves and returns the average of the weights
+(:mod:`.averaging`), and the checkpoint keeps the raw weights for resume.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from ..config import ConfigError, RunConfig, from_dict, to_dict
 from ..domain import PairedSplit
 from ..files import atomic_write
 from ..plugins import get_domain
+from .averaging import WeightAverage
 from .data import BatchSampler, Stream, derive_seed, load_splits, partition
 from .stopping import StopRequests, TrainingInterrupted, _StopNow
 
@@ -82,7 +85,7 @@ class TrainResult:
         val_terms: the last validation's mean terms, or ``None`` without a validation split.
         wall_time: seconds this call of :meth:`Trainer.run` took.
         out, checkpoint, log: the run directory and its files (``None`` on ranks other than 0).
-        bridge: the trained model.
+        bridge: the trained model (the average of its weights with ``train.ema_decay > 0``).
     """
 
     step: int
@@ -251,6 +254,18 @@ class Trainer:
                 domain.load_state_dict(checkpoint["domains"][side]["state"])
         torch.manual_seed(derive_seed(cfg.seed, "init"))
         self.bridge = Bridge(*domains, config.model).to(self.device)
+        self.average: WeightAverage | None = None
+        if cfg.ema_decay:
+            # A second model built the same way (not a deep copy: a domain need not be
+            # copyable); its random initialisation is overwritten by the copy. The noise
+            # seed is set below, so the raw run is the same with or without the average.
+            self.average = WeightAverage(
+                self.bridge,
+                Bridge(*domains, config.model).to(self.device),
+                cfg.ema_decay,
+                # Critics are trained against the raw generator and used in training only.
+                copied=("discriminators.",),
+            )
 
         upfront = cfg.collate_upfront
         self.paired = (Stream(domains[0], items.a, upfront), Stream(domains[1], items.b, upfront))
@@ -381,7 +396,14 @@ class Trainer:
         }
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
-        self.bridge.load_state_dict(checkpoint["model"])
+        optimised = checkpoint.get("optimised_model")
+        self.bridge.load_state_dict(checkpoint["model"] if optimised is None else optimised)
+        if self.average is not None:
+            # A run that did not average before starts its average here.
+            if optimised is None:
+                self.average.reset()
+            else:
+                self.average.average.load_state_dict(checkpoint["model"])
         _load_optimizer_state(self.optimizer, checkpoint["optimizer"])
         if self.critic_optimizer is not None:
             if checkpoint.get("critic_optimizer") is None:
@@ -408,6 +430,12 @@ class Trainer:
             self._truncate_log(self.step)
 
     @property
+    def evaluation_bridge(self) -> Bridge:
+        """The model to evaluate and translate with: the average of the weights with
+        ``train.ema_decay > 0``, else :attr:`bridge` itself (the weights Adam steps)."""
+        return self.bridge if self.average is None else self.average.average
+
+    @property
     def last_checkpoint_step(self) -> int | None:
         """The step of the newest checkpoint this run wrote or resumed from (``None``: none)."""
         return self._last_saved
@@ -427,7 +455,7 @@ class Trainer:
             return None
         save_checkpoint(
             self.checkpoint_path,
-            self.bridge,
+            self.evaluation_bridge,
             step=self.step,
             run=to_dict(self.config),
             optimizer=self.optimizer.state_dict(),
@@ -435,6 +463,7 @@ class Trainer:
                 self.critic_optimizer.state_dict() if self.critic_optimizer is not None else None
             ),
             rng=rng,
+            optimised_model=None if self.average is None else self.bridge.state_dict(),
         )
         self._last_saved = self.step
         return self.checkpoint_path
@@ -551,12 +580,15 @@ class Trainer:
         self.optimizer.step()
         if self.critic_optimizer is not None:
             self.critic_optimizer.step()
+        if self.average is not None:
+            self.average.update(step)
         self.step = step
         self._snapshot = self._rng_state()
         return values
 
     def validate(self) -> dict[str, float] | None:
-        """Mean loss terms on the validation pairs (rank 0; ``None`` without them).
+        """Mean loss terms of :attr:`evaluation_bridge` on the validation pairs (rank 0;
+        ``None`` without them).
 
         The posterior noise is drawn from its own fixed seed, so validating neither moves the
         training's random streams nor makes its numbers noisier from one validation to the next.
@@ -565,17 +597,18 @@ class Trainer:
             return None
         means = _Means()
         batch = self.config.train.batch_size
-        was_training = self.bridge.training
+        bridge = self.evaluation_bridge
+        was_training = bridge.training
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             torch.manual_seed(derive_seed(self.config.train.seed, "validation"))
-            self.bridge.eval()
+            bridge.eval()
             for start in range(0, self.validation[0].size, batch):
                 indices = torch.arange(start, min(start + batch, self.validation[0].size))
                 x_a, x_b = (s.take(indices).to(self.device) for s in self.validation)
-                terms = self.bridge.loss(x_a, x_b)
+                terms = bridge.loss(x_a, x_b)
                 means.add({k: float(v) for k, v in terms.items()}, weight=len(indices))
-        self.bridge.train(was_training)
+        bridge.train(was_training)
         return means.pop()
 
     # -- the loop -------------------------------------------------------------------------------
@@ -636,7 +669,7 @@ class Trainer:
             out=self.out if self.dist.is_main else None,
             checkpoint=checkpoint,
             log=self.out / LOG_NAME if self.dist.is_main else None,
-            bridge=self.bridge,
+            bridge=self.evaluation_bridge,
         )
 
     def _loop(self, stop: StopRequests, started: float, bar: tqdm) -> dict[str, float]:
