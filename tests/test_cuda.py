@@ -95,8 +95,11 @@ def test_a_run_on_cuda_reloads_on_the_cpu_and_translates_alike(tmp_path):
 
 @pytest.mark.usefixtures("plugin")
 def test_half_a_run_on_cuda_plus_resume_equals_the_straight_run(tmp_path):
-    # Posterior noise is drawn from the CUDA RNG: resuming must restore its state too.
-    settings = dict(device="cuda", checkpoint_every=3, log_every=1, paired_fraction=0.5)
+    # Posterior noise is drawn from the CUDA RNG: resuming must restore its state too. The
+    # run averages its weights (the average lives on the GPU and resumes with the run).
+    settings = dict(
+        device="cuda", checkpoint_every=3, log_every=1, paired_fraction=0.5, ema_decay=0.5
+    )
     straight = Trainer(toy_config(tmp_path / "straight", steps=8, **settings)).run()
     Trainer(toy_config(tmp_path / "halves", steps=4, **settings)).run()
     resumed = Trainer(toy_config(tmp_path / "halves", steps=8, **settings), resume=True).run()
