@@ -45,7 +45,7 @@ class WeightAverage:
 
     Args:
         model: the module the optimiser steps.
-        average: the module that holds the average.
+        average: the module that holds the average (:attr:`module`).
         decay: β in [0, 1); 0 makes the average a copy of the latest weights.
         copied: name prefixes of tensors to copy, not average (e.g. a GAN's critics, whose
             power-iteration vectors must stay unit vectors).
@@ -59,17 +59,23 @@ class WeightAverage:
         ours, theirs = _tensors(average), _tensors(model)
         if [name for name, _ in ours] != [name for name, _ in theirs]:
             raise ValueError("average and model must have the same parameters and buffers")
-        self.model, self.average, self.decay = model, average, decay
-        pairs = [(a, m) for (name, a), (_, m) in zip(ours, theirs, strict=True)]
-        averaged = [not name.startswith(copied) and a.is_floating_point() for name, a in ours]
-        self._averaged = [pair for pair, keep in zip(pairs, averaged, strict=True) if keep]
-        self._copied = [pair for pair, keep in zip(pairs, averaged, strict=True) if not keep]
+        self.module, self.decay = average, decay
+        # Which tensors are averaged, fixed once: [averages], [weights] for the fused update.
+        self._averages: list[torch.Tensor] = []
+        self._weights: list[torch.Tensor] = []
+        self._copied: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for (name, a), (_, m) in zip(ours, theirs, strict=True):
+            if a.is_floating_point() and not name.startswith(copied):
+                self._averages.append(a)
+                self._weights.append(m)
+            else:
+                self._copied.append((a, m))
         self.reset()
 
     def reset(self) -> None:
         """Make the average a copy of the model's current weights."""
         with torch.no_grad():
-            for a, m in self._averaged + self._copied:
+            for a, m in [*zip(self._averages, self._weights, strict=True), *self._copied]:
                 a.copy_(m)
 
     def decay_at(self, step: int) -> float:
@@ -79,10 +85,9 @@ class WeightAverage:
     @torch.no_grad()
     def update(self, step: int) -> None:
         """Fold in the model's weights after optimiser step ``step`` (1-based)."""
-        if self._averaged:
-            averages, weights = (list(t) for t in zip(*self._averaged, strict=True))
+        if self._averages:
             # One fused multi-tensor kernel for all weights: torch.optim's own EMA helper
             # (swa_utils.get_ema_multi_avg_fn) calls the same.
-            torch._foreach_lerp_(averages, weights, 1 - self.decay_at(step))
+            torch._foreach_lerp_(self._averages, self._weights, 1 - self.decay_at(step))
         for a, m in self._copied:
             a.copy_(m)

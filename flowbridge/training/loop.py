@@ -403,7 +403,7 @@ class Trainer:
             if optimised is None:
                 self.average.reset()
             else:
-                self.average.average.load_state_dict(checkpoint["model"])
+                self.average.module.load_state_dict(checkpoint["model"])
         _load_optimizer_state(self.optimizer, checkpoint["optimizer"])
         if self.critic_optimizer is not None:
             if checkpoint.get("critic_optimizer") is None:
@@ -433,7 +433,7 @@ class Trainer:
     def evaluation_bridge(self) -> Bridge:
         """The model to evaluate and translate with: the average of the weights with
         ``train.ema_decay > 0``, else :attr:`bridge` itself (the weights Adam steps)."""
-        return self.bridge if self.average is None else self.average.average
+        return self.bridge if self.average is None else self.average.module
 
     @property
     def last_checkpoint_step(self) -> int | None:
