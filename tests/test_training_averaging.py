@@ -84,11 +84,11 @@ def settings(out, steps, ema_decay=0.8, **train):
 def test_a_run_returns_saves_and_validates_the_average_of_the_weights_adam_steps(tmp_path):
     # Without averaging: the raw weights after each step.
     raw_steps = []
-    plain = Trainer(
+    Trainer(
         settings(tmp_path / "plain", 6, ema_decay=0.0),
         callbacks=[lambda trainer, step, terms: raw_steps.append(parameters(trainer.bridge))],
     ).run()
-    assert plain.bridge is not None and len(raw_steps) == 6
+    assert len(raw_steps) == 6
 
     trainer = Trainer(settings(tmp_path / "averaged", 6))
     result = trainer.run()
@@ -120,9 +120,8 @@ def test_a_run_returns_saves_and_validates_the_average_of_the_weights_adam_steps
     logged = [json.loads(line) for line in result.log.read_text().splitlines()]
     last_val = [line for line in logged if line["split"] == "val"][-1]
     assert result.val_terms["total"] == last_val["total"] == trainer.validate()["total"]
-    trainer.average, average = None, trainer.average
+    trainer.average = None  # the raw weights' validation differs
     assert trainer.validate()["total"] != result.val_terms["total"]
-    assert average is not None
 
 
 def test_half_an_averaged_run_plus_resume_equals_the_straight_run(tmp_path):
