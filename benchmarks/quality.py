@@ -9,6 +9,7 @@ the data's ceilings, wall times and the commit, so runs can be compared across c
     .venv/bin/python benchmarks/quality.py --seconds 180   # 3 minutes of training each
     .venv/bin/python benchmarks/quality.py --variants lnfmm --seconds 180 --device cuda
     .venv/bin/python benchmarks/quality.py --variants lnfmm --steps 6000 --at 2000,4000,6000
+    .venv/bin/python benchmarks/quality.py --variants lnfmm --steps 2000 --component-temperature 1
 
 With ``--seconds`` every variant trains for the same wall time (``train.max_seconds``), as
 the issue's targets are stated ("within 3 minutes of training on 2 CPU cores", "at equal wall
@@ -35,6 +36,9 @@ sampling temperatures (``--temperatures``): each one's accuracy-diversity curve.
 their diversities overlap, since comparing two models each at temperature 1 mixes an
 accuracy difference with a diversity difference (10% of the pairs alone leave text->image
 almost collapsed: accurate-looking, with a tenth of the data's entropy).
+``--component-temperature 1`` sweeps each of them whose image prior is a Gaussian mixture a
+second time with the mixture's weights held as learnt and only the noise tempered
+(``component_tradeoff`` in the JSON; compared as ``<variant>@tc``).
 """
 
 from __future__ import annotations
@@ -117,13 +121,23 @@ def _commit() -> str:
 
 def _equal_diversity(variants: dict) -> dict:
     """Each comparison's text->image accuracy gain where the two diversities overlap (the
-    issue's "at equal diversity"), for the pairs whose two variants were both swept."""
+    issue's "at equal diversity"), for the pairs whose two variants were both swept.
+
+    A variant also swept with its mixture weights held (``--component-temperature``) is
+    compared as ``<variant>@tc`` with the variant itself and with the variant's references.
+    """
     curves = {
         n: v["text_to_image_tradeoff"] for n, v in variants.items() if "text_to_image_tradeoff" in v
     }
+    pairs = list(COMPARISONS)
+    for name, variant in variants.items():
+        if "component_tradeoff" in variant:
+            curves[f"{name}@tc"] = variant["component_tradeoff"]["curve"]
+            pairs.append((f"{name}@tc", name))
+            pairs += [(f"{name}@tc", ref) for model, ref in COMPARISONS if model == name]
     return {
         f"{model}_vs_{reference}": at_equal_diversity(curves[model], curves[reference])
-        for model, reference in COMPARISONS
+        for model, reference in pairs
         if model in curves and reference in curves
     }
 
@@ -156,6 +170,12 @@ def main() -> None:
         "(must include 1.0; empty: no sweep)",
     )
     parser.add_argument(
+        "--component-temperature",
+        type=float,
+        help="also sweep each swept variant whose image prior is a Gaussian mixture with the "
+        "mixture's weights held at this temperature (1: the sweep tempers only the noise)",
+    )
+    parser.add_argument(
         "--at",
         default="",
         help="comma list of steps after which each variant is also scored while it trains "
@@ -176,6 +196,8 @@ def main() -> None:
         at = [int(step) for step in args.at.split(",") if step]
     except ValueError:
         parser.error(f"--at takes a comma list of steps, got {args.at!r}")
+    if args.component_temperature is not None and not args.component_temperature >= 0:
+        parser.error(f"--component-temperature must be >= 0, got {args.component_temperature}")
     if at and args.seconds:
         parser.error(
             "--at scores during training: use it with --steps (the evaluations would "
@@ -199,6 +221,7 @@ def main() -> None:
         "inputs": args.inputs,
         "seed": args.seed,
         "temperatures": temperatures,
+        "component_temperature": args.component_temperature,
         "variants": {},
     }
     ceiling = None
@@ -253,6 +276,22 @@ def main() -> None:
                 args.seed,
                 known={1.0: scores["text_to_image"]},
             )
+            tau_c = args.component_temperature
+            if tau_c is not None and result.bridge.priors["a"].mixture:
+                report["variants"][name]["component_tradeoff"] = {
+                    "component_temperature": tau_c,
+                    "curve": text_to_image_tradeoff(
+                        result.bridge,
+                        test,
+                        temperatures,
+                        args.samples,
+                        args.inputs,
+                        args.seed,
+                        # At τ = 1 = τc the draws are those of evaluate()'s.
+                        known={1.0: scores["text_to_image"]} if tau_c == 1 else None,
+                        component_temperature=tau_c,
+                    ),
+                }
         if curve:
             report["variants"][name]["curve"] = curve.rows
         if args.keep_runs:

@@ -456,12 +456,15 @@ class Bridge(nn.Module):
         samples: int = 1,
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
+        component_temperature: float | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Latents for translating ``x`` out of ``source``: the mapped shared code
         ``[N * K, d_s]`` and the residual samples ``[N * K, d_r]`` (rows ``n * K + k``)."""
         side = self.side(source)
         shared = self.encode(x, side).shared
-        return self._translation_latents(shared, side, samples, temperature, generator)
+        return self._translation_latents(
+            shared, side, samples, temperature, generator, component_temperature
+        )
 
     def _translation_latents(
         self,
@@ -470,11 +473,14 @@ class Bridge(nn.Module):
         samples: int = 1,
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
+        component_temperature: float | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``side``'s shared codes ``[N, d_s]`` carried into the other domain, and K residuals
         from its prior given them: ``[N * K, d_s]``, ``[N * K, d_r]`` (rows ``n * K + k``)."""
         context, _ = self.map_shared(shared, side)
-        residual = self.priors[_other(side)].sample(samples, context, temperature, generator)
+        residual = self.priors[_other(side)].sample(
+            samples, context, temperature, generator, component_temperature
+        )
         return (
             repeat(context, "n d -> (n k) d", k=samples),
             rearrange(residual, "n k d -> (n k) d"),
@@ -488,6 +494,7 @@ class Bridge(nn.Module):
         samples: int = 1,
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
+        component_temperature: float | None = None,
         **generate_options: Any,
     ) -> list[list]:
         """Translate N inputs into K outputs each: ``result[n][k]`` is sample k for input n.
@@ -496,9 +503,15 @@ class Bridge(nn.Module):
             x: a batch tensor or a list of items of the ``source`` domain.
             source: the input's domain; ``target`` (optional) must be the other one.
             samples: K, residual samples per input.
-            temperature: τ, scales the residual prior's base noise.
+            temperature: τ, scales the residual prior's base noise (below 1: more alike,
+                more accurate samples); over a mixture base it also tempers the weights.
             generator: seeds the residual noise (and the target domain's own draws, such as
                 text's word sampling) for reproducible outputs; on any device.
+            component_temperature: τc, tempers only the choice of the mixture component of a
+                residual prior over a Gaussian mixture (``model.residual_components`` > 1):
+                its weights π become π^(1/τc²). ``None``: τc = τ. With τ < 1 and τc = 1 every
+                mode keeps its share and only the draws within one come nearer its centre.
+                A target prior without a mixture refuses it.
             **generate_options: passed to the target domain's ``generate`` (text: ``method``,
                 ``beam_size``...).
         """
@@ -507,7 +520,9 @@ class Bridge(nn.Module):
         if target is not None and self.side(target) != target_side:
             raise ValueError(f"target {target!r} must be the other domain than source {source!r}")
         with self._evaluating():
-            shared, residual = self.sample_residual(x, side, samples, temperature, generator)
+            shared, residual = self.sample_residual(
+                x, side, samples, temperature, generator, component_temperature
+            )
             items = self._generate(target_side, shared, residual, generator, generate_options)
         return [list(items[n * samples : (n + 1) * samples]) for n in range(len(items) // samples)]
 
@@ -523,12 +538,15 @@ class Bridge(nn.Module):
         n: int,
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
+        component_temperature: float | None = None,
         **generate_options: Any,
     ) -> tuple[list, list]:
         """Generate ``n`` new pairs: :math:`s_B \\sim p(s)`, :math:`s_A = f^{-1}(s_B)`, each
         residual from its prior given its shared code, then both decoders.
 
-        Needs a proper shared prior (``shared_prior = "gaussian"`` or ``"flow"``).
+        Needs a proper shared prior (``shared_prior = "gaussian"`` or ``"flow"``). τ tempers
+        every prior; ``component_temperature`` the residual priors' mixtures (as in
+        :meth:`translate`; both residual priors must have one).
         """
         if not self.shared_prior.proper:
             raise ValueError(
@@ -540,7 +558,9 @@ class Bridge(nn.Module):
             shared_a, _ = self.shared_map.inverse(shared_b)
             outputs = []
             for side, shared in (("a", shared_a), ("b", shared_b)):
-                residual = self.priors[side].sample(1, shared, temperature, generator)[:, 0]
+                residual = self.priors[side].sample(
+                    1, shared, temperature, generator, component_temperature
+                )[:, 0]
                 outputs.append(self._generate(side, shared, residual, generator, generate_options))
         return outputs[0], outputs[1]
 

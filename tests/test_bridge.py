@@ -242,6 +242,34 @@ def test_the_translation_generator_reaches_a_domain_that_draws_while_decoding():
     assert all(torch.equal(x, y) for x, y in zip(first[1], again[1], strict=True))
 
 
+def test_a_component_temperature_tempers_only_a_mixtures_choice_of_component():
+    torch.manual_seed(0)
+    bridge = make_bridge(residual_components=4, shared_prior="flow")
+    with torch.no_grad():  # unequal mixture weights: tempering equal ones changes nothing
+        for parameter in bridge.priors.parameters():
+            parameter.add_(0.5 * torch.randn_like(parameter))
+    x_a, _ = batch(3)
+
+    def translate(**options):
+        generator = torch.Generator().manual_seed(7)
+        rows = bridge.translate(
+            x_a, "a", samples=20, temperature=0.5, generator=generator, **options
+        )
+        return torch.stack([torch.stack(row) for row in rows])
+
+    assert torch.equal(translate(), translate(component_temperature=0.5))  # None: τc = τ
+    assert not torch.allclose(translate(), translate(component_temperature=1.0))
+
+    def joint(**options):
+        generator = torch.Generator().manual_seed(5)
+        return torch.stack(bridge.sample_joint(30, 0.5, generator, **options)[1])
+
+    assert torch.equal(joint(), joint(component_temperature=0.5))
+    assert not torch.allclose(joint(), joint(component_temperature=1.0))
+    with pytest.raises(ValueError, match="ConditionalResidualPrior has no mixture"):
+        make_bridge().translate(x_a, "a", samples=2, component_temperature=1.0)
+
+
 def test_reconstruct_and_joint_sampling():
     bridge = make_bridge(shared_prior="flow")
     x_a, _ = batch(3)

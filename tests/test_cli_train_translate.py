@@ -91,6 +91,25 @@ def test_translate_prints_text_and_writes_files(tmp_path, capsys, checkpoint):
     assert written.read_text().splitlines() == rows
 
 
+def test_translate_passes_a_component_temperature_to_a_mixture_prior(tmp_path, capsys):
+    mixture = tmp_path / "mixture.toml"
+    mixture.write_text(WORDS_TOML.replace("[model]\n", "[model]\nresidual_components = 4\n"))
+    assert main(["train", str(mixture), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    argv = ["translate", "--checkpoint", str(tmp_path / "run" / "checkpoint.pt"), "--samples"]
+    argv += ["5", "--from", "words", "--to", "vector", "--temperature", "0.5", "red"]
+    out = tmp_path / "vectors"
+    rows = {}
+    for tau_c in (None, "0.5", "1"):
+        extra = [] if tau_c is None else ["--component-temperature", tau_c]
+        assert main([*argv, *extra, "--out", str(out)]) == 0
+        rows[tau_c] = out.with_suffix(".txt").read_text()
+    assert rows[None] == rows["0.5"]  # by default the weights take --temperature
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main([*argv, "--component-temperature", "-1"])
+    assert "must be >= 0, got -1" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -119,6 +138,11 @@ def test_translate_prints_text_and_writes_files(tmp_path, capsys, checkpoint):
         (
             ["translate", "--checkpoint", "{ckpt}", "--from", "words", "--to", "vector", "pink"],
             "unknown word 'pink'",
+        ),
+        (
+            ["translate", "--checkpoint", "{ckpt}", "--from", "words", "--to", "vector", "red"]
+            + ["--component-temperature", "1"],
+            "this ConditionalResidualPrior has no mixture",
         ),
     ],
 )

@@ -71,6 +71,19 @@ def test_a_seed_samples_alike_on_cpu_and_cuda(name, temperature):
     torch.testing.assert_close(on_gpu.cpu(), log_prob, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("component_temperature", [1.0, 0.0])
+def test_a_component_temperature_samples_alike_on_cpu_and_cuda(component_temperature):
+    cpu = _perturbed(PRIORS["flow-mixture"])
+    gpu = _perturbed(PRIORS["flow-mixture"]).to(CUDA)
+    context = torch.randn(5, 4, dtype=torch.float64)
+
+    def draw(prior, device="cpu"):
+        generator = torch.Generator().manual_seed(7)
+        return prior.sample(3, context.to(device), 0.5, generator, component_temperature)
+
+    torch.testing.assert_close(draw(gpu, CUDA).cpu(), draw(cpu), rtol=1e-9, atol=1e-9)
+
+
 @pytest.mark.usefixtures("plugin")
 def test_a_run_on_cuda_reloads_on_the_cpu_and_translates_alike(tmp_path):
     result = Trainer(toy_config(tmp_path, steps=30, validate_every=10, device="cuda")).run()

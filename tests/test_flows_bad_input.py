@@ -196,6 +196,31 @@ def test_sampling_refuses_bad_arguments(prior, kwargs, error, message):
         prior.sample(**arguments)
 
 
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        (-0.5, ValueError, r"component_temperature must be a finite number >= 0, got -0\.5"),
+        (float("nan"), ValueError, r"component_temperature must be a finite .*got nan"),
+        ("cold", TypeError, r"component_temperature must be a number, got str \('cold'\)"),
+    ],
+    ids=str,
+)
+def test_a_mixture_refuses_a_bad_component_temperature(value, error, message):
+    mixture = FlowPrior(F, C, steps=1, components=3)
+    with pytest.raises(error, match=message):
+        mixture.sample(2, torch.randn(BATCH, C), component_temperature=value)
+
+
+@pytest.mark.parametrize("prior", PRIORS, ids=lambda p: type(p).__name__)
+def test_a_prior_without_a_mixture_refuses_a_component_temperature(prior):
+    # Nothing for it to temper: saying so beats ignoring an option the caller meant to use.
+    context = torch.randn(BATCH, C)
+    message = rf"component_temperature .* this {type(prior).__name__} has no mixture"
+    for method in (prior.sample, prior.sample_and_log_prob):
+        with pytest.raises(ValueError, match=message):
+            method(2, context, component_temperature=1.0)
+
+
 @pytest.mark.parametrize("prior", PRIORS[:2], ids=lambda p: type(p).__name__)
 def test_conditional_priors_refuse_to_sample_without_a_context(prior):
     with pytest.raises(ValueError, match=r"needs a context of shape \[batch, 3\], got None"):

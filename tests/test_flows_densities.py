@@ -2,8 +2,8 @@
 
 Densities are checked against ``torch.distributions`` in the property battery
 (``test_flows_properties.py``); here: that samples come from the components in the right
-proportions, what temperature does to them, and that a mixture base removes the mass a
-single Gaussian's flow keeps between separated modes.
+proportions, what temperature (and a component temperature apart from it) does to them, and
+that a mixture base removes the mass a single Gaussian's flow keeps between separated modes.
 """
 
 from __future__ import annotations
@@ -29,11 +29,17 @@ def fixed_mixture(scale: float = 0.1) -> GaussianMixtureBase:
     return base
 
 
-def draw(base: GaussianMixtureBase, n: int, temperature: float, seed: int = 0) -> torch.Tensor:
+def draw(
+    base: GaussianMixtureBase,
+    n: int,
+    temperature: float,
+    seed: int = 0,
+    component_temperature: float | None = None,
+) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn(n, 2, generator=generator)
     with torch.no_grad():
-        return base.sample(noise, None, temperature, generator)
+        return base.sample(noise, None, temperature, generator, component_temperature)
 
 
 def nearest_anchor(z: torch.Tensor) -> torch.Tensor:
@@ -58,6 +64,46 @@ def test_temperature_scales_each_component_spread(temperature):
     torch.testing.assert_close(
         first.std(dim=0), torch.full((2,), 0.1 * temperature), rtol=0.05, atol=0
     )
+
+
+def shares(z: torch.Tensor) -> torch.Tensor:
+    return torch.bincount(nearest_anchor(z), minlength=3) / len(z)
+
+
+@pytest.mark.parametrize(
+    ("temperature", "component_temperature"), [(0.5, 1.0), (1.0, 0.5), (0.3, 2.0)]
+)
+def test_a_component_temperature_tempers_the_weights_and_not_the_noise(
+    temperature, component_temperature
+):
+    n = 20_000
+    z = draw(fixed_mixture(scale=0.1), n, temperature, component_temperature=component_temperature)
+    tempered = WEIGHTS ** (1 / component_temperature**2)
+    expected = tempered / tempered.sum()
+    tolerance = 4 * torch.sqrt(expected * (1 - expected) / n)
+    assert ((shares(z) - expected).abs() <= tolerance).all(), (shares(z), expected)
+    first = z[nearest_anchor(z) == 0]
+    torch.testing.assert_close(
+        first.std(dim=0), torch.full((2,), 0.1 * temperature), rtol=0.05, atol=0
+    )
+
+
+def test_without_a_component_temperature_the_weights_take_the_temperature():
+    # None means "the same as temperature": the same draws, bit for bit.
+    base = fixed_mixture()
+    for temperature in (0.0, 0.5, 1.0):
+        torch.testing.assert_close(
+            draw(base, 500, temperature, component_temperature=None),
+            draw(base, 500, temperature, component_temperature=temperature),
+            rtol=0,
+            atol=0,
+        )
+
+
+def test_a_zero_component_temperature_keeps_to_the_likeliest_component_with_its_noise():
+    z = draw(fixed_mixture(scale=0.1), 2_000, 1.0, component_temperature=0.0)
+    assert (nearest_anchor(z) == 0).all()
+    assert z.std(dim=0).min() > 0.08  # the noise stays: not the mean alone
 
 
 def test_zero_temperature_gives_the_most_probable_mean():

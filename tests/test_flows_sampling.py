@@ -19,6 +19,9 @@ PRIORS = {
     "FlowPrior": lambda: FlowPrior(5, 0, steps=2, hidden_features=8),
     "FlowPrior-realnvp": lambda: FlowPrior(4, 3, steps=3, hidden_features=8, actnorm=False),
     "ConditionalResidualPrior": lambda: ConditionalResidualPrior(3, 3, steps=2),
+    "ConditionalResidualPrior-mixture": lambda: ConditionalResidualPrior(
+        3, 3, steps=2, components=4
+    ),
     "ConditionalGaussianPrior": lambda: ConditionalGaussianPrior(3, 3, hidden_features=8),
     "StandardNormalPrior": lambda: StandardNormalPrior(3, scale=0.5),
 }
@@ -42,6 +45,24 @@ def test_sample_gives_the_samples_of_sample_and_log_prob(name, temperature):
     expected, log_prob = draw(prior.sample_and_log_prob)
     assert samples.shape == (4, 2, prior.features) and log_prob.shape == (4, 2)
     assert torch.equal(samples, expected)
+
+
+@pytest.mark.parametrize("component_temperature", [0.0, 1.0])
+def test_a_component_temperature_reaches_both_ways_of_sampling(component_temperature):
+    torch.manual_seed(0)
+    prior = PRIORS["ConditionalResidualPrior-mixture"]()
+    with torch.no_grad():
+        for parameter in prior.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    context = torch.randn(4, 3)
+
+    def draw(method, tau_c):
+        return method(50, context, 0.5, torch.Generator().manual_seed(1), tau_c)
+
+    samples = draw(prior.sample, component_temperature)
+    assert torch.equal(samples, draw(prior.sample_and_log_prob, component_temperature)[0])
+    # It changes the draws (the weights are tempered by 0.5 without it).
+    assert not torch.equal(samples, draw(prior.sample, None))
 
 
 def test_the_uniform_prior_still_cannot_be_sampled():

@@ -42,6 +42,13 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--temperature", type=_temperature, default=1.0, metavar="T", help="residual noise scale"
     )
+    parser.add_argument(
+        "--component-temperature",
+        type=_temperature,
+        metavar="TC",
+        help="temper only the choice of mixture component (a residual prior over a mixture); "
+        "default: T. With T < 1 and TC = 1 each mode keeps its share",
+    )
     parser.add_argument("--out", metavar="PATH", help="output file (the domain adds a suffix)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the residual samples")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
@@ -74,6 +81,7 @@ def run(args) -> int:
             samples=args.samples,
             temperature=args.temperature,
             generator=generator,
+            component_temperature=args.component_temperature,
         )
         is_text = all(isinstance(item, str) for row in outputs for item in row)
         out = args.out or (None if is_text else "translations")

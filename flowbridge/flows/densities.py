@@ -5,8 +5,10 @@ A :class:`~flowbridge.flows.FlowPrior` maps a code x to noise z = T(x; c) and sc
 :math:`p_0`. Each base has one interface:
 
 * ``log_prob(z [rows, d], context [rows, c] | None) -> [rows]``;
-* ``sample(noise [rows, d], context, temperature, generator) -> z [rows, d]``, from standard
-  normal ``noise`` (drawn by the prior), plus any draws of its own from ``generator``.
+* ``sample(noise [rows, d], context, temperature, generator, component_temperature) -> z
+  [rows, d]``, from standard normal ``noise`` (drawn by the prior), plus any draws of its own
+  from ``generator``; ``component_temperature`` tempers a mixture's choice of component apart
+  from the noise (``None``: by ``temperature`` too).
 
 :class:`NormalBase` is LNFMM's :math:`\mathcal N(0, \sigma_0^2 I)`.
 :class:`GaussianMixtureBase` is a conditional mixture of Gaussians, for codes with several
@@ -78,7 +80,10 @@ class NormalBase(nn.Module):
     def log_prob(self, z: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
         return isotropic_normal_log_prob(z, self.scale)
 
-    def sample(self, noise, context, temperature, generator=None) -> torch.Tensor:
+    def sample(
+        self, noise, context, temperature, generator=None, component_temperature=None
+    ) -> torch.Tensor:
+        # One component: there is no choice for component_temperature to temper.
         return noise * (self.scale * temperature)
 
     def extra_repr(self) -> str:
@@ -101,7 +106,11 @@ class GaussianMixtureBase(nn.Module):
     **Temperature** τ scales every component's σ0 to τσ0 and tempers the weights to
     :math:`\pi_m^{1/\tau^2}` (renormalised): the density :math:`p_0^{1/\tau^2}` for
     well-separated components, so a lower temperature keeps to the likelier modes *and* nearer
-    their centres. τ = 0 gives the most probable component's mean.
+    their centres. τ = 0 gives the most probable component's mean. A **component
+    temperature** :math:`\tau_c` tempers the weights instead (:math:`\pi_m^{1/\tau_c^2}`;
+    :math:`\tau_c = 0`: the most probable component), leaving τ to the noise: with
+    :math:`\tau_c = 1` every mode keeps its learnt share and only the draws within a
+    component come nearer its centre.
 
     Args:
         features: d, the dimensions of z.
@@ -146,19 +155,22 @@ class GaussianMixtureBase(nn.Module):
         per_component = isotropic_normal_log_prob(z.unsqueeze(1) - means, self.scale)
         return torch.logsumexp(log_weights + per_component, dim=1)
 
-    def sample(self, noise, context, temperature, generator=None) -> torch.Tensor:
+    def sample(
+        self, noise, context, temperature, generator=None, component_temperature=None
+    ) -> torch.Tensor:
         log_weights, means = self.mixture(context, noise.shape[0])
-        if temperature == 0:
+        tau_c = temperature if component_temperature is None else component_temperature
+        if tau_c == 0:
             chosen = log_weights.argmax(dim=1)
         else:
-            # Gumbel-max: argmax(log w / τ² + g) is a draw from the tempered weights.
+            # Gumbel-max: argmax(log w / τc² + g) is a draw from the tempered weights.
             exponential = torch.empty(
                 log_weights.shape,
                 dtype=log_weights.dtype,
                 device=draw_device(generator, log_weights.device),
             ).exponential_(generator=generator)
             gumbel = -exponential.to(log_weights.device).log()
-            chosen = (log_weights / temperature**2 + gumbel).argmax(dim=1)
+            chosen = (log_weights / tau_c**2 + gumbel).argmax(dim=1)
         mean = means[torch.arange(noise.shape[0], device=noise.device), chosen]
         return mean + noise * (self.scale * temperature)
 

@@ -3,17 +3,18 @@ r"""Priors on latent codes: conditional residual priors and shared-space priors.
 Every prior has one interface (nflows ``Distribution`` conventions, plus a temperature):
 
 * ``log_prob(inputs [batch, d], context [batch, c] | None) -> [batch]``
-* ``sample(num_samples, context=None, temperature=1.0, generator=None)`` returns
-  ``[batch, num_samples, d]`` when a context is given (one row of samples per context row) and
-  ``[num_samples, d]`` without one. Sampling is differentiable (reparametrised; a mixture
-  base's choice of component is not).
+* ``sample(num_samples, context=None, temperature=1.0, generator=None,
+  component_temperature=None)`` returns ``[batch, num_samples, d]`` when a context is given
+  (one row of samples per context row) and ``[num_samples, d]`` without one. Sampling is
+  differentiable (reparametrised; a mixture base's choice of component is not).
 * ``sample_and_log_prob(...)`` returns the samples and their log-density under the prior
   (at temperature 1), shaped ``[batch, num_samples]`` / ``[num_samples]``.
 
 Unconditional priors accept and ignore a context (only its batch size is used), so the bridge
 can swap any residual prior for any other. Sampling at temperature :math:`\tau` draws the
-base noise from :math:`\mathcal N(0, (\tau\sigma_0)^2 I)` (a mixture base also tempers its
-weights).
+base noise from :math:`\mathcal N(0, (\tau\sigma_0)^2 I)`; a mixture base also tempers its
+weights, by τ or, given one, by a ``component_temperature`` of their own (a prior without a
+mixture refuses one: there is no choice of component for it to temper).
 
 Residual priors (``build_residual_prior``): ``"flow"`` (LNFMM's conditional flow, over one
 normal or, with ``components > 1``, a conditional Gaussian mixture: :mod:`.densities`),
@@ -68,10 +69,15 @@ class Prior(Distribution):
       and their log-density at temperature 1 (``generator`` serves any further draws, a
       mixture's components); ``sample`` calls ``_sample_only``, the same samples without the
       log-density, which a prior may override to skip computing it.
+
+    A prior whose samples choose a mixture component (:attr:`mixture`) gets the
+    ``component_temperature`` as a keyword of both; the others never do.
     """
 
     #: whether the prior is a normalised density one can sample from
     proper: bool = True
+    #: whether sampling chooses a mixture component (which ``component_temperature`` tempers)
+    mixture: bool = False
 
     def __init__(self, features: int, context_features: int = 0):
         super().__init__()
@@ -93,15 +99,44 @@ class Prior(Distribution):
         )
         return self._log_prob(inputs, context)
 
-    def sample(self, num_samples, context=None, temperature=1.0, generator=None):
-        return self._draw(num_samples, context, temperature, generator, with_log_prob=False)[0]
+    def sample(
+        self,
+        num_samples,
+        context=None,
+        temperature=1.0,
+        generator=None,
+        component_temperature=None,
+    ):
+        return self._draw(
+            num_samples, context, temperature, generator, component_temperature, False
+        )[0]
 
-    def sample_and_log_prob(self, num_samples, context=None, temperature=1.0, generator=None):
-        return self._draw(num_samples, context, temperature, generator, with_log_prob=True)
+    def sample_and_log_prob(
+        self,
+        num_samples,
+        context=None,
+        temperature=1.0,
+        generator=None,
+        component_temperature=None,
+    ):
+        return self._draw(num_samples, context, temperature, generator, component_temperature, True)
 
-    def _draw(self, num_samples, context, temperature, generator, with_log_prob: bool):
+    def _draw(
+        self, num_samples, context, temperature, generator, component_temperature, with_log_prob
+    ):
         check_positive_int(num_samples, "num_samples")
         temperature = check_positive_number(temperature, "temperature", allow_zero=True)
+        options = {}
+        if component_temperature is not None:
+            if not self.mixture:
+                raise ValueError(
+                    f"component_temperature tempers the choice of a mixture component, and "
+                    f"this {self._name} has no mixture (a 'flow' prior over a Gaussian mixture "
+                    f"has one: residual_components > 1); leave it None"
+                )
+            options["component_temperature"] = check_positive_number(
+                component_temperature, "component_temperature", allow_zero=True
+            )
         checked = check_context(
             context, self.context_features, None, self._name, dtype=self._anchor.dtype
         )
@@ -117,9 +152,11 @@ class Prior(Distribution):
         if checked is not None:
             flat_context = repeat(checked, "b c -> (b k) c", k=num_samples)
         if with_log_prob:
-            samples, log_prob = self._sample_flat(noise, flat_context, temperature, generator)
+            samples, log_prob = self._sample_flat(
+                noise, flat_context, temperature, generator, **options
+            )
         else:
-            samples = self._sample_only(noise, flat_context, temperature, generator)
+            samples = self._sample_only(noise, flat_context, temperature, generator, **options)
             log_prob = None
         if batch is None:
             return samples, log_prob
@@ -134,9 +171,9 @@ class Prior(Distribution):
     def _sample_flat(self, noise, context, temperature, generator):  # pragma: no cover
         raise NotImplementedError
 
-    def _sample_only(self, noise, context, temperature, generator):
+    def _sample_only(self, noise, context, temperature, generator, **options):
         # The samples of _sample_flat; a prior whose density costs extra work skips it here.
-        return self._sample_flat(noise, context, temperature, generator)[0]
+        return self._sample_flat(noise, context, temperature, generator, **options)[0]
 
     def extra_repr(self) -> str:
         return f"features={self.features}, context_features={self.context_features}"
@@ -238,19 +275,23 @@ class FlowPrior(Prior):
         """σ0, held by the base."""
         return self.base.scale
 
+    @property
+    def mixture(self) -> bool:
+        return isinstance(self.base, GaussianMixtureBase)
+
     def _log_prob(self, inputs, context):
         # Validated by log_prob already: the chain is called without checking them again.
         noise, logabsdet = self.transform._forward(inputs, context)
         return self.base.log_prob(noise, context) + logabsdet
 
-    def _sample_flat(self, noise, context, temperature, generator):
-        noise = self.base.sample(noise, context, temperature, generator)
+    def _sample_flat(self, noise, context, temperature, generator, component_temperature=None):
+        noise = self.base.sample(noise, context, temperature, generator, component_temperature)
         samples, logabsdet = self.transform._inverse(noise, context)
         return samples, self.base.log_prob(noise, context) - logabsdet
 
-    def _sample_only(self, noise, context, temperature, generator):
+    def _sample_only(self, noise, context, temperature, generator, component_temperature=None):
         # No base density and no log-determinants: sample() discards the log-density.
-        noise = self.base.sample(noise, context, temperature, generator)
+        noise = self.base.sample(noise, context, temperature, generator, component_temperature)
         return self.transform._invert(noise, context)
 
     def extra_repr(self) -> str:

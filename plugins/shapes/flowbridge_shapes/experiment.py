@@ -284,7 +284,12 @@ class EvaluateAt:
 
 
 def _text_to_image(
-    bridge: Bridge, texts: Sequence, samples: int, temperature: float, seed: int
+    bridge: Bridge,
+    texts: Sequence,
+    samples: int,
+    temperature: float,
+    seed: int,
+    component_temperature: float | None = None,
 ) -> list[list]:
     """K images per caption, the noise seeded from ``seed`` the same way wherever the testbed
     samples text→image (so a temperature sweep repeats :func:`evaluate` at temperature 1)."""
@@ -294,6 +299,7 @@ def _text_to_image(
         samples=samples,
         temperature=temperature,
         generator=torch.Generator().manual_seed(seed + 1),
+        component_temperature=component_temperature,
     )
 
 
@@ -305,12 +311,16 @@ def text_to_image_tradeoff(
     inputs: int = 200,
     seed: int = 0,
     known: Mapping[float, Mapping[str, float]] | None = None,
+    component_temperature: float | None = None,
 ) -> list[dict[str, float]]:
     """Text→image accuracy and unstated-attribute entropy at each sampling temperature: the
     model's accuracy-diversity trade-off curve, one row ``{"temperature", "accuracy",
     "unstated_entropy", "readable"}`` per temperature. Same inputs and generator seed as
     :func:`evaluate`, so the row at temperature 1 repeats its text→image numbers: pass them
-    as ``known={1.0: result["text_to_image"]}`` and that temperature is not sampled again."""
+    as ``known={1.0: result["text_to_image"]}`` and that temperature is not sampled again.
+
+    ``component_temperature`` holds the image prior's mixture weights at one temperature
+    while the sweep tempers the noise (see :meth:`~flowbridge.Bridge.translate`)."""
     chosen = one_pair_per_image(split.meta)[:inputs]
     meta = [split.meta[i] for i in chosen]
     texts = [split.b[i] for i in chosen]
@@ -320,7 +330,7 @@ def text_to_image_tradeoff(
         if temperature in known:
             rows.append({"temperature": float(temperature), **known[temperature]})
             continue
-        images = _text_to_image(bridge, texts, samples, temperature, seed)
+        images = _text_to_image(bridge, texts, samples, temperature, seed, component_temperature)
         rows.append({"temperature": float(temperature), **image_metrics(images, meta)})
     return rows
 

@@ -103,6 +103,22 @@ def _tiny_config(tmp_path, name):
     )
 
 
+def test_the_sweep_can_hold_the_mixture_weights_at_a_temperature_of_their_own(tmp_path, tiny_run):
+    with plugins.isolated(image_plugin, text_plugin, shapes_plugin):
+        bridge = train(_tiny_config(tmp_path, "mixture")).bridge
+    _, test = tiny_run
+
+    def sweep(**options):
+        return text_to_image_tradeoff(bridge, test, [0.5, 1.0], samples=3, inputs=4, **options)
+
+    # Where τc equals τ the draws are the default's; the keyword reaches the bridge (the
+    # Gaussian prior of tiny_run has no mixture and says so).
+    assert sweep(component_temperature=1.0)[1] == sweep()[1]
+    assert sweep(component_temperature=0.5)[0] == sweep()[0]
+    with pytest.raises(ValueError, match="has no mixture"):
+        text_to_image_tradeoff(tiny_run[0], test, [1.0], 3, 4, component_temperature=1.0)
+
+
 def test_evaluate_at_scores_the_chosen_steps_and_leaves_the_run_as_it_was(tmp_path, monkeypatch):
     def drawing_evaluate(*args, **kwargs):
         torch.rand(1)  # as a domain sampling from the global RNG would
