@@ -21,7 +21,7 @@ from .discriminator import ProjectionDiscriminator
 from .encoders import ConvEncoder, FeatureEncoder
 from .files import load_image, save_image_grid
 from .items import to_feature_tensor, to_image_tensor
-from .losses import RECONSTRUCTION_LOSSES
+from .losses import RECONSTRUCTION_LOSSES, edge_map
 from .options import ImageOptions
 
 __all__ = ["ImageDomain"]
@@ -33,7 +33,8 @@ class ImageDomain(Domain):
     """Images ``[C, S, S]`` in [0, 1], or precomputed feature vectors, as a flowbridge domain.
 
     Options are those of :class:`~flowbridge_image.options.ImageOptions` (``encoder``,
-    ``size``, ``channels``, ``loss``, ``hidden``, ``feature_dim``, ``adversarial``);
+    ``size``, ``channels``, ``loss``, ``edge_weight``, ``hidden``, ``feature_dim``,
+    ``adversarial``);
     ``self.options`` holds them resolved, so ``ImageDomain(**domain.options)`` rebuilds the
     same domain.
 
@@ -97,7 +98,9 @@ class ImageDomain(Domain):
             raise ValueError(
                 f"decoder output must have the batch's shape {list(x.shape)}, got {shape}"
             )
-        return RECONSTRUCTION_LOSSES[self.config.loss](output, x)
+        # Pixels on the target's edges weigh 1 + edge_weight (options.py says why).
+        weights = 1 + self.config.edge_weight * edge_map(x) if self.config.edge_weight else None
+        return RECONSTRUCTION_LOSSES[self.config.loss](output, x, weights)
 
     def output_to_batch(self, output: torch.Tensor) -> torch.Tensor:
         """Decoder output as a (differentiable) batch like real ones: ``sigmoid`` of ``bce``

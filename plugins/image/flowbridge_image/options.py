@@ -47,6 +47,10 @@ class ImageOptions:
         channels: 1 (grayscale) or 3 (RGB) (conv; default 3).
         loss: ``"l1"``, ``"l2"`` or ``"bce"``, summed over an example's elements
             (default ``"l1"`` for conv, ``"l2"`` for features).
+        edge_weight: w ≥ 0; each pixel's loss is weighed by 1 + w·e, e ∈ [0, 1] how far the
+            target pixel differs from its four neighbours
+            (:func:`~flowbridge_image.losses.edge_map`), so the decoder learns outlines and
+            corners sooner (conv only; default 0, every pixel alike).
         hidden: base conv width, doubled at each lower resolution up to 8x (conv; default 32),
             or the MLP width (features; default 2048, as the original).
         feature_dim: length of a feature vector (features; default 4096, VGG16 fc7).
@@ -57,6 +61,7 @@ class ImageOptions:
     size: int | None = None
     channels: int | None = None
     loss: str | None = None
+    edge_weight: float = 0.0
     hidden: int | None = None
     feature_dim: int | None = None
     adversarial: bool = False
@@ -83,6 +88,13 @@ class ImageOptions:
         if self.loss not in LOSSES:
             raise ValueError(f"image option loss must be one of {list(LOSSES)}, got {self.loss!r}")
         _check_int(self.hidden, "hidden", 1)
+        weight = self.edge_weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            raise TypeError(
+                f"image option edge_weight must be a number, got {type(weight).__name__} {weight!r}"
+            )
+        if not 0 <= weight < float("inf"):
+            raise ValueError(f"image option edge_weight must be a finite number >= 0, got {weight}")
         if not isinstance(self.adversarial, bool):
             raise TypeError(
                 f"image option adversarial must be a bool, got {type(self.adversarial).__name__}"
@@ -98,6 +110,11 @@ class ImageOptions:
                 raise ValueError(
                     "image option adversarial=True needs images, but encoder='features' has "
                     "feature vectors; use encoder='conv' or adversarial=False"
+                )
+            if self.edge_weight:
+                raise ValueError(
+                    "image option edge_weight weighs pixels on an image's edges, but "
+                    "encoder='features' has feature vectors; leave edge_weight at 0"
                 )
             return
         _check_int(self.size, "size", 16)

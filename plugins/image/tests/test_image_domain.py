@@ -3,12 +3,14 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 import flowbridge_image.plugin
 from flowbridge import plugins
 from flowbridge.domain import LatentSpec
 from flowbridge_image import ImageDomain
+from flowbridge_image.losses import edge_map
 
 
 @pytest.fixture
@@ -38,6 +40,44 @@ def test_reconstruction_losses_are_per_sample_sums(loss, output, per_element):
     x = domain.example_batch(2, torch.Generator().manual_seed(0))
     expected = torch.full((2,), per_element * 3 * 16 * 16)
     torch.testing.assert_close(domain.reconstruction_loss(output(x), x), expected)
+
+
+def test_the_edge_map_marks_both_sides_of_every_edge():
+    # One grey pixel (0.5 in the green channel only) on black, and a white right-hand column.
+    x = torch.zeros(1, 3, 4, 5)
+    x[0, 1, 1, 1] = 0.5
+    x[0, :, :, 4] = 1.0
+    expected = torch.tensor(
+        [
+            [0.0, 0.5, 0.0, 1.0, 1.0],
+            [0.5, 0.5, 0.5, 1.0, 1.0],
+            [0.0, 0.5, 0.0, 1.0, 1.0],
+            [0.0, 0.0, 0.0, 1.0, 1.0],
+        ]
+    )
+    torch.testing.assert_close(edge_map(x), expected[None, None])
+
+
+@pytest.mark.parametrize("loss", ["l1", "l2", "bce"])
+def test_edge_weight_weighs_each_pixels_loss_by_its_edge(loss):
+    plain = ImageDomain(size=16, channels=3, loss=loss)
+    weighted = ImageDomain(size=16, channels=3, loss=loss, edge_weight=3.0)
+    x = plain.example_batch(2, torch.Generator().manual_seed(0))
+    output = torch.rand(x.shape, generator=torch.Generator().manual_seed(1))
+    # By hand: the same per-pixel terms, each times 1 + 3 e (e broadcast over the channels).
+    per_pixel = {
+        "l1": (output - x).abs(),
+        "l2": (output - x).square(),
+        "bce": F.binary_cross_entropy_with_logits(output, x, reduction="none"),
+    }[loss]
+    expected = ((1 + 3.0 * edge_map(x)) * per_pixel).flatten(1).sum(dim=1)
+    torch.testing.assert_close(weighted.reconstruction_loss(output, x), expected)
+    assert (weighted.reconstruction_loss(output, x) > plain.reconstruction_loss(output, x)).all()
+    # A flat image has no edges: the weighted loss is the plain one.
+    flat = torch.full_like(x, 0.3)
+    torch.testing.assert_close(
+        weighted.reconstruction_loss(output, flat), plain.reconstruction_loss(output, flat)
+    )
 
 
 def test_bce_loss_is_smallest_at_the_targets_logits():
