@@ -12,6 +12,7 @@ misreadings by object size (``"small: shape diamond->circle": 17``).
 
     .venv/bin/python benchmarks/image_autoencoder.py                    # 3,000 steps
     .venv/bin/python benchmarks/image_autoencoder.py --hidden 64 --lr 1e-3
+    .venv/bin/python benchmarks/image_autoencoder.py --edge-weight 4
 
 The same numbers for the whole bridge are ``image_rec_attributes_kept`` in ``quality.py``.
 """
@@ -74,6 +75,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--lr", type=float, default=TESTBED["train"]["lr"])
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--hidden", type=int, default=TESTBED["domains"]["a"]["options"]["hidden"])
+    parser.add_argument(
+        "--edge-weight",
+        type=float,
+        default=TESTBED["domains"]["a"]["options"].get("edge_weight", 0.0),
+        help="the image domain's edge_weight: edge pixels' loss weighed 1 + w e",
+    )
     parser.add_argument("--penalty", type=float, default=0.01, help="λ of the code penalty")
     parser.add_argument("--train-size", type=int, default=TESTBED["data"]["options"]["train_size"])
     parser.add_argument("--inputs", type=int, default=200, help="test images scored")
@@ -92,7 +99,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     model = run_config("lnfmm", "unused").model  # the testbed's latent sizes and noise
     spec = LatentSpec(model.shared_features, model.residual_a)
-    domain = get_domain("image", **{**TESTBED["domains"]["a"]["options"], "hidden": args.hidden})
+    options = {"hidden": args.hidden, "edge_weight": args.edge_weight}
+    domain = get_domain("image", **{**TESTBED["domains"]["a"]["options"], **options})
     encoder, decoder = domain.build_encoder(spec), domain.build_decoder(spec)
     data = ShapesDataset(**{**TESTBED["data"]["options"], "train_size": args.train_size})
     train, test = data.split("train"), data.split("test")

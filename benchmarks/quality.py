@@ -23,11 +23,12 @@ evaluations); use it with ``--steps``, as evaluations would take from a ``--seco
 Variants (see ``flowbridge_shapes.experiment.VARIANTS``): ``lnfmm`` (flow priors over a
 16-Gaussian mixture, the testbed's default), ``lnfmm-single`` (over one normal, as published),
 ``gaussian``, ``standard``, ``deterministic``, ``align`` (explicit alignment on), ``no-cross``
-(no cross-reconstruction), and the semi-supervised settings: ``paired-10`` (10% of the pairs,
-nothing else), ``semi-10`` (the same 10% plus the other 90% as unpaired images and captions
-from the first step), ``semi-10-warm`` (unpaired batches after 450 steps, every 2nd step),
-``semi-10-back`` (the same, each unpaired caption also back-translated: ``back_b = 1``) and
-``semi-10-both`` (unpaired images back-translated too, at ``back_a = 0.25``).
+(no cross-reconstruction), ``lnfmm-edges`` (the image loss weighs edge pixels 1 + 2e), and the
+semi-supervised settings: ``paired-10`` (10% of the pairs, nothing else), ``semi-10`` (the same
+10% plus the other 90% as unpaired images and captions from the first step), ``semi-10-warm``
+(unpaired batches after 450 steps, every 2nd step), ``semi-10-back`` (the same, each unpaired
+caption also back-translated: ``back_b = 1``) and ``semi-10-both`` (unpaired images
+back-translated too, at ``back_a = 0.25``).
 
 The variants of each comparison in :data:`COMPARISONS` (the priors against LNFMM, the
 semi-supervised settings against ``paired-10``) are also scored text->image at several
@@ -44,6 +45,7 @@ second time with the mixture's weights held as learnt and only the noise tempere
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import shutil
@@ -99,6 +101,7 @@ COMPARISONS = (
     ("lnfmm-single", "gaussian"),
     ("lnfmm", "lnfmm-single"),
     ("lnfmm", "standard"),
+    ("lnfmm-edges", "lnfmm"),
     *((name, "paired-10") for name in SEMI if name != "paired-10"),
 )
 #: Variants whose text->image is swept over temperatures: those of some comparison.
@@ -267,29 +270,24 @@ def main() -> None:
             "summary": summary(scores, ceiling),
         }
         if temperatures and name in SWEPT:
-            report["variants"][name]["text_to_image_tradeoff"] = text_to_image_tradeoff(
+            sweep = functools.partial(
+                text_to_image_tradeoff,
                 result.bridge,
                 test,
                 temperatures,
                 args.samples,
                 args.inputs,
                 args.seed,
-                known={1.0: scores["text_to_image"]},
             )
+            known = {1.0: scores["text_to_image"]}
+            report["variants"][name]["text_to_image_tradeoff"] = sweep(known=known)
             tau_c = args.component_temperature
             if tau_c is not None and result.bridge.priors["a"].mixture:
                 report["variants"][name]["component_tradeoff"] = {
                     "component_temperature": tau_c,
-                    "curve": text_to_image_tradeoff(
-                        result.bridge,
-                        test,
-                        temperatures,
-                        args.samples,
-                        args.inputs,
-                        args.seed,
-                        # At τ = 1 = τc the draws are those of evaluate()'s.
-                        known={1.0: scores["text_to_image"]} if tau_c == 1 else None,
-                        component_temperature=tau_c,
+                    # At τ = 1 = τc the draws are those of evaluate()'s.
+                    "curve": sweep(
+                        known=known if tau_c == 1 else None, component_temperature=tau_c
                     ),
                 }
         if curve:

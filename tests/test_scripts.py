@@ -124,6 +124,7 @@ def test_the_autoencoder_benchmark_runs_on_toy_sizes(tmp_path, keep_threads):
     bench = _load("benchmarks/image_autoencoder.py")
     out = tmp_path / "ae.json"
     argv = ["--steps", "4", "--at", "2,4", "--train-size", "20", "--inputs", "6", "--hidden", "8"]
+    argv += ["--edge-weight", "2"]
     with plugins.isolated(image_plugin, text_plugin, shapes_plugin):
         report = bench.main([*argv, "--threads", "1", "--out", str(out)])
     assert json.loads(out.read_text()) == report
@@ -134,6 +135,7 @@ def test_the_autoencoder_benchmark_runs_on_toy_sizes(tmp_path, keep_threads):
         assert sum(point["misread"].values()) >= round(6 * (1 - point["attributes_kept"]))
     assert report["points"][0]["train_seconds"] <= report["points"][1]["train_seconds"]
     assert report["settings"]["latent"] == [16, 8] and report["settings"]["hidden"] == 8
+    assert report["settings"]["edge_weight"] == 2
 
 
 @pytest.mark.parametrize("at", ["5", "0,2", "two"])
