@@ -277,6 +277,7 @@ class FlowPrior(Prior):
 
     @property
     def mixture(self) -> bool:
+        """Whether the base is a Gaussian mixture (``components > 1``)."""
         return isinstance(self.base, GaussianMixtureBase)
 
     def _log_prob(self, inputs, context):

@@ -98,7 +98,7 @@ class ImageDomain(Domain):
             raise ValueError(
                 f"decoder output must have the batch's shape {list(x.shape)}, got {shape}"
             )
-        # Pixels on the target's edges weigh 1 + edge_weight (options.py says why).
+        # Pixels on the target's edges weigh up to 1 + edge_weight (losses.py says why).
         weights = 1 + self.config.edge_weight * edge_map(x) if self.config.edge_weight else None
         return RECONSTRUCTION_LOSSES[self.config.loss](output, x, weights)
 

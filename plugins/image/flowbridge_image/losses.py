@@ -7,8 +7,10 @@ reconstruction losses take optional per-element ``weights`` (broadcast against `
 image domain's ``edge_weight`` weighs each pixel by :math:`1 + w\,e_p` with :func:`edge_map`.
 Weights that depend on the target alone keep every pixel's term a proper scoring rule (its
 best prediction is still the pixel itself); they only decide which pixels the gradient
-favours. Why: the oracle tells a small diamond from a small circle by a few corner pixels,
-which an unweighted sum over 1,024 pixels leaves for late in training.
+favours. Why: a few corner pixels tell a small diamond from a small circle, and an unweighted
+sum over all the pixels leaves them for late in training (the shapes testbed's image
+autoencoder keeps 97% of its small shapes after 2,000 steps at ``edge_weight`` 2, 89.5%
+without; ``benchmarks/README.md``).
 """
 
 from __future__ import annotations
