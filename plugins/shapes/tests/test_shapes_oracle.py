@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 from flowbridge_shapes import all_combinations, read_image, read_images, render
 from flowbridge_shapes.attributes import sample_attributes
-from flowbridge_shapes.oracle import rgb_to_hue
+from flowbridge_shapes.oracle import BLURS, rgb_to_hue
+from flowbridge_shapes.oracle import _blur as oracle_blur
 from flowbridge_shapes.render import hsv_to_rgb, shape_moments
 
 
@@ -58,6 +59,20 @@ def test_reads_noisy_renderings(fresh):
 def test_reads_blurry_renderings(fresh, sigma):
     attrs, images = fresh[0][:240], fresh[1][:240]
     assert _accuracy(_blur(images, sigma), attrs) >= 0.97
+
+
+@pytest.mark.parametrize("sigma", BLURS)
+def test_the_template_blur_is_a_zero_padded_separable_convolution(sigma):
+    x = torch.rand(3, 4, 32, 32, generator=torch.Generator().manual_seed(0))
+    expected = x
+    if sigma:
+        r = math.ceil(3 * sigma)
+        k = torch.exp(-0.5 * (torch.arange(-r, r + 1.0) / sigma) ** 2)
+        k = k / k.sum()
+        flat = x.reshape(-1, 1, 32, 32)
+        flat = F.conv2d(flat, k.view(1, 1, 1, -1), padding=(0, r))
+        expected = F.conv2d(flat, k.view(1, 1, -1, 1), padding=(r, 0)).view_as(x)
+    torch.testing.assert_close(oracle_blur(x, sigma), expected)
 
 
 def test_reads_64_pixel_images():
