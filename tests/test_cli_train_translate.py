@@ -99,11 +99,12 @@ def test_translate_passes_a_component_temperature_to_a_mixture_prior(tmp_path, c
     argv += ["5", "--from", "words", "--to", "vector", "--temperature", "0.5", "red"]
     out = tmp_path / "vectors"
     rows = {}
-    for tau_c in (None, "0.5", "1"):
+    for tau_c in (None, "0.5", "0"):
         extra = [] if tau_c is None else ["--component-temperature", tau_c]
         assert main([*argv, *extra, "--out", str(out)]) == 0
         rows[tau_c] = out.with_suffix(".txt").read_text()
     assert rows[None] == rows["0.5"]  # by default the weights take --temperature
+    assert rows["0"] != rows[None]  # it reaches the prior: one component for every sample
     capsys.readouterr()
     with pytest.raises(SystemExit):
         main([*argv, "--component-temperature", "-1"])
