@@ -10,6 +10,7 @@ the data's ceilings, wall times and the commit, so runs can be compared across c
     .venv/bin/python benchmarks/quality.py --variants lnfmm --seconds 180 --device cuda
     .venv/bin/python benchmarks/quality.py --variants lnfmm --steps 6000 --at 2000,4000,6000
     .venv/bin/python benchmarks/quality.py --variants lnfmm --steps 2000 --component-temperature 1
+    .venv/bin/python benchmarks/quality.py --variants lnfmm --steps 2000 --candidates 2
 
 With ``--seconds`` every variant trains for the same wall time (``train.max_seconds``), as
 the issue's targets are stated ("within 3 minutes of training on 2 CPU cores", "at equal wall
@@ -39,7 +40,9 @@ accuracy difference with a diversity difference (10% of the pairs alone leave te
 almost collapsed: accurate-looking, with a tenth of the data's entropy).
 ``--component-temperature 1`` sweeps each of them whose image prior is a Gaussian mixture a
 second time with the mixture's weights held as learnt and only the noise tempered
-(``component_tradeoff`` in the JSON; compared as ``<variant>@tc``).
+(``component_tradeoff`` in the JSON; compared as ``<variant>@tc``). ``--candidates M``
+sweeps each of them once more keeping each image the best of M draws by the model's own
+reading (``candidates_tradeoff``; compared as ``<variant>@cM``).
 """
 
 from __future__ import annotations
@@ -127,17 +130,24 @@ def _equal_diversity(variants: dict) -> dict:
     issue's "at equal diversity"), for the pairs whose two variants were both swept.
 
     A variant also swept with its mixture weights held (``--component-temperature``) is
-    compared as ``<variant>@tc`` with the variant itself and with the variant's references.
+    compared as ``<variant>@tc`` with the variant itself and with the variant's references;
+    one also swept with best-of-M sampling (``--candidates``) likewise as ``<variant>@cM``.
     """
     curves = {
         n: v["text_to_image_tradeoff"] for n, v in variants.items() if "text_to_image_tradeoff" in v
     }
     pairs = list(COMPARISONS)
     for name, variant in variants.items():
+        swept = {}
         if "component_tradeoff" in variant:
-            curves[f"{name}@tc"] = variant["component_tradeoff"]["curve"]
-            pairs.append((f"{name}@tc", name))
-            pairs += [(f"{name}@tc", ref) for model, ref in COMPARISONS if model == name]
+            swept[f"{name}@tc"] = variant["component_tradeoff"]["curve"]
+        if "candidates_tradeoff" in variant:
+            best_of = variant["candidates_tradeoff"]
+            swept[f"{name}@c{best_of['candidates']}"] = best_of["curve"]
+        for label, curve in swept.items():
+            curves[label] = curve
+            pairs.append((label, name))
+            pairs += [(label, ref) for model, ref in COMPARISONS if model == name]
     return {
         f"{model}_vs_{reference}": at_equal_diversity(curves[model], curves[reference])
         for model, reference in pairs
@@ -179,6 +189,13 @@ def main() -> None:
         "mixture's weights held at this temperature (1: the sweep tempers only the noise)",
     )
     parser.add_argument(
+        "--candidates",
+        type=int,
+        default=1,
+        help="also sweep each swept variant keeping each image the best of this many draws "
+        "by the model's own reading (Bridge.translate's candidates; 1: no such sweep)",
+    )
+    parser.add_argument(
         "--at",
         default="",
         help="comma list of steps after which each variant is also scored while it trains "
@@ -201,6 +218,8 @@ def main() -> None:
         parser.error(f"--at takes a comma list of steps, got {args.at!r}")
     if args.component_temperature is not None and not args.component_temperature >= 0:
         parser.error(f"--component-temperature must be >= 0, got {args.component_temperature}")
+    if args.candidates < 1:
+        parser.error(f"--candidates must be >= 1, got {args.candidates}")
     if at and args.seconds:
         parser.error(
             "--at scores during training: use it with --steps (the evaluations would "
@@ -225,6 +244,7 @@ def main() -> None:
         "seed": args.seed,
         "temperatures": temperatures,
         "component_temperature": args.component_temperature,
+        "candidates": args.candidates,
         "variants": {},
     }
     ceiling = None
@@ -289,6 +309,11 @@ def main() -> None:
                     "curve": sweep(
                         known=known if tau_c == 1 else None, component_temperature=tau_c
                     ),
+                }
+            if args.candidates > 1:
+                report["variants"][name]["candidates_tradeoff"] = {
+                    "candidates": args.candidates,
+                    "curve": sweep(candidates=args.candidates),
                 }
         if curve:
             report["variants"][name]["curve"] = curve.rows

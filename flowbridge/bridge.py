@@ -36,7 +36,14 @@ player's loss has a gradient for the other's parameters.
 
 Translation A → B with K samples: :math:`c = f(\bar s_A)` (the posterior mean),
 :math:`r_k \sim p_B(r | c)` at temperature τ, :math:`x_k = \mathrm{dec}_B(c, r_k)`; all N×K
-latents go through the prior and the decoder as one batch.
+latents go through the prior and the decoder as one batch. With M candidates per sample
+(``candidates``), each :math:`x_k` is the one of M such draws that the model reads back as
+most consistent with its input: the candidate's shared code carried back,
+:math:`f^{-1}(\bar s_B(x_{k,j}))`, next to the input's own residual :math:`\bar r_A`,
+rebuilds the input best,
+
+.. math:: x_k = \operatorname*{arg\,min}_{j \le M}\;
+          \ell_A\big(x_A \mid f^{-1}(\bar s_B(x_{k,j})), \bar r_A\big).
 
 References:
     Mahajan, Gurevych, Roth. "Latent Normalizing Flows for Many-to-Many Cross-Domain
@@ -495,6 +502,7 @@ class Bridge(nn.Module):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
         component_temperature: float | None = None,
+        candidates: int = 1,
         **generate_options: Any,
     ) -> list[list]:
         """Translate N inputs into K outputs each: ``result[n][k]`` is sample k for input n.
@@ -512,6 +520,13 @@ class Bridge(nn.Module):
                 its weights π become π^(1/τc²). ``None``: τc = τ. With τ < 1 and τc = 1 every
                 mode keeps its share and only the draws within one come nearer its centre.
                 A target prior without a mixture refuses it.
+            candidates: M, draws per sample: each output is the one of M whose shared code,
+                encoded and carried back, rebuilds the input best with the input's own
+                residual (the source domain's reconstruction loss; see the module docstring).
+                A draw that contradicts its input (a colour or shape the caption did not ask
+                for) rebuilds it worse, so M > 1 trades a little diversity for accuracy, at M
+                times the cost of generating. 1 (the default): every draw is kept, as without
+                the option, bit for bit.
             **generate_options: passed to the target domain's ``generate`` (text: ``method``,
                 ``beam_size``...).
         """
@@ -519,12 +534,30 @@ class Bridge(nn.Module):
         target_side = _other(side)
         if target is not None and self.side(target) != target_side:
             raise ValueError(f"target {target!r} must be the other domain than source {source!r}")
+        if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
+            raise ValueError(f"candidates must be an int >= 1, got {candidates!r}")
         with self._evaluating():
+            x = self._batch(x, side)
             shared, residual = self.sample_residual(
-                x, side, samples, temperature, generator, component_temperature
+                x, side, samples * candidates, temperature, generator, component_temperature
             )
             items = self._generate(target_side, shared, residual, generator, generate_options)
+            if candidates > 1:
+                items = self._most_consistent(x, side, items, candidates)
         return [list(items[n * samples : (n + 1) * samples]) for n in range(len(items) // samples)]
+
+    def _most_consistent(self, x: torch.Tensor, side: str, items: list, candidates: int) -> list:
+        """Of each run of ``candidates`` consecutive ``items`` (generated from the rows of the
+        ``side`` batch ``x``, the same number per row), the one whose encoded shared code,
+        carried back to ``side``, rebuilds its input best with the input's own posterior-mean
+        residual."""
+        target = _other(side)
+        own = self.encode(x, side)
+        row = torch.arange(len(items), device=self.device) // (len(items) // x.shape[0])
+        carried, _ = self.map_shared(self.encode(items, target).shared, target)
+        loss = self._rec(side, carried, own.residual[row], x[row])
+        best = rearrange(loss, "(n m) -> n m", m=candidates).argmin(dim=1).tolist()
+        return [items[i * candidates + j] for i, j in enumerate(best)]
 
     def reconstruct(self, x: Any, domain: str, **generate_options: Any) -> list:
         """Decode each input from its own posterior-mean latent."""

@@ -270,6 +270,42 @@ def test_a_component_temperature_tempers_only_a_mixtures_choice_of_component():
         make_bridge().translate(x_a, "a", samples=2, component_temperature=1.0)
 
 
+def test_candidates_keep_the_draw_that_rebuilds_the_input_best():
+    torch.manual_seed(0)
+    bridge = make_bridge()
+    with torch.no_grad():  # a non-trivial decoder, so the draws differ
+        for p in bridge.decoders.parameters():
+            p.add_(torch.randn_like(p))
+    x_a, _ = batch(3)
+    k, m = 4, 3
+
+    def draws(samples, candidates=1):
+        generator = torch.Generator().manual_seed(7)
+        rows = bridge.translate(
+            x_a, "a", samples=samples, generator=generator, candidates=candidates
+        )
+        return torch.stack([torch.stack(row) for row in rows])
+
+    assert torch.equal(draws(k, 1), draws(k))  # one candidate: the plain draws, bit for bit
+    every = draws(k * m).reshape(3, k, m, 6)  # the same generator draws every candidate
+    kept = draws(k, m)
+    # By hand: each candidate's shared code, carried back by f⁻¹, with the input's own
+    # residual, rebuilds the input; the kept one is the candidate with the smallest loss.
+    with torch.no_grad():
+        carried, _ = bridge.shared_map.inverse(bridge.encode(every.reshape(-1, 6), "b").shared)
+        own = bridge.encode(x_a, "a").residual.repeat_interleave(k * m, dim=0)
+        target = x_a.repeat_interleave(k * m, dim=0)
+        output = bridge.decoders["a"](carried, own, target)
+        loss = bridge.domains["a"].reconstruction_loss(output, target).reshape(3, k, m)
+    best = loss.argmin(dim=2)
+    expected = every.gather(2, best[..., None, None].expand(3, k, 1, 6)).squeeze(2)
+    torch.testing.assert_close(kept, expected)
+    assert not torch.equal(kept, every[:, :, 0])  # not simply the first draws
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="candidates must be an int >= 1"):
+            bridge.translate(x_a, "a", samples=2, candidates=bad)
+
+
 def test_reconstruct_and_joint_sampling():
     bridge = make_bridge(shared_prior="flow")
     x_a, _ = batch(3)

@@ -111,6 +111,23 @@ def test_translate_passes_a_component_temperature_to_a_mixture_prior(tmp_path, c
     assert "must be >= 0, got -1" in capsys.readouterr().err
 
 
+def test_translate_keeps_the_best_of_several_candidates(tmp_path, capsys, checkpoint):
+    argv = ["translate", "--checkpoint", str(checkpoint), "--samples", "4", "--seed", "2"]
+    argv += ["--from", "words", "--to", "vector", "red"]
+    out = tmp_path / "vectors"
+    rows = {}
+    for m in ("1", "3", None):
+        extra = [] if m is None else ["--candidates", m]
+        assert main([*argv, *extra, "--out", str(out)]) == 0
+        rows[m] = out.with_suffix(".txt").read_text()
+    assert rows["1"] == rows[None]  # one candidate: the plain draws
+    assert rows["3"] != rows[None]  # it reaches the bridge: other draws are kept
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main([*argv, "--candidates", "0"])
+    assert "--candidates: must be >= 1, got 0" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -95,15 +95,18 @@ def test_a_run_on_cuda_reloads_on_the_cpu_and_translates_alike(tmp_path):
     on_cpu = load_bridge(result.checkpoint)
     inputs = toy_split(4, seed=9).a
 
-    def outputs(bridge):
+    def outputs(bridge, candidates=1):
+        generator = torch.Generator().manual_seed(1)
         rows = bridge.translate(
-            inputs, "vector", samples=3, generator=torch.Generator().manual_seed(1)
+            inputs, "vector", samples=3, generator=generator, candidates=candidates
         )
         return torch.stack([torch.stack(row) for row in rows]).cpu()
 
     torch.testing.assert_close(outputs(result.bridge), outputs(on_cpu), rtol=1e-4, atol=1e-5)
     on_gpu = load_bridge(result.checkpoint, map_location="cuda")
     torch.testing.assert_close(outputs(on_gpu), outputs(result.bridge), rtol=0, atol=0)
+    # The best of several candidates is scored on the GPU and picks the CPU's choice.
+    torch.testing.assert_close(outputs(on_gpu, 3), outputs(on_cpu, 3), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.usefixtures("plugin")

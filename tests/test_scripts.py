@@ -144,3 +144,32 @@ def test_the_autoencoder_benchmark_refuses_steps_it_will_not_reach(at, capsys):
     with pytest.raises(SystemExit):
         bench.main(["--steps", "4", "--at", at])
     assert "--at" in capsys.readouterr().err
+
+
+def test_the_quality_benchmark_compares_each_extra_sweep_with_its_variant_and_references():
+    bench = _load("benchmarks/quality.py")
+
+    def curve(accuracy):
+        return [
+            {"temperature": t, "unstated_entropy": e, "accuracy": accuracy - e / 4}
+            for t, e in ((0.5, 0.6), (1.0, 0.8))
+        ]
+
+    lnfmm = {
+        "text_to_image_tradeoff": curve(0.9),
+        "component_tradeoff": {"component_temperature": 1.0, "curve": curve(0.92)},
+        "candidates_tradeoff": {"candidates": 3, "curve": curve(0.95)},
+    }
+    read = bench._equal_diversity(
+        {"lnfmm": lnfmm, "gaussian": {"text_to_image_tradeoff": curve(0.6)}}
+    )
+    assert set(read) == {
+        "lnfmm_vs_gaussian",
+        "lnfmm@tc_vs_lnfmm",
+        "lnfmm@tc_vs_gaussian",
+        "lnfmm@c3_vs_lnfmm",
+        "lnfmm@c3_vs_gaussian",
+    }
+    assert read["lnfmm@c3_vs_lnfmm"]["mean"] == pytest.approx(0.05)
+    assert read["lnfmm@c3_vs_gaussian"]["mean"] == pytest.approx(0.35)
+    assert read["lnfmm@tc_vs_lnfmm"]["mean"] == pytest.approx(0.02)

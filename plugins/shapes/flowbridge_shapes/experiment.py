@@ -295,6 +295,7 @@ def _text_to_image(
     temperature: float,
     seed: int,
     component_temperature: float | None = None,
+    candidates: int = 1,
 ) -> list[list]:
     """K images per caption, the noise seeded from ``seed`` the same way wherever the testbed
     samples text→image (so a temperature sweep repeats :func:`evaluate` at temperature 1)."""
@@ -305,6 +306,7 @@ def _text_to_image(
         temperature=temperature,
         generator=torch.Generator().manual_seed(seed + 1),
         component_temperature=component_temperature,
+        candidates=candidates,
     )
 
 
@@ -317,6 +319,7 @@ def text_to_image_tradeoff(
     seed: int = 0,
     known: Mapping[float, Mapping[str, float]] | None = None,
     component_temperature: float | None = None,
+    candidates: int = 1,
 ) -> list[dict[str, float]]:
     """Text→image accuracy and unstated-attribute entropy at each sampling temperature: the
     model's accuracy-diversity trade-off curve, one row ``{"temperature", "accuracy",
@@ -325,7 +328,8 @@ def text_to_image_tradeoff(
     as ``known={1.0: result["text_to_image"]}`` and that temperature is not sampled again.
 
     ``component_temperature`` holds the image prior's mixture weights at one temperature
-    while the sweep tempers the noise (see :meth:`~flowbridge.Bridge.translate`)."""
+    while the sweep tempers the noise; ``candidates`` keeps each image the best of that many
+    draws by the model's own reading (both: see :meth:`~flowbridge.Bridge.translate`)."""
     chosen = one_pair_per_image(split.meta)[:inputs]
     meta = [split.meta[i] for i in chosen]
     texts = [split.b[i] for i in chosen]
@@ -335,7 +339,9 @@ def text_to_image_tradeoff(
         if temperature in known:
             rows.append({"temperature": float(temperature), **known[temperature]})
             continue
-        images = _text_to_image(bridge, texts, samples, temperature, seed, component_temperature)
+        images = _text_to_image(
+            bridge, texts, samples, temperature, seed, component_temperature, candidates
+        )
         rows.append({"temperature": float(temperature), **image_metrics(images, meta)})
     return rows
 

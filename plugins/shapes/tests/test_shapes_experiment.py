@@ -119,6 +119,25 @@ def test_the_sweep_can_hold_the_mixture_weights_at_a_temperature_of_their_own(tm
         text_to_image_tradeoff(tiny_run[0], test, [1.0], 3, 4, component_temperature=1.0)
 
 
+def test_the_sweep_can_keep_the_best_of_several_candidates(tiny_run, monkeypatch):
+    bridge, test = tiny_run
+    kept = []
+    translate = bridge.translate
+
+    def spy(*args, **options):
+        rows = translate(*args, **options)
+        kept.append((options["candidates"], torch.stack([torch.stack(row) for row in rows])))
+        return rows
+
+    monkeypatch.setattr(bridge, "translate", spy)
+    plain = text_to_image_tradeoff(bridge, test, [1.0], samples=3, inputs=4)
+    assert text_to_image_tradeoff(bridge, test, [1.0], 3, 4, candidates=1) == plain
+    text_to_image_tradeoff(bridge, test, [1.0], 3, 4, candidates=2)
+    (one, first), (_, again), (two, best) = kept
+    assert (one, two) == (1, 2)
+    assert torch.equal(first, again) and not torch.equal(first, best)
+
+
 def test_evaluate_at_scores_the_chosen_steps_and_leaves_the_run_as_it_was(tmp_path, monkeypatch):
     def drawing_evaluate(*args, **kwargs):
         torch.rand(1)  # as a domain sampling from the global RNG would
