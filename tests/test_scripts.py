@@ -173,3 +173,47 @@ def test_the_quality_benchmark_compares_each_extra_sweep_with_its_variant_and_re
     assert read["lnfmm@c3_vs_lnfmm"]["mean"] == pytest.approx(0.05)
     assert read["lnfmm@c3_vs_gaussian"]["mean"] == pytest.approx(0.35)
     assert read["lnfmm@tc_vs_lnfmm"]["mean"] == pytest.approx(0.02)
+
+
+def _attributes(**changes):
+    base = {"shape": "circle", "color": "red", "size": "large", "horizontal": "left"}
+    return {**base, "vertical": "top", **changes}
+
+
+def test_the_residual_diagnostics_probe_and_prior_mass_on_hand_made_codes():
+    bench = _load("benchmarks/residual_diagnostics.py")
+    bank = torch.tensor([[0.0], [0.1], [0.2], [10.0], [10.1], [10.2]])
+    labels = [_attributes()] * 3 + [_attributes(shape="square")] * 3
+    queries = torch.tensor([[0.05], [10.05], [5.3]])  # the last lies nearer the squares
+    truths = [_attributes(), _attributes(shape="square"), _attributes()]
+    probe = bench.knn_probe(bank, labels, queries, truths, k=3)
+    assert probe["shape"] == pytest.approx(2 / 3) and probe["color"] == 1.0
+
+    rows = [_attributes(), _attributes(shape="square"), _attributes(color="blue")]
+    log_prob = torch.tensor([[0.5, 0.25, 0.25], [0.2, 0.2, 0.6]]).log()
+    mass = bench.prior_mass(log_prob, [{"shape": "circle"}, {"color": "red"}], rows)
+    assert mass["fitting"] == pytest.approx((0.75 + 0.4) / 2)
+    assert mass["fitting rows"] == pytest.approx(2 / 3)
+    assert mass["shape"] == pytest.approx(0.25) and mass["color"] == pytest.approx(0.6)
+    assert math.isnan(mass["size"])
+
+
+def test_the_residual_diagnostics_run_on_toy_sizes(tmp_path, keep_threads):
+    bench = _load("benchmarks/residual_diagnostics.py")
+    out = tmp_path / "diagnostics.json"
+    argv = ["--steps", "3", "--train-size", "400", "--inputs", "3", "--samples", "2"]
+    with plugins.isolated(image_plugin, text_plugin, shapes_plugin):
+        report = bench.main([*argv, "--threads", "1", "--out", str(out)])
+    written = json.loads(out.read_text())
+    assert written["prior_mass"]["fitting"] == report["prior_mass"]["fitting"]
+    assert report["ceiling"]["accuracy"] == 1.0 and report["bank"] > 300
+    for part in ("text_to_image", "fitting_residuals"):
+        assert set(report[part]["by_attribute"]) == {
+            "shape",
+            "color",
+            "size",
+            "horizontal",
+            "vertical",
+        }
+    assert 0 <= report["prior_mass"]["fitting"] <= 1
+    assert set(report["probe"]) == {"residual", "shared"}

@@ -40,6 +40,7 @@ from .render import render
 __all__ = [
     "caption_metrics",
     "image_metrics",
+    "attribute_breakdown",
     "caption_ceiling",
     "image_ceiling",
     "sample_images",
@@ -116,6 +117,34 @@ def image_metrics(
         "accuracy": float(np.mean(accurate)),
         "unstated_entropy": float(np.mean(entropies)) if entropies else math.nan,
         "readable": float(np.mean(readable)),
+    }
+
+
+def attribute_breakdown(
+    images: Sequence[Sequence[torch.Tensor]], meta: Sequence[Mapping]
+) -> dict[str, dict[str, float]]:
+    """:func:`image_metrics` attribute by attribute: for each attribute, ``wrong``, the share
+    of readable images drawn with another value where the caption states it, and
+    ``entropy``, the mean normalised entropy of its values among the readable images of a
+    caption that leaves it open (NaN where no caption states it, or none leaves it open)."""
+    claims = _check_rows(images, meta, "claims", "images")
+    read = iter(read_images([image for row in images for image in row]))
+    wrong: dict[str, list[bool]] = {attribute: [] for attribute in ATTRIBUTES}
+    entropies: dict[str, list[float]] = {attribute: [] for attribute in ATTRIBUTES}
+    for row, stated in zip(images, claims, strict=True):
+        seen = [attrs for attrs in (next(read) for _ in row) if attrs is not None]
+        for attribute in ATTRIBUTES:
+            if attribute in stated:
+                wrong[attribute] += [attrs[attribute] != stated[attribute] for attrs in seen]
+            elif seen:
+                values = [attrs[attribute] for attrs in seen]
+                entropies[attribute].append(_normalised_entropy(values, attribute))
+    return {
+        attribute: {
+            "wrong": float(np.mean(wrong[attribute])) if wrong[attribute] else math.nan,
+            "entropy": float(np.mean(entropies[attribute])) if entropies[attribute] else math.nan,
+        }
+        for attribute in ATTRIBUTES
     }
 
 

@@ -10,6 +10,7 @@ import torch
 
 from flowbridge_shapes import (
     ShapesDataset,
+    attribute_breakdown,
     caption_ceiling,
     caption_metrics,
     caption_reconstruction,
@@ -65,6 +66,17 @@ def test_image_metrics_accuracy_and_unstated_entropy():
     assert got["unstated_entropy"] == pytest.approx(math.log(2) / math.log(6) / 4)
     wrong = _images({}, {"shape": "square"}, {}, {"shape": "triangle"})
     assert image_metrics([wrong], [META])["accuracy"] == 0.5
+
+
+def test_attribute_breakdown_names_the_wrong_and_the_unvaried_attribute():
+    # META states a red circle; two of four drawn as squares, colour open over red and blue.
+    images = _images({}, {"shape": "square"}, {"color": "blue"}, {"shape": "square"})
+    got = attribute_breakdown([images], [META])
+    assert got["shape"] == {"wrong": 0.5, "entropy": pytest.approx(math.nan, nan_ok=True)}
+    assert got["color"]["entropy"] == pytest.approx(math.log(2) / math.log(6) * 0.81127812)
+    assert got["size"] == {"wrong": pytest.approx(math.nan, nan_ok=True), "entropy": 0.0}
+    blank = torch.full((3, 32, 32), 0.3)  # unreadable: counted neither way
+    assert attribute_breakdown([[*images, blank]], [META]) == got
 
 
 def test_image_metrics_all_stated_and_unreadable():

@@ -1,0 +1,227 @@
+"""What the testbed's image residual holds, and how much of text→image's gap is its prior's.
+
+Trains the testbed (or loads a checkpoint) and measures, on the test captions (K samples each):
+
+* ``text_to_image``: accuracy and diversity of the residual prior's own draws at τ = 1, with
+  each attribute's share drawn wrong where stated and its entropy where left open
+  (:func:`~flowbridge_shapes.metrics.attribute_breakdown`), next to the data's own ceiling;
+* ``fitting_residuals``: the same when each caption's carried code is decoded with the
+  posterior-mean residuals of K training images whose attributes fit the caption: what a
+  residual prior that drew exactly where the posteriors are would give;
+* ``prior_mass``: over the training images' residuals, the share of p(r | caption) on images
+  that fit the caption, and for each attribute the share on images with another value where
+  the caption states it;
+* ``probe``: how often a 5-nearest-neighbour vote among the training images' residuals (or
+  shared codes) names each attribute of a test image.
+
+    .venv/bin/python benchmarks/residual_diagnostics.py --steps 2000 --seed 0
+    .venv/bin/python benchmarks/residual_diagnostics.py --checkpoint runs/shapes/checkpoint.pt
+
+Writes ``results/residual_diagnostics.json``; the numbers are discussed in benchmarks/README.md
+("Where text→image's remaining errors come from").
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import platform
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import flowbridge
+from flowbridge import Bridge, load_bridge, train
+from flowbridge_shapes.attributes import ATTRIBUTES
+from flowbridge_shapes.captions import claims_hold
+from flowbridge_shapes.dataset import ShapesDataset
+from flowbridge_shapes.experiment import TESTBED, run_config
+from flowbridge_shapes.metrics import (
+    attribute_breakdown,
+    image_metrics,
+    one_pair_per_image,
+    sample_images,
+)
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _commit() -> str:
+    try:
+        return subprocess.check_output(["git", "rev-parse", "HEAD"], text=True).strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def knn_probe(
+    bank: torch.Tensor,
+    bank_attributes: Sequence[Mapping[str, str]],
+    queries: torch.Tensor,
+    query_attributes: Sequence[Mapping[str, str]],
+    k: int = 5,
+) -> dict[str, float]:
+    """Per attribute, the share of ``queries [q, d]`` whose value the majority of their ``k``
+    nearest ``bank [b, d]`` rows (Euclidean) names; ties go to the value seen first among the
+    nearest."""
+    nearest = torch.cdist(queries, bank).topk(min(k, len(bank)), largest=False).indices
+    right = collections.Counter()
+    for row, truth in zip(nearest.tolist(), query_attributes, strict=True):
+        for attribute in ATTRIBUTES:
+            votes = collections.Counter(bank_attributes[j][attribute] for j in row)
+            right[attribute] += votes.most_common(1)[0][0] == truth[attribute]
+    return {attribute: right[attribute] / len(query_attributes) for attribute in ATTRIBUTES}
+
+
+def prior_mass(
+    log_prob: torch.Tensor,
+    claims: Sequence[Mapping[str, str]],
+    bank_attributes: Sequence[Mapping[str, str]],
+) -> dict[str, float]:
+    """Where a conditional density puts its mass among a bank of residuals.
+
+    ``log_prob [n, b]`` is log p(r_j | caption i) of bank row j. Normalised over the bank,
+    returns ``fitting`` (the mean share on rows whose attributes hold every claim), ``fitting
+    rows`` (the share of such rows, the mass of a density that ignored the caption) and, per
+    attribute, the mean share on rows with another value over the captions that state it
+    (NaN where none does)."""
+    weights = log_prob.softmax(dim=1)
+    fits = torch.tensor([[claims_hold(c, a) for a in bank_attributes] for c in claims])
+    report = {
+        "fitting": (weights * fits).sum(dim=1).mean().item(),
+        "fitting rows": fits.float().mean().item(),
+    }
+    for attribute in ATTRIBUTES:
+        stated = [i for i, c in enumerate(claims) if attribute in c]
+        other = torch.tensor(
+            [[a[attribute] != claims[i][attribute] for a in bank_attributes] for i in stated]
+        ).reshape(len(stated), len(bank_attributes))
+        share = (weights[stated] * other).sum(dim=1).mean().item() if stated else float("nan")
+        report[attribute] = share
+    return report
+
+
+def _encoded(bridge: Bridge, images: Sequence[torch.Tensor], chunk: int = 500):
+    """Posterior means of the images: residuals and shared codes, each ``[n, d]``."""
+    parts = [
+        bridge.encode(list(images[i : i + chunk]), "image") for i in range(0, len(images), chunk)
+    ]
+    return torch.cat([p.residual for p in parts]), torch.cat([p.shared for p in parts])
+
+
+@torch.no_grad()
+def diagnose(bridge: Bridge, train_split, test_split, samples: int, inputs: int, seed: int) -> dict:
+    bridge.eval()
+    chosen = one_pair_per_image(test_split.meta)[:inputs]
+    meta = [test_split.meta[i] for i in chosen]
+    texts = [test_split.b[i] for i in chosen]
+    claims = [m["claims"] for m in meta]
+    firsts = one_pair_per_image(train_split.meta)
+    bank_attributes = [train_split.meta[i]["attributes"] for i in firsts]
+    bank, bank_shared = _encoded(bridge, [train_split.a[i] for i in firsts])
+    context, _ = bridge.map_shared(bridge.encode(texts, "text").shared, "text")
+
+    drawn = bridge.translate(
+        texts, "text", samples=samples, generator=torch.Generator().manual_seed(seed + 1)
+    )
+    rng = np.random.default_rng([seed, 0x1A6])
+    real = [sample_images(c, samples, rng) for c in claims]
+
+    # Each caption's code next to the residuals of K training images that fit it.
+    rng = np.random.default_rng(seed)
+    picks = []
+    for c in claims:
+        pool = [j for j, a in enumerate(bank_attributes) if claims_hold(c, a)]
+        if not pool:
+            raise ValueError(f"no training image fits the claims {dict(c)}; train on more images")
+        picks.append(rng.choice(pool, samples, replace=len(pool) < samples))
+    residual = bank[torch.as_tensor(np.concatenate(picks))]
+    fitting = bridge.domains["a"].generate(
+        bridge.decoders["a"], context.repeat_interleave(samples, dim=0), residual
+    )
+    fitting = [fitting[n * samples : (n + 1) * samples] for n in range(len(meta))]
+
+    log_prob = torch.stack(
+        [bridge.priors["a"].log_prob(bank, row.expand(len(bank), -1)) for row in context]
+    )
+    query_attributes = [m["attributes"] for m in meta]
+    query, query_shared = _encoded(bridge, [test_split.a[i] for i in chosen])
+    return {
+        "inputs": len(meta),
+        "samples": samples,
+        "bank": len(bank),
+        "text_to_image": {
+            **image_metrics(drawn, meta),
+            "by_attribute": attribute_breakdown(drawn, meta),
+        },
+        # The draws of image_ceiling (same generator): the data's own K images per caption.
+        "ceiling": {**image_metrics(real, meta), "by_attribute": attribute_breakdown(real, meta)},
+        "fitting_residuals": {
+            **image_metrics(fitting, meta),
+            "by_attribute": attribute_breakdown(fitting, meta),
+        },
+        "prior_mass": prior_mass(log_prob, claims, bank_attributes),
+        "probe": {
+            "residual": knn_probe(bank, bank_attributes, query, query_attributes),
+            "shared": knn_probe(bank_shared, bank_attributes, query_shared, query_attributes),
+        },
+        "residual_scale": bank.std(dim=0).mean().item(),
+        "shared_scale": bank_shared.std(dim=0).mean().item(),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", help="a trained testbed bridge (default: train one)")
+    parser.add_argument(
+        "--steps", type=int, default=2000, help="training steps, without --checkpoint"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-size", type=int, default=TESTBED["data"]["options"]["train_size"])
+    parser.add_argument("--samples", type=int, default=10)
+    parser.add_argument("--inputs", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default=str(RESULTS / "residual_diagnostics.json"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    dataset = ShapesDataset(**{**TESTBED["data"]["options"], "train_size": args.train_size})
+    if args.checkpoint:
+        bridge = load_bridge(args.checkpoint)
+    else:
+        budget = {"steps": args.steps, "seed": args.seed, "checkpoint_every": 0, "progress": False}
+        data = {"options": {"train_size": args.train_size}}
+        with tempfile.TemporaryDirectory(prefix="flowbridge-diagnostics-") as run:
+            bridge = train(run_config("lnfmm", run, train=budget, data=data)).bridge
+    report = {
+        "commit": _commit(),
+        "flowbridge": flowbridge.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "checkpoint": args.checkpoint,
+        "steps": None if args.checkpoint else args.steps,
+        "seed": args.seed,
+        "train_size": args.train_size,
+        **diagnose(
+            bridge,
+            dataset.split("train"),
+            dataset.split("test"),
+            args.samples,
+            args.inputs,
+            args.seed,
+        ),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2))
+    print(
+        json.dumps({k: report[k] for k in ("fitting_residuals", "prior_mass", "probe")}, indent=1)
+    )
+    print(f"wrote {args.out}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
