@@ -15,6 +15,7 @@ Trains the testbed (or loads a checkpoint) and measures, on the test captions (K
   shared codes) names each attribute of a test image.
 
     .venv/bin/python benchmarks/residual_diagnostics.py --steps 2000 --seed 0
+    .venv/bin/python benchmarks/residual_diagnostics.py --variant lnfmm-edges --steps 2000
     .venv/bin/python benchmarks/residual_diagnostics.py --checkpoint runs/shapes/checkpoint.pt
 
 Writes ``results/residual_diagnostics.json``; the numbers are discussed in benchmarks/README.md
@@ -177,6 +178,7 @@ def diagnose(bridge: Bridge, train_split, test_split, samples: int, inputs: int,
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", help="a trained testbed bridge (default: train one)")
+    parser.add_argument("--variant", default="lnfmm", help="the variant to train (quality.py's)")
     parser.add_argument(
         "--steps", type=int, default=2000, help="training steps, without --checkpoint"
     )
@@ -195,13 +197,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
         budget = {"steps": args.steps, "seed": args.seed, "checkpoint_every": 0, "progress": False}
         data = {"options": {"train_size": args.train_size}}
         with tempfile.TemporaryDirectory(prefix="flowbridge-diagnostics-") as run:
-            bridge = train(run_config("lnfmm", run, train=budget, data=data)).bridge
+            bridge = train(run_config(args.variant, run, train=budget, data=data)).bridge
     report = {
         "commit": _commit(),
         "flowbridge": flowbridge.__version__,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "checkpoint": args.checkpoint,
+        "variant": None if args.checkpoint else args.variant,
         "steps": None if args.checkpoint else args.steps,
         "seed": args.seed,
         "train_size": args.train_size,
