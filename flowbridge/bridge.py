@@ -20,7 +20,9 @@ With the original "uniform" prior only the volume term :math:`-\log|\det J_f|` r
 The two cross-reconstructions may also be weighted apart (``cross_a``, ``cross_b`` are added
 to :math:`λ_x` for one side each), as the original code does. The contrastive term
 (:mod:`flowbridge.contrastive`, not in the paper; off unless ``weights.contrastive`` > 0) asks
-each carried code to pick out its own partner's among the batch's.
+each carried code to pick out its own partner's among the batch's; the density contrast
+(``weights.prior_nce_<side>``, also not in the paper) asks each residual to be likelier
+under its own context than under the batch's others.
 Each residual prior is conditioned on the *other* domain's shared code expressed in its own
 space, which is exactly what exists at translation time. An unpaired example of A costs
 :math:`λ_1 [-\log p(s_A)] + λ_2\,\mathrm{KL}(q(r_A|x_A) \| p_A(r_A|s_A)) + λ_4 \ell_A`
@@ -64,7 +66,7 @@ from torch import nn
 
 from .adversarial import discriminator_hinge_loss, frozen_scores, generator_hinge_loss
 from .config import BridgeConfig
-from .contrastive import info_nce
+from .contrastive import density_nce, info_nce
 from .domain import Domain, EncoderOutput, LatentSpec
 from .flows import SharedBijection, build_residual_prior, build_shared_prior
 from .posterior import PosteriorSample, sample_posterior
@@ -388,6 +390,16 @@ class Bridge(nn.Module):
         }
         if self.config.weights.contrastive:
             terms["contrastive"] = info_nce(a_in_b, qb.shared, self.config.contrastive_temperature)
+        for side, q, context in (("a", qa, b_in_a), ("b", qb, a_in_b)):
+            if getattr(self.config.weights, f"prior_nce_{side}") and self.specs[side].residual:
+                # Contexts detached: the term shapes the residuals and their prior, not the
+                # shared codes (the contrastive term's business).
+                terms[f"prior_nce_{side}"] = density_nce(
+                    self.priors[side].log_prob,
+                    q.residual,
+                    context.detach(),
+                    self.config.prior_nce_negatives,
+                )
         reports = {}
         for side, q, crossed, x in (("a", qa, b_in_a, x_a), ("b", qb, a_in_b, x_b)):
             decoded, reported = self._decoded_terms(side, q, crossed, x)

@@ -71,6 +71,12 @@ class LossWeights:
                                     paired batches: each code must pick out its partner's
                                     among the batch's (:mod:`flowbridge.contrastive`;
                                     temperature :attr:`BridgeConfig.contrastive_temperature`)
+    ``prior_nce_a``                 InfoNCE of A's residual prior over the batch's contexts
+                                    on paired batches: :math:`-\log` softmax over
+                                    :math:`c_j` of :math:`\log p_A(r_A^{(i)} | c_j)` at
+                                    j = i (:func:`flowbridge.contrastive.density_nce`;
+                                    negatives :attr:`BridgeConfig.prior_nce_negatives`)
+    ``prior_nce_b``                 the same for B's residual prior
     ======================  ======  =====================================================
 
     A domain's cross-reconstruction is weighted ``cross + cross_<side>``: the original code
@@ -103,6 +109,8 @@ class LossWeights:
     back_a: float = 0.0
     back_b: float = 0.0
     contrastive: float = 0.0
+    prior_nce_a: float = 0.0
+    prior_nce_b: float = 0.0
 
     def __post_init__(self):
         for key, value in vars(self).items():
@@ -142,6 +150,9 @@ class BridgeConfig:
             ``"own"`` (the domain's own reconstruction, scored for its own code) or ``"both"``.
         contrastive_temperature: τ of the contrastive term's cosine similarities (with
             ``weights.contrastive > 0``; CLIP's learned τ settles near 0.01, 0.1 is gentler).
+        prior_nce_negatives: other contexts of the batch each residual is scored under by the
+            ``prior_nce_<side>`` terms (at most the batch size − 1; each costs one more pass
+            of the batch through the residual prior).
         weights: loss weights.
     """
 
@@ -164,6 +175,7 @@ class BridgeConfig:
     posterior_noise: float = 0.05
     adversarial_on: str = "cross"
     contrastive_temperature: float = 0.1
+    prior_nce_negatives: int = 16
     weights: LossWeights = field(default_factory=LossWeights)
 
     def __post_init__(self):
@@ -185,6 +197,7 @@ class BridgeConfig:
             "residual_steps",
             "residual_hidden",
             "residual_components",
+            "prior_nce_negatives",
         ):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")

@@ -38,6 +38,7 @@ CONFIGS = [
     {"weights": LossWeights(align=1.0, cross=0.0)},
     {"weights": LossWeights(contrastive=1.0), "contrastive_temperature": 0.5},
     {"residual_components": 3, "shared_prior": "gaussian"},
+    {"weights": LossWeights(prior_nce_a=1.0, prior_nce_b=1.0), "prior_nce_negatives": 2},
 ]
 
 
@@ -71,6 +72,8 @@ def test_total_is_the_weighted_sum_of_the_terms():
         cross=0.7,
         align=1.5,
         contrastive=0.4,
+        prior_nce_a=0.3,
+        prior_nce_b=0.6,
     )
     bridge = make_bridge(weights=weights)
     torch.manual_seed(1)

@@ -1,4 +1,4 @@
-"""The contrastive alignment term on hand-made codes with known answers, and in the bridge."""
+"""The contrastive terms on hand-made codes and densities with known answers, and in the bridge."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from test_bridge import batch, make_bridge
 
 from flowbridge import LossWeights
-from flowbridge.contrastive import info_nce
+from flowbridge.contrastive import density_nce, info_nce
 
 
 def test_codes_that_tell_nothing_apart_cost_log_n():
@@ -78,3 +78,56 @@ def test_the_bridge_scores_carried_codes_against_the_partners_codes(monkeypatch)
     torch.testing.assert_close(terms["contrastive"], info_nce(seen["a"], seen["b"], 0.2).mean())
     # Off (the default), the term is neither computed nor reported.
     assert "contrastive" not in make_bridge().loss(x_a, x_b)
+
+
+def _gaussian_log_prob(x, context):
+    """log N(x; context, 1) per row: a conditional density whose context is its mean."""
+    return -0.5 * (x - context).square().sum(dim=1) - 0.5 * x.shape[1] * math.log(2 * math.pi)
+
+
+def test_density_nce_is_the_cross_entropy_of_each_row_over_the_contexts():
+    g = torch.Generator().manual_seed(0)
+    context = torch.randn(5, 2, generator=g)
+    x = context + 0.3 * torch.randn(5, 2, generator=g)
+    # With as many negatives as other rows, every context is scored: a plain softmax.
+    table = torch.stack([_gaussian_log_prob(x, c.expand(5, -1)) for c in context], dim=1)
+    expected = F.cross_entropy(table, torch.arange(5), reduction="none")
+    torch.testing.assert_close(density_nce(_gaussian_log_prob, x, context, negatives=4), expected)
+    torch.testing.assert_close(density_nce(_gaussian_log_prob, x, context, negatives=50), expected)
+
+    # A density that ignores its context tells nothing apart: log(1 + negatives) per row.
+    def blind(x, context):
+        return _gaussian_log_prob(x, torch.zeros_like(x))
+
+    torch.testing.assert_close(density_nce(blind, x, context, 2), torch.full((5,), math.log(3)))
+    # Fewer negatives: each row against its own context and 2 others, all rows the same shifts.
+    torch.manual_seed(0)
+    some = density_nce(_gaussian_log_prob, x, context, negatives=2)
+    torch.manual_seed(0)
+    shifts = torch.randperm(4)[:2] + 1
+    columns = torch.cat((torch.zeros(1, dtype=torch.long), shifts))
+    picked = table.gather(1, (torch.arange(5)[:, None] + columns) % 5)
+    torch.testing.assert_close(some, -picked.log_softmax(dim=1)[:, 0])
+    assert density_nce(_gaussian_log_prob, x[:1], context[:1], 16).item() == 0.0  # alone
+
+
+def test_the_bridge_adds_each_sides_density_contrast_with_its_context_detached():
+    bridge = make_bridge(
+        weights=LossWeights(prior_nce_a=1.0, prior_nce_b=0.5), prior_nce_negatives=3
+    )
+    x_a, x_b = batch(6)
+    terms = bridge.loss(x_a, x_b)
+    assert terms["prior_nce_a"].item() > 0 and terms["prior_nce_b"].item() > 0
+    bridge.zero_grad()
+    terms["prior_nce_a"].backward()
+    # The residual encoder and A's prior learn from it; the shared map (the context) does not.
+    assert any(
+        p.grad is not None and p.grad.abs().sum() > 0 for p in bridge.priors["a"].parameters()
+    )
+    assert any(
+        p.grad is not None and p.grad.abs().sum() > 0 for p in bridge.encoders["a"].parameters()
+    )
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in bridge.shared_map.parameters())
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in bridge.encoders["b"].parameters())
+    # Off (the default), neither is computed; the weights enter the total.
+    assert "prior_nce_a" not in make_bridge().loss(x_a, x_b)

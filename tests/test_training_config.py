@@ -95,6 +95,8 @@ def test_the_plain_dict_form_round_trips():
             "contrastive_temperature must be a finite number > 0, got 0.0",
         ),
         ({"model": {"weights": {"contrastive": -1.0}}}, "contrastive must be a finite number"),
+        ({"model": {"weights": {"prior_nce_a": -1.0}}}, "prior_nce_a must be a finite number"),
+        ({"model": {"prior_nce_negatives": 0}}, "prior_nce_negatives must be >= 1, got 0"),
         ({"preset": "huge"}, "unknown preset 'huge'"),
         ({"preset": 3}, "'preset' must be of type str"),
     ],

@@ -133,6 +133,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # (benchmarks/README.md).
     "lnfmm-edges": {"domains": {"a": {"options": {"edge_weight": 2.0}}}},
     "no-cross": {"model": {"weights": {"cross": 0.0}}},
+    # Each image residual must be likelier under its own caption's context than under 16
+    # others of the batch (the core's prior_nce_a): the prior must let the caption matter
+    # (benchmarks/README.md).
+    "lnfmm-nce": {"model": {"weights": {"prior_nce_a": 1.0}}},
 }
 
 
