@@ -14,8 +14,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_training_support import parameters, plugin, toy_config, toy_split  # noqa: F401
+from test_training_support import (  # noqa: F401
+    parameters,
+    plugin,
+    toy_config,
+    toy_settings,
+    toy_split,
+)
 
+from flowbridge import load_run_config
 from flowbridge.checkpoint import load_bridge, load_checkpoint
 from flowbridge.flows import build_residual_prior, build_shared_prior
 from flowbridge.training import Trainer
@@ -111,14 +118,21 @@ def test_a_run_on_cuda_reloads_on_the_cpu_and_translates_alike(tmp_path):
 
 @pytest.mark.usefixtures("plugin")
 def test_half_a_run_on_cuda_plus_resume_equals_the_straight_run(tmp_path):
-    # Posterior noise is drawn from the CUDA RNG: resuming must restore its state too. The
-    # run averages its weights (the average lives on the GPU and resumes with the run).
+    # Posterior noise and the density contrast's negatives are drawn from the CUDA RNG:
+    # resuming must restore its state too. The run averages its weights (the average lives on
+    # the GPU and resumes with the run).
     settings = dict(
         device="cuda", checkpoint_every=3, log_every=1, paired_fraction=0.5, ema_decay=0.5
     )
-    straight = Trainer(toy_config(tmp_path / "straight", steps=8, **settings)).run()
-    Trainer(toy_config(tmp_path / "halves", steps=4, **settings)).run()
-    resumed = Trainer(toy_config(tmp_path / "halves", steps=8, **settings), resume=True).run()
+
+    def config(out, steps):
+        run = toy_settings(out, steps=steps, **settings)
+        run["model"].update(weights={"prior_nce_a": 1.0}, prior_nce_negatives=3)
+        return load_run_config(run)
+
+    straight = Trainer(config(tmp_path / "straight", 8)).run()
+    Trainer(config(tmp_path / "halves", 4)).run()
+    resumed = Trainer(config(tmp_path / "halves", 8), resume=True).run()
     expected, actual = parameters(straight.bridge), parameters(resumed.bridge)
     assert actual.keys() == expected.keys()
     for key in expected:

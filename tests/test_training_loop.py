@@ -85,11 +85,26 @@ RESUMABLE = dict(
 )
 
 
-@pytest.fixture(params=["plain", "adversarial"])
+def _density_contrast_settings(out, **train) -> dict:
+    """``toy_settings`` with the residual priors' density contrast on (its negatives are
+    random draws: resume must continue them)."""
+    settings = toy_settings(out, **train)
+    settings["model"].update(
+        weights={"prior_nce_a": 1.0, "prior_nce_b": 0.5}, prior_nce_negatives=3
+    )
+    return settings
+
+
+@pytest.fixture(params=["plain", "adversarial", "density-contrast"])
 def resumable(request):
-    """The resume tests' config for ``(out, steps)``: the toy run, or one that also trains a
-    discriminator (whose parameters and optimiser state must resume exactly too)."""
-    settings = toy_settings if request.param == "plain" else adversarial_settings
+    """The resume tests' config for ``(out, steps)``: the toy run, one that also trains a
+    discriminator (whose parameters and optimiser state must resume exactly too), or one
+    whose loss draws the density contrast's negatives."""
+    settings = {
+        "plain": toy_settings,
+        "adversarial": adversarial_settings,
+        "density-contrast": _density_contrast_settings,
+    }[request.param]
     return lambda out, steps: load_run_config(settings(out, steps=steps, **RESUMABLE))
 
 
