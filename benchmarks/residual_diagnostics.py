@@ -116,6 +116,10 @@ def _encoded(bridge: Bridge, images: Sequence[torch.Tensor], chunk: int = 500):
 
 @torch.no_grad()
 def diagnose(bridge: Bridge, train_split, test_split, samples: int, inputs: int, seed: int) -> dict:
+    """The module docstring's measures for ``inputs`` test captions (image = side a, text =
+    side b, as on the testbed), the training split's images (their first caption each) as
+    the bank of residuals; the draws seeded as :func:`flowbridge_shapes.experiment.evaluate`
+    seeds them."""
     bridge.eval()
     chosen = one_pair_per_image(test_split.meta)[:inputs]
     meta = [test_split.meta[i] for i in chosen]
