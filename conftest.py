@@ -6,11 +6,15 @@
 * One torch thread: the test models are tiny, where intra-op threads only add overhead (and
   on a shared CPU they made small recurrent and conv steps 4-15x slower).
 * Every test starts from the same torch seed.
+* SIGINT is Python's KeyboardInterrupt in every test, however the suite was started: a shell
+  starts a background job with SIGINT ignored, and training rightly keeps an ignored signal
+  ignored, which would fail the tests that interrupt a run.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 import torch
@@ -33,3 +37,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _interruptible():
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
