@@ -4,7 +4,8 @@ Trains the testbed (or loads a checkpoint) and measures, on the test captions (K
 
 * ``text_to_image``: accuracy and diversity of the residual prior's own draws at τ = 1, with
   each attribute's share drawn wrong where stated and its entropy where left open
-  (:func:`~flowbridge_shapes.metrics.attribute_breakdown`), next to the data's own ceiling;
+  (:func:`~flowbridge_shapes.metrics.image_metrics` with ``by_attribute``), next to the
+  data's own ceiling;
 * ``fitting_residuals``: the same when each caption's carried code is decoded with the
   posterior-mean residuals of K training images whose attributes fit the caption: what a
   residual prior that drew exactly where the posteriors are would give;
@@ -43,7 +44,6 @@ from flowbridge_shapes.captions import claims_hold
 from flowbridge_shapes.dataset import ShapesDataset
 from flowbridge_shapes.experiment import TESTBED, run_config
 from flowbridge_shapes.metrics import (
-    attribute_breakdown,
     image_metrics,
     one_pair_per_image,
     sample_images,
@@ -159,16 +159,10 @@ def diagnose(bridge: Bridge, train_split, test_split, samples: int, inputs: int,
         "inputs": len(meta),
         "samples": samples,
         "bank": len(bank),
-        "text_to_image": {
-            **image_metrics(drawn, meta),
-            "by_attribute": attribute_breakdown(drawn, meta),
-        },
+        "text_to_image": image_metrics(drawn, meta, by_attribute=True),
         # The draws of image_ceiling (same generator): the data's own K images per caption.
-        "ceiling": {**image_metrics(real, meta), "by_attribute": attribute_breakdown(real, meta)},
-        "fitting_residuals": {
-            **image_metrics(fitting, meta),
-            "by_attribute": attribute_breakdown(fitting, meta),
-        },
+        "ceiling": image_metrics(real, meta, by_attribute=True),
+        "fitting_residuals": image_metrics(fitting, meta, by_attribute=True),
         "prior_mass": prior_mass(log_prob, claims, bank_attributes),
         "probe": {
             "residual": knn_probe(bank, bank_attributes, query, query_attributes),

@@ -550,24 +550,31 @@ class Bridge(nn.Module):
             raise ValueError(f"candidates must be an int >= 1, got {candidates!r}")
         with self._evaluating():
             x = self._batch(x, side)
-            shared, residual = self.sample_residual(
-                x, side, samples * candidates, temperature, generator, component_temperature
+            own = self.encode(x, side)
+            shared, residual = self._translation_latents(
+                own.shared,
+                side,
+                samples * candidates,
+                temperature,
+                generator,
+                component_temperature,
             )
             items = self._generate(target_side, shared, residual, generator, generate_options)
             if candidates > 1:
-                items = self._most_consistent(x, side, items, candidates)
+                items = self._most_consistent(x, own.residual, side, items, candidates)
         return [list(items[n * samples : (n + 1) * samples]) for n in range(len(items) // samples)]
 
-    def _most_consistent(self, x: torch.Tensor, side: str, items: list, candidates: int) -> list:
+    def _most_consistent(
+        self, x: torch.Tensor, residual: torch.Tensor, side: str, items: list, candidates: int
+    ) -> list:
         """Of each run of ``candidates`` consecutive ``items`` (generated from the rows of the
         ``side`` batch ``x``, the same number per row), the one whose encoded shared code,
-        carried back to ``side``, rebuilds its input best with the input's own posterior-mean
-        residual."""
+        carried back to ``side``, rebuilds its input best next to the input's own
+        posterior-mean ``residual``."""
         target = _other(side)
-        own = self.encode(x, side)
         row = torch.arange(len(items), device=self.device) // (len(items) // x.shape[0])
         carried, _ = self.map_shared(self.encode(items, target).shared, target)
-        loss = self._rec(side, carried, own.residual[row], x[row])
+        loss = self._rec(side, carried, residual[row], x[row])
         best = rearrange(loss, "(n m) -> n m", m=candidates).argmin(dim=1).tolist()
         return [items[i * candidates + j] for i, j in enumerate(best)]
 

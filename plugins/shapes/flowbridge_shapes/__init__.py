@@ -4,15 +4,13 @@
 * the oracle: :func:`parse_caption` (caption -> claims) and :func:`read_image` (image ->
   attributes);
 * samplers of the data's own distribution: :func:`sample_captions`, :func:`sample_images`;
-* testbed metrics: :func:`caption_metrics`, :func:`image_metrics` (by attribute:
-  :func:`attribute_breakdown`) and their ceilings.
+* testbed metrics: :func:`caption_metrics`, :func:`image_metrics` and their ceilings.
 """
 
 from .attributes import ATTRIBUTES, all_combinations
 from .captions import claims_hold, parse_caption, sample_caption, sample_captions
 from .dataset import ShapesDataset
 from .metrics import (
-    attribute_breakdown,
     caption_ceiling,
     caption_metrics,
     caption_reconstruction,
@@ -29,7 +27,6 @@ __all__ = [
     "ATTRIBUTES",
     "ShapesDataset",
     "all_combinations",
-    "attribute_breakdown",
     "caption_ceiling",
     "caption_metrics",
     "caption_reconstruction",

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,7 +41,6 @@ from .render import render
 __all__ = [
     "caption_metrics",
     "image_metrics",
-    "attribute_breakdown",
     "caption_ceiling",
     "image_ceiling",
     "sample_images",
@@ -94,58 +94,51 @@ def _normalised_entropy(values: list[str], attribute: str) -> float:
 
 
 def image_metrics(
-    images: Sequence[Sequence[torch.Tensor]], meta: Sequence[Mapping]
-) -> dict[str, float]:
+    images: Sequence[Sequence[torch.Tensor]], meta: Sequence[Mapping], by_attribute: bool = False
+) -> dict[str, Any]:
     """Text -> image accuracy and diversity; ``images[i]`` are the K images (``[3, H, W]`` in
     [0, 1]) generated for the caption of ``meta[i]``.
 
-    ``unstated_entropy`` is NaN when every caption states every attribute.
+    ``unstated_entropy`` is NaN when every caption states every attribute. With
+    ``by_attribute``, the same readings also give ``"by_attribute"``: for each attribute,
+    ``wrong``, the share of readable images drawn with another value where the caption states
+    it, and ``entropy``, the mean normalised entropy of its values among the readable images
+    of a caption that leaves it open (NaN where no caption states it, or none leaves it open).
     """
     claims = _check_rows(images, meta, "claims", "images")
     flat = [image for row in images for image in row]
     read = iter(read_images(flat))
-    accurate, readable, entropies = [], [], []
+    accurate, readable, unstated = [], [], []
+    wrong: dict[str, list[bool]] = {attribute: [] for attribute in ATTRIBUTES}
+    entropies: dict[str, list[float]] = {attribute: [] for attribute in ATTRIBUTES}
     for row, stated in zip(images, claims, strict=True):
         found = [next(read) for _ in row]
         accurate += [claims_hold(stated, attrs) for attrs in found]
         readable += [attrs is not None for attrs in found]
         seen = [attrs for attrs in found if attrs is not None]
         for attribute in ATTRIBUTES:
-            if attribute not in stated and seen:
-                entropies.append(_normalised_entropy([a[attribute] for a in seen], attribute))
-    return {
-        "accuracy": float(np.mean(accurate)),
-        "unstated_entropy": float(np.mean(entropies)) if entropies else math.nan,
-        "readable": float(np.mean(readable)),
-    }
-
-
-def attribute_breakdown(
-    images: Sequence[Sequence[torch.Tensor]], meta: Sequence[Mapping]
-) -> dict[str, dict[str, float]]:
-    """:func:`image_metrics` attribute by attribute: for each attribute, ``wrong``, the share
-    of readable images drawn with another value where the caption states it, and
-    ``entropy``, the mean normalised entropy of its values among the readable images of a
-    caption that leaves it open (NaN where no caption states it, or none leaves it open)."""
-    claims = _check_rows(images, meta, "claims", "images")
-    read = iter(read_images([image for row in images for image in row]))
-    wrong: dict[str, list[bool]] = {attribute: [] for attribute in ATTRIBUTES}
-    entropies: dict[str, list[float]] = {attribute: [] for attribute in ATTRIBUTES}
-    for row, stated in zip(images, claims, strict=True):
-        seen = [attrs for attrs in (next(read) for _ in row) if attrs is not None]
-        for attribute in ATTRIBUTES:
             if attribute in stated:
                 wrong[attribute] += [attrs[attribute] != stated[attribute] for attrs in seen]
             elif seen:
-                values = [attrs[attribute] for attrs in seen]
-                entropies[attribute].append(_normalised_entropy(values, attribute))
-    return {
-        attribute: {
-            "wrong": float(np.mean(wrong[attribute])) if wrong[attribute] else math.nan,
-            "entropy": float(np.mean(entropies[attribute])) if entropies[attribute] else math.nan,
-        }
-        for attribute in ATTRIBUTES
+                entropy = _normalised_entropy([a[attribute] for a in seen], attribute)
+                entropies[attribute].append(entropy)
+                unstated.append(entropy)
+    result: dict[str, Any] = {
+        "accuracy": float(np.mean(accurate)),
+        "unstated_entropy": float(np.mean(unstated)) if unstated else math.nan,
+        "readable": float(np.mean(readable)),
     }
+    if by_attribute:
+        result["by_attribute"] = {
+            attribute: {
+                "wrong": float(np.mean(wrong[attribute])) if wrong[attribute] else math.nan,
+                "entropy": (
+                    float(np.mean(entropies[attribute])) if entropies[attribute] else math.nan
+                ),
+            }
+            for attribute in ATTRIBUTES
+        }
+    return result
 
 
 def caption_ceiling(meta: Sequence[Mapping], k: int, seed: int = 0) -> dict[str, float]:

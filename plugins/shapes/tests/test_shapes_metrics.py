@@ -10,7 +10,6 @@ import torch
 
 from flowbridge_shapes import (
     ShapesDataset,
-    attribute_breakdown,
     caption_ceiling,
     caption_metrics,
     caption_reconstruction,
@@ -68,15 +67,19 @@ def test_image_metrics_accuracy_and_unstated_entropy():
     assert image_metrics([wrong], [META])["accuracy"] == 0.5
 
 
-def test_attribute_breakdown_names_the_wrong_and_the_unvaried_attribute():
+def test_image_metrics_by_attribute_names_the_wrong_and_the_unvaried_attribute():
     # META states a red circle; two of four drawn as squares, colour open over red and blue.
     images = _images({}, {"shape": "square"}, {"color": "blue"}, {"shape": "square"})
-    got = attribute_breakdown([images], [META])
+    metrics = image_metrics([images], [META], by_attribute=True)
+    got = metrics["by_attribute"]
+    assert {k: v for k, v in metrics.items() if k != "by_attribute"} == image_metrics(
+        [images], [META]
+    )
     assert got["shape"] == {"wrong": 0.5, "entropy": pytest.approx(math.nan, nan_ok=True)}
     assert got["color"]["entropy"] == pytest.approx(math.log(2) / math.log(6) * 0.81127812)
     assert got["size"] == {"wrong": pytest.approx(math.nan, nan_ok=True), "entropy": 0.0}
     blank = torch.full((3, 32, 32), 0.3)  # unreadable: counted neither way
-    assert attribute_breakdown([[*images, blank]], [META]) == got
+    assert image_metrics([[*images, blank]], [META], by_attribute=True)["by_attribute"] == got
 
 
 def test_image_metrics_all_stated_and_unreadable():
