@@ -13,7 +13,11 @@ Trains the testbed (or loads a checkpoint) and measures, on the test captions (K
   that fit the caption, and for each attribute the share on images with another value where
   the caption states it;
 * ``probe``: how often a 5-nearest-neighbour vote among the training images' residuals (or
-  shared codes) names each attribute of a test image.
+  shared codes) names each attribute of a test image;
+* ``conflicts``: who wins when the caption and the residual disagree. For each attribute, the
+  captions that state it are decoded with the residuals of training images that hold every
+  other claim but have another value of it; per attribute, the share of the readable images
+  drawn with the caption's value and the share drawn with the residual image's.
 
     .venv/bin/python benchmarks/residual_diagnostics.py --steps 2000 --seed 0
     .venv/bin/python benchmarks/residual_diagnostics.py --variant lnfmm-edges --steps 2000
@@ -28,6 +32,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import math
 import platform
 import subprocess
 import tempfile
@@ -48,6 +53,7 @@ from flowbridge_shapes.metrics import (
     one_pair_per_image,
     sample_images,
 )
+from flowbridge_shapes.oracle import read_images
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -103,6 +109,84 @@ def prior_mass(
         ).reshape(len(stated), len(bank_attributes))
         share = (weights[stated] * other).sum(dim=1).mean().item() if stated else float("nan")
         report[attribute] = share
+    return report
+
+
+def conflicting_rows(
+    claims: Sequence[Mapping[str, str]],
+    bank_attributes: Sequence[Mapping[str, str]],
+    attribute: str,
+    samples: int,
+    rng: np.random.Generator,
+) -> dict[int, np.ndarray]:
+    """For each caption ``i`` that states ``attribute``: ``samples`` bank rows (drawn with
+    replacement only when fewer exist) whose attributes hold every other claim but give
+    ``attribute`` another value. Captions no row conflicts with that way are left out."""
+    rows = {}
+    for i, stated in enumerate(claims):
+        if attribute not in stated:
+            continue
+        others = {key: value for key, value in stated.items() if key != attribute}
+        pool = [
+            j
+            for j, a in enumerate(bank_attributes)
+            if a[attribute] != stated[attribute] and claims_hold(others, a)
+        ]
+        if pool:
+            rows[i] = rng.choice(pool, samples, replace=len(pool) < samples)
+    return rows
+
+
+def winners(
+    readings: Sequence[str | None],
+    stated: Sequence[str],
+    residual_values: Sequence[str],
+) -> dict[str, float]:
+    """Images drawn for an attribute that the caption states as ``stated[n]`` and the
+    residual's own image has as ``residual_values[n]``; ``readings[n]`` is the value the oracle
+    reads in image n (``None``: unreadable). Of the readable ones: the share drawn as the
+    caption says (``caption``), as the residual's image has it (``residual``), and how many
+    were readable (``images``)."""
+    rows = zip(readings, stated, residual_values, strict=True)
+    seen = [row for row in rows if row[0] is not None]
+    if not seen:
+        return {"caption": math.nan, "residual": math.nan, "images": 0}
+    return {
+        "caption": sum(value == said for value, said, _ in seen) / len(seen),
+        "residual": sum(value == held for value, _, held in seen) / len(seen),
+        "images": len(seen),
+    }
+
+
+def conflicts(
+    bridge: Bridge,
+    context: torch.Tensor,
+    claims: Sequence[Mapping[str, str]],
+    bank: torch.Tensor,
+    bank_attributes: Sequence[Mapping[str, str]],
+    samples: int,
+    seed: int,
+) -> dict[str, dict[str, float]]:
+    """:func:`winners` per attribute: ``context [n, d_s]`` (the captions' codes carried into
+    the image's space) decoded with the residuals of :func:`conflicting_rows`."""
+    report = {}
+    for offset, attribute in enumerate(ATTRIBUTES):
+        rows = conflicting_rows(
+            claims, bank_attributes, attribute, samples, np.random.default_rng([seed, offset])
+        )
+        if not rows:
+            report[attribute] = winners([], [], [])
+            continue
+        captions = torch.as_tensor([i for i, picked in rows.items() for _ in picked])
+        picked = np.concatenate(list(rows.values()))
+        images = bridge.domains["a"].generate(
+            bridge.decoders["a"], context[captions], bank[torch.as_tensor(picked)]
+        )
+        readings = [None if r is None else r[attribute] for r in read_images(images)]
+        stated = [claims[i][attribute] for i in captions.tolist()]
+        report[attribute] = winners(
+            readings, stated, [bank_attributes[j][attribute] for j in picked]
+        )
     return report
 
 
@@ -168,6 +252,7 @@ def diagnose(bridge: Bridge, train_split, test_split, samples: int, inputs: int,
             "residual": knn_probe(bank, bank_attributes, query, query_attributes),
             "shared": knn_probe(bank_shared, bank_attributes, query_shared, query_attributes),
         },
+        "conflicts": conflicts(bridge, context, claims, bank, bank_attributes, samples, seed),
         "residual_scale": bank.std(dim=0).mean().item(),
         "shared_scale": bank_shared.std(dim=0).mean().item(),
     }

@@ -198,6 +198,34 @@ def test_the_residual_diagnostics_probe_and_prior_mass_on_hand_made_codes():
     assert math.isnan(mass["size"])
 
 
+def test_the_residual_diagnostics_conflicts_on_hand_made_rows():
+    bench = _load("benchmarks/residual_diagnostics.py")
+    bank = [
+        _attributes(),
+        _attributes(shape="square"),
+        _attributes(shape="square", color="blue"),
+        _attributes(shape="diamond"),
+    ]
+    claims = [{"shape": "circle", "color": "red"}, {"color": "red"}, {"shape": "square"}]
+    rows = bench.conflicting_rows(claims, bank, "shape", 4, np.random.default_rng(0))
+    # Caption 0: another shape, red (rows 1 and 3; row 2 breaks the colour claim); caption 1
+    # does not state the shape; caption 2: any row but the squares.
+    assert set(rows) == {0, 2}
+    assert set(rows[0].tolist()) <= {1, 3} and set(rows[2].tolist()) <= {0, 3}
+    assert len(rows[0]) == 4  # fewer rows than samples: drawn with replacement
+    two = bench.conflicting_rows(claims, bank, "shape", 2, np.random.default_rng(0))
+    assert sorted(two[0].tolist()) == [1, 3]  # as many as samples: each once
+    # A blue square fails caption 0 on the colour, which is not the attribute in question.
+    assert bench.conflicting_rows(claims[:1], bank[2:3], "shape", 2, np.random.default_rng(0)) == {}
+
+    stated = ["circle", "circle", "circle", "square"]
+    residual = ["square", "diamond", "square", "circle"]
+    readings = ["circle", "diamond", None, "triangle"]
+    won = bench.winners(readings, stated, residual)
+    assert won == {"caption": pytest.approx(1 / 3), "residual": pytest.approx(1 / 3), "images": 3}
+    assert math.isnan(bench.winners([None], ["circle"], ["square"])["caption"])
+
+
 def test_the_residual_diagnostics_run_on_toy_sizes(tmp_path, keep_threads):
     bench = _load("benchmarks/residual_diagnostics.py")
     out = tmp_path / "diagnostics.json"
@@ -217,3 +245,6 @@ def test_the_residual_diagnostics_run_on_toy_sizes(tmp_path, keep_threads):
         }
     assert 0 <= report["prior_mass"]["fitting"] <= 1
     assert set(report["probe"]) == {"residual", "shared"}
+    assert set(report["conflicts"]) == set(report["probe"]["residual"])
+    for won in report["conflicts"].values():
+        assert won["images"] == 0 or 0 <= won["caption"] + won["residual"] <= 1
