@@ -64,6 +64,9 @@ def test_demo_writes_a_report_a_person_can_read(tmp_path, registered):
         assert 0 <= model["reconstruction"]["text"]["claims_kept"] <= 1
     assert (out / "runs" / "lnfmm" / "checkpoint.pt").exists()
     assert "the data itself (ceiling)" in report
+    # Each training time with its speed, which the time depends on.
+    for seconds in metrics["train_seconds"].values():
+        assert f"| {seconds:.0f} s ({3 / seconds:.1f} steps/s) |" in report
     # LNFMM and the Gaussian prior at equal diversity: a temperature sweep each.
     assert "At equal diversity" in report
     for curve in metrics["text_to_image_tradeoff"].values():
