@@ -468,23 +468,6 @@ class Bridge(nn.Module):
         finally:
             self.train(was_training)
 
-    def sample_residual(
-        self,
-        x: Any,
-        source: str,
-        samples: int = 1,
-        temperature: float = 1.0,
-        generator: torch.Generator | None = None,
-        component_temperature: float | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Latents for translating ``x`` out of ``source``: the mapped shared code
-        ``[N * K, d_s]`` and the residual samples ``[N * K, d_r]`` (rows ``n * K + k``)."""
-        side = self.side(source)
-        shared = self.encode(x, side).shared
-        return self._translation_latents(
-            shared, side, samples, temperature, generator, component_temperature
-        )
-
     def _translation_latents(
         self,
         shared: torch.Tensor,
