@@ -112,6 +112,11 @@ def prior_mass(
     return report
 
 
+def _choose(pool: Sequence[int], samples: int, rng: np.random.Generator) -> np.ndarray:
+    """``samples`` rows of ``pool``, drawn with replacement only when it has fewer."""
+    return rng.choice(pool, samples, replace=len(pool) < samples)
+
+
 def conflicting_rows(
     claims: Sequence[Mapping[str, str]],
     bank_attributes: Sequence[Mapping[str, str]],
@@ -133,7 +138,7 @@ def conflicting_rows(
             if a[attribute] != stated[attribute] and claims_hold(others, a)
         ]
         if pool:
-            rows[i] = rng.choice(pool, samples, replace=len(pool) < samples)
+            rows[i] = _choose(pool, samples, rng)
     return rows
 
 
@@ -227,7 +232,7 @@ def diagnose(bridge: Bridge, train_split, test_split, samples: int, inputs: int,
         pool = [j for j, a in enumerate(bank_attributes) if claims_hold(c, a)]
         if not pool:
             raise ValueError(f"no training image fits the claims {dict(c)}; train on more images")
-        picks.append(rng.choice(pool, samples, replace=len(pool) < samples))
+        picks.append(_choose(pool, samples, rng))
     residual = bank[torch.as_tensor(np.concatenate(picks))]
     fitting = bridge.domains["a"].generate(
         bridge.decoders["a"], context.repeat_interleave(samples, dim=0), residual
