@@ -25,7 +25,8 @@ Variants (see ``flowbridge_shapes.experiment.VARIANTS``): ``lnfmm`` (flow priors
 16-Gaussian mixture, the testbed's default), ``lnfmm-single`` (over one normal, as published),
 ``gaussian``, ``standard``, ``deterministic``, ``align`` (explicit alignment on), ``no-cross``
 (no cross-reconstruction), ``lnfmm-edges`` (the image loss weighs edge pixels 1 + 2e),
-``lnfmm-nce`` (the image residual prior's density contrast, ``prior_nce_a = 1``), and the
+``lnfmm-nce`` (the image residual prior's density contrast, ``prior_nce_a = 1``),
+``lnfmm-b2`` (Adam's β2 at 0.99 instead of 0.999), and the
 semi-supervised settings: ``paired-10`` (10% of the pairs, nothing else), ``semi-10`` (the same
 10% plus the other 90% as unpaired images and captions from the first step), ``semi-10-warm``
 (unpaired batches after 450 steps, every 2nd step), ``semi-10-back`` (the same, each unpaired
@@ -107,6 +108,7 @@ COMPARISONS = (
     ("lnfmm", "standard"),
     ("lnfmm-edges", "lnfmm"),
     ("lnfmm-nce", "lnfmm"),
+    ("lnfmm-b2", "lnfmm"),
     *((name, "paired-10") for name in SEMI if name != "paired-10"),
 )
 #: Variants whose text->image is swept over temperatures: those of some comparison.

@@ -285,6 +285,11 @@ class TrainConfig:
             the budget anew. Wall time depends on the machine: such runs are not reproducible.
         batch_size: pairs per step, over all processes (each DDP rank takes its share).
         lr: Adam learning rate (1e-4 in the original).
+        adam_betas: decay rates ``(β1, β2)`` of the first and second moment estimates of the
+            model's Adam (torch's default ``(0.9, 0.999)``). A smaller β2 (0.99) forgets the large
+            gradients of the first steps sooner, so the steps grow again once the loss is
+            flat: the testbed's image autoencoder keeps small shapes after fewer steps with
+            it (benchmarks/README.md). The discriminators' Adam keeps torch's default.
         discriminator_lr: learning rate of the discriminators' own Adam (3e-4 in the
             original), used when ``model.weights.adversarial > 0``.
         ema_decay: keep an exponential moving average of the weights with this decay β
@@ -318,6 +323,7 @@ class TrainConfig:
     max_seconds: float = 0.0
     batch_size: int = 64
     lr: float = 1e-3
+    adam_betas: tuple[float, float] = (0.9, 0.999)
     discriminator_lr: float = 3e-4
     ema_decay: float = 0.0
     grad_clip: float = 0.0
@@ -349,6 +355,18 @@ class TrainConfig:
         for key in ("lr", "discriminator_lr"):
             if not getattr(self, key) > 0:
                 raise ConfigError(f"{key} must be > 0, got {getattr(self, key)}")
+        betas = self.adam_betas
+        if not (
+            isinstance(betas, (list, tuple))
+            and len(betas) == 2
+            and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in betas)
+            and all(0 <= b < 1 for b in betas)
+        ):
+            raise ConfigError(
+                f"adam_betas must be two numbers in [0, 1), (beta1, beta2) such as "
+                f"[0.9, 0.999], got {betas!r}"
+            )
+        self.adam_betas = (float(betas[0]), float(betas[1]))  # a TOML or JSON list, too
         if not (self.max_seconds >= 0 and math.isfinite(self.max_seconds)):
             raise ConfigError(
                 f"max_seconds must be a finite number >= 0 (0 = no time limit), "

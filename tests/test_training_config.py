@@ -88,6 +88,11 @@ def test_the_plain_dict_form_round_trips():
         ({"train": {"ema_decay": 1.0}}, r"ema_decay must be in \[0, 1\) .*got 1.0"),
         ({"train": {"ema_decay": -0.5}}, r"ema_decay must be in \[0, 1\)"),
         ({"train": {"ema_decay": float("nan")}}, r"ema_decay must be in \[0, 1\)"),
+        ({"train": {"adam_betas": [0.9]}}, r"adam_betas must be two numbers in \[0, 1\)"),
+        ({"train": {"adam_betas": [0.9, 1.0]}}, r"adam_betas .*got \[0.9, 1.0\]"),
+        ({"train": {"adam_betas": [0.9, float("nan")]}}, "adam_betas must be two numbers"),
+        ({"train": {"adam_betas": ["0.9", 0.99]}}, "adam_betas must be two numbers"),
+        ({"train": {"adam_betas": 0.99}}, "'train.adam_betas' must be of type tuple"),
         ({"train": 5}, "train must be a table"),
         ({"model": {"posterior": "learned"}}, "posterior 'learned' needs a proper shared prior"),
         (

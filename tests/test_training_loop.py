@@ -431,6 +431,22 @@ def test_logged_means_are_finite_numbers(tmp_path):
         assert all(math.isfinite(v) for k, v in line.items() if k not in ("split",))
 
 
+def test_adam_betas_reach_the_optimiser_change_the_run_and_resume_with_it(tmp_path):
+    betas = [0.5, 0.9]  # as a TOML file gives them
+    trainer = Trainer(toy_config(tmp_path / "straight", steps=6, adam_betas=betas))
+    assert trainer.optimizer.param_groups[0]["betas"] == (0.5, 0.9)
+    straight = parameters(trainer.run().bridge)
+    default = parameters(train(toy_config(tmp_path / "default", steps=6)).bridge)
+    assert any(not torch.equal(straight[k], default[k]) for k in straight)
+    # The run's config.json holds them as a list; a resume reads it back and goes on alike.
+    Trainer(toy_config(tmp_path / "halves", steps=3, adam_betas=betas)).run()
+    saved = json.loads((tmp_path / "halves" / "config.json").read_text())
+    assert saved["train"]["adam_betas"] == betas
+    saved["train"]["steps"] = 6
+    resumed = Trainer(load_run_config(saved), resume=True).run()
+    assert_same_parameters(resumed.bridge, straight)
+
+
 def test_adam_is_fused_where_torch_can_and_its_state_loads_on_any_kernel(monkeypatch):
     weights = [torch.nn.Parameter(torch.randn(3, 2)) for _ in range(2)]
     copies = [torch.nn.Parameter(w.detach().clone()) for w in weights]
@@ -439,10 +455,10 @@ def test_adam_is_fused_where_torch_can_and_its_state_loads_on_any_kernel(monkeyp
 
     adam = torch.optim.Adam
 
-    def without_fused_kernels(parameters, lr, fused=None):
+    def without_fused_kernels(parameters, lr, betas, fused=None):
         if fused:
             raise RuntimeError("`fused=True` requires all the params to be ... supported devices")
-        return adam(parameters, lr=lr)
+        return adam(parameters, lr=lr, betas=betas)
 
     monkeypatch.setattr(torch.optim, "Adam", without_fused_kernels)
     plain = loop._adam(copies, lr=0.1)

@@ -139,6 +139,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # equal wall time on three (it costs 8-13% of the steps), so the testbed leaves it off
     # (benchmarks/README.md).
     "lnfmm-nce": {"model": {"weights": {"prior_nce_a": 1.0}}},
+    # Adam's second-moment decay at 0.99 instead of 0.999: the image autoencoder alone keeps
+    # small shapes after fewer steps with it (benchmarks/README.md).
+    "lnfmm-b2": {"train": {"adam_betas": [0.9, 0.99]}},
 }
 
 
