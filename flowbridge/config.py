@@ -288,8 +288,9 @@ class TrainConfig:
         adam_betas: decay rates ``(β1, β2)`` of the first and second moment estimates of the
             model's Adam (torch's default ``(0.9, 0.999)``). A smaller β2 (0.99) forgets the large
             gradients of the first steps sooner, so the steps grow again once the loss is
-            flat: the testbed's image autoencoder keeps small shapes after fewer steps with
-            it (benchmarks/README.md). The discriminators' Adam keeps torch's default.
+            flat: the testbed's image autoencoder alone keeps small shapes after fewer steps
+            with it, the whole testbed bridge only within a seed's noise
+            (benchmarks/README.md). The discriminators' Adam keeps torch's default.
         discriminator_lr: learning rate of the discriminators' own Adam (3e-4 in the
             original), used when ``model.weights.adversarial > 0``.
         ema_decay: keep an exponential moving average of the weights with this decay β
