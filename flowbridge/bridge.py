@@ -65,7 +65,7 @@ from einops import rearrange, reduce, repeat
 from torch import nn
 
 from .adversarial import discriminator_hinge_loss, frozen_scores, generator_hinge_loss
-from .config import BridgeConfig
+from .config import BridgeConfig, LossWeights
 from .contrastive import density_nce, info_nce
 from .domain import Domain, EncoderOutput, LatentSpec
 from .flows import SharedBijection, build_residual_prior, build_shared_prior
@@ -250,7 +250,11 @@ class Bridge(nn.Module):
 
     # -- loss -------------------------------------------------------------------------------
     def loss(
-        self, x_a: Any = None, x_b: Any = None, paired: bool = True
+        self,
+        x_a: Any = None,
+        x_b: Any = None,
+        paired: bool = True,
+        weights: LossWeights | None = None,
     ) -> dict[str, torch.Tensor]:
         """Loss terms of a batch, each averaged over the batch, plus ``"total"``.
 
@@ -258,7 +262,9 @@ class Bridge(nn.Module):
         the partner of row i of the other). A single batch, or both with ``paired=False``,
         gives the unpaired (semi-supervised) terms. Besides the weighted terms (see
         :class:`~flowbridge.config.LossWeights`) the dict reports the residual KLs in bits
-        per dimension (``prior_a_bpd``, ``prior_b_bpd``).
+        per dimension (``prior_a_bpd``, ``prior_b_bpd``). ``weights`` total the terms instead
+        of ``config.weights`` (a training schedule's, :mod:`flowbridge.training.schedule`); which
+        terms are computed still follows ``config.weights``.
 
         With the adversarial term on, a paired batch also gives ``adversarial_<side>`` (each
         side's part of ``adversarial``) and the critics' loss, ``critic_<side>`` and their sum
@@ -273,13 +279,13 @@ class Bridge(nn.Module):
                     f"a paired batch needs as many a-rows as b-rows, got {a.shape[0]} and "
                     f"{b.shape[0]}; pass paired=False for unpaired batches"
                 )
-            return self._weigh(*self._paired_terms(a, b))
+            return self._weigh(*self._paired_terms(a, b), weights)
         terms = {}
         for side, x in (("a", x_a), ("b", x_b)):
             if x is not None:
                 for key, value in self._unpaired_terms(self._batch(x, side), side).items():
                     terms[key] = terms.get(key, 0) + value
-        return self._weigh(terms, {})
+        return self._weigh(terms, {}, weights)
 
     def _posterior(self, side: str, x: torch.Tensor) -> PosteriorSample:
         encoded = self.encoders[side](x)
@@ -444,10 +450,14 @@ class Bridge(nn.Module):
         return self._rec(side, carried, q.residual, x)
 
     def _weigh(
-        self, terms: dict[str, torch.Tensor], reports: dict[str, torch.Tensor]
+        self,
+        terms: dict[str, torch.Tensor],
+        reports: dict[str, torch.Tensor],
+        weights: LossWeights | None = None,
     ) -> dict[str, torch.Tensor]:
-        """``terms`` plus ``reports`` (outside the total) and ``"total"``, their weighted sum."""
-        weights = vars(self.config.weights)
+        """``terms`` plus ``reports`` (outside the total) and ``"total"``, their sum weighted by
+        ``weights`` (``config.weights`` if None)."""
+        weights = vars(weights or self.config.weights)
         total = sum(weights[key] * value for key, value in terms.items())
         terms.update(reports)
         for side in _SIDES:

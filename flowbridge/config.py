@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import math
 import sys
 import types
@@ -298,6 +299,15 @@ class TrainConfig:
             over about the last 1 / (1 - β) steps, is the model the run validates, saves for
             :func:`~flowbridge.load_bridge` and returns, while Adam steps the raw weights
             (kept in the checkpoint for resume). 0.99 averages about 100 steps.
+        weight_schedule: loss weights that change over the run: ``{term: [[step, factor],
+            ...]}`` multiplies ``model.weights.<term>`` by a piecewise-linear factor of the
+            optimiser step (:mod:`flowbridge.training.schedule`; steps increasing, factors
+            >= 0, constant before the first point and after the last). ``{"rec_a": [[0, 0.0],
+            [1000, 1.0]]}`` warms A's own reconstruction up over 1,000 steps; ``[[600, 1.0],
+            [1200, 0.0]]`` fades it out. Every batch with the term is scaled, paired and
+            unpaired; validation totals the terms with the configured weights, so that its
+            numbers compare across steps. The log records each scheduled weight
+            (``weight_<term>``).
         grad_clip: clipping threshold; 0 turns clipping off.
         grad_clip_mode: ``"value"`` (clamp every gradient entry, the original) or ``"norm"``
             (rescale the whole gradient to at most this global L2 norm).
@@ -327,6 +337,7 @@ class TrainConfig:
     adam_betas: tuple[float, float] = (0.9, 0.999)
     discriminator_lr: float = 3e-4
     ema_decay: float = 0.0
+    weight_schedule: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
     grad_clip: float = 0.0
     grad_clip_mode: str = "value"
     paired_fraction: float = 1.0
@@ -378,6 +389,14 @@ class TrainConfig:
                 f"ema_decay must be in [0, 1) (0 = no weight averaging; 0.99 averages about "
                 f"the last 100 steps), got {self.ema_decay}"
             )
+        if not isinstance(self.weight_schedule, dict):
+            raise ConfigError(
+                f"weight_schedule must be a table of loss weight -> [[step, factor], ...], "
+                f"got {self.weight_schedule!r}"
+            )
+        self.weight_schedule = {
+            name: _schedule_points(name, points) for name, points in self.weight_schedule.items()
+        }
         if not self.grad_clip >= 0:
             raise ConfigError(f"grad_clip must be >= 0 (0 = off), got {self.grad_clip}")
         if self.grad_clip_mode not in ("value", "norm"):
@@ -394,6 +413,36 @@ class TrainConfig:
         device = self.device
         if not (device in ("cpu", "cuda", "auto") or device.startswith("cuda:")):
             raise ConfigError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
+
+
+def _schedule_points(name: str, points: Any) -> tuple[tuple[int, float], ...]:
+    """``train.weight_schedule[name]`` checked and as a tuple of ``(step, factor)`` pairs (a
+    TOML or JSON list of lists reads the same)."""
+    terms = [f.name for f in dataclasses.fields(LossWeights)]
+    if name not in terms:
+        raise ConfigError(
+            f"weight_schedule names {name!r}, which is not a loss weight; known: {terms}"
+        )
+    example = "such as [[0, 0.0], [1000, 1.0]] (a warm-up over 1,000 steps)"
+
+    def point(p: Any) -> bool:
+        if not (isinstance(p, (list, tuple)) and len(p) == 2):
+            return False
+        (t, a), numbers = p, (int, float)
+        step_ok = isinstance(t, int) and not isinstance(t, bool) and t >= 0
+        return step_ok and isinstance(a, numbers) and not isinstance(a, bool) and 0 <= a < math.inf
+
+    if not (isinstance(points, (list, tuple)) and points and all(map(point, points))):
+        raise ConfigError(
+            f"weight_schedule.{name} must be a list of [step, factor] pairs, steps whole "
+            f"numbers >= 0 and factors finite numbers >= 0, {example}; got {points!r}"
+        )
+    steps = [t for t, _ in points]
+    if any(t1 <= t0 for t0, t1 in itertools.pairwise(steps)):
+        raise ConfigError(
+            f"weight_schedule.{name}: the steps must increase, got {steps}; {example}"
+        )
+    return tuple((int(t), float(a)) for t, a in points)
 
 
 @dataclass

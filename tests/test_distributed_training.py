@@ -33,6 +33,8 @@ TRAIN = dict(
     grad_clip_mode="norm",
     validate_every=2,
     log_every=1,
+    # Each rank must scale the paired and the unpaired terms alike, step by step.
+    weight_schedule={"rec_a": [[1, 1.0], [3, 0.0]]},
 )
 
 

@@ -447,6 +447,40 @@ def test_adam_betas_reach_the_optimiser_change_the_run_and_resume_with_it(tmp_pa
     assert_same_parameters(resumed.bridge, straight)
 
 
+def test_a_weight_schedule_scales_its_term_each_step_and_resumes_on_the_same_curve(tmp_path):
+    fade = {"rec_a": [[2, 1.0], [4, 0.0]]}  # as a TOML file gives it
+    straight = train(toy_config(tmp_path / "straight", weight_schedule=fade, log_every=1))
+    base = straight.bridge.config.weights.rec_a
+    logged = [entry["weight_rec_a"] for entry in read_log(straight) if entry["split"] == "train"]
+    assert logged == pytest.approx([base, base, base / 2, 0.0, 0.0, 0.0])
+    # A factor of 0 throughout trains exactly as a weight of 0 does, on unpaired batches too.
+    unpaired = {"paired_fraction": 0.5}
+    off = train(toy_config(tmp_path / "off", weight_schedule={"rec_a": [[0, 0.0]]}, **unpaired))
+    settings = toy_settings(tmp_path / "zero", **unpaired)
+    settings["model"]["weights"] = {"rec_a": 0.0}
+    zero = train(load_run_config(settings))
+    assert_same_parameters(off.bridge, parameters(zero.bridge))
+    faded, default = parameters(straight.bridge), parameters(train(toy_config(tmp_path)).bridge)
+    assert any(not torch.equal(v, default[k]) for k, v in faded.items())
+    # Halfway through the fade, a resume from the saved config.json goes on alike.
+    Trainer(toy_config(tmp_path / "halves", steps=3, weight_schedule=fade)).run()
+    saved = json.loads((tmp_path / "halves" / "config.json").read_text())
+    assert saved["train"]["weight_schedule"] == fade
+    saved["train"]["steps"] = 6
+    resumed = Trainer(load_run_config(saved), resume=True).run()
+    assert_same_parameters(resumed.bridge, faded)
+
+
+def test_validation_totals_the_terms_with_the_configured_weights(tmp_path):
+    config = toy_config(tmp_path, weight_schedule={"rec_a": [[0, 0.0]]}, validate_every=3)
+    trainer = Trainer(config)
+    trainer.run()
+    terms, weights = trainer.val_terms, vars(config.model.weights)
+    assert terms["rec_a"] > 0
+    expected = sum(weights[key] * value for key, value in terms.items() if key in weights)
+    assert terms["total"] == pytest.approx(expected, rel=1e-5)
+
+
 def test_adam_is_fused_where_torch_can_and_its_state_loads_on_any_kernel(monkeypatch):
     weights = [torch.nn.Parameter(torch.randn(3, 2)) for _ in range(2)]
     copies = [torch.nn.Parameter(w.detach().clone()) for w in weights]

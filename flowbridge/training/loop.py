@@ -42,12 +42,13 @@ from ..checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from ..config import ConfigError, RunConfig, from_dict, to_dict
+from ..config import ConfigError, LossWeights, RunConfig, from_dict, to_dict
 from ..domain import PairedSplit
 from ..files import atomic_write
 from ..plugins import get_domain
 from .averaging import WeightAverage
 from .data import BatchSampler, Stream, derive_seed, load_splits, partition
+from .schedule import scheduled_weights
 from .stopping import StopRequests, TrainingInterrupted, _StopNow
 
 __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "Callback", "train"]
@@ -105,11 +106,13 @@ class _StepLoss(nn.Module):
         super().__init__()
         self.bridge = bridge
         self.unpaired_weight = unpaired_weight
+        #: The loss weights of the next step (``train.weight_schedule``'s); None: the model's.
+        self.weights: LossWeights | None = None
 
     def forward(self, x_a, x_b, u_a=None, u_b=None) -> dict[str, torch.Tensor]:
-        terms = self.bridge.loss(x_a, x_b)
+        terms = self.bridge.loss(x_a, x_b, weights=self.weights)
         if u_a is not None or u_b is not None:
-            unpaired = self.bridge.loss(u_a, u_b, paired=False)
+            unpaired = self.bridge.loss(u_a, u_b, paired=False, weights=self.weights)
             terms.update({f"unpaired_{key}": value for key, value in unpaired.items()})
             terms["total"] = terms["total"] + self.unpaired_weight * unpaired["total"]
         return terms
@@ -300,7 +303,8 @@ class Trainer:
             self.critic_optimizer = _adam(
                 self.bridge.discriminators.parameters(), lr=cfg.discriminator_lr
             )
-        self.model: nn.Module = _StepLoss(self.bridge, cfg.unpaired_weight)
+        self.step_loss = _StepLoss(self.bridge, cfg.unpaired_weight)
+        self.model: nn.Module = self.step_loss
         if self.dist.active:
             # The critics are no part of the generator's gradient: DDP leaves them alone, and
             # the critic step averages their gradients itself (Distributed.average_gradients).
@@ -549,10 +553,16 @@ class Trainer:
                     )
                 )
         self.bridge.train()
+        if cfg.weight_schedule:
+            self.step_loss.weights = scheduled_weights(
+                self.config.model.weights, cfg.weight_schedule, step
+            )
         terms = self.model(*inputs)
         keys = sorted(terms)
         reduced = self.dist.mean(torch.stack([terms[k].detach().float() for k in keys]))
         values = dict(zip(keys, reduced.tolist(), strict=True))
+        for name in cfg.weight_schedule:
+            values[f"weight_{name}"] = getattr(self.step_loss.weights, name)
         self._check_finite(values, step)
         self.optimizer.zero_grad(set_to_none=True)
         if self.critic_optimizer is None:
