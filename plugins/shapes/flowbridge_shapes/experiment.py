@@ -377,7 +377,8 @@ def at_equal_diversity(
         ]
         for rows in (curve, reference)
     ]
-    gains = accuracy_gap(*points)
+    # A curve without one readable row overlaps nothing.
+    gains = accuracy_gap(*points) if all(points) else []
     values = [gain for _, gain in gains]
     return {
         "overlap": [gains[0][0], gains[-1][0]] if gains else None,

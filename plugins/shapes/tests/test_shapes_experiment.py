@@ -62,6 +62,10 @@ def test_no_overlap_no_reading_and_nan_rows_are_left_out():
     }
     with_nan = [*FLOW, _row(2.0, math.nan, 0.1)]
     assert at_equal_diversity(with_nan, GAUSSIAN) == at_equal_diversity(FLOW, GAUSSIAN)
+    # A model none of whose images was readable at any temperature: no reading, no error.
+    unreadable = [_row(1.0, math.nan, 0.0)]
+    assert at_equal_diversity(unreadable, GAUSSIAN) == at_equal_diversity(apart, GAUSSIAN)
+    assert at_equal_diversity(GAUSSIAN, unreadable)["overlap"] is None
 
 
 @pytest.fixture(scope="module")
