@@ -15,10 +15,10 @@ residuals) for the same number of steps, and writes to ``--out``:
   (``flowbridge translate --checkpoint out/runs/lnfmm/checkpoint.pt ...`` uses them).
 
 On the CPU the three models train side by side, each in its own process on an equal share
-of ``--threads`` (one after another in this process with ``--one-at-a-time``, as always on a
-GPU): the testbed's small steps leave a second thread idle much of the time, which a second
-process fills. Every draw is seeded, so a model's numbers depend on the threads it trained
-on, not on the order. Run again, it trains afresh and replaces each ``runs/<variant>/`` once the new
+of ``--threads`` (``--jobs``; one process after another with ``--jobs 1``, as on a GPU): the
+testbed's small steps leave a second thread idle much of the time, which a second process
+fills. Every draw is seeded, so a model's numbers depend on the threads it trained on, not on
+the order. Run again, it trains afresh and replaces each ``runs/<variant>/`` once the new
 model has finished training (interrupted, the earlier complete run stays).
 """
 
@@ -30,7 +30,8 @@ import multiprocessing
 import shutil
 import sys
 import time
-from multiprocessing import connection
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,8 @@ from tqdm.auto import tqdm
 from flowbridge import load_bridge, train
 from flowbridge.distributed import resolve_device
 from flowbridge.files import atomic_write
-from flowbridge.training import TrainResult
-from flowbridge.training.loop import CHECKPOINT_NAME, LOG_NAME
+from flowbridge.training import Callback, TrainResult
+from flowbridge.training.loop import CHECKPOINT_NAME
 
 from .dataset import ShapesDataset
 from .experiment import (
@@ -211,10 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         "--threads", type=int, default=2, help="torch CPU threads in all (default: %(default)s)"
     )
     parser.add_argument(
-        "--one-at-a-time",
-        action="store_true",
-        help="train the models one after another in this process (always so on a GPU); by "
-        "default they train side by side, a process each, the threads shared among them",
+        "--jobs",
+        type=int,
+        default=None,
+        help="models trained at once, each in its own process on threads / jobs threads "
+        "(default: all of them on the CPU, one at a time on a GPU)",
     )
     parser.add_argument(
         "--device",
@@ -238,8 +240,10 @@ def main(argv: list[str] | None = None) -> int:
         resolve_device(args.device)  # before any training, not after the first model
     except ValueError as exc:
         parser.error(str(exc))
-    if args.threads < 1:
-        parser.error(f"--threads must be >= 1, got {args.threads}")
+    if args.jobs is None:
+        args.jobs = len(args.variants.split(",")) if args.device == "cpu" else 1
+    if not (args.jobs >= 1 and args.threads >= 1):
+        parser.error(f"--jobs and --threads must be >= 1, got {args.jobs} and {args.threads}")
     try:
         return _run(args)
     except KeyboardInterrupt:
@@ -251,36 +255,43 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _train_into(runs: Path, name: str, **overrides: Any) -> tuple[TrainResult, Path]:
+def _train_into(
+    runs: Path, name: str, callbacks: Sequence[Callback] = (), **overrides: Any
+) -> tuple[TrainResult, Path]:
     """Train variant ``name`` into ``runs/<name>``, replacing what an earlier demo left there
     only once the new run is complete (until then it trains in ``runs/<name>.partial``).
     Returns the result and the run's log."""
     final, partial = runs / name, runs / f"{name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
-    result = train(run_config(name, str(partial), **overrides))
+    result = train(run_config(name, str(partial), **overrides), callbacks=callbacks)
     shutil.rmtree(final, ignore_errors=True)
     partial.rename(final)
     return result, final / result.log.name
 
 
 def _train_and_score(
-    name: str, args: argparse.Namespace, ceilings: bool, progress: bool = True
+    name: str, args: argparse.Namespace, ceilings: bool, progress: Any = None
 ) -> dict[str, Any]:
-    """Train ``name`` (with the trainer's progress bar if ``progress``) and score it: its
-    training time and log, its metrics (with the data's ceilings if asked) and, for the two
-    priors compared, its text→image trade-off curve."""
+    """Train ``name`` and score it: its training time and log, its metrics (with the data's
+    ceilings if asked) and, for the two priors compared, its text→image trade-off curve.
+
+    ``progress``: a queue that gets a 1 after every step (a worker's report to the demo's
+    one progress bar); None shows the trainer's own bar instead.
+    """
     data = {**TESTBED["data"]["options"], "train_size": args.train_size}
     test = ShapesDataset(**data).split("test")
+    callbacks = [] if progress is None else [lambda trainer, step, values: progress.put(1)]
     result, log = _train_into(
         Path(args.out) / "runs",
         name,
+        callbacks,
         data={"options": data},
         train={
             "steps": args.steps,
             "seed": args.seed,
             "checkpoint_every": 0,
             "device": args.device,
-            "progress": progress,
+            "progress": progress is None,
         },
     )
     scored = evaluate(result.bridge, test, args.samples, args.inputs, args.seed, ceilings=ceilings)
@@ -298,83 +309,53 @@ def _train_and_score(
     return {"time": result.wall_time, "log": log, "scored": scored, "curve": curve}
 
 
-def _worker(name: str, args: argparse.Namespace, ceilings: bool, threads: int, path: Path) -> None:
-    """:func:`_train_and_score` in a worker process of ``threads`` threads, without a bar;
-    what it returns is saved to ``path`` (tensors, lists and numbers: it loads with
-    ``weights_only=True``)."""
+def _worker_start(threads: int) -> None:
     torch.set_num_threads(threads)
-    try:
-        scored = _train_and_score(name, args, ceilings, progress=False)
-    except KeyboardInterrupt:  # Ctrl-C: the run said so itself; the demo says the rest
-        sys.exit(130)
-    atomic_write(path, lambda file: torch.save({**scored, "log": str(scored["log"])}, file))
-
-
-def _steps_logged(log: Path) -> int:
-    """The last step a run's log (JSON lines) records so far; 0 before its first line."""
-    try:
-        lines = log.read_bytes().splitlines()
-        return int(json.loads(lines[-1])["step"]) if lines else 0
-    except (OSError, ValueError, KeyError):  # not written yet, or a line half written
-        return 0
 
 
 def _side_by_side(names: list[str], args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """:func:`_train_and_score` of every model at once, each in a process of its own with
-    ``args.threads // len(names)`` threads, and one progress bar over all their steps (read
-    from the runs' logs, a line every ``train.log_every`` steps).
+    """:func:`_train_and_score` of every model at once, ``args.jobs`` worker processes of
+    ``args.threads // args.jobs`` threads each, with one progress bar over all their steps.
 
     On 2 CPU cores three one-thread processes train the testbed at ~12 steps/s together, one
     process of two threads at ~7.5: a small model leaves a second thread idle much of a
-    step (its parallel regions are short), and processes fill those gaps. The processes share
-    nothing but the files they write, so Ctrl-C stops each as it stops a run alone (after the
-    step it is in), and the demo waits for them before it exits.
+    step (its parallel regions are short), and processes fill those gaps.
     """
-    threads = max(1, args.threads // len(names))
-    runs = Path(args.out) / "runs"
-    runs.mkdir(parents=True, exist_ok=True)
-    logs = [runs / f"{name}.partial" / LOG_NAME for name in names]
-    scores = [runs / f"{name}.scores.pt" for name in names]
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked state
-    workers = [
-        context.Process(target=_worker, args=(name, args, i == 0, threads, path), name=name)
-        for i, (name, path) in enumerate(zip(names, scores, strict=True))
-    ]
+    context = multiprocessing.get_context("spawn")  # no forked OpenMP or torch state
+    threads = max(1, args.threads // args.jobs)
+    done: dict[str, dict[str, Any]] = {}
     bar = tqdm(
         total=args.steps * len(names),
         desc=f"train {len(names)} models",
         disable=not sys.stderr.isatty(),
         dynamic_ncols=True,
     )
-    with bar:
-        for worker in workers:
-            worker.start()
-        try:
-            while any(worker.is_alive() for worker in workers):
-                connection.wait([w.sentinel for w in workers if w.is_alive()], timeout=0.5)
-                finished = [w.exitcode == 0 for w in workers]
-                bar.update(
-                    sum(
-                        args.steps if done else _steps_logged(log)
-                        for done, log in zip(finished, logs, strict=True)
-                    )
-                    - bar.n
+    with (
+        bar,
+        context.Manager() as manager,
+        ProcessPoolExecutor(
+            args.jobs, mp_context=context, initializer=_worker_start, initargs=(threads,)
+        ) as pool,
+    ):
+        progress = manager.Queue()
+        futures = {
+            pool.submit(_train_and_score, name, args, i == 0, progress): name
+            for i, name in enumerate(names)
+        }
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            while not progress.empty():
+                bar.update(progress.get())
+            for future in finished:
+                name = futures[future]
+                done[name] = future.result()  # a worker's error is raised here, as it was
+                seconds = done[name]["time"]
+                bar.write(
+                    f"   {VARIANTS.get(name, name)}: trained in {seconds:.0f} s "
+                    f"({args.steps / seconds:.1f} steps/s) and scored"
                 )
-        finally:  # interrupted: each worker stops after its step; let them end
-            for worker in workers:
-                worker.join()
-    failed = [w.name for w in workers if w.exitcode != 0]
-    if failed:
-        raise RuntimeError(
-            f"training or scoring {', '.join(failed)} failed in its worker process (exit codes "
-            f"{[w.exitcode for w in workers if w.exitcode != 0]}; the traceback is above)"
-        )
-    done = {}
-    for name, path in zip(names, scores, strict=True):
-        done[name] = torch.load(path, weights_only=True)
-        done[name]["log"] = Path(done[name]["log"])
-        path.unlink()
-    return done
+    return {name: done[name] for name in names}
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -386,10 +367,11 @@ def _run(args: argparse.Namespace) -> int:
         "test"
     )
     names = args.variants.split(",")
-    if len(names) > 1 and args.device == "cpu" and not args.one_at_a_time:
+    if args.jobs > 1:
         print(
             f"== training {len(names)} models side by side ({', '.join(names)}), "
-            f"{args.steps} steps each, {max(1, args.threads // len(names))} thread(s) each",
+            f"{args.steps} steps each, {args.jobs} at a time on "
+            f"{max(1, args.threads // args.jobs)} thread(s) each",
             flush=True,
         )
         runs = _side_by_side(names, args)
