@@ -14,35 +14,26 @@ residuals) for the same number of steps, and writes to ``--out``:
 * ``runs/<variant>/``: each model's checkpoint, config and training log
   (``flowbridge translate --checkpoint out/runs/lnfmm/checkpoint.pt ...`` uses them).
 
-On the CPU the three models train side by side, each in its own process on an equal share
-of ``--threads`` (``--jobs``; one process after another with ``--jobs 1``, as on a GPU): the
-testbed's small steps leave a second thread idle much of the time, which a second process
-fills. Every draw is seeded, so a model's numbers depend on the threads it trained on, not on
-the order. Run again, it trains afresh and replaces each ``runs/<variant>/`` once the new
-model has finished training (interrupted, the earlier complete run stays).
+Run again, it trains afresh and replaces each ``runs/<variant>/`` once the new model has
+finished training (interrupted, the earlier complete run stays).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import shutil
 import sys
 import time
-from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
-from flowbridge import load_bridge, train
+from flowbridge import train
 from flowbridge.distributed import resolve_device
 from flowbridge.files import atomic_write
-from flowbridge.training import Callback, TrainResult
-from flowbridge.training.loop import CHECKPOINT_NAME
+from flowbridge.training import TrainResult
 
 from .dataset import ShapesDataset
 from .experiment import (
@@ -208,16 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--samples", type=int, default=10, help="K outputs per input")
     parser.add_argument("--inputs", type=int, default=200, help="test inputs scored")
-    parser.add_argument(
-        "--threads", type=int, default=2, help="torch CPU threads in all (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--jobs",
-        type=int,
-        default=None,
-        help="models trained at once, each in its own process on threads / jobs threads "
-        "(default: all of them on the CPU, one at a time on a GPU)",
-    )
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument(
         "--device",
         default="cpu",
@@ -240,10 +222,6 @@ def main(argv: list[str] | None = None) -> int:
         resolve_device(args.device)  # before any training, not after the first model
     except ValueError as exc:
         parser.error(str(exc))
-    if args.jobs is None:
-        args.jobs = len(args.variants.split(",")) if args.device == "cpu" else 1
-    if not (args.jobs >= 1 and args.threads >= 1):
-        parser.error(f"--jobs and --threads must be >= 1, got {args.jobs} and {args.threads}")
     try:
         return _run(args)
     except KeyboardInterrupt:
@@ -255,107 +233,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _train_into(
-    runs: Path, name: str, callbacks: Sequence[Callback] = (), **overrides: Any
-) -> tuple[TrainResult, Path]:
+def _train_into(runs: Path, name: str, **overrides: Any) -> tuple[TrainResult, Path]:
     """Train variant ``name`` into ``runs/<name>``, replacing what an earlier demo left there
     only once the new run is complete (until then it trains in ``runs/<name>.partial``).
     Returns the result and the run's log."""
     final, partial = runs / name, runs / f"{name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
-    result = train(run_config(name, str(partial), **overrides), callbacks=callbacks)
+    result = train(run_config(name, str(partial), **overrides))
     shutil.rmtree(final, ignore_errors=True)
     partial.rename(final)
     return result, final / result.log.name
-
-
-def _train_and_score(
-    name: str, args: argparse.Namespace, ceilings: bool, progress: Any = None
-) -> dict[str, Any]:
-    """Train ``name`` and score it: its training time and log, its metrics (with the data's
-    ceilings if asked) and, for the two priors compared, its text→image trade-off curve.
-
-    ``progress``: a queue that gets a 1 after every step (a worker's report to the demo's
-    one progress bar); None shows the trainer's own bar instead.
-    """
-    data = {**TESTBED["data"]["options"], "train_size": args.train_size}
-    test = ShapesDataset(**data).split("test")
-    callbacks = [] if progress is None else [lambda trainer, step, values: progress.put(1)]
-    result, log = _train_into(
-        Path(args.out) / "runs",
-        name,
-        callbacks,
-        data={"options": data},
-        train={
-            "steps": args.steps,
-            "seed": args.seed,
-            "checkpoint_every": 0,
-            "device": args.device,
-            "progress": progress is None,
-        },
-    )
-    scored = evaluate(result.bridge, test, args.samples, args.inputs, args.seed, ceilings=ceilings)
-    curve = None
-    if name in ("lnfmm", "gaussian"):
-        curve = text_to_image_tradeoff(
-            result.bridge,
-            test,
-            TEMPERATURES,
-            args.samples,
-            args.inputs,
-            args.seed,
-            known={1.0: scored["text_to_image"]},
-        )
-    return {"time": result.wall_time, "log": log, "scored": scored, "curve": curve}
-
-
-def _worker_start(threads: int) -> None:
-    torch.set_num_threads(threads)
-
-
-def _side_by_side(names: list[str], args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """:func:`_train_and_score` of every model at once, ``args.jobs`` worker processes of
-    ``args.threads // args.jobs`` threads each, with one progress bar over all their steps.
-
-    On 2 CPU cores three one-thread processes train the testbed at ~12 steps/s together, one
-    process of two threads at ~7.5: a small model leaves a second thread idle much of a
-    step (its parallel regions are short), and processes fill those gaps.
-    """
-    context = multiprocessing.get_context("spawn")  # no forked OpenMP or torch state
-    threads = max(1, args.threads // args.jobs)
-    done: dict[str, dict[str, Any]] = {}
-    bar = tqdm(
-        total=args.steps * len(names),
-        desc=f"train {len(names)} models",
-        disable=not sys.stderr.isatty(),
-        dynamic_ncols=True,
-    )
-    with (
-        bar,
-        context.Manager() as manager,
-        ProcessPoolExecutor(
-            args.jobs, mp_context=context, initializer=_worker_start, initargs=(threads,)
-        ) as pool,
-    ):
-        progress = manager.Queue()
-        futures = {
-            pool.submit(_train_and_score, name, args, i == 0, progress): name
-            for i, name in enumerate(names)
-        }
-        pending = set(futures)
-        while pending:
-            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            while not progress.empty():
-                bar.update(progress.get())
-            for future in finished:
-                name = futures[future]
-                done[name] = future.result()  # a worker's error is raised here, as it was
-                seconds = done[name]["time"]
-                bar.write(
-                    f"   {VARIANTS.get(name, name)}: trained in {seconds:.0f} s "
-                    f"({args.steps / seconds:.1f} steps/s) and scored"
-                )
-    return {name: done[name] for name in names}
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -363,33 +250,47 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    test = ShapesDataset(**{**TESTBED["data"]["options"], "train_size": args.train_size}).split(
-        "test"
-    )
-    names = args.variants.split(",")
-    if args.jobs > 1:
+    data = {**TESTBED["data"]["options"], "train_size": args.train_size}
+    test = ShapesDataset(**data).split("test")
+
+    results, times, logs, bridges, curves = {}, {}, {}, {}, {}
+    for name in args.variants.split(","):
+        print(f"== training {VARIANTS.get(name, name)} for {args.steps} steps", flush=True)
+        result, logs[name] = _train_into(
+            out / "runs",
+            name,
+            data={"options": data},
+            train={
+                "steps": args.steps,
+                "seed": args.seed,
+                "checkpoint_every": 0,
+                "device": args.device,
+            },
+        )
+        times[name], bridges[name] = result.wall_time, result.bridge
         print(
-            f"== training {len(names)} models side by side ({', '.join(names)}), "
-            f"{args.steps} steps each, {args.jobs} at a time on "
-            f"{max(1, args.threads // args.jobs)} thread(s) each",
+            f"   trained in {result.wall_time:.0f} s ({args.steps / result.wall_time:.1f} "
+            f"steps/s); scoring {args.inputs} test inputs "
+            f"x {args.samples} samples",
             flush=True,
         )
-        runs = _side_by_side(names, args)
-    else:
-        runs = {}
-        for name in names:
-            print(f"== training {VARIANTS.get(name, name)} for {args.steps} steps", flush=True)
-            runs[name] = _train_and_score(name, args, ceilings=not runs)
-            seconds = runs[name]["time"]
-            print(f"   trained in {seconds:.0f} s ({args.steps / seconds:.1f} steps/s) and scored")
-    results = {name: run["scored"] for name, run in runs.items()}
-    times = {name: run["time"] for name, run in runs.items()}
-    logs = {name: run["log"] for name, run in runs.items()}
-    curves = {name: run["curve"] for name, run in runs.items() if run["curve"] is not None}
+        results[name] = evaluate(
+            result.bridge, test, args.samples, args.inputs, args.seed, ceilings=not results
+        )
+        if name in ("lnfmm", "gaussian"):
+            curves[name] = text_to_image_tradeoff(
+                result.bridge,
+                test,
+                TEMPERATURES,
+                args.samples,
+                args.inputs,
+                args.seed,
+                known={1.0: results[name]["text_to_image"]},
+            )
     ceiling = next(iter(results.values()))["ceiling"]
-    main_name = "lnfmm" if "lnfmm" in results else next(iter(results))
-    outputs = results[main_name]["outputs"]
-    image_domain = load_bridge(out / "runs" / main_name / CHECKPOINT_NAME).domains["a"]
+    main_name = "lnfmm" if "lnfmm" in bridges else next(iter(bridges))
+    bridge, outputs = bridges[main_name], results[main_name]["outputs"]
+    image_domain = bridge.domains["a"]
     shown = outputs["inputs"][:SHOWN]
 
     # Text -> image: a grid, one row of K images per caption.
@@ -409,7 +310,7 @@ def _run(args: argparse.Namespace) -> int:
     lines = [
         "# flowbridge demo: LNFMM on the shapes testbed",
         "",
-        f"{len(results)} models trained for {args.steps} steps each on {args.train_size} "
+        f"{len(bridges)} models trained for {args.steps} steps each on {args.train_size} "
         f"rendered images (3 captions each); scored on {args.inputs} test images and their "
         f"captions, "
         f"K = {args.samples} samples per input, captions decoded greedily (so their diversity "
