@@ -26,12 +26,13 @@ Variants (see ``flowbridge_shapes.experiment.VARIANTS``): ``lnfmm`` (flow priors
 ``gaussian``, ``standard``, ``deterministic``, ``align`` (explicit alignment on), ``no-cross``
 (no cross-reconstruction), ``lnfmm-edges`` (the image loss weighs edge pixels 1 + 2e),
 ``lnfmm-nce`` (the image residual prior's density contrast, ``prior_nce_a = 1``),
-``lnfmm-b2`` (Adam's β2 at 0.99 instead of 0.999), and the
-semi-supervised settings: ``paired-10`` (10% of the pairs, nothing else), ``semi-10`` (the same
-10% plus the other 90% as unpaired images and captions from the first step), ``semi-10-warm``
-(unpaired batches after 450 steps, every 2nd step), ``semi-10-back`` (the same, each unpaired
-caption also back-translated: ``back_b = 1``) and ``semi-10-both`` (unpaired images
-back-translated too, at ``back_a = 0.25``).
+``lnfmm-b2`` (Adam's β2 at 0.99 instead of 0.999), ``lnfmm-fade`` (the image's own
+reconstruction faded out between steps 600 and 1,200), and the semi-supervised settings:
+``paired-10`` (10% of the pairs, nothing else), ``semi-10`` (the same 10% plus the other 90%
+as unpaired images and captions from the first step), ``semi-10-warm`` (unpaired batches
+after 450 steps, every 2nd step), ``semi-10-back`` (the same, each unpaired caption also
+back-translated: ``back_b = 1``) and ``semi-10-both`` (unpaired images back-translated too, at
+``back_a = 0.25``).
 
 The variants of each comparison in :data:`COMPARISONS` (the priors against LNFMM, the
 semi-supervised settings against ``paired-10``) are also scored text->image at several
@@ -109,6 +110,7 @@ COMPARISONS = (
     ("lnfmm-edges", "lnfmm"),
     ("lnfmm-nce", "lnfmm"),
     ("lnfmm-b2", "lnfmm"),
+    ("lnfmm-fade", "lnfmm"),
     *((name, "paired-10") for name in SEMI if name != "paired-10"),
 )
 #: Variants whose text->image is swept over temperatures: those of some comparison.
