@@ -439,12 +439,19 @@ def test_adam_betas_reach_the_optimiser_change_the_run_and_resume_with_it(tmp_pa
     default = parameters(train(toy_config(tmp_path / "default", steps=6)).bridge)
     assert any(not torch.equal(straight[k], default[k]) for k in straight)
     # The run's config.json holds them as a list; a resume reads it back and goes on alike.
-    Trainer(toy_config(tmp_path / "halves", steps=3, adam_betas=betas)).run()
+    assert_resumes_from_its_config_json(tmp_path, straight, adam_betas=betas)
+
+
+def assert_resumes_from_its_config_json(tmp_path, expected, **setting):
+    """Half a 6-step run with the train ``setting``, resumed from the ``config.json`` it saved
+    (lists where the config holds tuples, as TOML gives them), ends with ``expected``'s weights."""
+    ((key, value),) = setting.items()
+    Trainer(toy_config(tmp_path / "halves", steps=3, **setting)).run()
     saved = json.loads((tmp_path / "halves" / "config.json").read_text())
-    assert saved["train"]["adam_betas"] == betas
+    assert saved["train"][key] == value
     saved["train"]["steps"] = 6
     resumed = Trainer(load_run_config(saved), resume=True).run()
-    assert_same_parameters(resumed.bridge, straight)
+    assert_same_parameters(resumed.bridge, expected)
 
 
 def test_a_weight_schedule_scales_its_term_each_step_and_resumes_on_the_same_curve(tmp_path):
@@ -463,12 +470,7 @@ def test_a_weight_schedule_scales_its_term_each_step_and_resumes_on_the_same_cur
     faded, default = parameters(straight.bridge), parameters(train(toy_config(tmp_path)).bridge)
     assert any(not torch.equal(v, default[k]) for k, v in faded.items())
     # Halfway through the fade, a resume from the saved config.json goes on alike.
-    Trainer(toy_config(tmp_path / "halves", steps=3, weight_schedule=fade)).run()
-    saved = json.loads((tmp_path / "halves" / "config.json").read_text())
-    assert saved["train"]["weight_schedule"] == fade
-    saved["train"]["steps"] = 6
-    resumed = Trainer(load_run_config(saved), resume=True).run()
-    assert_same_parameters(resumed.bridge, faded)
+    assert_resumes_from_its_config_json(tmp_path, faded, weight_schedule=fade)
 
 
 def test_validation_totals_the_terms_with_the_configured_weights(tmp_path):
