@@ -457,7 +457,7 @@ class Bridge(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """``terms`` plus ``reports`` (outside the total) and ``"total"``, their sum weighted by
         ``weights`` (``config.weights`` if None)."""
-        weights = vars(weights or self.config.weights)
+        weights = vars(self.config.weights if weights is None else weights)
         total = sum(weights[key] * value for key, value in terms.items())
         terms.update(reports)
         for side in _SIDES:
