@@ -371,8 +371,7 @@ class TrainConfig:
         if not (
             isinstance(betas, (list, tuple))
             and len(betas) == 2
-            and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in betas)
-            and all(0 <= b < 1 for b in betas)
+            and all(_type_ok(b, float) and 0 <= b < 1 for b in betas)
         ):
             raise ConfigError(
                 f"adam_betas must be two numbers in [0, 1), (beta1, beta2) such as "
@@ -428,9 +427,8 @@ def _schedule_points(name: str, points: Any) -> tuple[tuple[int, float], ...]:
     def point(p: Any) -> bool:
         if not (isinstance(p, (list, tuple)) and len(p) == 2):
             return False
-        (t, a), numbers = p, (int, float)
-        step_ok = isinstance(t, int) and not isinstance(t, bool) and t >= 0
-        return step_ok and isinstance(a, numbers) and not isinstance(a, bool) and 0 <= a < math.inf
+        t, a = p
+        return _type_ok(t, int) and t >= 0 and _type_ok(a, float) and 0 <= a < math.inf
 
     if not (isinstance(points, (list, tuple)) and points and all(map(point, points))):
         raise ConfigError(
