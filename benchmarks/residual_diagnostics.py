@@ -1,4 +1,4 @@
-"""What the testbed's image residual holds, and how much of text→image's gap is its prior's.
+r"""What the testbed's image residual holds, and how much of text→image's gap is its prior's.
 
 Trains the testbed (or loads a checkpoint) and measures, on the test captions (K samples each):
 
@@ -9,6 +9,12 @@ Trains the testbed (or loads a checkpoint) and measures, on the test captions (K
 * ``fitting_residuals``: the same when each caption's carried code is decoded with the
   posterior-mean residuals of K training images whose attributes fit the caption: what a
   residual prior that drew exactly where the posteriors are would give;
+* ``critic_exemplars``: the same when the residuals are those of K training images drawn
+  with probability :math:`\propto \exp(k \cos(f(s_A^{(j)}), s_B) / τ)`, the contrastive term's
+  own critic (τ its temperature) at sharpness k = 1 and 2: the optimal InfoNCE critic is the
+  density ratio :math:`p(c | x) / p(c)` up to a constant, so at k = 1 this draws training
+  images from :math:`p(x | c)` as far as the model itself can tell them apart, a residual
+  prior that knew exactly what the shared codes know (needs ``weights.contrastive`` > 0);
 * ``prior_mass``: over the training images' residuals, the share of p(r | caption) on images
   that fit the caption, and for each attribute the share on images with another value where
   the caption states it;
@@ -41,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 import flowbridge
 from flowbridge import Bridge, load_bridge, train
@@ -195,6 +202,44 @@ def conflicts(
     return report
 
 
+def critic_weights(
+    caption: torch.Tensor, carried: torch.Tensor, temperature: float, sharpness: float
+) -> torch.Tensor:
+    """``[captions, bank]`` probabilities, each row ``softmax(k cos(carried_j, caption) / τ)``:
+    the contrastive critic's guess of which bank items fit each caption."""
+    cosine = F.normalize(caption, dim=1) @ F.normalize(carried, dim=1).T
+    return torch.softmax(sharpness * cosine / temperature, dim=1)
+
+
+def critic_exemplars(
+    bridge: Bridge,
+    texts: Sequence[str],
+    meta: Sequence[Mapping],
+    bank: torch.Tensor,
+    bank_shared: torch.Tensor,
+    samples: int,
+    seed: int,
+    sharpness: Sequence[float] = (1.0, 2.0),
+) -> dict[str, dict]:
+    """Image metrics of each caption's carried code decoded with the posterior-mean residuals
+    of ``samples`` bank images drawn by :func:`critic_weights`, per sharpness ``k`` (keys
+    ``"k=1"``, ...)."""
+    caption = bridge.encode(list(texts), "text").shared
+    context, _ = bridge.map_shared(caption, "text")
+    carried, _ = bridge.map_shared(bank_shared, "image")
+    generator = torch.Generator().manual_seed(seed)
+    report = {}
+    for k in sharpness:
+        weights = critic_weights(caption, carried, bridge.config.contrastive_temperature, k)
+        picks = torch.multinomial(weights, samples, replacement=True, generator=generator)
+        images = bridge.domains["a"].generate(
+            bridge.decoders["a"], context.repeat_interleave(samples, dim=0), bank[picks.flatten()]
+        )
+        rows = [images[n * samples : (n + 1) * samples] for n in range(len(meta))]
+        report[f"k={k:g}"] = image_metrics(rows, meta, by_attribute=True)
+    return report
+
+
 def _encoded(bridge: Bridge, images: Sequence[torch.Tensor], chunk: int = 500):
     """Posterior means of the images: residuals and shared codes, each ``[n, d]``."""
     parts = [
@@ -252,6 +297,10 @@ def diagnose(bridge: Bridge, train_split, test_split, samples: int, inputs: int,
         # The draws of image_ceiling (same generator): the data's own K images per caption.
         "ceiling": image_metrics(real, meta, by_attribute=True),
         "fitting_residuals": image_metrics(fitting, meta, by_attribute=True),
+        # The critic is the contrastive term's: without it the cosines mean nothing.
+        "critic_exemplars": critic_exemplars(bridge, texts, meta, bank, bank_shared, samples, seed)
+        if bridge.config.weights.contrastive
+        else None,
         "prior_mass": prior_mass(log_prob, claims, bank_attributes),
         "probe": {
             "residual": knn_probe(bank, bank_attributes, query, query_attributes),
@@ -308,7 +357,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))
     print(
-        json.dumps({k: report[k] for k in ("fitting_residuals", "prior_mass", "probe")}, indent=1)
+        json.dumps(
+            {
+                k: report[k]
+                for k in ("fitting_residuals", "critic_exemplars", "prior_mass", "probe")
+            },
+            indent=1,
+        )
     )
     print(f"wrote {args.out}")
     return report

@@ -198,6 +198,18 @@ def test_the_residual_diagnostics_probe_and_prior_mass_on_hand_made_codes():
     assert math.isnan(mass["size"])
 
 
+def test_the_residual_diagnostics_critic_weights_on_hand_made_codes():
+    bench = _load("benchmarks/residual_diagnostics.py")
+    caption = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    carried = torch.tensor([[3.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])  # cosines 1, 0, -1 to row 0
+    weights = bench.critic_weights(caption, carried, temperature=0.5, sharpness=1.0)
+    by_hand = torch.tensor([[2.0, 0.0, -2.0], [0.0, 2.0, 0.0]]).softmax(dim=1)
+    torch.testing.assert_close(weights, by_hand)
+    sharper = bench.critic_weights(caption, carried, temperature=0.5, sharpness=2.0)
+    torch.testing.assert_close(sharper, (2 * by_hand.log()).softmax(dim=1))
+    assert sharper[0, 0] > weights[0, 0] and sharper[1, 1] > weights[1, 1]
+
+
 def test_the_residual_diagnostics_conflicts_on_hand_made_rows():
     bench = _load("benchmarks/residual_diagnostics.py")
     bank = [
@@ -235,6 +247,7 @@ def test_the_residual_diagnostics_run_on_toy_sizes(tmp_path, keep_threads):
     written = json.loads(out.read_text())
     assert written["prior_mass"]["fitting"] == report["prior_mass"]["fitting"]
     assert report["ceiling"]["accuracy"] == 1.0 and report["bank"] > 300
+    assert set(report["critic_exemplars"]) == {"k=1", "k=2"}
     for part in ("text_to_image", "fitting_residuals"):
         assert set(report[part]["by_attribute"]) == {
             "shape",
