@@ -76,6 +76,12 @@ __all__ = ["Bridge"]
 _SIDES = ("a", "b")
 
 
+def _check_count(value: Any, name: str) -> None:
+    # ValueError for every bad count (bool and float included): one kind of mistake, one type.
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+
 def _other(side: str) -> str:
     return "b" if side == "a" else "a"
 
@@ -206,10 +212,12 @@ class Bridge(nn.Module):
     def _batch(self, x: Any, side: str) -> torch.Tensor:
         """Accept a batch tensor or a list of items (collated by the domain)."""
         if not isinstance(x, torch.Tensor):
-            if not isinstance(x, Sequence) or isinstance(x, str) or len(x) == 0:
+            listed = isinstance(x, Sequence) and not isinstance(x, str)
+            if not listed or len(x) == 0:
+                got = f"an empty {type(x).__name__}" if listed else type(x).__name__
                 raise TypeError(
                     f"expected a batch tensor or a non-empty list of "
-                    f"{self.domains[side].name} items, got {type(x).__name__}"
+                    f"{self.domains[side].name} items, got {got}"
                 )
             x = self.domains[side].collate(list(x))
         return x.to(self.device)
@@ -539,8 +547,8 @@ class Bridge(nn.Module):
         target_side = _other(side)
         if target is not None and self.side(target) != target_side:
             raise ValueError(f"target {target!r} must be the other domain than source {source!r}")
-        if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
-            raise ValueError(f"candidates must be an int >= 1, got {candidates!r}")
+        _check_count(samples, "samples")
+        _check_count(candidates, "candidates")
         with self._evaluating():
             x = self._batch(x, side)
             own = self.encode(x, side)
@@ -593,6 +601,7 @@ class Bridge(nn.Module):
         every prior; ``component_temperature`` the residual priors' mixtures (as in
         :meth:`translate`; both residual priors must have one).
         """
+        _check_count(n, "n")
         if not self.shared_prior.proper:
             raise ValueError(
                 f"sample_joint needs a proper shared prior; this bridge uses "

@@ -307,6 +307,9 @@ def test_candidates_keep_the_draw_that_rebuilds_the_input_best():
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ValueError, match="candidates must be an int >= 1"):
             bridge.translate(x_a, "a", samples=2, candidates=bad)
+        # Named as the caller wrote it, not as the prior's num_samples it becomes.
+        with pytest.raises(ValueError, match="samples must be an int >= 1"):
+            bridge.translate(x_a, "a", samples=bad, candidates=2)
 
 
 def test_reconstruct_and_joint_sampling():
@@ -317,6 +320,9 @@ def test_reconstruct_and_joint_sampling():
     assert [i.shape for i in items_a] == [(4,)] * 4 and [i.shape for i in items_b] == [(6,)] * 4
     with pytest.raises(ValueError, match="proper shared prior"):
         make_bridge().sample_joint(2)
+    for bad in (0, 2.0, True):
+        with pytest.raises(ValueError, match="n must be an int >= 1"):
+            bridge.sample_joint(bad)
 
 
 def test_bad_inputs_fail_clearly():
@@ -330,8 +336,10 @@ def test_bad_inputs_fail_clearly():
         bridge.loss(x_a, x_b[:3])
     with pytest.raises(ValueError, match="needs x_a, x_b"):
         bridge.loss()
-    with pytest.raises(TypeError, match="non-empty list"):
+    with pytest.raises(TypeError, match="non-empty list of vector items, got str"):
         bridge.translate("not a batch", "vector")
+    with pytest.raises(TypeError, match="got an empty list"):
+        bridge.translate([], "vector")
     with pytest.raises(TypeError, match="Domain instance"):
         Bridge(VectorDomain(), "text")
 
