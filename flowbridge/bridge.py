@@ -64,6 +64,7 @@ import torch
 from einops import rearrange, reduce, repeat
 from torch import nn
 
+from ._checks import check_positive_int
 from .adversarial import discriminator_hinge_loss, frozen_scores, generator_hinge_loss
 from .config import BridgeConfig, LossWeights
 from .contrastive import density_nce, info_nce
@@ -74,12 +75,6 @@ from .posterior import PosteriorSample, sample_posterior
 __all__ = ["Bridge"]
 
 _SIDES = ("a", "b")
-
-
-def _check_count(value: Any, name: str) -> None:
-    # ValueError for every bad count (bool and float included): one kind of mistake, one type.
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
 
 
 def _other(side: str) -> str:
@@ -547,8 +542,8 @@ class Bridge(nn.Module):
         target_side = _other(side)
         if target is not None and self.side(target) != target_side:
             raise ValueError(f"target {target!r} must be the other domain than source {source!r}")
-        _check_count(samples, "samples")
-        _check_count(candidates, "candidates")
+        check_positive_int(samples, "samples")
+        check_positive_int(candidates, "candidates")
         with self._evaluating():
             x = self._batch(x, side)
             own = self.encode(x, side)
@@ -601,7 +596,7 @@ class Bridge(nn.Module):
         every prior; ``component_temperature`` the residual priors' mixtures (as in
         :meth:`translate`; both residual priors must have one).
         """
-        _check_count(n, "n")
+        check_positive_int(n, "n")
         if not self.shared_prior.proper:
             raise ValueError(
                 f"sample_joint needs a proper shared prior; this bridge uses "

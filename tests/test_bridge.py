@@ -304,12 +304,14 @@ def test_candidates_keep_the_draw_that_rebuilds_the_input_best():
     expected = every.gather(2, best[..., None, None].expand(3, k, 1, 6)).squeeze(2)
     torch.testing.assert_close(kept, expected)
     assert not torch.equal(kept, every[:, :, 0])  # not simply the first draws
-    for bad in (0, -1, 1.5, True, "2"):
-        with pytest.raises(ValueError, match="candidates must be an int >= 1"):
-            bridge.translate(x_a, "a", samples=2, candidates=bad)
-        # Named as the caller wrote it, not as the prior's num_samples it becomes.
-        with pytest.raises(ValueError, match="samples must be an int >= 1"):
-            bridge.translate(x_a, "a", samples=bad, candidates=2)
+    # Named as the caller wrote them (samples, not the prior's num_samples it becomes).
+    for name in ("samples", "candidates"):
+        for bad in (0, -1):
+            with pytest.raises(ValueError, match=f"^{name} must be >= 1, got {bad}"):
+                bridge.translate(x_a, "a", **{"samples": 2, "candidates": 2, name: bad})
+        for bad in (1.5, True, "2"):
+            with pytest.raises(TypeError, match=f"^{name} must be an int"):
+                bridge.translate(x_a, "a", **{"samples": 2, "candidates": 2, name: bad})
 
 
 def test_reconstruct_and_joint_sampling():
@@ -320,8 +322,10 @@ def test_reconstruct_and_joint_sampling():
     assert [i.shape for i in items_a] == [(4,)] * 4 and [i.shape for i in items_b] == [(6,)] * 4
     with pytest.raises(ValueError, match="proper shared prior"):
         make_bridge().sample_joint(2)
-    for bad in (0, 2.0, True):
-        with pytest.raises(ValueError, match="n must be an int >= 1"):
+    with pytest.raises(ValueError, match="^n must be >= 1, got 0"):
+        bridge.sample_joint(0)
+    for bad in (2.0, True):
+        with pytest.raises(TypeError, match="^n must be an int"):
             bridge.sample_joint(bad)
 
 
