@@ -544,13 +544,22 @@ def merge_settings(base: dict[str, Any], override: dict[str, Any]) -> dict[str, 
     return merged
 
 
+def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """``data[key]`` if it is a table, else ``{}`` (absent, or malformed: :func:`from_dict`
+    names that later)."""
+    value = data.get(key, {})
+    return value if isinstance(value, dict) else {}
+
+
 def load_run_config(source: str | Path | dict[str, Any], preset: str | None = None) -> RunConfig:
     """Read a run configuration from a TOML file (or a plain dict) on top of a preset.
 
     Args:
         source: path of a TOML file, or the dict a TOML file would give.
         preset: name of a :mod:`flowbridge.presets` preset; overrides the file's own
-            top-level ``preset`` key. Settings in ``source`` win over the preset's.
+            top-level ``preset`` key. Settings in ``source`` win over the preset's; the
+            preset's ``domain_options`` fill in the options of the domains they name,
+            on either side (:mod:`flowbridge.presets`).
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -574,10 +583,11 @@ def load_run_config(source: str | Path | dict[str, Any], preset: str | None = No
         raise ConfigError(f"setting 'preset' must be of type str, got {type(name).__name__}")
     if name:
         base = preset_settings(name)
+        by_name = base.pop("domain_options", {})
         for side in ("a", "b"):
             # A preset's domain options are meant for its own domain, not for another one
             # the file puts in its place.
-            chosen = data.get("domains", {}).get(side, {})
+            chosen = _table(data, "domains").get(side, {})
             preset_side = base.get("domains", {}).get(side, {})
             if isinstance(chosen, dict) and chosen.get("name", preset_side.get("name")) != (
                 preset_side.get("name")
@@ -585,4 +595,10 @@ def load_run_config(source: str | Path | dict[str, Any], preset: str | None = No
                 preset_side.pop("options", None)
         data = merge_settings(base, data)
         data["preset"] = name
+        for domain in _table(data, "domains").values():
+            if not isinstance(domain, dict) or domain.get("name") not in by_name:
+                continue
+            options = domain.get("options", {})
+            if isinstance(options, dict):  # else from_dict names the bad table
+                domain["options"] = merge_settings(by_name[domain["name"]], options)
     return from_dict(RunConfig, data)

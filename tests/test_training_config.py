@@ -42,7 +42,9 @@ def test_a_toml_file_loads_over_its_preset(tmp_path):
     assert config.preset == "small"
     assert config.data.dataset == "shapes" and config.data.options == {"train_size": 100}
     assert (config.domains.a.name, config.domains.a.options) == ("image", {"size": 32})
-    assert config.domains.b.name == "text" and config.domains.b.options == {}
+    # The file names no text options: the small preset's sizes for the text domain apply.
+    assert config.domains.b.name == "text"
+    assert config.domains.b.options == PRESETS["small"]["domain_options"]["text"]
     # The file wins where it speaks; the preset fills in the rest, table by table.
     assert config.model.shared_features == 24
     assert config.model.shared_hidden == PRESETS["small"]["model"]["shared_hidden"]
@@ -64,6 +66,23 @@ def test_preset_domain_options_stay_with_their_domain():
     replaced = load_run_config({"preset": "captioning", "domains": {"a": other}})
     assert replaced.domains.a.options == {"features": 5}
     assert replaced.domains.b.options == PRESETS["captioning"]["domains"]["b"]["options"]
+
+
+def test_a_preset_sizes_the_domains_it_names_on_either_side():
+    small = PRESETS["small"]["domain_options"]["text"]
+    for side, other in (("a", "b"), ("b", "a")):
+        domains = {side: {"name": "text", "options": {"hidden": 256}}, other: {"name": "vector"}}
+        config = load_run_config({"preset": "small", "domains": domains})
+        text, vector = getattr(config.domains, side), getattr(config.domains, other)
+        assert text.options == {**small, "hidden": 256}  # the file wins key by key
+        assert vector.options == {}  # a domain the preset does not name keeps its own
+    # Without the preset, the text plugin's own (the original's) defaults stand.
+    bare = load_run_config({"domains": {"a": {"name": "text"}, "b": {"name": "vector"}}})
+    assert bare.domains.a.options == {}
+    # A malformed table still gets its own message, preset or not.
+    for domains in ([1], {"a": {"name": "text", "options": [1]}}):
+        with pytest.raises(ConfigError, match="domains"):
+            load_run_config({"preset": "small", "domains": domains})
 
 
 def test_the_plain_dict_form_round_trips():

@@ -63,7 +63,8 @@ class TextDomain(Domain):
     """Text items (``str``) for flowbridge.
 
     Sizes default to the original LNFMM captioning model; tests and small data want far
-    smaller ones (e.g. ``embedding=16, hidden=32, decoder_hidden=32``).
+    smaller ones (e.g. ``embedding=16, hidden=32, decoder_hidden=32``; the core's ``small``
+    preset gives the shapes testbed's).
 
     Args:
         embedding: word embedding size (encoder and decoder each have their own table).
