@@ -79,7 +79,7 @@ def test_a_preset_sizes_the_domains_it_names_on_either_side():
     # Without the preset, the text plugin's own (the original's) defaults stand.
     bare = load_run_config({"domains": {"a": {"name": "text"}, "b": {"name": "vector"}}})
     assert bare.domains.a.options == {}
-    # A malformed table still gets its own message, preset or not.
+    # A malformed table still gets its own message, not an AttributeError from the merge.
     for domains in ([1], {"a": {"name": "text", "options": [1]}}):
         with pytest.raises(ConfigError, match="domains"):
             load_run_config({"preset": "small", "domains": domains})
