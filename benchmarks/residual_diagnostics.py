@@ -213,7 +213,8 @@ def critic_weights(
 
 def critic_exemplars(
     bridge: Bridge,
-    texts: Sequence[str],
+    caption: torch.Tensor,
+    context: torch.Tensor,
     meta: Sequence[Mapping],
     bank: torch.Tensor,
     bank_shared: torch.Tensor,
@@ -221,11 +222,9 @@ def critic_exemplars(
     seed: int,
     sharpness: Sequence[float] = (1.0, 2.0),
 ) -> dict[str, dict]:
-    """Image metrics of each caption's carried code decoded with the posterior-mean residuals
-    of ``samples`` bank images drawn by :func:`critic_weights`, per sharpness ``k`` (keys
-    ``"k=1"``, ...)."""
-    caption = bridge.encode(list(texts), "text").shared
-    context, _ = bridge.map_shared(caption, "text")
+    """Image metrics of each caption's carried code (``context``, from its shared code
+    ``caption``) decoded with the posterior-mean residuals of ``samples`` bank images drawn by
+    :func:`critic_weights`, per sharpness ``k`` (keys ``"k=1"``, ...)."""
     carried, _ = bridge.map_shared(bank_shared, "image")
     generator = torch.Generator().manual_seed(seed)
     report = {}
@@ -262,7 +261,8 @@ def diagnose(bridge: Bridge, train_split, test_split, samples: int, inputs: int,
     firsts = one_pair_per_image(train_split.meta)
     bank_attributes = [train_split.meta[i]["attributes"] for i in firsts]
     bank, bank_shared = _encoded(bridge, [train_split.a[i] for i in firsts])
-    context, _ = bridge.map_shared(bridge.encode(texts, "text").shared, "text")
+    caption = bridge.encode(texts, "text").shared
+    context, _ = bridge.map_shared(caption, "text")
 
     drawn = bridge.translate(
         texts, "text", samples=samples, generator=torch.Generator().manual_seed(seed + 1)
@@ -298,7 +298,9 @@ def diagnose(bridge: Bridge, train_split, test_split, samples: int, inputs: int,
         "ceiling": image_metrics(real, meta, by_attribute=True),
         "fitting_residuals": image_metrics(fitting, meta, by_attribute=True),
         # The critic is the contrastive term's: without it the cosines mean nothing.
-        "critic_exemplars": critic_exemplars(bridge, texts, meta, bank, bank_shared, samples, seed)
+        "critic_exemplars": critic_exemplars(
+            bridge, caption, context, meta, bank, bank_shared, samples, seed
+        )
         if bridge.config.weights.contrastive
         else None,
         "prior_mass": prior_mass(log_prob, claims, bank_attributes),
