@@ -60,6 +60,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from einops import rearrange, reduce, repeat
 from torch import nn
@@ -195,6 +196,11 @@ class Bridge(nn.Module):
             return names[domain]
         if domain in _SIDES:
             return domain
+        if domain in names:
+            raise ValueError(
+                f"both sides of this bridge are {domain!r} domains, so the name does not say "
+                f"which one; give the side instead: 'a' or 'b'"
+            )
         raise ValueError(
             f"unknown domain {domain!r}; this bridge maps {self.domains['a'].name!r} (a) "
             f"<-> {self.domains['b'].name!r} (b)"
@@ -204,24 +210,31 @@ class Bridge(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def _batch(self, x: Any, side: str) -> torch.Tensor:
-        """Accept a batch tensor or a list of items (collated by the domain)."""
-        if not isinstance(x, torch.Tensor):
-            listed = isinstance(x, Sequence) and not isinstance(x, str)
-            if not listed or len(x) == 0:
-                got = f"an empty {type(x).__name__}" if listed else type(x).__name__
-                raise TypeError(
-                    f"expected a batch tensor or a non-empty list of "
-                    f"{self.domains[side].name} items, got {got}"
-                )
-            x = self.domains[side].collate(list(x))
-        return x.to(self.device)
+    def _batch(self, x: Any, side: str, *, check: bool = True) -> torch.Tensor:
+        """Accept a batch tensor (checked by the domain's ``check_batch`` unless ``check`` is
+        False: the loss takes batches its trainer collated) or a list of items, or a numpy
+        array of items (collated by the domain)."""
+        if isinstance(x, torch.Tensor):
+            return (self.domains[side].check_batch(x) if check else x).to(self.device)
+        if isinstance(x, np.ndarray):
+            x = list(x)  # rows are items, as in a PairedSplit built from an array
+        listed = isinstance(x, Sequence) and not isinstance(x, str)
+        if not listed or len(x) == 0:
+            got = f"an empty {type(x).__name__}" if listed else type(x).__name__
+            raise TypeError(
+                f"expected a batch tensor or a non-empty list of "
+                f"{self.domains[side].name} items, got {got}"
+            )
+        return self.domains[side].collate(list(x)).to(self.device)
 
     # -- latents --------------------------------------------------------------------------
     def encode(self, x: Any, domain: str) -> EncoderOutput:
         """Posterior means ``shared [batch, d_s]``, ``residual [batch, d_r]`` (+ log-variance)."""
         side = self.side(domain)
-        x = self._batch(x, side)
+        return self._encode(self._batch(x, side), side)
+
+    def _encode(self, x: torch.Tensor, side: str) -> EncoderOutput:
+        """:meth:`encode` of a batch already made by :meth:`_batch`."""
         encoded = self.encoders[side](x)
         self._check_encoded(encoded, side, x.shape[0])
         return encoded
@@ -276,7 +289,7 @@ class Bridge(nn.Module):
         if x_a is None and x_b is None:
             raise ValueError("loss() needs x_a, x_b or both")
         if paired and x_a is not None and x_b is not None:
-            a, b = self._batch(x_a, "a"), self._batch(x_b, "b")
+            a, b = self._batch(x_a, "a", check=False), self._batch(x_b, "b", check=False)
             if a.shape[0] != b.shape[0]:
                 raise ValueError(
                     f"a paired batch needs as many a-rows as b-rows, got {a.shape[0]} and "
@@ -286,13 +299,14 @@ class Bridge(nn.Module):
         terms = {}
         for side, x in (("a", x_a), ("b", x_b)):
             if x is not None:
-                for key, value in self._unpaired_terms(self._batch(x, side), side).items():
+                for key, value in self._unpaired_terms(
+                    self._batch(x, side, check=False), side
+                ).items():
                     terms[key] = terms.get(key, 0) + value
         return self._weigh(terms, {}, weights)
 
     def _posterior(self, side: str, x: torch.Tensor) -> PosteriorSample:
-        encoded = self.encoders[side](x)
-        self._check_encoded(encoded, side, x.shape[0])
+        encoded = self._encode(x, side)
         return sample_posterior(encoded, self.config.posterior, self.config.posterior_noise)
 
     def _shared_nll(self, q: PosteriorSample, side: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -516,7 +530,8 @@ class Bridge(nn.Module):
         """Translate N inputs into K outputs each: ``result[n][k]`` is sample k for input n.
 
         Args:
-            x: a batch tensor or a list of items of the ``source`` domain.
+            x: a list (or numpy array) of items of the ``source`` domain, or a batch tensor,
+                which the domain's ``check_batch`` checks as it would the items.
             source: the input's domain; ``target`` (optional) must be the other one.
             samples: K, residual samples per input.
             temperature: τ, scales the residual prior's base noise (below 1: more alike,
@@ -546,7 +561,7 @@ class Bridge(nn.Module):
         check_positive_int(candidates, "candidates")
         with self._evaluating():
             x = self._batch(x, side)
-            own = self.encode(x, side)
+            own = self._encode(x, side)
             shared, residual = self._translation_latents(
                 own.shared,
                 side,

@@ -141,6 +141,14 @@ class Domain(abc.ABC):
     def collate(self, items: Sequence) -> torch.Tensor:
         """Turn a list of items into one batch tensor (first dimension = ``len(items)``)."""
 
+    def check_batch(self, x: torch.Tensor) -> torch.Tensor:
+        """Check a batch tensor handed over in place of items (:meth:`Bridge.translate`,
+        ``encode``, ``reconstruct``) as :meth:`collate` checks items, and return it as collate
+        would have made it (the image domain turns uint8 pixels into floats in [0, 1]). Raise
+        ``TypeError``/``ValueError`` saying what is wrong and how to fix it. Training batches
+        come from :meth:`collate` and skip it. Default: ``x`` unchecked."""
+        return x
+
     @abc.abstractmethod
     def example_batch(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """A valid batch of ``n`` random examples, for tests (deterministic given the

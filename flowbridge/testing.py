@@ -36,6 +36,7 @@ __all__ = ["CHECKS", "check_domain", "default_specs", "latent_specs"]
 CHECKS = (
     "name and options",
     "example_batch",
+    "check_batch",
     "build",
     "encoder output",
     "reconstruction loss",
@@ -384,6 +385,13 @@ def check_domain(
             _expect(len(x) == batch, f"example_batch({batch}, ...) has {len(x)} rows")
             again = domain.example_batch(batch, torch.Generator().manual_seed(seed))
             _expect(torch.equal(again, x), "example_batch differs for the same generator seed")
+        with check("check_batch"):
+            checked = domain.check_batch(x)
+            _expect_batch(checked, "check_batch(example_batch)")
+            _expect(
+                checked.shape == x.shape and torch.equal(checked, x.to(checked.dtype)),
+                "check_batch changed the domain's own example batch",
+            )
         items: list = []
         for spec in specs:
             items = _check_model(domain, spec, x, check, generate_options, collate_generated)

@@ -346,6 +346,57 @@ def test_bad_inputs_fail_clearly():
         bridge.translate([], "vector")
     with pytest.raises(TypeError, match="Domain instance"):
         Bridge(VectorDomain(), "text")
+    # A seed where a generator belongs: named, on every sampling path.
+    message = r"^generator must be a torch.Generator, e.g. .*, got int \(0\)"
+    with pytest.raises(TypeError, match=message):
+        bridge.translate(x_a, "vector", generator=0)
+    with pytest.raises(TypeError, match=message):
+        make_bridge(shared_prior="flow").sample_joint(2, generator=0)
+
+
+def test_batch_tensors_a_user_hands_over_are_checked_by_their_domain():
+    class Checked(VectorDomain):
+        seen = 0
+
+        def check_batch(self, x):
+            Checked.seen += 1
+            if (x.abs() > 100).any():
+                raise ValueError("vector batch values must be within [-100, 100]")
+            return x.clamp(-1, 1)  # what the bridge goes on with is what check_batch returns
+
+    bridge = Bridge(Checked(features=4), Other(features=6), BridgeConfig(shared_features=3))
+    x_a, x_b = batch(3)
+    for call in (
+        lambda x: bridge.translate(x, "vector"),
+        lambda x: bridge.encode(x, "vector"),
+        lambda x: bridge.reconstruct(x, "vector"),
+    ):
+        with pytest.raises(ValueError, match="within"):
+            call(x_a * 1000)
+    torch.testing.assert_close(
+        bridge.encode(x_a * 10, "a").shared,
+        bridge.encode(list((x_a * 10).clamp(-1, 1)), "a").shared,
+    )
+    # Training batches come from collate: the loss does not check them again.
+    Checked.seen = 0
+    bridge.loss(x_a * 1000, x_b)
+    bridge.loss(x_a * 1000)
+    assert Checked.seen == 0
+    # A numpy array is a list of items, as in a PairedSplit.
+    torch.testing.assert_close(
+        bridge.encode(x_a.numpy(), "a").shared, bridge.encode(list(x_a), "a").shared
+    )
+
+
+def test_two_domains_of_one_kind_are_told_apart_by_side():
+    bridge = Bridge(VectorDomain(features=4), VectorDomain(features=6), BridgeConfig())
+    x_a, _ = batch(3)
+    assert len(bridge.translate(x_a, "a", samples=2)) == 3
+    assert len(bridge.translate(x_a, "a", target="b")) == 3
+    with pytest.raises(
+        ValueError, match="both sides of this bridge are 'vector' domains.*'a' or 'b'"
+    ):
+        bridge.translate(x_a, "vector")
 
 
 def test_a_broken_encoder_is_named():

@@ -46,9 +46,17 @@ def draw_device(generator: torch.Generator | None, device: torch.device) -> torc
 
     torch draws only on a generator's own device. Drawing there and moving the numbers lets a
     CPU generator (the usual ``torch.Generator().manual_seed(s)``) seed sampling on a GPU, and
-    gives the same noise for a seed on every device.
+    gives the same noise for a seed on every device. Every sampling path asks here first, so
+    this is where a wrong ``generator`` (a seed given as an int) is named.
     """
-    return device if generator is None else generator.device
+    if generator is None:
+        return device
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator, e.g. torch.Generator().manual_seed(0), "
+            f"got {type(generator).__name__} ({generator!r})"
+        )
+    return generator.device
 
 
 def normal_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:

@@ -128,6 +128,25 @@ class ImageDomain(Domain):
             return to_feature_tensor(item, c.feature_dim, what)
         return to_image_tensor(item, c.channels, c.size, what)
 
+    def check_batch(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch ``[batch, C, S, S]`` (or ``[batch, feature_dim]``) checked and converted row
+        by row as :meth:`collate` does items: uint8 pixels become floats in [0, 1]; values
+        outside [0, 1], NaNs and wrong shapes are refused with what to do."""
+        c = self.config
+        item = [c.feature_dim] if self.features_mode else [c.channels, c.size, c.size]
+        if x.dim() != len(item) + 1:
+            hint = (
+                "; for a single item add a batch dimension with x[None]"
+                if x.dim() == len(item)
+                else ""
+            )
+            layout = "feature_dim" if self.features_mode else "C, S, S"
+            raise ValueError(
+                f"an {self.name} batch must have shape [batch, {', '.join(map(str, item))}] "
+                f"([batch, {layout}]), got {list(x.shape)}{hint}"
+            )
+        return torch.stack([self._to_tensor(row, f"batch row {i}") for i, row in enumerate(x)])
+
     def collate(self, items: Iterable) -> torch.Tensor:
         """Stack items (see :mod:`flowbridge_image.items` for the accepted kinds) into
         ``[batch, C, S, S]`` (or ``[batch, feature_dim]``)."""

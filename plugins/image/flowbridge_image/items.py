@@ -65,10 +65,18 @@ def check_unit_range(image: torch.Tensor, what: str) -> torch.Tensor:
 
 def _check_shape(image: torch.Tensor, channels: int, size: int, what: str) -> torch.Tensor:
     if tuple(image.shape) != (channels, size, size):
+        if tuple(image.shape) == (size, size, channels):
+            # Pillow, OpenCV and matplotlib hold images channels-last: the layout is what is
+            # wrong, not the size.
+            hint = "it looks like [H, W, C]: move the channels first with .permute(2, 0, 1)"
+        else:
+            hint = (
+                "resize it (load_image(path, channels, size) does) or build the domain with "
+                "matching size and channels"
+            )
         raise ValueError(
             f"{what} must have shape [{channels}, {size}, {size}] ([C, H, W]), got "
-            f"{list(image.shape)}; resize it (load_image(path, channels, size) does) or build "
-            f"the domain with matching size and channels"
+            f"{list(image.shape)}; {hint}"
         )
     return image
 
@@ -105,7 +113,8 @@ def to_image_tensor(item: Any, channels: int, size: int, what: str = "image") ->
         if item.dtype != np.uint8:
             raise TypeError(
                 f"{what}: a numpy image must be uint8 [H, W, C], got dtype {item.dtype}; for "
-                f"float data in [0, 1] pass a tensor [C, H, W] (torch.from_numpy)"
+                f"float data in [0, 1] pass a tensor [C, H, W] (torch.from_numpy(array) of an "
+                f"[H, W, C] array, then .permute(2, 0, 1))"
             )
         return _check_shape(uint8_array_to_tensor(item, channels, what), channels, size, what)
     if not isinstance(item, torch.Tensor):

@@ -157,13 +157,22 @@ def test_collate_converts_to_grayscale_and_accepts_2d_arrays():
     [
         (torch.rand(3, 32, 32), ValueError, r"item 1 must have shape \[3, 16, 16\]"),
         (torch.rand(1, 16, 16), ValueError, r"item 1 must have shape \[3, 16, 16\]"),
-        (torch.rand(16, 16, 3), ValueError, r"\[C, H, W\]\), got \[16, 16, 3\]"),
+        (
+            torch.rand(16, 16, 3),
+            ValueError,
+            r"got \[16, 16, 3\]; it looks like \[H, W, C\]: .*permute",
+        ),
+        (torch.rand(16, 17, 3), ValueError, r"got \[16, 17, 3\]; resize it"),
         (torch.ones(3, 16, 16, dtype=torch.int64), TypeError, "got dtype torch.int64"),
         (torch.full((3, 16, 16), 255.0), ValueError, r"\[0, 1\], got min 255 and max 255"),
         (torch.full((3, 16, 16), -0.5), ValueError, r"\(x \+ 1\) / 2"),
         (torch.full((3, 16, 16), float("nan")), ValueError, "NaN"),
         (torch.zeros(3, 16, 16, dtype=torch.uint8)[:1], ValueError, r"\[3, 16, 16\]"),
-        (np.zeros((16, 16, 3)), TypeError, "must be uint8 .* got dtype float64"),
+        (
+            np.zeros((16, 16, 3)),
+            TypeError,
+            r"must be uint8 .* got dtype float64.*permute\(2, 0, 1\)",
+        ),
         (np.zeros((3, 16, 16), dtype=np.uint8), ValueError, r"\[H, W, 3\] .* got \[3, 16, 16\]"),
         (np.zeros((16, 16), dtype=np.uint8), ValueError, r"\[H, W, 3\] .* got \[16, 16\]"),
         (np.zeros((32, 32, 3), dtype=np.uint8), ValueError, r"\[3, 16, 16\] .* got \[3, 32, 32\]"),
@@ -177,6 +186,27 @@ def test_collate_refuses_bad_items_naming_what_was_expected(item, error, match):
     good = torch.rand(3, 16, 16)
     with pytest.raises(error, match=match):
         domain.collate([good, item])
+
+
+def test_a_batch_tensor_is_checked_and_converted_as_its_rows_would_be():
+    domain = ImageDomain(size=16, channels=3)
+    pixels = torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8)
+    torch.testing.assert_close(domain.check_batch(pixels), pixels.float() / 255)
+    images = torch.rand(2, 3, 16, 16)
+    torch.testing.assert_close(domain.check_batch(images), images)
+    with pytest.raises(ValueError, match=r"^batch row 0 values must lie in \[0, 1\].* x / 255"):
+        domain.check_batch(images * 255)
+    with pytest.raises(ValueError, match="^batch row 1 contains NaN"):
+        domain.check_batch(torch.stack([images[0], torch.full((3, 16, 16), float("nan"))]))
+    with pytest.raises(ValueError, match=r"got \[3, 16, 16\]; for a single item .* x\[None\]"):
+        domain.check_batch(images[0])
+    with pytest.raises(ValueError, match=r"^batch row 0 .*looks like \[H, W, C\]"):
+        domain.check_batch(images.permute(0, 2, 3, 1))
+    features = ImageDomain(encoder="features", feature_dim=5)
+    vectors = torch.rand(3, 5)
+    torch.testing.assert_close(features.check_batch(vectors), vectors)
+    with pytest.raises(ValueError, match=r"\[batch, 5\] \(\[batch, feature_dim\]\), got \[5\]"):
+        features.check_batch(vectors[0])
 
 
 def test_collate_refuses_an_empty_list():
