@@ -39,12 +39,14 @@ import torch
 
 from .bridge import Bridge
 from .config import BridgeConfig, ConfigError, from_dict, to_dict
+from .distributed import resolve_device
 from .domain import Domain
 from .files import atomic_write
 from .plugins import get_domain
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "CHECKPOINT_NAME",
     "CHECKPOINT_VERSION",
     "CheckpointError",
     "domain_record",
@@ -56,6 +58,8 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = "flowbridge-checkpoint"
+#: The checkpoint's file name in a run directory (``train.out``).
+CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_VERSION = 1
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -146,12 +150,22 @@ def _first_line(exc: BaseException) -> str:
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read and validate a checkpoint; tensors are loaded onto the CPU.
 
+    Args:
+        path: a checkpoint file, or a run directory (``train.out``) holding one.
+
     Raises:
-        FileNotFoundError: there is no file at ``path``.
+        FileNotFoundError: there is no file at ``path`` (nor a checkpoint in the directory).
         CheckpointError: the file is truncated or corrupt, not a torch file, a torch file
             that is not a flowbridge checkpoint, or from a newer format version.
     """
     path = Path(path)
+    if path.is_dir():
+        if not (path / CHECKPOINT_NAME).is_file():
+            raise FileNotFoundError(
+                f"{str(path)!r} is a directory without a {CHECKPOINT_NAME}; give the "
+                f"checkpoint file, or the run directory (train.out) a run wrote it into"
+            )
+        path = path / CHECKPOINT_NAME
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     expected = "expected a checkpoint written by flowbridge (flowbridge train, save_bridge)"
@@ -201,6 +215,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{path} is an incomplete flowbridge checkpoint: it has no {sorted(missing)}"
         )
+    domains = payload["domains"]
+    for side in ("a", "b"):
+        record = domains.get(side) if isinstance(domains, dict) else None
+        if not isinstance(record, dict) or not {"name", "options", "state"} <= set(record):
+            raise CheckpointError(
+                f"{path} is an incomplete flowbridge checkpoint: its domains have no complete "
+                f"record of side {side!r} (name, options, state)"
+            )
     return payload
 
 
@@ -236,8 +258,31 @@ def domains_from_checkpoint(
     return _domain(records["a"], "a", source), _domain(records["b"], "b", source)
 
 
+def _map_location(request: str | torch.device) -> torch.device:
+    """``request`` as a device this process has (``"auto"``: CUDA when available)."""
+    if request == "auto":
+        return resolve_device("auto")
+    try:
+        device = torch.device(request)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"map_location must be a device such as 'cpu', 'cuda', 'cuda:1' or 'auto', got "
+            f"{request!r}"
+        ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"map_location {request!r} needs CUDA, but torch.cuda.is_available() is False "
+            f"(torch {torch.__version__}); load on 'cpu' or 'auto'"
+        )
+    return device
+
+
 def load_bridge(path: str | Path, map_location: str | torch.device = "cpu") -> Bridge:
     """Rebuild the :class:`~flowbridge.Bridge` saved in a checkpoint, in eval mode.
+
+    Args:
+        path: a checkpoint file, or the run directory holding it.
+        map_location: the device to put the bridge on (``"auto"``: CUDA when available).
 
     Example:
         >>> bridge = load_bridge("runs/shapes/checkpoint.pt")
@@ -245,8 +290,11 @@ def load_bridge(path: str | Path, map_location: str | torch.device = "cpu") -> B
 
     Raises:
         FileNotFoundError, CheckpointError: see :func:`load_checkpoint`; also when a domain
-            plugin the checkpoint needs is not installed.
+            plugin the checkpoint needs is not installed, or the weights do not fit the
+            model its configuration builds.
+        ValueError: ``map_location`` is not a device this process has.
     """
+    device = _map_location(map_location)
     checkpoint = load_checkpoint(path)
     domain_a, domain_b = domains_from_checkpoint(checkpoint, source=str(path))
     try:
@@ -256,5 +304,12 @@ def load_bridge(path: str | Path, map_location: str | torch.device = "cpu") -> B
             f"{path} holds a model config this flowbridge rejects: {exc}"
         ) from None
     bridge = Bridge(domain_a, domain_b, config)
-    bridge.load_state_dict(checkpoint["model"])
-    return bridge.to(map_location).eval()
+    try:
+        bridge.load_state_dict(checkpoint["model"])
+    except RuntimeError as exc:  # missing, unexpected or differently shaped weights
+        raise CheckpointError(
+            f"{path}: its weights do not fit the model its configuration and domains build "
+            f"({_first_line(exc)}); the file was edited, or written by a plugin version "
+            f"whose networks differ from the installed one"
+        ) from None
+    return bridge.to(device).eval()

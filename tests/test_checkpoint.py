@@ -137,6 +137,42 @@ def test_files_that_are_not_checkpoints_are_named_for_what_they_are(tmp_path, wo
     torch.save(payload, newer)
     with pytest.raises(CheckpointError, match=r"incomplete.*'model'"):
         load_checkpoint(newer)
+    payload = torch.load(words_checkpoint, weights_only=True)
+    del payload["domains"]["b"]
+    torch.save(payload, newer)
+    with pytest.raises(CheckpointError, match="no complete record of side 'b'"):
+        load_bridge(newer)
+    payload = torch.load(words_checkpoint, weights_only=True)
+    payload["model"] = {k: v[..., :1] for k, v in payload["model"].items()}
+    torch.save(payload, newer)
+    with pytest.raises(CheckpointError, match="weights do not fit the model"):
+        load_bridge(newer)
+
+
+def test_a_run_directory_stands_for_its_checkpoint(tmp_path, words_checkpoint):
+    run = words_checkpoint.parent
+    assert load_checkpoint(run)["step"] == load_checkpoint(words_checkpoint)["step"]
+    assert isinstance(load_bridge(run), type(load_bridge(words_checkpoint)))
+    with pytest.raises(FileNotFoundError, match="is a directory without a checkpoint.pt"):
+        load_bridge(tmp_path / "..")
+
+
+@pytest.mark.parametrize(
+    "device, message",
+    [
+        ("gpu", "map_location must be a device such as 'cpu'.* got 'gpu'"),
+        (3.5, "map_location must be a device"),
+        pytest.param(
+            "cuda",
+            r"needs CUDA, but torch.cuda.is_available\(\) is False",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
+        ),
+    ],
+)
+def test_a_device_this_process_lacks_is_named(words_checkpoint, device, message):
+    with pytest.raises(ValueError, match=message):
+        load_bridge(words_checkpoint, map_location=device)
+    assert load_bridge(words_checkpoint, map_location="auto") is not None
 
 
 def test_a_missing_domain_plugin_is_named(words_checkpoint):
