@@ -43,6 +43,14 @@ def test_bad_input_is_refused(curve, diversity, message):
         accuracy_at_diversity(curve, diversity)
 
 
+@pytest.mark.parametrize("curve", [{0.5: 0.9, 0.7: 0.8}, [0.5, 0.9], [(0.5, 0.9, 1.0)], [("a", 1)]])
+def test_a_curve_that_is_not_pairs_shows_the_expected_form(curve):
+    with pytest.raises(TypeError, match=r"list of \(diversity, accuracy\) pairs, e.g."):
+        accuracy_gap(curve, [(0.6, 0.5)])
+    with pytest.raises(TypeError, match=r"list of \(diversity, accuracy\) pairs"):
+        accuracy_at_diversity(curve, 0.6)
+
+
 def test_docstring_example_holds():
     import doctest
 

@@ -24,6 +24,17 @@ from collections.abc import Sequence
 __all__ = ["accuracy_at_diversity", "accuracy_gap"]
 
 
+def _points(curve: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """``curve`` as float pairs, or a TypeError that shows the expected form."""
+    try:
+        return [(float(d), float(a)) for d, a in curve]
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"a trade-off curve must be a list of (diversity, accuracy) pairs, e.g. "
+            f"[(0.7, 0.9), (0.8, 0.85)], got {curve!r:.120}"
+        ) from None
+
+
 def accuracy_at_diversity(curve: Sequence[tuple[float, float]], diversity: float) -> float | None:
     """Accuracy of the trade-off ``curve`` at ``diversity``, linearly interpolated.
 
@@ -39,7 +50,7 @@ def accuracy_at_diversity(curve: Sequence[tuple[float, float]], diversity: float
     >>> accuracy_at_diversity([(0.6, 0.9), (0.8, 0.7)], 0.7)
     0.8
     """
-    points = sorted((float(d), float(a)) for d, a in curve)
+    points = sorted(_points(curve))
     if not points:
         raise ValueError("accuracy_at_diversity needs at least one (diversity, accuracy) point")
     if not all(math.isfinite(d) and math.isfinite(a) for d, a in points):
@@ -72,13 +83,14 @@ def accuracy_gap(
     >>> accuracy_gap([(0.5, 1.0), (1.0, 0.5)], [(0.75, 0.25), (1.25, 0.0)])
     [(0.75, 0.5), (1.0, 0.375)]
     """
+    curve, reference = _points(curve), _points(reference)
     gaps = set()
     for diversity, accuracy in reference:
         other = accuracy_at_diversity(curve, diversity)
         if other is not None:
-            gaps.add((float(diversity), other - float(accuracy)))
+            gaps.add((diversity, other - accuracy))
     for diversity, accuracy in curve:
         other = accuracy_at_diversity(reference, diversity)
         if other is not None:
-            gaps.add((float(diversity), float(accuracy) - other))
+            gaps.add((diversity, accuracy - other))
     return sorted(gaps)
