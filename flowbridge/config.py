@@ -2,7 +2,8 @@
 
 Every setting of a run lives in one object (:class:`RunConfig`) that is saved in its
 checkpoints, so a model reloads without guessing. ``from_dict`` rejects unknown keys and wrong
-types by their dotted name; :func:`load_run_config` reads a TOML file on top of a preset.
+types by their dotted name; :func:`load_run_config` reads a TOML file (or a run directory's
+``config.json``) on top of a preset.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+import json
 import math
 import sys
 import types
@@ -230,8 +232,12 @@ class BridgeConfig:
                 "so the shared code's learned variance would grow without bound; use "
                 "shared_prior 'gaussian' or 'flow', or posterior 'fixed'"
             )
-        if not (self.base_scale > 0 and self.posterior_noise >= 0):
-            raise ConfigError("base_scale must be > 0 and posterior_noise >= 0")
+        if not 0 < self.base_scale < math.inf:
+            raise ConfigError(f"base_scale must be a finite number > 0, got {self.base_scale!r}")
+        if not 0 <= self.posterior_noise < math.inf:
+            raise ConfigError(
+                f"posterior_noise must be a finite number >= 0, got {self.posterior_noise!r}"
+            )
         if not 0 < self.contrastive_temperature < float("inf"):
             raise ConfigError(
                 f"contrastive_temperature must be a finite number > 0, got "
@@ -365,8 +371,8 @@ class TrainConfig:
         if self.unpaired_batch_size < 0:
             raise ConfigError(f"unpaired_batch_size must be >= 0, got {self.unpaired_batch_size}")
         for key in ("lr", "discriminator_lr"):
-            if not getattr(self, key) > 0:
-                raise ConfigError(f"{key} must be > 0, got {getattr(self, key)}")
+            if not 0 < getattr(self, key) < math.inf:
+                raise ConfigError(f"{key} must be > 0 and finite, got {getattr(self, key)}")
         betas = self.adam_betas
         if not (
             isinstance(betas, (list, tuple))
@@ -396,8 +402,10 @@ class TrainConfig:
         self.weight_schedule = {
             name: _schedule_points(name, points) for name, points in self.weight_schedule.items()
         }
-        if not self.grad_clip >= 0:
-            raise ConfigError(f"grad_clip must be >= 0 (0 = off), got {self.grad_clip}")
+        if not 0 <= self.grad_clip < math.inf:
+            raise ConfigError(
+                f"grad_clip must be a finite number >= 0 (0 = off), got {self.grad_clip}"
+            )
         if self.grad_clip_mode not in ("value", "norm"):
             raise ConfigError(
                 f"grad_clip_mode must be one of ('value', 'norm'), got {self.grad_clip_mode!r}"
@@ -407,8 +415,10 @@ class TrainConfig:
                 f"paired_fraction must be in (0, 1]: the shared map learns from pairs only, "
                 f"got {self.paired_fraction}"
             )
-        if not self.unpaired_weight >= 0:
-            raise ConfigError(f"unpaired_weight must be >= 0, got {self.unpaired_weight}")
+        if not 0 <= self.unpaired_weight < math.inf:
+            raise ConfigError(
+                f"unpaired_weight must be a finite number >= 0, got {self.unpaired_weight}"
+            )
         device = self.device
         if not (device in ("cpu", "cuda", "auto") or device.startswith("cuda:")):
             raise ConfigError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
@@ -551,11 +561,44 @@ def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _read_config_file(path: Path) -> dict[str, Any]:
+    """The table a TOML file, or a ``.json`` file (a run's ``config.json``), holds."""
+    if path.is_dir():
+        # Usually a run directory (its config.json) or the folder of a TOML file.
+        own = path / "config.json"
+        found = ([own] if own.is_file() else []) + sorted(path.glob("*.toml"))
+        hint = (
+            f"a config file in it, e.g. {', '.join(map(str, found[:3]))}"
+            if found
+            else "the path of a TOML config file"
+        )
+        raise IsADirectoryError(f"config file {str(path)!r} is a directory; give {hint}")
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+    is_json = path.suffix.lower() == ".json"
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if is_json else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid {'JSON' if is_json else 'TOML'}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path} must hold a JSON object of settings (as a run's config.json does), "
+            f"got a {type(data).__name__}"
+        )
+    return data
+
+
 def load_run_config(source: str | Path | dict[str, Any], preset: str | None = None) -> RunConfig:
     """Read a run configuration from a TOML file (or a plain dict) on top of a preset.
 
+    A ``.json`` file is read as JSON with the same layout: the ``config.json`` a run writes
+    to its directory, which holds every setting and so loads back as the run's config (to
+    resume it, e.g. ``flowbridge train runs/x/config.json --resume``).
+
     Args:
-        source: path of a TOML file, or the dict a TOML file would give.
+        source: path of a TOML file (or of a ``.json`` file), or the dict a TOML file would
+            give.
         preset: name of a :mod:`flowbridge.presets` preset; overrides the file's own
             top-level ``preset`` key. Settings in ``source`` win over the preset's; the
             preset's ``domain_options`` fill in the options of the domains they name,
@@ -563,21 +606,13 @@ def load_run_config(source: str | Path | dict[str, Any], preset: str | None = No
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ConfigError: invalid TOML, an unknown preset, or a setting unknown or of the wrong
-            type (named by its dotted key, e.g. ``train.steps``).
+        IsADirectoryError: the path is a directory (the message names the config files in it).
+        ConfigError: invalid TOML or JSON, an unknown preset, or a setting unknown or of the
+            wrong type (named by its dotted key, e.g. ``train.steps``).
     """
     from .presets import preset_settings
 
-    if isinstance(source, dict):
-        data = copy.deepcopy(source)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    data = copy.deepcopy(source) if isinstance(source, dict) else _read_config_file(Path(source))
     name = preset if preset is not None else data.get("preset", "")
     if not isinstance(name, str):
         raise ConfigError(f"setting 'preset' must be of type str, got {type(name).__name__}")

@@ -20,6 +20,7 @@ Tests and notebooks that register plugins in code use :func:`isolated`, which sw
 from __future__ import annotations
 
 import contextlib
+import difflib
 import inspect
 import os
 import re
@@ -31,6 +32,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+from .config import ConfigError
 from .domain import Domain, PairedDataset
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "NAME_PATTERN",
     "PluginError",
     "UnknownNameError",
+    "UnknownOptionError",
     "PluginInfo",
     "Registry",
     "current",
@@ -71,17 +74,27 @@ class UnknownNameError(KeyError, ValueError):
         return str(self.args[0])
 
 
+class UnknownOptionError(ConfigError, TypeError):
+    """A domain or dataset was given an option its constructor does not take; the message
+    lists the options it does take. A ``ConfigError`` (the options come from a run config's
+    tables) and a ``TypeError`` (what Python raises for an unexpected keyword argument)."""
+
+
 @dataclass(frozen=True)
 class _Kind:
-    """One registry: the hook that fills it, the base class its entries subclass."""
+    """One registry: the hook that fills it, the base class its entries subclass, and the
+    run config tables that hold its entries' options."""
 
     what: str
     hook: str
     base: type
+    options_key: str
 
 
-_DOMAIN = _Kind("domain", "flowbridge_register_domains", Domain)
-_DATASET = _Kind("dataset", "flowbridge_register_datasets", PairedDataset)
+_DOMAIN = _Kind(
+    "domain", "flowbridge_register_domains", Domain, "domains.a.options or domains.b.options"
+)
+_DATASET = _Kind("dataset", "flowbridge_register_datasets", PairedDataset, "data.options")
 _KINDS = (_DOMAIN, _DATASET)
 
 
@@ -179,6 +192,31 @@ def _check_class(cls: object, kind: _Kind, plugin: str) -> str:
                 f"of split names, e.g. ('train', 'val', 'test')"
             )
     return name
+
+
+def _check_options(kind: _Kind, name: str, cls: type, options: dict[str, Any]) -> None:
+    """Refuse the options that ``cls``'s constructor does not take, before calling it: Python's
+    own TypeError names ``__init__``, but neither the valid options nor where they are set."""
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: the call itself decides
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return  # takes **options: the class checks them itself
+    valid = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = [key for key in options if key not in valid]
+    if not unknown:
+        return
+
+    def described(key: str) -> str:
+        close = difflib.get_close_matches(key, valid, n=1)
+        return f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+
+    raise UnknownOptionError(
+        f"{kind.what} {name!r} has no option{'s' if len(unknown) > 1 else ''} "
+        f"{', '.join(map(described, unknown))}; its options are: {', '.join(valid) or 'none'}. "
+        f"Fix the option's name (in a run config: {kind.options_key})"
+    )
 
 
 def _check_unmarked(plugin: object, name: str) -> None:
@@ -369,6 +407,7 @@ class Registry:
                 f"none (is the plugin installed? is {ENV_VAR} set to leave it out?)"
             )
             raise UnknownNameError(f"unknown {kind.what} {name!r}; registered: {listed}")
+        _check_options(kind, name, known[name], options)
         return known[name](**options)
 
     def get_domain(self, name: str, **options: Any) -> Domain:
@@ -376,6 +415,8 @@ class Registry:
 
         Raises:
             UnknownNameError: no domain has that name (the message lists those that do).
+            UnknownOptionError: its constructor takes no option of one of these names (the
+                message lists those it takes).
         """
         return self._get(_DOMAIN, name, options)
 
@@ -384,6 +425,8 @@ class Registry:
 
         Raises:
             UnknownNameError: no dataset has that name (the message lists those that do).
+            UnknownOptionError: its constructor takes no option of one of these names (the
+                message lists those it takes).
         """
         return self._get(_DATASET, name, options)
 

@@ -14,8 +14,15 @@ from toy_domains import VectorDomain, make_domain_class
 
 import flowbridge
 from flowbridge import plugins
+from flowbridge.config import ConfigError
 from flowbridge.domain import Domain, PairedDataset, PairedSplit
-from flowbridge.plugins import PluginError, Registry, UnknownNameError, isolated
+from flowbridge.plugins import (
+    PluginError,
+    Registry,
+    UnknownNameError,
+    UnknownOptionError,
+    isolated,
+)
 
 # The tests of each hook, by hook name (tests/test_docs_hooks.py checks every hook has some).
 HOOK_TESTS: dict[str, list[str]] = {}
@@ -283,6 +290,44 @@ def test_unknown_names_raise_a_key_and_value_error_listing_registered_names():
             plugins.get_dataset("pair")
     with isolated(), pytest.raises(UnknownNameError, match="none .is the plugin installed"):
         plugins.get_domain("image")
+
+
+# -- unknown options ------------------------------------------------------------------------
+def test_unknown_options_are_named_with_the_valid_ones_and_the_config_key():
+    with isolated(make_plugin("toy", [VectorDomain], [PairsDataset])):
+        with pytest.raises(
+            UnknownOptionError,
+            match=r"^domain 'vector' has no option 'featurs' \(did you mean 'features'\?\); its "
+            r"options are: features, hidden\. .*domains\.a\.options or domains\.b\.options\)$",
+        ):
+            plugins.get_domain("vector", featurs=3, hidden=8)
+        # A ConfigError for the command line, a TypeError as Python's own would be.
+        with pytest.raises(
+            ConfigError,
+            match=r"no options 'sise' \(did you mean 'size'\?\), 'red'; "
+            r"its options are: size\. .*data\.options",
+        ) as info:
+            plugins.get_dataset("pairs", sise=2, red=True)
+        assert isinstance(info.value, TypeError)
+
+
+def test_constructors_taking_any_option_or_raising_type_errors_are_left_to_themselves():
+    def any_options(self, **options):
+        VectorDomain.__init__(self)
+        self.extra = options
+
+    def typed(self, features=4, hidden=32):
+        if not isinstance(features, int):
+            raise TypeError(f"features must be an int, got {features!r}")
+        VectorDomain.__init__(self, features, hidden)
+
+    flexible = domain_class(name="flexible", __init__=any_options)
+    checked = domain_class(name="checked", __init__=typed)
+    with isolated(make_plugin("toy", [flexible, checked])):
+        assert plugins.get_domain("flexible", scale=2).extra == {"scale": 2}
+        with pytest.raises(TypeError, match=r"^features must be an int, got 2.5$") as info:
+            plugins.get_domain("checked", features=2.5)
+        assert not isinstance(info.value, UnknownOptionError)
 
 
 # -- entry points ---------------------------------------------------------------------------

@@ -1,15 +1,26 @@
-"""Run configuration: TOML loading, presets, errors that name the dotted key."""
+"""Run configuration: TOML (and config.json) loading, presets, errors that name the dotted key."""
 
 from __future__ import annotations
 
 import math
+import re
+import typing
 
 import pytest
 import torch
+from test_training_support import toy_plugin, toy_settings
 from toy_domains import VectorDomain, make_domain_class
 
-from flowbridge import Bridge, BridgeConfig, LossWeights
-from flowbridge.config import ConfigError, RunConfig, from_dict, load_run_config, to_dict
+from flowbridge import Bridge, BridgeConfig, LossWeights, Trainer
+from flowbridge.checkpoint import CheckpointError
+from flowbridge.config import (
+    ConfigError,
+    RunConfig,
+    TrainConfig,
+    from_dict,
+    load_run_config,
+    to_dict,
+)
 from flowbridge.presets import PRESETS
 
 TOML = """
@@ -90,6 +101,23 @@ def test_the_plain_dict_form_round_trips():
     assert from_dict(RunConfig, to_dict(config)) == config
 
 
+def test_a_runs_config_json_loads_back_as_its_config_and_resumes_it(tmp_path):
+    # Over a preset, with the settings that JSON holds as lists (adam_betas, weight_schedule).
+    schedule = {"rec_a": [[0, 0.5], [4, 1.0]]}
+    settings = toy_settings(tmp_path, steps=1, adam_betas=[0.5, 0.9], weight_schedule=schedule)
+    config = load_run_config({**settings, "preset": "small"})
+    with toy_plugin():
+        Trainer(config).run()  # writes tmp_path/config.json
+        saved = load_run_config(tmp_path / "config.json")
+        assert saved == config
+        # A resume with other settings points to that file, and the file resumes the run.
+        settings["model"]["shared_hidden"] = 8
+        other = load_run_config({**settings, "preset": "small"})
+        with pytest.raises(CheckpointError, match=re.escape(str(tmp_path / "config.json"))):
+            Trainer(other, resume=True)
+        assert Trainer(saved, resume=True).run().step == 1
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
@@ -146,6 +174,47 @@ def test_file_errors_are_clear(tmp_path):
     bad.write_text("[train\nsteps = 3")
     with pytest.raises(ConfigError, match="is not valid TOML"):
         load_run_config(bad)
+    bad_json = tmp_path / "config.json"
+    bad_json.write_text('{"train": {"steps": 3,}}')
+    with pytest.raises(ConfigError, match=r"config\.json is not valid JSON: .*line 1 column 23"):
+        load_run_config(bad_json)
+    bad_json.write_text("[1, 2]")
+    with pytest.raises(ConfigError, match=r"config\.json must hold a JSON object .*got a list"):
+        load_run_config(bad_json)
+
+
+def test_a_directory_is_named_as_one_with_the_config_files_in_it(tmp_path):
+    with pytest.raises(IsADirectoryError, match=r"is a directory; give the path of a TOML"):
+        load_run_config(tmp_path)
+    (tmp_path / "run.toml").write_text(TOML)
+    (tmp_path / "config.json").write_text("{}")
+    found = f"{tmp_path / 'config.json'}, {tmp_path / 'run.toml'}"
+    with pytest.raises(
+        IsADirectoryError, match=f"give a config file in it, e.g. {re.escape(found)}$"
+    ):
+        load_run_config(tmp_path)
+
+
+def float_settings() -> list[str]:
+    """The dotted key of every float setting of the model, its loss weights and training."""
+    tables = {"model": BridgeConfig, "model.weights": LossWeights, "train": TrainConfig}
+    return [
+        f"{where}.{key}"
+        for where, cls in tables.items()
+        for key, hint in typing.get_type_hints(cls).items()
+        if hint is float
+    ]
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
+@pytest.mark.parametrize("key", float_settings())
+def test_every_float_setting_must_be_finite(key, value):
+    where, _, name = key.rpartition(".")
+    settings = {name: value}
+    for table in reversed(where.split(".")):
+        settings = {table: settings}
+    with pytest.raises(ConfigError, match=rf"^{re.escape(where)}: {name} must be .*got {value}"):
+        load_run_config(settings)
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,11 @@ def add_parser(subparsers) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("config", metavar="CONFIG.toml", help="the run configuration")
+    parser.add_argument(
+        "config",
+        metavar="CONFIG.toml",
+        help="the run configuration (or a run directory's config.json, to resume that run)",
+    )
     parser.add_argument(
         "--resume", action="store_true", help="continue the run whose checkpoint is in --out"
     )
