@@ -138,6 +138,21 @@ def test_half_run_plus_resume_equals_the_straight_run(tmp_path, resumable, strai
     assert [line.get("critic") for line in lines] == [line.get("critic") for line in expected]
 
 
+def test_resume_drops_a_log_line_cut_short_and_names_a_damaged_one(tmp_path):
+    log = train(toy_config(tmp_path, steps=4, log_every=1)).log
+    # A blank line, then a record cut short while it was written (a kill, a full disk).
+    log.write_text(log.read_text() + '\n{"step": 5, "spl')
+    resumed = train(toy_config(tmp_path, steps=6, log_every=1), resume=True)
+    steps = [line["step"] for line in read_log(resumed) if line["split"] == "train"]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join([*lines[:2], "{not a record", *lines[2:]]) + "\n")
+    with pytest.raises(
+        ValueError, match=r"log\.jsonl, line 3, is not a log record .*'\{not a record'; delete"
+    ):
+        Trainer(toy_config(tmp_path, steps=8), resume=True)
+
+
 def test_an_interrupt_checkpoints_the_last_step_and_resume_continues(tmp_path, resumable, straight):
     out = tmp_path / "interrupted"
 
@@ -386,9 +401,19 @@ def test_resuming_needs_the_same_run(tmp_path):
     settings["domains"]["a"]["name"] = "poisonable"
     with pytest.raises(CheckpointError, match="was trained on domains a = 'vector'"):
         Trainer(load_run_config(settings), resume=True)
-    # Training settings may change on resume (here: more steps, another learning rate).
-    resumed = Trainer(toy_config(tmp_path, steps=3, lr=1e-3), resume=True).run()
-    assert resumed.step == 3
+    # The train settings that decide which items are pairs and which batches are drawn may not.
+    changed = toy_config(tmp_path, steps=4, paired_fraction=0.5, seed=1, unpaired_weight=0.0)
+    with pytest.raises(
+        CheckpointError,
+        match=r"train\.paired_fraction \(1\.0 in the checkpoint, now 0\.5\); train\.seed \(0 in "
+        r"the checkpoint, now 1\); train\.unpaired_weight \(1\.0 in the checkpoint, now 0\.0; 0 "
+        r"draws no unpaired batches\)\. Resume with",
+    ):
+        Trainer(changed, resume=True)
+    # Training settings may change on resume (here: more steps, another learning rate, another
+    # weight of the unpaired batches).
+    resumed = Trainer(toy_config(tmp_path, steps=3, lr=1e-3, unpaired_weight=0.5), resume=True)
+    assert resumed.run().step == 3
 
 
 def test_a_run_saved_before_a_setting_existed_resumes_with_its_default(tmp_path):

@@ -1,7 +1,8 @@
 """Shared pieces of the training, checkpoint, CLI and DDP tests (no tests of its own).
 
 A tiny plugin registers two vector domains (``vector``: 4 features, ``other``: 6), a domain
-whose loss can be poisoned with NaN, a vector domain with a discriminator (``critic-vector``,
+whose loss can be poisoned with NaN, a vector domain that checks its items as real domains do
+(``checked-vector``), a vector domain with a discriminator (``critic-vector``,
 paired with ``other`` in ``toy-critic-pairs``), a ``words`` domain whose items are strings and whose
 vocabulary is fitted on the training items, and two in-memory paired datasets: ``toy-pairs``
 (vector, other; both sides share a 2-dimensional cause) and ``toy-words`` (words, vector).
@@ -43,6 +44,23 @@ class Poisonable(VectorDomain):
         return loss * float("nan") if self.poisoned else loss
 
 
+class CheckedVector(VectorDomain):
+    """A vector domain whose collate refuses items of the wrong shape or with NaN, naming
+    each by its index in the list it was given (as the image domain does)."""
+
+    name = "checked-vector"
+
+    def collate(self, items):
+        for i, item in enumerate(items):
+            if item.shape != (self.features,):
+                raise ValueError(
+                    f"item {i} must have shape [{self.features}], got {list(item.shape)}"
+                )
+            if not torch.isfinite(item).all():
+                raise ValueError(f"item {i} contains NaN or Inf values")
+        return super().collate(items)
+
+
 class Words(Domain):
     """Single words; the vocabulary is fitted on the training items (sorted, so reproducible)."""
 
@@ -55,6 +73,9 @@ class Words(Domain):
         self.vocabulary: list[str] = []
 
     def fit(self, items):
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                raise TypeError(f"words must be str, got {type(item).__name__} at index {i}")
         self.vocabulary = sorted(set(items))
 
     def state_dict(self):
@@ -163,6 +184,7 @@ class ToyPlugin:
         register(VectorDomain)
         register(Other)
         register(Poisonable)
+        register(CheckedVector)
         register(Words)
         register(CriticVectorDomain)
 

@@ -14,7 +14,9 @@ from ..plugins import PluginError
 
 __all__ = ["USER_ERRORS", "report"]
 
-#: Errors that mean "the input was wrong" (files, configs, names, values), not a crash.
+#: Errors that mean "the input was wrong" (files, configs, names, values), not a crash. The
+#: OSErrors are those of a path the user gave (a file where a directory belongs, no write
+#: permission), not of the machine (a full disk stays a traceback).
 USER_ERRORS = (
     ConfigError,
     CheckpointError,
@@ -23,6 +25,8 @@ USER_ERRORS = (
     FileNotFoundError,
     FileExistsError,
     IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
     ValueError,
     TypeError,
 )

@@ -2,14 +2,19 @@
 
 Every random choice comes from a ``torch.Generator`` whose state is checkpointed, so a
 resumed run draws exactly the batches the uninterrupted run would have drawn.
+
+An item that a domain refuses (its ``fit`` or ``collate`` raises ``TypeError`` or
+``ValueError``) is reported as the same kind of error, prefixed with where the item is in
+the user's split, e.g. ``train_data.unpaired_b[1]``: the partition mixes and reorders the
+split's lists, so the domain's own index would point elsewhere.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -22,6 +27,7 @@ __all__ = [
     "load_splits",
     "Partition",
     "partition",
+    "fit_domain",
     "Stream",
     "BatchSampler",
 ]
@@ -80,12 +86,28 @@ def load_splits(
 
 @dataclass
 class Partition:
-    """Training items after :func:`partition`: pairs, and items with no partner."""
+    """Training items after :func:`partition`: pairs, and items with no partner.
+
+    ``kept`` and ``freed`` are the split's pair indices behind ``a``/``b`` and behind the
+    first ``len(freed)`` items of ``unpaired_a``/``unpaired_b`` (the split's own unpaired
+    items follow them).
+    """
 
     a: list
     b: list
     unpaired_a: list
     unpaired_b: list
+    kept: list[int]
+    freed: list[int]
+
+    def origin(self, field: str, i: int) -> tuple[str, int]:
+        """The split's list and index that ``getattr(self, field)[i]`` came from, e.g.
+        ``("a", 37)`` or ``("unpaired_b", 1)``."""
+        if field in ("a", "b"):
+            return field, self.kept[i]
+        if i < len(self.freed):
+            return field.removeprefix("unpaired_"), self.freed[i]
+        return field, i - len(self.freed)
 
 
 def partition(split: PairedSplit, paired_fraction: float, seed: int) -> Partition:
@@ -102,26 +124,107 @@ def partition(split: PairedSplit, paired_fraction: float, seed: int) -> Partitio
         b=[split.b[i] for i in kept],
         unpaired_a=[split.a[i] for i in freed] + list(split.unpaired_a),
         unpaired_b=[split.b[i] for i in freed] + list(split.unpaired_b),
+        kept=kept,
+        freed=freed,
     )
+
+
+def _in_context(exc: Exception, where: str, hint: str = "") -> TypeError | ValueError:
+    """A domain's ``exc`` as the same kind of error, saying ``where`` it arose."""
+    kind = TypeError if isinstance(exc, TypeError) else ValueError
+    return kind(f"{where}: {exc}{hint}")
+
+
+def fit_domain(
+    domain: Domain,
+    items: Partition,
+    split: PairedSplit,
+    side: str,
+    source: str,
+    other_domain: str,
+) -> None:
+    """Fit ``domain`` on the training items of ``side`` (``"a"`` or ``"b"``), paired and
+    unpaired alike.
+
+    If the domain refuses them, each of ``split``'s lists of that side is fitted alone, and
+    the first one that fails gives the error, named (``source`` is the split's name, e.g.
+    ``"train_data"``): ``train_data.unpaired_b (items for domain 'text'): text items must be
+    str, got Tensor at index 1``, the domain's index now being the one in that list. If the
+    domain would take the other side's pairs instead, and that side has another domain
+    (``other_domain``), the error asks whether ``a`` and ``b`` are swapped.
+    """
+    try:
+        domain.fit(getattr(items, side) + getattr(items, f"unpaired_{side}"))
+    except (TypeError, ValueError) as exc:
+        _raise_fit_error(domain, split, side, source, other_domain, exc)
+
+
+def _raise_fit_error(
+    domain: Domain,
+    split: PairedSplit,
+    side: str,
+    source: str,
+    other_domain: str,
+    exc: Exception,
+) -> NoReturn:
+    for field in (side, f"unpaired_{side}"):
+        try:
+            if len(getattr(split, field)):
+                domain.fit(list(getattr(split, field)))
+        except (TypeError, ValueError) as alone:
+            other, hint = "b" if side == "a" else "a", ""
+            if field == side and other_domain != domain.name and _fits(domain, split, other):
+                hint = (
+                    f" ({source}.{other} would suit domain {domain.name!r}: are a and b swapped?)"
+                )
+            where = f"{source}.{field} (items for domain {domain.name!r})"
+            raise _in_context(alone, where, hint) from alone
+    where = f"{source}.{side} and {source}.unpaired_{side} together (domain {domain.name!r})"
+    raise _in_context(exc, where) from exc
+
+
+def _fits(domain: Domain, split: PairedSplit, field: str) -> bool:
+    try:
+        domain.fit(list(getattr(split, field)))
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 class Stream:
     """The items of one domain, collated once up front or batch by batch.
 
+    An item the domain refuses (``TypeError``, ``ValueError``) is found by collating the
+    items on their own, and the error names it: ``train_data.a[37] (domain 'image',
+    collated on its own): item 0 must have shape ...``.
+
     Args:
         domain: collates the items.
         items: the items.
         upfront: collate everything now (batches are then index lookups).
+        name: the name of ``items[i]`` in errors, e.g. ``"train_data.a[37]"`` (default:
+            ``"item i"``).
     """
 
-    def __init__(self, domain: Domain, items: Sequence[Any], upfront: bool = True):
+    def __init__(
+        self,
+        domain: Domain,
+        items: Sequence[Any],
+        upfront: bool = True,
+        name: Callable[[int], str] | None = None,
+    ):
         self.domain = domain
         self.size = len(items)
         self._items = list(items)
-        self._collated = self._collate(self._items) if upfront and self.size else None
+        self._name = name or (lambda i: f"item {i}")
+        self._collated = self._collate(range(self.size)) if upfront and self.size else None
 
-    def _collate(self, items: list) -> torch.Tensor:
-        batch = self.domain.collate(items)
+    def _collate(self, positions: Sequence[int]) -> torch.Tensor:
+        items = [self._items[i] for i in positions]
+        try:
+            batch = self.domain.collate(items)
+        except (TypeError, ValueError) as exc:
+            self._raise_named(positions, exc)
         if not isinstance(batch, torch.Tensor) or batch.shape[:1] != (len(items),):
             shape = list(batch.shape) if isinstance(batch, torch.Tensor) else type(batch).__name__
             raise TypeError(
@@ -130,11 +233,25 @@ class Stream:
             )
         return batch
 
+    def _raise_named(self, positions: Sequence[int], exc: Exception) -> NoReturn:
+        """Raise ``exc``, which collating the items at ``positions`` gave, as an error that
+        names the first of them the domain refuses on its own (or, if none, the batch)."""
+        where = f"domain {self.domain.name!r}"
+        for i in positions:
+            try:
+                self.domain.collate([self._items[i]])
+            except (TypeError, ValueError) as alone:
+                raise _in_context(
+                    alone, f"{self._name(i)} ({where}, collated on its own)"
+                ) from alone
+        others = f"{self._name(positions[0])} and {len(positions) - 1} other items"
+        raise _in_context(exc, f"{others}, collated together ({where})") from exc
+
     def take(self, indices: torch.Tensor) -> torch.Tensor:
         """The batch of the items at ``indices [n]``."""
         if self._collated is not None:
             return self._collated[indices]
-        return self._collate([self._items[i] for i in indices.tolist()])
+        return self._collate(indices.tolist())
 
 
 class BatchSampler:

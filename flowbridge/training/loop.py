@@ -14,15 +14,18 @@ own player's parameters. A non-finite term stops the run before the update, nami
 the term and the step; the last checkpoint stays as it was. SIGINT (Ctrl-C) or SIGTERM stops
 the run after the step it is in, with a checkpoint of that step (:mod:`.stopping`), so
 ``resume=True`` (``--resume``) continues exactly where the run stopped; a ``KeyboardInterrupt``
-from elsewhere (a callback) also writes a checkpoint of the last completed step first. With
+from elsewhere (a callback) also writes a checkpoint of the last completed step first, and so
+does an item that fails to collate mid-run (``train.collate_upfront = false``). With
 ``train.ema_decay > 0`` the run validates, saves and returns the average of the weights
 (:mod:`.averaging`), and the checkpoint keeps the raw weights for resume.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -38,6 +41,7 @@ from tqdm.auto import tqdm
 from .. import distributed
 from ..bridge import Bridge
 from ..checkpoint import (
+    CHECKPOINT_NAME,
     CheckpointError,
     load_checkpoint,
     save_checkpoint,
@@ -47,7 +51,7 @@ from ..domain import PairedSplit
 from ..files import atomic_write
 from ..plugins import get_domain
 from .averaging import WeightAverage
-from .data import BatchSampler, Stream, derive_seed, load_splits, partition
+from .data import BatchSampler, Stream, derive_seed, fit_domain, load_splits, partition
 from .schedule import scheduled_weights
 from .stopping import StopRequests, TrainingInterrupted, _StopNow
 
@@ -56,9 +60,11 @@ __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "Callback", "train"]
 #: Called on every rank after each completed step with ``(trainer, step, terms)``.
 Callback = Callable[["Trainer", int, dict[str, float]], None]
 
-CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.jsonl"
 CONFIG_NAME = "config.json"
+#: Train settings a resume must keep: they decide which items are pairs (the partition).
+#: ``unpaired_weight`` must keep only whether it is 0 (no unpaired batches at all).
+_BATCH_SETTINGS = ("paired_fraction", "seed")
 _SHOWN = ("total", "rec_a", "rec_b", "cross", "prior_a_bpd", "prior_b_bpd", "adversarial", "critic")
 
 
@@ -195,10 +201,16 @@ class Trainer:
 
     Args:
         config: the run configuration.
-        train_data: in-memory training pairs (instead of ``config.data.dataset``); ``a``
-            items belong to ``config.domains.a``.
-        val_data: in-memory validation pairs (used with ``train_data``).
-        resume: continue the run whose checkpoint is in ``config.train.out``.
+        train_data: in-memory training pairs, a :class:`~flowbridge.PairedSplit` (instead of
+            ``config.data.dataset``); ``a`` items belong to ``config.domains.a``. An item a
+            domain refuses is named in the error by its list and index, e.g.
+            ``train_data.unpaired_b[1]``.
+        val_data: in-memory validation pairs, a :class:`~flowbridge.PairedSplit` (used with
+            ``train_data``).
+        resume: continue the run whose checkpoint is in ``config.train.out``, with the same
+            data, domains and model settings, and the same train settings that decide which
+            items are pairs and which batches are drawn (``paired_fraction``, ``seed``, and
+            whether ``unpaired_weight`` is 0); the other train settings may change.
         callbacks: called after each completed step (see :data:`Callback`).
 
     Example:
@@ -228,6 +240,14 @@ class Trainer:
                 "the config names no domains: set [domains.a] name = ... and "
                 "[domains.b] name = ... (flowbridge plugins lists the registered ones)"
             )
+        for argument, data in (("train_data", train_data), ("val_data", val_data)):
+            if data is not None and not isinstance(data, PairedSplit):
+                raise TypeError(
+                    f"{argument} must be a flowbridge.PairedSplit(a=..., b=...), got "
+                    f"{type(data).__name__}: pass PairedSplit(a=items_a, b=items_b), where "
+                    f"items_a[i] (domain {config.domains.a.name!r}) and items_b[i] (domain "
+                    f"{config.domains.b.name!r}) are a pair"
+                )
         self.dist, self.device = distributed.setup(config.train.device)
         try:
             self._build(train_data, val_data, resume)
@@ -244,6 +264,7 @@ class Trainer:
         self.dist.check_divisible(cfg.batch_size, "train.batch_size")
         self.out = Path(cfg.out)
         self.checkpoint_path = self.out / CHECKPOINT_NAME
+        self._check_out()
         checkpoint = self._checkpoint_to_resume(resume)
 
         domains = (
@@ -251,10 +272,18 @@ class Trainer:
             get_domain(config.domains.b.name, **config.domains.b.options),
         )
         train_split, val_split = load_splits(config.data, names, train_data, val_data)
+        # What errors about an item call its split: the argument, or the dataset's split.
+        if train_data is not None:
+            sources = ("train_data", "val_data")
+        else:
+            sources = tuple(
+                f"{config.data.dataset}.split({split!r})"
+                for split in (config.data.train_split, config.data.val_split)
+            )
         items = partition(train_split, cfg.paired_fraction, derive_seed(cfg.seed, "partition"))
-        for side, domain, own in zip("ab", domains, (items.a, items.b), strict=True):
+        for side, domain, other in zip("ab", domains, names[::-1], strict=True):
             if checkpoint is None:
-                domain.fit(own + getattr(items, f"unpaired_{side}"))
+                fit_domain(domain, items, train_split, side, sources[0], other)
             else:  # the fitted state (vocabulary) the run started with, not a refit
                 domain.load_state_dict(checkpoint["domains"][side]["state"])
         torch.manual_seed(derive_seed(cfg.seed, "init"))
@@ -273,14 +302,21 @@ class Trainer:
             )
 
         upfront = cfg.collate_upfront
-        self.paired = (Stream(domains[0], items.a, upfront), Stream(domains[1], items.b, upfront))
-        self.unpaired = {
-            side: Stream(domain, pool, upfront)
-            for side, domain, pool in (
-                ("a", domains[0], items.unpaired_a),
-                ("b", domains[1], items.unpaired_b),
+
+        def train_stream(domain, field: str) -> Stream:
+            # Errors name an item by its place in the split, e.g. train_data.unpaired_b[1].
+            return Stream(
+                domain,
+                getattr(items, field),
+                upfront,
+                lambda i: "{}.{}[{}]".format(sources[0], *items.origin(field, i)),
             )
-            if pool and cfg.unpaired_weight > 0
+
+        self.paired = (train_stream(domains[0], "a"), train_stream(domains[1], "b"))
+        self.unpaired = {
+            side: train_stream(domain, f"unpaired_{side}")
+            for side, domain in zip("ab", domains, strict=True)
+            if getattr(items, f"unpaired_{side}") and cfg.unpaired_weight > 0
         }
         self.unpaired_batch = cfg.unpaired_batch_size or cfg.batch_size
         if self.unpaired:
@@ -288,9 +324,14 @@ class Trainer:
         self.validation = None
         if val_split is not None and len(val_split) and self.dist.is_main:
             size = min(len(val_split), cfg.val_size or len(val_split))
-            self.validation = (
-                Stream(domains[0], list(val_split.a)[:size], upfront),
-                Stream(domains[1], list(val_split.b)[:size], upfront),
+            self.validation = tuple(
+                Stream(
+                    domain,
+                    list(getattr(val_split, side))[:size],
+                    upfront,
+                    functools.partial("{}.{}[{}]".format, sources[1], side),
+                )
+                for side, domain in zip("ab", domains, strict=True)
             )
 
         self.generator = torch.Generator().manual_seed(derive_seed(cfg.seed, "batches"))
@@ -332,6 +373,26 @@ class Trainer:
         self._train_means = _Means()
         self.val_terms: dict[str, float] | None = None
 
+    def _check_out(self) -> None:
+        """Refuse a ``train.out`` that cannot become the run's directory now, not after the
+        data has been loaded and collated (``run`` creates it)."""
+        existing = next(path for path in (self.out, *self.out.parents) if path.exists())
+        if existing == self.out and not existing.is_dir():
+            raise FileExistsError(
+                f"train.out {str(self.out)!r} is a file, not a directory: choose a directory "
+                f"for the run's checkpoint, log and config (--out DIR)"
+            )
+        if not existing.is_dir():
+            raise NotADirectoryError(
+                f"train.out {str(self.out)!r} cannot be created: {str(existing)!r} is a file; "
+                f"choose another directory (--out DIR)"
+            )
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(
+                f"train.out {str(self.out)!r} cannot be written: no write permission for "
+                f"{str(existing)!r}; choose another directory (--out DIR)"
+            )
+
     def _checkpoint_to_resume(self, resume: bool) -> dict[str, Any] | None:
         if not resume:
             if self.checkpoint_path.exists():
@@ -365,6 +426,17 @@ class Trainer:
             for part in ("data", "domains", "model")
             for d in _differences(saved.get(part), current[part], part)
         ]
+        saved_train, train = saved.get("train", {}), current["train"]
+        changed += [
+            d
+            for key in _BATCH_SETTINGS
+            for d in _differences(saved_train.get(key), train[key], f"train.{key}")
+        ]
+        if bool(saved_train.get("unpaired_weight")) != bool(train["unpaired_weight"]):
+            changed.append(
+                f"train.unpaired_weight ({saved_train.get('unpaired_weight')!r} in the "
+                f"checkpoint, now {train['unpaired_weight']!r}; 0 draws no unpaired batches)"
+            )
         if changed:
             raise CheckpointError(
                 f"{self.checkpoint_path} belongs to a run with other settings: "
@@ -483,13 +555,30 @@ class Trainer:
             file.write(json.dumps(record) + "\n")
 
     def _truncate_log(self, step: int) -> None:
-        """Drop log lines of steps after ``step`` (written before a crash, redone now)."""
+        """Drop log lines of steps after ``step`` (written before a crash, redone now), blank
+        lines, and a last line cut short while it was written (by a kill or a full disk: no
+        record, no newline). Any other line that is not a record stops the resume, naming it."""
         path = self.out / LOG_NAME
         if not path.exists():
             return
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        kept = "".join(line for line in lines if json.loads(line)["step"] <= step)
-        atomic_write(path, lambda file: file.write(kept.encode()))
+        kept = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                redone = json.loads(line)["step"] > step
+            except (ValueError, TypeError, KeyError):
+                if number == len(lines) and not line.endswith("\n"):
+                    break
+                raise ValueError(
+                    f"{path}, line {number}, is not a log record (a JSON object with a "
+                    f"step): {line.strip()[:80]!r}; delete or repair that line, then resume"
+                ) from None
+            if not redone:
+                kept.append(line.strip() + "\n")
+        text = "".join(kept)
+        atomic_write(path, lambda file: file.write(text.encode()))
 
     # -- the step ---------------------------------------------------------------------------------
     def _out_of_time(self, started: float) -> bool:
@@ -517,6 +606,27 @@ class Trainer:
     def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
         return batch.to(self.device, non_blocking=True)
 
+    def _take(self, stream: Stream, indices: torch.Tensor) -> torch.Tensor:
+        """``stream.take(indices)`` in a run. An item that fails to collate (only possible
+        with ``train.collate_upfront = false``) stops the run as an interrupt does: after a
+        checkpoint of the last completed step, so that a resume goes on once it is fixed."""
+        try:
+            return stream.take(indices)
+        except (TypeError, ValueError) as exc:
+            kind = TypeError if isinstance(exc, TypeError) else ValueError
+            if self.step == 0:
+                kept = "No step had completed, so there is nothing to resume"
+            else:
+                if self._last_saved != self.step:
+                    # Other ranks may be anywhere in their step: no collective call here.
+                    self.save(collective=False)
+                kept = (
+                    f"Training stopped after step {self.step}, whose checkpoint is "
+                    f"{self.checkpoint_path}; fix the item, then continue with --resume "
+                    f"(resume=True)"
+                )
+            raise kind(f"{exc}. {kept}") from exc
+
     def _check_finite(self, values: dict[str, float], step: int) -> None:
         bad = [k for k in sorted(values) if not math.isfinite(values[k])]
         if not bad:
@@ -541,7 +651,7 @@ class Trainer:
         cfg = self.config.train
         step = self.step + 1
         pairs = self._indices("paired", cfg.batch_size)
-        inputs = [self._to_device(stream.take(pairs)) for stream in self.paired]
+        inputs = [self._to_device(self._take(stream, pairs)) for stream in self.paired]
         if self._unpaired_due(self.step):
             for side in ("a", "b"):
                 stream = self.unpaired.get(side)
@@ -549,7 +659,7 @@ class Trainer:
                     None
                     if stream is None
                     else self._to_device(
-                        stream.take(self._indices(f"unpaired_{side}", self.unpaired_batch))
+                        self._take(stream, self._indices(f"unpaired_{side}", self.unpaired_batch))
                     )
                 )
         self.bridge.train()
@@ -617,7 +727,7 @@ class Trainer:
             bridge.eval()
             for start in range(0, self.validation[0].size, batch):
                 indices = torch.arange(start, min(start + batch, self.validation[0].size))
-                x_a, x_b = (s.take(indices).to(self.device) for s in self.validation)
+                x_a, x_b = (self._take(s, indices).to(self.device) for s in self.validation)
                 terms = bridge.loss(x_a, x_b)
                 means.add({k: float(v) for k, v in terms.items()}, weight=len(indices))
         bridge.train(was_training)
@@ -640,6 +750,9 @@ class Trainer:
                 was in and wrote a checkpoint of it (a second signal: at once, without one).
             KeyboardInterrupt: raised by a callback; after writing a checkpoint of the last
                 completed step.
+            TypeError, ValueError: with ``train.collate_upfront = false``, an item failed to
+                collate (the error names it); after writing a checkpoint of the last completed
+                step.
         """
         cfg = self.config.train
         started = time.perf_counter()

@@ -1,0 +1,129 @@
+"""The trainer's answers to bad training input: data of the wrong kind, items a domain refuses
+(named by their split, list and index), and an out directory that cannot be one."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from test_training_support import COLOURS, plugin, toy_config, toy_split  # noqa: F401
+
+from flowbridge.checkpoint import load_checkpoint
+from flowbridge.domain import PairedSplit
+from flowbridge.training import Trainer, loop, train
+
+pytestmark = pytest.mark.usefixtures("plugin")
+
+
+def checked_config(out, **train):
+    """The toy run with a = ``checked-vector`` and in-memory data."""
+    config = toy_config(out, **train)
+    config.domains.a.name = "checked-vector"
+    config.data.dataset = ""
+    return config
+
+
+def words_config(out, **train):
+    """The toy run with a = ``words`` (its fit refuses non-str items), b = ``vector``."""
+    config = toy_config(out, **train)
+    config.domains.a.name, config.domains.b.name = "words", "vector"
+    config.domains.b.options = {}
+    config.data.dataset = ""
+    return config
+
+
+def test_training_data_must_be_a_paired_split(tmp_path):
+    split = toy_split(8, seed=0)
+    for bad in ((split.a, split.b), {"a": split.a, "b": split.b}):
+        with pytest.raises(TypeError, match=r"train_data must be a flowbridge\.PairedSplit\(a="):
+            Trainer(checked_config(tmp_path), bad)
+        with pytest.raises(TypeError, match=r"val_data must be .*, got (tuple|dict)"):
+            Trainer(checked_config(tmp_path), split, bad)
+
+
+def test_an_item_the_domain_cannot_fit_is_named_by_its_list_and_index(tmp_path):
+    words = [COLOURS[i % 3] for i in range(8)]
+    vectors = list(torch.randn(8, 4))
+    # The index is the one in unpaired_a (1), not in the 10 items fitted together.
+    split = PairedSplit(words, vectors, unpaired_a=["red", torch.zeros(4)])
+    with pytest.raises(
+        TypeError,
+        match=r"^train_data\.unpaired_a \(items for domain 'words'\): words must be str, got "
+        r"Tensor at index 1$",
+    ):
+        Trainer(words_config(tmp_path), split)
+    with pytest.raises(
+        TypeError,
+        match=r"^train_data\.a \(items for domain 'words'\): .* at index 0 \(train_data"
+        r"\.b would suit domain 'words': are a and b swapped\?\)",
+    ):
+        Trainer(words_config(tmp_path), PairedSplit(vectors, words))
+
+
+@pytest.mark.parametrize("paired_fraction", [1.0, 0.5])
+def test_an_item_the_domain_cannot_collate_is_named_by_its_split_list_and_index(
+    tmp_path, paired_fraction
+):
+    # Half of the pairs lose their link: the bad items then sit elsewhere in the
+    # partition's lists, but are still named by their place in the user's split.
+    config = checked_config(tmp_path, paired_fraction=paired_fraction)
+    split = toy_split(10, seed=0)
+    split.a[7] = torch.zeros(5)
+    with pytest.raises(
+        ValueError,
+        match=r"^train_data\.a\[7\] \(domain 'checked-vector', collated on its own\): "
+        r"item 0 must have shape \[4\], got \[5\]$",
+    ):
+        Trainer(config, split)
+    split = toy_split(10, seed=0)
+    split.unpaired_a = [torch.zeros(4), torch.full((4,), torch.nan)]
+    with pytest.raises(ValueError, match=r"^train_data\.unpaired_a\[1\] .*: item 0 contains NaN"):
+        Trainer(config, split)
+    val = toy_split(4, seed=1)
+    val.a[2] = torch.zeros(3)
+    with pytest.raises(ValueError, match=r"^val_data\.a\[2\] \(domain 'checked-vector'"):
+        Trainer(config, toy_split(10, seed=0), val)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [(torch.zeros(5), r"must have shape \[4\], got \[5\]"), (torch.full((4,), torch.nan), "NaN")],
+)
+def test_a_bad_item_found_mid_run_keeps_the_completed_steps_for_resume(tmp_path, bad, message):
+    config = checked_config(tmp_path, steps=20, batch_size=4, collate_upfront=False)
+    good = toy_split(40, seed=0)
+    split = PairedSplit([*good.a[:37], bad, *good.a[38:]], good.b)
+    trainer = Trainer(config, split)
+    with pytest.raises(ValueError, match=rf"^train_data\.a\[37\] .*{message}") as caught:
+        trainer.run()
+    # Some steps completed before a batch drew item 37; the checkpoint keeps them.
+    assert 0 < trainer.step < 20
+    assert f"Training stopped after step {trainer.step}, whose checkpoint" in str(caught.value)
+    assert "--resume" in str(caught.value)
+    assert load_checkpoint(trainer.checkpoint_path)["step"] == trainer.step
+    assert train(config, good, resume=True).step == 20
+    # A bad item in the first batch: no step to keep.
+    out = tmp_path / "first"
+    with pytest.raises(ValueError, match="No step had completed, so there is nothing to resume"):
+        first = checked_config(out, steps=2, batch_size=4, collate_upfront=False)
+        train(first, PairedSplit(split.a[36:40], split.b[36:40]))
+
+
+def test_an_out_directory_that_cannot_be_one_is_refused_before_the_data_is_loaded(
+    tmp_path, monkeypatch
+):
+    file = tmp_path / "run.toml"
+    file.write_text("")
+    # No training data at all: the data would fail to load, but the out directory fails first.
+    no_data = checked_config(file)
+    with pytest.raises(FileExistsError, match=r"train\.out '.*run\.toml' is a file, not a dir"):
+        Trainer(no_data)
+    no_data.train.out = str(file / "sub")
+    with pytest.raises(NotADirectoryError, match=r"cannot be created: '.*run\.toml' is a file"):
+        Trainer(no_data)
+    monkeypatch.setattr(loop.os, "access", lambda path, mode: path != tmp_path)
+    no_data.train.out = str(tmp_path / "new")
+    with pytest.raises(PermissionError, match=r"no write permission for '.*'; choose another"):
+        Trainer(no_data)
+    assert os.listdir(tmp_path) == ["run.toml"]
