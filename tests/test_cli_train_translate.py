@@ -89,6 +89,10 @@ def test_translate_prints_text_and_writes_files(tmp_path, capsys, checkpoint):
     # The same seed gives the same samples.
     assert main([*argv, "--from", "words", "--to", "vector", "--out", str(out), "red"]) == 0
     assert written.read_text().splitlines() == rows
+    # The run directory stands for its checkpoint.
+    argv[2] = str(checkpoint.parent)
+    assert main([*argv, "--from", "words", "--to", "vector", "--out", str(out), "red"]) == 0
+    assert written.read_text().splitlines() == rows
 
 
 def test_translate_passes_a_component_temperature_to_a_mixture_prior(tmp_path, capsys):
@@ -137,6 +141,8 @@ def test_translate_keeps_the_best_of_several_candidates(tmp_path, capsys, checkp
         (["train", "{bad_domain}"], "unknown domain 'audio'; registered: "),
         (["train", "{toml}", "--device", "tpu"], "device must be"),
         (["train", "{toml}", "--out", "{tmp}/empty", "--resume"], "nothing to resume"),
+        (["train", "{toml}", "--out", "{toml}"], "train.out '{toml}' is a file, not a directory"),
+        (["train", "{toml}", "--out", "{toml}/sub"], "cannot be created: '{toml}' is a file"),
         (
             ["translate", "--checkpoint", "{tmp}/none.pt", "--from", "a", "--to", "b", "x"],
             "checkpoint '{tmp}/none.pt' does not exist",

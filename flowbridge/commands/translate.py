@@ -35,7 +35,12 @@ def add_parser(subparsers) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--checkpoint", required=True, metavar="C", help="a checkpoint file")
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        metavar="C",
+        help="a checkpoint file, or the run directory holding it",
+    )
     parser.add_argument("--from", dest="source", required=True, metavar="A", help="input domain")
     parser.add_argument("--to", dest="target", required=True, metavar="B", help="output domain")
     parser.add_argument("--samples", type=positive_int, default=1, metavar="K", help="per input")
