@@ -40,6 +40,9 @@ def test_training_data_must_be_a_paired_split(tmp_path):
             Trainer(checked_config(tmp_path), bad)
         with pytest.raises(TypeError, match=r"val_data must be .*, got (tuple|dict)"):
             Trainer(checked_config(tmp_path), split, bad)
+    # Validation pairs without training pairs would be silently left out for the dataset's.
+    with pytest.raises(ValueError, match="^val_data was given without train_data"):
+        Trainer(toy_config(tmp_path), val_data=split)
 
 
 def test_an_item_the_domain_cannot_fit_is_named_by_its_list_and_index(tmp_path):

@@ -55,11 +55,17 @@ def load_splits(
     """The training split and the validation split (or ``None``), with ``a`` items belonging
     to domain ``names[0]``.
 
-    In-memory splits win over the configured dataset; a dataset whose domains are listed the
-    other way round (``("image", "text")`` for a = text) is flipped.
+    In-memory splits win over the configured dataset (``val`` only together with ``train``); a
+    dataset whose domains are listed the other way round (``("image", "text")`` for a = text) is flipped.
     """
     if train is not None:
         return train, val
+    if val is not None:
+        raise ValueError(
+            "val_data was given without train_data: in-memory validation pairs go with "
+            "in-memory training pairs; pass train_data too, or set data.val_split to validate "
+            "on a split of the configured dataset"
+        )
     if not config.dataset:
         raise ConfigError(
             "no training data: set [data] dataset = NAME (flowbridge plugins lists the "
