@@ -55,8 +55,9 @@ def load_splits(
     """The training split and the validation split (or ``None``), with ``a`` items belonging
     to domain ``names[0]``.
 
-    In-memory splits win over the configured dataset (``val`` only together with ``train``); a
-    dataset whose domains are listed the other way round (``("image", "text")`` for a = text) is flipped.
+    In-memory splits win over the configured dataset (``val`` only together with ``train``);
+    a dataset whose domains are listed the other way round (``("image", "text")`` for
+    a = text) is flipped.
     """
     if train is not None:
         return train, val
