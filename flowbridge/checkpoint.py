@@ -19,6 +19,9 @@ A checkpoint is a dict saved with :func:`torch.save` and read back with
     critic_optimizer  the discriminators' optimiser state_dict (None without adversarial
                       training; absent from older checkpoints)
     rng               RNG states for an exact resume (None for a bare model)
+    data              per training list ("a", "b", "unpaired_a", "unpaired_b"): its number
+                      of items and a digest of some of them, which a resume checks (None for
+                      a bare model; absent from older checkpoints)
 
 :func:`load_bridge` rebuilds the domains through the plugin registry, so a checkpoint loads in
 any process where the same domain plugins are installed.
@@ -104,6 +107,7 @@ def save_checkpoint(
     critic_optimizer: dict[str, Any] | None = None,
     rng: dict[str, Any] | None = None,
     optimised_model: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``bridge`` (and, for a training run, what resuming needs) to ``path`` atomically.
 
@@ -117,6 +121,7 @@ def save_checkpoint(
         rng: RNG states (plain tensors and numbers) for an exact resume.
         optimised_model: the ``state_dict()`` of the raw weights the optimiser steps, when
             ``bridge`` holds their average.
+        data: what identifies the training data (``Stream.fingerprint`` of each list).
     """
     from . import __version__
 
@@ -133,6 +138,7 @@ def save_checkpoint(
         "optimizer": optimizer,
         "critic_optimizer": critic_optimizer,
         "rng": rng,
+        "data": data,
     }
     return atomic_write(path, lambda file: torch.save(payload, file))
 

@@ -9,9 +9,10 @@ import pytest
 import torch
 from test_training_support import COLOURS, plugin, toy_config, toy_split  # noqa: F401
 
-from flowbridge.checkpoint import load_checkpoint
+from flowbridge.checkpoint import CheckpointError, load_checkpoint
 from flowbridge.domain import PairedSplit
 from flowbridge.training import Trainer, loop, train
+from flowbridge.training.data import spot_indices
 
 pytestmark = pytest.mark.usefixtures("plugin")
 
@@ -94,23 +95,52 @@ def test_an_item_the_domain_cannot_collate_is_named_by_its_split_list_and_index(
     [(torch.zeros(5), r"must have shape \[4\], got \[5\]"), (torch.full((4,), torch.nan), "NaN")],
 )
 def test_a_bad_item_found_mid_run_keeps_the_completed_steps_for_resume(tmp_path, bad, message):
-    config = checked_config(tmp_path, steps=20, batch_size=4, collate_upfront=False)
-    good = toy_split(40, seed=0)
-    split = PairedSplit([*good.a[:37], bad, *good.a[38:]], good.b)
+    config = checked_config(tmp_path, steps=100, batch_size=4, collate_upfront=False)
+    good = toy_split(300, seed=0)
+    # The trainer collates a spot check of the items up front (the data's fingerprint): the
+    # bad item is one it leaves to the batches.
+    spots = set(spot_indices(300, 256).tolist())
+    index = next(i for i in range(300) if i not in spots)
+    split = PairedSplit([*good.a[:index], bad, *good.a[index + 1 :]], good.b)
     trainer = Trainer(config, split)
-    with pytest.raises(ValueError, match=rf"^train_data\.a\[37\] .*{message}") as caught:
+    with pytest.raises(ValueError, match=rf"^train_data\.a\[{index}\] .*{message}") as caught:
         trainer.run()
-    # Some steps completed before a batch drew item 37; the checkpoint keeps them.
-    assert 0 < trainer.step < 20
+    # Some steps completed before a batch drew the item; the checkpoint keeps them.
+    assert 0 < trainer.step < 100
     assert f"Training stopped after step {trainer.step}, whose checkpoint" in str(caught.value)
     assert "--resume" in str(caught.value)
     assert load_checkpoint(trainer.checkpoint_path)["step"] == trainer.step
-    assert train(config, good, resume=True).step == 20
-    # A bad item in the first batch: no step to keep.
-    out = tmp_path / "first"
+    assert train(config, good, resume=True).step == 100
+
+
+def test_a_bad_item_in_the_spot_check_or_the_first_batch_leaves_nothing_to_resume(
+    tmp_path, monkeypatch
+):
+    config = checked_config(tmp_path, steps=2, batch_size=4, collate_upfront=False)
+    split = toy_split(4, seed=0)
+    split.a[1] = torch.zeros(5)
+    with pytest.raises(ValueError, match=r"^train_data\.a\[1\] .*got \[5\]"):
+        Trainer(config, split)  # four items: all of them in the spot check
+    trainer = Trainer(config, toy_split(4, seed=0))
+    refused = ValueError("item 0 is refused")
+    monkeypatch.setattr(trainer.paired[0], "take", lambda indices: (_ for _ in ()).throw(refused))
     with pytest.raises(ValueError, match="No step had completed, so there is nothing to resume"):
-        first = checked_config(out, steps=2, batch_size=4, collate_upfront=False)
-        train(first, PairedSplit(split.a[36:40], split.b[36:40]))
+        trainer.run()
+    assert not trainer.checkpoint_path.exists()
+
+
+def test_resuming_on_other_training_data_is_refused(tmp_path):
+    config = checked_config(tmp_path, steps=2, batch_size=4)
+    split = toy_split(12, seed=0)
+    train(config, split)
+    config.train.steps = 4
+    fewer = PairedSplit(split.a[:10], split.b[:10])
+    with pytest.raises(CheckpointError, match=r"other data: train_data\.a had 12 items, now 10"):
+        train(config, fewer, resume=True)
+    other = PairedSplit([item + 1 for item in split.a], split.b)
+    with pytest.raises(CheckpointError, match=r"train_data\.a has as many items, but other ones"):
+        train(config, other, resume=True)
+    assert train(config, split, resume=True).step == 4
 
 
 def test_an_out_directory_that_cannot_be_one_is_refused_before_the_data_is_loaded(

@@ -28,6 +28,7 @@ __all__ = [
     "Partition",
     "partition",
     "fit_domain",
+    "spot_indices",
     "Stream",
     "BatchSampler",
 ]
@@ -198,6 +199,12 @@ def _fits(domain: Domain, split: PairedSplit, field: str) -> bool:
     return True
 
 
+def spot_indices(size: int, spots: int) -> torch.Tensor:
+    """Up to ``spots`` evenly spaced indices into ``size`` items, first and last included (all
+    of them when there are no more than ``spots``)."""
+    return torch.linspace(0, size - 1, min(spots, size)).round().long().unique()
+
+
 class Stream:
     """The items of one domain, collated once up front or batch by batch.
 
@@ -259,6 +266,17 @@ class Stream:
         if self._collated is not None:
             return self._collated[indices]
         return self._collate(indices.tolist())
+
+    def fingerprint(self, spots: int = 256) -> dict[str, Any]:
+        """The number of items and a SHA-256 of up to ``spots`` of them, evenly spaced, as
+        collated (dtype and shape included): what a resumed run checks to be training on the
+        data it started with. A spot check, so that a large split costs no more than a batch."""
+        if not self.size:
+            return {"items": 0, "digest": ""}
+        batch = self.take(spot_indices(self.size, spots)).detach().cpu().contiguous()
+        digest = hashlib.sha256(f"{batch.dtype} {list(batch.shape)}".encode())
+        digest.update(batch.view(-1).view(torch.uint8).numpy().tobytes())
+        return {"items": self.size, "digest": digest.hexdigest()}
 
 
 class BatchSampler:

@@ -208,7 +208,8 @@ class Trainer:
         val_data: in-memory validation pairs, a :class:`~flowbridge.PairedSplit` (used with
             ``train_data``).
         resume: continue the run whose checkpoint is in ``config.train.out``, with the same
-            data, domains and model settings, and the same train settings that decide which
+            data (checked by the number of items in each training list and a digest of 256 of
+            them), domains and model settings, and the same train settings that decide which
             items are pairs and which batches are drawn (``paired_fraction``, ``seed``, and
             whether ``unpaired_weight`` is 0); the other train settings may change.
         callbacks: called after each completed step (see :data:`Callback`).
@@ -318,6 +319,17 @@ class Trainer:
             for side, domain in zip("ab", domains, strict=True)
             if getattr(items, f"unpaired_{side}") and cfg.unpaired_weight > 0
         }
+        # What a resume must find again (only the lists it trains on: validation may change).
+        self.data_fingerprint = {
+            field: stream.fingerprint()
+            for field, stream in (
+                ("a", self.paired[0]),
+                ("b", self.paired[1]),
+                *((f"unpaired_{side}", stream) for side, stream in self.unpaired.items()),
+            )
+        }
+        if checkpoint is not None:
+            self._check_same_data(checkpoint.get("data"), sources[0])
         self.unpaired_batch = cfg.unpaired_batch_size or cfg.batch_size
         if self.unpaired:
             self.dist.check_divisible(self.unpaired_batch, "train.unpaired_batch_size")
@@ -445,6 +457,25 @@ class Trainer:
             )
         return checkpoint
 
+    def _check_same_data(self, saved: dict[str, Any] | None, source: str) -> None:
+        """Refuse to resume on other training data than the checkpoint's (``saved``: its
+        fingerprints; ``None`` in checkpoints from before they were kept)."""
+        if saved is None or saved == self.data_fingerprint:
+            return
+        changed = []
+        for field in sorted(set(saved) | set(self.data_fingerprint)):
+            was, now = saved.get(field), self.data_fingerprint.get(field)
+            was_items, now_items = (f["items"] if f else 0 for f in (was, now))
+            if was_items != now_items:
+                changed.append(f"{source}.{field} had {was_items} items, now {now_items}")
+            elif was != now:
+                changed.append(f"{source}.{field} has as many items, but other ones")
+        raise CheckpointError(
+            f"{self.checkpoint_path} was trained on other data: {'; '.join(changed)} (after "
+            f"the split into pairs and unpaired items). Resume with the data the run started "
+            f"with, or start a new run in another out directory"
+        )
+
     def _leaves_parameters_unused(self) -> bool:
         """Whether a paired batch leaves some parameter without a gradient (e.g. a domain
         module used only for generation). Probed in eval mode on two pairs, so that neither
@@ -542,6 +573,7 @@ class Trainer:
             ),
             rng=rng,
             optimised_model=None if self.average is None else self.bridge.state_dict(),
+            data=self.data_fingerprint,
         )
         self._last_saved = self.step
         return self.checkpoint_path
