@@ -330,7 +330,21 @@ class Bridge(nn.Module):
 
     def _rec(self, side: str, shared, residual, x) -> torch.Tensor:
         output = self.decoders[side](shared, residual, x)
-        return self.domains[side].reconstruction_loss(output, x)
+        return self._reconstruction_loss(side, output, x)
+
+    def _reconstruction_loss(self, side: str, output: Any, x: torch.Tensor) -> torch.Tensor:
+        """The domain's loss of ``output`` against ``x``, checked to be one per sample
+        ``[batch]``: a scalar would break the per-sample terms, and a per-element loss would
+        silently reweigh reconstruction against the KL terms."""
+        loss = self.domains[side].reconstruction_loss(output, x)
+        if not isinstance(loss, torch.Tensor) or tuple(loss.shape) != (x.shape[0],):
+            got = list(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+            raise ValueError(
+                f"the {self.domains[side].name!r} domain's reconstruction_loss must return one "
+                f"loss per sample, shape [{x.shape[0]}], got {got}; sum it over every dimension "
+                f"but the batch's"
+            )
+        return loss
 
     def _critic(self, side: str) -> nn.Module | None:
         """The discriminator of ``side`` when the adversarial term is on, else ``None``."""
@@ -381,7 +395,7 @@ class Bridge(nn.Module):
         k = len(codes)
         shared, targets = torch.cat(codes), torch.cat([x] * k)
         output = self.decoders[side](shared, torch.cat([q.residual] * k), targets)
-        losses = self.domains[side].reconstruction_loss(output, targets).chunk(k)
+        losses = self._reconstruction_loss(side, output, targets).chunk(k)
         terms = {f"rec_{side}": losses[0]}
         if k == 2:
             terms[f"cross_{side}"] = losses[1]

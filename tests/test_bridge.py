@@ -422,6 +422,29 @@ def test_a_broken_encoder_is_named():
         bridge.loss(*batch())
 
 
+@pytest.mark.parametrize(
+    "loss, got",
+    [
+        (lambda output, x: 0.5 * (output - x).square().sum(), r"got \[\]"),
+        (lambda output, x: 0.5 * (output - x).square(), r"got \[10, 4\]"),
+        (lambda output, x: (output - x).square().sum().item(), "got float"),
+    ],
+)
+def test_a_reconstruction_loss_that_is_not_per_sample_is_named(loss, got):
+    class Summed(VectorDomain):
+        name = "summed"
+
+        def reconstruction_loss(self, output, x):
+            return loss(output, x)
+
+    bridge = Bridge(Summed(), Other(features=6), BridgeConfig(shared_features=3))
+    # 10 rows: the five own reconstructions and the five crossed ones, decoded together.
+    message = r"'summed' domain's reconstruction_loss must return one loss per sample, shape "
+    message += rf"\[10\], {got}; sum it over every dimension but the batch's"
+    with pytest.raises(ValueError, match=message):
+        bridge.loss(*batch())
+
+
 def test_learned_posterior_needs_a_log_variance():
     class NoVariance(VectorDomain):
         name = "novar"
