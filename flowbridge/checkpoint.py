@@ -31,7 +31,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
+import json
 import pickle
+import re
 import warnings
 import zipfile
 from importlib import metadata
@@ -45,13 +48,14 @@ from .config import BridgeConfig, ConfigError, from_dict, to_dict
 from .distributed import resolve_device
 from .domain import Domain
 from .files import atomic_write
-from .plugins import get_domain
+from .plugins import PluginError, get_domain
 
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_NAME",
     "CHECKPOINT_VERSION",
     "CheckpointError",
+    "check_savable",
     "domain_record",
     "save_checkpoint",
     "save_bridge",
@@ -95,6 +99,54 @@ def domain_record(domain: Domain) -> dict[str, Any]:
         "plugin": plugin,
         "plugin_version": version,
     }
+
+
+def check_savable(domain: Domain, configured: dict[str, Any]) -> None:
+    """Fail now, naming ``domain``, if a checkpoint could not keep it: a trainer calls this
+    before the first step, so that a run is not lost at its first save or its first load.
+
+    A checkpoint rebuilds a domain as ``type(d)(**d.options)`` and restores
+    ``d.state_dict()`` with ``torch.load(weights_only=True)``. So ``options`` must be a dict of
+    JSON data that keeps every option the run configured (``configured``) with its value, and
+    the state must survive a weights-only round trip.
+
+    Raises:
+        PluginError: the domain breaks one of these (the message says which and what to do).
+    """
+    label = f"domain {getattr(domain, 'name', '?')!r} ({type(domain).__qualname__})"
+    options = getattr(domain, "options", None)
+    if not isinstance(options, dict):
+        raise PluginError(
+            f"{label} has no options dict (got {type(options).__name__}): a checkpoint rebuilds "
+            f"the domain as type(d)(**d.options); set self.options in __init__, as "
+            f"Domain.__init__ does"
+        )
+    try:
+        plain = json.loads(json.dumps(options))
+    except (TypeError, ValueError) as exc:
+        raise PluginError(
+            f"{label}: its options must be JSON data, as a checkpoint stores them ({exc})"
+        ) from None
+    wanted = json.loads(json.dumps(configured))
+    lost = {key: value for key, value in wanted.items() if plain.get(key, ...) != value}
+    if lost:
+        raise PluginError(
+            f"{label} was configured with {lost}, but its options record "
+            f"{ {key: plain.get(key, '(missing)') for key in lost} }: a checkpoint rebuilds "
+            f"the domain from its options and would lose them; keep every constructor "
+            f"argument in self.options"
+        )
+    buffer = io.BytesIO()
+    try:
+        torch.save(domain.state_dict(), buffer)
+        buffer.seek(0)
+        torch.load(buffer, weights_only=True)
+    except Exception as exc:  # whatever torch.save or the weights-only unpickler refuse
+        raise PluginError(
+            f"{label}: its state_dict() does not survive torch.save and "
+            f"torch.load(weights_only=True) ({_first_line(exc)}); keep only tensors, numbers, "
+            f"strings, lists and dicts in it"
+        ) from None
 
 
 def save_checkpoint(
@@ -149,7 +201,13 @@ def save_bridge(bridge: Bridge, path: str | Path) -> Path:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
+    # torch colours parts of its weights-only messages with terminal escape codes.
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    # Its weights-only refusal starts with advice; the line that names what it refused is
+    # the one to show ("Unsupported global: GLOBAL numpy....").
+    refused = re.search(r"WeightsUnpickler error: ([^.]*)", text)
+    if refused:
+        return f"{type(exc).__name__}: {refused.group(1)[:200]}"
     return f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
 
 

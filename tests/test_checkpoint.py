@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 import torch
 from test_training_support import (  # noqa: F401 (fixtures)
@@ -16,13 +17,14 @@ from toy_domains import VectorDomain
 from flowbridge.checkpoint import (
     CHECKPOINT_VERSION,
     CheckpointError,
+    check_savable,
     load_bridge,
     load_checkpoint,
     save_bridge,
 )
 from flowbridge.config import load_run_config
 from flowbridge.files import atomic_write
-from flowbridge.plugins import register, unregister
+from flowbridge.plugins import PluginError, register, unregister
 from flowbridge.training import Trainer, train
 
 pytestmark = pytest.mark.usefixtures("plugin")
@@ -214,3 +216,46 @@ def test_plugin_versions_are_recorded_and_a_change_is_warned_about(tmp_path):
             load_bridge(path)
     finally:
         unregister("shipped-plugin")
+
+
+class NoOptions(VectorDomain):
+    def __init__(self, features=4, hidden=32):
+        self.features, self.hidden = features, hidden  # no self.options
+
+
+class ForgetsHidden(VectorDomain):
+    def __init__(self, features=4, hidden=32):
+        super().__init__(features, hidden)
+        del self.options["hidden"]
+
+
+class NumpyState(VectorDomain):
+    def state_dict(self):
+        return {"mean": np.zeros(3)}
+
+
+@pytest.mark.parametrize(
+    "domain, configured, message",
+    [
+        (NoOptions(), {}, r"has no options dict \(got NoneType\).*set self\.options"),
+        (ForgetsHidden(hidden=8), {"hidden": 8}, r"configured with \{'hidden': 8\}.*'\(missing\)'"),
+        (
+            NumpyState(),
+            {},
+            r"state_dict\(\) does not survive .*\(UnpicklingError: Unsupported global: GLOBAL",
+        ),
+    ],
+)
+def test_a_domain_a_checkpoint_could_not_keep_is_named(domain, configured, message):
+    with pytest.raises(PluginError, match=message) as caught:
+        check_savable(domain, configured)
+    assert "\x1b[" not in str(caught.value)  # torch's terminal colours are left out
+    check_savable(VectorDomain(hidden=8), {"hidden": 8})
+
+
+def test_the_trainer_checks_its_domains_before_the_first_step(tmp_path, monkeypatch):
+    monkeypatch.setattr(VectorDomain, "state_dict", NumpyState.state_dict)
+    config = words_config(tmp_path / "run", steps=3)
+    with pytest.raises(PluginError, match=r"domain 'vector' \(VectorDomain\): its state_dict"):
+        Trainer(config)
+    assert not (tmp_path / "run").exists()

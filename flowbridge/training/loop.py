@@ -43,6 +43,7 @@ from ..bridge import Bridge
 from ..checkpoint import (
     CHECKPOINT_NAME,
     CheckpointError,
+    check_savable,
     load_checkpoint,
     save_checkpoint,
 )
@@ -287,6 +288,8 @@ class Trainer:
                 fit_domain(domain, items, train_split, side, sources[0], other)
             else:  # the fitted state (vocabulary) the run started with, not a refit
                 domain.load_state_dict(checkpoint["domains"][side]["state"])
+            # Now, not at the first save: a domain a checkpoint cannot keep would lose the run.
+            check_savable(domain, getattr(config.domains, side).options)
         torch.manual_seed(derive_seed(cfg.seed, "init"))
         self.bridge = Bridge(*domains, config.model).to(self.device)
         self.average: WeightAverage | None = None
