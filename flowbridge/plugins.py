@@ -6,9 +6,10 @@ first time a registry is used, or are registered in code with :func:`register`.
 ``FLOWBRIDGE_LOAD_PLUGINS`` picks which entry points load: unset = all, empty = none,
 ``"image,text"`` = only those.
 
-A plugin is validated as it registers: its hooks must be known and marked, and each class it
-passes to ``register`` must be a complete, well-named subclass of the right base. Any failure
-raises :class:`PluginError` naming the plugin and leaves no trace of it in the registry.
+A plugin is validated as it registers: it must implement at least one hook, its hooks must be
+known and marked and must return nothing, and each class it passes to ``register`` must be a
+complete, well-named subclass of the right base. Any failure raises :class:`PluginError`
+naming the plugin and leaves no trace of it in the registry.
 
 Tests and notebooks that register plugins in code use :func:`isolated`, which swaps in a fresh
 :class:`Registry` so that registrations do not leak::
@@ -234,6 +235,13 @@ def _check_unmarked(plugin: object, name: str) -> None:
             )
 
 
+def _describe(plugin: object) -> str:
+    """How a message names a plugin object: ``module flowbridge_coco.plugin``."""
+    if inspect.ismodule(plugin):
+        return f"module {plugin.__name__}"
+    return f"{type(plugin).__qualname__} object"
+
+
 class Registry:
     """A pluggy plugin manager plus the validated domain and dataset registries.
 
@@ -246,9 +254,10 @@ class Registry:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self._entry_points_pending = entry_points
-        # name -> (class, plugin name) per kind; plugin name -> its distribution, if known.
+        # name -> (class, plugin name) per kind; plugin name -> the entry point that loaded it
+        # (for plugins registered in code: none).
         self._tables: dict[str, dict[str, tuple[type, str]]] = {k.what: {} for k in _KINDS}
-        self._distributions: dict[str, metadata.Distribution | None] = {}
+        self._loaded_from: dict[str, metadata.EntryPoint] = {}
 
     # -- loading ---------------------------------------------------------------------------
     def _load_entry_points(self) -> None:
@@ -282,11 +291,11 @@ class Registry:
                     f"{type(exc).__name__}: {exc}. Fix or uninstall it, or leave it out of "
                     f"{ENV_VAR}."
                 ) from exc
-            self._add(plugin, ep.name, getattr(ep, "dist", None))
+            self._add(plugin, ep.name, ep)
         # Only a complete pass counts: a broken plugin keeps failing until it is fixed.
         self._entry_points_pending = False
 
-    def _add(self, plugin: object, name: str, dist: metadata.Distribution | None) -> None:
+    def _add(self, plugin: object, name: str, entry_point: metadata.EntryPoint | None) -> None:
         _check_unmarked(plugin, name)
         try:
             self._pm.register(plugin, name=name)
@@ -301,12 +310,25 @@ class Registry:
                 raise PluginError(
                     f"plugin {name!r}: {exc}; the hooks are: {known} (a typo in a hook name?)"
                 ) from exc
+            if not self._pm.get_hookcallers(plugin):
+                # Often the wrong module of the package: say so now, not "unknown domain" later.
+                fix = (
+                    f"make the entry point {entry_point.name} = {entry_point.value!r} name"
+                    if entry_point is not None
+                    else "register"
+                )
+                raise PluginError(
+                    f"plugin {name!r} ({_describe(plugin)}) implements none of the hooks "
+                    f"({', '.join(self.hook_names)}), so it would register nothing; {fix} the "
+                    f"module that defines the @flowbridge.hookimpl functions"
+                )
             for kind in _KINDS:
                 self._collect(kind, plugin, name)
         except BaseException:
             self._remove(name)
             raise
-        self._distributions[name] = dist
+        if entry_point is not None:
+            self._loaded_from[name] = entry_point
 
     def _collect(self, kind: _Kind, plugin: object, plugin_name: str) -> None:
         """Run ``plugin``'s hook for ``kind`` alone and add what it registers."""
@@ -327,17 +349,23 @@ class Registry:
         others = [p for p in self._pm.get_plugins() if p is not plugin]
         caller = self._pm.subset_hook_caller(kind.hook, remove_plugins=others)
         try:
-            caller(register=register)
+            # pluggy collects the hook's return value unless it is None.
+            returned = caller(register=register)
         except PluginError:
             raise
         except Exception as exc:
             raise PluginError(
                 f"plugin {plugin_name!r} failed in {kind.hook}: {type(exc).__name__}: {exc}"
             ) from exc
+        if returned:
+            raise PluginError(
+                f"plugin {plugin_name!r}: {kind.hook} returned {returned[0]!r}, but hooks "
+                f"return nothing; call register(cls) once per class instead"
+            )
 
     def _remove(self, name: str) -> None:
         self._pm.unregister(name=name)
-        self._distributions.pop(name, None)
+        self._loaded_from.pop(name, None)
         for table in self._tables.values():
             for key in [k for k, (_, owner) in table.items() if owner == name]:
                 del table[key]
@@ -368,25 +396,51 @@ class Registry:
             The name it is registered under.
 
         Raises:
-            PluginError: the name is taken or the plugin is invalid (nothing is registered).
+            PluginError: the plugin is already registered (under any name, e.g. by its entry
+                point), the name is taken, or the plugin is invalid (nothing is registered).
         """
         self._load_entry_points()
         if name is None:
             name = getattr(plugin, "__name__", None) or type(plugin).__name__
-        if self._pm.has_plugin(name) or self._pm.is_registered(plugin):
+        if self._pm.is_registered(plugin):
+            existing = self._pm.get_name(plugin)
             raise PluginError(
-                f"plugin {name!r} is already registered; unregister it first (tests: use "
+                f"plugin {name!r}: {_describe(plugin)} is already registered as {existing!r}"
+                f"{self._origin(existing)}; it needs no second registration (to register it "
+                f"again, unregister({existing!r}) first)"
+            )
+        if self._pm.has_plugin(name):
+            other = self._pm.get_plugin(name)
+            raise PluginError(
+                f"plugin {name!r}: that name is taken by {_describe(other)}{self._origin(name)}; "
+                f"pass another name, or unregister({name!r}) first (tests: use "
                 f"flowbridge.plugins.isolated() for a fresh registry)"
             )
-        self._add(plugin, name, dist=None)
+        self._add(plugin, name, entry_point=None)
         return name
 
-    def unregister(self, name: str) -> None:
-        """Remove the plugin registered as ``name`` and everything it registered (no-op if
-        there is none)."""
+    def _origin(self, name: str) -> str:
+        """`` (loaded by the entry point ...)`` for a plugin an entry point loaded, else ``""``."""
+        entry_point = self._loaded_from.get(name)
+        if entry_point is None:
+            return ""
+        dist = getattr(entry_point, "dist", None)
+        by = f" of {dist.metadata['Name']}" if dist else ""
+        return f" (loaded by the entry point {entry_point.name} = {entry_point.value!r}{by})"
+
+    def unregister(self, name: str) -> bool:
+        """Remove the plugin registered as ``name`` and everything it registered.
+
+        Returns:
+            Whether there was one: ``False`` (nothing removed) for a name no plugin has. A
+            plugin loaded by an entry point goes by the entry point's name (see
+            :meth:`plugins`), not its module's.
+        """
         self._load_entry_points()
-        if self._pm.has_plugin(name):
-            self._remove(name)
+        if not self._pm.has_plugin(name):
+            return False
+        self._remove(name)
+        return True
 
     def _table(self, kind: _Kind) -> dict[str, type]:
         self._load_entry_points()
@@ -439,7 +493,8 @@ class Registry:
         pm = self.manager
         infos = []
         for name, plugin in sorted(pm.list_name_plugin()):
-            dist = self._distributions.get(name) or _distribution_of(plugin)
+            entry_point = self._loaded_from.get(name)
+            dist = getattr(entry_point, "dist", None) or _distribution_of(plugin)
             infos.append(
                 PluginInfo(
                     name=name,
@@ -505,9 +560,9 @@ def register(plugin: object, name: str | None = None) -> str:
     return current().register(plugin, name)
 
 
-def unregister(name: str) -> None:
+def unregister(name: str) -> bool:
     """Remove a plugin from the current registry; see :meth:`Registry.unregister`."""
-    current().unregister(name)
+    return current().unregister(name)
 
 
 def domains() -> dict[str, type[Domain]]:

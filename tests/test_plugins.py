@@ -244,6 +244,40 @@ def test_a_hook_without_the_marker_is_caught():
         Registry(entry_points=False).register(module)
 
 
+@covers(DOMAINS, DATASETS)
+@pytest.mark.parametrize("hook", [DOMAINS, DATASETS])
+def test_a_hook_that_returns_its_classes_instead_of_registering_them_is_caught(hook):
+    # The other hook registers its class, so the test also sees that nothing is left behind.
+    module = make_plugin("returning", [VectorDomain], [PairsDataset])
+    setattr(module, hook, flowbridge.hookimpl(lambda register: [PairsDataset]))
+    with isolated() as registry:
+        with pytest.raises(
+            PluginError,
+            match=rf"^plugin 'returning': {hook} returned \[<class '[\w.]+PairsDataset'>\], but "
+            r"hooks return nothing; call register\(cls\) once per class instead$",
+        ):
+            registry.register(module)
+        assert registry.domains() == {} and registry.datasets() == {}
+        assert not registry.manager.has_plugin("returning")
+
+
+@pytest.mark.parametrize(
+    ("plugin", "described"),
+    [(types.ModuleType("tabular.domain"), "module tabular.domain"), (object(), "object object")],
+    ids=["module", "object"],
+)
+def test_a_plugin_that_implements_no_hook_is_caught(plugin, described):
+    with isolated() as registry:
+        with pytest.raises(
+            PluginError,
+            match=rf"^plugin 'tab' \({described}\) implements none of the hooks \("
+            rf"{DATASETS}, {DOMAINS}\), so it would register nothing; register the module that "
+            r"defines the @flowbridge.hookimpl functions$",
+        ):
+            registry.register(plugin, name="tab")
+        assert not registry.manager.has_plugin("tab")
+
+
 @covers(DATASETS)
 def test_a_hook_with_a_wrong_argument_name_is_caught():
     module = types.ModuleType("wrongarg")
@@ -255,12 +289,30 @@ def test_a_hook_with_a_wrong_argument_name_is_caught():
 def test_registering_a_plugin_twice_fails_and_unregister_removes_its_classes():
     plugin = make_plugin("toy", [VectorDomain])
     with isolated(plugin) as registry:
-        with pytest.raises(PluginError, match="'toy' is already registered"):
+        with pytest.raises(
+            PluginError,
+            match=r"^plugin 'toy': module toy is already registered as 'toy'; it needs no "
+            r"second registration \(to register it again, unregister\('toy'\) first\)$",
+        ):
             registry.register(plugin)
-        registry.unregister("toy")
-        registry.unregister("toy")  # no-op
+        # Under another name it is still the same module, and the message says so.
+        with pytest.raises(PluginError, match="^plugin 'toy2': module toy is already .* as 'toy'"):
+            registry.register(plugin, name="toy2")
+        assert registry.unregister("toy") is True
+        assert registry.unregister("toy") is False  # nothing left to remove
         assert registry.domains() == {}
         assert registry.register(plugin) == "toy"
+
+
+def test_a_name_taken_by_another_plugin_is_refused_naming_that_plugin():
+    with isolated(make_plugin("toy", [VectorDomain])) as registry:
+        with pytest.raises(
+            PluginError,
+            match=r"^plugin 'toy': that name is taken by module toy; pass another name, or "
+            r"unregister\('toy'\) first",
+        ):
+            registry.register(make_plugin("other", [domain_class(name="other")]), name="toy")
+        assert list(registry.domains()) == ["vector"]
 
 
 def test_isolated_restores_the_previous_registry_even_after_an_error():
@@ -409,8 +461,39 @@ def test_two_entry_points_with_one_name_fail(entry_points):
 
 def test_registering_in_code_loads_entry_points_first(entry_points):
     registry = Registry()
-    with pytest.raises(PluginError, match="'a' is already registered"):
+    with pytest.raises(
+        PluginError,
+        match=r"^plugin 'a': that name is taken by module a \(loaded by the entry point "
+        r"a = 'fake_a'\); pass another name",
+    ):
         registry.register(make_plugin("a", []), name="a")
+
+
+def test_registering_a_module_its_entry_point_loaded_names_the_entry_point(entry_points):
+    registry = Registry()
+    plugin = entry_points[0].plugin
+    with pytest.raises(
+        PluginError,
+        match=r"^plugin 'again': module a is already registered as 'a' \(loaded by the entry "
+        r"point a = 'fake_a'\); it needs no second registration \(to register it again, "
+        r"unregister\('a'\) first\)$",
+    ):
+        registry.register(plugin, name="again")
+    # The remedy the message gives works.
+    assert registry.unregister("a") is True
+    assert registry.register(plugin, name="again") == "again"
+    assert list(registry.domains()) == ["other", "vector"]
+
+
+def test_an_entry_point_naming_a_module_without_hooks_is_caught(entry_points):
+    entry_points[1].plugin = types.ModuleType("b_domains")
+    registry = Registry()
+    with pytest.raises(
+        PluginError,
+        match=r"^plugin 'b' \(module b_domains\) implements none of the hooks .* make the "
+        r"entry point b = 'fake_b' name the module that defines the @flowbridge.hookimpl",
+    ):
+        registry.domains()
 
 
 def test_the_installed_signals_example_loads_through_its_entry_point(monkeypatch):
@@ -424,3 +507,10 @@ def test_the_installed_signals_example_loads_through_its_entry_point(monkeypatch
             flowbridge_signals,
             "flowbridge-signals",
         )
+        # What the installed plugins' READMEs show, on an install that already loaded it.
+        with pytest.raises(
+            PluginError,
+            match=r"module flowbridge_signals is already registered as 'signals' \(loaded by "
+            r"the entry point signals = 'flowbridge_signals' of flowbridge-signals\)",
+        ):
+            registry.register(flowbridge_signals)
