@@ -32,11 +32,12 @@ USER_ERRORS = (
 )
 
 
-def report(command: str, exc: BaseException, code: int = 2) -> int:
-    """Print ``flowbridge COMMAND: error: ...`` for ``exc`` and return the exit code."""
+def report(command: str, exc: BaseException, code: int = 2, program: str = "flowbridge") -> int:
+    """Print ``PROGRAM COMMAND: error: ...`` for ``exc`` and return the exit code (a plugin's
+    own command, e.g. ``flowbridge-coco``, passes its name as ``program``)."""
     if os.environ.get("FLOWBRIDGE_DEBUG"):
         raise exc
     # str(KeyError("x")) is "'x'": the message itself reads better.
     message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-    print(f"flowbridge {command}: error: {message}", file=sys.stderr)
+    print(f"{program} {command}: error: {message}", file=sys.stderr)
     return code

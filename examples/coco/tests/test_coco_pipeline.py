@@ -95,6 +95,25 @@ def test_feature_file_mode_end_to_end(tmp_path, capsys):
     assert coco_main(["evaluate", str(result.checkpoint), *QUICK, "--out", str(out)]) == 0
     _check_captioning(out, capsys.readouterr().out)
 
+    # The images-mode settings of tiny.toml do not fit this checkpoint's feature encoder.
+    argv = ["evaluate", str(result.checkpoint), *QUICK, "--config", str(TINY)]
+    assert coco_main([*argv, "--out", str(tmp_path / "other")]) == 2
+    assert (
+        "flowbridge-coco evaluate: error: coco option mode ([data.options]) is 'images' but the "
+        "image domain's encoder is 'features'" in capsys.readouterr().err
+    )
+
+
+def test_tiny_refuses_a_folder_that_holds_files(tmp_path, capsys):
+    karpathy = tmp_path / "coco" / "dataset_coco.json"
+    karpathy.parent.mkdir()
+    karpathy.write_text('{"images": []}')
+    assert coco_main(["tiny", str(karpathy.parent)]) == 2
+    assert "is not empty (it holds dataset_coco.json); " in capsys.readouterr().err
+    assert karpathy.read_text() == '{"images": []}'
+    assert coco_main(["tiny", str(karpathy.parent), "--force"]) == 0
+    assert len(json.loads(karpathy.read_text())["images"]) == 18
+
 
 def test_text_to_image_and_fid_commands(trained, capsys):
     out = Path("results/t2i")
@@ -127,6 +146,23 @@ def test_evaluate_errors_are_one_line(trained, capsys):
     t2i = ["evaluate", str(trained), "--task", "text-to-image", "--device", "cpu", "--out", "y"]
     assert coco_main([*t2i, "--extractor", "nope"]) == 2
     assert "--extractor must look like package.module:function" in capsys.readouterr().err
+    assert coco_main([*t2i, "--samples", "2", "--real-features", "nothing.npy"]) == 2
+    assert "nothing.npy: no such file (--real-features)" in capsys.readouterr().err
+    assert coco_main([*t2i, "--samples", "2", "--extractor", "os:getcwd"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("flowbridge-coco evaluate: error: the feature extractor ")
+    assert "getcwd (--extractor) failed on images [" in err
+    assert coco_main(["fid", "nothing.npy", "fake.npy"]) == 2
+    assert "nothing.npy: no such file (argument real)" in capsys.readouterr().err
+    # An image domain of another size than the data: prepare says so before training.
+    text = TINY.read_text().replace(
+        "[domains.b.options]\nsize = 16", "[domains.b.options]\nsize = 32"
+    )
+    Path("mismatch.toml").write_text(text)
+    assert coco_main(["prepare", "mismatch.toml"]) == 2
+    assert "coco option size ([data.options]) is 16 but the image domain's size is 32; set " in (
+        capsys.readouterr().err
+    )
     Path("other.toml").write_text('[data]\ndataset = "shapes"\n')
     assert coco_main(["prepare", "other.toml"]) == 2
     assert "other.toml does not use the coco dataset (its data: 'shapes')" in (

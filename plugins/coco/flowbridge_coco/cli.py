@@ -112,7 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     tiny = commands.add_parser(
         "tiny", help="write a tiny synthetic COCO (18 images) to smoke-test a set-up"
     )
-    tiny.add_argument("folder", help="where to write it, e.g. data/tiny-coco")
+    tiny.add_argument(
+        "folder", help="where to write it (a new or empty folder), e.g. data/tiny-coco"
+    )
+    tiny.add_argument(
+        "--force", action="store_true", help="write into a folder that already holds files"
+    )
     tiny.set_defaults(func=run_tiny)
     return parser
 
@@ -205,7 +210,7 @@ def run_evaluate(args) -> int:
             **common,
         )
         extractor = load_extractor(args.extractor) if args.extractor else None
-        real = read_features(args.real_features) if args.real_features else None
+        real = read_features(args.real_features, "--real-features") if args.real_features else None
         metrics = evaluate_text_to_image(
             bridge, dataset, args.out, args.split, extractor, real, settings, progress
         )
@@ -220,18 +225,26 @@ def run_fid(args) -> int:
     from .features import read_features
     from .image_metrics import image_feature_scores
 
-    scores = image_feature_scores(read_features(args.real), read_features(args.generated), args.k)
+    real = read_features(args.real, "argument real")
+    generated = read_features(args.generated, "argument generated")
+    scores = image_feature_scores(real, generated, args.k)
     print(json.dumps(scores, indent=2))
     return 0
 
 
 def run_prepare(args) -> int:
     from flowbridge.config import load_run_config, to_dict
+    from flowbridge.plugins import get_domain
 
     from .dataset import CocoDataset
 
-    data = to_dict(load_run_config(args.config).data)
-    dataset = CocoDataset(**_coco_options(data, args.config))
+    run = load_run_config(args.config)
+    dataset = CocoDataset(**_coco_options(to_dict(run.data), args.config))
+    # Training cannot compare the data with the image domain (datasets do not see domains
+    # there), so the step before it does.
+    for domain in (run.domains.a, run.domains.b):
+        if domain.name == "image":
+            dataset.check_image_domain(get_domain("image", **domain.options))
     for split in args.splits:
         images, pairs = len(dataset.images(split)), len(dataset.split(split))
         print(f"{split}: {images} images, {pairs} caption pairs")
@@ -243,7 +256,7 @@ def run_tiny(args) -> int:
 
     from .testing import write_tiny_coco
 
-    coco = write_tiny_coco(Path(args.folder))
+    coco = write_tiny_coco(Path(args.folder), force=args.force)
     print(f"wrote a tiny COCO of {len(coco.ids)} images to {coco.root}")
     return 0
 
@@ -255,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except USER_ERRORS as exc:
-        return report(f"coco {args.command}", exc)
+        return report(args.command, exc, program="flowbridge-coco")
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from flowbridge.domain import PairedDataset, PairedSplit
+from flowbridge.domain import Domain, PairedDataset, PairedSplit
 from flowbridge_text.tokenizer import tokenize
 
 from .annotations import CocoImage, read_annotations
@@ -157,6 +157,38 @@ class CocoDataset(PairedDataset):
                 f"raise coco option max_length (0 = no limit)"
             )
         return PairedSplit(a=a, b=b, meta=meta)
+
+    def check_image_domain(self, domain: Domain) -> None:
+        """Check that this dataset's items fit ``domain``, the image domain of a bridge: mode
+        ``"images"`` needs its ``encoder = "conv"`` with the same ``size`` and ``channels``,
+        mode ``"features"`` its ``encoder = "features"``.
+
+        The evaluation functions and ``flowbridge-coco prepare`` call it. ``flowbridge train``
+        cannot (a dataset does not see the domains there), so run ``prepare`` first: otherwise
+        the image domain's item check refuses the items without naming these settings.
+
+        Raises:
+            CocoDataError: a setting differs; the message names both.
+        """
+        encoder = domain.options.get("encoder")
+        takes = "features" if encoder == "features" else "images"
+        if self.config.mode != takes:
+            raise CocoDataError(
+                f"coco option mode ([data.options]) is {self.config.mode!r} but the image "
+                f"domain's encoder is {encoder!r}, which takes {takes}; use mode = 'images' "
+                f"with encoder = 'conv', or mode = 'features' with encoder = 'features'"
+            )
+        if takes == "features":
+            # feature_dim is only known once the feature file is read; the domain's item
+            # check names a mismatch then.
+            return
+        for name in ("size", "channels"):
+            ours, theirs = getattr(self.config, name), domain.options.get(name)
+            if ours != theirs:
+                raise CocoDataError(
+                    f"coco option {name} ([data.options]) is {ours} but the image domain's "
+                    f"{name} is {theirs}; set them equal"
+                )
 
     def training_captions(self) -> list[str]:
         """Every caption of the training images (what a "novel" caption is not)."""

@@ -150,8 +150,13 @@ def evaluate_captioning(
         ``metrics`` = ``{"task", "split", "images", "settings", "oracle": {metric: value},
         "mean_of_k": {...}, "consensus": {...}, "diversity": {...}, "skipped": {metric:
         reason}}`` and the ranked captions of every image.
+
+    Raises:
+        CocoDataError: the dataset's items do not fit the bridge's image domain
+            (:meth:`CocoDataset.check_image_domain`), or a file is missing or malformed.
     """
     settings = settings or CaptioningSettings()
+    dataset.check_image_domain(bridge.domains[bridge.side("image")])
     test = _first(dataset.images(split), settings.max_images)
     train = dataset.images("train")
     candidates = sample_captions(
@@ -232,13 +237,26 @@ def extract_features(
     extractor: FeatureExtractor, images: torch.Tensor, batch_size: int = 64
 ) -> torch.Tensor:
     """Run ``extractor`` over ``images [n, C, H, W]`` (``uint8`` or floats in [0, 1]) in
-    batches; returns ``[n, d]`` on the CPU."""
+    batches; returns ``[n, d]`` on the CPU.
+
+    Raises:
+        ValueError: the extractor raised (the message names it and the batch's shape), or
+            returned something other than features ``[b, d]``.
+    """
     features = []
     with torch.no_grad():
         for part in batches(len(images), batch_size):
             batch = images[part]
             batch = batch.float() / 255 if batch.dtype == torch.uint8 else batch
-            out = extractor(batch)
+            try:
+                out = extractor(batch)
+            except Exception as exc:  # the user's code: say which code failed, and on what
+                qualname = getattr(extractor, "__qualname__", type(extractor).__qualname__)
+                name = f"{getattr(extractor, '__module__', '?')}:{qualname}"
+                raise ValueError(
+                    f"the feature extractor {name} (--extractor) failed on images "
+                    f"{list(batch.shape)} in [0, 1]: {type(exc).__name__}: {exc}"
+                ) from exc
             if not isinstance(out, torch.Tensor) or out.dim() != 2 or len(out) != len(batch):
                 shape = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
                 raise ValueError(
@@ -290,8 +308,13 @@ def evaluate_text_to_image(
     Returns:
         ``{"task", "split", "captions", "settings", "scores": {"FID", "precision",
         "recall", "real", "generated"}, "files": [...], "skipped": {...}}``.
+
+    Raises:
+        CocoDataError: as :func:`evaluate_captioning`.
+        ValueError: the extractor failed (see :func:`extract_features`).
     """
     settings = settings or TextToImageSettings()
+    dataset.check_image_domain(bridge.domains[bridge.side("image")])
     out = Path(out)
     test = _first(dataset.images(split), settings.max_captions)
     captions = [references[0] for references in test.references]

@@ -26,24 +26,23 @@ from .errors import CocoDataError, CocoFileNotFoundError
 __all__ = ["read_ids", "read_features", "FeatureTable"]
 
 
-def _load_array(path: Path, option: str) -> np.ndarray | torch.Tensor:
-    """The array in a ``.npy`` (no pickles) or ``.pt`` (``weights_only``) file."""
+def _load_array(path: Path, source: str) -> np.ndarray | torch.Tensor:
+    """The array in a ``.npy`` (no pickles) or ``.pt`` (``weights_only``) file; ``source``
+    says in errors where the path came from, e.g. ``"coco option features"``."""
     if path.suffix not in (".npy", ".pt"):
-        raise CocoDataError(
-            f"{path} (coco option {option}) must be a .npy or .pt file, got {path.suffix!r}"
-        )
+        raise CocoDataError(f"{path} ({source}) must be a .npy or .pt file, got {path.suffix!r}")
     if not path.is_file():
-        raise CocoFileNotFoundError(f"{path}: no such file (coco option {option})")
+        raise CocoFileNotFoundError(f"{path}: no such file ({source})")
     try:
         if path.suffix == ".npy":
             array = np.load(path, allow_pickle=False)
         else:
             array = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # numpy and torch raise many kinds for a damaged file
-        raise CocoDataError(f"{path} (coco option {option}) cannot be read: {exc}") from None
+        raise CocoDataError(f"{path} ({source}) cannot be read: {exc}") from None
     if not isinstance(array, (np.ndarray, torch.Tensor)):
         raise CocoDataError(
-            f"{path} (coco option {option}) must hold a single array or tensor, got a "
+            f"{path} ({source}) must hold a single array or tensor, got a "
             f"{type(array).__name__}; save the tensor itself (torch.save(tensor, path))"
         )
     return array
@@ -59,7 +58,7 @@ def read_ids(path: str | os.PathLike) -> list[int]:
     """
     path = Path(path)
     if path.suffix in (".npy", ".pt"):
-        array = _load_array(path, "feature_ids")
+        array = _load_array(path, "coco option feature_ids")
         values = array.tolist() if array.ndim == 1 else None
         if values is None or not all(isinstance(v, int) for v in values):
             raise CocoDataError(
@@ -95,21 +94,21 @@ def read_ids(path: str | os.PathLike) -> list[int]:
     return ids
 
 
-def read_features(path: str | os.PathLike) -> torch.Tensor:
-    """A float feature matrix ``[n, feature_dim]`` from a ``.npy`` or ``.pt`` file.
+def read_features(path: str | os.PathLike, source: str = "coco option features") -> torch.Tensor:
+    """A float feature matrix ``[n, feature_dim]`` from a ``.npy`` or ``.pt`` file; ``source``
+    names where the path came from in errors (a command-line flag, say).
 
     Raises:
         CocoDataError: the file is missing or not a finite 2-D float array.
     """
     path = Path(path)
-    array = _load_array(path, "features")
+    array = _load_array(path, source)
     if not isinstance(array, torch.Tensor):
         array = torch.from_numpy(np.ascontiguousarray(array)) if array.dtype.kind == "f" else array
     if not isinstance(array, torch.Tensor) or not array.is_floating_point() or array.dim() != 2:
         kind = f"dtype {array.dtype}, shape {list(array.shape)}"
         raise CocoDataError(
-            f"{path} (coco option features) must hold a float array [n_images, feature_dim], "
-            f"got {kind}"
+            f"{path} ({source}) must hold a float array [n_images, feature_dim], got {kind}"
         )
     if not torch.isfinite(array).all():
         rows = torch.nonzero(~torch.isfinite(array).all(dim=1)).flatten()[:5].tolist()

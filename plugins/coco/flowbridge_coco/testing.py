@@ -55,8 +55,26 @@ def _draw(colour: str, shape: str, index: int) -> Image.Image:
     return image
 
 
-def write_tiny_coco(root: Path) -> TinyCoco:
-    """Write the tiny COCO under ``root`` and describe it."""
+def write_tiny_coco(root: Path, force: bool = False) -> TinyCoco:
+    """Write the tiny COCO under ``root`` (a new or empty folder) and describe it.
+
+    Args:
+        root: the folder; created if missing.
+        force: write even if ``root`` already holds files (those of the tiny COCO are
+            replaced, others kept).
+
+    Raises:
+        FileExistsError: ``root`` already holds files and ``force`` is false: writing would
+            replace a ``dataset_coco.json`` there, such as a real Karpathy file.
+    """
+    existing = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+    if existing and not force:
+        shown = ", ".join(existing[:3]) + (", ..." if len(existing) > 3 else "")
+        raise FileExistsError(
+            f"{root} is not empty (it holds {shown}); the tiny COCO would overwrite its "
+            f"dataset_coco.json and images. Give a new or empty folder, or overwrite with "
+            f"flowbridge-coco tiny --force (write_tiny_coco(..., force=True))"
+        )
     rng = np.random.default_rng(0)
     ids, colours, shapes, captions, files, records = [], [], [], [], [], []
     for i, split in enumerate(SPLITS):

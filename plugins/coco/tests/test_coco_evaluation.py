@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from flowbridge import Bridge, BridgeConfig
-from flowbridge_coco import CocoDataset
+from flowbridge_coco import CocoDataError, CocoDataset
 from flowbridge_coco.evaluation import (
     CaptioningSettings,
     TextToImageSettings,
@@ -103,6 +103,28 @@ def test_text_to_image_writes_grids_and_scores_with_an_extractor(tiny_coco, tmp_
 
     no_extractor = evaluate_text_to_image(bridge, dataset, tmp_path / "plain", settings=settings)
     assert "scores" not in no_extractor and "FID" in no_extractor["skipped"]
+
+
+def test_data_that_does_not_fit_the_image_domain_names_both_settings(tiny_coco, tmp_path):
+    dataset = CocoDataset(root=str(tiny_coco.root), size=16)
+    bridge = _bridge(dataset, size=32, hidden=4)
+    message = r"coco option size \(\[data.options\]\) is 16 but the image domain's size is 32"
+    with pytest.raises(CocoDataError, match=message):
+        evaluate_captioning(bridge, dataset, "test", SETTINGS)
+    with pytest.raises(CocoDataError, match=message):
+        evaluate_text_to_image(bridge, dataset, tmp_path / "t2i")
+    with pytest.raises(
+        CocoDataError, match="channels .* is 3 but the image domain's channels is 1"
+    ):
+        dataset.check_image_domain(ImageDomain(size=16, channels=1))
+    message = "mode .* is 'images' but the image domain's encoder is 'features', which takes"
+    with pytest.raises(CocoDataError, match=message):
+        dataset.check_image_domain(ImageDomain(encoder="features", feature_dim=8))
+    features = CocoDataset(
+        root=str(tiny_coco.root), mode="features", features="f.npy", feature_ids="i.txt"
+    )
+    with pytest.raises(CocoDataError, match="mode .* is 'features' but .* encoder is 'conv'"):
+        features.check_image_domain(ImageDomain(size=16))
 
 
 def test_report_table_and_files(tiny_coco, tmp_path):
