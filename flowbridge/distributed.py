@@ -39,8 +39,8 @@ def resolve_device(request: str, local_rank: int = 0) -> torch.device:
         if not torch.cuda.is_available():
             raise ValueError(
                 f"device {request!r} was asked for but torch.cuda.is_available() is False "
-                f"(torch {torch.__version__}); set train.device = 'cpu' or 'auto', or install "
-                f"a CUDA build of torch"
+                f"(torch {torch.__version__}); ask for 'cpu' or 'auto' instead (train.device in "
+                f"a run config, --device on the command line), or install a CUDA build of torch"
             )
         return torch.device(request if ":" in request else f"cuda:{local_rank}")
     raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {request!r}")

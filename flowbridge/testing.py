@@ -154,6 +154,24 @@ def _check_loss(loss: object, batch: int) -> torch.Tensor:
     return loss
 
 
+def _check_decoder_reads(
+    domain: Domain, decoder: nn.Module, out: EncoderOutput, x: torch.Tensor, spec: LatentSpec
+) -> None:
+    # A decoder that ignores the residual still gets gradients for every weight, yet all K
+    # translations of an input come out the same; one that ignores the shared code cannot
+    # translate at all.
+    shared = out.shared.detach().requires_grad_()
+    residual = out.residual.detach().requires_grad_()
+    loss = domain.reconstruction_loss(decoder(shared, residual, x), x).sum()
+    codes = {"shared code": shared, **({"residual": residual} if spec.residual else {})}
+    grads = torch.autograd.grad(loss, list(codes.values()), allow_unused=True)
+    for name, grad in zip(codes, grads, strict=True):
+        _expect(
+            grad is not None and bool(grad.abs().sum() > 0),
+            f"the decoder ignores the {name}: the reconstruction loss does not change with it",
+        )
+
+
 def _check_gradients(modules: dict[str, nn.Module]) -> None:
     # A parameter without a gradient is dead weight, and multi-process training (DDP) stops
     # with an error on it by default.
@@ -206,6 +224,7 @@ def _check_model(
         total = loss.sum() + (out.log_var.sum() if out.log_var is not None else 0)
         total.backward()
         _check_gradients({"encoder": encoder, "decoder": decoder})
+        _check_decoder_reads(domain, decoder, out, x, spec)
 
     encoder.eval()
     decoder.eval()
@@ -366,7 +385,11 @@ def check_domain(
         raise TypeError(f"specs must be a LatentSpec or a non-empty list of them, got {specs!r}")
     check = _Checker(domain)
     with check("name and options"):
-        _expect(isinstance(domain, Domain), f"expected a flowbridge.Domain, got {type(domain)}")
+        _expect(
+            isinstance(domain, Domain),
+            f"expected a flowbridge.Domain instance, got {domain!r}"
+            + ("; pass an instance, e.g. MyDomain()" if isinstance(domain, type) else ""),
+        )
         _expect(
             isinstance(domain.name, str) and bool(NAME_PATTERN.fullmatch(domain.name)),
             f"name must be lowercase letters, digits, '_' and '-', got {domain.name!r}",

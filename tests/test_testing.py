@@ -45,6 +45,11 @@ def test_the_callers_random_state_is_left_alone():
     assert torch.equal(torch.get_rng_state(), before)
 
 
+def test_a_domain_class_instead_of_an_instance_is_named():
+    with pytest.raises(AssertionError, match="pass an instance, e.g. MyDomain()"):
+        check_domain(VectorDomain)
+
+
 def test_batch_and_specs_are_validated():
     with pytest.raises(ValueError, match="batch must be an int >= 2"):
         check_domain(VectorDomain(), batch=1)
@@ -227,6 +232,16 @@ BROKEN = {
         {"build_decoder": patched_decoder(lambda f, s, r: f(s.detach(), r.detach()))},
         "gradients",
         "no gradient reaches encoder parameters ['net.0.weight'",
+    ),
+    "decoder ignores the residual": (
+        {"build_decoder": patched_decoder(lambda f, s, r: f(s, torch.zeros_like(r)))},
+        "gradients",
+        "the decoder ignores the residual: the reconstruction loss does not change with it",
+    ),
+    "decoder ignores the shared code": (
+        {"build_decoder": patched_decoder(lambda f, s, r: f(torch.zeros_like(s), r))},
+        "gradients",
+        "the decoder ignores the shared code",
     ),
     "loss mixes samples": (
         {"reconstruction_loss": lambda self, out, x: (out - x.mean(0)).square().sum(1)},

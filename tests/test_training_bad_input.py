@@ -11,6 +11,7 @@ from test_training_support import COLOURS, plugin, toy_config, toy_split  # noqa
 
 from flowbridge.checkpoint import CheckpointError, load_checkpoint
 from flowbridge.domain import PairedSplit
+from flowbridge.plugins import PluginError
 from flowbridge.training import Trainer, loop, train
 from flowbridge.training.data import spot_indices
 
@@ -160,3 +161,15 @@ def test_an_out_directory_that_cannot_be_one_is_refused_before_the_data_is_loade
     with pytest.raises(PermissionError, match=r"no write permission for '.*'; choose another"):
         Trainer(no_data)
     assert os.listdir(tmp_path) == ["run.toml"]
+
+
+def test_a_dataset_whose_split_is_not_a_paired_split_is_named(tmp_path, monkeypatch):
+    from test_training_support import ToyPairs
+
+    monkeypatch.setattr(ToyPairs, "split", lambda self, name: (["x"], ["y"]))
+    with pytest.raises(
+        PluginError,
+        match=r"dataset 'toy-pairs' \(ToyPairs\)\.split\('train'\) must return a "
+        r"flowbridge\.PairedSplit, got tuple",
+    ):
+        Trainer(toy_config(tmp_path))

@@ -20,7 +20,7 @@ import torch
 
 from ..config import ConfigError, DataConfig
 from ..domain import Domain, PairedSplit
-from ..plugins import get_dataset
+from ..plugins import PluginError, get_dataset
 
 __all__ = [
     "derive_seed",
@@ -87,9 +87,17 @@ def load_splits(
                 f"dataset {config.dataset!r} has no split {split_name!r}; its splits are "
                 f"{dataset.splits} (set data.train_split / data.val_split, '' for no validation)"
             )
-    train = _oriented(dataset.split(config.train_split), flip)
-    val = _oriented(dataset.split(config.val_split), flip) if config.val_split else None
-    return train, val
+
+    def split(name: str) -> PairedSplit:
+        got = dataset.split(name)
+        if not isinstance(got, PairedSplit):
+            raise PluginError(
+                f"dataset {config.dataset!r} ({type(dataset).__qualname__}).split({name!r}) "
+                f"must return a flowbridge.PairedSplit, got {type(got).__name__}"
+            )
+        return _oriented(got, flip)
+
+    return split(config.train_split), split(config.val_split) if config.val_split else None
 
 
 @dataclass
