@@ -17,6 +17,7 @@ many of them (it needs ``hypothesis``, part of flowbridge's ``test`` extra).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import json
 import tempfile
@@ -397,6 +398,19 @@ def check_domain(
         json.dumps(domain.options)
         rebuilt = type(domain)(**domain.options)
         _expect(rebuilt.options == domain.options, "type(d)(**d.options) has other options")
+        # A constructor argument left out of options is lost in a checkpoint: the rebuilt
+        # domain silently takes its default.
+        named = [
+            p.name
+            for p in inspect.signature(type(domain)).parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+        left_out = [name for name in named if name not in domain.options]
+        _expect(
+            not left_out,
+            f"options leave out the constructor arguments {left_out}: a checkpoint rebuilds the "
+            f"domain as type(d)(**d.options), which would give them their defaults",
+        )
     specs = list(specs) if specs is not None else default_specs(domain)
     generate_options = dict(generate_options or {})
 

@@ -158,6 +158,11 @@ def unserialisable_options(self, features=4, hidden=32):
     self.options["vocabulary"] = {"a", "b"}
 
 
+def options_without_hidden(self, features=4, hidden=32):
+    VectorDomain.__init__(self, features, hidden)
+    del self.options["hidden"]
+
+
 def options_that_do_not_rebuild(self, features=4, hidden=32):
     VectorDomain.__init__(self, features, hidden)
     self.options["extra"] = 1
@@ -182,6 +187,11 @@ BROKEN = {
         {"__init__": options_that_do_not_rebuild},
         "name and options",
         "unexpected keyword argument 'extra'",
+    ),
+    "options leave out an argument": (
+        {"__init__": options_without_hidden},
+        "name and options",
+        "options leave out the constructor arguments ['hidden']",
     ),
     "example_batch ignores the generator": (
         {"example_batch": lambda self, n, generator: torch.randn(n, self.features)},
