@@ -32,7 +32,8 @@ from .errors import CocoDataError, CocoFileNotFoundError
 __all__ = ["CACHE_FORMAT", "CACHE_VERSION", "resolve_image_path", "load_images"]
 
 CACHE_FORMAT = "flowbridge-coco-images"
-CACHE_VERSION = 1
+# 2: load_image turns photos upright by their EXIF orientation and scales 16-bit grayscale.
+CACHE_VERSION = 2
 
 log = logging.getLogger(__name__)
 

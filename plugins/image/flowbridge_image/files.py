@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -14,7 +13,7 @@ from PIL import Image, ImageOps
 from flowbridge._checks import check_positive_int
 from flowbridge.files import atomic_write
 
-from .items import check_unit_range, uint8_array_to_tensor
+from .items import SIXTEEN_BIT_MODES, check_unit_range, pil_image_to_tensor
 
 __all__ = ["load_image", "save_image_grid"]
 
@@ -25,7 +24,10 @@ _GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 def load_image(
     path: str | os.PathLike, channels: int | None = None, size: int | None = None
 ) -> torch.Tensor:
-    """Read an 8-bit image file (PNG, JPEG, anything Pillow opens) as ``[C, H, W]`` in [0, 1].
+    """Read an image file (PNG, JPEG, anything Pillow opens) as ``[C, H, W]`` in [0, 1].
+
+    The image is turned upright as its EXIF orientation says (phone cameras store photos
+    sideways with such a tag). 8-bit images are divided by 255, 16-bit grayscale ones by 65535.
 
     Args:
         path: the file.
@@ -35,8 +37,15 @@ def load_image(
             resize to ``size x size`` with bicubic filtering (``PIL.ImageOps.fit``).
 
     Raises:
-        ValueError: naming the file, if it is missing or not an image Pillow can read.
+        TypeError, ValueError: a bad argument; or, naming the file, it is missing, not an
+            image Pillow can read, or a 32-bit integer or float image (no known range).
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    if channels not in (None, 1, 3) or isinstance(channels, bool):
+        raise ValueError(f"channels must be 1, 3 or None (as the file is), got {channels!r}")
+    if size is not None:
+        check_positive_int(size, "size")
     try:
         with Image.open(path) as image:
             image.load()
@@ -46,12 +55,14 @@ def load_image(
         raise ValueError(
             f"cannot read image {str(path)!r}: {exc}; expected a PNG or JPEG file"
         ) from None
+    image = ImageOps.exif_transpose(image)
     if channels is None:
         channels = 1 if image.mode in _GRAY_MODES else 3
-    image = image.convert("L" if channels == 1 else "RGB")
+    if image.mode not in (*SIXTEEN_BIT_MODES, "I", "F"):  # those keep their bits until read
+        image = image.convert("L" if channels == 1 else "RGB")
     if size is not None and image.size != (size, size):
         image = ImageOps.fit(image, (size, size), method=Image.Resampling.BICUBIC)
-    return uint8_array_to_tensor(np.asarray(image), channels, f"image {str(path)!r}")
+    return pil_image_to_tensor(image, channels, f"image {str(path)!r}")
 
 
 def save_image_grid(images: torch.Tensor, path: str | os.PathLike, padding: int = 2) -> Path:
@@ -73,6 +84,8 @@ def save_image_grid(images: torch.Tensor, path: str | os.PathLike, padding: int 
             f"images must have shape [rows, columns, C, H, W], [n, C, H, W] or [C, H, W] with "
             f"C = 1 or 3, got {list(images.shape)}"
         )
+    if 0 in images.shape:
+        raise ValueError(f"images must hold at least one pixel, got shape {list(images.shape)}")
     check_positive_int(padding, "padding", allow_zero=True)
     while images.dim() < 5:
         images = images.unsqueeze(0)

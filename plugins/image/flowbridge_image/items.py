@@ -7,7 +7,8 @@ and converted:
 * a ``uint8`` numpy array ``[H, W, C]`` (Pillow's and OpenCV's layout), or ``[H, W]`` for a
   grayscale domain: moved to ``[C, H, W]`` and divided by 255;
 * a PIL image: converted to mode ``"L"`` (1 channel) or ``"RGB"`` (3 channels), then as a
-  ``uint8`` array. Its size must already match; :func:`~flowbridge_image.load_image` resizes.
+  ``uint8`` array; 16-bit grayscale is divided by 65535. Its size must already match;
+  :func:`~flowbridge_image.load_image` resizes.
 
 A **feature item** (``encoder="features"``) is a 1-D float tensor or numpy array
 ``[feature_dim]``.
@@ -20,11 +21,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from einops import rearrange
+from einops import rearrange, repeat
 from PIL import Image
 
 __all__ = [
+    "SIXTEEN_BIT_MODES",
     "check_batch",
+    "pil_image_to_tensor",
     "check_unit_range",
     "to_image_tensor",
     "uint8_array_to_tensor",
@@ -97,18 +100,41 @@ def uint8_array_to_tensor(array: np.ndarray, channels: int, what: str) -> torch.
     return image.to(torch.get_default_dtype()) / 255
 
 
+#: Pillow's modes of 16-bit grayscale files (depth maps, medical and scientific images).
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
+def pil_image_to_tensor(image: Image.Image, channels: int, what: str) -> torch.Tensor:
+    """A PIL image as a float tensor ``[C, H, W]`` in [0, 1]: 8-bit modes converted to ``"L"``
+    or ``"RGB"`` and divided by 255; 16-bit grayscale divided by 65535 (and repeated over the
+    channels of an RGB domain), since converting it to ``"L"`` would clip every value above
+    255 to white. 32-bit integer and float images (modes ``"I"``, ``"F"``) have no known range
+    and are refused."""
+    if image.mode in ("I", "F"):
+        kind = "integer" if image.mode == "I" else "floating-point"
+        raise ValueError(
+            f"{what}: a 32-bit {kind} image (Pillow mode {image.mode!r}) has no known range of "
+            f"values; convert it to 8 or 16 bits, or pass a float tensor [C, H, W] in [0, 1]"
+        )
+    if image.mode in SIXTEEN_BIT_MODES:
+        gray = torch.from_numpy(np.asarray(image).astype(np.float32) / 65535)
+        return repeat(gray, "h w -> c h w", c=channels).to(torch.get_default_dtype())
+    return uint8_array_to_tensor(
+        np.asarray(image.convert("L" if channels == 1 else "RGB")), channels, what
+    )
+
+
 def to_image_tensor(item: Any, channels: int, size: int, what: str = "image") -> torch.Tensor:
     """Convert an image item (see the module docstring) to a float tensor ``[C, H, W]`` in
     [0, 1] of the default dtype, checking its shape and values."""
     if isinstance(item, Image.Image):
-        mode = "L" if channels == 1 else "RGB"
         if item.size != (size, size):
             raise ValueError(
                 f"{what}: a PIL image must be {size}x{size} pixels, got {item.size[0]}x"
                 f"{item.size[1]}; resize it first, or read the file with load_image(path, "
                 f"size={size}), which crops and resizes"
             )
-        return uint8_array_to_tensor(np.asarray(item.convert(mode)), channels, what)
+        return pil_image_to_tensor(item, channels, what)
     if isinstance(item, np.ndarray):
         if item.dtype != np.uint8:
             raise TypeError(

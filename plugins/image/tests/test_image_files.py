@@ -112,6 +112,53 @@ def test_unreadable_or_missing_files_raise_naming_the_file(tmp_path):
         domain.read_item(str(tmp_path))
 
 
+def test_a_photo_is_turned_upright_as_its_exif_orientation_says(tmp_path):
+    # 40 wide, 20 tall as stored, left half red; orientation 6: "rotate 90° clockwise to view".
+    pixels = np.zeros((20, 40, 3), dtype=np.uint8)
+    pixels[:, :20, 0] = 255
+    stored = Image.fromarray(pixels)
+    exif = stored.getexif()
+    exif[0x0112] = 6
+    stored.save(tmp_path / "phone.png", exif=exif.tobytes())
+    image = load_image(tmp_path / "phone.png")
+    assert image.shape == (3, 40, 20)  # upright: 20 wide, 40 tall
+    # Rotated clockwise, the stored left half is now the top half.
+    assert image[0, :20].min() == 1 and image[0, 20:].max() == 0
+
+
+def test_16_bit_grayscale_is_scaled_not_clipped(tmp_path):
+    levels = np.tile(np.array([0, 128, 1000, 32768, 65535], dtype=np.uint16), (16, 16 // 5 + 1))[
+        :, :16
+    ]
+    Image.fromarray(levels).save(tmp_path / "depth.png")
+    expected = torch.from_numpy(levels.astype(np.float32) / 65535)
+    torch.testing.assert_close(load_image(tmp_path / "depth.png")[0], expected)
+    rgb = load_image(tmp_path / "depth.png", channels=3)
+    assert rgb.shape == (3, 16, 16) and torch.equal(rgb[0], rgb[2])
+    resized = load_image(tmp_path / "depth.png", size=3)
+    assert resized.shape == (1, 3, 3) and resized.min() >= 0 and resized.max() <= 1
+    # The same for an in-memory PIL image handed to collate.
+    domain = ImageDomain(size=16, channels=1)
+    torch.testing.assert_close(domain.collate([Image.open(tmp_path / "depth.png")])[0, 0], expected)
+
+
+def test_images_without_a_known_range_and_bad_arguments_are_refused(tmp_path):
+    Image.fromarray(np.full((4, 4), 0.5, dtype=np.float32)).save(tmp_path / "float.tiff")
+    with pytest.raises(ValueError, match=r"float.tiff'.*32-bit floating-point image .*'F'"):
+        load_image(tmp_path / "float.tiff")
+    Image.fromarray(np.ones((4, 4), dtype=np.uint8)).save(tmp_path / "one.png")
+    for kwargs, error, match in [
+        ({"channels": 2}, ValueError, "channels must be 1, 3 or None .*got 2"),
+        ({"channels": "3"}, ValueError, "channels must be 1, 3 or None .*got '3'"),
+        ({"size": 0}, ValueError, "size must be >= 1, got 0"),
+        ({"size": 2.5}, TypeError, "size must be an int"),
+    ]:
+        with pytest.raises(error, match=match):
+            load_image(tmp_path / "one.png", **kwargs)
+    with pytest.raises(TypeError, match="path must be a str or os.PathLike, got NoneType"):
+        load_image(None)
+
+
 @pytest.mark.parametrize(
     "images, error, match",
     [
@@ -122,6 +169,9 @@ def test_unreadable_or_missing_files_raise_naming_the_file(tmp_path):
         (torch.zeros(2, 2, 8, 8), ValueError, r"C = 1 or 3, got \[2, 2, 8, 8\]"),
         (torch.full((3, 8, 8), 1.5), ValueError, r"\[0, 1\]"),
         (torch.full((3, 8, 8), float("nan")), ValueError, "NaN"),
+        (torch.zeros(0, 3, 8, 8), ValueError, r"at least one pixel, got shape \[0, 3, 8, 8\]"),
+        (torch.zeros(2, 0, 3, 8, 8), ValueError, "at least one pixel"),
+        (torch.zeros(3, 0, 8), ValueError, "at least one pixel"),
     ],
 )
 def test_save_image_grid_refuses_bad_tensors(tmp_path, images, error, match):
