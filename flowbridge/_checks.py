@@ -9,6 +9,7 @@ conditioner networks.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -16,23 +17,30 @@ __all__ = ["check_context", "check_positive_int", "check_positive_number", "chec
 
 
 def check_positive_int(value: object, name: str, *, allow_zero: bool = False) -> int:
-    """Return ``value`` if it is a (non-negative when ``allow_zero``) int, else raise."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    """Return ``value`` as an int if it is an integer >= 1 (>= 0 when ``allow_zero``), else raise.
+
+    Any integer type counts (a numpy ``int64`` from ``np.arange``, say); bool does not.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else ">= 1"
         raise ValueError(f"{name} must be {bound}, got {value}")
-    return value
+    return int(value)
 
 
 def check_positive_number(value: object, name: str, *, allow_zero: bool = False) -> float:
-    """Return ``value`` as a float if it is a finite number > 0 (>= 0 when ``allow_zero``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """Return ``value`` as a float if it is a finite number > 0 (>= 0 when ``allow_zero``).
+
+    Any real number type counts (a numpy ``float32``, say); bool does not.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {type(value).__name__} ({value!r})")
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+    number = float(value)
+    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be a finite number {bound}, got {value}")
-    return float(value)
+    return number
 
 
 def _all_finite(x: torch.Tensor) -> bool:
@@ -43,8 +51,14 @@ def _all_finite(x: torch.Tensor) -> bool:
     return bool(torch.isfinite(total)) or bool(torch.isfinite(x).all())
 
 
-def check_vectors(x: object, features: int, name: str = "inputs") -> torch.Tensor:
-    """Check that ``x`` is a finite floating tensor of shape ``[batch, features]``."""
+def check_vectors(
+    x: object, features: int, name: str = "inputs", *, dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    """Check that ``x`` is a finite floating tensor of shape ``[batch, features]``.
+
+    Given ``dtype`` (the dtype the module computes in), ``x`` must have it: torch would
+    otherwise fail deep inside the first linear layer, naming neither.
+    """
     if not isinstance(x, torch.Tensor):
         raise TypeError(
             f"{name} must be a torch.Tensor of shape [batch, {features}], "
@@ -54,6 +68,11 @@ def check_vectors(x: object, features: int, name: str = "inputs") -> torch.Tenso
         raise TypeError(
             f"{name} must be a floating-point tensor, got dtype {x.dtype}; "
             f"convert with .float() (or .double())"
+        )
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(
+            f"{name} must have dtype {dtype} (the module's), got {x.dtype}; convert them "
+            f"with .to({dtype}), or the module with .to({x.dtype})"
         )
     if x.dim() != 2 or x.shape[1] != features:
         hint = "; add a batch dimension with x[None]" if x.dim() == 1 else ""

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from flowbridge._checks import check_positive_int, check_positive_number
 from flowbridge.flows import (
     AdditiveCoupling,
     AffineCoupling,
@@ -15,6 +16,7 @@ from flowbridge.flows import (
     ConditionalGaussianPrior,
     ConditionalResidualPrior,
     FlowPrior,
+    GaussianMixtureBase,
     GlobalScale,
     NoResidualPrior,
     SharedBijection,
@@ -83,6 +85,22 @@ BAD_INPUTS = {
         r"floating-point tensor, got dtype torch\.int64; convert with \.float\(\)",
     ),
     "bool": (torch.ones(BATCH, F, dtype=torch.bool), TypeError, r"got dtype torch\.bool"),
+    "float64": (
+        torch.zeros(BATCH, F, dtype=torch.float64),
+        TypeError,
+        r"inputs must have dtype torch\.float32 \(the module's\), got torch\.float64; "
+        r"convert them with \.to\(torch\.float32\), or the module with \.to\(torch\.float64\)",
+    ),
+    "float16": (
+        torch.zeros(BATCH, F, dtype=torch.float16),
+        TypeError,
+        r"dtype torch\.float32 \(the module's\), got torch\.float16",
+    ),
+    "bfloat16": (
+        torch.zeros(BATCH, F, dtype=torch.bfloat16),
+        TypeError,
+        r"dtype torch\.float32 \(the module's\), got torch\.bfloat16",
+    ),
     "too many features": (torch.randn(BATCH, F + 1), ValueError, r"\[batch, 4\], got \[2, 5\]"),
     "too few features": (torch.randn(BATCH, F - 1), ValueError, r"\[batch, 4\], got \[2, 3\]"),
     "no batch dim": (torch.randn(F), ValueError, r"\[batch, 4\], got \[4\]; add a batch dim"),
@@ -99,6 +117,27 @@ def test_bad_inputs_are_refused(call, conditional, bad):
     inputs, error, message = BAD_INPUTS[bad]
     with pytest.raises(error, match=message):
         call(inputs, _context(conditional))
+
+
+@pytest.mark.parametrize("name", list(_modules()))
+def test_a_converted_module_takes_inputs_and_context_in_its_own_dtype(name):
+    module, conditional = _modules()[name]
+    module.double()
+    context = _context(conditional)
+    methods = ["log_prob"] if hasattr(module, "log_prob") else ["forward", "inverse"]
+    for call in [getattr(module, method) for method in methods]:
+        with pytest.raises(TypeError, match=r"dtype torch\.float64 \(the module's\), got .*32"):
+            call(torch.randn(BATCH, F), None if context is None else context.double())
+        if conditional:
+            with pytest.raises(TypeError, match=r"context must have dtype torch\.float64"):
+                call(torch.randn(BATCH, F, dtype=torch.float64), context)
+        results = call(
+            torch.randn(BATCH, F, dtype=torch.float64),
+            None if context is None else context.double(),
+        )
+        # Outputs and log-determinant alike (a plain ActNorm's once came out in float32).
+        for result in results if isinstance(results, tuple) else (results,):
+            assert result.dtype == torch.float64
 
 
 @pytest.mark.parametrize(("call", "conditional"), _calls())
@@ -235,9 +274,127 @@ def test_unconditional_priors_sample_in_their_own_dtype_whatever_the_context(pri
         prior.sample(3, torch.tensor(1.0))
 
 
+ALL_PRIORS = {
+    "FlowPrior": FlowPrior(F, C, steps=1, hidden_features=8),
+    "FlowPrior-mixture": FlowPrior(F, C, steps=1, hidden_features=8, components=3),
+    "ConditionalResidualPrior": ConditionalResidualPrior(F, C, steps=1, hidden_features=8),
+    "ConditionalGaussianPrior": ConditionalGaussianPrior(F, C, hidden_features=8),
+    "StandardNormalPrior": StandardNormalPrior(F),
+    "shared flow": build_shared_prior("flow", F, steps=1, hidden_features=8),
+    "NoResidualPrior": NoResidualPrior(),
+}
+
+
+@pytest.mark.parametrize("name", ALL_PRIORS)
+def test_a_context_of_no_rows_gives_no_rows_of_samples(name):
+    # An empty (filtered) batch is ordinary; it once gave one row, or a raw torch error.
+    prior = ALL_PRIORS[name]
+    context = torch.zeros(0, C)
+    assert prior.sample(3, context).shape == (0, 3, prior.features)
+    samples, log_prob = prior.sample_and_log_prob(3, context)
+    assert samples.shape == (0, 3, prior.features)
+    assert log_prob.shape == (0, 3)
+
+
+def test_numpy_scalars_count_as_numbers():
+    # As np.arange and np.linspace(..., dtype=np.float32) give them; the result is the same.
+    prior = ALL_PRIORS["FlowPrior-mixture"]
+    context = torch.randn(BATCH, C)
+    expected = prior.sample(3, context, 0.5, torch.Generator().manual_seed(0), 0.25)
+    got = prior.sample(
+        np.int64(3), context, np.float32(0.5), torch.Generator().manual_seed(0), np.float16(0.25)
+    )
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    assert type(check_positive_int(np.uint8(3), "n")) is int
+    assert type(check_positive_number(np.float32(0.5), "x")) is float
+    with pytest.raises(ValueError, match=r"num_samples must be >= 1, got 0"):
+        prior.sample(np.int64(0), context)
+    with pytest.raises(ValueError, match=r"temperature must be a finite number >= 0, got nan"):
+        prior.sample(2, context, np.float32("nan"))
+    with pytest.raises(TypeError, match=r"temperature must be a number, got bool"):
+        prior.sample(2, context, np.bool_(True))
+
+
 def test_the_uniform_prior_cannot_be_sampled():
     with pytest.raises(NotImplementedError, match=r"improper .*use shared_prior = 'gaussian'"):
         UniformPrior(F).sample(2)
+
+
+# ---------------------------------------------------------------------------------------------
+# The exported mixture base, called on its own
+
+MIXTURE = GaussianMixtureBase(F, C, components=3, scale=0.25, hidden_features=8)
+Z, CONTEXT = torch.zeros(BATCH, F), torch.zeros(BATCH, C)
+
+BAD_MIXTURE_CALLS = {
+    "no context": (
+        lambda: MIXTURE.log_prob(Z, None),
+        ValueError,
+        r"GaussianMixtureBase is conditional and needs a context of shape \[batch, 3\], got None",
+    ),
+    "1-D z": (
+        lambda: MIXTURE.log_prob(Z[0], CONTEXT[0]),
+        ValueError,
+        r"GaussianMixtureBase z must have shape \[batch, 4\], got \[4\]; add a batch",
+    ),
+    "z too wide": (
+        lambda: MIXTURE.log_prob(torch.zeros(BATCH, F + 2), CONTEXT),
+        ValueError,
+        r"z must have shape \[batch, 4\], got \[2, 6\]",
+    ),
+    "context too wide": (
+        lambda: MIXTURE.log_prob(Z, torch.zeros(BATCH, C + 2)),
+        ValueError,
+        r"GaussianMixtureBase context must have shape \[batch, 3\], got \[2, 5\]",
+    ),
+    "context rows": (
+        lambda: MIXTURE.log_prob(Z, torch.zeros(BATCH + 1, C)),
+        ValueError,
+        r"the context has 3 rows but the inputs have 2",
+    ),
+    "float64 z": (
+        lambda: MIXTURE.log_prob(Z.double(), CONTEXT.double()),
+        TypeError,
+        r"z must have dtype torch\.float32 \(the module's\), got torch\.float64",
+    ),
+    "NaN noise": (
+        lambda: MIXTURE.sample(torch.full((BATCH, F), float("nan")), CONTEXT, 1.0),
+        ValueError,
+        r"GaussianMixtureBase noise contains NaN or Inf values",
+    ),
+    "noise too narrow": (
+        lambda: MIXTURE.sample(torch.zeros(BATCH, F - 1), CONTEXT, 1.0),
+        ValueError,
+        r"noise must have shape \[batch, 4\], got \[2, 3\]",
+    ),
+    "negative temperature": (
+        lambda: MIXTURE.sample(Z, CONTEXT, -1.0),
+        ValueError,
+        r"temperature must be a finite number >= 0, got -1\.0",
+    ),
+    "negative component temperature": (
+        lambda: MIXTURE.sample(Z, CONTEXT, 1.0, None, -0.5),
+        ValueError,
+        r"component_temperature must be a finite number >= 0, got -0\.5",
+    ),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_MIXTURE_CALLS, ids=str)
+def test_the_mixture_base_refuses_bad_arguments(bad):
+    call, error, message = BAD_MIXTURE_CALLS[bad]
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_an_unconditional_mixture_base_ignores_a_context_but_checks_its_rows():
+    # As the unconditional priors do, so that a base can stand in for another.
+    mixture = GaussianMixtureBase(F, 0, components=3, scale=0.25)
+    z = torch.randn(BATCH, F)
+    ignored = torch.randn(BATCH, 7, dtype=torch.float64)
+    torch.testing.assert_close(mixture.log_prob(z, ignored), mixture.log_prob(z, None))
+    with pytest.raises(ValueError, match=r"context has 3 rows but the inputs have 2"):
+        mixture.log_prob(z, torch.randn(BATCH + 1, C))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,6 +521,12 @@ CONSTRUCTORS = {
         lambda: Chain([GlobalScale(4), GlobalScale(5)]),
         ValueError,
         r"a Chain needs layers of one feature count, got sizes \{4, 5\}",
+    ),
+    "empty chain": (lambda: Chain([]), ValueError, r"a Chain needs at least one layer, got none"),
+    "chain of a torch layer": (
+        lambda: Chain([GlobalScale(4), torch.nn.Linear(4, 4)]),
+        TypeError,
+        r"Chain layers must be FlowTransforms .*got Linear at index 1",
     ),
     "chain of mixed contexts": (
         lambda: Chain([ConditionalActNorm(4, 2), ConditionalActNorm(4, 3)]),

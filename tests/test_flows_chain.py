@@ -109,6 +109,12 @@ def test_the_state_dict_keys_are_the_layers_own():
     ]
 
 
+def test_a_chain_takes_its_layers_from_a_generator():
+    # The constructor's checks must not use the generator up before the layers are kept.
+    chain = Chain(GlobalScale(3) for _ in range(2))
+    assert len(chain.layers) == 2
+
+
 def test_a_copied_chain_runs_its_own_layers():
     chain, x, context = _realise("mixed, odd features")
     before = chain(x, context)[0]

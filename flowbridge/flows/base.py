@@ -3,7 +3,7 @@ that act on the two halves of their input, and the composition that checks once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from itertools import groupby
 
 import torch
@@ -26,8 +26,9 @@ class FlowTransform(Transform):
     Shapes:
         ``forward(inputs [batch, features], context [batch, context_features] | None)
         -> (outputs [batch, features], logabsdet [batch])``, with
-        ``logabsdet`` :math:`= \log|\det \partial T(x; c) / \partial x|` in the inputs' dtype;
-        ``inverse`` is the same for :math:`T^{-1}`.
+        ``logabsdet`` :math:`= \log|\det \partial T(x; c) / \partial x|`;
+        ``inverse`` is the same for :math:`T^{-1}`. Everything is in the dtype of the
+        transform's parameters (convert the module with ``.to(dtype)`` to work in another).
     """
 
     features: int
@@ -41,7 +42,7 @@ class FlowTransform(Transform):
 
     def _check(self, inputs, context) -> torch.Tensor | None:
         name = type(self).__name__
-        check_vectors(inputs, self.features, name=f"{name} inputs")
+        check_vectors(inputs, self.features, name=f"{name} inputs", dtype=_parameter_dtype(self))
         return check_context(
             context, self.context_features, inputs.shape[0], name, dtype=inputs.dtype
         )
@@ -59,6 +60,23 @@ class FlowTransform(Transform):
         outputs must stay the same, bit for bit (``tests/test_flows_sampling.py``).
         """
         return self._inverse(inputs, context)[0]
+
+
+def _parameter_dtype(module: nn.Module) -> torch.dtype | None:
+    """The dtype of ``module``'s first parameter (None without one), depth first.
+
+    Read on every call rather than cached, so it follows ``.to()`` and ``load_state_dict``;
+    walking ``_parameters`` and ``_modules`` stops at the first parameter, where
+    ``next(module.parameters())`` costs ~10 µs of generator set-up on a deep chain.
+    """
+    for parameter in module._parameters.values():
+        if parameter is not None:
+            return parameter.dtype
+    for child in module._modules.values():
+        dtype = _parameter_dtype(child)
+        if dtype is not None:
+            return dtype
+    return None
 
 
 def split_halves(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -122,11 +140,21 @@ class Chain(FlowTransform):
     uses, asks each layer for its ``_invert`` (``_invert_halves``) and sums nothing.
 
     Args:
-        layers: the transforms :math:`T_1, \dots, T_K`, all on the same number of features.
+        layers: the transforms :math:`T_1, \dots, T_K` (at least one), all
+            :class:`FlowTransform` instances on the same number of features.
     """
 
-    def __init__(self, layers: Sequence[FlowTransform]):
+    def __init__(self, layers: Iterable[FlowTransform]):
         super().__init__()
+        layers = list(layers)  # a generator would be used up by the checks below
+        if not layers:
+            raise ValueError("a Chain needs at least one layer, got none")
+        for index, layer in enumerate(layers):
+            if not isinstance(layer, FlowTransform):
+                raise TypeError(
+                    f"Chain layers must be FlowTransforms (the layers of flowbridge.flows, or "
+                    f"subclasses of FlowTransform), got {type(layer).__name__} at index {index}"
+                )
         sizes = {layer.features for layer in layers}
         if len(sizes) != 1:
             raise ValueError(f"a Chain needs layers of one feature count, got sizes {sizes}")

@@ -10,6 +10,10 @@ A :class:`~flowbridge.flows.FlowPrior` maps a code x to noise z = T(x; c) and sc
   from ``generator``; ``component_temperature`` tempers a mixture's choice of component apart
   from the noise (``None``: by ``temperature`` too).
 
+A :class:`~flowbridge.flows.FlowPrior` has checked its arguments already and calls the
+unchecked ``_log_prob`` and ``_sample``; the public :class:`GaussianMixtureBase` methods check
+theirs as a prior does.
+
 :class:`NormalBase` is LNFMM's :math:`\mathcal N(0, \sigma_0^2 I)`.
 :class:`GaussianMixtureBase` is a conditional mixture of Gaussians, for codes with several
 separated modes. Why it helps: a flow is a continuous bijection, so the image of one Gaussian
@@ -27,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_positive_int, check_positive_number
+from .._checks import check_context, check_positive_int, check_positive_number, check_vectors
 from .nn import MLP
 
 __all__ = [
@@ -94,6 +98,9 @@ class NormalBase(nn.Module):
         # One component: there is no choice for component_temperature to temper.
         return noise * (self.scale * temperature)
 
+    # Nothing to check (any width, no parameters): the names FlowPrior calls on any base.
+    _log_prob, _sample = log_prob, sample
+
     def extra_repr(self) -> str:
         return f"scale={self.scale}"
 
@@ -144,7 +151,10 @@ class GaussianMixtureBase(nn.Module):
         self.scale = check_positive_number(scale, "base scale")
         self.anchors = nn.Parameter(2 * self.scale * torch.randn(components, features))
         outputs = components * (1 + features)
-        if check_positive_int(context_features, "context_features", allow_zero=True):
+        self.context_features = check_positive_int(
+            context_features, "context_features", allow_zero=True
+        )
+        if self.context_features:
             self.net = MLP(context_features, outputs, hidden_features)
         else:
             self.net = None
@@ -158,14 +168,34 @@ class GaussianMixtureBase(nn.Module):
         return F.log_softmax(logits, dim=1), means
 
     def log_prob(self, z: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        """``log p_0(z | c)``, ``z [rows, features]``, ``context [rows, context_features]``
+        (ignored, apart from its rows, by an unconditional mixture) ``-> [rows]``."""
+        return self._log_prob(*self._check(z, context, "z"))
+
+    def sample(
+        self, noise, context, temperature, generator=None, component_temperature=None
+    ) -> torch.Tensor:
+        """Samples ``[rows, features]`` from standard normal ``noise [rows, features]``."""
+        noise, context = self._check(noise, context, "noise")
+        temperature = check_positive_number(temperature, "temperature", allow_zero=True)
+        if component_temperature is not None:
+            component_temperature = check_positive_number(
+                component_temperature, "component_temperature", allow_zero=True
+            )
+        return self._sample(noise, context, temperature, generator, component_temperature)
+
+    def _check(self, z, context, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        owner = type(self).__name__
+        z = check_vectors(z, self.features, name=f"{owner} {name}", dtype=self.anchors.dtype)
+        return z, check_context(context, self.context_features, z.shape[0], owner, dtype=z.dtype)
+
+    def _log_prob(self, z, context):
         log_weights, means = self.mixture(context, z.shape[0])
         # [rows, M]: each component's density at its row's z.
         per_component = isotropic_normal_log_prob(z.unsqueeze(1) - means, self.scale)
         return torch.logsumexp(log_weights + per_component, dim=1)
 
-    def sample(
-        self, noise, context, temperature, generator=None, component_temperature=None
-    ) -> torch.Tensor:
+    def _sample(self, noise, context, temperature, generator=None, component_temperature=None):
         log_weights, means = self.mixture(context, noise.shape[0])
         tau_c = temperature if component_temperature is None else component_temperature
         if tau_c == 0:

@@ -39,12 +39,12 @@ class GlobalScale(FlowTransform):
 
     def _forward(self, inputs, context):
         log_scale = self._log_scale()
-        logabsdet = log_scale.sum().expand(inputs.shape[0]).to(inputs.dtype)
+        logabsdet = log_scale.sum().expand(inputs.shape[0])
         return inputs * log_scale.exp(), logabsdet
 
     def _inverse(self, inputs, context):
         log_scale = self._log_scale()
-        logabsdet = -log_scale.sum().expand(inputs.shape[0]).to(inputs.dtype)
+        logabsdet = -log_scale.sum().expand(inputs.shape[0])
         return inputs * (-log_scale).exp(), logabsdet
 
     def extra_repr(self) -> str:

@@ -5,10 +5,14 @@ Every prior has one interface (nflows ``Distribution`` conventions, plus a tempe
 * ``log_prob(inputs [batch, d], context [batch, c] | None) -> [batch]``
 * ``sample(num_samples, context=None, temperature=1.0, generator=None,
   component_temperature=None)`` returns ``[batch, num_samples, d]`` when a context is given
-  (one row of samples per context row) and ``[num_samples, d]`` without one. Sampling is
-  differentiable (reparametrised; a mixture base's choice of component is not).
+  (one row of samples per context row, so a 0-row context gives ``[0, num_samples, d]``)
+  and ``[num_samples, d]`` without one. Sampling is differentiable (reparametrised; a
+  mixture base's choice of component is not).
 * ``sample_and_log_prob(...)`` returns the samples and their log-density under the prior
   (at temperature 1), shaped ``[batch, num_samples]`` / ``[num_samples]``.
+
+A prior computes in its own dtype (float32 unless converted with ``prior.to(dtype)``):
+inputs and a conditional prior's context must have it, and samples come in it.
 
 Unconditional priors accept and ignore a context (only its batch size is used), so the bridge
 can swap any residual prior for any other. Sampling at temperature :math:`\tau` draws the
@@ -93,7 +97,9 @@ class Prior(Distribution):
         return type(self).__name__
 
     def log_prob(self, inputs, context=None):
-        inputs = check_vectors(inputs, self.features, name=f"{self._name} inputs")
+        inputs = check_vectors(
+            inputs, self.features, name=f"{self._name} inputs", dtype=self._anchor.dtype
+        )
         context = check_context(
             context, self.context_features, inputs.shape[0], self._name, dtype=inputs.dtype
         )
@@ -142,7 +148,7 @@ class Prior(Distribution):
         )
         batch = None if context is None else context.shape[0]
         noise = torch.randn(
-            num_samples * (batch or 1),
+            num_samples if batch is None else num_samples * batch,  # a 0-row context: no rows
             self.features,
             generator=generator,
             dtype=self._anchor.dtype,
@@ -283,16 +289,16 @@ class FlowPrior(Prior):
     def _log_prob(self, inputs, context):
         # Validated by log_prob already: the chain is called without checking them again.
         noise, logabsdet = self.transform._forward(inputs, context)
-        return self.base.log_prob(noise, context) + logabsdet
+        return self.base._log_prob(noise, context) + logabsdet
 
     def _sample_flat(self, noise, context, temperature, generator, component_temperature=None):
-        noise = self.base.sample(noise, context, temperature, generator, component_temperature)
+        noise = self.base._sample(noise, context, temperature, generator, component_temperature)
         samples, logabsdet = self.transform._inverse(noise, context)
-        return samples, self.base.log_prob(noise, context) - logabsdet
+        return samples, self.base._log_prob(noise, context) - logabsdet
 
     def _sample_only(self, noise, context, temperature, generator, component_temperature=None):
         # No base density and no log-determinants: sample() discards the log-density.
-        noise = self.base.sample(noise, context, temperature, generator, component_temperature)
+        noise = self.base._sample(noise, context, temperature, generator, component_temperature)
         return self.transform._invert(noise, context)
 
     def extra_repr(self) -> str:
