@@ -15,7 +15,6 @@ Conventions (what every other part of flowbridge may rely on):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,9 +30,9 @@ from ._checks import check_tokens
 from .decoder import TextDecoder
 from .encoder import TextEncoder
 from .markdown import write_markdown
-from .search import beam_search, greedy_search, sample_search
+from .search import beam_search, check_search_options, greedy_search, sample_search
 from .tokenizer import detokenize, tokenize
-from .vocabulary import BOS, EOS, PAD, SPECIALS, Vocabulary
+from .vocabulary import BOS, EOS, PAD, SPECIALS, Vocabulary, check_max_size
 
 __all__ = ["NotFittedError", "TextDomain", "EXAMPLE_WORDS"]
 
@@ -113,11 +112,7 @@ class TextDomain(Domain):
             ("min_count", min_count),
         ]:
             check_positive_int(value, key)
-        if max_size is not None and check_positive_int(max_size, "max_size") <= len(SPECIALS):
-            raise ValueError(
-                f"max_size counts the {len(SPECIALS)} special tokens and must leave room for "
-                f"words: give max_size > {len(SPECIALS)} (or None for no limit), got {max_size}"
-            )
+        check_max_size(max_size)
         self.embedding, self.hidden, self.decoder_hidden = embedding, hidden, decoder_hidden
         self.layers, self.decoder_layers, self.max_length = layers, decoder_layers, max_length
         self.min_count, self.max_size = min_count, max_size
@@ -156,16 +151,11 @@ class TextDomain(Domain):
         return self._vocabulary
 
     def fit(self, items: Sequence[str]) -> None:
-        """Build the vocabulary from training texts (``min_count``, ``max_size`` apply)."""
-        vocabulary = Vocabulary.build(
+        """Build the vocabulary from training texts (``min_count``, ``max_size`` apply);
+        ``ValueError`` if no word occurs ``min_count`` times."""
+        self._vocabulary = Vocabulary.build(
             (tokenize(t) for t in self._check_items(items)), self.min_count, self.max_size
         )
-        if len(vocabulary) == len(SPECIALS):
-            raise ValueError(
-                f"fit found no word that occurs at least min_count={self.min_count} times in "
-                f"{len(items)} texts; lower min_count or give more text"
-            )
-        self._vocabulary = vocabulary
 
     def state_dict(self) -> dict[str, Any]:
         """``{"words": [...]}`` (every token in id order), or ``{}`` before ``fit``."""
@@ -198,17 +188,29 @@ class TextDomain(Domain):
         )
 
     def reconstruction_loss(self, output: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        r"""Summed token NLL ``[batch]`` of ``x[:, 1:]`` under logits ``output [batch, T-1, V]``.
+        r"""Summed token NLL ``[batch]`` of ``x[:, 1:]`` under logits ``output [batch, T-1, V]``
+        (floating point, ``V`` the vocabulary's size: what the decoder returns for ``x``).
 
         .. math:: \ell(x) = -\sum_{t=1}^{T-1} [x_t \ne \texttt{<pad>}] \log p(x_t \mid x_{<t}, z)
         """
         check_tokens(x, len(self.vocabulary))
-        batch, length = x.shape
-        if not isinstance(output, torch.Tensor) or output.shape[:2] != (batch, length - 1):
-            given = list(output.shape) if isinstance(output, torch.Tensor) else type(output)
+        expected = (x.shape[0], x.shape[1] - 1, len(self.vocabulary))
+        if not isinstance(output, torch.Tensor):
+            raise TypeError(
+                f"output must be the decoder's logits, a torch.Tensor of shape "
+                f"{list(expected)}, got {type(output).__name__}"
+            )
+        if output.shape != expected:
             raise ValueError(
-                f"output must be decoder logits [batch, T-1, V] = [{batch}, {length - 1}, V] "
-                f"for x of shape {list(x.shape)}, got {given}"
+                f"output must be decoder logits [batch, T-1, V] = {list(expected)} for x of "
+                f"shape {list(x.shape)} and this domain's {expected[2]}-token vocabulary, got "
+                f"{list(output.shape)}; pass decoder(shared, residual, x) of a decoder this "
+                f"domain built"
+            )
+        if not output.is_floating_point():
+            raise TypeError(
+                f"output must be floating-point logits, got dtype {output.dtype}; pass the "
+                f"decoder's output (or convert with .float())"
             )
         nll = F.cross_entropy(
             rearrange(output, "b t v -> b v t"), x[:, 1:], ignore_index=PAD, reduction="none"
@@ -289,11 +291,11 @@ class TextDomain(Domain):
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode latents into token ids ``[n, L]`` (collate's layout) and their log-probability
-        ``[n]`` under the decoder; arguments as :meth:`generate`."""
-        if not isinstance(decoder, TextDecoder):
-            raise TypeError(
-                f"decoder must be the TextDecoder this domain built, got {type(decoder).__name__}"
-            )
+        ``[n]`` under the decoder; arguments as :meth:`generate`. ``n = 0`` latents give
+        ``[0, 2]`` ids and ``[0]`` log-probabilities."""
+        max_length = self.max_length if max_length is None else max_length
+        # Every option is checked whatever the method, so a typo fails before a long run.
+        check_search_options(decoder, max_length, beam_size, temperature, generator)
         if decoder.vocab_size != len(self.vocabulary):
             raise ValueError(
                 f"the decoder has {decoder.vocab_size} token ids but this domain's vocabulary "
@@ -301,15 +303,6 @@ class TextDomain(Domain):
             )
         if method not in METHODS:
             raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
-        check_positive_int(beam_size, "beam_size")
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
-            raise TypeError(f"temperature must be a number > 0, got {type(temperature).__name__}")
-        if not (temperature > 0 and math.isfinite(temperature)):
-            raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
-        max_length = self.max_length if max_length is None else max_length
-        check_positive_int(max_length, "max_length")
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
 
         was_training = decoder.training
         decoder.eval()  # dropout and word dropout are for training only
@@ -340,7 +333,7 @@ class TextDomain(Domain):
         """Decode latents ``shared [n, d_s]``, ``residual [n, d_r]`` into ``n`` strings.
 
         All ``n`` latents decode together (beam search over ``n × beam_size`` rows); each text
-        stops at ``<eos>`` or after ``max_length`` words.
+        stops at ``<eos>`` or after ``max_length`` words. ``n = 0`` latents give ``[]``.
 
         Args:
             decoder: the module :meth:`build_decoder` made (its train/eval mode is restored).
@@ -349,7 +342,9 @@ class TextDomain(Domain):
                 ``temperature`` and ``generator``) or ``"beam"`` (deterministic, ``beam_size``).
             beam_size: beams per latent for ``"beam"`` (2 in the original).
             temperature: ``τ > 0`` for ``"sample"``: each step samples from ``p^(1/τ)``.
-            max_length: most words per text; default the domain's ``max_length``.
+            max_length: most words per text; default the domain's ``max_length``. Each word
+                is one decoder step over all rows, and a decoder that seldom emits ``<eos>``
+                (an untrained one) takes them all, so a huge value runs for a long time.
             generator: random generator for ``"sample"`` (on any device; the bridge passes
                 the one that drew the latents).
         """
@@ -363,7 +358,8 @@ class TextDomain(Domain):
             max_length=max_length,
             generator=generator,
         )
-        return self.to_text(tokens)
+        # to_text refuses an empty batch (a collate mistake there); no latents, no texts.
+        return self.to_text(tokens) if len(tokens) else []
 
     # -- files a person reads ----------------------------------------------------------------
     def read_item(self, source: str) -> str:

@@ -11,6 +11,9 @@ under the decoder in evaluation mode, i.e. exactly ``-reconstruction_loss`` of t
 batch. ``<pad>`` and ``<bos>`` are never proposed (training never asks for them) and their
 probability mass is not redistributed, so scores stay the model's own log-probabilities.
 Every sequence ends with ``<eos>``: after ``max_length`` words it is the only token allowed.
+Each step runs the decoder once on every row, so the time grows linearly with ``max_length``
+(an untrained decoder seldom emits ``<eos>`` and takes every step). ``n = 0`` latents give
+``tokens [0, 2]`` and ``scores [0]``.
 """
 
 from __future__ import annotations
@@ -20,12 +23,35 @@ from collections.abc import Callable
 import torch
 from einops import rearrange, repeat
 
+from flowbridge._checks import check_positive_int, check_positive_number
 from flowbridge.flows import draw_device
 
 from .decoder import TextDecoder
 from .vocabulary import BOS, EOS, PAD
 
 __all__ = ["greedy_search", "sample_search", "beam_search"]
+
+
+def check_search_options(
+    decoder: object,
+    max_length: object,
+    beam_size: object = 1,
+    temperature: object = 1.0,
+    generator: object = None,
+) -> None:
+    """Raise ``TypeError``/``ValueError`` unless the decoding options are usable: a
+    :class:`TextDecoder`, ``max_length >= 1`` and ``beam_size >= 1`` ints, a finite
+    ``temperature > 0`` and ``generator`` ``None`` or a ``torch.Generator``."""
+    if not isinstance(decoder, TextDecoder):
+        raise TypeError(
+            f"decoder must be a TextDecoder (the module TextDomain.build_decoder makes), got "
+            f"{type(decoder).__name__}"
+        )
+    check_positive_int(max_length, "max_length")
+    check_positive_int(beam_size, "beam_size")
+    check_positive_number(temperature, "temperature")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
 
 
 def _next_log_probs(logits: torch.Tensor, finished: torch.Tensor, last_step: bool) -> torch.Tensor:
@@ -82,7 +108,11 @@ def greedy_search(
 
     Returns:
         ``tokens [n, L]`` (``L <= max_length + 2``) and ``scores [n]`` (log-probabilities).
+
+    Raises:
+        TypeError, ValueError: a bad option (see :func:`check_search_options`) or latents.
     """
+    check_search_options(decoder, max_length)
     return _stepwise(decoder, shared, residual, max_length, lambda logp: logp.argmax(dim=-1))
 
 
@@ -100,6 +130,7 @@ def sample_search(
     (``< 1``) or flattens (``> 1``) each step's distribution, the scores stay those of the
     untempered model; ``generator`` makes the draw reproducible.
     """
+    check_search_options(decoder, max_length, temperature=temperature, generator=generator)
 
     def choose(logp: torch.Tensor) -> torch.Tensor:
         probs = (logp / temperature).softmax(dim=-1)
@@ -128,10 +159,13 @@ def beam_search(
 
     Arguments and returns as :func:`greedy_search`.
     """
-    n, beams = shared.shape[0], beam_size
-    state, context = decoder.start(
-        repeat(shared, "n d -> (n k) d", k=beams), repeat(residual, "n d -> (n k) d", k=beams)
-    )
+    check_search_options(decoder, max_length, beam_size=beam_size)
+    beams = beam_size
+    (h, c), context = decoder.start(shared, residual)
+    n = context.shape[0]
+    # Row i * beams + k is beam k of latent i.
+    state = (repeat(h, "l n d -> l (n k) d", k=beams), repeat(c, "l n d -> l (n k) d", k=beams))
+    context = repeat(context, "n d -> (n k) d", k=beams)
     device = context.device
     tokens = torch.full((n, beams, 1), BOS, dtype=torch.long, device=device)
     # All beams start as the same <bos> prefix: only the first is live, or the beam would

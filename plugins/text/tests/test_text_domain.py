@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import unicodedata
 from importlib import metadata
 
 import pytest
@@ -106,6 +107,14 @@ def test_unknown_words_become_unk(domain):
     assert x[0].tolist() == [BOS, UNK, UNK, EOS]
     assert x[1].tolist() == [BOS, domain.vocabulary.encode(["a"])[0], UNK, EOS]
     assert domain.to_text(x) == ["<unk> <unk>", "a <unk>"]
+
+
+def test_spellings_of_one_word_get_one_id():
+    domain = TextDomain(min_count=1)
+    domain.fit(["café au lait, don't"])
+    x = domain.collate(["café au lait, don't", unicodedata.normalize("NFD", "Café au lait, don’t")])
+    assert torch.equal(x[0], x[1]) and UNK not in x
+    assert domain.to_text(x[1:]) == ["café au lait, don't"]
 
 
 def test_over_long_text_keeps_first_max_length_words_and_eos(captions):

@@ -163,7 +163,25 @@ def test_decoder_needs_x_and_matching_latents(domain, spec):
         decoder(torch.zeros(2, spec.shared), torch.zeros(2, spec.residual), x)
 
 
-def test_reconstruction_loss_rejects_mismatched_logits(domain, spec):
+@pytest.mark.parametrize(
+    "shape, dtype, error, match",
+    [
+        (
+            (1, 5, 30),
+            torch.float32,
+            ValueError,
+            r"\[batch, T-1, V\] = \[1, 4, 30\].* got \[1, 5, 30\]",
+        ),
+        ((1, 4, 5), torch.float32, ValueError, r"30-token vocabulary, got \[1, 4, 5\]"),
+        ((1, 4, 50), torch.float32, ValueError, r"30-token vocabulary, got \[1, 4, 50\]"),
+        ((1, 4), torch.float32, ValueError, r"= \[1, 4, 30\] .* got \[1, 4\]"),
+        ((1, 4, 30), torch.long, TypeError, "floating-point logits, got dtype torch.int64"),
+    ],
+)
+def test_reconstruction_loss_rejects_mismatched_logits(domain, shape, dtype, error, match):
     x = domain.collate(["a red circle"])
-    with pytest.raises(ValueError, match=r"\[batch, T-1, V\] = \[1, 4, V\]"):
-        domain.reconstruction_loss(torch.zeros(1, 5, len(domain.vocabulary)), x)
+    assert len(domain.vocabulary) == 30
+    with pytest.raises(error, match=match):
+        domain.reconstruction_loss(torch.zeros(shape, dtype=dtype), x)
+    with pytest.raises(TypeError, match="must be the decoder's logits, a torch.Tensor"):
+        domain.reconstruction_loss(torch.zeros(1, 4, 30).tolist(), x)

@@ -8,7 +8,16 @@ import pytest
 import torch
 
 from flowbridge.domain import LatentSpec
-from flowbridge_text import BOS, EOS, PAD, UNK, TextDomain
+from flowbridge_text import (
+    BOS,
+    EOS,
+    PAD,
+    UNK,
+    TextDomain,
+    beam_search,
+    greedy_search,
+    sample_search,
+)
 
 N = 5
 
@@ -174,3 +183,44 @@ def test_generate_rejects_foreign_decoders_and_latents(domain, model, captions, 
         domain.generate(decoder, shared, residual[:, :2])
     with pytest.raises(ValueError, match="give one residual row per shared row"):
         domain.generate(decoder, shared, residual[:2])
+
+
+@pytest.mark.parametrize(
+    "search, arguments, error, match",
+    [
+        (beam_search, {"beam_size": 0}, ValueError, "beam_size must be >= 1"),
+        (beam_search, {"beam_size": -1}, ValueError, "beam_size must be >= 1"),
+        (beam_search, {"max_length": -1}, ValueError, "max_length must be >= 1"),
+        (greedy_search, {"max_length": -1}, ValueError, "max_length must be >= 1"),
+        (greedy_search, {"max_length": 2.5}, TypeError, "max_length must be an int"),
+        (
+            sample_search,
+            {"temperature": 0.0},
+            ValueError,
+            "temperature must be a finite number > 0",
+        ),
+        (
+            sample_search,
+            {"temperature": -1.0},
+            ValueError,
+            "temperature must be a finite number > 0",
+        ),
+        (sample_search, {"generator": 0}, TypeError, "generator must be a torch.Generator"),
+        (beam_search, {"shared": [[0.0] * 6]}, TypeError, "shared must be a torch.Tensor"),
+        (greedy_search, {"decoder": torch.nn.Linear(2, 2)}, TypeError, "must be a TextDecoder"),
+    ],
+)
+def test_search_functions_reject_bad_arguments(model, search, arguments, error, match):
+    decoder, shared, residual = model
+    given = {"decoder": decoder, "shared": shared, "residual": residual, "max_length": 3}
+    with pytest.raises(error, match=match):
+        search(**(given | arguments))
+
+
+@pytest.mark.parametrize("method", ["greedy", "sample", "beam"])
+def test_no_latents_generate_nothing(domain, model, spec, method):
+    decoder = model[0]
+    shared, residual = torch.zeros(0, spec.shared), torch.zeros(0, spec.residual)
+    tokens, scores = domain.generate_ids(decoder, shared, residual, method=method)
+    assert tokens.shape == (0, 2) and tokens.dtype == torch.long and scores.shape == (0,)
+    assert domain.generate(decoder, shared, residual, method=method) == []
