@@ -9,16 +9,32 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "nearest_existing"]
+
+
+def nearest_existing(path: Path) -> Path:
+    """``path`` itself or its nearest ancestor that exists (``.`` or ``/`` at the latest): what
+    decides whether ``path`` can be created as a directory."""
+    return next(p for p in (path, *path.parents) if p.exists())
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
     """Write a file so that readers see either the old content or the new, never a part.
 
     ``write(file)`` fills a temporary file in the same directory, which is flushed, fsynced
-    and moved over ``path`` with :func:`os.replace` (atomic on POSIX and Windows).
+    and moved over ``path`` with :func:`os.replace` (atomic on POSIX and Windows). Missing
+    folders are created; a file where a folder belongs, or a folder at ``path``, is refused
+    before anything is written (``NotADirectoryError``, ``IsADirectoryError``).
     """
     path = Path(path)
+    blocking = nearest_existing(path.parent)
+    if not blocking.is_dir():
+        # mkdir would say only "File exists", naming neither the file nor what was wanted.
+        raise NotADirectoryError(
+            f"cannot write {str(path)!r}: {str(blocking)!r} is a file, not a directory"
+        )
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {str(path)!r}: it is a directory")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -55,6 +55,12 @@ def test_atomic_write_replaces_whole_files_or_nothing(tmp_path):
         atomic_write(path, fail_halfway)
     assert path.read_bytes() == b"old"
     assert os.listdir(path.parent) == ["file.bin"]  # no temporary file left behind
+    # A file where a folder belongs, or a folder where the file belongs, is named.
+    with pytest.raises(NotADirectoryError, match=r"'.*file\.bin' is a file, not a directory"):
+        atomic_write(path / "deeper" / "x.bin", lambda f: f.write(b"x"))
+    with pytest.raises(IsADirectoryError, match=r"'.*sub': it is a directory"):
+        atomic_write(path.parent, lambda f: f.write(b"x"))
+    assert os.listdir(path.parent) == ["file.bin"]
 
 
 def test_the_fitted_vocabulary_travels_with_the_model(words_checkpoint):

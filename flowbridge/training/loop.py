@@ -49,7 +49,7 @@ from ..checkpoint import (
 )
 from ..config import ConfigError, LossWeights, RunConfig, from_dict, to_dict
 from ..domain import PairedSplit
-from ..files import atomic_write
+from ..files import atomic_write, nearest_existing
 from ..plugins import get_domain
 from .averaging import WeightAverage
 from .data import BatchSampler, Stream, derive_seed, fit_domain, load_splits, partition
@@ -391,7 +391,7 @@ class Trainer:
     def _check_out(self) -> None:
         """Refuse a ``train.out`` that cannot become the run's directory now, not after the
         data has been loaded and collated (``run`` creates it)."""
-        existing = next(path for path in (self.out, *self.out.parents) if path.exists())
+        existing = nearest_existing(self.out)
         if existing == self.out and not existing.is_dir():
             raise FileExistsError(
                 f"train.out {str(self.out)!r} is a file, not a directory: choose a directory "
