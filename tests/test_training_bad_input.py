@@ -11,7 +11,7 @@ from test_training_support import COLOURS, plugin, toy_config, toy_split  # noqa
 
 from flowbridge.checkpoint import CheckpointError, load_checkpoint
 from flowbridge.domain import PairedSplit
-from flowbridge.plugins import PluginError
+from flowbridge.plugins import PluginError, UnknownOptionError
 from flowbridge.training import Trainer, loop, train
 from flowbridge.training.data import spot_indices
 
@@ -173,3 +173,14 @@ def test_a_dataset_whose_split_is_not_a_paired_split_is_named(tmp_path, monkeypa
         r"flowbridge\.PairedSplit, got tuple",
     ):
         Trainer(toy_config(tmp_path))
+
+
+def test_an_option_a_domain_does_not_take_is_named_with_its_side(tmp_path):
+    config = toy_config(tmp_path)
+    config.domains.b.options = {**config.domains.b.options, "featurs": 3}
+    with pytest.raises(
+        UnknownOptionError,
+        match=rf"^domains\.b\.options: domain '{config.domains.b.name}' has no option 'featurs' "
+        r"\(did you mean 'features'\?\)",
+    ):
+        Trainer(config)

@@ -48,9 +48,9 @@ from ..checkpoint import (
     save_checkpoint,
 )
 from ..config import ConfigError, LossWeights, RunConfig, from_dict, to_dict
-from ..domain import PairedSplit
+from ..domain import Domain, PairedSplit
 from ..files import atomic_write, nearest_existing
-from ..plugins import get_domain
+from ..plugins import UnknownOptionError, get_domain
 from .averaging import WeightAverage
 from .data import BatchSampler, Stream, derive_seed, fit_domain, load_splits, partition
 from .schedule import scheduled_weights
@@ -194,6 +194,15 @@ def _differences(saved: Any, current: Any, where: str) -> list[str]:
     return [] if saved == current else [f"{where} ({saved!r} in the checkpoint, now {current!r})"]
 
 
+def _build_domain(config: RunConfig, side: str) -> Domain:
+    """Side ``side``'s domain; an option it does not take is named with its exact table."""
+    domain = getattr(config.domains, side)
+    try:
+        return get_domain(domain.name, **domain.options)
+    except UnknownOptionError as exc:
+        raise UnknownOptionError(f"domains.{side}.options: {exc}") from None
+
+
 class Trainer:
     """Trains a :class:`~flowbridge.Bridge` as a :class:`~flowbridge.config.RunConfig` says.
 
@@ -269,10 +278,7 @@ class Trainer:
         self._check_out()
         checkpoint = self._checkpoint_to_resume(resume)
 
-        domains = (
-            get_domain(config.domains.a.name, **config.domains.a.options),
-            get_domain(config.domains.b.name, **config.domains.b.options),
-        )
+        domains = tuple(_build_domain(config, side) for side in ("a", "b"))
         train_split, val_split = load_splits(config.data, names, train_data, val_data)
         # What errors about an item call its split: the argument, or the dataset's split.
         if train_data is not None:
