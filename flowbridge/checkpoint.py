@@ -101,6 +101,15 @@ def domain_record(domain: Domain) -> dict[str, Any]:
     }
 
 
+def weights_only_copy(value: Any) -> Any:
+    """``value`` written with ``torch.save`` and read back with ``torch.load(weights_only=True)``,
+    in memory: what a checkpoint would give back of it (raises what torch raises)."""
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
 def check_savable(domain: Domain, configured: dict[str, Any]) -> None:
     """Fail now, naming ``domain``, if a checkpoint could not keep it: a trainer calls this
     before the first step, so that a run is not lost at its first save or its first load.
@@ -136,11 +145,8 @@ def check_savable(domain: Domain, configured: dict[str, Any]) -> None:
             f"the domain from its options and would lose them; keep every constructor "
             f"argument in self.options"
         )
-    buffer = io.BytesIO()
     try:
-        torch.save(domain.state_dict(), buffer)
-        buffer.seek(0)
-        torch.load(buffer, weights_only=True)
+        weights_only_copy(domain.state_dict())
     except Exception as exc:  # whatever torch.save or the weights-only unpickler refuse
         raise PluginError(
             f"{label}: its state_dict() does not survive torch.save and "

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import io
 import json
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -28,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .checkpoint import weights_only_copy
 from .domain import Domain, EncoderOutput, LatentSpec
 from .plugins import NAME_PATTERN
 
@@ -293,11 +293,8 @@ def _check_state(
     with check("state_dict"):
         state = domain.state_dict()
         _expect(isinstance(state, dict), f"state_dict must return a dict, got {type(state)}")
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        buffer.seek(0)
         try:
-            loaded = torch.load(buffer, weights_only=True)
+            loaded = weights_only_copy(state)
         except Exception as exc:
             raise AssertionError(
                 "state_dict does not load with torch.load(weights_only=True); keep to tensors, "
