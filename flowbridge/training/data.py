@@ -184,27 +184,32 @@ def _raise_fit_error(
     exc: Exception,
 ) -> NoReturn:
     for field in (side, f"unpaired_{side}"):
-        try:
-            if len(getattr(split, field)):
-                domain.fit(list(getattr(split, field)))
-        except (TypeError, ValueError) as alone:
-            other, hint = "b" if side == "a" else "a", ""
-            if field == side and other_domain != domain.name and _fits(domain, split, other):
-                hint = (
-                    f" ({source}.{other} would suit domain {domain.name!r}: are a and b swapped?)"
-                )
-            where = f"{source}.{field} (items for domain {domain.name!r})"
-            raise _in_context(alone, where, hint) from alone
+        alone = _fit_error(domain, getattr(split, field))
+        if alone is None:
+            continue
+        other, hint = "b" if side == "a" else "a", ""
+        if (
+            field == side
+            and other_domain != domain.name
+            and _fit_error(domain, getattr(split, other)) is None
+        ):
+            hint = f" ({source}.{other} would suit domain {domain.name!r}: are a and b swapped?)"
+        where = f"{source}.{field} (items for domain {domain.name!r})"
+        raise _in_context(alone, where, hint) from alone
     where = f"{source}.{side} and {source}.unpaired_{side} together (domain {domain.name!r})"
     raise _in_context(exc, where) from exc
 
 
-def _fits(domain: Domain, split: PairedSplit, field: str) -> bool:
+def _fit_error(domain: Domain, items: Sequence[Any]) -> TypeError | ValueError | None:
+    """What ``domain.fit`` raises on ``items`` alone (``None``: it takes them, or they are
+    none)."""
+    if not len(items):
+        return None
     try:
-        domain.fit(list(getattr(split, field)))
-    except (TypeError, ValueError):
-        return False
-    return True
+        domain.fit(list(items))
+    except (TypeError, ValueError) as exc:
+        return exc
+    return None
 
 
 def spot_indices(size: int, spots: int) -> torch.Tensor:
