@@ -47,11 +47,27 @@ def test_uneven_sample_counts():
     assert result["mean"]["ROUGE-L"] == pytest.approx((1 + 1 / 2) / 2)
 
 
+def _meteor_jar(monkeypatch, name):
+    """Point pycocoevalcap's METEOR at a jar of this name beside its module, so a test holds
+    whether or not the real jar was installed (trimmed environments leave its 66 MB behind)."""
+    from pycocoevalcap.meteor import meteor
+
+    monkeypatch.setattr(meteor, "METEOR_JAR", name)
+
+
 def test_meteor_without_java_is_skipped_with_a_reason(monkeypatch):
+    _meteor_jar(monkeypatch, "meteor.py")  # a file that is there
     monkeypatch.setattr("flowbridge.metrics.captions.shutil.which", lambda name: None)
     result = caption_scores(CANDIDATES, REFERENCES)
     assert "METEOR" not in result["best"]
     assert "no `java` is on PATH" in result["skipped"]["METEOR"]
+
+
+def test_meteor_without_its_jar_is_skipped_with_a_reason(monkeypatch):
+    _meteor_jar(monkeypatch, "no-such-meteor.jar")
+    result = caption_scores(CANDIDATES, REFERENCES)
+    assert "METEOR" not in result["best"]
+    assert "no-such-meteor.jar is missing from" in result["skipped"]["METEOR"]
 
 
 @pytest.mark.skipif(shutil.which("java") is None, reason="METEOR needs a Java runtime")
