@@ -11,6 +11,7 @@ import pytest
 import torch
 from test_training_support import (  # noqa: F401 (fixtures)
     Poisonable,
+    ToyPairs,
     adversarial_settings,
     parameters,
     plugin,
@@ -383,6 +384,18 @@ def test_a_dataset_listing_the_domains_the_other_way_round_is_flipped(tmp_path):
     assert trainer.paired[1].take(torch.tensor([0])).shape == (1, 6)
     settings["domains"]["b"]["name"] = "poisonable"
     with pytest.raises(ConfigError, match=r"pairs domains \('other', 'vector'\)"):
+        Trainer(load_run_config(settings))
+
+
+@pytest.mark.parametrize("flipped", [False, True])
+def test_a_dataset_checks_the_domains_before_it_reads_a_split(tmp_path, monkeypatch, flipped):
+    """``PairedDataset.check_domains`` gets the domains in the dataset's own order (a
+    flipped dataset too) and its error stops the run before any item is read."""
+    settings = toy_settings(tmp_path, steps=1)
+    settings["data"]["options"] = {"flipped": flipped}
+    settings["domains"]["b"]["options"]["features"] = 5
+    monkeypatch.setattr(ToyPairs, "split", lambda self, name: pytest.fail("a split was read"))
+    with pytest.raises(ValueError, match="other items of 6 features, but the other domain's "):
         Trainer(load_run_config(settings))
 
 

@@ -170,6 +170,15 @@ class ToyPairs(PairedDataset):
             split = PairedSplit(split.b, split.a, split.meta)
         return split
 
+    def check_domains(self, a, b):
+        vector, other = (b, a) if self.flipped else (a, b)
+        for domain, width in ((vector, 4), (other, 6)):
+            if domain.features != width:
+                raise ValueError(
+                    f"toy-pairs has {domain.name} items of {width} features, but the "
+                    f"{domain.name} domain's features is {domain.features}"
+                )
+
 
 class CriticPairs(ToyPairs):
     """``toy-pairs`` with a discriminator on the ``a`` side."""

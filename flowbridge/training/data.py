@@ -49,17 +49,19 @@ def _oriented(split: PairedSplit, flip: bool) -> PairedSplit:
 
 def load_splits(
     config: DataConfig,
-    names: tuple[str, str],
+    domains: tuple[Domain, Domain],
     train: PairedSplit | None = None,
     val: PairedSplit | None = None,
 ) -> tuple[PairedSplit, PairedSplit | None]:
     """The training split and the validation split (or ``None``), with ``a`` items belonging
-    to domain ``names[0]``.
+    to ``domains[0]``.
 
     In-memory splits win over the configured dataset (``val`` only together with ``train``);
     a dataset whose domains are listed the other way round (``("image", "text")`` for
-    a = text) is flipped.
+    a = text) is flipped. A configured dataset checks the domains
+    (:meth:`PairedDataset.check_domains`) before it reads a split.
     """
+    names = (domains[0].name, domains[1].name)
     if train is not None:
         return train, val
     if val is not None:
@@ -81,6 +83,7 @@ def load_splits(
             f"a = {names[0]!r}, b = {names[1]!r}; set [domains.a] and [domains.b] to these two"
         )
     flip = pair != names
+    dataset.check_domains(*(domains[::-1] if flip else domains))
     for split_name in (config.train_split, config.val_split):
         if split_name and split_name not in dataset.splits:
             raise ConfigError(

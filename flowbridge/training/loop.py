@@ -279,7 +279,7 @@ class Trainer:
         checkpoint = self._checkpoint_to_resume(resume)
 
         domains = tuple(_build_domain(config, side) for side in ("a", "b"))
-        train_split, val_split = load_splits(config.data, names, train_data, val_data)
+        train_split, val_split = load_splits(config.data, domains, train_data, val_data)
         # What errors about an item call its split: the argument, or the dataset's split.
         if train_data is not None:
             sources = ("train_data", "val_data")

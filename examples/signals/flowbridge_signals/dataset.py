@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from flowbridge import PairedDataset, PairedSplit
+from flowbridge import Domain, PairedDataset, PairedSplit
 
 from .synth import FREQUENCIES, random_chords, random_voicing
 
@@ -77,3 +77,11 @@ class ChordsDataset(PairedDataset):
         b = random_voicing(self.transpose * chords, self.length, self.noise, generator)
         meta = [{"frequencies": chord.int().tolist()} for chord in chords]
         return PairedSplit(a=list(a.unbind(0)), b=list(b.unbind(0)), meta=meta)
+
+    def check_domains(self, a: Domain, b: Domain) -> None:
+        for side, domain in (("a", a), ("b", b)):
+            if domain.options.get("length") != self.length:
+                raise ValueError(
+                    f"chords option length is {self.length} but domain {side}'s length is "
+                    f"{domain.options.get('length')}; set them equal"
+                )

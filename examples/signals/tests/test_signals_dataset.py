@@ -45,6 +45,13 @@ def test_items_collate_in_the_signal_domain():
     assert batch.shape == (2, 32)
 
 
+def test_domains_of_another_length_are_named_before_training():
+    data = ChordsDataset(size=20, length=32, transpose=1)
+    data.check_domains(SignalDomain(length=32), SignalDomain(length=32))
+    with pytest.raises(ValueError, match="chords option length is 32 but domain b's length is 64"):
+        data.check_domains(SignalDomain(length=32), SignalDomain(length=64))
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

@@ -240,8 +240,7 @@ def run_prepare(args) -> int:
 
     run = load_run_config(args.config)
     dataset = CocoDataset(**_coco_options(to_dict(run.data), args.config))
-    # Training cannot compare the data with the image domain (datasets do not see domains
-    # there), so the step before it does.
+    # As training will: a mismatch is named before a long cache build, not after.
     for domain in (run.domains.a, run.domains.b):
         if domain.name == "image":
             dataset.check_image_domain(get_domain("image", **domain.options))

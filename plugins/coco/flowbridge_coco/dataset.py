@@ -158,14 +158,18 @@ class CocoDataset(PairedDataset):
             )
         return PairedSplit(a=a, b=b, meta=meta)
 
+    def check_domains(self, image: Domain, text: Domain) -> None:
+        """Training's check (:meth:`flowbridge.PairedDataset.check_domains`): the images fit
+        the image domain (:meth:`check_image_domain`); any text domain takes the captions."""
+        self.check_image_domain(image)
+
     def check_image_domain(self, domain: Domain) -> None:
         """Check that this dataset's items fit ``domain``, the image domain of a bridge: mode
         ``"images"`` needs its ``encoder = "conv"`` with the same ``size`` and ``channels``,
         mode ``"features"`` its ``encoder = "features"``.
 
-        The evaluation functions and ``flowbridge-coco prepare`` call it. ``flowbridge train``
-        cannot (a dataset does not see the domains there), so run ``prepare`` first: otherwise
-        the image domain's item check refuses the items without naming these settings.
+        Training (through :meth:`check_domains`), the evaluation functions and
+        ``flowbridge-coco prepare`` call it, before any image is read.
 
         Raises:
             CocoDataError: a setting differs; the message names both.

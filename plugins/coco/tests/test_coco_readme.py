@@ -74,3 +74,16 @@ def test_the_readme_configuration_trains_on_a_folder_of_images_and_captions_file
     assert main([*argv, "--from", "image", "--to", "text", str(files[0])]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"[image] {files[0]}" and len(lines) == 3
+
+
+def test_training_names_an_image_size_that_differs_from_the_data(tmp_path, monkeypatch, capsys):
+    [block] = [block for block in TOML_BLOCKS if 'dataset = "coco"' in block]
+    monkeypatch.chdir(tmp_path)
+    Path("run.toml").write_text(block.replace("options = {size = 32}", "options = {size = 16}"))
+    config = load_run_config("run.toml")
+    _own_data(Path(config.data.options["root"]), config.data.options["annotations"])
+
+    assert main(["train", "run.toml", "--steps", "2", "--no-progress"]) != 0
+    message = "coco option size ([data.options]) is 32 but the image domain's size is 16"
+    assert message in capsys.readouterr().err
+    assert not Path(config.train.out, "checkpoint.pt").exists()

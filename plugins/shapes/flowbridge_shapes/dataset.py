@@ -7,7 +7,7 @@ from typing import ClassVar
 import numpy as np
 
 from flowbridge._checks import check_positive_int
-from flowbridge.domain import PairedDataset, PairedSplit
+from flowbridge.domain import Domain, PairedDataset, PairedSplit
 
 from .attributes import all_combinations, held_out_pairs, sample_attributes
 from .captions import sample_caption
@@ -84,6 +84,17 @@ class ShapesDataset(PairedDataset):
             "seed": seed,
         }
         self._cache: dict[str, PairedSplit] = {}
+
+    def check_domains(self, image: Domain, text: Domain) -> None:
+        """The image domain must take this testbed's RGB images of ``image_size`` pixels."""
+        options = image.options
+        wanted = {"encoder": "conv", "size": self.image_size, "channels": 3}
+        for key, value in wanted.items():
+            if options.get(key, value) != value:
+                raise ValueError(
+                    f"the shapes images need the image domain's {key} = {value!r} (shapes option "
+                    f"image_size is {self.image_size}, RGB), but it is {options.get(key)!r}"
+                )
 
     def split(self, name: str) -> PairedSplit:
         if name not in _SPLITS:

@@ -92,6 +92,22 @@ def test_64_pixel_images():
     assert read_images(split.a) == [m["attributes"] for m in split.meta]
 
 
+def test_an_image_domain_of_another_size_is_named_before_training():
+    from flowbridge_image import ImageDomain
+    from flowbridge_text import TextDomain
+
+    dataset = ShapesDataset(train_size=4, image_size=64)
+    dataset.check_domains(ImageDomain(size=64), TextDomain())
+    cases = [
+        (ImageDomain(size=32), r"image domain's size = 64 \(shapes option image_size is 64, .* 32"),
+        (ImageDomain(size=64, channels=1), "channels = 3 .* but it is 1"),
+        (ImageDomain(encoder="features", feature_dim=8), "encoder = 'conv' .* 'features'"),
+    ]
+    for image, message in cases:
+        with pytest.raises(ValueError, match=message):
+            dataset.check_domains(image, TextDomain())
+
+
 def test_registered_through_the_plugin_hook():
     # The suite registers plugins in code; run alone, the entry point may have loaded it.
     here = not plugins.get_plugin_manager().is_registered(flowbridge_shapes.plugin)
