@@ -9,13 +9,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write", "nearest_existing"]
+__all__ = ["atomic_write", "check_parent", "nearest_existing"]
 
 
 def nearest_existing(path: Path) -> Path:
     """``path`` itself or its nearest ancestor that exists (``.`` or ``/`` at the latest): what
     decides whether ``path`` can be created as a directory."""
     return next(p for p in (path, *path.parents) if p.exists())
+
+
+def check_parent(path: str | Path) -> None:
+    """Refuse ``path`` at once if a file stands where one of its folders belongs, naming that
+    file (``NotADirectoryError``); ``mkdir`` would only say "File exists"."""
+    path = Path(path)
+    blocking = nearest_existing(path.parent)
+    if not blocking.is_dir():
+        raise NotADirectoryError(
+            f"cannot write {str(path)!r}: {str(blocking)!r} is a file, not a directory"
+        )
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
@@ -27,12 +38,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
     before anything is written (``NotADirectoryError``, ``IsADirectoryError``).
     """
     path = Path(path)
-    blocking = nearest_existing(path.parent)
-    if not blocking.is_dir():
-        # mkdir would say only "File exists", naming neither the file nor what was wanted.
-        raise NotADirectoryError(
-            f"cannot write {str(path)!r}: {str(blocking)!r} is a file, not a directory"
-        )
+    check_parent(path)
     if path.is_dir():
         raise IsADirectoryError(f"cannot write {str(path)!r}: it is a directory")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -168,6 +168,11 @@ def test_translate_keeps_the_best_of_several_candidates(tmp_path, capsys, checkp
             + ["--component-temperature", "1"],
             "this ConditionalResidualPrior has no mixture",
         ),
+        (  # the toy vector domain writes its file itself, not through atomic_write
+            ["translate", "--checkpoint", "{ckpt}", "--from", "vector", "--to", "words"]
+            + ["0,0,1,0", "--out", "{toml}/words"],
+            "cannot write '{toml}/words': '{toml}' is a file, not a directory",
+        ),
     ],
 )
 def test_user_errors_exit_2_with_one_clear_line(

@@ -74,9 +74,12 @@ def run(args) -> int:
 
     from ..checkpoint import load_bridge
     from ..distributed import resolve_device
+    from ..files import check_parent
     from ._errors import USER_ERRORS, report
 
     try:
+        if args.out:  # before the work, and for plugins that write their files themselves
+            check_parent(args.out)
         bridge = load_bridge(args.checkpoint, map_location=resolve_device(args.device))
         source, target = bridge.side(args.source), bridge.side(args.target)
         if source == target:
