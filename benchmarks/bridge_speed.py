@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -40,6 +39,7 @@ from flowbridge import Bridge, hookimpl  # noqa: E402
 from flowbridge.config import load_run_config  # noqa: E402
 from flowbridge.domain import PairedSplit  # noqa: E402
 from flowbridge.plugins import register  # noqa: E402
+from flowbridge.provenance import versions  # noqa: E402
 from flowbridge.training import Trainer  # noqa: E402
 
 # Named apart from the real plugins, so the presets' text/image options do not apply to them.
@@ -180,11 +180,7 @@ def main() -> None:
         return
     register(BenchPlugin(), name="bench")
     results = {
-        "commit": subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
+        **versions(__file__),
         "threads": args.threads,
         "load_average": os.getloadavg(),
         "translation": measure_translation(n=64, k=10, repeats=3),

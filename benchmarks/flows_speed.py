@@ -51,6 +51,7 @@ from torch import nn
 
 from flowbridge.files import atomic_write
 from flowbridge.flows import MLP, ConditionalResidualPrior, FlowPrior, SharedBijection
+from flowbridge.provenance import source_commit
 
 ROOT = Path(__file__).resolve().parent.parent
 # perf_counter: elapsed time, what a user waits for, but on a shared machine it includes
@@ -433,16 +434,6 @@ def compare_scales(steps: int, seeds: int, tiny: bool) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def _git_commit() -> str:
-    def git(*args):
-        return subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-
-    commit = git("rev-parse", "HEAD")
-    return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
-
-
 def _write_json(path: Path, payload: dict) -> None:
     atomic_write(path, lambda file: file.write(json.dumps(payload, indent=2).encode()))
 
@@ -483,7 +474,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "flows_speed",
         "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "git_commit": _git_commit(),
+        "git_commit": source_commit(__file__),
         "versions": {
             "python": platform.python_version(),
             "torch": torch.__version__,

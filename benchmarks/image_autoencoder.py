@@ -22,29 +22,20 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import platform
-import subprocess
 import time
 from pathlib import Path
 
 import torch
 
-import flowbridge
 from flowbridge.domain import LatentSpec
 from flowbridge.plugins import get_domain
+from flowbridge.provenance import versions
 from flowbridge_shapes.dataset import ShapesDataset
 from flowbridge_shapes.experiment import TESTBED, run_config
 from flowbridge_shapes.metrics import attributes_kept, one_pair_per_image
 from flowbridge_shapes.oracle import read_images
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def _commit() -> str:
-    try:
-        return subprocess.check_output(["git", "rev-parse", "HEAD"], text=True).strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def misreadings(truths: list[dict | None], reads: list[dict | None], meta: list[dict]) -> dict:
@@ -113,10 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
     generator = torch.Generator().manual_seed(args.seed)
 
     report = {
-        "commit": _commit(),
-        "flowbridge": flowbridge.__version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
+        **versions(__file__),
         "settings": {**vars(args), "latent": [spec.shared, spec.residual]},
         "points": [],
     }

@@ -53,18 +53,16 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import platform
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-import flowbridge
 from flowbridge import train
 from flowbridge.config import merge_settings
+from flowbridge.provenance import versions
 from flowbridge_shapes.dataset import ShapesDataset
 from flowbridge_shapes.experiment import (
     TEMPERATURES,
@@ -122,13 +120,6 @@ DEFAULT = (
     "lnfmm,lnfmm-single,gaussian,standard,deterministic,align,no-cross,paired-10,semi-10,"
     "semi-10-warm,semi-10-back,semi-10-both"
 )
-
-
-def _commit() -> str:
-    try:
-        return subprocess.check_output(["git", "rev-parse", "HEAD"], text=True).strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _equal_diversity(variants: dict) -> dict:
@@ -236,10 +227,7 @@ def main() -> None:
         args.steps = 10**6 if args.seconds else TESTBED["train"]["steps"]
     test = ShapesDataset(**TESTBED["data"]["options"]).split("test")
     report = {
-        "commit": _commit(),
-        "flowbridge": flowbridge.__version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
+        **versions(__file__),
         "threads": args.threads,
         "device": args.device,
         "steps": args.steps,

@@ -39,8 +39,6 @@ import argparse
 import collections
 import json
 import math
-import platform
-import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -49,8 +47,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-import flowbridge
 from flowbridge import Bridge, load_bridge, train
+from flowbridge.provenance import versions
 from flowbridge_shapes.attributes import ATTRIBUTES
 from flowbridge_shapes.captions import claims_hold
 from flowbridge_shapes.dataset import ShapesDataset
@@ -63,13 +61,6 @@ from flowbridge_shapes.metrics import (
 from flowbridge_shapes.oracle import read_images
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def _commit() -> str:
-    try:
-        return subprocess.check_output(["git", "rev-parse", "HEAD"], text=True).strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def knn_probe(
@@ -338,10 +329,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         with tempfile.TemporaryDirectory(prefix="flowbridge-diagnostics-") as run:
             bridge = train(run_config(args.variant, run, train=budget, data=data)).bridge
     report = {
-        "commit": _commit(),
-        "flowbridge": flowbridge.__version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
+        **versions(__file__),
         "checkpoint": args.checkpoint,
         "variant": None if args.checkpoint else args.variant,
         "steps": None if args.checkpoint else args.steps,

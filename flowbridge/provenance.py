@@ -1,0 +1,50 @@
+"""Where a result came from: the versions and the source commit to write next to numbers, so
+that result files can be compared across commits and machines."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["source_commit", "versions"]
+
+
+def source_commit(path: str | Path | None = None) -> str | None:
+    """The git commit of the work tree holding ``path`` (default: flowbridge's own source),
+    with ``-dirty`` appended when tracked files differ from it; ``None`` outside a git work
+    tree (an installed wheel) or without git.
+
+    It asks the tree the code lives in, not the caller's working directory, so a script run
+    from elsewhere still names the commit it ran."""
+    folder = Path(path) if path is not None else Path(__file__).resolve().parent
+    if folder.is_file():
+        folder = folder.parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=folder, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("-dirty" if dirty else "")
+
+
+def versions(path: str | Path | None = None) -> dict[str, Any]:
+    """``{"commit", "flowbridge", "torch", "python"}``: :func:`source_commit` of ``path`` and
+    the versions in use."""
+    from . import __version__
+
+    return {
+        "commit": source_commit(path),
+        "flowbridge": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }

@@ -1,0 +1,53 @@
+"""Result provenance: the commit of the code's own work tree, dirty or not, or None."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+import torch
+
+import flowbridge
+from flowbridge.provenance import source_commit, versions
+
+
+def _git(folder, *args):
+    return subprocess.run(
+        ["git", *args], cwd=folder, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path):
+    try:
+        _git(tmp_path, "init", "-q")
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("git is not available")
+    _git(tmp_path, "config", "user.email", "t@example.com")
+    _git(tmp_path, "config", "user.name", "t")
+    (tmp_path / "bench.py").write_text("print(1)\n")
+    _git(tmp_path, "add", "bench.py")
+    _git(tmp_path, "commit", "-qm", "first")
+    return tmp_path
+
+
+def test_the_commit_of_the_tree_holding_a_file_and_whether_it_was_edited(repo, monkeypatch):
+    head = _git(repo, "rev-parse", "HEAD")
+    monkeypatch.chdir("/")  # the caller's folder does not matter
+    assert source_commit(repo / "bench.py") == head
+    (repo / "untracked.txt").write_text("x")  # untracked files leave it clean
+    assert source_commit(repo) == head
+    (repo / "bench.py").write_text("print(2)\n")
+    assert source_commit(repo / "bench.py") == f"{head}-dirty"
+
+
+def test_no_commit_outside_a_work_tree(tmp_path):
+    assert source_commit(tmp_path) is None
+
+
+def test_versions_name_the_code_in_use(repo):
+    info = versions(repo)
+    assert info["commit"] == _git(repo, "rev-parse", "HEAD")
+    assert info["flowbridge"] == flowbridge.__version__
+    assert info["torch"] == torch.__version__
+    assert set(info) == {"commit", "flowbridge", "torch", "python"}
