@@ -6,7 +6,7 @@ import signal
 
 import pytest
 import torch
-from test_training_support import COLOURS, plugin  # noqa: F401
+from test_training_support import COLOURS, Words, plugin  # noqa: F401
 from toy_domains import VectorDomain
 
 from flowbridge.checkpoint import load_checkpoint
@@ -93,6 +93,31 @@ def test_translate_prints_text_and_writes_files(tmp_path, capsys, checkpoint):
     argv[2] = str(checkpoint.parent)
     assert main([*argv, "--from", "words", "--to", "vector", "--out", str(out), "red"]) == 0
     assert written.read_text().splitlines() == rows
+
+
+def test_translate_passes_options_to_the_domains_generate(checkpoint, monkeypatch, capsys):
+    seen = []
+
+    def generate(self, decoder, shared, residual, **options):
+        seen.append(options)
+        return ["red"] * shared.shape[0]
+
+    monkeypatch.setattr(Words, "generate", generate)
+    argv = ["translate", "--checkpoint", str(checkpoint), "--from", "vector", "--to", "words"]
+    options = ["--option", "method=beam", "--option", "beam_size=5", "--option", "p=0.5"]
+    assert main([*argv, *options, "--option", 'name="5"', "0,0,1,0"]) == 0
+    assert seen == [{"method": "beam", "beam_size": 5, "p": 0.5, "name": "5"}]
+    capsys.readouterr()
+    for bad, message in [
+        (["--option", "beam_size"], "expected KEY=VALUE with KEY a Python name, got 'beam_size'"),
+        (["--option", "temperature=0.5"], "--option temperature names a setting of translate"),
+        (["--option", "k=1", "--option", "k=2"], "--option k is given twice"),
+    ]:
+        try:
+            code = main([*argv, *bad, "0,0,1,0"])
+        except SystemExit as exit:  # argparse's own refusal
+            code = exit.code
+        assert code == 2 and message in capsys.readouterr().err
 
 
 def test_translate_passes_a_component_temperature_to_a_mixture_prior(tmp_path, capsys):

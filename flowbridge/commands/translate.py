@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from . import positive_int
@@ -13,6 +14,8 @@ examples:
       --samples 8 --out red_circles "a red circle" "a small square on the left"
   flowbridge translate --checkpoint runs/shapes/checkpoint.pt --from image --to text \\
       --samples 5 photo1.png photo2.png
+  flowbridge translate --checkpoint runs/shapes --from image --to text \\
+      --option method=beam --option beam_size=5 photo1.png
 
 Inputs are read by the source domain (text: the argument itself; image: a file path).
 Outputs are written by the target domain to --out plus its suffix (images: a PNG grid, one row
@@ -25,6 +28,18 @@ def _temperature(text: str) -> float:
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
+
+
+def _option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of ``--option``: the value read as JSON (``5``, ``0.7``, ``true``,
+    ``"x"``), else kept as the string it is (``method=beam``)."""
+    key, equals, value = text.partition("=")
+    if not equals or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a Python name, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def add_parser(subparsers) -> None:
@@ -62,11 +77,41 @@ def add_parser(subparsers) -> None:
         help="keep each sample the best of M draws: the one whose encoding rebuilds its input "
         "best (more accurate, a little less diverse; M times the work)",
     )
+    parser.add_argument(
+        "--option",
+        type=_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the output domain's generate, repeatable (text: method=greedy, beam "
+        "or sample; beam_size=5; max_length=20); VALUE is read as JSON where it parses",
+    )
     parser.add_argument("--out", metavar="PATH", help="output file (the domain adds a suffix)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the residual samples")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="items of the input domain")
     parser.set_defaults(func=run)
+
+
+def _generate_options(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """``--option`` pairs as keyword arguments of the target domain's ``generate``; a key that
+    names one of ``Bridge.translate``'s own arguments is refused (its flag sets it)."""
+    import inspect
+
+    from ..bridge import Bridge
+
+    own = set(inspect.signature(Bridge.translate).parameters) - {"self", "generate_options"}
+    options: dict[str, object] = {}
+    for key, value in pairs:
+        if key in own:
+            raise ValueError(
+                f"--option {key} names a setting of translate itself, not of the domain's "
+                f"generate; use its own flag (flowbridge translate --help)"
+            )
+        if key in options:
+            raise ValueError(f"--option {key} is given twice")
+        options[key] = value
+    return options
 
 
 def run(args) -> int:
@@ -99,6 +144,7 @@ def run(args) -> int:
             generator=generator,
             component_temperature=args.component_temperature,
             candidates=args.candidates,
+            **_generate_options(args.option),
         )
         is_text = all(isinstance(item, str) for row in outputs for item in row)
         out = args.out or (None if is_text else "translations")
