@@ -1,14 +1,14 @@
 """Bridge speed: batched translation vs a per-sample loop; training steps at two scales.
 
     .venv/bin/python benchmarks/bridge_speed.py            # everything (~2-4 min on 2 CPU cores)
-    .venv/bin/python benchmarks/bridge_speed.py --skip-paper
+    .venv/bin/python benchmarks/bridge_speed.py --skip-paper --out /tmp/bridge_speed.json
 
-Writes ``benchmarks/results/bridge_speed.json`` and prints it. The domains are the tests' toy
-``VectorDomain`` (an MLP encoder and decoder on real vectors), so the numbers measure the
-bridge (encoders, shared map, residual priors, losses, optimiser) with stand-in encoders, not
-the image and text plugins' networks. At
-paper scale the vectors are sized like the original's inputs to the latent (text 1024, image
-features 4096) with encoder/decoder hidden width 1024.
+Writes ``benchmarks/results/bridge_speed.json`` (or ``--out``) and prints it. The domains are
+the tests' toy ``VectorDomain`` (an MLP encoder and decoder on real vectors), so the numbers
+measure the bridge (encoders, shared map, residual priors, losses, optimiser) with stand-in
+encoders, not the image and text plugins' networks. At paper scale the vectors are sized like
+the original's inputs to the latent (text 1024, image features 4096) with encoder/decoder
+hidden width 1024.
 
 Each training measurement runs in a fresh subprocess so its peak resident memory (or peak
 CUDA memory) is its own; the resident figure includes the Python + torch baseline, which is
@@ -18,6 +18,7 @@ reported next to it.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import resource
@@ -36,8 +37,11 @@ sys.path.insert(0, str(ROOT / "tests"))  # the toy vector domains
 from toy_domains import make_domain_class  # noqa: E402
 
 from flowbridge import Bridge, hookimpl  # noqa: E402
+from flowbridge.commands import positive_int  # noqa: E402
 from flowbridge.config import load_run_config  # noqa: E402
+from flowbridge.distributed import resolve_device  # noqa: E402
 from flowbridge.domain import PairedSplit  # noqa: E402
+from flowbridge.files import atomic_write, check_parent  # noqa: E402
 from flowbridge.plugins import register  # noqa: E402
 from flowbridge.provenance import versions  # noqa: E402
 from flowbridge.training import Trainer  # noqa: E402
@@ -51,6 +55,9 @@ SCALES = {
     "small": ("small", 64, 256, 128),
     "paper": ("captioning", 1024, 4096, 1024),
 }
+# Steps left out of the timing (allocations, lazy imports), and the fewest timed steps whose
+# median says more than one step's time.
+WARMUP_STEPS, MIN_TIMED_STEPS = 2, 3
 
 
 class BenchPlugin:
@@ -90,7 +97,7 @@ def random_split(n: int, text: int, image: int) -> PairedSplit:
 
 
 def measure_training(scale: str, steps: int, device: str) -> dict:
-    """Per-step wall time (median after two warm-up steps) and peak memory of one scale."""
+    """Per-step wall time (median after ``WARMUP_STEPS``) and peak memory of one scale."""
     register(BenchPlugin(), name="bench")
     baseline_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with tempfile.TemporaryDirectory() as out:
@@ -107,8 +114,8 @@ def measure_training(scale: str, steps: int, device: str) -> dict:
         trainer.run()
         if trainer.device.type == "cuda":
             torch.cuda.synchronize(trainer.device)
-    # Two warm-up steps (allocations, lazy imports) are left out.
-    step_times = [b - a for a, b in zip([started, *times[:-1]], times, strict=True)][2:]
+    step_times = [b - a for a, b in zip([started, *times[:-1]], times, strict=True)]
+    step_times = step_times[WARMUP_STEPS:]
     result = {
         "scale": scale,
         "preset": config.preset,
@@ -165,50 +172,88 @@ def measure_translation(n: int, k: int, repeats: int) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def measure_in_child(scale: str, steps: int, device: str, threads: int) -> dict:
+    """:func:`measure_training` in a fresh process, so that its peak memory is its own.
+
+    Raises:
+        SystemExit: the child failed; the message carries the child's own error output.
+    """
+    command = [sys.executable, __file__, "--child", scale, "--steps", str(steps)]
+    command += ["--device", device, "--threads", str(threads)]
+    child = subprocess.run(command, capture_output=True, text=True)
+    if child.returncode != 0:
+        raise SystemExit(
+            f"the {scale}-scale training measurement failed (exit status {child.returncode}):\n"
+            f"{child.stderr.strip()}"
+        )
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The options, each checked before anything is timed."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--skip-paper", action="store_true", help="only the small scale")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (training)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=8, help="training steps per scale")
+    parser.add_argument("--threads", type=positive_int, default=2, help="torch threads")
+    parser.add_argument(
+        "--steps",
+        type=positive_int,
+        default=8,
+        help=f"training steps per scale: {WARMUP_STEPS} warm-up steps, then at least "
+        f"{MIN_TIMED_STEPS} timed ones",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "benchmarks" / "results" / "bridge_speed.json",
+        help="the JSON file to write (replaced)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.steps < WARMUP_STEPS + MIN_TIMED_STEPS:
+        parser.error(
+            f"--steps must be >= {WARMUP_STEPS + MIN_TIMED_STEPS} ({WARMUP_STEPS} warm-up "
+            f"steps are not timed, and the median needs {MIN_TIMED_STEPS}), got {args.steps}"
+        )
+    try:
+        resolve_device(args.device)
+        if not args.child:
+            check_parent(args.out)
+            if args.out.is_dir():
+                raise IsADirectoryError(f"--out {str(args.out)!r} is a folder, not a JSON file")
+    except (ValueError, OSError) as exc:
+        parser.error(str(exc))
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("FLOWBRIDGE_LOAD_PLUGINS", "")
     if args.child:  # one training measurement, in its own process
-        print(json.dumps(measure_training(args.child, args.steps, args.device)))
-        return
+        result = measure_training(args.child, args.steps, args.device)
+        print(json.dumps(result))
+        return result
     register(BenchPlugin(), name="bench")
     results = {
         **versions(__file__),
+        "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "threads": args.threads,
+        "steps": args.steps,
         "load_average": os.getloadavg(),
         "translation": measure_translation(n=64, k=10, repeats=3),
-        "training": [],
+        "training": [
+            measure_in_child(scale, args.steps, args.device, args.threads)
+            for scale in ["small"] + ([] if args.skip_paper else ["paper"])
+        ],
     }
-    for scale in ["small"] + ([] if args.skip_paper else ["paper"]):
-        child = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--child",
-                scale,
-                "--steps",
-                str(args.steps),
-                "--device",
-                args.device,
-                "--threads",
-                str(args.threads),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        results["training"].append(json.loads(child.stdout.strip().splitlines()[-1]))
-    path = ROOT / "benchmarks" / "results" / "bridge_speed.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    text = json.dumps(results, indent=2) + "\n"
+    atomic_write(args.out, lambda file: file.write(text.encode()))
+    print(text, end="")
+    return results
 
 
 if __name__ == "__main__":

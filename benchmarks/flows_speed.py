@@ -1,6 +1,8 @@
 """Speed and fit quality of flowbridge's flows, next to nflows 0.14, zuko and the bare MLPs.
 
-Three parts, all written to one JSON file under ``benchmarks/results/`` and echoed on stdout:
+Three parts, all written to one JSON file and echoed on stdout: ``--out`` ending in ``.json``
+names that file; any other ``--out`` is a folder (default ``benchmarks/results/``) that gets a
+``flows_speed-<UTC time>-<threads>threads-<clock>[-tiny].json``.
 
 1. **Peers.** The same conditional affine-coupling flow (64 features, 32 context features,
    8 couplings, conditioner MLP [32 + 32] → 256 → 256 → 64 with ReLU, 791,040 parameters)
@@ -20,7 +22,7 @@ Usage::
 
     python benchmarks/flows_speed.py                 # everything (about 5 minutes)
     python benchmarks/flows_speed.py --skip-paper    # peers and quality only
-    python benchmarks/flows_speed.py --tiny          # a smoke run with toy sizes
+    python benchmarks/flows_speed.py --tiny --out /tmp/smoke.json   # a smoke run, toy sizes
     python benchmarks/flows_speed.py --threads 1 --clock cpu   # immune to busy neighbours
 """
 
@@ -49,7 +51,8 @@ from nflows.flows import Flow
 from nflows.transforms import AffineCouplingTransform, CompositeTransform
 from torch import nn
 
-from flowbridge.files import atomic_write
+from flowbridge.commands import positive_int
+from flowbridge.files import atomic_write, check_parent, nearest_existing
 from flowbridge.flows import MLP, ConditionalResidualPrior, FlowPrior, SharedBijection
 from flowbridge.provenance import source_commit
 
@@ -356,7 +359,11 @@ def paper_scale(tiny: bool, batch: int, steps: int, threads: int, clock: str) ->
         command = [sys.executable, __file__, "--paper-module", name, "--paper-batch", str(batch)]
         command += ["--paper-steps", str(steps), "--threads", str(threads), "--clock", clock]
         command += ["--tiny"] if tiny else []
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(
+                f"measuring {name} failed (exit status {done.returncode}):\n{done.stderr.strip()}"
+            )
         results[name] = json.loads(done.stdout)
         print(f"  {name}: {json.dumps(results[name]['train_step_ms']['median'])} ms", flush=True)
     return results
@@ -393,7 +400,8 @@ def compare_scales(steps: int, seeds: int, tiny: bool) -> dict:
     data = torch.Generator().manual_seed(1234)
     x_train, c_train = quality_dataset(512 if tiny else 8192, data)
     x_test, c_test = quality_dataset(256 if tiny else 4096, data)
-    checkpoints = sorted({steps // 4, steps // 2, steps})
+    # Step 0 is no checkpoint: the NLL is measured after a step (fewer than 4 steps give fewer).
+    checkpoints = sorted({steps // 4, steps // 2, steps} - {0})
     results = {}
     for scale in ("softplus", "exp", "sigmoid"):
         curves = []
@@ -420,7 +428,8 @@ def compare_scales(steps: int, seeds: int, tiny: bool) -> dict:
             },
             "final_test_nll_per_seed": final,
             "mean": statistics.mean(final),
-            "stdev": statistics.stdev(final) if len(final) > 1 else math.nan,
+            # None, not NaN, for one seed: NaN is no JSON.
+            "stdev": statistics.stdev(final) if len(final) > 1 else None,
         }
     results["best_possible_nll"] = QUALITY_ENTROPY
     results["setup"] = (
@@ -438,28 +447,90 @@ def _write_json(path: Path, payload: dict) -> None:
     atomic_write(path, lambda file: file.write(json.dumps(payload, indent=2).encode()))
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=30, help="timed rounds per operation")
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each default, except ``None``: those options say in words what they default to."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
+def output_path(out: Path, stamp: str, mode: str) -> Path:
+    """``out`` itself if it ends in ``.json``, else a file named by time and mode in ``out``."""
+    return out if out.suffix == ".json" else out / f"flows_speed-{stamp}-{mode}.json"
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an ``--out`` that cannot be written before minutes of timing, not after."""
+    if out.suffix != ".json":
+        blocking = nearest_existing(out)
+        if not blocking.is_dir():
+            raise NotADirectoryError(
+                f"--out {str(out)!r}: {str(blocking)!r} is a file, not a folder"
+            )
+        return
+    check_parent(out)
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {str(out)!r} is a folder; name a new .json file")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The options, each checked before anything is timed."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=_HelpFormatter
+    )
+    parser.add_argument(
+        "--repeats",
+        type=positive_int,
+        default=30,
+        help="timed rounds per operation (>= 2: the spread needs two)",
+    )
     parser.add_argument("--skip-paper", action="store_true", help="leave out part 2")
     parser.add_argument("--skip-quality", action="store_true", help="leave out part 3")
-    parser.add_argument("--quality-steps", type=int, default=1000)
-    parser.add_argument("--quality-seeds", type=int, default=3)
-    parser.add_argument("--paper-batch", type=int, default=128)
-    parser.add_argument("--paper-steps", type=int, default=5)
+    parser.add_argument(
+        "--quality-steps",
+        type=positive_int,
+        help="Adam steps per fit in part 3 (default: 1000, or 20 with --tiny)",
+    )
+    parser.add_argument("--quality-seeds", type=positive_int, default=3, help="fits per scale")
+    parser.add_argument(
+        "--paper-batch", type=positive_int, default=128, help="batch of part 2's steps"
+    )
+    parser.add_argument(
+        "--paper-steps", type=positive_int, default=5, help="timed steps per module in part 2"
+    )
     parser.add_argument("--tiny", action="store_true", help="toy sizes: a smoke run")
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument("--threads", type=positive_int, default=2, help="torch.set_num_threads")
     parser.add_argument(
         "--clock", choices=sorted(CLOCKS), default="wall", help="cpu needs --threads 1"
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "benchmarks" / "results",
+        help="a .json file to write, or a folder to write a time-stamped one into",
+    )
     parser.add_argument("--paper-module", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.clock == "cpu" and args.threads != 1:
         parser.error(
             f"--clock cpu times this thread only: it needs --threads 1, not {args.threads}"
         )
+    if args.repeats < 2:
+        parser.error(
+            f"--repeats must be >= 2 (the interquartile range needs two), got {args.repeats}"
+        )
+    if args.quality_steps is None:
+        args.quality_steps = 20 if args.tiny else 1000
+    if not args.paper_module:
+        try:
+            _check_out(args.out)
+        except OSError as exc:
+            parser.error(str(exc))
+    return args
 
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
     clock = CLOCKS[args.clock]
     if args.paper_module:  # the child process of part 2
@@ -495,14 +566,12 @@ def main(argv: list[str] | None = None) -> dict:
             args.tiny, args.paper_batch, args.paper_steps, args.threads, args.clock
         )
     if not args.skip_quality:
-        report["scale_quality"] = compare_scales(
-            20 if args.tiny else args.quality_steps, args.quality_seeds, args.tiny
-        )
+        report["scale_quality"] = compare_scales(args.quality_steps, args.quality_seeds, args.tiny)
     report["machine"]["load_average_at_end"] = os.getloadavg()
 
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     mode = f"{args.threads}threads-{args.clock}" + ("-tiny" if args.tiny else "")
-    path = args.out / f"flows_speed-{stamp}-{mode}.json"
+    path = output_path(args.out, stamp, mode)
     _write_json(path, report)
     print(json.dumps(report, indent=2))
     print(f"written to {path}", file=sys.stderr)

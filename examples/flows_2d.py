@@ -25,7 +25,8 @@ from pathlib import Path
 import matplotlib
 import torch
 
-from flowbridge.files import atomic_write
+from flowbridge.commands import positive_int
+from flowbridge.files import atomic_write, check_parent
 from flowbridge.flows import ConditionalResidualPrior
 
 matplotlib.use("Agg")  # no display needed
@@ -142,16 +143,34 @@ def evaluate_and_plot(prior: ConditionalResidualPrior, out: Path, seed: int) -> 
     return report
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("out/flows_2d.png"))
-    parser.add_argument("--steps", type=int, default=2500)
-    parser.add_argument("--batch", type=int, default=512)
-    parser.add_argument("--seed", type=int, default=0)
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The options, each checked before training, so that a bad one costs no minutes."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--out", type=Path, default=Path("out/flows_2d.png"), help="PNG to write")
+    parser.add_argument("--steps", type=positive_int, default=2500, help="Adam steps")
+    parser.add_argument("--batch", type=positive_int, default=512, help="samples per step")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the model and the data")
     # The layers are small, so a second thread gains little, and on a busy machine every
     # OpenMP parallel region can stall for milliseconds (10x slower measured on 2 cores).
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads")
     args = parser.parse_args(argv)
+    try:
+        check_parent(args.out)
+        if args.out.is_dir():
+            example = args.out / "flows_2d.png"
+            raise IsADirectoryError(
+                f"--out {str(args.out)!r} is a folder; name the PNG, e.g. {str(example)!r}"
+            )
+    except OSError as exc:
+        parser.error(str(exc))
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
 
     start = time.perf_counter()

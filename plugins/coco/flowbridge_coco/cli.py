@@ -30,8 +30,16 @@ examples:
 The dataset settings come from the run configuration saved in the checkpoint (use --config
 for a checkpoint without one, --data-root when the data has moved). Results: results.json,
 results.md (the tables) and, for captioning, captions.json (each image's samples, best
-consensus score first); text-to-image also writes grids/ and generated.pt.
+consensus score first); text-to-image also writes grids/ and generated.pt. Those of an earlier
+evaluation into the same folder that this one does not rewrite are deleted.
 """
+
+
+class _EvaluateHelp(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except ``None``: those options say what they default to."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
 
 
 def _non_negative(text: str) -> int:
@@ -54,20 +62,33 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         help="caption or synthesise a split K times and score it",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_EvaluateHelp,
     )
     evaluate.add_argument("checkpoint", help="a checkpoint of flowbridge train")
-    evaluate.add_argument("--task", choices=("captioning", "text-to-image"), default="captioning")
-    evaluate.add_argument("--split", default="test", help="the split to evaluate (test)")
-    evaluate.add_argument("--out", default="results", metavar="DIR", help="results folder")
-    evaluate.add_argument("--samples", type=positive_int, help="K per input (100 / 10)")
+    evaluate.add_argument(
+        "--task", choices=("captioning", "text-to-image"), default="captioning", help="what to do"
+    )
+    evaluate.add_argument("--split", default="test", help="the split to evaluate")
+    evaluate.add_argument(
+        "--out", default="results", metavar="DIR", help="results folder (an earlier evaluation's "
+        "files in it are replaced)"
+    )  # fmt: skip
+    evaluate.add_argument(
+        "--samples", type=positive_int, help="K per input (default: 100 captions / 10 images)"
+    )
     evaluate.add_argument("--temperature", type=float, default=1.0, help="residual noise scale")
-    evaluate.add_argument("--beam-size", type=positive_int, default=2, help="captioning beam (2)")
-    evaluate.add_argument("--neighbours", type=positive_int, default=60, help="consensus k (60)")
-    evaluate.add_argument("--consensus-top", type=positive_int, default=125, help="consensus m")
+    evaluate.add_argument("--beam-size", type=positive_int, default=2, help="captioning beam")
+    evaluate.add_argument(
+        "--neighbours", type=positive_int, default=60, help="consensus k (at most the training "
+        "images)"
+    )  # fmt: skip
+    evaluate.add_argument(
+        "--consensus-top", type=positive_int, default=125, help="consensus m (at most the "
+        "neighbours' references)"
+    )  # fmt: skip
     evaluate.add_argument(
         "--diversity-top", type=_non_negative, default=5, help="best captions per image for "
-        "the diversity metrics (5; 0 = all K)"
+        "the diversity metrics (0 = all K)"
     )  # fmt: skip
     evaluate.add_argument("--no-meteor", action="store_true", help="skip METEOR (Java)")
     evaluate.add_argument(

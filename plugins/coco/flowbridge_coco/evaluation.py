@@ -6,10 +6,12 @@
 2. *oracle* (best-of-K) and mean-of-K BLEU-1..4, METEOR, ROUGE-L, CIDEr-D against the
    image's references (:func:`flowbridge.metrics.caption_scores`);
 3. *consensus re-ranking* (:mod:`~flowbridge_coco.consensus`, k = 60 neighbours by image
-   feature, m = 125): the top-ranked caption is scored the same way;
+   feature, m = 125; fewer when the training split has fewer images or references, and the
+   metrics record how many were used): the top-ranked caption is scored the same way;
 4. *diversity* of the top ``diversity_top`` re-ranked captions (default 5, the "best-5"
    protocol of the diverse-captioning papers LNFMM compares with; 0 = all K): Div-1, Div-2,
-   mBLEU-4, unique and novel fractions, self-CIDEr.
+   mBLEU-4, unique and novel fractions, self-CIDEr. An empty caption (no words decoded) is
+   not novel.
 
 Image features for the neighbours are the dataset's features in features mode (the paper's
 VGG vectors) and the bridge's shared image codes in images mode.
@@ -147,9 +149,14 @@ def evaluate_captioning(
     """Caption every image of ``split`` K times and score the samples as LNFMM did.
 
     Returns:
-        ``metrics`` = ``{"task", "split", "images", "settings", "oracle": {metric: value},
-        "mean_of_k": {...}, "consensus": {...}, "diversity": {...}, "skipped": {metric:
-        reason}}`` and the ranked captions of every image.
+        ``metrics`` = ``{"task", "split", "images", "settings", "used", "oracle": {metric:
+        value}, "mean_of_k": {...}, "consensus": {...}, "diversity": {...}, "skipped":
+        {metric: reason}}`` and the ranked captions of every image. ``settings`` are as
+        asked; ``used`` = ``{"neighbours", "consensus_top": [fewest, most]}`` is what consensus
+        re-ranking could apply: at most as many neighbours as training images, and per image
+        at most as many similarities as its neighbours have references.
+        ``diversity["novel"]`` is the fraction of captions that are neither empty nor a
+        training caption: an empty caption is counted, as not novel.
 
     Raises:
         CocoDataError: the dataset's items do not fit the bridge's image domain
@@ -180,13 +187,15 @@ def evaluate_captioning(
         candidates, neighbours, train.references, cider, settings.consensus_top, progress
     )
     ranked = [[row[j] for j in order] for row, order in zip(candidates, orders, strict=True)]
+    pools = [sum(len(train.references[j]) for j in near) for near in neighbours.tolist()]
     oracle = caption_scores(candidates, test.references, meteor=settings.meteor)
     consensus = caption_scores([r[:1] for r in ranked], test.references, meteor=settings.meteor)
     top = [r[: settings.diversity_top] if settings.diversity_top else r for r in ranked]
     diversity = {
         "captions_per_image": len(top[0]),
         "unique": unique_fraction(top),
-        "novel": novel_fraction(top, dataset.training_captions()),
+        # "" among the known captions: a caption with no words is nothing new.
+        "novel": novel_fraction(top, [*dataset.training_captions(), ""]),
         "Div-1": div_n(top, 1),
         "Div-2": div_n(top, 2),
     }
@@ -198,6 +207,10 @@ def evaluate_captioning(
         "split": split,
         "images": len(test),
         "settings": asdict(settings),
+        "used": {
+            "neighbours": neighbours.shape[1],
+            "consensus_top": [min(settings.consensus_top, n) for n in (min(pools), max(pools))],
+        },
         "oracle": oracle["best"],
         "mean_of_k": oracle["mean"],
         "consensus": consensus["mean"],

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,9 @@ CAPTION_COLUMNS = {
 _DIVERSITY = ("unique", "novel", "mBLEU-4", "Div-1", "Div-2", "self-CIDEr")
 _PERCENT = ("unique", "novel")
 _IMAGE_SCORES = ("FID", "precision", "recall", "real", "generated")
+#: The files an evaluation writes into its folder, besides ``grids/grid_NNN.png``.
+_OUTPUTS = ("results.json", "results.md", "captions.json", "generated.pt", "grids/grids.md")
+_GRID = re.compile(r"grid_\d{3,}\.png")
 
 
 def _cell(value: Any, percent: bool = False) -> str:
@@ -47,6 +52,26 @@ def _table(header: list[str], rows: list[tuple[str, list[str]]]) -> list[str]:
     ]
 
 
+def _consensus(settings: dict[str, Any], used: dict[str, Any] | None) -> str:
+    """How consensus re-ranking ran: the neighbours and similarities it could use, and what
+    was asked where the training split had fewer (results written before ``used`` existed
+    state only what was asked)."""
+    asked_k, asked_m = settings["neighbours"], settings["consensus_top"]
+    used = used or {"neighbours": asked_k, "consensus_top": [asked_m, asked_m]}
+    k, (fewest, most) = used["neighbours"], used["consensus_top"]
+    m = str(most) if fewest == most else f"{fewest}–{most}"
+    text = (
+        f"consensus re-ranking over the references of the {k} nearest training images, top "
+        f"{m} CIDEr-D similarities summed"
+    )
+    short = []
+    if k < asked_k:
+        short.append(f"{asked_k} neighbours asked for, but the training split has {k} images")
+    if fewest < asked_m:
+        short.append(f"top {asked_m} asked for, but the neighbours have {m} references")
+    return text + (f" ({'; '.join(short)})" if short else "")
+
+
 def _captioning(metrics: dict[str, Any]) -> list[str]:
     s = metrics["settings"]
     k = s["samples"]
@@ -54,8 +79,7 @@ def _captioning(metrics: dict[str, Any]) -> list[str]:
         f"# COCO image captioning ({metrics['split']} split, {metrics['images']} images)",
         "",
         f"{k} samples per image (beam {s['beam_size']}, temperature {s['temperature']}, seed "
-        f"{s['seed']}); consensus re-ranking over the references of the {s['neighbours']} "
-        f"nearest training images, top {s['consensus_top']} CIDEr-D similarities summed.",
+        f"{s['seed']}); {_consensus(s, metrics.get('used'))}.",
         "",
     ]
     rows = [
@@ -72,7 +96,7 @@ def _captioning(metrics: dict[str, Any]) -> list[str]:
     lines += [
         "",
         f"Diversity of the {top} best re-ranked captions per image (unique: distinct among "
-        f"them; novel: not a training caption):",
+        f"them; novel: neither empty nor a training caption):",
         "",
         *_table(
             list(_DIVERSITY),
@@ -119,7 +143,12 @@ def write_results(
     metrics: dict[str, Any], out: str | os.PathLike, extra: dict[str, Any] | None = None
 ) -> list[Path]:
     """Write ``results.json`` and ``results.md`` (and each ``extra`` name as JSON) into
-    ``out``, atomically; return the paths."""
+    ``out``, atomically; return the paths.
+
+    An earlier evaluation's files in ``out`` that this one did not write (the other task's
+    ``captions.json``, ``generated.pt`` or ``grids/``, grids beyond this run's count) are
+    deleted, so that none is taken for this run's; files of other names are left alone.
+    """
     out = Path(out)
     files = {"results.json": metrics, **(extra or {})}
     paths = []
@@ -128,4 +157,19 @@ def write_results(
         paths.append(atomic_write(out / name, lambda file, text=text: file.write(text)))
     report = markdown(metrics).encode()
     paths.append(atomic_write(out / "results.md", lambda file: file.write(report)))
+    _remove_stale(out, {*paths, *map(Path, metrics.get("files", []))})
     return paths
+
+
+def _remove_stale(out: Path, written: set[Path]) -> None:
+    """Delete the evaluation outputs in ``out`` (by their names) that are not ``written``."""
+    grids = out / "grids"
+    outputs = [out / name for name in _OUTPUTS]
+    if grids.is_dir():
+        outputs += [path for path in grids.iterdir() if _GRID.fullmatch(path.name)]
+    keep = {path.resolve() for path in written}
+    for path in outputs:
+        if path.is_file() and path.resolve() not in keep:
+            path.unlink()
+    with contextlib.suppress(OSError):  # only if nothing else is left in it
+        grids.rmdir()

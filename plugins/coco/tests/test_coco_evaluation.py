@@ -5,12 +5,13 @@ are written, and the Markdown table reads like the paper's."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
 
 from flowbridge import Bridge, BridgeConfig
-from flowbridge_coco import CocoDataError, CocoDataset
+from flowbridge_coco import CocoDataError, CocoDataset, evaluation
 from flowbridge_coco.evaluation import (
     CaptioningSettings,
     TextToImageSettings,
@@ -166,3 +167,79 @@ def test_bad_settings():
         CaptioningSettings(samples=0)
     with pytest.raises(ValueError, match="temperature must be a number > 0"):
         TextToImageSettings(temperature=0.0)
+
+
+def _features_dataset(tiny_coco) -> CocoDataset:
+    return CocoDataset(
+        root=str(tiny_coco.root),
+        mode="features",
+        features="features.npy",
+        feature_ids="feature_ids.txt",
+    )
+
+
+def test_consensus_reports_the_neighbours_it_used_not_those_asked_for(tiny_coco):
+    dataset = _features_dataset(tiny_coco)
+    bridge = _bridge(dataset, encoder="features", feature_dim=8, hidden=8)
+    train = dataset.images("train")
+    references = sum(len(r) for r in train.references)
+    assert len(train) < 60 and references < 125  # the tiny COCO has fewer than asked for
+
+    metrics = evaluate_captioning(
+        bridge, dataset, "test", replace(SETTINGS, neighbours=60, consensus_top=125)
+    ).metrics
+    assert metrics["settings"]["neighbours"] == 60
+    # Every image's neighbours are the whole training split: all its references are summed.
+    assert metrics["used"] == {"neighbours": len(train), "consensus_top": [references] * 2}
+    text = markdown(metrics)
+    assert f"the {len(train)} nearest training images, top {references} CIDEr-D" in text
+    assert f"60 neighbours asked for, but the training split has {len(train)} images" in text
+    assert "60 nearest" not in text and "top 125 CIDEr-D" not in text
+
+    metrics = evaluate_captioning(bridge, dataset, "test", SETTINGS).metrics
+    assert metrics["used"] == {"neighbours": 2, "consensus_top": [4, 4]}
+    assert "the 2 nearest training images, top 4 CIDEr-D similarities summed." in markdown(metrics)
+
+
+def test_an_empty_caption_is_not_novel(tiny_coco, monkeypatch):
+    dataset = _features_dataset(tiny_coco)
+    bridge = _bridge(dataset, encoder="features", feature_dim=8, hidden=8)
+    # Nothing decoded, punctuation only, and one caption no training image has.
+    samples = ["", " . ", "a purple hexagon dancing"]
+    monkeypatch.setattr(
+        evaluation, "sample_captions", lambda bridge, items, k, **_: [samples] * len(items)
+    )
+    settings = replace(SETTINGS, diversity_top=0)
+    metrics = evaluate_captioning(bridge, dataset, "test", settings).metrics
+    assert metrics["diversity"]["captions_per_image"] == 3
+    assert metrics["diversity"]["novel"] == pytest.approx(1 / 3)
+    assert "novel: neither empty nor a training caption" in markdown(metrics)
+
+
+def test_a_rerun_into_the_same_folder_leaves_no_file_of_the_earlier_run(tiny_coco, tmp_path):
+    dataset = CocoDataset(root=str(tiny_coco.root), size=16)
+    bridge = _bridge(dataset, size=16, hidden=4)
+    out, grids = tmp_path / "out", tmp_path / "out" / "grids"
+    grids.mkdir(parents=True)
+    mine = [out / "notes.txt", grids / "mine.png", grids / "grid_1.png"]
+    for path in mine:
+        path.write_text("the user's own")
+
+    def text_to_image(captions: int) -> None:
+        settings = TextToImageSettings(samples=2, grid_rows=1, max_captions=captions)
+        write_results(evaluate_text_to_image(bridge, dataset, out, settings=settings), out)
+
+    text_to_image(3)
+    assert {p.name for p in grids.glob("grid_???.png")} == {f"grid_00{i}.png" for i in range(3)}
+    text_to_image(1)  # fewer captions: fewer grids, and none of the earlier three stays
+    assert {p.name for p in grids.glob("grid_???.png")} == {"grid_000.png"}
+    assert len((grids / "grids.md").read_text().split("## grid_")) == 2
+
+    result = evaluate_captioning(bridge, dataset, "test", SETTINGS)
+    write_results(result.metrics, out, {"captions.json": {"1": ["a dog"]}})
+    assert not (out / "generated.pt").exists() and not (grids / "grids.md").exists()
+    assert not list(grids.glob("grid_???.png"))
+    text_to_image(1)
+    assert not (out / "captions.json").exists()
+    assert all(path.read_text() == "the user's own" for path in mine)
+    assert json.loads((out / "results.json").read_text())["task"] == "text-to-image"
