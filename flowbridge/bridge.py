@@ -57,7 +57,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -80,6 +80,30 @@ _SIDES = ("a", "b")
 
 def _other(side: str) -> str:
     return "b" if side == "a" else "a"
+
+
+def _shapes(value: Any) -> str:
+    """The shape of a tensor, or of each tensor in a tuple, list or dict, for a message."""
+    if isinstance(value, torch.Tensor):
+        return str(list(value.shape))
+    if isinstance(value, (tuple, list)):
+        return f"({', '.join(map(_shapes, value))})"
+    if isinstance(value, dict):
+        return f"{{{', '.join(f'{key!r}: {_shapes(item)}' for key, item in value.items())}}}"
+    return type(value).__name__
+
+
+@contextlib.contextmanager
+def _noted(note: Callable[[], str]) -> Iterator[None]:
+    """Add ``note()`` to an exception raised inside: a plugin's own error (torch's "size of
+    tensor a (3) must match...") names neither the domain, nor the side, nor the shapes.
+    Python 3.10 has no exception notes and keeps the bare error."""
+    try:
+        yield
+    except Exception as exc:
+        if hasattr(exc, "add_note"):
+            exc.add_note(note())
+        raise
 
 
 class Bridge(nn.Module):
@@ -328,15 +352,38 @@ class Bridge(nn.Module):
         log_p = self.priors[side].log_prob(q.residual, context)
         return -log_p if q.log_q_residual is None else q.log_q_residual - log_p
 
-    def _rec(self, side: str, shared, residual, x) -> torch.Tensor:
-        output = self.decoders[side](shared, residual, x)
-        return self._reconstruction_loss(side, output, x)
+    def _rec(self, side: str, shared, residual, x, term: str) -> torch.Tensor:
+        """``side``'s loss of ``x`` decoded from ``shared`` and ``residual``, per sample;
+        ``term`` names what it is computed for, in an error."""
+        output = self._decode(side, shared, residual, x, term)
+        return self._reconstruction_loss(side, output, x, term)
 
-    def _reconstruction_loss(self, side: str, output: Any, x: torch.Tensor) -> torch.Tensor:
+    def _decode(self, side: str, shared, residual, x, term: str) -> Any:
+        """``side``'s decoder output for a latent (``x`` for teacher forcing)."""
+        with _noted(
+            lambda: (
+                f"in the {self.domains[side].name!r} domain's decoder (side {side}, "
+                f"computing {term}) of shared {_shapes(shared)}, residual {_shapes(residual)} "
+                f"and x {_shapes(x)}"
+            )
+        ):
+            return self.decoders[side](shared, residual, x)
+
+    def _reconstruction_loss(
+        self, side: str, output: Any, x: torch.Tensor, term: str
+    ) -> torch.Tensor:
         """The domain's loss of ``output`` against ``x``, checked to be one per sample
         ``[batch]``: a scalar would break the per-sample terms, and a per-element loss would
-        silently reweigh reconstruction against the KL terms."""
-        loss = self.domains[side].reconstruction_loss(output, x)
+        silently reweigh reconstruction against the KL terms. ``term`` names what it is
+        computed for, in an error."""
+        with _noted(
+            lambda: (
+                f"in the {self.domains[side].name!r} domain's reconstruction_loss (side "
+                f"{side}, computing {term}) of decoder output {_shapes(output)} against x "
+                f"{_shapes(x)}"
+            )
+        ):
+            loss = self.domains[side].reconstruction_loss(output, x)
         if not isinstance(loss, torch.Tensor) or tuple(loss.shape) != (x.shape[0],):
             got = list(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
             raise ValueError(
@@ -394,8 +441,9 @@ class Bridge(nn.Module):
         # domain losses are per sample, so the parts do not interact.
         k = len(codes)
         shared, targets = torch.cat(codes), torch.cat([x] * k)
-        output = self.decoders[side](shared, torch.cat([q.residual] * k), targets)
-        losses = self._reconstruction_loss(side, output, targets).chunk(k)
+        term = f"rec_{side}" + (f" and cross_{side}, stacked" if k == 2 else "")
+        output = self._decode(side, shared, torch.cat([q.residual] * k), targets, term)
+        losses = self._reconstruction_loss(side, output, targets, term).chunk(k)
         terms = {f"rec_{side}": losses[0]}
         if k == 2:
             terms[f"cross_{side}"] = losses[1]
@@ -458,7 +506,7 @@ class Bridge(nn.Module):
         terms = {
             "shared": shared,
             f"prior_{side}": self._kl(side, q, q.shared),
-            f"rec_{side}": self._rec(side, q.shared, q.residual, x),
+            f"rec_{side}": self._rec(side, q.shared, q.residual, x, f"rec_{side}"),
         }
         if getattr(self.config.weights, f"back_{side}"):
             terms[f"back_{side}"] = self._back_translation(side, q, x)
@@ -478,7 +526,7 @@ class Bridge(nn.Module):
             partner = self.domains[other].generate(self.decoders[other], context, residual)
         partner_q = self._posterior(other, self._batch(partner, other))
         carried, _ = self.map_shared(partner_q.shared, other)
-        return self._rec(side, carried, q.residual, x)
+        return self._rec(side, carried, q.residual, x, f"back_{side}")
 
     def _weigh(
         self,
@@ -544,8 +592,9 @@ class Bridge(nn.Module):
         """Translate N inputs into K outputs each: ``result[n][k]`` is sample k for input n.
 
         Args:
-            x: a list (or numpy array) of items of the ``source`` domain, or a batch tensor,
-                which the domain's ``check_batch`` checks as it would the items.
+            x: a list (or numpy array) of items of the ``source`` domain, or a batch tensor
+                as the domain's ``collate`` makes it (the model's input, not raw data), which
+                its ``check_batch`` checks.
             source: the input's domain; ``target`` (optional) must be the other one.
             samples: K, residual samples per input.
             temperature: τ, scales the residual prior's base noise (below 1: more alike,
@@ -599,7 +648,7 @@ class Bridge(nn.Module):
         target = _other(side)
         row = torch.arange(len(items), device=self.device) // (len(items) // x.shape[0])
         carried, _ = self.map_shared(self.encode(items, target).shared, target)
-        loss = self._rec(side, carried, residual[row], x[row])
+        loss = self._rec(side, carried, residual[row], x[row], "the choice among candidates")
         best = rearrange(loss, "(n m) -> n m", m=candidates).argmin(dim=1).tolist()
         return [items[i * candidates + j] for i, j in enumerate(best)]
 

@@ -62,7 +62,11 @@ class EncoderOutput(NamedTuple):
 class Domain(abc.ABC):
     """Base class of every domain plugin.
 
-    Subclasses set the class attributes and implement the abstract methods. A domain instance
+    Subclasses set the class attributes and implement the abstract methods:
+    :meth:`build_encoder`, :meth:`build_decoder`, :meth:`reconstruction_loss`,
+    :meth:`generate`, :meth:`collate`, :meth:`example_batch`, :meth:`read_item` and
+    :meth:`write_items`; the others have defaults (no fitting, no state, no critic, a batch
+    tensor passes unchecked). A domain instance
     holds its options (``__init__`` keyword arguments, JSON-compatible, saved in checkpoints:
     ``type(domain)(**domain.options)`` must rebuild it) and any state fitted on data (a
     vocabulary), exposed through :meth:`state_dict`. Every ``__init__`` option has a default,
@@ -143,10 +147,16 @@ class Domain(abc.ABC):
 
     def check_batch(self, x: torch.Tensor) -> torch.Tensor:
         """Check a batch tensor handed over in place of items (:meth:`Bridge.translate`,
-        ``encode``, ``reconstruct``) as :meth:`collate` checks items, and return it as collate
-        would have made it (the image domain turns uint8 pixels into floats in [0, 1]). Raise
-        ``TypeError``/``ValueError`` saying what is wrong and how to fix it. Training batches
-        come from :meth:`collate` and skip it. Default: ``x`` unchecked."""
+        ``encode``, ``reconstruct``) as :meth:`collate` checks items, and return it.
+
+        Such a tensor is the model's input as :meth:`collate` makes it, not raw data: any
+        preprocessing (normalising with fitted statistics, tokenising) has been done. So
+        ``check_batch`` may only convert another form of the same batch (the image domain
+        turns uint8 pixels into floats in [0, 1]), and must return a batch that ``collate``
+        made unchanged; :func:`~flowbridge.testing.check_domain` checks this on
+        :meth:`example_batch`. Raise ``TypeError``/``ValueError`` saying what is wrong and how
+        to fix it. Training batches come from :meth:`collate` and skip it. Default: ``x``
+        unchecked."""
         return x
 
     @abc.abstractmethod
@@ -213,6 +223,10 @@ class PairedSplit:
 
 class PairedDataset(abc.ABC):
     """Base class of dataset plugins: pairs of items from two named domains.
+
+    Subclasses set the class attributes and implement :meth:`split`. Like a domain, a dataset
+    takes keyword options with defaults (a run config's ``data.options``) and keeps them in
+    ``self.options``.
 
     Class attributes:
         name: registry name, e.g. ``"shapes"`` (same rules as :attr:`Domain.name`).

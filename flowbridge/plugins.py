@@ -9,7 +9,10 @@ first time a registry is used, or are registered in code with :func:`register`.
 A plugin is validated as it registers: it must implement at least one hook, its hooks must be
 known and marked and must return nothing, and each class it passes to ``register`` must be a
 complete, well-named subclass of the right base. Any failure raises :class:`PluginError`
-naming the plugin and leaves no trace of it in the registry.
+naming the plugin and leaves no trace of it in the registry. An installed plugin that fails
+to load does not stop the others from loading, but the registry then refuses to be used: one
+:class:`PluginError` names every broken plugin and the distribution that installed it
+(:meth:`Registry.plugins` can list them instead, with their errors).
 
 Tests and notebooks that register plugins in code use :func:`isolated`, which swaps in a fresh
 :class:`Registry` so that registrations do not leak::
@@ -110,6 +113,9 @@ class PluginInfo:
         domains, datasets: the classes it registered, by name.
         distribution: the installed distribution that provides it, if any.
         version: that distribution's version, if any.
+        error: for an installed plugin that failed to load (listed only on request, see
+            :meth:`Registry.plugins`): why, and which distribution installed it; ``None`` for
+            a loaded one, which is the only kind to have a ``plugin`` object.
     """
 
     name: str
@@ -119,11 +125,35 @@ class PluginInfo:
     datasets: dict[str, type[PairedDataset]]
     distribution: str | None
     version: str | None
+    error: str | None = None
 
 
 def _entry_points() -> Iterable[metadata.EntryPoint]:
     """The installed entry points of the ``flowbridge`` group (tests replace this)."""
     return metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+
+def _distribution_name(entry_point: metadata.EntryPoint) -> str | None:
+    """The name of the distribution that installed ``entry_point`` (what to uninstall)."""
+    dist = getattr(entry_point, "dist", None)
+    return dist.metadata["Name"] if dist else None
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """An installed plugin that failed to load: its entry point(s), more than one when
+    several claim its name, and the error."""
+
+    entry_points: tuple[metadata.EntryPoint, ...]
+    error: PluginError
+
+    @property
+    def distributions(self) -> list[str]:
+        return sorted({name for name in map(_distribution_name, self.entry_points) if name})
+
+    def __str__(self) -> str:
+        by = f" (installed by {', '.join(self.distributions)})" if self.distributions else ""
+        return f"{self.error}{by}"
 
 
 def _wanted_entry_points() -> set[str] | None:
@@ -195,6 +225,12 @@ def _check_class(cls: object, kind: _Kind, plugin: str) -> str:
     return name
 
 
+def _did_you_mean(name: str, valid: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the valid name closest to a misspelt one, else ``""``."""
+    close = difflib.get_close_matches(name, list(valid), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _check_options(kind: _Kind, name: str, cls: type, options: dict[str, Any]) -> None:
     """Refuse the options that ``cls``'s constructor does not take, before calling it: Python's
     own TypeError names ``__init__``, but neither the valid options nor where they are set."""
@@ -208,14 +244,10 @@ def _check_options(kind: _Kind, name: str, cls: type, options: dict[str, Any]) -
     unknown = [key for key in options if key not in valid]
     if not unknown:
         return
-
-    def described(key: str) -> str:
-        close = difflib.get_close_matches(key, valid, n=1)
-        return f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
-
+    described = ", ".join(f"{key!r}{_did_you_mean(key, valid)}" for key in unknown)
     raise UnknownOptionError(
         f"{kind.what} {name!r} has no option{'s' if len(unknown) > 1 else ''} "
-        f"{', '.join(map(described, unknown))}; its options are: {', '.join(valid) or 'none'}. "
+        f"{described}; its options are: {', '.join(valid) or 'none'}. "
         f"Fix the option's name (in a run config: {kind.options_key})"
     )
 
@@ -258,11 +290,25 @@ class Registry:
         # (for plugins registered in code: none).
         self._tables: dict[str, dict[str, tuple[type, str]]] = {k.what: {} for k in _KINDS}
         self._loaded_from: dict[str, metadata.EntryPoint] = {}
+        # Installed plugins that failed to load, by name (kept for the next try).
+        self._broken: dict[str, _Failure] = {}
 
     # -- loading ---------------------------------------------------------------------------
-    def _load_entry_points(self) -> None:
-        if not self._entry_points_pending:
-            return
+    def _load_entry_points(self, *, strict: bool = True) -> None:
+        """Load the entry points not loaded yet. A broken plugin does not stop the others
+        from loading; then, if ``strict``, one error names every broken plugin: a registry
+        missing a plugin would answer an unknown name, or another plugin's class, with no word
+        of why."""
+        if self._entry_points_pending:
+            self._broken = self._try_entry_points()
+            # Only a complete pass counts: a broken plugin keeps failing until it is fixed.
+            self._entry_points_pending = bool(self._broken)
+        if strict and self._broken:
+            failures = [self._broken[name] for name in sorted(self._broken)]
+            raise self._broken_error(failures) from failures[0].error
+
+    def _try_entry_points(self) -> dict[str, _Failure]:
+        """Load every wanted entry point that is not loaded yet; return the failures by name."""
         wanted = _wanted_entry_points()
         found = list(_entry_points())
         names = [ep.name for ep in found]
@@ -272,28 +318,49 @@ class Registry:
                 f"{', '.join(sorted(wanted - set(names)))}; installed: "
                 f"{', '.join(sorted(names)) or 'none'}. Fix the list or install them."
             )
+        broken: dict[str, _Failure] = {}
         for ep in found:
-            if wanted is not None and ep.name not in wanted:
+            if (wanted is not None and ep.name not in wanted) or ep.name in broken:
                 continue
-            if names.count(ep.name) > 1:
-                raise PluginError(
-                    f"plugin {ep.name!r} is provided by several entry points "
-                    f"({', '.join(sorted(e.value for e in found if e.name == ep.name))}); "
-                    f"uninstall all but one"
-                )
             if self._pm.has_plugin(ep.name):
-                continue  # loaded by an earlier call that stopped at a broken plugin
+                continue  # loaded by an earlier pass that found a broken plugin
+            same_name = tuple(e for e in found if e.name == ep.name)
             try:
-                plugin = ep.load()
-            except Exception as exc:
-                raise PluginError(
-                    f"plugin {ep.name!r} (entry point {ep.value!r}) failed to import: "
-                    f"{type(exc).__name__}: {exc}. Fix or uninstall it, or leave it out of "
-                    f"{ENV_VAR}."
-                ) from exc
-            self._add(plugin, ep.name, ep)
-        # Only a complete pass counts: a broken plugin keeps failing until it is fixed.
-        self._entry_points_pending = False
+                self._load_entry_point(same_name)
+            except PluginError as exc:
+                broken[ep.name] = _Failure(same_name, exc)
+        return broken
+
+    def _load_entry_point(self, same_name: tuple[metadata.EntryPoint, ...]) -> None:
+        """Load and register the plugin of the entry points named alike (one, unless broken)."""
+        ep = same_name[0]
+        if len(same_name) > 1:
+            raise PluginError(
+                f"plugin {ep.name!r} is provided by several entry points "
+                f"({', '.join(sorted(e.value for e in same_name))}); uninstall all but one"
+            )
+        try:
+            plugin = ep.load()
+        except Exception as exc:
+            raise PluginError(
+                f"plugin {ep.name!r} (entry point {ep.value!r}) failed to import: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        self._add(plugin, ep.name, ep)
+
+    def _broken_error(self, failures: list[_Failure]) -> PluginError:
+        """One error for every broken plugin, with what to uninstall and how to do without."""
+        them = "it" if len(failures) == 1 else "them"
+        uninstall = sorted({name for failure in failures for name in failure.distributions})
+        fix = (
+            f"Fix or uninstall {them}"
+            + (f" (pip uninstall {' '.join(uninstall)})" if uninstall else "")
+            + f", or leave {them} out: {ENV_VAR}={','.join(sorted(self._loaded_from))!r}"
+        )
+        if len(failures) == 1:
+            return PluginError(f"{failures[0]}. {fix}.")
+        listed = "".join(f"\n  {failure}" for failure in failures)
+        return PluginError(f"{len(failures)} installed plugins failed to load:{listed}\n{fix}.")
 
     def _add(self, plugin: object, name: str, entry_point: metadata.EntryPoint | None) -> None:
         _check_unmarked(plugin, name)
@@ -424,8 +491,8 @@ class Registry:
         entry_point = self._loaded_from.get(name)
         if entry_point is None:
             return ""
-        dist = getattr(entry_point, "dist", None)
-        by = f" of {dist.metadata['Name']}" if dist else ""
+        dist = _distribution_name(entry_point)
+        by = f" of {dist}" if dist else ""
         return f" (loaded by the entry point {entry_point.name} = {entry_point.value!r}{by})"
 
     def unregister(self, name: str) -> bool:
@@ -460,7 +527,9 @@ class Registry:
             listed = ", ".join(known) or (
                 f"none (is the plugin installed? is {ENV_VAR} set to leave it out?)"
             )
-            raise UnknownNameError(f"unknown {kind.what} {name!r}; registered: {listed}")
+            raise UnknownNameError(
+                f"unknown {kind.what} {name!r}{_did_you_mean(name, known)}; registered: {listed}"
+            )
         _check_options(kind, name, known[name], options)
         return known[name](**options)
 
@@ -488,25 +557,48 @@ class Registry:
         table = self._tables[kind.what]
         return {n: cls for n, (cls, owner) in sorted(table.items()) if owner == plugin_name}
 
-    def plugins(self) -> list[PluginInfo]:
-        """Every registered plugin, sorted by name, with what it registered."""
-        pm = self.manager
-        infos = []
-        for name, plugin in sorted(pm.list_name_plugin()):
-            entry_point = self._loaded_from.get(name)
-            dist = getattr(entry_point, "dist", None) or _distribution_of(plugin)
-            infos.append(
-                PluginInfo(
-                    name=name,
-                    plugin=plugin,
-                    hooks=tuple(sorted(h.name for h in pm.get_hookcallers(plugin) or ())),
-                    domains=self._owned(_DOMAIN, name),
-                    datasets=self._owned(_DATASET, name),
-                    distribution=dist.metadata["Name"] if dist else None,
-                    version=dist.version if dist else None,
-                )
-            )
-        return infos
+    def plugins(self, include_broken: bool = False) -> list[PluginInfo]:
+        """Every registered plugin, sorted by name, with what it registered.
+
+        Args:
+            include_broken: also list each installed plugin that failed to load, with its
+                ``error``, instead of raising (``flowbridge plugins`` shows both).
+
+        Raises:
+            PluginError: an installed plugin failed to load (unless ``include_broken``), or
+                ``FLOWBRIDGE_LOAD_PLUGINS`` names one that is not installed.
+        """
+        self._load_entry_points(strict=not include_broken)
+        infos = [self._info(name, plugin) for name, plugin in self._pm.list_name_plugin()]
+        infos += [self._broken_info(name, failure) for name, failure in self._broken.items()]
+        return sorted(infos, key=lambda info: info.name)
+
+    def _info(self, name: str, plugin: object) -> PluginInfo:
+        entry_point = self._loaded_from.get(name)
+        dist = getattr(entry_point, "dist", None) or _distribution_of(plugin)
+        return PluginInfo(
+            name=name,
+            plugin=plugin,
+            hooks=tuple(sorted(h.name for h in self._pm.get_hookcallers(plugin) or ())),
+            domains=self._owned(_DOMAIN, name),
+            datasets=self._owned(_DATASET, name),
+            distribution=dist.metadata["Name"] if dist else None,
+            version=dist.version if dist else None,
+        )
+
+    @staticmethod
+    def _broken_info(name: str, failure: _Failure) -> PluginInfo:
+        dist = getattr(failure.entry_points[0], "dist", None)
+        return PluginInfo(
+            name=name,
+            plugin=None,
+            hooks=(),
+            domains={},
+            datasets={},
+            distribution=dist.metadata["Name"] if dist else None,
+            version=dist.version if dist else None,
+            error=str(failure),
+        )
 
 
 def _distribution_of(plugin: object) -> metadata.Distribution | None:

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checkpoint import weights_only_copy
+from .checkpoint import _first_line, weights_only_copy
 from .domain import Domain, EncoderOutput, LatentSpec
 from .plugins import NAME_PATTERN
 
@@ -155,6 +155,22 @@ def _check_loss(loss: object, batch: int) -> torch.Tensor:
     return loss
 
 
+def _check_not_broadcast(output: object, x: torch.Tensor) -> None:
+    # An elementwise loss broadcasts a decoder output that is too narrow (one column for
+    # several) without an error, and the model can never rebuild its input. Only a tensor
+    # output of the batch's rank is compared: a tuple may hold a per-sample scale [batch, 1]
+    # on purpose, and an output of another rank (text logits) has a layout of its own.
+    if not isinstance(output, torch.Tensor) or output.dim() != x.dim():
+        return
+    broadcast = [d for d in range(1, x.dim()) if output.shape[d] == 1 < x.shape[d]]
+    _expect(
+        not broadcast,
+        f"the decoder output has shape {list(output.shape)} for a batch of shape "
+        f"{list(x.shape)}: an elementwise loss broadcasts it over dimension "
+        f"{', '.join(map(str, broadcast))} without an error; decode every element of the batch",
+    )
+
+
 def _check_decoder_reads(
     domain: Domain, decoder: nn.Module, out: EncoderOutput, x: torch.Tensor, spec: LatentSpec
 ) -> None:
@@ -220,6 +236,7 @@ def _check_model(
     with check("reconstruction loss", spec):
         output = decoder(out.shared, out.residual, x)
         loss = _check_loss(domain.reconstruction_loss(output, x), batch)
+        _check_not_broadcast(output, x)
     with check("gradients", spec):
         # The log-variance enters the real loss through the KL term; stand in for it here.
         total = loss.sum() + (out.log_var.sum() if out.log_var is not None else 0)
@@ -287,6 +304,42 @@ def _check_discriminator(
         )
 
 
+def _parameter_shapes(domain: Domain, spec: LatentSpec) -> dict[str, list[int]]:
+    """Every encoder and decoder parameter (and buffer) of ``domain`` by name, with its shape."""
+    parts = {"encoder": domain.build_encoder(spec), "decoder": domain.build_decoder(spec)}
+    return {
+        f"{part}.{name}": list(value.shape)
+        for part, module in parts.items()
+        for name, value in module.state_dict().items()
+    }
+
+
+def _check_rebuilt_model(domain: Domain, rebuilt: Domain, spec: LatentSpec) -> None:
+    # An option that records another value than the one the domain was built with still
+    # rebuilds equal options: only the model built from them, as a checkpoint would, differs.
+    own, again = _parameter_shapes(domain, spec), _parameter_shapes(rebuilt, spec)
+    if own == again:
+        return
+    differing = [
+        f"{name} {own.get(name, '(none)')} != {again.get(name, '(none)')}"
+        for name in sorted(own.keys() | again.keys())
+        if own.get(name) != again.get(name)
+    ]
+    # The usual culprit keeps an option's value in an attribute of the same name too.
+    suspects = [
+        f"{key}={getattr(domain, key)!r} but options say {value!r}"
+        for key, value in domain.options.items()
+        if hasattr(domain, key) and not _same(getattr(domain, key), getattr(rebuilt, key, ...))
+    ]
+    raise AssertionError(
+        f"type(d)(**d.options) builds another model than d ({'; '.join(differing[:3])}"
+        f"{'; ...' if len(differing) > 3 else ''}): an option records another value than the "
+        f"domain was built with"
+        + (f" (likely {'; '.join(suspects)})" if suspects else "")
+        + ", and a checkpoint would rebuild the other model"
+    )
+
+
 def _check_state(
     domain: Domain, rebuilt: Domain, x: torch.Tensor, items: list, seed: int, check: _Checker
 ) -> None:
@@ -296,9 +349,10 @@ def _check_state(
         try:
             loaded = weights_only_copy(state)
         except Exception as exc:
+            # torch's refusal spans lines of advice (weights_only=False) that do not apply.
             raise AssertionError(
                 "state_dict does not load with torch.load(weights_only=True); keep to tensors, "
-                f"numbers, strings, lists and dicts ({exc})"
+                f"numbers, strings, lists and dicts ({_first_line(exc)})"
             ) from exc
         rebuilt.load_state_dict(loaded)
         _expect(_same(rebuilt.state_dict(), state), "load_state_dict did not restore the state")
@@ -344,7 +398,9 @@ def check_domain(
 
     * the encoder returns ``EncoderOutput`` with ``shared [batch, d_s]``, ``residual
       [batch, d_r]`` and ``log_var [batch, d_s + d_r]`` exactly when the variance is learned;
-    * ``reconstruction_loss(decoder(shared, residual, x), x)`` is finite, shaped ``[batch]``;
+    * ``reconstruction_loss(decoder(shared, residual, x), x)`` is finite, shaped ``[batch]``,
+      and a decoder output tensor of the batch's rank has no size-1 dimension where the batch
+      has more (which a loss would broadcast silently);
     * its gradient reaches every encoder and decoder parameter (finite, not all zero);
     * in eval mode it is deterministic and per-sample: reversing the batch reverses the
       losses, and the first sample alone gets the same loss as inside the batch;
@@ -354,7 +410,10 @@ def check_domain(
       ``output_to_batch`` turns decoder output into a batch shaped like ``x`` that the
       critic's gradient flows back through to the decoder.
 
-    Once: the name is valid, ``options`` are JSON and rebuild the domain, ``example_batch`` is
+    Once: the name is valid, ``options`` are JSON and rebuild the domain, whose encoder and
+    decoder have the same parameter shapes (an option recording another value than the
+    domain was built with shows there), ``check_batch`` returns ``example_batch`` unchanged
+    (a batch tensor is collate's output, not raw data), ``example_batch`` is
     deterministic given the seed, ``read_item`` reads each of ``sources``, ``state_dict``
     survives ``torch.save``/``torch.load(weights_only=True)`` and ``load_state_dict`` into the
     rebuilt domain, and ``write_items`` writes one non-empty file next to the path it is given.
@@ -424,7 +483,11 @@ def check_domain(
             _expect_batch(checked, "check_batch(example_batch)")
             _expect(
                 checked.shape == x.shape and torch.equal(checked, x.to(checked.dtype)),
-                "check_batch changed the domain's own example batch",
+                "check_batch changed the domain's own example batch: a batch tensor handed to "
+                "translate, encode or reconstruct is the model's input as collate makes it, not "
+                "raw data, so check_batch must return a collated batch unchanged (it may only "
+                "convert another form of the same batch, as the image domain turns uint8 pixels "
+                "into floats in [0, 1]); do any preprocessing, such as normalising, in collate",
             )
         items: list = []
         for spec in specs:
@@ -434,6 +497,9 @@ def check_domain(
                 read = [domain.read_item(source) for source in sources]
                 _expect_batch(domain.collate(read), "collate(read_item(...))")
         _check_state(domain, rebuilt, x, items if collate_generated else [], seed, check)
+        with check("name and options"):
+            # After the state check: a model's size may come from fitted state (a vocabulary).
+            _check_rebuilt_model(domain, rebuilt, specs[0])
         _check_write(domain, items, Path(tmp), check)
     return check.passed
 

@@ -445,6 +445,62 @@ def test_a_reconstruction_loss_that_is_not_per_sample_is_named(loss, got):
         bridge.loss(*batch())
 
 
+class NarrowOutput(VectorDomain):
+    """Its decoder output is a tuple whose mean is one column short of the batch."""
+
+    name = "narrow"
+
+    def build_decoder(self, spec):
+        decoder = super().build_decoder(spec)
+        forward = decoder.forward
+        decoder.forward = lambda shared, residual, x=None: (forward(shared, residual)[:, :3], 1)
+        return decoder
+
+    def reconstruction_loss(self, output, x):
+        return super().reconstruction_loss(output[0], x)
+
+
+@pytest.mark.skipif(not hasattr(Exception, "add_note"), reason="exception notes: Python 3.11")
+def test_an_error_in_a_domains_loss_names_domain_side_term_and_shapes():
+    bridge = Bridge(Other(features=6), NarrowOutput(), BridgeConfig(shared_features=3))
+    x_b, x_a = batch()
+    with pytest.raises(RuntimeError, match="size of tensor a") as info:
+        bridge.loss(x_a, x_b)
+    # 10 rows: the five own reconstructions and the five crossed ones, decoded together.
+    assert info.value.__notes__ == [
+        "in the 'narrow' domain's reconstruction_loss (side b, computing rec_b and cross_b, "
+        "stacked) of decoder output ([10, 3], int) against x [10, 4]"
+    ]
+    with pytest.raises(RuntimeError) as info:
+        bridge.loss(x_b=x_b)
+    assert info.value.__notes__[0].startswith(
+        "in the 'narrow' domain's reconstruction_loss (side b, computing rec_b)"
+    )
+
+
+@pytest.mark.skipif(not hasattr(Exception, "add_note"), reason="exception notes: Python 3.11")
+def test_an_error_in_a_decoder_names_domain_side_term_and_shapes():
+    class Failing(VectorDomain):
+        name = "failing"
+
+        def build_decoder(self, spec):
+            decoder = super().build_decoder(spec)
+
+            def forward(shared, residual, x=None):
+                raise IndexError("index 7 is out of bounds")
+
+            decoder.forward = forward
+            return decoder
+
+    bridge = Bridge(Failing(), Other(features=6), BridgeConfig(shared_features=3))
+    with pytest.raises(IndexError) as info:
+        bridge.loss(*batch(), paired=False)
+    assert info.value.__notes__ == [
+        "in the 'failing' domain's decoder (side a, computing rec_a) of shared [5, 3], "
+        "residual [5, 2] and x [5, 4]"
+    ]
+
+
 def test_learned_posterior_needs_a_log_variance():
     class NoVariance(VectorDomain):
         name = "novar"

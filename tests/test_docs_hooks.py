@@ -75,3 +75,19 @@ def test_the_documented_plugins_output_is_what_the_command_prints(capsys, monkey
     with plugins.isolated(entry_points=True):
         assert main(["plugins"]) == 0
     assert json.loads(capsys.readouterr().out) == documented
+
+
+def test_the_documented_training_example_runs(tmp_path, monkeypatch):
+    flowbridge_signals = pytest.importorskip("flowbridge_signals")
+    (example,) = [body for lang, body in BLOCKS if lang == "python" and "load_bridge(" in body]
+    # Two steps instead of the documented run: the calls are under test, not the model.
+    assert '"steps": 200,' in example
+    example = example.replace('"steps": 200,', '"steps": 2,')
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    with plugins.isolated(flowbridge_signals):
+        exec(compile(example, "docs/plugins.md", "exec"), namespace)
+    assert namespace["signal_b"] is namespace["bridge"].domains["b"]
+    assert [len(row) for row in namespace["translations"]] == [3, 3, 3, 3]
+    with pytest.raises(ValueError, match="give the side instead: 'a' or 'b'"):
+        namespace["bridge"].translate(namespace["test"].a[:1], source="signal")

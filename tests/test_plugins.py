@@ -338,8 +338,15 @@ def test_unknown_names_raise_a_key_and_value_error_listing_registered_names():
     with isolated(make_plugin("toy", [VectorDomain], [PairsDataset])):
         with pytest.raises(KeyError, match=r"unknown domain 'imag'; registered: vector$"):
             plugins.get_domain("imag")
-        with pytest.raises(ValueError, match=r"unknown dataset 'pair'; registered: pairs$"):
+        with pytest.raises(
+            ValueError,
+            match=r"^unknown dataset 'pair' \(did you mean 'pairs'\?\); registered: pairs$",
+        ):
             plugins.get_dataset("pair")
+        with pytest.raises(
+            UnknownNameError, match=r"^unknown domain 'vectro' \(did you mean 'vector'\?\);"
+        ):
+            plugins.get_domain("vectro")
     with isolated(), pytest.raises(UnknownNameError, match="none .is the plugin installed"):
         plugins.get_domain("image")
 
@@ -384,6 +391,18 @@ def test_constructors_taking_any_option_or_raising_type_errors_are_left_to_thems
 
 # -- entry points ---------------------------------------------------------------------------
 @dataclass
+class FakeDistribution:
+    """Stands in for importlib.metadata.Distribution: its name and version."""
+
+    name: str
+    version: str = "1.0"
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {"Name": self.name}
+
+
+@dataclass
 class FakeEntryPoint:
     """Stands in for importlib.metadata.EntryPoint; counts how often it is loaded."""
 
@@ -391,7 +410,7 @@ class FakeEntryPoint:
     plugin: object = None
     error: Exception | None = None
     loads: list = field(default_factory=list)
-    dist = None
+    dist: FakeDistribution | None = None
 
     @property
     def value(self) -> str:
@@ -448,9 +467,52 @@ def test_a_plugin_that_fails_to_import_is_named_and_keeps_failing(entry_points):
     entry_points[1].error = ImportError("No module named 'scipy'")
     registry = Registry()
     for _ in range(2):
-        with pytest.raises(PluginError, match="plugin 'b' .* failed to import: ImportError"):
+        with pytest.raises(
+            PluginError,
+            match=r"^plugin 'b' \(entry point 'fake_b'\) failed to import: ImportError: No module "
+            r"named 'scipy'\. Fix or uninstall it, or leave it out: FLOWBRIDGE_LOAD_PLUGINS='a'\.$",
+        ) as info:
             registry.domains()
+        assert isinstance(info.value.__cause__.__cause__, ImportError)
     assert entry_points[0].loads == ["a"]  # loaded once, kept
+
+
+def test_every_broken_plugin_is_named_with_its_distribution_and_the_others_load(
+    entry_points, monkeypatch
+):
+    entry_points[0].error = ImportError("No module named 'flowbridge_tabluar'")
+    entry_points[0].dist = FakeDistribution("flowbridge-tabtypo")
+    entry_points[1].plugin = types.ModuleType("b_domains")
+    entry_points[1].dist = FakeDistribution("flowbridge-tabtypo")
+    entry_points.append(FakeEntryPoint("c", make_plugin("c", [VectorDomain])))
+    registry = Registry()
+    with pytest.raises(PluginError) as info:
+        registry.domains()
+    lines = str(info.value).splitlines()
+    assert lines[0] == "2 installed plugins failed to load:"
+    assert re.fullmatch(
+        r"  plugin 'a' \(entry point 'fake_a'\) failed to import: ImportError: No module named "
+        r"'flowbridge_tabluar' \(installed by flowbridge-tabtypo\)",
+        lines[1],
+    )
+    assert re.fullmatch(
+        r"  plugin 'b' \(module b_domains\) implements none of the hooks .*"
+        r"\(installed by flowbridge-tabtypo\)",
+        lines[2],
+    )
+    assert lines[3] == (
+        "Fix or uninstall them (pip uninstall flowbridge-tabtypo), or leave them out: "
+        "FLOWBRIDGE_LOAD_PLUGINS='c'."
+    )
+    # The good plugin loaded, and a listing that asks for them shows the broken ones too.
+    listed = {p.name: (p.domains, p.distribution, p.error) for p in registry.plugins(True)}
+    assert listed["c"] == ({"vector": VectorDomain}, None, None)
+    assert listed["a"][:2] == ({}, "flowbridge-tabtypo")
+    assert listed["a"][2].startswith("plugin 'a' (entry point 'fake_a') failed to import")
+    assert "implements none of the hooks" in listed["b"][2]
+    # The advice works: leaving them out loads the rest.
+    monkeypatch.setenv(plugins.ENV_VAR, "c")
+    assert list(Registry().domains()) == ["vector"]
 
 
 def test_two_entry_points_with_one_name_fail(entry_points):

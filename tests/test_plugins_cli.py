@@ -6,7 +6,7 @@ import json
 from importlib import metadata
 
 import pytest
-from test_plugins import PairsDataset, make_plugin
+from test_plugins import FakeDistribution, FakeEntryPoint, PairsDataset, make_plugin
 from toy_domains import VectorDomain
 
 from flowbridge import plugins
@@ -97,19 +97,30 @@ def test_a_plugin_registered_in_code_finds_its_distribution(capsys):
     assert row["version"] == metadata.version("flowbridge-signals")
 
 
-def test_a_broken_plugin_is_reported_on_stderr_with_exit_code_1(capsys, monkeypatch):
-    class Broken:
-        name = "broken"
-
-        def load(self):
-            raise ImportError("no module named 'scipy'")
-
-    broken = Broken()
-    broken.value = "broken_plugin"
-    monkeypatch.setattr(plugins, "_entry_points", lambda: [broken])
+def test_a_broken_plugin_is_listed_with_its_error_next_to_the_good_ones(capsys, monkeypatch):
+    broken = FakeEntryPoint("broken", error=ImportError("no module named 'scipy'"))
+    broken.dist = FakeDistribution("flowbridge-broken", "0.2")
+    good = FakeEntryPoint("toy", make_plugin("toy", [Waves]))
+    monkeypatch.setattr(plugins, "_entry_points", lambda: [good, broken])
     monkeypatch.delenv(plugins.ENV_VAR, raising=False)
     with plugins.isolated(entry_points=True):
-        assert main(["plugins"]) == 1
+        assert main(["plugins", "--all"]) == 1
     out, err = capsys.readouterr()
-    assert out == ""
-    assert "plugin 'broken'" in err and "failed to import: ImportError" in err
+    error = (
+        "plugin 'broken' (entry point 'fake_broken') failed to import: ImportError: no module "
+        "named 'scipy' (installed by flowbridge-broken)"
+    )
+    rows = {row["name"]: row for row in json.loads(out)}
+    assert rows["broken"] == {
+        "name": "broken",
+        "version": "0.2",
+        "hooks": [],
+        "domains": [],
+        "datasets": [],
+        "distribution": "flowbridge-broken",
+        "module": None,
+        "classes": [],
+        "error": error,
+    }
+    assert rows["toy"]["domains"] == ["waves"] and "error" not in rows["toy"]
+    assert err == f"flowbridge plugins: {error}\n"

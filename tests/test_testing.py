@@ -6,6 +6,7 @@ import re
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -168,6 +169,11 @@ def options_that_do_not_rebuild(self, features=4, hidden=32):
     self.options["extra"] = 1
 
 
+def options_recording_another_value(self, features=4, hidden=16):
+    VectorDomain.__init__(self, features, hidden)
+    self.options["hidden"] = 32
+
+
 def write_nothing(self, items, path):
     return Path(path).with_suffix(".txt")
 
@@ -193,6 +199,14 @@ BROKEN = {
         "name and options",
         "options leave out the constructor arguments ['hidden']",
     ),
+    "options record another value": (
+        {"__init__": options_recording_another_value},
+        "name and options",
+        "type(d)(**d.options) builds another model than d (decoder.net.0.bias [16] != [32]; "
+        "decoder.net.0.weight [16, 6] != [32, 6]; decoder.net.2.weight [4, 16] != [4, 32]; ...): "
+        "an option records another value than the domain was built with (likely hidden=16 but "
+        "options say 32)",
+    ),
     "example_batch ignores the generator": (
         {"example_batch": lambda self, n, generator: torch.randn(n, self.features)},
         "example_batch",
@@ -202,6 +216,12 @@ BROKEN = {
         {"check_batch": lambda self, x: x[:, :2]},
         "check_batch",
         "check_batch changed the domain's own example batch",
+    ),
+    "check_batch preprocesses a collated batch again": (
+        {"check_batch": lambda self, x: (x - x.mean(0)) / x.std(0)},
+        "check_batch",
+        "is the model's input as collate makes it, not raw data, so check_batch must return a "
+        "collated batch unchanged",
     ),
     "encoder is not a module": (
         {"build_encoder": lambda self, spec: lambda x: x},
@@ -237,6 +257,12 @@ BROKEN = {
         {"reconstruction_loss": lambda self, out, x: (out - x).sum(1) / 0},
         "reconstruction loss",
         "has NaN or Inf",
+    ),
+    "decoder output broadcasts": (
+        {"build_decoder": patched_decoder(lambda f, s, r: f(s, r)[:, :1])},
+        "reconstruction loss",
+        "the decoder output has shape [4, 1] for a batch of shape [4, 4]: an elementwise loss "
+        "broadcasts it over dimension 1",
     ),
     "decoder ignores the latent": (
         {"build_decoder": patched_decoder(lambda f, s, r: f(s.detach(), r.detach()))},
@@ -313,6 +339,16 @@ def test_a_broken_domain_fails_the_check_named_after_its_defect(case):
     message = str(info.value)
     assert message.startswith(f"domain 'broken' (Broken) failed check {check!r}"), message
     assert detail in message, message
+
+
+def test_state_that_cannot_be_saved_is_named_in_one_line():
+    # torch's own refusal spans lines of coloured advice, its point cut off at the end.
+    numpy_state = {"name": "broken", "state_dict": lambda self: {"offset": np.zeros(3)}}
+    with pytest.raises(AssertionError) as info:
+        check_domain(type("Broken", (VectorDomain,), numpy_state)())
+    message = str(info.value)
+    assert "\n" not in message and "\x1b" not in message, message
+    assert message.endswith("(UnpicklingError: Unsupported global: GLOBAL numpy)")
 
 
 def test_the_stateful_domain_itself_passes():

@@ -9,7 +9,10 @@ One object per plugin, sorted by name::
 list describing every class it registered: ``kind`` (domain or dataset), ``name``, ``class``
 (``module:QualName``), the first line of its docstring, its constructor options with their
 defaults, and ``default_residual_features`` (domains) or ``domains`` and ``splits`` (datasets).
-The plugins listed are those ``FLOWBRIDGE_LOAD_PLUGINS`` lets load.
+The plugins listed are those ``FLOWBRIDGE_LOAD_PLUGINS`` lets load. An installed plugin that
+fails to load is listed too, with an ``error`` saying why and which distribution installed it
+(also printed on stderr, and the exit status is 1): the command that diagnoses a broken
+install must not be stopped by it.
 """
 
 from __future__ import annotations
@@ -77,21 +80,32 @@ def describe_plugin(info: PluginInfo, details: bool = False) -> dict[str, Any]:
         "datasets": list(info.datasets),
     }
     if details:
-        module = getattr(info.plugin, "__name__", None) or type(info.plugin).__module__
         row["distribution"] = info.distribution
-        row["module"] = module
+        row["module"] = _module(info.plugin)
         row["classes"] = [_describe_class("domain", c) for c in info.domains.values()] + [
             _describe_class("dataset", c) for c in info.datasets.values()
         ]
+    if info.error is not None:
+        row["error"] = info.error
     return row
+
+
+def _module(plugin: object) -> str | None:
+    """The module of a plugin object; ``None`` for a plugin that failed to load (no object)."""
+    if plugin is None:
+        return None
+    return getattr(plugin, "__name__", None) or type(plugin).__module__
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        infos = current().plugins()
-    except PluginError as exc:
+        infos = current().plugins(include_broken=True)
+    except PluginError as exc:  # FLOWBRIDGE_LOAD_PLUGINS names a plugin that is not installed
         print(f"flowbridge plugins: {exc}", file=sys.stderr)
         return 1
     # default=repr: an option default that JSON cannot hold is shown rather than crashing.
     print(json.dumps([describe_plugin(i, args.all) for i in infos], indent=2, default=repr))
-    return 0
+    broken = [info for info in infos if info.error is not None]
+    for info in broken:
+        print(f"flowbridge plugins: {info.error}", file=sys.stderr)
+    return 1 if broken else 0
