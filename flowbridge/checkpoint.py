@@ -98,6 +98,8 @@ def domain_record(domain: Domain) -> dict[str, Any]:
         "state": domain.state_dict(),
         "plugin": plugin,
         "plugin_version": version,
+        # For a domain registered in code (no distribution): where its class lives.
+        "module": type(domain).__module__,
     }
 
 
@@ -146,12 +148,19 @@ def check_savable(domain: Domain, configured: dict[str, Any]) -> None:
             f"argument in self.options"
         )
     try:
-        weights_only_copy(domain.state_dict())
+        state = weights_only_copy(domain.state_dict())
     except Exception as exc:  # whatever torch.save or the weights-only unpickler refuse
         raise PluginError(
             f"{label}: its state_dict() does not survive torch.save and "
             f"torch.load(weights_only=True) ({_first_line(exc)}); keep only tensors, numbers, "
             f"strings, lists and dicts in it"
+        ) from None
+    try:  # what loading the checkpoint will do
+        type(domain)(**plain).load_state_dict(state)
+    except Exception as exc:
+        raise PluginError(
+            f"{label}: a copy rebuilt from its options cannot load its own state_dict() "
+            f"({_first_line(exc)}); load_state_dict must read what state_dict returns"
         ) from None
 
 
@@ -298,14 +307,19 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def _domain(record: dict[str, Any], side: str, source: str) -> Domain:
     name = record["name"]
-    wheel = record.get("plugin") or "the plugin that provides it"
+    if record.get("plugin"):
+        origin = " ".join(filter(None, (record["plugin"], record.get("plugin_version"))))
+        fix = f"install {record['plugin']} or register the domain in code"
+    else:  # registered in code when saved
+        module = record.get("module")
+        origin = f"a plugin registered in code, module {module}" if module else "its plugin"
+        fix = "register its plugin in code before loading (flowbridge.plugins.register)"
     try:
         domain = get_domain(name, **record["options"])
     except KeyError as exc:
         raise CheckpointError(
-            f"{source} needs domain {name!r} (side {side}, written with {wheel} "
-            f"{record.get('plugin_version') or ''}), which no installed plugin registers: "
-            f"install {wheel} or register the domain in code. {exc.args[0] if exc.args else ''}"
+            f"{source} needs domain {name!r} (side {side}, written with {origin}), which no "
+            f"registered plugin provides: {fix}. {exc.args[0] if exc.args else ''}"
         ) from None
     _, installed = _plugin_version(domain)
     saved = record.get("plugin_version")
@@ -315,7 +329,14 @@ def _domain(record: dict[str, Any], side: str, source: str) -> Domain:
             f"{installed} is installed; its state may not load as saved",
             stacklevel=3,
         )
-    domain.load_state_dict(record["state"])
+    try:
+        domain.load_state_dict(record["state"])
+    except Exception as exc:
+        raise CheckpointError(
+            f"{source}: domain {name!r} (side {side}, {type(domain).__qualname__}) cannot load "
+            f"its saved state ({_first_line(exc)}); the plugin's load_state_dict does not read "
+            f"what its state_dict wrote"
+        ) from exc
     return domain
 
 

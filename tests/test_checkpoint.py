@@ -188,7 +188,12 @@ def test_a_missing_domain_plugin_is_named(words_checkpoint):
 
     unregister(PLUGIN_NAME)
     try:
-        with pytest.raises(CheckpointError, match=r"needs domain 'words' \(side a"):
+        # Registered in code when saved: no distribution to install, so the module is named.
+        message = (
+            r"needs domain 'words' \(side a, written with a plugin registered in code, module "
+            r"test_training_support\), which no registered plugin provides: register its plugin"
+        )
+        with pytest.raises(CheckpointError, match=message):
             load_bridge(words_checkpoint)
     finally:
         from test_training_support import ToyPlugin
@@ -240,6 +245,16 @@ class NumpyState(VectorDomain):
         return {"mean": np.zeros(3)}
 
 
+class ForgetfulState(VectorDomain):
+    """Saves a mean but reads a mean and a scale back."""
+
+    def state_dict(self):
+        return {"mean": torch.zeros(3)}
+
+    def load_state_dict(self, state):
+        self.mean, self.scale = state["mean"], state["scale"]
+
+
 @pytest.mark.parametrize(
     "domain, configured, message",
     [
@@ -250,6 +265,11 @@ class NumpyState(VectorDomain):
             {},
             r"state_dict\(\) does not survive .*\(UnpicklingError: Unsupported global: GLOBAL",
         ),
+        (
+            ForgetfulState(),
+            {},
+            r"cannot load its own state_dict\(\) \(KeyError: 'scale'\); load_state_dict must",
+        ),
     ],
 )
 def test_a_domain_a_checkpoint_could_not_keep_is_named(domain, configured, message):
@@ -257,6 +277,15 @@ def test_a_domain_a_checkpoint_could_not_keep_is_named(domain, configured, messa
         check_savable(domain, configured)
     assert "\x1b[" not in str(caught.value)  # torch's terminal colours are left out
     check_savable(VectorDomain(hidden=8), {"hidden": 8})
+
+
+def test_a_state_that_does_not_load_back_is_named_with_its_domain(words_checkpoint):
+    payload = torch.load(words_checkpoint, weights_only=True)
+    payload["domains"]["a"]["state"] = {}
+    torch.save(payload, words_checkpoint)
+    message = r"domain 'words' \(side a, Words\) cannot load its saved state \(KeyError"
+    with pytest.raises(CheckpointError, match=message):
+        load_bridge(words_checkpoint)
 
 
 def test_the_trainer_checks_its_domains_before_the_first_step(tmp_path, monkeypatch):
