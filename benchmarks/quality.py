@@ -2,7 +2,10 @@
 
 Trains each variant with the same seed and number of steps, scores K samples per test input
 (greedy caption decoding), and writes ``benchmarks/results/quality.json`` with the numbers,
-the data's ceilings, wall times and the commit, so runs can be compared across commits.
+the data's ceilings, wall times, the settings and the commit, so runs can be compared across
+commits. The JSON is rewritten (atomically) after each variant, with ``complete`` false until
+every one of ``requested_variants`` is in; a number that could not be measured (the entropy of
+rows with no readable image) is ``null``.
 
     .venv/bin/python benchmarks/quality.py                       # every variant
     .venv/bin/python benchmarks/quality.py --variants lnfmm,gaussian --steps 800
@@ -14,8 +17,9 @@ the data's ceilings, wall times and the commit, so runs can be compared across c
 
 With ``--seconds`` every variant trains for the same wall time (``train.max_seconds``), as
 the issue's targets are stated ("within 3 minutes of training on 2 CPU cores", "at equal wall
-time"): the steps each reached are in the JSON. Wall time depends on the machine and its load,
-so such runs are comparable within one quiet run, not across machines.
+time"): the steps each reached are in the JSON (its top-level ``steps``, the cap, is null
+unless ``--steps`` set one). Wall time depends on the machine and its load, so such runs are
+comparable within one quiet run, not across machines.
 
 With ``--at`` each variant is also scored while it trains, after each of the given steps (its
 ``curve`` in the JSON: accuracy and diversity against steps, training time without the
@@ -53,6 +57,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import shutil
 import tempfile
 import time
@@ -62,15 +67,21 @@ import torch
 
 from flowbridge import train
 from flowbridge.config import merge_settings
+from flowbridge.distributed import resolve_device
+from flowbridge.files import atomic_write, check_parent
 from flowbridge.provenance import versions
 from flowbridge_shapes.dataset import ShapesDataset
 from flowbridge_shapes.experiment import (
     TEMPERATURES,
     TESTBED,
+    VARIANTS,
     EvaluateAt,
     at_equal_diversity,
     evaluate,
+    inputs_scored,
+    names,
     run_config,
+    strict_json,
     summary,
     text_to_image_tradeoff,
 )
@@ -120,6 +131,8 @@ DEFAULT = (
     "lnfmm,lnfmm-single,gaussian,standard,deterministic,align,no-cross,paired-10,semi-10,"
     "semi-10-warm,semi-10-back,semi-10-both"
 )
+#: Every name ``--variants`` takes: the testbed's variants and the semi-supervised settings.
+NAMES = (*VARIANTS, *SEMI)
 
 
 def _equal_diversity(variants: dict) -> dict:
@@ -152,32 +165,62 @@ def _equal_diversity(variants: dict) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", default=DEFAULT)
-    parser.add_argument(
-        "--steps", type=int, help=f"steps per variant (default {TESTBED['train']['steps']})"
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
     )
     parser.add_argument(
-        "--seconds", type=float, default=0.0, help="train each variant this long instead"
+        "--variants",
+        default=DEFAULT,
+        help=f"comma list of variants, from: {', '.join(NAMES)} (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        help=f"steps per variant (without --seconds: {TESTBED['train']['steps']}; with it: "
+        "no cap but the time)",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=0.0,
+        help="train each variant this long instead (default: %(default)s, by steps); the JSON has "
+        "the steps reached",
     )
     parser.add_argument(
         "--train-size",
         type=int,
         default=TESTBED["data"]["options"]["train_size"],
-        help="training images, 3 captions each (default: %(default)s; the test split is the "
-        "same whatever the size)",
+        help="training images, 3 captions each (default: %(default)s; the test split is the same "
+        "whatever the size)",
     )
-    parser.add_argument("--samples", type=int, default=10)
-    parser.add_argument("--inputs", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (training)")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=10,
+        help="K outputs per input (default: %(default)s; at least 2: diversity)",
+    )
+    parser.add_argument(
+        "--inputs",
+        type=int,
+        default=200,
+        help="test inputs scored (default: %(default)s; at most the test split's images, the JSON "
+        "has how many)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="training and sampling seed (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--device", default="cpu", help="cpu, cuda, cuda:N or auto (training; default: %(default)s)"
+    )
     parser.add_argument(
         "--temperatures",
         default=",".join(map(str, SWEEP)),
         help="text->image sampling temperatures swept for the equal-diversity comparison "
-        "(must include 1.0; empty: no sweep)",
+        "(finite, >= 0, each once, 1.0 among them; empty: no sweep; default: %(default)s)",
     )
     parser.add_argument(
         "--component-temperature",
@@ -190,51 +233,131 @@ def main() -> None:
         type=int,
         default=1,
         help="also sweep each swept variant keeping each image the best of this many draws "
-        "by the model's own reading (Bridge.translate's candidates; 1: no such sweep)",
+        "by the model's own reading (Bridge.translate's candidates; 1, the default: no such "
+        "sweep)",
     )
     parser.add_argument(
         "--at",
         default="",
-        help="comma list of steps after which each variant is also scored while it trains "
-        "(with --steps, not --seconds)",
+        help="comma list of steps (each in 1..--steps) after which each variant is also "
+        "scored while it trains (with --steps, not --seconds)",
     )
-    parser.add_argument("--out", default=str(RESULTS / "quality.json"))
+    parser.add_argument(
+        "--out",
+        default=str(RESULTS / "quality.json"),
+        help="the JSON file written after each variant, with complete: false until the last "
+        "(default: %(default)s)",
+    )
     parser.add_argument(
         "--keep-runs",
         action="store_true",
         help="keep each variant's run directory (checkpoint, config, log) instead of deleting it",
     )
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    temperatures = [float(t) for t in args.temperatures.split(",") if t]
-    if temperatures and 1.0 not in temperatures:
-        parser.error("--temperatures must include 1.0, the temperature every variant is scored at")
+    return parser
+
+
+def _temperatures(text: str) -> list[float]:
+    """``--temperatures`` as numbers, refused unless each is finite, >= 0 and given once (a
+    repeat would only sweep it twice) and 1.0 is among them; empty: no sweep."""
+    if not text:
+        return []
     try:
-        at = [int(step) for step in args.at.split(",") if step]
+        values = [float(t) for t in text.split(",")]
     except ValueError:
-        parser.error(f"--at takes a comma list of steps, got {args.at!r}")
+        raise ValueError(f"--temperatures takes a comma list of numbers, got {text!r}") from None
+    if not all(math.isfinite(t) and t >= 0 for t in values):
+        raise ValueError(f"--temperatures must be finite numbers >= 0, got {text!r}")
+    if len(set(values)) < len(values):
+        raise ValueError(f"--temperatures names a temperature twice: {text!r}")
+    if 1.0 not in values:
+        raise ValueError(
+            "--temperatures must include 1.0, the temperature every variant is scored at"
+        )
+    return values
+
+
+def _steps_at(text: str, steps: int) -> list[int]:
+    """``--at`` as steps, refused unless each lies in 1..``steps`` (one the run never reaches
+    would leave its curve short without a word)."""
+    if not text:
+        return []
+    try:
+        at = [int(step) for step in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--at takes a comma list of steps, got {text!r}") from None
+    outside = [step for step in at if not 1 <= step <= steps]
+    if outside:
+        raise ValueError(f"--at steps must lie in 1..{steps} (the steps trained), got {outside}")
+    return at
+
+
+def _check(args: argparse.Namespace) -> None:
+    """Check the arguments before any training, and turn the comma lists into lists (and
+    ``steps`` into the cap trained to: None with ``--seconds`` alone).
+
+    Raises:
+        ValueError, OSError: what is wrong, in a line.
+    """
+    if args.samples < 2:
+        raise ValueError(
+            f"--samples must be at least 2 (diversity compares K samples), got {args.samples}"
+        )
+    for flag, value in (("--inputs", args.inputs), ("--threads", args.threads)):
+        if value < 1:
+            raise ValueError(f"{flag} must be at least 1, got {value}")
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps must be at least 1, got {args.steps}")
+    if not (math.isfinite(args.seconds) and args.seconds >= 0):
+        raise ValueError(f"--seconds must be a finite number >= 0, got {args.seconds}")
     if args.component_temperature is not None and not args.component_temperature >= 0:
-        parser.error(f"--component-temperature must be >= 0, got {args.component_temperature}")
+        raise ValueError(f"--component-temperature must be >= 0, got {args.component_temperature}")
     if args.candidates < 1:
-        parser.error(f"--candidates must be >= 1, got {args.candidates}")
-    if at and args.seconds:
-        parser.error(
+        raise ValueError(f"--candidates must be >= 1, got {args.candidates}")
+    if args.at and args.seconds:
+        raise ValueError(
             "--at scores during training: use it with --steps (the evaluations would "
             "take from a --seconds budget)"
         )
-    if args.steps is None:
-        # With a time budget the step count is only an upper bound.
-        args.steps = 10**6 if args.seconds else TESTBED["train"]["steps"]
+    if args.steps is None and not args.seconds:
+        args.steps = TESTBED["train"]["steps"]
+    args.variants = names(args.variants, NAMES)
+    args.temperatures = _temperatures(args.temperatures)
+    args.at = _steps_at(args.at, args.steps or 0)
+    resolve_device(args.device)
+    if Path(args.out).is_dir():
+        raise IsADirectoryError(f"--out {args.out!r} is a directory; name the JSON file to write")
+    check_parent(args.out)
+
+
+def _write(path: str, report: dict) -> None:
+    """Write the JSON whole or not at all: an interrupted write keeps the previous one."""
+    atomic_write(path, lambda file: file.write(strict_json(report).encode()))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        _check(args)
+    except (ValueError, OSError) as exc:
+        parser.error(str(exc))
+    torch.set_num_threads(args.threads)
+    temperatures, at = args.temperatures, args.at
     test = ShapesDataset(**TESTBED["data"]["options"]).split("test")
     report = {
         **versions(__file__),
+        # False until every requested variant is in: a run that stopped early says so.
+        "complete": False,
+        "requested_variants": args.variants,
         "threads": args.threads,
         "device": args.device,
+        # The cap asked for; None with --seconds alone (each variant's "steps" is what it reached).
         "steps": args.steps,
         "seconds": args.seconds,
         "train_size": args.train_size,
         "samples": args.samples,
-        "inputs": args.inputs,
+        "inputs": inputs_scored(test, args.inputs),
+        "inputs_asked": args.inputs,
         "seed": args.seed,
         "temperatures": temperatures,
         "component_temperature": args.component_temperature,
@@ -242,10 +365,11 @@ def main() -> None:
         "variants": {},
     }
     ceiling = None
-    for name in args.variants.split(","):
+    for name in args.variants:
         base, overrides = SEMI.get(name, (name, {}))
         budget = {
-            "steps": args.steps,
+            # With a time budget alone the step count is only an upper bound.
+            "steps": args.steps or 10**6,
             "max_seconds": args.seconds,
             "seed": args.seed,
             "device": args.device,
@@ -276,6 +400,7 @@ def main() -> None:
         report["ceiling"] = ceiling
         report["variants"][name] = {
             "steps": result.step,
+            "inputs": scores["inputs"],
             "train_seconds": result.wall_time,
             "total_seconds": time.perf_counter() - started,
             "image_to_text": scores["image_to_text"],
@@ -315,11 +440,13 @@ def main() -> None:
             report["variants"][name]["run"] = run_dir
         print(name, json.dumps(report["variants"][name]["summary"]), flush=True)
         report["equal_diversity"] = _equal_diversity(report["variants"])
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=2))
+        _write(args.out, report)  # after each variant: what is done survives a later failure
+    report["complete"] = True
+    _write(args.out, report)
     for pair, read in report["equal_diversity"].items():
         print(pair, json.dumps(read))
     print(f"wrote {args.out}")
+    return report
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ package modules, and would otherwise rot unnoticed)."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import math
@@ -16,6 +17,7 @@ import torch
 import flowbridge.plugins as plugins
 from flowbridge_image import plugin as image_plugin
 from flowbridge_shapes import plugin as shapes_plugin
+from flowbridge_shapes.dataset import ShapesDataset
 from flowbridge_shapes.metrics import attributes_kept
 from flowbridge_shapes.oracle import read_images
 from flowbridge_shapes.render import render
@@ -173,6 +175,102 @@ def test_the_quality_benchmark_compares_each_extra_sweep_with_its_variant_and_re
     assert read["lnfmm@c3_vs_lnfmm"]["mean"] == pytest.approx(0.05)
     assert read["lnfmm@c3_vs_gaussian"]["mean"] == pytest.approx(0.35)
     assert read["lnfmm@tc_vs_lnfmm"]["mean"] == pytest.approx(0.02)
+
+
+def _strict(text):
+    """JSON as a strict parser reads it: a bare NaN or Infinity is an error."""
+
+    def refuse(constant):
+        raise ValueError(f"invalid JSON constant {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _no_training(config, *args, **kwargs):
+    raise AssertionError(f"trained {config.train.out} before the arguments were checked")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        # Every name it takes is listed, its own semi-supervised settings included.
+        (["--variants", "deterministic,lnfmmm"], "'lnfmmm'; choose from: lnfmm, lnfmm-single"),
+        (["--variants", "deterministic,lnfmmm"], "paired-10, semi-10, semi-10-warm, semi-10-back"),
+        (["--variants", "deterministic,"], "--variants has an empty entry"),
+        (["--variants", "paired-10,paired-10"], "--variants names 'paired-10' twice"),
+        (["--temperatures=-1,1"], "--temperatures must be finite numbers >= 0"),
+        (["--temperatures", "nan,1"], "--temperatures must be finite numbers >= 0"),
+        (["--temperatures", "inf,1"], "--temperatures must be finite numbers >= 0"),
+        (["--temperatures", "1.0,abc"], "--temperatures takes a comma list of numbers"),
+        (["--temperatures", "1,1,0.5"], "--temperatures names a temperature twice"),
+        (
+            ["--steps", "3", "--at", "2,50"],
+            "--at steps must lie in 1..3 (the steps trained), got [50]",
+        ),
+        (["--steps", "3", "--at", "0"], "--at steps must lie in 1..3"),
+        (["--samples", "1"], "--samples must be at least 2"),
+        (["--inputs", "-3"], "--inputs must be at least 1, got -3"),
+    ],
+)
+def test_the_quality_benchmark_refuses_bad_arguments_before_any_training(
+    argv, message, tmp_path, monkeypatch, capsys
+):
+    bench = _load("benchmarks/quality.py")
+    monkeypatch.setattr(bench, "train", _no_training)
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main([*argv, "--out", str(tmp_path / "q.json")])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "q.json").exists()
+
+
+def test_the_quality_benchmark_refuses_an_out_it_cannot_write(tmp_path, monkeypatch, capsys):
+    bench = _load("benchmarks/quality.py")
+    monkeypatch.setattr(bench, "train", _no_training)
+    (tmp_path / "afile").write_text("mine")
+    for out, message in [
+        (tmp_path, "is a directory; name the JSON file to write"),
+        (tmp_path / "afile" / "q.json", "is a file, not a directory"),
+    ]:
+        with pytest.raises(SystemExit):
+            bench.main(["--out", str(out)])
+        assert message in capsys.readouterr().err
+
+
+def test_the_quality_benchmark_marks_a_run_that_stopped_early(tmp_path, monkeypatch, keep_threads):
+    bench = _load("benchmarks/quality.py")
+    # A test split of 5 images: more inputs asked for than it has.
+    monkeypatch.setattr(bench, "ShapesDataset", functools.partial(ShapesDataset, test_size=5))
+    train = bench.train
+
+    def interrupted(config, *args, **kwargs):
+        if "-gaussian-" in config.train.out:
+            raise KeyboardInterrupt
+        return train(config, *args, **kwargs)
+
+    out = tmp_path / "q.json"
+    argv = ["--steps", "2", "--train-size", "40", "--inputs", "100", "--samples", "2"]
+    argv += ["--temperatures", "", "--threads", "1", "--out", str(out)]
+    monkeypatch.setattr(bench, "train", interrupted)
+    with plugins.isolated(image_plugin, text_plugin, shapes_plugin):
+        with pytest.raises(KeyboardInterrupt):
+            bench.main([*argv, "--variants", "deterministic,gaussian"])
+        partial = _strict(out.read_text())
+        assert partial["complete"] is False
+        assert partial["requested_variants"] == ["deterministic", "gaussian"]
+        assert list(partial["variants"]) == ["deterministic"]
+        assert (partial["inputs"], partial["inputs_asked"]) == (5, 100)
+        assert partial["variants"]["deterministic"]["inputs"] == 5
+        assert partial["commit"] and partial["steps"] == 2
+
+        # Trained for a time instead: the steps each variant reached, and no made-up cap.
+        monkeypatch.setattr(bench, "train", train)
+        argv[:2] = ["--seconds", "0.5"]
+        report = bench.main([*argv, "--variants", "deterministic"])
+    written = _strict(out.read_text())
+    assert written["complete"] is True and report["complete"] is True
+    assert written["steps"] is None
+    assert written["variants"]["deterministic"]["steps"] >= 1
 
 
 def _attributes(**changes):

@@ -15,13 +15,18 @@ residuals) for the same number of steps, and writes to ``--out``:
   (``flowbridge translate --checkpoint out/runs/lnfmm/checkpoint.pt ...`` uses them).
 
 Run again, it trains afresh and replaces each ``runs/<variant>/`` once the new model has
-finished training (interrupted, the earlier complete run stays).
+finished training. Just before the first one is replaced, it removes what the earlier demo
+wrote beside it (its report, metrics, pictures and the runs of models this run does not
+train), which would describe models no longer there; other files in ``--out`` are left alone.
+Interrupted before that, the earlier demo stays whole; after it, the message names the runs
+already replaced, and the report comes once every model is trained.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import sys
 import time
@@ -32,7 +37,8 @@ import torch
 
 from flowbridge import train
 from flowbridge.distributed import resolve_device
-from flowbridge.files import atomic_write
+from flowbridge.files import atomic_write, check_parent
+from flowbridge.provenance import versions
 from flowbridge.training import TrainResult
 
 from .dataset import ShapesDataset
@@ -41,18 +47,37 @@ from .experiment import (
     TESTBED,
     at_equal_diversity,
     evaluate,
+    inputs_scored,
+    names,
     run_config,
+    strict_json,
     summary,
     text_to_image_tradeoff,
 )
+from .experiment import VARIANTS as SETTINGS
 
 __all__ = ["main"]
 
+#: The models the demo trains by default, with their names in the report; ``--variants`` may
+#: also name any other testbed variant (:data:`~flowbridge_shapes.experiment.VARIANTS`),
+#: which the report names as such.
 VARIANTS = {
     "lnfmm": "LNFMM (conditional flow prior, mixture base)",
     "gaussian": "conditional Gaussian prior (CVAE-style)",
     "deterministic": "deterministic (no residual)",
 }
+#: What the demo writes at the top of ``--out``, beside ``runs/``: all of it describes the
+#: models in ``runs/``, so a rerun removes it before it replaces the first of them.
+REPORT = (
+    "report.md",
+    "report.html",
+    "metrics.json",
+    "text_to_image.png",
+    "image_inputs.png",
+    "reconstructions.png",
+    "loss_curves.png",
+    "tradeoff.png",
+)
 SHOWN = 6  # inputs shown in the report per direction
 # Steps per model. On a quiet 2-core machine (2 threads) a model trains at 13-14 steps/s, so
 # three models, their scoring and two temperature sweeps fit in the 5 minutes the demo may
@@ -123,7 +148,7 @@ def _tradeoff_plot(curves: dict[str, list[dict]], path: Path) -> None:
             [r["unstated_entropy"] for r in rows],
             [r["accuracy"] for r in rows],
             "o-",
-            label=VARIANTS.get(name, name),
+            label=_label(name),
         )
         for r in rows:
             ax.annotate(
@@ -161,6 +186,24 @@ def _equal_diversity_lines(curves: dict[str, list[dict]]) -> list[str]:
     ]
 
 
+def _label(name: str) -> str:
+    """A model's name in the report: the default models' descriptions, other variants' names."""
+    return VARIANTS.get(name, name)
+
+
+def _number(value: float, spec: str = ".3f") -> str:
+    """``value`` formatted, or ``n/a`` where it is NaN: an entropy with no readable image to
+    measure it on, or a share of a ceiling of 0."""
+    return "n/a" if math.isnan(value) else format(value, spec)
+
+
+def _of_data(value: float, share: float) -> str:
+    """A diversity figure and its share of the data's own, e.g. ``0.812 (91% of data)``."""
+    if math.isnan(value):
+        return "n/a"
+    return f"{value:.3f} ({_number(share, '.0%')} of data)"
+
+
 def _table(results: dict, ceiling: dict, times: dict, steps: int) -> str:
     """The metrics table; the training times with the steps per second they came to, since
     the same seeded numbers take as long as the machine is slow."""
@@ -172,93 +215,159 @@ def _table(results: dict, ceiling: dict, times: dict, steps: int) -> str:
     for name, result in results.items():
         s = summary(result, ceiling)
         lines.append(
-            f"| {VARIANTS[name]} | {s['i2t_accuracy']:.3f} | {s['i2t_distinct_valid']:.3f} "
-            f"({s['i2t_distinct_valid_of_ceiling']:.0%} of data) | {s['t2i_accuracy']:.3f} "
-            f"| {s['t2i_unstated_entropy']:.3f} ({s['t2i_entropy_of_ceiling']:.0%} of data) "
+            f"| {_label(name)} | {s['i2t_accuracy']:.3f} "
+            f"| {_of_data(s['i2t_distinct_valid'], s['i2t_distinct_valid_of_ceiling'])} "
+            f"| {s['t2i_accuracy']:.3f} "
+            f"| {_of_data(s['t2i_unstated_entropy'], s['t2i_entropy_of_ceiling'])} "
             f"| {times[name]:.0f} s ({steps / times[name]:.1f} steps/s) |"
         )
     i2t, t2i = ceiling["image_to_text"], ceiling["text_to_image"]
     lines.append(
         f"| *the data itself (ceiling)* | {i2t['accuracy']:.3f} | {i2t['distinct_valid']:.3f} "
-        f"| {t2i['accuracy']:.3f} | {t2i['unstated_entropy']:.3f} | |"
+        f"| {t2i['accuracy']:.3f} | {_number(t2i['unstated_entropy'])} | |"
     )
     return head + "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m flowbridge_shapes.demo",
         description="Train LNFMM and two baselines on the shapes testbed; write a report.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--out", default="out", help="output directory (default: out)")
     parser.add_argument(
-        "--steps",
-        type=int,
-        default=DEMO_STEPS,
-        help="training steps per model (default: %(default)s)",
+        "--out",
+        default="out",
+        help="output directory; a rerun replaces what an earlier demo wrote there (report.md, "
+        "report.html, metrics.json, the PNGs, runs/<variant>/) and leaves other files alone",
     )
-    parser.add_argument("--samples", type=int, default=10, help="K outputs per input")
-    parser.add_argument("--inputs", type=int, default=200, help="test inputs scored")
+    parser.add_argument("--steps", type=int, default=DEMO_STEPS, help="training steps per model")
+    parser.add_argument(
+        "--samples", type=int, default=10, help="K outputs per input (at least 2: diversity)"
+    )
+    parser.add_argument(
+        "--inputs",
+        type=int,
+        default=200,
+        help="test inputs scored (at most the test split's images; the report says how many)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument(
         "--device",
         default="cpu",
-        help="where to train: cpu (the default, as the README's timings), cuda, cuda:N or auto",
+        help="where to train: cpu (as the README's timings), cuda, cuda:N or auto",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="training and sampling seed")
     parser.add_argument(
         "--train-size",
         type=int,
         default=TESTBED["data"]["options"]["train_size"],
-        help="training images (3 captions each; default: %(default)s)",
+        help="training images (3 captions each)",
     )
     parser.add_argument(
         "--variants",
         default=",".join(VARIANTS),
-        help="comma list of models to train (default: %(default)s)",
+        help=f"comma list of models to train, from: {', '.join(SETTINGS)}",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _check(args: argparse.Namespace) -> str | None:
+    """What is wrong with the arguments, found before any training (None if nothing); turns
+    ``--variants`` into its list of names."""
+    if args.samples < 2:
+        return f"--samples must be at least 2 (diversity compares K samples), got {args.samples}"
+    if args.inputs < 1:
+        return f"--inputs must be at least 1, got {args.inputs}"
+    if args.steps < 1 or args.threads < 1:
+        return f"--steps and --threads must be at least 1, got {args.steps} and {args.threads}"
     try:
+        args.variants = names(args.variants, list(SETTINGS))
         resolve_device(args.device)  # before any training, not after the first model
-    except ValueError as exc:
-        parser.error(str(exc))
+        check_parent(Path(args.out) / "report.md")  # --out naming a file
+    except (ValueError, NotADirectoryError) as exc:
+        return str(exc)
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    problem = _check(args)
+    if problem:
+        parser.error(problem)
+    replaced: list[str] = []
     try:
-        return _run(args)
+        return _run(args, replaced)
     except KeyboardInterrupt:
-        print(
-            f"interrupted: {args.out} keeps what an earlier complete demo wrote there (a model's "
-            f"run directory is replaced only once its new training has finished)",
-            file=sys.stderr,
-        )
+        print(_interrupted(Path(args.out), args.variants, replaced), file=sys.stderr)
         return 130
 
 
-def _train_into(runs: Path, name: str, **overrides: Any) -> tuple[TrainResult, Path]:
-    """Train variant ``name`` into ``runs/<name>``, replacing what an earlier demo left there
-    only once the new run is complete (until then it trains in ``runs/<name>.partial``).
-    Returns the result and the run's log."""
+def _interrupted(out: Path, variants: list[str], replaced: list[str]) -> str:
+    """What an interrupted run leaves in ``out``, for the message that says so."""
+    if not replaced:
+        return (
+            f"interrupted before any model was replaced: {out} keeps what an earlier complete "
+            f"demo wrote there"
+        )
+    runs = ", ".join(f"runs/{name}" for name in replaced)
+    left = [f"runs/{name}" for name in variants if name not in replaced]
+    left = [run for run in left if (out / run).is_dir()]
+    earlier = f"; {', '.join(left)} still the earlier demo's" if left else ""
+    return (
+        f"interrupted: {out} holds this run's {runs}{earlier}, and no report: the earlier demo's "
+        f"report, metrics and pictures were removed when its first model was replaced"
+    )
+
+
+def _retire(out: Path, variants: list[str]) -> None:
+    """Remove what an earlier demo wrote in ``out`` that describes models about to be
+    replaced: its report files and the runs of variants this run does not train (their
+    ``.partial`` leftovers too). The runs this one trains are replaced one by one."""
+    for name in REPORT:
+        (out / name).unlink(missing_ok=True)
+    for name in SETTINGS.keys() - set(variants):
+        for run in (out / "runs" / name, out / "runs" / f"{name}.partial"):
+            shutil.rmtree(run, ignore_errors=True)
+
+
+def _train_into(
+    out: Path, name: str, variants: list[str], replaced: list[str], **overrides: Any
+) -> tuple[TrainResult, Path]:
+    """Train variant ``name`` into ``out/runs/<name>``, replacing what an earlier demo left there
+    only once the new run is complete (until then it trains in ``runs/<name>.partial``); the
+    first model replaced retires the earlier demo's report (:func:`_retire`). Appends ``name``
+    to ``replaced``; returns the result and the run's log."""
+    runs = out / "runs"
     final, partial = runs / name, runs / f"{name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     result = train(run_config(name, str(partial), **overrides))
+    if not replaced:
+        _retire(out, variants)
     shutil.rmtree(final, ignore_errors=True)
     partial.rename(final)
+    replaced.append(name)
     return result, final / result.log.name
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, replaced: list[str]) -> int:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     data = {**TESTBED["data"]["options"], "train_size": args.train_size}
     test = ShapesDataset(**data).split("test")
+    scored = inputs_scored(test, args.inputs)
 
     results, times, logs, bridges, curves = {}, {}, {}, {}, {}
-    for name in args.variants.split(","):
-        print(f"== training {VARIANTS.get(name, name)} for {args.steps} steps", flush=True)
+    for name in args.variants:
+        print(f"== training {_label(name)} for {args.steps} steps", flush=True)
         result, logs[name] = _train_into(
-            out / "runs",
+            out,
             name,
+            args.variants,
+            replaced,
             data={"options": data},
             train={
                 "steps": args.steps,
@@ -270,8 +379,7 @@ def _run(args: argparse.Namespace) -> int:
         times[name], bridges[name] = result.wall_time, result.bridge
         print(
             f"   trained in {result.wall_time:.0f} s ({args.steps / result.wall_time:.1f} "
-            f"steps/s); scoring {args.inputs} test inputs "
-            f"x {args.samples} samples",
+            f"steps/s); scoring {scored} test inputs x {args.samples} samples",
             flush=True,
         )
         results[name] = evaluate(
@@ -307,12 +415,15 @@ def _run(args: argparse.Namespace) -> int:
         _tradeoff_plot(curves, out / "tradeoff.png")
 
     total = time.perf_counter() - started
+    # Only as many inputs as the test split has images can be scored: say so when fewer.
+    asked = f" (of {args.inputs} asked: all the test split has)" if scored < args.inputs else ""
     lines = [
-        "# flowbridge demo: LNFMM on the shapes testbed",
+        f"# flowbridge demo: {'LNFMM' if 'lnfmm' in bridges else ', '.join(bridges)} on the "
+        "shapes testbed",
         "",
-        f"{len(bridges)} models trained for {args.steps} steps each on {args.train_size} "
-        f"rendered images (3 captions each); scored on {args.inputs} test images and their "
-        f"captions, "
+        f"{len(bridges)} model{'s' * (len(bridges) > 1)} trained for {args.steps} steps each on "
+        f"{args.train_size} rendered images (3 captions each); scored on {scored} test images"
+        f"{asked} and their captions, "
         f"K = {args.samples} samples per input, captions decoded greedily (so their diversity "
         f"comes from the latent samples). Whole run: {total:.0f} s.",
         "",
@@ -320,17 +431,18 @@ def _run(args: argparse.Namespace) -> int:
         "*Accuracy*: image→text, captions whose every claim holds for the image; text→image, "
         "images whose attributes match everything the caption states. *Distinct & valid*: "
         "distinct correct captions among the K. *Unstated-attribute entropy*: how evenly the "
-        "K images vary what the caption leaves open (1 = uniform). A collapsed model (all K "
-        "alike) looks accurate but scores low on diversity.",
+        "K images vary what the caption leaves open (1 = uniform; n/a where no image of a "
+        "caption that leaves something open was readable). A collapsed model (all K alike) "
+        "looks accurate but scores low on diversity.",
         "",
         *_equal_diversity_lines(curves),
-        f"## Text → image ({VARIANTS[main_name]}): {args.samples} samples per caption",
+        f"## Text → image ({_label(main_name)}): {args.samples} samples per caption",
         "",
         "![text to image](text_to_image.png)",
         "",
         *[f"{row + 1}. “{test.b[i]}”" for row, i in enumerate(shown)],
         "",
-        f"## Image → text ({VARIANTS[main_name]})",
+        f"## Image → text ({_label(main_name)})",
         "",
         "![image inputs](image_inputs.png)",
         "",
@@ -357,8 +469,17 @@ def _run(args: argparse.Namespace) -> int:
     _write_text(out / "report.md", report)
     _write_text(out / "report.html", _html(report, "flowbridge demo"))
     metrics = {
+        # The settings and the code that made these numbers, so that runs can be compared.
+        **versions(__file__),
+        "seed": args.seed,
         "steps": args.steps,
+        "train_size": args.train_size,
+        "inputs": scored,
+        "inputs_asked": args.inputs,
         "samples": args.samples,
+        "variants": args.variants,
+        "threads": args.threads,
+        "device": str(resolve_device(args.device)),
         "seconds": total,
         "train_seconds": times,
         "ceiling": ceiling,
@@ -369,7 +490,7 @@ def _run(args: argparse.Namespace) -> int:
             for name, r in results.items()
         },
     }
-    _write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    _write_text(out / "metrics.json", strict_json(metrics))
     print(_table(results, ceiling, times, args.steps))
     print(f"report: {out / 'report.md'} ({total:.0f} s in all)")
     return 0

@@ -6,6 +6,7 @@ A *variant* is a name for a residual-prior family plus a few settings; everythin
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -38,6 +39,9 @@ __all__ = [
     "TEMPERATURES",
     "text_to_image_tradeoff",
     "at_equal_diversity",
+    "names",
+    "inputs_scored",
+    "strict_json",
 ]
 
 #: The testbed's run configuration (images are domain a, captions domain b).
@@ -238,13 +242,19 @@ def summary(result: Mapping[str, Any], ceiling: Mapping[str, Any] | None = None)
         row["caption_rec_claims_kept"] = result["reconstruction"]["text"]["claims_kept"]
     ceiling = ceiling or result.get("ceiling")
     if ceiling:
-        row["i2t_distinct_valid_of_ceiling"] = (
-            i2t["distinct_valid"] / ceiling["image_to_text"]["distinct_valid"]
+        row["i2t_distinct_valid_of_ceiling"] = _fraction(
+            i2t["distinct_valid"], ceiling["image_to_text"]["distinct_valid"]
         )
-        row["t2i_entropy_of_ceiling"] = (
-            t2i["unstated_entropy"] / ceiling["text_to_image"]["unstated_entropy"]
+        row["t2i_entropy_of_ceiling"] = _fraction(
+            t2i["unstated_entropy"], ceiling["text_to_image"]["unstated_entropy"]
         )
     return {k: float(np.round(v, 4)) for k, v in row.items()}
+
+
+def _fraction(value: float, ceiling: float) -> float:
+    """``value`` as a fraction of the data's ``ceiling``; NaN where the ceiling is 0 (a few
+    inputs whose K true images happen to repeat every attribute the caption leaves open)."""
+    return value / ceiling if ceiling else math.nan
 
 
 class EvaluateAt:
@@ -395,3 +405,47 @@ def at_equal_diversity(
         "min": min(values, default=None),
         "max": max(values, default=None),
     }
+
+
+def names(text: str, valid: Sequence[str], what: str = "--variants") -> list[str]:
+    """The comma list ``text`` of names, checked before any training: each one of ``valid``,
+    none empty (a stray comma) or given twice (it would train twice and keep one result).
+
+    Raises:
+        ValueError: naming the bad entry and listing the valid names.
+    """
+    listed = [name.strip() for name in text.split(",")]
+    for name in listed:
+        if not name:
+            problem = f"{what} has an empty entry in {text!r}"
+        elif name not in valid:
+            problem = f"{what}: unknown name {name!r}"
+        elif listed.count(name) > 1:
+            problem = f"{what} names {name!r} twice"
+        else:
+            continue
+        raise ValueError(f"{problem}; choose from: {', '.join(valid)}")
+    return listed
+
+
+def inputs_scored(split: PairedSplit, inputs: int) -> int:
+    """How many inputs :func:`evaluate` scores when asked for ``inputs``: one per image, so at
+    most as many as the split has images."""
+    return len(one_pair_per_image(split.meta)[:inputs])
+
+
+def strict_json(data: Any) -> str:
+    """``data`` as JSON that every parser reads: NaN and infinities (the entropy of rows with
+    no readable image, the PSNR of a perfect reconstruction) written as ``null``, where
+    :func:`json.dumps` would write the bare ``NaN`` that strict parsers reject."""
+
+    def finite(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, Mapping):
+            return {key: finite(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [finite(item) for item in value]
+        return value
+
+    return json.dumps(finite(data), indent=2, allow_nan=False)

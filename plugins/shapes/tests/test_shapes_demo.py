@@ -1,6 +1,8 @@
 """The demo end to end at toy scale: it trains every variant and writes a complete report."""
 
+import functools
 import json
+import math
 
 import pytest
 import torch
@@ -11,6 +13,7 @@ from flowbridge.checkpoint import load_checkpoint
 from flowbridge_image import plugin as image_plugin
 from flowbridge_shapes import demo
 from flowbridge_shapes import plugin as shapes_plugin
+from flowbridge_shapes.dataset import ShapesDataset
 from flowbridge_shapes.demo import main
 from flowbridge_shapes.experiment import TEMPERATURES
 from flowbridge_text import plugin as text_plugin
@@ -20,6 +23,15 @@ from flowbridge_text import plugin as text_plugin
 def registered():
     with plugins.isolated(image_plugin, text_plugin, shapes_plugin):
         yield
+
+
+def _strict(text):
+    """JSON as a strict parser reads it: a bare NaN or Infinity is an error."""
+
+    def refuse(constant):
+        raise ValueError(f"invalid JSON constant {constant}")
+
+    return json.loads(text, parse_constant=refuse)
 
 
 def test_demo_writes_a_report_a_person_can_read(tmp_path, registered):
@@ -53,8 +65,15 @@ def test_demo_writes_a_report_a_person_can_read(tmp_path, registered):
     assert html.startswith("<!DOCTYPE html>") and "<table>" in html
     for name in ("text_to_image.png", "loss_curves.png"):
         assert f'src="{name}"' in html
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = _strict((out / "metrics.json").read_text())
     assert set(metrics["models"]) == {"lnfmm", "gaussian", "deterministic"}
+    # The settings and the code that made the numbers, so that two runs can be told apart.
+    assert metrics["commit"] and metrics["torch"] == torch.__version__
+    settings = {"seed": 0, "steps": 3, "train_size": 40, "inputs": 4, "samples": 3}
+    assert {key: metrics[key] for key in settings} == settings
+    assert metrics["variants"] == ["lnfmm", "gaussian", "deterministic"]
+    assert metrics["threads"] == 1 and metrics["device"] == "cpu"
+    assert "scored on 4 test images and" in report
     for model in metrics["models"].values():
         assert 0 <= model["image_to_text"]["accuracy"] <= 1
         assert 0 <= model["text_to_image"]["accuracy"] <= 1
@@ -85,6 +104,17 @@ def test_an_unusable_device_is_refused_before_any_training(tmp_path, registered,
         assert "torch.cuda.is_available() is False" in capsys.readouterr().err
 
 
+def _interrupt_when_training(variant):
+    """demo.train, interrupted (as by Ctrl-C) when it starts to train ``variant``."""
+
+    def interrupted(config, *args, **kwargs):
+        if config.train.out.endswith(f"{variant}.partial"):
+            raise KeyboardInterrupt
+        return train(config, *args, **kwargs)
+
+    return interrupted
+
+
 def test_running_the_demo_again_replaces_each_run_only_once_it_is_trained(
     tmp_path, registered, monkeypatch, capsys
 ):
@@ -95,25 +125,112 @@ def test_running_the_demo_again_replaces_each_run_only_once_it_is_trained(
     first = {
         name: (out / "runs" / name / "checkpoint.pt").read_bytes() for name in ("lnfmm", "gaussian")
     }
+    report = (out / "report.md").read_text()
+    (out / "notes.txt").write_text("mine")
 
-    # Interrupted while the Gaussian prior trains again: its earlier run stays as it was.
-    def interrupted(config, *args, **kwargs):
-        if config.train.out.endswith("gaussian.partial"):
-            raise KeyboardInterrupt
-        return train(config, *args, **kwargs)
-
-    monkeypatch.setattr(demo, "train", interrupted)
+    # Interrupted before any model is trained again: the earlier demo stays whole.
+    monkeypatch.setattr(demo, "train", _interrupt_when_training("lnfmm"))
     assert main([*argv, "--seed", "1"]) == 130
-    assert "keeps what an earlier complete demo wrote" in capsys.readouterr().err
+    assert "before any model was replaced" in capsys.readouterr().err
+    assert (out / "report.md").read_text() == report
+
+    # Interrupted while the Gaussian prior trains again: its earlier run stays as it was, but
+    # the earlier report, which no longer describes runs/lnfmm, is gone, and the message says so.
+    monkeypatch.setattr(demo, "train", _interrupt_when_training("gaussian"))
+    assert main([*argv, "--seed", "1"]) == 130
+    message = capsys.readouterr().err
+    assert "holds this run's runs/lnfmm; runs/gaussian still the earlier demo's" in message
+    assert "and no report" in message
     runs = out / "runs"
     assert (runs / "gaussian" / "checkpoint.pt").read_bytes() == first["gaussian"]
     assert (runs / "lnfmm" / "checkpoint.pt").read_bytes() != first["lnfmm"]  # seed 1's
+    for name in demo.REPORT:
+        assert not (out / name).exists()
+    assert (out / "notes.txt").read_text() == "mine"  # not the demo's to remove
 
-    # And once more, uninterrupted: every run replaced, nothing partial left behind.
+    # And once more, uninterrupted and with LNFMM alone: its run replaced, the Gaussian
+    # prior's (no model of this report) removed, nothing partial left behind.
     monkeypatch.setattr(demo, "train", train)
-    before = {name: (runs / name).stat().st_ino for name in first}
-    assert main(argv) == 0
-    assert sorted(path.name for path in runs.iterdir()) == ["gaussian", "lnfmm"]
-    for name in first:
-        assert (runs / name).stat().st_ino != before[name]
-        assert load_checkpoint(runs / name / "checkpoint.pt")["step"] == 2
+    before = (runs / "lnfmm").stat().st_ino
+    assert main([*argv[:-1], "lnfmm"]) == 0
+    assert sorted(path.name for path in runs.iterdir()) == ["lnfmm"]
+    assert (runs / "lnfmm").stat().st_ino != before
+    assert load_checkpoint(runs / "lnfmm" / "checkpoint.pt")["step"] == 2
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_the_demo_takes_any_testbed_variant_and_reports_the_inputs_it_scored(
+    tmp_path, registered, monkeypatch
+):
+    # A test split of 5 images: more inputs asked for than it has.
+    monkeypatch.setattr(demo, "ShapesDataset", functools.partial(ShapesDataset, test_size=5))
+    out = tmp_path / "out"
+    argv = ["--out", str(out), "--steps", "2", "--inputs", "100", "--samples", "2"]
+    assert main([*argv, "--train-size", "40", "--threads", "1", "--variants", "standard"]) == 0
+    report = (out / "report.md").read_text()
+    assert report.startswith("# flowbridge demo: standard on the shapes testbed")
+    assert "1 model trained" in report and "| standard |" in report
+    assert "scored on 5 test images (of 100 asked: all the test split has)" in report
+    metrics = _strict((out / "metrics.json").read_text())
+    assert (metrics["inputs"], metrics["inputs_asked"]) == (5, 100)
+    assert metrics["models"]["standard"]["inputs"] == 5
+    assert "nan" not in report.lower()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--variants", "deterministic,lnfmmm"], "unknown name 'lnfmmm'; choose from: lnfmm, "),
+        (["--variants", "deterministic,"], "empty entry in 'deterministic,'"),
+        (["--variants", "gaussian,gaussian"], "names 'gaussian' twice"),
+        (["--samples", "1"], "--samples must be at least 2"),
+        (["--inputs", "-3"], "--inputs must be at least 1, got -3"),
+        (["--steps", "0"], "--steps and --threads must be at least 1"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_training(
+    argv, message, tmp_path, registered, monkeypatch, capsys
+):
+    monkeypatch.setattr(demo, "train", _interrupt_when_training(""))  # must not be reached
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "out"), *argv])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_out_that_is_a_file_is_refused_before_any_training(tmp_path, registered, capsys):
+    (tmp_path / "afile").write_text("mine")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "afile")])
+    assert exit_info.value.code == 2
+    assert "is a file, not a directory" in capsys.readouterr().err
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_the_help_shows_the_defaults_and_every_variant(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per option: no name broken at a hyphen
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "K outputs per input (at least 2: diversity) (default: 10)" in text
+    assert "(default: 200)" in text and "(default: lnfmm,gaussian,deterministic)" in text
+    for name in ("lnfmm-single", "standard", "lnfmm-fade"):
+        assert name in text
+
+
+def test_a_number_that_could_not_be_measured_reads_n_a():
+    def result(entropy):
+        return {
+            "image_to_text": {"accuracy": 0.5, "distinct_valid": 0.4},
+            "text_to_image": {"accuracy": 0.0, "unstated_entropy": entropy},
+        }
+
+    ceiling = {
+        "image_to_text": {"accuracy": 1.0, "distinct_valid": 0.5},
+        "text_to_image": {"accuracy": 1.0, "unstated_entropy": 0.8},
+    }
+    table = demo._table({"deterministic": result(math.nan)}, ceiling, {"deterministic": 2.0}, 4)
+    assert "| 0.000 | n/a | 2 s (2.0 steps/s) |" in table and "nan" not in table
+    assert "| 0.400 (80% of data) |" in table

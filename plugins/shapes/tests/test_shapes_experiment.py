@@ -1,5 +1,6 @@
 """The testbed's accuracy-diversity trade-off: temperature sweeps and equal-diversity reads."""
 
+import json
 import math
 
 import pytest
@@ -16,7 +17,10 @@ from flowbridge_shapes.experiment import (
     EvaluateAt,
     at_equal_diversity,
     evaluate,
+    inputs_scored,
+    names,
     run_config,
+    strict_json,
     summary,
     text_to_image_tradeoff,
 )
@@ -190,3 +194,39 @@ def test_evaluate_at_takes_known_ceilings_instead_of_computing_them(tmp_path, mo
     assert row["i2t_distinct_valid_of_ceiling"] == pytest.approx(
         row["i2t_distinct_valid"] / 0.5, abs=1e-3
     )
+
+
+def test_strict_json_writes_what_cannot_be_measured_as_null():
+    data = {"entropy": math.nan, "rows": [{"psnr": math.inf}, (1.5, -math.inf)], "n": 3}
+    text = strict_json(data)
+    assert json.loads(text) == {"entropy": None, "rows": [{"psnr": None}, [1.5, None]], "n": 3}
+    assert "NaN" not in text and "Infinity" not in text
+
+
+def test_a_ceiling_of_zero_gives_a_share_that_reads_nan_not_an_error():
+    # K true images of one input can all repeat what the caption leaves open: entropy 0.
+    result = {
+        "image_to_text": {"accuracy": 1.0, "distinct_valid": 0.5},
+        "text_to_image": {"accuracy": 1.0, "unstated_entropy": 0.0},
+    }
+    row = summary(result, result)
+    assert row["i2t_distinct_valid_of_ceiling"] == 1.0
+    assert math.isnan(row["t2i_entropy_of_ceiling"])
+
+
+def test_names_are_checked_before_anything_trains():
+    valid = ["lnfmm", "gaussian", "deterministic"]
+    assert names(" lnfmm,gaussian", valid) == ["lnfmm", "gaussian"]
+    for text, problem in [
+        ("lnfmm,lnfmmm", "--variants: unknown name 'lnfmmm'"),
+        ("lnfmm,", "--variants has an empty entry in 'lnfmm,'"),
+        ("gaussian,lnfmm,gaussian", "--variants names 'gaussian' twice"),
+    ]:
+        with pytest.raises(ValueError) as error:
+            names(text, valid)
+        assert str(error.value) == f"{problem}; choose from: lnfmm, gaussian, deterministic"
+
+
+def test_the_inputs_scored_are_at_most_the_split_s_images():
+    test = ShapesDataset(train_size=0, test_size=5, val_size=0, novel_size=0).split("test")
+    assert [inputs_scored(test, asked) for asked in (3, 5, 100)] == [3, 5, 5]
