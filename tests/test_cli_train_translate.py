@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import signal
 
 import pytest
@@ -274,6 +275,52 @@ def test_a_signalled_cli_run_says_what_it_kept(
     err = capsys.readouterr().err
     assert message in err and "--resume" in err
     assert load_checkpoint(out / "checkpoint.pt")["step"] == saved
+
+
+def _printed_command(err: str) -> list[str]:
+    """The argv of the command an error message tells the user to run (after "with: ")."""
+    [line] = [line for line in err.splitlines() if "with: flowbridge train" in line]
+    return shlex.split(line.split("with: ", 1)[1])[1:]  # without the program's name
+
+
+def test_the_printed_resume_command_continues_the_run_with_its_overrides(
+    tmp_path, run_toml, capsys, monkeypatch
+):
+    original = Trainer._train_step
+
+    def interrupted_at_3(self):
+        if self.step == 2:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "_train_step", interrupted_at_3)
+    out = tmp_path / "stopped"
+    # --steps 6 overrides the configuration's 3: the command must keep it.
+    assert main(["train", str(run_toml), "--out", str(out), "--steps", "6"]) == 130
+    argv = _printed_command(capsys.readouterr().err)
+    assert argv == ["train", str(out / "config.json"), "--resume"]
+    monkeypatch.setattr(Trainer, "_train_step", original)
+    monkeypatch.chdir(tmp_path)  # a run's config.json works from anywhere
+    assert main([*argv, "--no-progress"]) == 0
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 6
+
+
+def test_a_machine_error_mid_run_names_the_checkpoint_kept(tmp_path, run_toml, capsys, monkeypatch):
+    original = Trainer._train_step
+
+    def disk_full_at_5(self):
+        if self.step == 4:
+            raise OSError(28, "No space left on device")
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "_train_step", disk_full_at_5)
+    run_toml.write_text(run_toml.read_text() + "checkpoint_every = 2\n")
+    out = tmp_path / "full"
+    assert main(["train", str(run_toml), "--out", str(out), "--steps", "6"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("flowbridge train: error: [Errno 28] No space left on device\n")
+    assert f"its last checkpoint is of step 4 ({out / 'checkpoint.pt'})" in err
+    assert _printed_command(err) == ["train", str(out / "config.json"), "--resume"]
 
 
 def test_a_diverging_cli_run_exits_1_naming_the_term(tmp_path, run_toml, capsys, monkeypatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import sys
 
 from . import positive_float, positive_int
@@ -69,7 +70,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from ..config import load_run_config
     from ..training import NonFiniteLossError, Trainer, TrainingInterrupted
-    from ._errors import USER_ERRORS, report
+    from ._errors import USER_ERRORS
 
     trainer = None
     try:
@@ -90,14 +91,16 @@ def run(args) -> int:
         trainer = Trainer(config, resume=args.resume)
         result = trainer.run()
     except NonFiniteLossError as exc:
-        return report("train", exc, code=1)
+        return _failed(trainer, exc, 1)
     except KeyboardInterrupt as exc:
         stopped = exc if isinstance(exc, TrainingInterrupted) else None
         if trainer is not None and trainer.dist.is_main:
-            print(_interrupted(trainer, args.config, stopped), file=sys.stderr)
+            print(_interrupted(trainer, stopped), file=sys.stderr)
         return stopped.exit_code if stopped else 130
     except USER_ERRORS as exc:
-        return report("train", exc)
+        return _failed(trainer, exc, 2)
+    except OSError as exc:  # the machine's (a full disk, a read-only mount), not the user's
+        return _failed(trainer, exc, 1)
     if result.checkpoint is None:  # not the main process of a data-parallel run
         return 0
     shown = {"train": result.terms, "val": result.val_terms or {}}
@@ -112,9 +115,40 @@ def run(args) -> int:
     return 0
 
 
-def _interrupted(trainer, config: str, stopped) -> str:
+def _resume_command(trainer) -> str:
+    """The command that continues ``trainer``'s run: its run directory's config.json holds
+    the settings in use, command-line overrides (--steps, --preset, --device...) included."""
+    from ..training.loop import CONFIG_NAME
+
+    config = shlex.quote(str(trainer.out / CONFIG_NAME))
+    world = trainer.dist.world_size
+    launcher = f"torchrun --nproc_per_node {world} -m flowbridge" if world > 1 else "flowbridge"
+    return f"{launcher} train {config} --resume"
+
+
+def _failed(trainer, exc: BaseException, code: int) -> int:
+    """Report ``exc``; if it stopped a run under way, also what the run kept."""
+    from ._errors import report
+
+    code = report("train", exc, code)
+    if trainer is not None and trainer.dist.is_main:  # built: the run itself failed
+        saved = trainer.last_checkpoint_step
+        print(
+            f"the run stopped at step {trainer.step}; "
+            + (
+                f"its last checkpoint is of step {saved} ({trainer.checkpoint_path}). Once "
+                f"this is fixed, continue with: {_resume_command(trainer)}"
+                if saved is not None
+                else "no checkpoint was written, so there is nothing to resume"
+            ),
+            file=sys.stderr,
+        )
+    return code
+
+
+def _interrupted(trainer, stopped) -> str:
     """What an interrupted run left, and the command that continues it."""
-    resume = f"flowbridge train {config} --resume --out {trainer.out}"
+    resume = _resume_command(trainer)
     saved = trainer.last_checkpoint_step
     if stopped is not None and not stopped.checkpoint:
         where = f"{stopped.signal.name}: stopped at once after step {stopped.step}"
