@@ -44,3 +44,12 @@ def _interruptible():
     before = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     signal.signal(signal.SIGINT, before)
+
+
+@pytest.fixture
+def keep_threads():
+    """Restore torch's thread count, a process-wide setting, after a test of a script that
+    sets it (the benchmarks' and examples' ``--threads``)."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)

@@ -3,32 +3,11 @@ where ``--out`` says, show the defaults in ``--help``, and name a child process'
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
-import torch
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _load(relative: str):
-    name = f"_flags_script_{Path(relative).stem}"
-    spec = importlib.util.spec_from_file_location(name, ROOT / relative)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while it executes
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture
-def keep_threads():
-    # The scripts set torch's thread count, a process-wide setting.
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+from script_support import load_script
 
 
 def _refused(main, argv: list[str], capsys) -> str:
@@ -49,7 +28,7 @@ def _refused(main, argv: list[str], capsys) -> str:
 )
 def test_help_shows_the_defaults(script, defaults, capsys):
     with pytest.raises(SystemExit):
-        _load(script).main(["--help"])
+        load_script(script).main(["--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     for default in defaults:
         assert default in help_text
@@ -67,12 +46,12 @@ def test_help_shows_the_defaults(script, defaults, capsys):
     ],
 )
 def test_bridge_speed_refuses_bad_flags_before_timing(argv, message, tmp_path, capsys):
-    bench = _load("benchmarks/bridge_speed.py")
+    bench = load_script("benchmarks/bridge_speed.py")
     assert message in _refused(bench.main, [*argv, "--out", str(tmp_path / "b.json")], capsys)
 
 
 def test_bridge_speed_refuses_an_out_it_cannot_write(tmp_path, capsys):
-    bench = _load("benchmarks/bridge_speed.py")
+    bench = load_script("benchmarks/bridge_speed.py")
     assert "is a folder" in _refused(bench.main, ["--out", str(tmp_path)], capsys)
     (tmp_path / "file").write_text("")
     out = tmp_path / "file" / "b.json"
@@ -80,7 +59,7 @@ def test_bridge_speed_refuses_an_out_it_cannot_write(tmp_path, capsys):
 
 
 def test_bridge_speed_writes_its_results_to_out(tmp_path, monkeypatch, keep_threads):
-    bench = _load("benchmarks/bridge_speed.py")
+    bench = load_script("benchmarks/bridge_speed.py")
     # The measurements themselves take minutes; what is checked here is where they go.
     monkeypatch.setattr(bench, "measure_translation", lambda **_: {"speedup": 2.0})
     monkeypatch.setattr(bench, "measure_in_child", lambda scale, *_: {"scale": scale})
@@ -92,7 +71,7 @@ def test_bridge_speed_writes_its_results_to_out(tmp_path, monkeypatch, keep_thre
 
 
 def test_bridge_speed_shows_the_error_of_a_failed_child():
-    bench = _load("benchmarks/bridge_speed.py")
+    bench = load_script("benchmarks/bridge_speed.py")
     with pytest.raises(SystemExit) as stop:
         bench.measure_in_child("no-such-scale", 5, "cpu", 1)
     message = str(stop.value.code)
@@ -116,14 +95,14 @@ def test_bridge_speed_shows_the_error_of_a_failed_child():
     ],
 )
 def test_flows_speed_refuses_bad_counts_before_timing(flag, value, message, tmp_path, capsys):
-    bench = _load("benchmarks/flows_speed.py")
+    bench = load_script("benchmarks/flows_speed.py")
     argv = ["--tiny", "--skip-paper", "--skip-quality", "--out", str(tmp_path), flag, value]
     assert message in _refused(bench.main, argv, capsys)
     assert not list(tmp_path.iterdir())
 
 
 def test_flows_speed_refuses_an_out_it_cannot_write(tmp_path, capsys):
-    bench = _load("benchmarks/flows_speed.py")
+    bench = load_script("benchmarks/flows_speed.py")
     (tmp_path / "taken.json").mkdir()
     (tmp_path / "file").write_text("")
     argv = ["--tiny", "--skip-paper", "--skip-quality", "--out"]
@@ -138,7 +117,7 @@ def test_flows_speed_refuses_an_out_it_cannot_write(tmp_path, capsys):
 def test_flows_speed_writes_a_json_out_as_that_file_and_keeps_explicit_quality_steps(
     tmp_path, keep_threads
 ):
-    bench = _load("benchmarks/flows_speed.py")
+    bench = load_script("benchmarks/flows_speed.py")
     out = tmp_path / "speed.json"
     # --tiny alone trains 20 steps; asked for 3 it trains 3 (fewer than 4: no step-0 checkpoint).
     argv = ["--tiny", "--repeats", "2", "--skip-paper", "--threads", "1", "--out", str(out)]
@@ -152,7 +131,7 @@ def test_flows_speed_writes_a_json_out_as_that_file_and_keeps_explicit_quality_s
 
 
 def test_flows_speed_still_names_its_file_in_a_folder_out():
-    bench = _load("benchmarks/flows_speed.py")
+    bench = load_script("benchmarks/flows_speed.py")
     folder = Path("results")
     path = bench.output_path(folder, "20260101T000000Z", "2threads-wall")
     assert path == folder / "flows_speed-20260101T000000Z-2threads-wall.json"
@@ -167,7 +146,7 @@ def test_flows_speed_still_names_its_file_in_a_folder_out():
 @pytest.fixture
 def flows_2d(monkeypatch):
     """The example, with training replaced by a failure: a refusal must come before it."""
-    demo = _load("examples/flows_2d.py")
+    demo = load_script("examples/flows_2d.py")
 
     def train(*_):
         raise AssertionError("training started before the flags were checked")

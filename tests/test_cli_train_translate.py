@@ -226,22 +226,6 @@ def test_help_shows_examples(capsys):
         assert f"examples:\n  flowbridge {command}" in capsys.readouterr().out
 
 
-def test_an_interrupted_cli_run_says_how_to_resume(tmp_path, run_toml, capsys, monkeypatch):
-    original = Trainer._train_step
-
-    def interrupted_at_3(self):
-        if self.step == 2:
-            raise KeyboardInterrupt
-        return original(self)
-
-    monkeypatch.setattr(Trainer, "_train_step", interrupted_at_3)
-    out = tmp_path / "stopped"
-    assert main(["train", str(run_toml), "--out", str(out), "--steps", "6"]) == 130
-    err = capsys.readouterr().err
-    assert "interrupted after step 2" in err and "--resume" in err
-    assert load_checkpoint(out / "checkpoint.pt")["step"] == 2
-
-
 @pytest.mark.parametrize(
     ("signals", "code", "message", "saved"),
     [
@@ -283,7 +267,7 @@ def _printed_command(err: str) -> list[str]:
     return shlex.split(line.split("with: ", 1)[1])[1:]  # without the program's name
 
 
-def test_the_printed_resume_command_continues_the_run_with_its_overrides(
+def test_an_interrupted_cli_run_prints_the_command_that_continues_it(
     tmp_path, run_toml, capsys, monkeypatch
 ):
     original = Trainer._train_step
@@ -297,7 +281,10 @@ def test_the_printed_resume_command_continues_the_run_with_its_overrides(
     out = tmp_path / "stopped"
     # --steps 6 overrides the configuration's 3: the command must keep it.
     assert main(["train", str(run_toml), "--out", str(out), "--steps", "6"]) == 130
-    argv = _printed_command(capsys.readouterr().err)
+    err = capsys.readouterr().err
+    assert "interrupted after step 2" in err
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 2
+    argv = _printed_command(err)
     assert argv == ["train", str(out / "config.json"), "--resume"]
     monkeypatch.setattr(Trainer, "_train_step", original)
     monkeypatch.chdir(tmp_path)  # a run's config.json works from anywhere

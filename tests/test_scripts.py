@@ -4,15 +4,13 @@ package modules, and would otherwise rot unnoticed)."""
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from script_support import load_script
 
 import flowbridge.plugins as plugins
 from flowbridge_image import plugin as image_plugin
@@ -23,28 +21,9 @@ from flowbridge_shapes.oracle import read_images
 from flowbridge_shapes.render import render
 from flowbridge_text import plugin as text_plugin
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _load(relative: str):
-    name = f"_flows_script_{Path(relative).stem}"
-    spec = importlib.util.spec_from_file_location(name, ROOT / relative)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while it executes
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture
-def keep_threads():
-    # The scripts set torch's thread count, a process-wide setting.
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
 
 def test_the_demo_rings_and_their_coverage_metric():
-    demo = _load("examples/flows_2d.py")
+    demo = load_script("examples/flows_2d.py")
     generator = torch.Generator().manual_seed(0)
     modes, angle = torch.full((20_000,), 4.0), torch.full((20_000,), 0.3)
     points = demo.sample_rings(modes, angle, generator)
@@ -60,7 +39,7 @@ def test_the_demo_rings_and_their_coverage_metric():
 
 
 def test_the_demo_trains_and_writes_its_figure(tmp_path, keep_threads):
-    demo = _load("examples/flows_2d.py")
+    demo = load_script("examples/flows_2d.py")
     out = tmp_path / "flows_2d.png"
     result = demo.main(["--steps", "40", "--out", str(out)])
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -72,7 +51,7 @@ def test_the_demo_trains_and_writes_its_figure(tmp_path, keep_threads):
 
 
 def test_the_speed_benchmark_runs_on_toy_sizes(tmp_path, keep_threads):
-    bench = _load("benchmarks/flows_speed.py")
+    bench = load_script("benchmarks/flows_speed.py")
     report = bench.main(["--tiny", "--repeats", "2", "--skip-paper", "--out", str(tmp_path)])
     written = json.loads(next(tmp_path.glob("flows_speed-*-tiny.json")).read_text())
     assert written["peers"]["flowbridge"]["median_ms"] == report["peers"]["flowbridge"]["median_ms"]
@@ -86,7 +65,7 @@ def test_the_speed_benchmark_runs_on_toy_sizes(tmp_path, keep_threads):
 
 
 def test_the_quality_dataset_entropy_matches_a_monte_carlo_estimate():
-    bench = _load("benchmarks/flows_speed.py")
+    bench = load_script("benchmarks/flows_speed.py")
     # E[log std] of the wide half is log(1/2): checked against the data's own construction.
     x, context = bench.quality_dataset(200_000, torch.Generator().manual_seed(0))
     wide_std = torch.exp(context / 2) / 2
@@ -96,7 +75,7 @@ def test_the_quality_dataset_entropy_matches_a_monte_carlo_estimate():
 
 
 def test_the_autoencoder_benchmark_names_each_misreading_by_size():
-    bench = _load("benchmarks/image_autoencoder.py")
+    bench = load_script("benchmarks/image_autoencoder.py")
     keys = ("shape", "color", "size", "horizontal", "vertical")
     truth = [
         dict(zip(keys, values, strict=True))
@@ -123,7 +102,7 @@ def test_the_autoencoder_benchmark_names_each_misreading_by_size():
 
 
 def test_the_autoencoder_benchmark_runs_on_toy_sizes(tmp_path, keep_threads):
-    bench = _load("benchmarks/image_autoencoder.py")
+    bench = load_script("benchmarks/image_autoencoder.py")
     out = tmp_path / "ae.json"
     argv = ["--steps", "4", "--at", "2,4", "--train-size", "20", "--inputs", "6", "--hidden", "8"]
     argv += ["--edge-weight", "2"]
@@ -142,14 +121,14 @@ def test_the_autoencoder_benchmark_runs_on_toy_sizes(tmp_path, keep_threads):
 
 @pytest.mark.parametrize("at", ["5", "0,2", "two"])
 def test_the_autoencoder_benchmark_refuses_steps_it_will_not_reach(at, capsys):
-    bench = _load("benchmarks/image_autoencoder.py")
+    bench = load_script("benchmarks/image_autoencoder.py")
     with pytest.raises(SystemExit):
         bench.main(["--steps", "4", "--at", at])
     assert "--at" in capsys.readouterr().err
 
 
 def test_the_quality_benchmark_compares_each_extra_sweep_with_its_variant_and_references():
-    bench = _load("benchmarks/quality.py")
+    bench = load_script("benchmarks/quality.py")
 
     def curve(accuracy):
         return [
@@ -215,7 +194,7 @@ def _no_training(config, *args, **kwargs):
 def test_the_quality_benchmark_refuses_bad_arguments_before_any_training(
     argv, message, tmp_path, monkeypatch, capsys
 ):
-    bench = _load("benchmarks/quality.py")
+    bench = load_script("benchmarks/quality.py")
     monkeypatch.setattr(bench, "train", _no_training)
     with pytest.raises(SystemExit) as exit_info:
         bench.main([*argv, "--out", str(tmp_path / "q.json")])
@@ -225,7 +204,7 @@ def test_the_quality_benchmark_refuses_bad_arguments_before_any_training(
 
 
 def test_the_quality_benchmark_refuses_an_out_it_cannot_write(tmp_path, monkeypatch, capsys):
-    bench = _load("benchmarks/quality.py")
+    bench = load_script("benchmarks/quality.py")
     monkeypatch.setattr(bench, "train", _no_training)
     (tmp_path / "afile").write_text("mine")
     for out, message in [
@@ -238,7 +217,7 @@ def test_the_quality_benchmark_refuses_an_out_it_cannot_write(tmp_path, monkeypa
 
 
 def test_the_quality_benchmark_marks_a_run_that_stopped_early(tmp_path, monkeypatch, keep_threads):
-    bench = _load("benchmarks/quality.py")
+    bench = load_script("benchmarks/quality.py")
     # A test split of 5 images: more inputs asked for than it has.
     monkeypatch.setattr(bench, "ShapesDataset", functools.partial(ShapesDataset, test_size=5))
     train = bench.train
@@ -279,7 +258,7 @@ def _attributes(**changes):
 
 
 def test_the_residual_diagnostics_probe_and_prior_mass_on_hand_made_codes():
-    bench = _load("benchmarks/residual_diagnostics.py")
+    bench = load_script("benchmarks/residual_diagnostics.py")
     bank = torch.tensor([[0.0], [0.1], [0.2], [10.0], [10.1], [10.2]])
     labels = [_attributes()] * 3 + [_attributes(shape="square")] * 3
     queries = torch.tensor([[0.05], [10.05], [5.3]])  # the last lies nearer the squares
@@ -297,7 +276,7 @@ def test_the_residual_diagnostics_probe_and_prior_mass_on_hand_made_codes():
 
 
 def test_the_residual_diagnostics_critic_weights_on_hand_made_codes():
-    bench = _load("benchmarks/residual_diagnostics.py")
+    bench = load_script("benchmarks/residual_diagnostics.py")
     caption = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
     carried = torch.tensor([[3.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])  # cosines 1, 0, -1 to row 0
     weights = bench.critic_weights(caption, carried, temperature=0.5, sharpness=1.0)
@@ -309,7 +288,7 @@ def test_the_residual_diagnostics_critic_weights_on_hand_made_codes():
 
 
 def test_the_residual_diagnostics_conflicts_on_hand_made_rows():
-    bench = _load("benchmarks/residual_diagnostics.py")
+    bench = load_script("benchmarks/residual_diagnostics.py")
     bank = [
         _attributes(),
         _attributes(shape="square"),
@@ -337,7 +316,7 @@ def test_the_residual_diagnostics_conflicts_on_hand_made_rows():
 
 
 def test_the_residual_diagnostics_run_on_toy_sizes(tmp_path, keep_threads):
-    bench = _load("benchmarks/residual_diagnostics.py")
+    bench = load_script("benchmarks/residual_diagnostics.py")
     out = tmp_path / "diagnostics.json"
     argv = ["--steps", "3", "--train-size", "400", "--inputs", "3", "--samples", "2"]
     with plugins.isolated(image_plugin, text_plugin, shapes_plugin):
