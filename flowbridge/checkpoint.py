@@ -175,6 +175,7 @@ def save_checkpoint(
     rng: dict[str, Any] | None = None,
     optimised_model: dict[str, Any] | None = None,
     data: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``bridge`` (and, for a training run, what resuming needs) to ``path`` atomically.
 
@@ -189,6 +190,8 @@ def save_checkpoint(
         optimised_model: the ``state_dict()`` of the raw weights the optimiser steps, when
             ``bridge`` holds their average.
         data: what identifies the training data (``Stream.fingerprint`` of each list).
+        training: the rest of a training run's state (plain numbers and strings): the number
+            of processes that saved it, the running sums of the log window it left open.
     """
     from . import __version__
 
@@ -206,6 +209,7 @@ def save_checkpoint(
         "critic_optimizer": critic_optimizer,
         "rng": rng,
         "data": data,
+        "training": training,
     }
     return atomic_write(path, lambda file: torch.save(payload, file))
 

@@ -89,6 +89,21 @@ class Distributed:
         dist.all_reduce(values, op=dist.ReduceOp.SUM)
         return values / self.world_size
 
+    def largest(self, value: int, device: torch.device) -> int:
+        """The largest of every rank's ``value`` (a collective: all ranks must call it), e.g.
+        whether any rank has received a signal; ``device``: this rank's (NCCL reduces only
+        CUDA tensors)."""
+        if not self.active:
+            return value
+        values = torch.tensor([value], dtype=torch.int64, device=device)
+        dist.all_reduce(values, op=dist.ReduceOp.MAX)
+        return int(values.item())
+
+    def barrier(self) -> None:
+        """Wait until every rank has arrived here (nothing alone)."""
+        if self.active:
+            dist.barrier()
+
     def average_gradients(self, parameters: Sequence[torch.Tensor]) -> None:
         """Replace each parameter's ``.grad`` by its mean over all ranks (what DDP does for
         the modules it wraps), in one collective; a missing gradient counts as zeros."""

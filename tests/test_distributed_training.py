@@ -109,7 +109,12 @@ def test_two_processes_take_the_same_steps_as_one(tmp_path, adversarial):
     )
     assert moved == 0
     # Only rank 0 wrote files; its log holds the mean of both ranks' terms.
-    assert sorted(os.listdir(tmp_path / "ddp")) == ["checkpoint.pt", "config.json", "log.jsonl"]
+    assert sorted(os.listdir(tmp_path / "ddp")) == [
+        ".lock",
+        "checkpoint.pt",
+        "config.json",
+        "log.jsonl",
+    ]
     log = (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()
     assert len(log) == len((tmp_path / "single" / "log.jsonl").read_text().splitlines())
 

@@ -11,8 +11,9 @@ when the unpaired schedule says so, one batch of A-only and one of B-only items:
 discriminators take a step of their own Adam (``train.discriminator_lr``) on the same batch's
 ``critic`` loss, alongside the generator's step on ``total``; each optimiser holds only its
 own player's parameters. A non-finite term stops the run before the update, naming
-the term and the step; the last checkpoint stays as it was. SIGINT (Ctrl-C) or SIGTERM stops
-the run after the step it is in, with a checkpoint of that step (:mod:`.stopping`), so
+the term and the step, after a checkpoint of the step before (intact: the update has not
+happened). SIGINT (Ctrl-C) or SIGTERM, to any rank, stops every rank after the same step, with
+a checkpoint of that step (:mod:`.stopping`), so
 ``resume=True`` (``--resume``) continues exactly where the run stopped; a ``KeyboardInterrupt``
 from elsewhere (a callback) also writes a checkpoint of the last completed step first, and so
 does an item that fails to collate mid-run (``train.collate_upfront = false``). With
@@ -22,12 +23,14 @@ does an item that fails to collate mid-run (``train.collate_upfront = false``). 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +56,7 @@ from ..files import atomic_write, nearest_existing
 from ..plugins import UnknownOptionError, get_domain
 from .averaging import WeightAverage
 from .data import BatchSampler, Stream, derive_seed, fit_domain, load_splits, partition
+from .rundir import locked, remove_stale_temp_files
 from .schedule import scheduled_weights
 from .stopping import StopRequests, TrainingInterrupted, _StopNow
 
@@ -62,6 +66,8 @@ __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "Callback", "train"]
 Callback = Callable[["Trainer", int, dict[str, float]], None]
 
 LOG_NAME = "log.jsonl"
+#: Where a new run moves the log that a run killed before its first checkpoint left.
+ABANDONED_LOG_NAME = "log.abandoned.jsonl"
 CONFIG_NAME = "config.json"
 #: Train settings a resume must keep: they decide which items are pairs (the partition).
 #: ``unpaired_weight`` must keep only whether it is 0 (no unpaired batches at all).
@@ -142,6 +148,12 @@ class _Means:
         self.sums, self.counts = {}, {}
         return means
 
+    def state_dict(self) -> dict[str, dict[str, float]]:
+        return {"sums": dict(self.sums), "counts": dict(self.counts)}
+
+    def load_state_dict(self, state: dict[str, dict[str, float]]) -> None:
+        self.sums, self.counts = dict(state["sums"]), dict(state["counts"])
+
 
 def _parameters(optimizer: torch.optim.Optimizer) -> list[nn.Parameter]:
     return [p for group in optimizer.param_groups for p in group["params"]]
@@ -161,10 +173,13 @@ def _adam(
 
 
 def _load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-    """``optimizer.load_state_dict(state)``, keeping this machine's kernel choice: a saved
-    param group carries the ``fused``/``foreach`` flags of the machine that wrote it, which
-    another device or torch may not support (the update itself is the same either way)."""
-    kernels = [{k: g[k] for k in ("fused", "foreach") if k in g} for g in optimizer.param_groups]
+    """``optimizer.load_state_dict(state)``, keeping this machine's kernel choice and this
+    run's settings: a saved param group carries the ``fused``/``foreach`` flags of the machine
+    that wrote it, which another device or torch may not support (the update itself is the
+    same either way), and the ``lr`` and ``betas`` the run was saved with, which a resume may
+    change (a lower ``train.lr`` after a NaN)."""
+    kept = ("lr", "betas", "fused", "foreach")
+    kernels = [{k: g[k] for k in kept if k in g} for g in optimizer.param_groups]
     optimizer.load_state_dict(state)
     for group, own in zip(optimizer.param_groups, kernels, strict=True):
         group.update(own)
@@ -387,11 +402,11 @@ class Trainer:
             )
         self.step = 0
         self._last_saved: int | None = None
+        self._train_means = _Means()
         self._seed_noise(derive_seed(cfg.seed, "noise", self.dist.rank))
         if checkpoint is not None:
             self._restore(checkpoint)
         self._snapshot = self._rng_state()
-        self._train_means = _Means()
         self.val_terms: dict[str, float] | None = None
 
     def _check_out(self) -> None:
@@ -544,8 +559,23 @@ class Trainer:
             if name not in rng["samplers"]:
                 raise CheckpointError(f"{self.checkpoint_path} has no state for batches {name!r}")
             sampler.load_state_dict(rng["samplers"][name])
-        if self.dist.is_main:
-            self._truncate_log(self.step)
+        training = checkpoint.get("training") or {}  # None before checkpoints kept it
+        if "log_window" in training:
+            self._train_means.load_state_dict(training["log_window"])
+        self._note_world_size(training.get("world_size"))
+
+    def _note_world_size(self, saved: int | None) -> None:
+        """Say (rank 0) when a run resumes with another number of processes than it was saved
+        with: legitimate, but each process draws its own posterior noise, so the run goes on
+        differently from one that kept its number of processes."""
+        if saved is None or saved == self.dist.world_size or not self.dist.is_main:
+            return
+        warnings.warn(
+            f"{self.checkpoint_path} was saved by a run of {saved} process(es) and resumes "
+            f"with {self.dist.world_size}: it goes on with the same batches, but not "
+            f"bit-identical to the run it continues (each process draws its own noise)",
+            stacklevel=5,
+        )
 
     @property
     def evaluation_bridge(self) -> Bridge:
@@ -560,7 +590,9 @@ class Trainer:
 
     def save(self, collective: bool = True) -> Path | None:
         """Write a checkpoint of the last completed step (rank 0 writes; with ``collective``
-        every rank must call this, and every rank's RNG state is kept)."""
+        every rank must call this, every rank's RNG state is kept, and every rank returns only
+        once the file is written: a rank that exits at once after a signal would have torchrun
+        kill rank 0 in the middle of its write)."""
         snapshot = self._snapshot
         rng = dict(snapshot)
         gathered = [
@@ -569,8 +601,14 @@ class Trainer:
         ]
         rng["torch"] = gathered[0]
         rng["cuda"] = gathered[1] if snapshot["cuda"] is not None else None
-        if not self.dist.is_main:
-            return None
+        written = self._write_checkpoint(rng) if self.dist.is_main else None
+        if collective:
+            self.dist.barrier()
+        if written is not None or collective:
+            self._last_saved = self.step
+        return written
+
+    def _write_checkpoint(self, rng: dict[str, Any]) -> Path:
         save_checkpoint(
             self.checkpoint_path,
             self.evaluation_bridge,
@@ -583,8 +621,12 @@ class Trainer:
             rng=rng,
             optimised_model=None if self.average is None else self.bridge.state_dict(),
             data=self.data_fingerprint,
+            # The open log window: a resumed run logs the means the straight run logs.
+            training={
+                "world_size": self.dist.world_size,
+                "log_window": self._train_means.state_dict(),
+            },
         )
-        self._last_saved = self.step
         return self.checkpoint_path
 
     # -- logs -----------------------------------------------------------------------------------
@@ -669,24 +711,40 @@ class Trainer:
             raise kind(f"{exc}. {kept}") from exc
 
     def _check_finite(self, values: dict[str, float], step: int) -> None:
+        """Stop the run before the update of a step whose ``values`` are not all finite, with
+        a checkpoint of the step before: the check comes before the update, so the weights,
+        the optimiser and ``_snapshot`` are still that step's, and a resume with a lower
+        learning rate goes on from there instead of from the last periodic checkpoint (or
+        from scratch). Every rank sees the same (reduced) values, so the save is collective."""
         bad = [k for k in sorted(values) if not math.isfinite(values[k])]
         if not bad:
             return
+        if self.step and self._last_saved != self.step and self._weights_are_finite():
+            self.save()
         # "total" is bad whenever a term is: name it only when it is the only one.
         named = [k for k in bad if k != "total"] or bad
         listed = ", ".join(f"{k} = {values[k]}" for k in named)
-        where = (
-            f"the last good checkpoint (step {self._last_saved}) is {self.checkpoint_path}"
-            if self._last_saved is not None
-            else "no checkpoint was written before it"
-        )
+        if self._last_saved is None:
+            where = "no checkpoint was written before it. Lower train.lr"
+        else:
+            where = (
+                f"the checkpoint of step {self._last_saved} is {self.checkpoint_path}. "
+                f"Continue from it with --resume (resume=True) and a lower train.lr"
+            )
         raise NonFiniteLossError(
             f"non-finite loss at step {step}: {listed}; training stopped before that update "
-            f"and {where}. Lower train.lr, set train.grad_clip, or look for bad items in the data",
+            f"and {where}, set train.grad_clip, or look for bad items in the data",
             tuple(named),
             step,
             self.checkpoint_path if self._last_saved is not None else None,
         )
+
+    def _weights_are_finite(self) -> bool:
+        """Whether the weights themselves are finite: a NaN can start in them (a plugin's
+        module that moves a buffer in its forward pass), and saving them then would replace
+        the last good checkpoint with a broken one."""
+        state = (*self.bridge.state_dict().values(), *self.evaluation_bridge.state_dict().values())
+        return all(torch.isfinite(t).all() for t in state if t.is_floating_point())
 
     def _train_step(self) -> dict[str, float]:
         cfg = self.config.train
@@ -797,10 +855,9 @@ class Trainer:
         """
         cfg = self.config.train
         started = time.perf_counter()
-        if self.dist.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            config_text = json.dumps(to_dict(self.config), indent=2).encode()
-            atomic_write(self.out / CONFIG_NAME, lambda file: file.write(config_text))
+        if self.step >= cfg.steps:
+            return self._nothing_to_train(started)
+        held = self._hold_out()
         bar = tqdm(
             total=cfg.steps,
             initial=self.step,
@@ -811,6 +868,8 @@ class Trainer:
         finished = False
         stop = StopRequests(announce=self.dist.is_main)
         try:
+            if self.dist.is_main:
+                self._prepare_out()
             with stop.handling():
                 last_terms = self._loop(stop, started, bar)
                 self._validate_and_log(started)
@@ -819,12 +878,15 @@ class Trainer:
         except _StopNow as now:
             raise TrainingInterrupted(now.signal_number, self.step, checkpoint=False) from None
         except KeyboardInterrupt:
-            # Other ranks may be anywhere in their step: no collective call here.
-            self.save(collective=False)
+            # Other ranks may be anywhere in their step: no collective call here. A signal's
+            # stop (TrainingInterrupted) has saved its step on every rank already.
+            if self.step and self._last_saved != self.step:
+                self.save(collective=False)
             raise
         finally:
             bar.close()
             self.dist.close(barrier=finished)
+            held.close()
         if stop.received is not None:  # it came during the final validation or checkpoint
             raise TrainingInterrupted(stop.received, self.step, checkpoint=True)
         return TrainResult(
@@ -838,11 +900,91 @@ class Trainer:
             bridge=self.evaluation_bridge,
         )
 
+    def _nothing_to_train(self, started: float) -> TrainResult:
+        """The result of a resume whose checkpoint is already at ``train.steps`` or past it:
+        said on rank 0, and nothing written (no validation, log record or config.json, which
+        keeps the run's own, higher target)."""
+        if self.dist.is_main:
+            warnings.warn(
+                f"{self.checkpoint_path} has already trained {self.step} steps and "
+                f"train.steps is {self.config.train.steps}: nothing to train; raise "
+                f"train.steps (--steps N) to train further",
+                stacklevel=3,
+            )
+        self.dist.close(barrier=True)
+        return TrainResult(
+            step=self.step,
+            terms={},
+            val_terms=None,
+            wall_time=time.perf_counter() - started,
+            out=self.out if self.dist.is_main else None,
+            checkpoint=self.checkpoint_path if self.dist.is_main else None,
+            log=self.out / LOG_NAME if self.dist.is_main else None,
+            bridge=self.evaluation_bridge,
+        )
+
+    def _hold_out(self) -> contextlib.ExitStack:
+        """Lock the run directory on rank 0 for the span of :meth:`run` (closing the returned
+        stack releases it). Every rank learns whether rank 0 got it, so that a refusal stops
+        all of them, not rank 0 alone."""
+        held = contextlib.ExitStack()
+        refusal = None
+        try:
+            if self.dist.is_main:
+                try:
+                    held.enter_context(locked(self.out))
+                except FileExistsError as exc:
+                    refusal = exc
+            if self.dist.largest(int(refusal is not None), self.device):
+                raise refusal or FileExistsError(
+                    f"rank 0 could not lock the run directory {self.out} (see its error)"
+                )
+        except BaseException:
+            held.close()
+            self.dist.close()
+            raise
+        return held
+
+    def _prepare_out(self) -> None:
+        """With the run directory locked (rank 0): remove what killed writes left, make the
+        log this run's, and record the run's config."""
+        remove_stale_temp_files(self.out, (CHECKPOINT_NAME, CONFIG_NAME, LOG_NAME))
+        if self.step:
+            self._truncate_log(self.step)
+        else:
+            self._set_aside_abandoned_log()
+        config_text = json.dumps(to_dict(self.config), indent=2).encode()
+        atomic_write(self.out / CONFIG_NAME, lambda file: file.write(config_text))
+
+    def _set_aside_abandoned_log(self) -> None:
+        """A new run's log must hold its own records only: a log already there is that of a
+        run killed (or stopped by a NaN) before its first checkpoint, which no resume can
+        continue. It is moved to ``log.abandoned.jsonl`` (replacing an older one), and said."""
+        log = self.out / LOG_NAME
+        if not log.exists():
+            return
+        abandoned = self.out / ABANDONED_LOG_NAME
+        os.replace(log, abandoned)
+        warnings.warn(
+            f"{log} held the records of an earlier run that wrote no checkpoint; moved them "
+            f"to {abandoned}, so that this run's log holds its own",
+            stacklevel=4,
+        )
+
+    def _stop_requested(self, stop: StopRequests) -> int | None:
+        """The signal that asks the run to stop after this step, agreed across ranks (one
+        rank may have received it alone, e.g. a worker's SIGTERM under torchrun): every
+        rank then stops after the same step, and saves it together."""
+        if not self.dist.active:
+            return stop.received
+        return self.dist.largest(stop.received or 0, self.device) or None
+
     def _loop(self, stop: StopRequests, started: float, bar: tqdm) -> dict[str, float]:
         """Train step after step until ``train.steps`` or ``max_seconds``, or until ``stop``
-        has received a signal: then raise :class:`TrainingInterrupted` after that step's
-        log, validation, checkpoint and callbacks, for ``run`` to checkpoint it. Returns the
-        last logged means of the training terms (empty when no step was left to train)."""
+        has received a signal on any rank: then checkpoint that step (after its log,
+        validation, periodic checkpoint and callbacks) and raise :class:`TrainingInterrupted`.
+        Returns the last logged means of the training terms (empty when no step was left
+        to train)."""
         cfg = self.config.train
         last_terms: dict[str, float] = {}
         while self.step < cfg.steps:
@@ -865,8 +1007,11 @@ class Trainer:
             bar.update(1)
             for callback in self.callbacks:
                 callback(self, step, values)
-            if stop.received is not None:
-                raise TrainingInterrupted(stop.received, step, checkpoint=True)
+            received = self._stop_requested(stop)
+            if received is not None:
+                if self._last_saved != step:  # (not over the periodic checkpoint just written)
+                    self.save()
+                raise TrainingInterrupted(received, step, checkpoint=True)
             if final:
                 break
         return last_terms

@@ -1,0 +1,219 @@
+"""Nothing is lost: a signal to one rank of a data-parallel run, a NaN, a stale log, a second
+run in the same directory, a kill mid-write, a finished run resumed, a resume with another
+number of processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from test_training_support import (  # noqa: F401 (fixtures)
+    parameters,
+    plugin,
+    toy_config,
+    toy_plugin,
+    toy_split,
+)
+
+from flowbridge.checkpoint import load_checkpoint
+from flowbridge.training import NonFiniteLossError, Trainer, TrainingInterrupted, loop
+from flowbridge.training.rundir import locked
+
+pytestmark = pytest.mark.usefixtures("plugin")
+
+
+def signal_after_the_update(trainer, at_step, number=signal.SIGTERM):
+    """Send ``number`` to this process right after the optimiser's update of ``at_step``."""
+    update = trainer.optimizer.step
+
+    def step(*args, **kwargs):
+        result = update(*args, **kwargs)
+        if trainer.step + 1 == at_step:
+            signal.raise_signal(number)
+        return result
+
+    trainer.optimizer.step = step
+    return trainer
+
+
+def train_steps(result):
+    return [
+        (line["step"], line["total"])
+        for line in map(json.loads, result.log.read_text().splitlines())
+        if line["split"] == "train"
+    ]
+
+
+def assert_same(actual, expected):
+    assert actual.keys() == expected.keys()
+    assert all(torch.equal(actual[k], expected[k]) for k in expected), "parameters differ"
+
+
+# -- a signal under torchrun ----------------------------------------------------------------------
+def _ddp_worker(rank: int, port: int, root: str) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2"
+    )
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo")  # one group for the three runs (the trainers join it)
+    with toy_plugin():
+        straight = Trainer(toy_config(f"{root}/straight", steps=6)).run()
+        config = toy_config(f"{root}/cut", steps=6)
+        trainer = Trainer(config)
+        if rank == 1:  # the signal reaches this rank only (torchrun's SIGTERM to one worker)
+            signal_after_the_update(trainer, 3)
+        else:  # a slow write (a large model): rank 1 must wait for it before it exits
+            save = loop.save_checkpoint
+            loop.save_checkpoint = lambda *a, **k: (time.sleep(1), save(*a, **k))[1]
+        try:
+            trainer.run()
+        except TrainingInterrupted as stopped:
+            assert (stopped.signal, stopped.step, stopped.checkpoint) == (signal.SIGTERM, 3, True)
+        else:
+            raise AssertionError(f"rank {rank} did not stop")
+        saved = load_checkpoint(f"{root}/cut/checkpoint.pt")  # already written on rank 1 too
+        assert saved["step"] == 3 and len(saved["rng"]["torch"]) == 2  # every rank's RNG state
+        resumed = Trainer(config, resume=True).run()
+        assert_same(parameters(resumed.bridge), parameters(straight.bridge))
+    dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_signal_to_one_rank_stops_all_with_every_ranks_state_and_resume_continues(tmp_path):
+    context = mp.start_processes(
+        _ddp_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=False, start_method="spawn"
+    )
+    deadline = time.monotonic() + 90
+    while not context.join(timeout=1):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail("the data-parallel workers did not finish within 90 s")
+
+
+def test_a_signal_right_after_a_periodic_checkpoint_does_not_write_it_again(tmp_path, monkeypatch):
+    written = []
+    save = loop.save_checkpoint
+    monkeypatch.setattr(
+        loop, "save_checkpoint", lambda *a, **k: written.append(k["step"]) or save(*a, **k)
+    )
+    trainer = signal_after_the_update(Trainer(toy_config(tmp_path, steps=6, checkpoint_every=3)), 3)
+    with pytest.raises(TrainingInterrupted):
+        trainer.run()
+    assert written == [3]
+
+
+# -- a NaN -----------------------------------------------------------------------------------------
+def poisoned_config(out, steps, **train):
+    config = toy_config(out, steps=steps, log_every=1, **train)
+    config.domains.a.name = "poisonable"
+    config.data.dataset = ""
+    return config
+
+
+def test_a_nan_saves_the_last_good_step_and_a_resume_goes_on_from_it(tmp_path):
+    data = toy_split(32, seed=1)
+    straight = Trainer(poisoned_config(tmp_path / "straight", 6), train_data=data).run()
+
+    def poison(trainer, step, terms):
+        if step == 3:
+            trainer.bridge.domains["a"].poisoned = True
+
+    out = tmp_path / "nan"
+    trainer = Trainer(poisoned_config(out, 6), train_data=data, callbacks=[poison])
+    with pytest.raises(NonFiniteLossError, match=r"at step 4: .*checkpoint of step 3") as caught:
+        trainer.run()
+    assert "--resume (resume=True) and a lower train.lr" in str(caught.value)
+    assert caught.value.checkpoint == trainer.checkpoint_path
+    assert load_checkpoint(out)["step"] == 3  # with the default checkpoint_every = 0
+    # The saved step is exact: resumed with the same settings, it is the straight run.
+    resumed = Trainer(poisoned_config(out, 6), train_data=data, resume=True).run()
+    assert_same(parameters(resumed.bridge), parameters(straight.bridge))
+    assert train_steps(resumed) == train_steps(straight)
+    # A lower learning rate on resume is the one Adam uses (not the checkpoint's).
+    lower = Trainer(poisoned_config(out, 8, lr=1e-4), train_data=data, resume=True)
+    assert [group["lr"] for group in lower.optimizer.param_groups] == [1e-4]
+
+
+# -- the run directory -----------------------------------------------------------------------------
+def test_a_new_run_moves_an_abandoned_log_aside(tmp_path):
+    stale = '{"step": 1, "split": "train", "total": 1.0}\n{"step": 2, "spl'
+    (tmp_path / "log.jsonl").write_text(stale)
+    with pytest.warns(UserWarning, match="earlier run that wrote no checkpoint; moved"):
+        result = Trainer(toy_config(tmp_path, steps=2, log_every=1)).run()
+    assert [step for step, _ in train_steps(result)] == [1, 2]
+    assert (tmp_path / "log.abandoned.jsonl").read_text() == stale
+
+
+def test_a_second_run_in_a_locked_directory_is_refused_and_every_exit_unlocks(tmp_path):
+    Trainer(toy_config(tmp_path, steps=2)).run()
+    log = (tmp_path / "log.jsonl").read_text()
+    with locked(tmp_path):  # another run holds the directory
+        refused = Trainer(toy_config(tmp_path, steps=4), resume=True)
+        with pytest.raises(FileExistsError, match=rf"another run \(pid {os.getpid()} on .*\) is"):
+            refused.run()
+    assert (tmp_path / "log.jsonl").read_text() == log  # untouched by the refused run
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["steps"] == 2
+    # A trainer built but not run holds nothing; one that fails lets go of it.
+    Trainer(toy_config(tmp_path, steps=3), resume=True)
+    trainer = Trainer(toy_config(tmp_path, steps=4), resume=True, callbacks=[stop_at_3])
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    assert Trainer(toy_config(tmp_path, steps=4), resume=True).run().step == 4
+
+
+def stop_at_3(trainer, step, terms):
+    if step == 3:
+        raise KeyboardInterrupt
+
+
+def test_temporary_files_of_killed_writes_are_removed(tmp_path):
+    left = [".checkpoint.pt.ab12cd34.tmp", ".config.json.x1.tmp", ".log.jsonl.y_2.tmp"]
+    for name in [*left, ".notes.txt.k.tmp"]:
+        (tmp_path / name).write_bytes(b"partial")
+    Trainer(toy_config(tmp_path, steps=1)).run()
+    assert sorted(p.name for p in tmp_path.glob(".*.tmp")) == [".notes.txt.k.tmp"]
+
+
+def test_resuming_a_finished_run_says_so_and_writes_nothing(tmp_path):
+    Trainer(toy_config(tmp_path, steps=4, validate_every=2)).run()
+    before = {name: (tmp_path / name).read_bytes() for name in ("log.jsonl", "config.json")}
+    for steps in (4, 3):
+        with pytest.warns(UserWarning, match="already trained 4 steps and train.steps is"):
+            result = Trainer(toy_config(tmp_path, steps=steps), resume=True).run()
+        assert result.step == 4
+    after = {name: (tmp_path / name).read_bytes() for name in before}
+    assert after == before  # no second validation record, and the run's target kept
+
+
+# -- the log window and the number of processes ----------------------------------------------------
+def test_a_stop_inside_a_log_window_resumes_to_the_straight_runs_log(tmp_path):
+    straight = Trainer(toy_config(tmp_path / "straight", steps=8, log_every=4)).run()
+    out = tmp_path / "cut"
+    trainer = signal_after_the_update(Trainer(toy_config(out, steps=8, log_every=4)), 5)
+    with pytest.raises(TrainingInterrupted):
+        trainer.run()
+    resumed = Trainer(toy_config(out, steps=8, log_every=4), resume=True).run()
+    assert train_steps(resumed) == train_steps(straight)
+
+
+def test_a_resume_with_another_number_of_processes_says_it_is_not_the_same_run(tmp_path):
+    Trainer(toy_config(tmp_path, steps=2)).run()
+    checkpoint = load_checkpoint(tmp_path)
+    assert checkpoint["training"]["world_size"] == 1
+    checkpoint["training"]["world_size"] = 2  # as a two-process run saves it
+    torch.save(checkpoint, tmp_path / "checkpoint.pt")
+    with pytest.warns(UserWarning, match="saved by a run of 2 process.* resumes with 1.* not "):
+        Trainer(toy_config(tmp_path, steps=3), resume=True)
