@@ -7,7 +7,7 @@ import os
 
 import pytest
 import torch
-from test_training_support import COLOURS, plugin, toy_config, toy_split  # noqa: F401
+from test_training_support import COLOURS, Words, plugin, toy_config, toy_split  # noqa: F401
 
 from flowbridge.checkpoint import CheckpointError, load_checkpoint
 from flowbridge.domain import PairedSplit
@@ -54,16 +54,31 @@ def test_an_item_the_domain_cannot_fit_is_named_by_its_list_and_index(tmp_path):
     split = PairedSplit(words, vectors, unpaired_a=["red", torch.zeros(4)])
     with pytest.raises(
         TypeError,
-        match=r"^train_data\.unpaired_a \(items for domain 'words'\): words must be str, got "
+        match=r"^train_data\.unpaired_a\[1\] \(items for domain 'words'\): words must be str, got "
         r"Tensor at index 1$",
     ):
         Trainer(words_config(tmp_path), split)
     with pytest.raises(
         TypeError,
-        match=r"^train_data\.a \(items for domain 'words'\): .* at index 0 \(train_data"
+        match=r"^train_data\.a\[0\] \(items for domain 'words'\): .* at index 0 \(train_data"
         r"\.b would suit domain 'words': are a and b swapped\?\)",
     ):
         Trainer(words_config(tmp_path), PairedSplit(vectors, words))
+
+
+def test_an_item_of_a_type_the_domain_refuses_is_named_even_if_its_message_does_not(
+    tmp_path, monkeypatch
+):
+    def fit(self, items):  # a plugin whose error names no index
+        if not all(isinstance(item, str) for item in items):
+            raise TypeError("words must be str")
+        self.vocabulary = sorted(set(items))
+
+    monkeypatch.setattr(Words, "fit", fit)
+    words = [COLOURS[i % 3] for i in range(8)]
+    words[5] = {"colour": "red"}
+    with pytest.raises(TypeError, match=r"^train_data\.a\[5\] \(items for domain 'words'\): "):
+        Trainer(words_config(tmp_path), PairedSplit(words, list(torch.randn(8, 4))))
 
 
 @pytest.mark.parametrize("paired_fraction", [1.0, 0.5])

@@ -167,8 +167,9 @@ def fit_domain(
 
     If the domain refuses them, each of ``split``'s lists of that side is fitted alone, and
     the first one that fails gives the error, named (``source`` is the split's name, e.g.
-    ``"train_data"``): ``train_data.unpaired_b (items for domain 'text'): text items must be
-    str, got Tensor at index 1``, the domain's index now being the one in that list. If the
+    ``"train_data"``), with the first item of a type the domain refuses:
+    ``train_data.unpaired_b[1] (items for domain 'text'): text items must be str, got Tensor
+    at index 1``, the domain's own index now being the one in that list. If the
     domain would take the other side's pairs instead, and that side has another domain
     (``other_domain``), the error asks whether ``a`` and ``b`` are swapped.
     """
@@ -197,10 +198,25 @@ def _raise_fit_error(
             and _fit_error(domain, getattr(split, other)) is None
         ):
             hint = f" ({source}.{other} would suit domain {domain.name!r}: are a and b swapped?)"
-        where = f"{source}.{field} (items for domain {domain.name!r})"
+        index = (
+            _first_refused(domain, getattr(split, field)) if isinstance(alone, TypeError) else None
+        )
+        at = "" if index is None else f"[{index}]"
+        where = f"{source}.{field}{at} (items for domain {domain.name!r})"
         raise _in_context(alone, where, hint) from alone
     where = f"{source}.{side} and {source}.unpaired_{side} together (domain {domain.name!r})"
     raise _in_context(exc, where) from exc
+
+
+def _first_refused(domain: Domain, items: Sequence[Any]) -> int | None:
+    """The index of the first item whose type ``domain.fit`` refuses on its own (``None``:
+    none is refused alone). Only for a ``TypeError``: an item of the wrong type fails alone as
+    it fails in the list, whereas a ``ValueError`` may be about the list as a whole (too few
+    words to build a vocabulary) and would blame its first item."""
+    return next(
+        (i for i, item in enumerate(items) if isinstance(_fit_error(domain, [item]), TypeError)),
+        None,
+    )
 
 
 def _fit_error(domain: Domain, items: Sequence[Any]) -> TypeError | ValueError | None:
