@@ -447,8 +447,12 @@ def test_a_run_saved_before_a_setting_existed_resumes_with_its_default(tmp_path)
 
 
 def test_bad_setups_fail_clearly(tmp_path):
-    with pytest.raises(ValueError, match="names no domains"):
+    with pytest.raises(ValueError, match="names no domains: set"):
         Trainer(load_run_config({"train": {"out": str(tmp_path)}}))
+    # With a dataset configured, its pair is what to set.
+    message = r"dataset 'toy-pairs' pairs 'vector' with 'other', so set \[domains\.a\] name"
+    with pytest.raises(ValueError, match=message):
+        Trainer(load_run_config({"data": {"dataset": "toy-pairs"}, "train": {"out": "x"}}))
     no_data = toy_config(tmp_path)
     no_data.data.dataset = ""
     with pytest.raises(ConfigError, match="no training data"):

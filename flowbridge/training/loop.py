@@ -53,7 +53,7 @@ from ..checkpoint import (
 from ..config import ConfigError, LossWeights, RunConfig, from_dict, to_dict
 from ..domain import Domain, PairedSplit
 from ..files import atomic_write, nearest_existing
-from ..plugins import UnknownOptionError, get_domain
+from ..plugins import UnknownOptionError, datasets, get_domain
 from .averaging import WeightAverage
 from .data import BatchSampler, Stream, derive_seed, fit_domain, load_splits, partition
 from .rundir import locked, remove_stale_temp_files
@@ -218,6 +218,21 @@ def _build_domain(config: RunConfig, side: str) -> Domain:
         raise UnknownOptionError(f"domains.{side}.options: {exc}") from None
 
 
+def _no_domains(dataset: str) -> str:
+    """The error for a config without ``[domains]``, naming the configured dataset's pair."""
+    pair = getattr(datasets().get(dataset), "domains", None) if dataset else None
+    if pair is None:
+        return (
+            "the config names no domains: set [domains.a] name = ... and [domains.b] name = "
+            "... (flowbridge plugins lists the registered ones)"
+        )
+    return (
+        f"the config names no domains: dataset {dataset!r} pairs {pair[0]!r} with {pair[1]!r}, "
+        f"so set [domains.a] name = {pair[0]!r} and [domains.b] name = {pair[1]!r} (each with "
+        f"its options)"
+    )
+
+
 class Trainer:
     """Trains a :class:`~flowbridge.Bridge` as a :class:`~flowbridge.config.RunConfig` says.
 
@@ -262,10 +277,7 @@ class Trainer:
         self.config = config
         self.callbacks = list(callbacks)
         if not (config.domains.a.name and config.domains.b.name):
-            raise ValueError(
-                "the config names no domains: set [domains.a] name = ... and "
-                "[domains.b] name = ... (flowbridge plugins lists the registered ones)"
-            )
+            raise ValueError(_no_domains(config.data.dataset))
         for argument, data in (("train_data", train_data), ("val_data", val_data)):
             if data is not None and not isinstance(data, PairedSplit):
                 raise TypeError(
