@@ -292,6 +292,15 @@ def test_an_interrupted_cli_run_prints_the_command_that_continues_it(
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 6
 
 
+def test_resuming_a_finished_run_says_so_in_one_line(checkpoint, capsys):
+    capsys.readouterr()
+    config = checkpoint.parent / "config.json"
+    assert main(["train", str(config), "--resume", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("flowbridge train: warning: ") and "already trained 3 steps" in err
+    assert "UserWarning" not in err and len(err.splitlines()) == 1
+
+
 def test_a_machine_error_mid_run_names_the_checkpoint_kept(tmp_path, run_toml, capsys, monkeypatch):
     original = Trainer._train_step
 

@@ -5,14 +5,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import warnings
+from collections.abc import Iterator
 
 from ..checkpoint import CheckpointError
 from ..config import ConfigError
 from ..plugins import PluginError
 
-__all__ = ["USER_ERRORS", "report"]
+__all__ = ["USER_ERRORS", "one_line_warnings", "report"]
 
 #: Errors that mean "the input was wrong" (files, configs, names, values), not a crash. The
 #: OSErrors are those of a path the user gave (a file where a directory belongs, no write
@@ -41,3 +44,17 @@ def report(command: str, exc: BaseException, code: int = 2, program: str = "flow
     message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
     print(f"{program} {command}: error: {message}", file=sys.stderr)
     return code
+
+
+@contextlib.contextmanager
+def one_line_warnings(command: str, program: str = "flowbridge") -> Iterator[None]:
+    """Show the warnings raised inside as ``PROGRAM COMMAND: warning: ...``, one line each as
+    errors are reported, instead of Python's ``file.py:92: UserWarning:`` and a source line
+    of flowbridge's own code (which the user did not write)."""
+    with warnings.catch_warnings():
+
+        def show(message, category, filename, lineno, file=None, line=None) -> None:
+            print(f"{program} {command}: warning: {message}", file=sys.stderr)
+
+        warnings.showwarning = show
+        yield

@@ -68,6 +68,13 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from ._errors import one_line_warnings
+
+    with one_line_warnings("train"):
+        return _train(args)
+
+
+def _train(args) -> int:
     from ..config import load_run_config
     from ..training import NonFiniteLossError, Trainer, TrainingInterrupted
     from ._errors import USER_ERRORS

@@ -115,6 +115,13 @@ def _generate_options(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 
 def run(args) -> int:
+    from ._errors import one_line_warnings
+
+    with one_line_warnings("translate"):
+        return _translate(args)
+
+
+def _translate(args) -> int:
     import torch
 
     from ..checkpoint import load_bridge
