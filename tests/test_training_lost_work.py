@@ -174,6 +174,44 @@ def test_a_second_run_in_a_locked_directory_is_refused_and_every_exit_unlocks(tm
     assert Trainer(toy_config(tmp_path, steps=4), resume=True).run().step == 4
 
 
+def test_a_trainer_built_before_another_run_wrote_the_directory_does_not_overwrite_it(tmp_path):
+    # Built side by side (a second terminal, a requeued job), run one after the other.
+    first, second = (Trainer(toy_config(tmp_path, steps=n)) for n in (6, 2))
+    first.run()
+    saved = (tmp_path / "checkpoint.pt").read_bytes()
+    with pytest.raises(FileExistsError, match=r"written by another run after this trainer was"):
+        second.run()
+    assert (tmp_path / "checkpoint.pt").read_bytes() == saved
+    # Two resumes of one run: the later must not take the run back to its own older step.
+    first, second = (Trainer(toy_config(tmp_path, steps=n), resume=True) for n in (9, 8))
+    assert first.run().step == 9
+    with pytest.raises(FileExistsError, match=r"\(from an older one\); build the trainer again"):
+        second.run()
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 9
+    # A trainer's own checkpoints are no change: it runs again after it stopped.
+    trainer = Trainer(toy_config(tmp_path, steps=12), resume=True, callbacks=[stop_at(10)])
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 10
+
+
+def test_a_directory_that_cannot_be_locked_trains_with_a_warning(tmp_path, monkeypatch):
+    def no_locks(file, operation):
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(pytest.importorskip("fcntl"), "flock", no_locks)
+    with pytest.warns(UserWarning, match="cannot be locked \\(No locks available\\): training"):
+        assert Trainer(toy_config(tmp_path, steps=2)).run().step == 2
+
+
+def stop_at(step):
+    def stop(trainer, at, terms):
+        if at == step:
+            raise KeyboardInterrupt
+
+    return stop
+
+
 def stop_at_3(trainer, step, terms):
     if step == 3:
         raise KeyboardInterrupt

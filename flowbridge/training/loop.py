@@ -218,6 +218,15 @@ def _build_domain(config: RunConfig, side: str) -> Domain:
         raise UnknownOptionError(f"domains.{side}.options: {exc}") from None
 
 
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when a file is replaced (inode, size, modification time); ``None``: none."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
 def _no_domains(dataset: str) -> str:
     """The error for a config without ``[domains]``, naming the configured dataset's pair."""
     pair = getattr(datasets().get(dataset), "domains", None) if dataset else None
@@ -303,6 +312,8 @@ class Trainer:
         self.out = Path(cfg.out)
         self.checkpoint_path = self.out / CHECKPOINT_NAME
         self._check_out()
+        # Before reading it: a checkpoint another run writes from now on shows as a change.
+        self._checkpoint_stamp = _stamp(self.checkpoint_path)
         checkpoint = self._checkpoint_to_resume(resume)
 
         domains = tuple(_build_domain(config, side) for side in ("a", "b"))
@@ -639,6 +650,7 @@ class Trainer:
                 "log_window": self._train_means.state_dict(),
             },
         )
+        self._checkpoint_stamp = _stamp(self.checkpoint_path)  # our own write is no change
         return self.checkpoint_path
 
     # -- logs -----------------------------------------------------------------------------------
@@ -711,6 +723,18 @@ class Trainer:
             kind = TypeError if isinstance(exc, TypeError) else ValueError
             if self.step == 0:
                 kept = "No step had completed, so there is nothing to resume"
+            elif not self.dist.is_main:
+                # Rank 0 writes checkpoints, and it is in the middle of its step: this rank
+                # can only point to the last checkpoint all ranks saved together.
+                last = (
+                    "no checkpoint was written"
+                    if self._last_saved is None
+                    else f"the last checkpoint is of step {self._last_saved}"
+                )
+                kept = (
+                    f"Training stopped on rank {self.dist.rank} after step {self.step}; {last}; "
+                    f"fix the item, then continue with --resume (resume=True)"
+                )
             else:
                 if self._last_saved != self.step:
                     # Other ranks may be anywhere in their step: no collective call here.
@@ -731,8 +755,12 @@ class Trainer:
         bad = [k for k in sorted(values) if not math.isfinite(values[k])]
         if not bad:
             return
-        if self.step and self._last_saved != self.step and self._weights_are_finite():
-            self.save()
+        if self.step and self._last_saved != self.step:
+            # A collective save: every rank must take the same turn, and buffers (running
+            # statistics) are not kept equal across ranks as the parameters are.
+            broken = self.dist.largest(int(not self._weights_are_finite()), self.device)
+            if not broken:
+                self.save()
         # "total" is bad whenever a term is: name it only when it is the only one.
         named = [k for k in bad if k != "total"] or bad
         listed = ", ".join(f"{k} = {values[k]}" for k in named)
@@ -945,17 +973,31 @@ class Trainer:
             if self.dist.is_main:
                 try:
                     held.enter_context(locked(self.out))
-                except FileExistsError as exc:
+                    self._check_checkpoint_unchanged()
+                except Exception as exc:  # every rank must hear of it, whatever it is
                     refusal = exc
             if self.dist.largest(int(refusal is not None), self.device):
                 raise refusal or FileExistsError(
-                    f"rank 0 could not lock the run directory {self.out} (see its error)"
+                    f"rank 0 could not take the run directory {self.out} (see its error)"
                 )
         except BaseException:
             held.close()
             self.dist.close()
             raise
         return held
+
+    def _check_checkpoint_unchanged(self) -> None:
+        """Refuse to run if another run wrote the checkpoint after this trainer was built from
+        what was there (a Trainer built while that run still held the directory): going on
+        would overwrite that run's newer steps with this one's."""
+        if _stamp(self.checkpoint_path) == self._checkpoint_stamp:
+            return
+        raise FileExistsError(
+            f"{self.checkpoint_path} was written by another run after this trainer was built "
+            f"(from {'no checkpoint' if self._checkpoint_stamp is None else 'an older one'}); "
+            f"build the trainer again to resume what is there now (--resume, resume=True), "
+            f"or choose another out directory"
+        )
 
     def _prepare_out(self) -> None:
         """With the run directory locked (rank 0): remove what killed writes left, make the

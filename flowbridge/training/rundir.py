@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -47,6 +48,12 @@ def locked(out: Path) -> Iterator[None]:
                     f"records and overwrite each other's checkpoint; wait for it to end, stop "
                     f"it, or choose another out directory"
                 ) from None
+            except OSError as exc:  # a file system without locks (some network mounts)
+                warnings.warn(
+                    f"{out} cannot be locked ({exc.strerror or exc}): training without the "
+                    f"guard against a second run in the same directory",
+                    stacklevel=4,
+                )
         file.seek(0)
         file.truncate()
         file.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
