@@ -111,7 +111,7 @@ def test_translate_passes_options_to_the_domains_generate(checkpoint, monkeypatc
     capsys.readouterr()
     for bad, message in [
         (["--option", "beam_size"], "expected KEY=VALUE with KEY a Python name, got 'beam_size'"),
-        (["--option", "temperature=0.5"], "--option temperature names a setting of translate"),
+        (["--option", "temperature=0.5"], "--option temperature: 'temperature' is an argument of"),
         (["--option", "k=1", "--option", "k=2"], "--option k is given twice"),
     ]:
         try:
@@ -285,20 +285,47 @@ def test_an_interrupted_cli_run_prints_the_command_that_continues_it(
     assert "interrupted after step 2" in err
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 2
     argv = _printed_command(err)
-    assert argv == ["train", str(out / "config.json"), "--resume"]
+    assert argv == ["train", str(out / "config.json"), "--resume", "--out", str(out)]
     monkeypatch.setattr(Trainer, "_train_step", original)
-    monkeypatch.chdir(tmp_path)  # a run's config.json works from anywhere
+    # From another folder, the run directory moved: the command still finds it.
+    moved = tmp_path / "moved"
+    out.rename(moved)
+    argv = [arg.replace(str(out), str(moved)) for arg in argv]
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
     assert main([*argv, "--no-progress"]) == 0
-    assert load_checkpoint(out / "checkpoint.pt")["step"] == 6
+    assert load_checkpoint(moved / "checkpoint.pt")["step"] == 6
 
 
 def test_resuming_a_finished_run_says_so_in_one_line(checkpoint, capsys):
     capsys.readouterr()
     config = checkpoint.parent / "config.json"
     assert main(["train", str(config), "--resume", "--no-progress"]) == 0
-    err = capsys.readouterr().err
-    assert err.startswith("flowbridge train: warning: ") and "already trained 3 steps" in err
-    assert "UserWarning" not in err and len(err.splitlines()) == 1
+    printed = capsys.readouterr()
+    assert printed.err.startswith("flowbridge train: warning: ")
+    assert "already trained 3 steps" in printed.err
+    assert "UserWarning" not in printed.err and len(printed.err.splitlines()) == 1
+    assert "trained" not in printed.out and "(step 3)" in printed.out
+
+
+@pytest.mark.parametrize(
+    ("world", "local", "launcher"),
+    [
+        (1, None, "flowbridge"),
+        (2, "2", "torchrun --nproc_per_node 2 -m flowbridge"),
+        (4, "2", "torchrun --nnodes 2 (and your rendezvous options) --nproc_per_node 2 -m"),
+    ],
+)
+def test_the_resume_command_names_the_processes_of_a_data_parallel_run(
+    monkeypatch, world, local, launcher
+):
+    from flowbridge.commands.train import _launcher
+
+    if local is None:
+        monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    else:
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", local)
+    assert _launcher(world).startswith(launcher)
 
 
 def test_a_machine_error_mid_run_names_the_checkpoint_kept(tmp_path, run_toml, capsys, monkeypatch):
@@ -316,7 +343,7 @@ def test_a_machine_error_mid_run_names_the_checkpoint_kept(tmp_path, run_toml, c
     err = capsys.readouterr().err
     assert err.startswith("flowbridge train: error: [Errno 28] No space left on device\n")
     assert f"its last checkpoint is of step 4 ({out / 'checkpoint.pt'})" in err
-    assert _printed_command(err) == ["train", str(out / "config.json"), "--resume"]
+    assert _printed_command(err)[1:] == [str(out / "config.json"), "--resume", "--out", str(out)]
 
 
 def test_a_diverging_cli_run_exits_1_naming_the_term(tmp_path, run_toml, capsys, monkeypatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import shlex
 import sys
 
@@ -110,6 +111,9 @@ def _train(args) -> int:
         return _failed(trainer, exc, 1)
     if result.checkpoint is None:  # not the main process of a data-parallel run
         return 0
+    if not result.terms:  # a finished run resumed: it said so, and trained nothing
+        print(f"checkpoint: {result.checkpoint} (step {result.step})\nlog: {result.log}")
+        return 0
     shown = {"train": result.terms, "val": result.val_terms or {}}
     totals = ", ".join(
         f"{split} total {terms['total']:.4g}" for split, terms in shown.items() if "total" in terms
@@ -124,13 +128,24 @@ def _train(args) -> int:
 
 def _resume_command(trainer) -> str:
     """The command that continues ``trainer``'s run: its run directory's config.json holds
-    the settings in use, command-line overrides (--steps, --preset, --device...) included."""
+    the settings in use, command-line overrides (--steps, --preset, --device...) included.
+    Absolute paths, and ``--out``: the config's ``train.out`` is relative to where the run
+    started, and the directory may be moved."""
     from ..training.loop import CONFIG_NAME
 
-    config = shlex.quote(str(trainer.out / CONFIG_NAME))
-    world = trainer.dist.world_size
-    launcher = f"torchrun --nproc_per_node {world} -m flowbridge" if world > 1 else "flowbridge"
-    return f"{launcher} train {config} --resume"
+    out = trainer.out.resolve()
+    config, folder = shlex.quote(str(out / CONFIG_NAME)), shlex.quote(str(out))
+    return f"{_launcher(trainer.dist.world_size)} train {config} --resume --out {folder}"
+
+
+def _launcher(world: int) -> str:
+    """``flowbridge``, or the torchrun command line of this many processes (torchrun sets
+    ``LOCAL_WORLD_SIZE``, the processes of one node)."""
+    if world == 1:
+        return "flowbridge"
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    nodes = f"--nnodes {world // local} (and your rendezvous options) " if local < world else ""
+    return f"torchrun {nodes}--nproc_per_node {local} -m flowbridge"
 
 
 def _failed(trainer, exc: BaseException, code: int) -> int:

@@ -105,8 +105,10 @@ def _generate_options(pairs: list[tuple[str, object]]) -> dict[str, object]:
     for key, value in pairs:
         if key in own:
             raise ValueError(
-                f"--option {key} names a setting of translate itself, not of the domain's "
-                f"generate; use its own flag (flowbridge translate --help)"
+                f"--option {key}: {key!r} is an argument of translate itself (its own flag, "
+                f"if any, in flowbridge translate --help), so a generate option of that name "
+                f"(text's word-sampling temperature) cannot be given here; use the Python API "
+                f"(bridge.domains[side].generate)"
             )
         if key in options:
             raise ValueError(f"--option {key} is given twice")
