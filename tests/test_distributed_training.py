@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
-import time
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 from test_training_support import (  # noqa: F401
     adversarial_settings,
     plugin,
+    run_ranks,
     toy_plugin,
     toy_settings,
 )
@@ -45,7 +43,7 @@ def config(out, adversarial=False):
     return load_run_config(settings)
 
 
-def _worker(rank: int, world: int, port: int, out: str, adversarial: bool) -> None:
+def _worker(rank: int, port: int, world: int, out: str, adversarial: bool) -> None:
     # What torchrun sets for each process.
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
@@ -67,28 +65,10 @@ def _worker(rank: int, world: int, port: int, out: str, adversarial: bool) -> No
     assert (result.checkpoint is not None) == (rank == 0)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.usefixtures("plugin")
 @pytest.mark.parametrize("adversarial", [False, True], ids=["plain", "adversarial"])
 def test_two_processes_take_the_same_steps_as_one(tmp_path, adversarial):
-    context = mp.start_processes(
-        _worker,
-        args=(2, _free_port(), str(tmp_path / "ddp"), adversarial),
-        nprocs=2,
-        join=False,
-        start_method="spawn",
-    )
-    deadline = time.monotonic() + 120
-    while not context.join(timeout=1):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail("the data-parallel workers did not finish within 120 s")
+    run_ranks(_worker, 2, str(tmp_path / "ddp"), adversarial)
     single = Trainer(config(tmp_path / "single", adversarial)).run()
     ddp = load_checkpoint(tmp_path / "ddp" / "checkpoint.pt")
     assert ddp["step"] == 4 and len(ddp["rng"]["torch"]) == 2  # every rank's RNG state

@@ -7,16 +7,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import time
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from test_training_support import (  # noqa: F401 (fixtures)
     parameters,
     plugin,
+    run_ranks,
     toy_config,
     toy_plugin,
     toy_split,
@@ -85,22 +84,8 @@ def _ddp_worker(rank: int, port: int, root: str) -> None:
     dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_a_signal_to_one_rank_stops_all_with_every_ranks_state_and_resume_continues(tmp_path):
-    context = mp.start_processes(
-        _ddp_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=False, start_method="spawn"
-    )
-    deadline = time.monotonic() + 90
-    while not context.join(timeout=1):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail("the data-parallel workers did not finish within 90 s")
+    run_ranks(_ddp_worker, str(tmp_path), seconds=90)
 
 
 def test_a_signal_right_after_a_periodic_checkpoint_does_not_write_it_again(tmp_path, monkeypatch):

@@ -11,10 +11,14 @@ vocabulary is fitted on the training items, and two in-memory paired datasets: `
 from __future__ import annotations
 
 import contextlib
+import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
+import torch.multiprocessing as mp
 import torch.nn.functional as F
 from toy_domains import (
     CriticVectorDomain,
@@ -254,3 +258,21 @@ def adversarial_settings(out, **train) -> dict:
 
 def parameters(bridge) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in bridge.state_dict().items()}
+
+
+def run_ranks(worker: Callable[..., None], *args, ranks: int = 2, seconds: float = 120) -> None:
+    """Run ``worker(rank, port, *args)`` in ``ranks`` spawned processes, as a data-parallel
+    run's ranks (``port``: a free one for their process group); fail the test if they have not
+    finished within ``seconds`` (a rank that waits for another forever), or if one failed."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    context = mp.start_processes(
+        worker, args=(port, *args), nprocs=ranks, join=False, start_method="spawn"
+    )
+    deadline = time.monotonic() + seconds
+    while not context.join(timeout=1):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail(f"the data-parallel workers did not finish within {seconds:.0f} s")
