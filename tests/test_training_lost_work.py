@@ -23,6 +23,7 @@ from test_training_support import (  # noqa: F401 (fixtures)
 
 from flowbridge.checkpoint import load_checkpoint
 from flowbridge.training import NonFiniteLossError, Trainer, TrainingInterrupted, loop
+from flowbridge.training.data import spot_indices
 from flowbridge.training.rundir import locked
 
 pytestmark = pytest.mark.usefixtures("plugin")
@@ -86,6 +87,38 @@ def _ddp_worker(rank: int, port: int, root: str) -> None:
 
 def test_a_signal_to_one_rank_stops_all_with_every_ranks_state_and_resume_continues(tmp_path):
     run_ranks(_ddp_worker, str(tmp_path), seconds=90)
+
+
+def _bad_item_worker(rank: int, port: int, root: str, index: int) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2"
+    )
+    torch.set_num_threads(1)
+    with toy_plugin():
+        config = toy_config(root, steps=100, batch_size=4, collate_upfront=False)
+        config.domains.a.name, config.data.dataset = "checked-vector", ""
+        split = toy_split(300, seed=0)
+        split.a[index] = torch.zeros(5)  # in one rank's share of some batch, not the other's
+        trainer = Trainer(config, split)
+        try:
+            trainer.run()
+        except ValueError as stopped:
+            message = str(stopped)
+        else:
+            raise AssertionError(f"rank {rank} did not stop")
+    # Both ranks stop after the same step, one naming the item, the other pointing to it.
+    step = trainer.step
+    assert 0 < step < 100 and f"Training stopped after step {step}, whose checkpoint" in message
+    assert f"train_data.a[{index}]" in message or "another rank met an item" in message
+    saved = load_checkpoint(f"{root}/checkpoint.pt")
+    assert saved["step"] == step and len(saved["rng"]["torch"]) == 2
+
+
+def test_a_bad_item_on_one_rank_stops_every_rank_with_a_checkpoint(tmp_path):
+    # The trainer collates a spot check of the items up front: pick one it leaves to batches.
+    spots = set(spot_indices(300, 256).tolist())
+    index = next(i for i in range(300) if i not in spots)
+    run_ranks(_bad_item_worker, str(tmp_path), index, seconds=90)
 
 
 def test_a_signal_right_after_a_periodic_checkpoint_does_not_write_it_again(tmp_path, monkeypatch):

@@ -34,7 +34,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch import nn
@@ -713,38 +713,63 @@ class Trainer:
     def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
         return batch.to(self.device, non_blocking=True)
 
-    def _take(self, stream: Stream, indices: torch.Tensor) -> torch.Tensor:
-        """``stream.take(indices)`` in a run. An item that fails to collate (only possible
-        with ``train.collate_upfront = false``) stops the run as an interrupt does: after a
-        checkpoint of the last completed step, so that a resume goes on once it is fixed."""
+    def _inputs(self) -> list[torch.Tensor | None]:
+        """The step's batches: the paired batch of each side, then (when due) the unpaired
+        batch of each side (``None`` for a side without unpaired items), on the device.
+
+        An item that fails to collate (only possible with ``train.collate_upfront = false``)
+        stops the run as an interrupt does, on every rank: the ranks agree on it before the
+        forward pass (one all-reduce, only then), checkpoint the last completed step together
+        and raise, so that a resume goes on once the item is fixed."""
+        cfg = self.config.train
+        failure: TypeError | ValueError | None = None
+        inputs: list[torch.Tensor | None] = []
+        try:
+            pairs = self._indices("paired", cfg.batch_size)
+            inputs = [self._to_device(stream.take(pairs)) for stream in self.paired]
+            if self._unpaired_due(self.step):
+                for side in ("a", "b"):
+                    stream = self.unpaired.get(side)
+                    indices = self._indices(f"unpaired_{side}", self.unpaired_batch)
+                    inputs.append(None if stream is None else self._to_device(stream.take(indices)))
+        except (TypeError, ValueError) as exc:
+            failure = exc
+        failed = failure is not None
+        if self.dist.active and not cfg.collate_upfront:
+            failed = bool(self.dist.largest(int(failed), self.device))
+        if failed:
+            self._stop_for_item(failure)
+        return inputs
+
+    def _take_alone(self, stream: Stream, indices: torch.Tensor) -> torch.Tensor:
+        """``stream.take(indices)`` where rank 0 collates alone (validation): an item that
+        fails stops the run as in :meth:`_inputs`, with rank 0's own checkpoint."""
         try:
             return stream.take(indices)
         except (TypeError, ValueError) as exc:
-            kind = TypeError if isinstance(exc, TypeError) else ValueError
-            if self.step == 0:
-                kept = "No step had completed, so there is nothing to resume"
-            elif not self.dist.is_main:
-                # Rank 0 writes checkpoints, and it is in the middle of its step: this rank
-                # can only point to the last checkpoint all ranks saved together.
-                last = (
-                    "no checkpoint was written"
-                    if self._last_saved is None
-                    else f"the last checkpoint is of step {self._last_saved}"
-                )
-                kept = (
-                    f"Training stopped on rank {self.dist.rank} after step {self.step}; {last}; "
-                    f"fix the item, then continue with --resume (resume=True)"
-                )
-            else:
-                if self._last_saved != self.step:
-                    # Other ranks may be anywhere in their step: no collective call here.
-                    self.save(collective=False)
-                kept = (
-                    f"Training stopped after step {self.step}, whose checkpoint is "
-                    f"{self.checkpoint_path}; fix the item, then continue with --resume "
-                    f"(resume=True)"
-                )
-            raise kind(f"{exc}. {kept}") from exc
+            self._stop_for_item(exc, collective=False)
+
+    def _stop_for_item(
+        self, failure: TypeError | ValueError | None, collective: bool = True
+    ) -> NoReturn:
+        """Checkpoint the last completed step (every rank together, if ``collective``) and
+        raise ``failure`` (``None``: another rank's item) saying what was kept."""
+        if self.step and self._last_saved != self.step:
+            self.save(collective=collective)
+        if self.step == 0:
+            kept = "No step had completed, so there is nothing to resume"
+        else:
+            kept = (
+                f"Training stopped after step {self.step}, whose checkpoint is "
+                f"{self.checkpoint_path}; fix the item, then continue with --resume "
+                f"(resume=True)"
+            )
+        if failure is None:
+            raise ValueError(
+                f"another rank met an item it could not collate (its error names it). {kept}"
+            )
+        kind = TypeError if isinstance(failure, TypeError) else ValueError
+        raise kind(f"{failure}. {kept}") from failure
 
     def _check_finite(self, values: dict[str, float], step: int) -> None:
         """Stop the run before the update of a step whose ``values`` are not all finite, with
@@ -789,18 +814,7 @@ class Trainer:
     def _train_step(self) -> dict[str, float]:
         cfg = self.config.train
         step = self.step + 1
-        pairs = self._indices("paired", cfg.batch_size)
-        inputs = [self._to_device(self._take(stream, pairs)) for stream in self.paired]
-        if self._unpaired_due(self.step):
-            for side in ("a", "b"):
-                stream = self.unpaired.get(side)
-                inputs.append(
-                    None
-                    if stream is None
-                    else self._to_device(
-                        self._take(stream, self._indices(f"unpaired_{side}", self.unpaired_batch))
-                    )
-                )
+        inputs = self._inputs()
         self.bridge.train()
         if cfg.weight_schedule:
             self.step_loss.weights = scheduled_weights(
@@ -866,7 +880,7 @@ class Trainer:
             bridge.eval()
             for start in range(0, self.validation[0].size, batch):
                 indices = torch.arange(start, min(start + batch, self.validation[0].size))
-                x_a, x_b = (self._take(s, indices).to(self.device) for s in self.validation)
+                x_a, x_b = (self._take_alone(s, indices).to(self.device) for s in self.validation)
                 terms = bridge.loss(x_a, x_b)
                 means.add({k: float(v) for k, v in terms.items()}, weight=len(indices))
         bridge.train(was_training)
