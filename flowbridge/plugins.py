@@ -139,6 +139,14 @@ def _distribution_name(entry_point: metadata.EntryPoint) -> str | None:
     return dist.metadata["Name"] if dist else None
 
 
+def _shipped_by(dist: metadata.Distribution | None) -> dict[str, str | None]:
+    """``PluginInfo``'s ``distribution`` and ``version`` fields for ``dist`` (or none)."""
+    return {
+        "distribution": dist.metadata["Name"] if dist else None,
+        "version": dist.version if dist else None,
+    }
+
+
 @dataclass(frozen=True)
 class _Failure:
     """An installed plugin that failed to load: its entry point(s), more than one when
@@ -582,21 +590,18 @@ class Registry:
             hooks=tuple(sorted(h.name for h in self._pm.get_hookcallers(plugin) or ())),
             domains=self._owned(_DOMAIN, name),
             datasets=self._owned(_DATASET, name),
-            distribution=dist.metadata["Name"] if dist else None,
-            version=dist.version if dist else None,
+            **_shipped_by(dist),
         )
 
     @staticmethod
     def _broken_info(name: str, failure: _Failure) -> PluginInfo:
-        dist = getattr(failure.entry_points[0], "dist", None)
         return PluginInfo(
             name=name,
             plugin=None,
             hooks=(),
             domains={},
             datasets={},
-            distribution=dist.metadata["Name"] if dist else None,
-            version=dist.version if dist else None,
+            **_shipped_by(getattr(failure.entry_points[0], "dist", None)),
             error=str(failure),
         )
 
