@@ -9,13 +9,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write", "check_parent", "nearest_existing"]
+__all__ = ["atomic_write", "check_parent", "nearest_existing", "temp_files"]
 
 
 def nearest_existing(path: Path) -> Path:
     """``path`` itself or its nearest ancestor that exists (``.`` or ``/`` at the latest): what
     decides whether ``path`` can be created as a directory."""
     return next(p for p in (path, *path.parents) if p.exists())
+
+
+_TEMP_SUFFIX = ".tmp"
+
+
+def temp_files(path: str | Path) -> list[Path]:
+    """The temporary files :func:`atomic_write` has beside ``path``: a write in progress, or
+    one a kill cut short (named ``.<name>.<random>.tmp``)."""
+    path = Path(path)
+    return sorted(path.parent.glob(f".{path.name}.*{_TEMP_SUFFIX}"))
 
 
 def check_parent(path: str | Path) -> None:
@@ -42,7 +52,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
     if path.is_dir():
         raise IsADirectoryError(f"cannot write {str(path)!r}: it is a directory")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX)
     try:
         os.chmod(temp, 0o644)  # mkstemp makes the file private; results are meant to be read
         with os.fdopen(fd, "wb") as file:

@@ -18,6 +18,8 @@ import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from ..files import temp_files
+
 try:
     import fcntl
 except ImportError:  # Windows: no flock, and no lock
@@ -66,5 +68,5 @@ def remove_stale_temp_files(out: Path, names: Iterable[str]) -> None:
     for ``names`` when a kill cut a write short (only while :func:`locked` holds ``out``: a
     running run's write in progress looks the same)."""
     for name in names:
-        for path in out.glob(f".{name}.*.tmp"):
+        for path in temp_files(out / name):
             path.unlink(missing_ok=True)
