@@ -12,7 +12,7 @@ from test_training_support import COLOURS, Words, plugin, toy_config, toy_split 
 from flowbridge.checkpoint import CheckpointError, load_checkpoint
 from flowbridge.domain import PairedSplit
 from flowbridge.plugins import PluginError, UnknownOptionError
-from flowbridge.training import Trainer, loop, train
+from flowbridge.training import Trainer, rundir, train
 from flowbridge.training.data import spot_indices
 
 pytestmark = pytest.mark.usefixtures("plugin")
@@ -171,7 +171,7 @@ def test_an_out_directory_that_cannot_be_one_is_refused_before_the_data_is_loade
     no_data.train.out = str(file / "sub")
     with pytest.raises(NotADirectoryError, match=r"cannot be created: '.*run\.toml' is a file"):
         Trainer(no_data)
-    monkeypatch.setattr(loop.os, "access", lambda path, mode: path != tmp_path)
+    monkeypatch.setattr(rundir.os, "access", lambda path, mode: path != tmp_path)
     no_data.train.out = str(tmp_path / "new")
     with pytest.raises(PermissionError, match=r"no write permission for '.*'; choose another"):
         Trainer(no_data)

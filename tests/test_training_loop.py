@@ -29,6 +29,7 @@ from flowbridge.training import (
     TrainingInterrupted,
     loop,
     partition,
+    resume,
     train,
 )
 
@@ -550,7 +551,7 @@ def test_adam_is_fused_where_torch_can_and_its_state_loads_on_any_kernel(monkeyp
     for w, c in zip(weights, copies, strict=True):  # the same update, either kernel
         torch.testing.assert_close(w, c)
     # A checkpoint written with the fused kernel resumes where there is none, and vice versa.
-    loop._load_optimizer_state(plain, fused.state_dict())
+    resume.load_optimizer_state(plain, fused.state_dict())
     assert not plain.param_groups[0]["fused"]
     torch.testing.assert_close(
         plain.state[copies[0]]["exp_avg"], fused.state[weights[0]]["exp_avg"]

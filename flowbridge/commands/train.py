@@ -131,7 +131,7 @@ def _resume_command(trainer) -> str:
     the settings in use, command-line overrides (--steps, --preset, --device...) included.
     Absolute paths, and ``--out``: the config's ``train.out`` is relative to where the run
     started, and the directory may be moved."""
-    from ..training.loop import CONFIG_NAME
+    from ..training.rundir import CONFIG_NAME
 
     out = trainer.out.resolve()
     config, folder = shlex.quote(str(out / CONFIG_NAME)), shlex.quote(str(out))

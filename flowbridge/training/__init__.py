@@ -1,4 +1,5 @@
-"""Training: the run loop, its data handling, checkpoints and resume (see :mod:`.loop`)."""
+"""Training: the run loop (:mod:`.loop`), its data (:mod:`.data`), resume (:mod:`.resume`), the
+run directory (:mod:`.rundir`, :mod:`.runlog`), stopping on signals and the weight average."""
 
 from .averaging import WeightAverage
 from .data import BatchSampler, Partition, Stream, derive_seed, load_splits, partition

@@ -27,7 +27,6 @@ import contextlib
 import functools
 import json
 import math
-import os
 import sys
 import time
 import warnings
@@ -43,20 +42,16 @@ from tqdm.auto import tqdm
 
 from .. import distributed
 from ..bridge import Bridge
-from ..checkpoint import (
-    CHECKPOINT_NAME,
-    CheckpointError,
-    check_savable,
-    load_checkpoint,
-    save_checkpoint,
-)
-from ..config import ConfigError, LossWeights, RunConfig, from_dict, to_dict
+from ..checkpoint import CHECKPOINT_NAME, CheckpointError, check_savable, save_checkpoint
+from ..config import LossWeights, RunConfig, to_dict
 from ..domain import Domain, PairedSplit
-from ..files import atomic_write, nearest_existing
+from ..files import atomic_write
 from ..plugins import UnknownOptionError, datasets, get_domain
 from .averaging import WeightAverage
 from .data import BatchSampler, Stream, derive_seed, fit_domain, load_splits, partition
-from .rundir import locked, remove_stale_temp_files
+from .resume import check_same_data, checkpoint_to_resume, load_optimizer_state
+from .rundir import CONFIG_NAME, check_out, locked, remove_stale_temp_files, stamp
+from .runlog import Means, RunLog
 from .schedule import scheduled_weights
 from .stopping import StopRequests, TrainingInterrupted, _StopNow
 
@@ -65,13 +60,6 @@ __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "Callback", "train"]
 #: Called on every rank after each completed step with ``(trainer, step, terms)``.
 Callback = Callable[["Trainer", int, dict[str, float]], None]
 
-LOG_NAME = "log.jsonl"
-#: Where a new run moves the log that a run killed before its first checkpoint left.
-ABANDONED_LOG_NAME = "log.abandoned.jsonl"
-CONFIG_NAME = "config.json"
-#: Train settings a resume must keep: they decide which items are pairs (the partition).
-#: ``unpaired_weight`` must keep only whether it is 0 (no unpaired batches at all).
-_BATCH_SETTINGS = ("paired_fraction", "seed")
 _SHOWN = ("total", "rec_a", "rec_b", "cross", "prior_a_bpd", "prior_b_bpd", "adversarial", "critic")
 
 
@@ -131,30 +119,6 @@ class _StepLoss(nn.Module):
         return terms
 
 
-class _Means:
-    """Running means of named values (terms may be missing on some steps)."""
-
-    def __init__(self):
-        self.sums: dict[str, float] = {}
-        self.counts: dict[str, float] = {}
-
-    def add(self, values: dict[str, float], weight: float = 1.0) -> None:
-        for key, value in values.items():
-            self.sums[key] = self.sums.get(key, 0.0) + weight * value
-            self.counts[key] = self.counts.get(key, 0.0) + weight
-
-    def pop(self) -> dict[str, float]:
-        means = {key: self.sums[key] / self.counts[key] for key in sorted(self.sums)}
-        self.sums, self.counts = {}, {}
-        return means
-
-    def state_dict(self) -> dict[str, dict[str, float]]:
-        return {"sums": dict(self.sums), "counts": dict(self.counts)}
-
-    def load_state_dict(self, state: dict[str, dict[str, float]]) -> None:
-        self.sums, self.counts = dict(state["sums"]), dict(state["counts"])
-
-
 def _parameters(optimizer: torch.optim.Optimizer) -> list[nn.Parameter]:
     return [p for group in optimizer.param_groups for p in group["params"]]
 
@@ -172,41 +136,9 @@ def _adam(
         return torch.optim.Adam(parameters, lr=lr, betas=betas)
 
 
-def _load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-    """``optimizer.load_state_dict(state)``, keeping this machine's kernel choice and this
-    run's settings: a saved param group carries the ``fused``/``foreach`` flags of the machine
-    that wrote it, which another device or torch may not support (the update itself is the
-    same either way), and the ``lr`` and ``betas`` the run was saved with, which a resume may
-    change (a lower ``train.lr`` after a NaN)."""
-    kept = ("lr", "betas", "fused", "foreach")
-    kernels = [{k: g[k] for k in kept if k in g} for g in optimizer.param_groups]
-    optimizer.load_state_dict(state)
-    for group, own in zip(optimizer.param_groups, kernels, strict=True):
-        group.update(own)
-
-
 def _grad_norm(parameters: Sequence[nn.Parameter]) -> torch.Tensor:
     norms = [torch.linalg.vector_norm(p.grad) for p in parameters if p.grad is not None]
     return torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros(())
-
-
-def _as_read_now(run: dict[str, Any]) -> dict[str, Any]:
-    """A checkpoint's run settings as this version of flowbridge reads them: a setting added
-    since the run was saved takes its default, which keeps the behaviour the run was trained
-    with (new settings default to the old behaviour), so upgrading does not stop a resume. A
-    run this version cannot read (a setting since removed) is compared as it was saved."""
-    try:
-        return to_dict(from_dict(RunConfig, run))
-    except ConfigError:
-        return run
-
-
-def _differences(saved: Any, current: Any, where: str) -> list[str]:
-    """Dotted keys at which two plain config dicts differ."""
-    if isinstance(saved, dict) and isinstance(current, dict):
-        keys = sorted(set(saved) | set(current))
-        return [d for k in keys for d in _differences(saved.get(k), current.get(k), f"{where}.{k}")]
-    return [] if saved == current else [f"{where} ({saved!r} in the checkpoint, now {current!r})"]
 
 
 def _build_domain(config: RunConfig, side: str) -> Domain:
@@ -216,15 +148,6 @@ def _build_domain(config: RunConfig, side: str) -> Domain:
         return get_domain(domain.name, **domain.options)
     except UnknownOptionError as exc:
         raise UnknownOptionError(f"domains.{side}.options: {exc}") from None
-
-
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    """What changes when a file is replaced (inode, size, modification time); ``None``: none."""
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def _no_domains(dataset: str) -> str:
@@ -311,10 +234,11 @@ class Trainer:
         self.dist.check_divisible(cfg.batch_size, "train.batch_size")
         self.out = Path(cfg.out)
         self.checkpoint_path = self.out / CHECKPOINT_NAME
-        self._check_out()
+        self.log = RunLog(self.out, writes=self.dist.is_main)
+        check_out(self.out)
         # Before reading it: a checkpoint another run writes from now on shows as a change.
-        self._checkpoint_stamp = _stamp(self.checkpoint_path)
-        checkpoint = self._checkpoint_to_resume(resume)
+        self._checkpoint_stamp = stamp(self.checkpoint_path)
+        checkpoint = checkpoint_to_resume(self.checkpoint_path, config, resume)
 
         domains = tuple(_build_domain(config, side) for side in ("a", "b"))
         train_split, val_split = load_splits(config.data, domains, train_data, val_data)
@@ -376,7 +300,9 @@ class Trainer:
             )
         }
         if checkpoint is not None:
-            self._check_same_data(checkpoint.get("data"), sources[0])
+            check_same_data(
+                self.checkpoint_path, checkpoint.get("data"), self.data_fingerprint, sources[0]
+            )
         self.unpaired_batch = cfg.unpaired_batch_size or cfg.batch_size
         if self.unpaired:
             self.dist.check_divisible(self.unpaired_batch, "train.unpaired_batch_size")
@@ -425,103 +351,12 @@ class Trainer:
             )
         self.step = 0
         self._last_saved: int | None = None
-        self._train_means = _Means()
+        self._train_means = Means()
         self._seed_noise(derive_seed(cfg.seed, "noise", self.dist.rank))
         if checkpoint is not None:
             self._restore(checkpoint)
         self._snapshot = self._rng_state()
         self.val_terms: dict[str, float] | None = None
-
-    def _check_out(self) -> None:
-        """Refuse a ``train.out`` that cannot become the run's directory now, not after the
-        data has been loaded and collated (``run`` creates it)."""
-        existing = nearest_existing(self.out)
-        if existing == self.out and not existing.is_dir():
-            raise FileExistsError(
-                f"train.out {str(self.out)!r} is a file, not a directory: choose a directory "
-                f"for the run's checkpoint, log and config (--out DIR)"
-            )
-        if not existing.is_dir():
-            raise NotADirectoryError(
-                f"train.out {str(self.out)!r} cannot be created: {str(existing)!r} is a file; "
-                f"choose another directory (--out DIR)"
-            )
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise PermissionError(
-                f"train.out {str(self.out)!r} cannot be written: no write permission for "
-                f"{str(existing)!r}; choose another directory (--out DIR)"
-            )
-
-    def _checkpoint_to_resume(self, resume: bool) -> dict[str, Any] | None:
-        if not resume:
-            if self.checkpoint_path.exists():
-                raise FileExistsError(
-                    f"{self.checkpoint_path} already holds a checkpoint of a run; resume it "
-                    f"(--resume, resume=True) or choose another out directory"
-                )
-            return None
-        if not self.checkpoint_path.exists():
-            raise FileNotFoundError(
-                f"nothing to resume: no checkpoint at {self.checkpoint_path}; drop --resume "
-                f"to start a new run there"
-            )
-        checkpoint = load_checkpoint(self.checkpoint_path)
-        if checkpoint["run"] is None:
-            raise CheckpointError(
-                f"{self.checkpoint_path} holds a model without its training state "
-                f"(save_bridge); it can be loaded with load_bridge but not resumed"
-            )
-        saved = {side: checkpoint["domains"][side]["name"] for side in ("a", "b")}
-        wanted = {"a": self.config.domains.a.name, "b": self.config.domains.b.name}
-        if saved != wanted:
-            raise CheckpointError(
-                f"{self.checkpoint_path} was trained on domains a = {saved['a']!r}, "
-                f"b = {saved['b']!r}; this run configures a = {wanted['a']!r}, "
-                f"b = {wanted['b']!r}: resume with the run's own config or use another out"
-            )
-        saved, current = _as_read_now(checkpoint["run"]), to_dict(self.config)
-        changed = [
-            d
-            for part in ("data", "domains", "model")
-            for d in _differences(saved.get(part), current[part], part)
-        ]
-        saved_train, train = saved.get("train", {}), current["train"]
-        changed += [
-            d
-            for key in _BATCH_SETTINGS
-            for d in _differences(saved_train.get(key), train[key], f"train.{key}")
-        ]
-        if bool(saved_train.get("unpaired_weight")) != bool(train["unpaired_weight"]):
-            changed.append(
-                f"train.unpaired_weight ({saved_train.get('unpaired_weight')!r} in the "
-                f"checkpoint, now {train['unpaired_weight']!r}; 0 draws no unpaired batches)"
-            )
-        if changed:
-            raise CheckpointError(
-                f"{self.checkpoint_path} belongs to a run with other settings: "
-                f"{'; '.join(changed)}. Resume with the run's own config "
-                f"({self.out / CONFIG_NAME}) or start a new run in another out directory"
-            )
-        return checkpoint
-
-    def _check_same_data(self, saved: dict[str, Any] | None, source: str) -> None:
-        """Refuse to resume on other training data than the checkpoint's (``saved``: its
-        fingerprints; ``None`` in checkpoints from before they were kept)."""
-        if saved is None or saved == self.data_fingerprint:
-            return
-        changed = []
-        for field in sorted(set(saved) | set(self.data_fingerprint)):
-            was, now = saved.get(field), self.data_fingerprint.get(field)
-            was_items, now_items = (f["items"] if f else 0 for f in (was, now))
-            if was_items != now_items:
-                changed.append(f"{source}.{field} had {was_items} items, now {now_items}")
-            elif was != now:
-                changed.append(f"{source}.{field} has as many items, but other ones")
-        raise CheckpointError(
-            f"{self.checkpoint_path} was trained on other data: {'; '.join(changed)} (after "
-            f"the split into pairs and unpaired items). Resume with the data the run started "
-            f"with, or start a new run in another out directory"
-        )
 
     def _leaves_parameters_unused(self) -> bool:
         """Whether a paired batch leaves some parameter without a gradient (e.g. a domain
@@ -560,14 +395,14 @@ class Trainer:
                 self.average.reset()
             else:
                 self.average.module.load_state_dict(checkpoint["model"])
-        _load_optimizer_state(self.optimizer, checkpoint["optimizer"])
+        load_optimizer_state(self.optimizer, checkpoint["optimizer"])
         if self.critic_optimizer is not None:
             if checkpoint.get("critic_optimizer") is None:
                 raise CheckpointError(
                     f"{self.checkpoint_path} has no discriminator optimiser state to resume "
                     f"the adversarial training with; start a new run in another out directory"
                 )
-            _load_optimizer_state(self.critic_optimizer, checkpoint["critic_optimizer"])
+            load_optimizer_state(self.critic_optimizer, checkpoint["critic_optimizer"])
         self.step = checkpoint["step"]
         self._last_saved = self.step
         rng, rank = checkpoint["rng"], self.dist.rank
@@ -650,42 +485,8 @@ class Trainer:
                 "log_window": self._train_means.state_dict(),
             },
         )
-        self._checkpoint_stamp = _stamp(self.checkpoint_path)  # our own write is no change
+        self._checkpoint_stamp = stamp(self.checkpoint_path)  # our own write is no change
         return self.checkpoint_path
-
-    # -- logs -----------------------------------------------------------------------------------
-    def _log(self, record: dict[str, Any]) -> None:
-        if not self.dist.is_main:
-            return
-        self.out.mkdir(parents=True, exist_ok=True)
-        with open(self.out / LOG_NAME, "a", encoding="utf-8") as file:
-            file.write(json.dumps(record) + "\n")
-
-    def _truncate_log(self, step: int) -> None:
-        """Drop log lines of steps after ``step`` (written before a crash, redone now), blank
-        lines, and a last line cut short while it was written (by a kill or a full disk: no
-        record, no newline). Any other line that is not a record stops the resume, naming it."""
-        path = self.out / LOG_NAME
-        if not path.exists():
-            return
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        kept = []
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                redone = json.loads(line)["step"] > step
-            except (ValueError, TypeError, KeyError):
-                if number == len(lines) and not line.endswith("\n"):
-                    break
-                raise ValueError(
-                    f"{path}, line {number}, is not a log record (a JSON object with a "
-                    f"step): {line.strip()[:80]!r}; delete or repair that line, then resume"
-                ) from None
-            if not redone:
-                kept.append(line.strip() + "\n")
-        text = "".join(kept)
-        atomic_write(path, lambda file: file.write(text.encode()))
 
     # -- the step ---------------------------------------------------------------------------------
     def _out_of_time(self, started: float) -> bool:
@@ -870,7 +671,7 @@ class Trainer:
         """
         if self.validation is None:
             return None
-        means = _Means()
+        means = Means()
         batch = self.config.train.batch_size
         bridge = self.evaluation_bridge
         was_training = bridge.training
@@ -891,7 +692,7 @@ class Trainer:
         self.val_terms = self.validate()
         if self.val_terms is not None:
             elapsed = time.perf_counter() - started
-            self._log({"step": self.step, "split": "val", "time": elapsed, **self.val_terms})
+            self.log.write({"step": self.step, "split": "val", "time": elapsed, **self.val_terms})
 
     def run(self) -> TrainResult:
         """Train up to ``config.train.steps`` steps (or ``max_seconds`` of wall time) and
@@ -950,7 +751,7 @@ class Trainer:
             wall_time=time.perf_counter() - started,
             out=self.out if self.dist.is_main else None,
             checkpoint=checkpoint,
-            log=self.out / LOG_NAME if self.dist.is_main else None,
+            log=self.log.path if self.dist.is_main else None,
             bridge=self.evaluation_bridge,
         )
 
@@ -973,7 +774,7 @@ class Trainer:
             wall_time=time.perf_counter() - started,
             out=self.out if self.dist.is_main else None,
             checkpoint=self.checkpoint_path if self.dist.is_main else None,
-            log=self.out / LOG_NAME if self.dist.is_main else None,
+            log=self.log.path if self.dist.is_main else None,
             bridge=self.evaluation_bridge,
         )
 
@@ -1004,7 +805,7 @@ class Trainer:
         """Refuse to run if another run wrote the checkpoint after this trainer was built from
         what was there (a Trainer built while that run still held the directory): going on
         would overwrite that run's newer steps with this one's."""
-        if _stamp(self.checkpoint_path) == self._checkpoint_stamp:
+        if stamp(self.checkpoint_path) == self._checkpoint_stamp:
             return
         raise FileExistsError(
             f"{self.checkpoint_path} was written by another run after this trainer was built "
@@ -1016,28 +817,13 @@ class Trainer:
     def _prepare_out(self) -> None:
         """With the run directory locked (rank 0): remove what killed writes left, make the
         log this run's, and record the run's config."""
-        remove_stale_temp_files(self.out, (CHECKPOINT_NAME, CONFIG_NAME, LOG_NAME))
+        remove_stale_temp_files(self.out, (CHECKPOINT_NAME, CONFIG_NAME, self.log.path.name))
         if self.step:
-            self._truncate_log(self.step)
+            self.log.truncate(self.step)
         else:
-            self._set_aside_abandoned_log()
+            self.log.set_aside_abandoned()
         config_text = json.dumps(to_dict(self.config), indent=2).encode()
         atomic_write(self.out / CONFIG_NAME, lambda file: file.write(config_text))
-
-    def _set_aside_abandoned_log(self) -> None:
-        """A new run's log must hold its own records only: a log already there is that of a
-        run killed (or stopped by a NaN) before its first checkpoint, which no resume can
-        continue. It is moved to ``log.abandoned.jsonl`` (replacing an older one), and said."""
-        log = self.out / LOG_NAME
-        if not log.exists():
-            return
-        abandoned = self.out / ABANDONED_LOG_NAME
-        os.replace(log, abandoned)
-        warnings.warn(
-            f"{log} held the records of an earlier run that wrote no checkpoint; moved them "
-            f"to {abandoned}, so that this run's log holds its own",
-            stacklevel=4,
-        )
 
     def _stop_requested(self, stop: StopRequests) -> int | None:
         """The signal that asks the run to stop after this step, agreed across ranks (one
@@ -1063,7 +849,7 @@ class Trainer:
             if step % cfg.log_every == 0 or final:
                 last_terms = self._train_means.pop()
                 elapsed = time.perf_counter() - started
-                self._log({"step": step, "split": "train", "time": elapsed, **last_terms})
+                self.log.write({"step": step, "split": "train", "time": elapsed, **last_terms})
                 bar.set_postfix(
                     {k: f"{last_terms[k]:.4g}" for k in _SHOWN if k in last_terms},
                     refresh=False,

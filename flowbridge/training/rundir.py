@@ -1,12 +1,17 @@
 """Owning a run directory while a run writes it: one run at a time, and no leftovers.
 
+:func:`check_out` refuses a ``train.out`` that cannot become a run directory before any data
+is loaded.
+
 Two runs writing one ``train.out`` at once (a requeued job while the old one still runs, a
 second terminal) would interleave their log records, and the checkpoint would be whichever
 wrote last. :func:`locked` holds an exclusive ``flock`` on ``OUT/.lock`` for the span of a
 run; the kernel releases it when the process ends, however it ends, so a killed run leaves no
 stale lock. A kill in the middle of an atomic write leaves its hidden temporary file behind
 (as large as a checkpoint); :func:`remove_stale_temp_files` removes those of the run's own
-files once the lock says no other run can be writing them.
+files once the lock says no other run can be writing them. And a trainer built before another
+run wrote the directory must not overwrite that run's newer steps: :func:`stamp` tells a
+replaced checkpoint from the one the trainer read.
 """
 
 from __future__ import annotations
@@ -18,16 +23,48 @@ import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ..files import temp_files
+from ..files import nearest_existing, temp_files
 
 try:
     import fcntl
 except ImportError:  # Windows: no flock, and no lock
     fcntl = None
 
-__all__ = ["LOCK_NAME", "locked", "remove_stale_temp_files"]
+__all__ = ["CONFIG_NAME", "LOCK_NAME", "check_out", "locked", "remove_stale_temp_files", "stamp"]
 
 LOCK_NAME = ".lock"
+#: The run's settings as JSON: what ``flowbridge train OUT/config.json --resume`` reads.
+CONFIG_NAME = "config.json"
+
+
+def check_out(out: Path) -> None:
+    """Refuse an ``out`` that cannot become the run's directory now (it is created later,
+    when the run starts), not after the data has been loaded and collated."""
+    existing = nearest_existing(out)
+    if existing == out and not existing.is_dir():
+        raise FileExistsError(
+            f"train.out {str(out)!r} is a file, not a directory: choose a directory for the "
+            f"run's checkpoint, log and config (--out DIR)"
+        )
+    if not existing.is_dir():
+        raise NotADirectoryError(
+            f"train.out {str(out)!r} cannot be created: {str(existing)!r} is a file; choose "
+            f"another directory (--out DIR)"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"train.out {str(out)!r} cannot be written: no write permission for "
+            f"{str(existing)!r}; choose another directory (--out DIR)"
+        )
+
+
+def stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when a file is replaced (inode, size, modification time); ``None``: none."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 @contextlib.contextmanager

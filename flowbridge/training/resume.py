@@ -1,0 +1,150 @@
+"""Whether a run configured now may resume a checkpoint, and restoring its optimisers.
+
+A resume must continue the *same* run: the same domains and model (the weights must fit them),
+the same data settings and training items, and the train settings that decide which items are
+pairs and which batches are drawn (:data:`BATCH_SETTINGS`, and whether ``unpaired_weight`` is
+0). Every other train setting may change — more ``steps``, another ``max_seconds``, a lower
+``lr`` after a NaN — which is what resuming is for. A refusal lists every difference at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..checkpoint import CheckpointError, load_checkpoint
+from ..config import ConfigError, RunConfig, from_dict, to_dict
+from .rundir import CONFIG_NAME
+
+__all__ = ["BATCH_SETTINGS", "checkpoint_to_resume", "check_same_data", "load_optimizer_state"]
+
+#: Train settings a resume must keep: they decide which items are pairs (the partition) and
+#: the batches drawn from them. ``unpaired_weight`` must keep only whether it is 0.
+BATCH_SETTINGS = ("paired_fraction", "seed")
+
+
+def checkpoint_to_resume(path: Path, config: RunConfig, resume: bool) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` that a run of ``config`` resumes (``None`` for a new run).
+
+    Raises:
+        FileExistsError: a new run (``resume`` false) where a checkpoint already is.
+        FileNotFoundError: ``resume`` with no checkpoint to resume.
+        CheckpointError: a checkpoint without training state (``save_bridge``), or of a run
+            with other domains or settings (each difference named).
+    """
+    if not resume:
+        if path.exists():
+            raise FileExistsError(
+                f"{path} already holds a checkpoint of a run; resume it (--resume, "
+                f"resume=True) or choose another out directory"
+            )
+        return None
+    if not path.exists():
+        raise FileNotFoundError(
+            f"nothing to resume: no checkpoint at {path}; drop --resume to start a new run there"
+        )
+    checkpoint = load_checkpoint(path)
+    if checkpoint["run"] is None:
+        raise CheckpointError(
+            f"{path} holds a model without its training state (save_bridge); it can be loaded "
+            f"with load_bridge but not resumed"
+        )
+    saved = {side: checkpoint["domains"][side]["name"] for side in ("a", "b")}
+    wanted = {"a": config.domains.a.name, "b": config.domains.b.name}
+    if saved != wanted:
+        raise CheckpointError(
+            f"{path} was trained on domains a = {saved['a']!r}, b = {saved['b']!r}; this run "
+            f"configures a = {wanted['a']!r}, b = {wanted['b']!r}: resume with the run's own "
+            f"config or use another out"
+        )
+    changed = _changed_settings(_as_read_now(checkpoint["run"]), to_dict(config))
+    if changed:
+        raise CheckpointError(
+            f"{path} belongs to a run with other settings: {'; '.join(changed)}. Resume with "
+            f"the run's own config ({path.parent / CONFIG_NAME}) or start a new run in another "
+            f"out directory"
+        )
+    return checkpoint
+
+
+def _changed_settings(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """The differences between two runs' settings that a resume cannot bridge."""
+    changed = [
+        d
+        for part in ("data", "domains", "model")
+        for d in _differences(saved.get(part), current[part], part)
+    ]
+    saved_train, train = saved.get("train", {}), current["train"]
+    changed += [
+        d
+        for key in BATCH_SETTINGS
+        for d in _differences(saved_train.get(key), train[key], f"train.{key}")
+    ]
+    if bool(saved_train.get("unpaired_weight")) != bool(train["unpaired_weight"]):
+        changed.append(
+            f"train.unpaired_weight ({saved_train.get('unpaired_weight')!r} in the checkpoint, "
+            f"now {train['unpaired_weight']!r}; 0 draws no unpaired batches)"
+        )
+    return changed
+
+
+def _as_read_now(run: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's run settings as this version of flowbridge reads them: a setting added
+    since the run was saved takes its default, which keeps the behaviour the run was trained
+    with (new settings default to the old behaviour), so upgrading does not stop a resume. A
+    run this version cannot read (a setting since removed) is compared as it was saved."""
+    try:
+        return to_dict(from_dict(RunConfig, run))
+    except ConfigError:
+        return run
+
+
+def _differences(saved: Any, current: Any, where: str) -> list[str]:
+    """Dotted keys at which two plain config dicts differ."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        keys = sorted(set(saved) | set(current))
+        return [d for k in keys for d in _differences(saved.get(k), current.get(k), f"{where}.{k}")]
+    return [] if saved == current else [f"{where} ({saved!r} in the checkpoint, now {current!r})"]
+
+
+def check_same_data(
+    path: Path, saved: dict[str, Any] | None, current: dict[str, Any], source: str
+) -> None:
+    """Refuse to resume the checkpoint at ``path`` on other training data than its own.
+
+    Args:
+        saved: the checkpoint's fingerprints of its training lists (``None`` in checkpoints
+            from before they were kept: nothing to compare).
+        current: the same fingerprints of this run's lists (:meth:`.Stream.fingerprint`).
+        source: what the lists came from, to name them (``train_data`` or the dataset split).
+    """
+    if saved is None or saved == current:
+        return
+    changed = []
+    for field in sorted(set(saved) | set(current)):
+        was, now = saved.get(field), current.get(field)
+        was_items, now_items = (f["items"] if f else 0 for f in (was, now))
+        if was_items != now_items:
+            changed.append(f"{source}.{field} had {was_items} items, now {now_items}")
+        elif was != now:
+            changed.append(f"{source}.{field} has as many items, but other ones")
+    raise CheckpointError(
+        f"{path} was trained on other data: {'; '.join(changed)} (after the split into pairs "
+        f"and unpaired items). Resume with the data the run started with, or start a new run "
+        f"in another out directory"
+    )
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """``optimizer.load_state_dict(state)``, keeping this machine's kernel choice and this
+    run's settings: a saved param group carries the ``fused``/``foreach`` flags of the machine
+    that wrote it, which another device or torch may not support (the update itself is the
+    same either way), and the ``lr`` and ``betas`` the run was saved with, which a resume may
+    change (a lower ``train.lr`` after a NaN)."""
+    kept = ("lr", "betas", "fused", "foreach")
+    kernels = [{k: g[k] for k in kept if k in g} for g in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, own in zip(optimizer.param_groups, kernels, strict=True):
+        group.update(own)
