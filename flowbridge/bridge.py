@@ -614,7 +614,7 @@ class Bridge(nn.Module):
                 times the cost of generating. 1 (the default): every draw is kept, as without
                 the option, bit for bit.
             **generate_options: passed to the target domain's ``generate`` (text: ``method``,
-                ``beam_size``...).
+                ``beam_size``, ``word_temperature``...).
         """
         side = self.side(source)
         target_side = _other(side)

@@ -84,7 +84,8 @@ def add_parser(subparsers) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="an option of the output domain's generate, repeatable (text: method=greedy, beam "
-        "or sample; beam_size=5; max_length=20); VALUE is read as JSON where it parses",
+        "or sample; beam_size=5; word_temperature=0.7 with sample; max_length=20); VALUE is "
+        "read as JSON where it parses",
     )
     parser.add_argument("--out", metavar="PATH", help="output file (the domain adds a suffix)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the residual samples")
@@ -105,10 +106,9 @@ def _generate_options(pairs: list[tuple[str, object]]) -> dict[str, object]:
     for key, value in pairs:
         if key in own:
             raise ValueError(
-                f"--option {key}: {key!r} is an argument of translate itself (its own flag, "
-                f"if any, in flowbridge translate --help), so a generate option of that name "
-                f"(text's word-sampling temperature) cannot be given here; use the Python API "
-                f"(bridge.domains[side].generate)"
+                f"--option {key}: {key!r} is an argument of translate itself, not of the "
+                f"output domain's generate; set it with its own flag (flowbridge translate "
+                f"--help)"
             )
         if key in options:
             raise ValueError(f"--option {key} is given twice")

@@ -52,11 +52,17 @@ def test_a_testbed_run_evaluates_and_samples_reproducibly(device, tmp_path):
         # Word sampling draws from the generator too (a CPU one, whatever the model's device).
         images = [test.a[i] for i in range(2)]
 
-        def sampled(seed):
+        def sampled(seed, **options):
             generator = torch.Generator().manual_seed(seed)
             return bridge.translate(
-                images, "image", samples=2, generator=generator, method="sample"
+                images, "image", samples=2, generator=generator, method="sample", **options
             )
 
         assert sampled(5) == sampled(5) != sampled(6)
         assert all(isinstance(c, str) for row in sampled(5) for c in row)
+        # The words' own temperature reaches the decoder (translate's is the residuals'): near
+        # 0 each word is the most likely one, as greedy decoding of the same latents picks.
+        greedy = bridge.translate(
+            images, "image", samples=2, generator=torch.Generator().manual_seed(5)
+        )
+        assert sampled(5, word_temperature=1e-4) == greedy

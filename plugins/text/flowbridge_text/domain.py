@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from flowbridge._checks import check_positive_int
+from flowbridge._checks import check_positive_int, check_positive_number
 from flowbridge.domain import Domain, LatentSpec
 
 from ._checks import check_tokens
@@ -286,7 +286,7 @@ class TextDomain(Domain):
         *,
         method: str = "greedy",
         beam_size: int = 2,
-        temperature: float = 1.0,
+        word_temperature: float = 1.0,
         max_length: int | None = None,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -295,7 +295,8 @@ class TextDomain(Domain):
         ``[0, 2]`` ids and ``[0]`` log-probabilities."""
         max_length = self.max_length if max_length is None else max_length
         # Every option is checked whatever the method, so a typo fails before a long run.
-        check_search_options(decoder, max_length, beam_size, temperature, generator)
+        check_positive_number(word_temperature, "word_temperature")
+        check_search_options(decoder, max_length, beam_size, word_temperature, generator)
         if decoder.vocab_size != len(self.vocabulary):
             raise ValueError(
                 f"the decoder has {decoder.vocab_size} token ids but this domain's vocabulary "
@@ -312,7 +313,7 @@ class TextDomain(Domain):
                     return greedy_search(decoder, shared, residual, max_length)
                 if method == "sample":
                     return sample_search(
-                        decoder, shared, residual, max_length, temperature, generator
+                        decoder, shared, residual, max_length, word_temperature, generator
                     )
                 return beam_search(decoder, shared, residual, max_length, beam_size)
         finally:
@@ -326,7 +327,7 @@ class TextDomain(Domain):
         *,
         method: str = "greedy",
         beam_size: int = 2,
-        temperature: float = 1.0,
+        word_temperature: float = 1.0,
         max_length: int | None = None,
         generator: torch.Generator | None = None,
     ) -> list[str]:
@@ -339,9 +340,14 @@ class TextDomain(Domain):
             decoder: the module :meth:`build_decoder` made (its train/eval mode is restored).
             shared, residual: the latents.
             method: ``"greedy"`` (deterministic), ``"sample"`` (ancestral sampling, uses
-                ``temperature`` and ``generator``) or ``"beam"`` (deterministic, ``beam_size``).
+                ``word_temperature`` and ``generator``) or ``"beam"`` (deterministic,
+                ``beam_size``).
             beam_size: beams per latent for ``"beam"`` (2 in the original).
-            temperature: ``τ > 0`` for ``"sample"``: each step samples from ``p^(1/τ)``.
+            word_temperature: ``τ_w > 0`` for ``"sample"``: each step samples from
+                ``p^(1/τ_w)``. Named apart from the residual noise's ``temperature`` of
+                :meth:`flowbridge.Bridge.translate`, which passes this one through
+                (``bridge.translate(x, "image", method="sample", word_temperature=0.7)``;
+                ``flowbridge translate --option word_temperature=0.7``).
             max_length: most words per text; default the domain's ``max_length``. Each word
                 is one decoder step over all rows, and a decoder that seldom emits ``<eos>``
                 (an untrained one) takes them all, so a huge value runs for a long time.
@@ -354,7 +360,7 @@ class TextDomain(Domain):
             residual,
             method=method,
             beam_size=beam_size,
-            temperature=temperature,
+            word_temperature=word_temperature,
             max_length=max_length,
             generator=generator,
         )

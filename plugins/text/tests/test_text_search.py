@@ -124,10 +124,10 @@ def test_batched_generation_equals_one_by_one(domain, model, method, beam_size):
 def test_sampling_is_seed_deterministic(domain, model):
     decoder, shared, residual = model
 
-    def sample(seed, temperature=2.0):
+    def sample(seed, word_temperature=2.0):
         generator = torch.Generator().manual_seed(seed)
         return domain.generate(
-            decoder, shared, residual, method="sample", temperature=temperature,
+            decoder, shared, residual, method="sample", word_temperature=word_temperature,
             max_length=6, generator=generator,
         )  # fmt: skip
 
@@ -135,7 +135,7 @@ def test_sampling_is_seed_deterministic(domain, model):
     assert sample(0) != sample(1)
     # A vanishing temperature leaves only the most likely token: sampling becomes greedy.
     greedy = domain.generate(decoder, shared, residual, method="greedy", max_length=6)
-    assert sample(0, temperature=1e-4) == greedy
+    assert sample(0, word_temperature=1e-4) == greedy
 
 
 def test_generation_stops_at_max_length_and_restores_mode(domain, model):
@@ -157,9 +157,11 @@ def test_generation_stops_at_max_length_and_restores_mode(domain, model):
     [
         ({"method": "topk"}, ValueError, "method must be one of"),
         ({"method": "beam", "beam_size": 0}, ValueError, "beam_size must be >= 1"),
-        ({"temperature": 0}, ValueError, "temperature must be a finite number > 0"),
-        ({"temperature": float("nan")}, ValueError, "temperature must be a finite number"),
-        ({"temperature": "hot"}, TypeError, "temperature must be a number"),
+        ({"word_temperature": 0}, ValueError, "word_temperature must be a finite number > 0"),
+        ({"word_temperature": float("nan")}, ValueError, "word_temperature must be a finite"),
+        ({"word_temperature": "hot"}, TypeError, "word_temperature must be a number"),
+        # The residual noise's temperature is Bridge.translate's, not the decoder's.
+        ({"temperature": 0.5}, TypeError, "temperature"),
         ({"max_length": 0}, ValueError, "max_length must be >= 1"),
         ({"generator": 3}, TypeError, "generator must be a torch.Generator"),
         ({"top_p": 0.9}, TypeError, "top_p"),
