@@ -1,0 +1,226 @@
+"""Compare two result files of these benchmarks: what made each run, and which numbers moved.
+
+    python benchmarks/compare.py OLD.json NEW.json
+    python benchmarks/compare.py old/quality.json benchmarks/results/quality.json --only summary
+    python benchmarks/compare.py a.json b.json --min-change 0.01 --all
+
+Every benchmark here writes one JSON file with its numbers next to the commit, versions,
+threads and settings that made them (``benchmarks/README.md``). This prints, as Markdown:
+
+1. **What differs in how the two were made**: every entry that is not a number (commit,
+   versions, device, the variants run...) where the two files differ. Two runs that differ
+   there are different experiments, not the same one at two commits.
+2. **The numbers**: one row per number whose value differs (``--all``: every number), with
+   its dotted path, the two values, the difference and the relative change. A list of records
+   (a temperature sweep, the ``--at`` steps) is matched by the first field whose values name
+   each record once (``text_to_image_tradeoff[temperature=0.5].accuracy``), so a sweep with
+   one temperature more still lines up; other lists by position. Numbers only one file has
+   are listed apart (as are those null in one file: not measured there).
+
+Which way is better is the reader's call (a time should fall, an accuracy rise): the sign is
+new minus old.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["flatten", "compare", "main"]
+
+Number = int | float
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, Number) and not isinstance(value, bool)
+
+
+def _record_key(records: Sequence[dict]) -> str | None:
+    """The first field (in the first record's order) that every record has, holding a string
+    or a number that no other record repeats: what names a record of the list."""
+    for field in records[0]:
+        values = [record.get(field, None) for record in records]
+        named = all(isinstance(v, str) or _is_number(v) for v in values)
+        if named and len(set(values)) == len(values):
+            return field
+    return None
+
+
+def flatten(data: Any, path: str = "") -> dict[str, Any]:
+    """``data`` as ``{dotted path: scalar}``. A list of records is keyed by
+    :func:`_record_key` where one names every record, any other list by position.
+
+    >>> flatten({"a": {"b": 1}, "rows": [{"t": 0.5, "acc": 0.9}, {"t": 1, "acc": 0.8}]})
+    {'a.b': 1, 'rows[t=0.5].acc': 0.9, 'rows[t=1].acc': 0.8}
+    >>> flatten({"load": [1.5, 1.25]})
+    {'load[0]': 1.5, 'load[1]': 1.25}
+    """
+    if isinstance(data, dict):
+        flat: dict[str, Any] = {}
+        for key, value in data.items():
+            flat.update(flatten(value, f"{path}.{key}" if path else str(key)))
+        return flat
+    if isinstance(data, list):
+        key = None
+        if data and all(isinstance(item, dict) and item for item in data):
+            key = _record_key(data)
+        flat = {}
+        for index, item in enumerate(data):
+            if key is None:
+                flat.update(flatten(item, f"{path}[{index}]"))
+            else:  # the record's name is in its path: not a number of its own
+                rest = {field: value for field, value in item.items() if field != key}
+                flat.update(flatten(rest, f"{path}[{key}={_label(item[key])}]"))
+        return flat
+    return {path: data}
+
+
+def _label(value: str | Number) -> str:
+    """A record's name in a path; 1 and 1.0 (as two writers may give a step) read alike."""
+    if isinstance(value, str):
+        return value
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _change(old: Number, new: Number) -> tuple[str, str]:
+    """The difference and the relative change, as table cells."""
+    difference = new - old
+    relative = f"{100 * difference / abs(old):+.1f}%" if old else ("n/a" if new else "")
+    if isinstance(difference, int):
+        return f"{difference:+d}", relative
+    return f"{difference:+.4g}", relative
+
+
+def _changed_enough(old: Number, new: Number, min_change: float) -> bool:
+    if old == new or (isinstance(old, float) and math.isnan(old) and math.isnan(new)):
+        return False
+    if old == 0:
+        return True
+    return abs(new - old) / abs(old) >= min_change
+
+
+def compare(
+    old: dict[str, Any],
+    new: dict[str, Any],
+    only: Sequence[str] = (),
+    min_change: float = 0.0,
+    every: bool = False,
+) -> str:
+    """The Markdown report of ``new`` against ``old`` (both as the benchmarks wrote them).
+
+    Args:
+        only: keep the numbers whose path contains one of these strings (all when empty).
+        min_change: hide numbers whose relative change is below this (0.01: 1%).
+        every: list unchanged numbers too.
+    """
+    flat_old, flat_new = flatten(old), flatten(new)
+    paths = list(dict.fromkeys([*flat_old, *flat_new]))
+    settings, numbers, one_sided = [], [], []
+    for path in paths:
+        a, b = flat_old.get(path), flat_new.get(path)
+        if a is None and b is None:  # null in both: measured in neither
+            continue
+        numeric = (a is None or _is_number(a)) and (b is None or _is_number(b))
+        if not numeric:
+            if a != b:
+                settings.append(f"| {path} | {_format(a)} | {_format(b)} |")
+            continue
+        if only and not any(part in path for part in only):
+            continue
+        if a is None or b is None:
+            one_sided.append(f"| {path} | {_format(a)} | {_format(b)} |")
+        elif every or _changed_enough(a, b, min_change):
+            difference, relative = _change(a, b)
+            numbers.append(f"| {path} | {_format(a)} | {_format(b)} | {difference} | {relative} |")
+    lines = ["## How the two runs were made", ""]
+    if settings:
+        lines += ["| setting | old | new |", "| --- | --- | --- |", *settings]
+    else:
+        lines.append("The same in both files.")
+    lines += ["", "## Numbers", ""]
+    if numbers:
+        lines += [
+            "| number | old | new | new − old | relative |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        lines += numbers
+    else:
+        lines.append("No number differs" + (" by as much as --min-change." if min_change else "."))
+    if one_sided:
+        lines += ["", "## Numbers one file lacks (absent, or null: not measured)", ""]
+        lines += ["| number | old | new |"]
+        lines += ["| --- | --- | --- |", *one_sided]
+    for name, data in (("old", old), ("new", new)):
+        if data.get("complete") is False:
+            lines += ["", f"Note: the {name} file is marked incomplete (its run stopped early)."]
+    return "\n".join(lines) + "\n"
+
+
+def _read(path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SystemExit(f"compare.py: no such file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SystemExit(f"compare.py: cannot read {path}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise SystemExit(
+            f"compare.py: {path} is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            f"give the files the benchmarks write"
+        ) from None
+    if not isinstance(data, dict):
+        raise SystemExit(f"compare.py: {path} holds a JSON {type(data).__name__}, not an object")
+    return data
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python benchmarks/compare.py",
+        description="Compare two benchmark result files: how each run was made, and which "
+        "numbers changed (Markdown on stdout).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("old", help="the earlier result file (JSON)")
+    parser.add_argument("new", help="the later result file (JSON)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="keep numbers whose dotted path contains TEXT (repeatable)",
+    )
+    parser.add_argument(
+        "--min-change",
+        type=float,
+        default=0.0,
+        help="hide numbers whose relative change is smaller (0.01 = 1%%)",
+    )
+    parser.add_argument("--all", action="store_true", help="list unchanged numbers too")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.min_change >= 0:
+        parser.error(f"--min-change must be a number >= 0, got {args.min_change}")
+    old, new = _read(args.old), _read(args.new)
+    sys.stdout.write(compare(old, new, args.only, args.min_change, args.all))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,105 @@
+"""benchmarks/compare.py: two result files' settings and numbers, side by side."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from script_support import load_script
+
+compare = load_script("benchmarks/compare.py")
+
+
+def _run(temperatures, accuracies, **extra):
+    return {
+        "commit": extra.pop("commit", "aaa"),
+        "torch": "2.13.0+cpu",
+        "threads": 2,
+        "variants": {
+            "lnfmm": {
+                "steps": extra.pop("steps", 1500),
+                "summary": {"i2t_accuracy": extra.pop("i2t", 0.95), "t2i_accuracy": 0.85},
+                "tradeoff": [
+                    {"temperature": t, "accuracy": a}
+                    for t, a in zip(temperatures, accuracies, strict=True)
+                ],
+            }
+        },
+        **extra,
+    }
+
+
+def _rows(report, section):
+    """The table rows of one section of the report, as lists of cells."""
+    text = report.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith("| ") and not line.startswith("| ---")
+    ][1:]  # without the header
+
+
+def test_changed_numbers_are_listed_with_their_difference_and_sweeps_line_up_by_temperature():
+    old = _run([0.5, 1.0], [0.94, 0.87])
+    # A later run swept one temperature more, and wrote the step as a float.
+    new = _run([0.5, 0.7, 1], [0.95, 0.92, 0.87], commit="bbb", steps=1800, i2t=0.95)
+    report = compare.compare(old, new)
+    assert _rows(report, "How the two runs were made") == [["commit", "aaa", "bbb"]]
+    numbers = {row[0]: row[1:] for row in _rows(report, "Numbers")}
+    assert numbers == {
+        "variants.lnfmm.steps": ["1500", "1800", "+300", "+20.0%"],
+        "variants.lnfmm.tradeoff[temperature=0.5].accuracy": ["0.94", "0.95", "+0.01", "+1.1%"],
+    }  # temperature 1 and 1.0 are one record, unchanged; so is the summary
+    lacking = _rows(report, "Numbers one file lacks (absent, or null: not measured)")
+    assert lacking == [["variants.lnfmm.tradeoff[temperature=0.7].accuracy", "—", "0.92"]]
+
+    every = {row[0] for row in _rows(compare.compare(old, new, every=True), "Numbers")}
+    assert "variants.lnfmm.summary.i2t_accuracy" in every and "threads" in every
+    only = _rows(compare.compare(old, new, only=["tradeoff"]), "Numbers")
+    assert [row[0] for row in only] == ["variants.lnfmm.tradeoff[temperature=0.5].accuracy"]
+    # 1.1% is below a 5% threshold, 20% is not.
+    large = _rows(compare.compare(old, new, min_change=0.05), "Numbers")
+    assert [row[0] for row in large] == ["variants.lnfmm.steps"]
+
+
+def test_nulls_zeros_and_incomplete_runs_are_said():
+    old = _run([1.0], [0.8], entropy=None, zero=0, complete=False)
+    new = _run([1.0], [0.8], entropy=None, zero=0.5, complete=True)
+    report = compare.compare(old, new)
+    assert "entropy" not in report  # null in both: measured in neither
+    assert _rows(report, "Numbers") == [["zero", "0", "0.5", "+0.5", "n/a"]]
+    assert _rows(report, "How the two runs were made") == [["complete", "False", "True"]]
+    assert "the old file is marked incomplete" in report
+    same = compare.compare(old, old)
+    assert "The same in both files." in same and "No number differs." in same
+
+
+def test_the_command_reads_two_files_and_refuses_what_is_not_a_result(tmp_path, capsys):
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(json.dumps(_run([1.0], [0.8])))
+    new.write_text(json.dumps(_run([1.0], [0.9])))
+    assert compare.main([str(old), str(new)]) == 0
+    assert (
+        "| variants.lnfmm.tradeoff[temperature=1].accuracy | 0.8 | 0.9 |" in capsys.readouterr().out
+    )
+
+    broken, array = tmp_path / "broken.json", tmp_path / "array.json"
+    broken.write_text('{"steps": 3,\n "oops"}')
+    array.write_text("[1, 2]")
+    for path, message in [
+        (tmp_path / "missing.json", "no such file"),
+        (broken, r"is not JSON \(line 2, column"),
+        (array, "holds a JSON list, not an object"),
+    ]:
+        with pytest.raises(SystemExit, match=message):
+            compare.main([str(old), str(path)])
+    with pytest.raises(SystemExit):
+        compare.main([str(old), str(new), "--min-change", "-1"])
+    assert "--min-change must be a number >= 0" in capsys.readouterr().err
+
+
+def test_the_examples_in_the_docstrings_hold():
+    import doctest
+
+    result = doctest.testmod(compare)
+    assert result.attempted and not result.failed
