@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sys
 
+import numpy as np
 import pytest
 
 from flowbridge.metrics import div_n, mbleu, novel_fraction, self_cider, tokenize, unique_fraction
@@ -120,3 +121,79 @@ def test_missing_pycocoevalcap_is_explained(monkeypatch):
     monkeypatch.setitem(sys.modules, "pycocoevalcap.bleu.bleu", None)
     with pytest.raises(ImportError, match=r"pip install 'flowbridge\[metrics\]'"):
         mbleu(SAME)
+
+
+def test_identical_samples_score_the_documented_extremes():
+    # 5 identical captions of w = 6 words per input: the value each docstring gives
+    same = [["a red circle on the left"] * 5, ["two blue squares at the top"] * 5]
+    assert div_n(same, 1) == pytest.approx((6 - 1 + 1) / (5 * 6))
+    assert div_n(same, 2) == pytest.approx((6 - 2 + 1) / (5 * 6))
+    assert unique_fraction(same) == pytest.approx(1 / 5)
+    assert self_cider(same) == pytest.approx(0.0, abs=1e-9)
+    assert mbleu(same) == pytest.approx(1.0, abs=1e-6)
+    # fewer words than the n-gram order: no n-gram at all, 0 (not the negative (w-n+1)/(Kw))
+    assert div_n([["dog"] * 5], 3) == 0.0
+
+
+def test_mbleu_of_identical_captions_shorter_than_n():
+    # No n-gram of order n > w: pycocoevalcap's smoothing makes that precision 1e-15 / 1e-9,
+    # so identical captions of w < n words score (1e-6) ** ((n - w) / n), as documented.
+    assert mbleu([["a red circle"] * 5]) == pytest.approx(1e-6 ** (1 / 4), rel=1e-6)
+    assert mbleu([["red circle"] * 5]) == pytest.approx(1e-6 ** (2 / 4), rel=1e-6)
+    assert mbleu([["a red circle"] * 5], n=3) == pytest.approx(1.0, abs=1e-6)
+    # captions with no words at all (punctuation only) score 0
+    assert mbleu([["...", "!!"]]) == 0.0
+
+
+def test_self_cider_of_disjoint_captions_of_different_lengths():
+    other = [["zz yy xx ww"] * 2]  # a second document, so that idf is not 0
+    # No shared n-gram: the kernel is diagonal, each caption's similarity with itself being
+    # (its n-gram orders, at most 4) / 4: 1/4, 2/4 and 4/4 for 1, 2 and 6 words.
+    roots = np.sqrt([1 / 4, 2 / 4, 1.0])
+    expected = -math.log(roots.max() / roots.sum()) / math.log(3)
+    got = self_cider([["dog", "red car", "one two three four five six"], *other])
+    assert got == pytest.approx(expected / 2, rel=1e-9)
+    assert expected < 1
+    # equal self-similarities (2 words each, or at least 4): 1
+    assert self_cider([["red car", "blue bike"], *other]) == pytest.approx(0.5, abs=1e-9)
+
+
+def test_self_cider_without_references_ignores_words_every_input_uses():
+    # The same two words in both inputs' samples: every n-gram has idf 0, the kernels are 0,
+    # and the documented reading is 0; the dataset's references give those words weight.
+    sets = [["red car", "blue bike"], ["blue bike", "red car"]]
+    assert self_cider(sets) == 0.0
+    references = [["a red car"], ["a blue bike"], ["a green tree"]]
+    assert self_cider(sets, references=references) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_div_n_takes_any_integer_n():
+    assert div_n(APART, np.int64(2)) == div_n(APART, 2)
+    for bad in (2.0, True, "2"):
+        with pytest.raises(ValueError, match="positive int"):
+            div_n(APART, bad)
+
+
+@pytest.mark.parametrize(
+    "training",
+    [
+        {"a red circle", "a dog"},
+        ("a red circle", "a dog"),
+        (caption for caption in ["a red circle", "a dog"]),
+        {"a red circle": 1, "a dog": 2}.keys(),
+        np.array(["a red circle", "a dog"]),
+    ],
+)
+def test_novel_fraction_takes_any_collection_of_training_captions(training):
+    assert novel_fraction([["A red circle.", "a blue box"]], training) == 0.5
+
+
+def test_novel_fraction_explains_training_of_the_wrong_shape():
+    with pytest.raises(TypeError, match=r"training is one str; give a collection of captions"):
+        novel_fraction([["a dog"]], "a red circle")
+    with pytest.raises(TypeError, match=r"item 0 of training is a list .* flat collection"):
+        novel_fraction([["a dog"]], [["a red circle"], ["a dog"]])
+    with pytest.raises(
+        TypeError, match=r"item 1 of training must be a str \(a caption\), got float"
+    ):
+        novel_fraction([["a dog"]], ["a dog", float("nan")])

@@ -77,3 +77,45 @@ def test_gap_reads_each_curve_at_the_others_points_within_the_overlap():
 
 def test_gap_is_empty_without_overlap():
     assert accuracy_gap([(0.1, 0.9), (0.2, 0.8)], [(0.5, 0.5), (0.6, 0.4)]) == []
+
+
+# unique_fraction saturates at 1.0 for the three hottest temperatures
+SATURATED = [(0.8, 0.9), (1.0, 0.8), (1.0, 0.6), (1.0, 0.5)]
+
+
+def test_points_of_equal_diversity_are_one_point_at_their_mean_accuracy():
+    merged = [(0.8, 0.9), (1.0, (0.8 + 0.6 + 0.5) / 3)]
+    for diversity in (0.8, 0.9, 0.99, 0.999, 1 - 1e-12, 1.0):
+        expected = accuracy_at_diversity(merged, diversity)
+        assert accuracy_at_diversity(SATURATED, diversity) == pytest.approx(expected)
+        # the order of the tied points does not matter
+        assert accuracy_at_diversity(SATURATED[::-1], diversity) == pytest.approx(expected)
+    # continuous: no jump just below the tied diversity
+    below = accuracy_at_diversity(SATURATED, 1 - 1e-12)
+    assert below == pytest.approx(accuracy_at_diversity(SATURATED, 1.0), abs=1e-9)
+
+
+def test_gap_has_one_value_per_diversity_with_tied_points():
+    gaps = accuracy_gap(SATURATED, [(0.9, 0.7), (1.0, 0.7)])
+    mean = (0.8 + 0.6 + 0.5) / 3
+    assert [d for d, _ in gaps] == [0.9, 1.0]
+    assert [g for _, g in gaps] == pytest.approx([(0.9 + mean) / 2 - 0.7, mean - 0.7])
+
+
+def test_gap_refuses_an_empty_curve_naming_itself():
+    with pytest.raises(ValueError, match=r"accuracy_gap: reference has no points"):
+        accuracy_gap([(0.2, 0.5)], [])
+    with pytest.raises(ValueError, match=r"accuracy_gap: curve has no points"):
+        accuracy_gap([], [])
+
+
+def test_readings_are_python_floats():
+    import numpy as np
+
+    reading = accuracy_at_diversity(np.array([[0.5, 0.9], [0.7, 0.8]]), np.float32(0.6))
+    assert type(reading) is float and reading == pytest.approx(0.85)
+    assert type(accuracy_at_diversity(np.array([[0.5, 0.9]]), np.float32(0.5))) is float
+    gaps = accuracy_gap(np.array([[0.5, 0.9], [0.7, 0.8]]), [(np.float32(0.6), np.float32(0.5))])
+    assert all(type(d) is float and type(g) is float for d, g in gaps)
+    with pytest.raises(TypeError, match="diversity must be a number"):
+        accuracy_at_diversity([(0.5, 0.9)], "0.5")

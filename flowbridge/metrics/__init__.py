@@ -4,9 +4,12 @@ references (BLEU, METEOR, ROUGE-L, CIDEr-D through pycocoevalcap, best-of-N and 
 temperature sweeps.
 
 Every caption function takes ``captions[i][k]``: sample ``k`` of input ``i`` (strings; they are
-lowercased and split into words by :func:`tokenize`, punctuation dropped, as the COCO
-evaluation does). Diversity metrics need no extra package except :func:`mbleu`, which, like
-:func:`caption_scores`, needs ``pip install 'flowbridge[metrics]'`` (pycocoevalcap).
+lowercased and split into words of any script by :func:`tokenize`, punctuation dropped). This
+is close to, but not the same as, the COCO evaluation's PTBTokenizer: hyphenated words and
+decimals are split, contractions are kept whole, and scripts written without spaces count
+one word per run of characters (see :mod:`flowbridge.metrics.text`). Diversity metrics need no
+extra package except :func:`mbleu`, which, like :func:`caption_scores`, needs
+``pip install 'flowbridge[metrics]'`` (pycocoevalcap).
 """
 
 from .captions import caption_scores

@@ -10,20 +10,24 @@ For ``captions[i][k]`` (sample ``k`` of input ``i``):
   more diverse);
 * :func:`self_cider`: self-CIDEr diversity (Wang & Chan 2019).
 
-All but :func:`novel_fraction` return the mean over inputs; 0 means the K samples of every
-input are the same, higher values mean more diverse samples (except mBLEU: higher = more alike).
+All but :func:`novel_fraction` return the mean over inputs; higher values mean more diverse
+samples, except mBLEU (higher = more alike). What K identical samples of ``w`` words score
+differs per metric: self-CIDEr 0; unique 1/K; Div-n :math:`\max(w - n + 1, 0) / (K w)`;
+mBLEU-4 1 if ``w`` >= 4, but nearly 0 for shorter captions (see :func:`mbleu`). Only
+self-CIDEr reads 0 for "all the same".
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from ._pycoco import import_scorer
-from .text import check_caption_sets, ngrams
+from .text import check_caption_sets, check_captions, ngrams
 
 __all__ = ["div_n", "unique_fraction", "novel_fraction", "mbleu", "self_cider", "cider_kernel"]
 
@@ -32,10 +36,13 @@ def div_n(captions: Sequence[Sequence[str]], n: int = 1) -> float:
     r"""Div-n: :math:`\frac{1}{N}\sum_i |\text{distinct } n\text{-grams of } C_i| /
     |\text{words of } C_i|`, where n-grams do not cross caption boundaries.
 
-    K identical captions of ``w`` words score :math:`(w - n + 1) / (K w)`.
+    K identical captions of ``w`` words score :math:`\max(w - n + 1, 0) / (K w)`, all
+    different n-grams 1, and an input with no words at all 0.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    # numbers.Integral takes numpy's integers too; bool is an Integral but never meant here.
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
+    n = int(n)
     scores = []
     for samples in check_caption_sets(captions):
         words = [caption.split() for caption in samples]
@@ -52,10 +59,16 @@ def unique_fraction(captions: Sequence[Sequence[str]]) -> float:
     return float(np.mean([len(set(samples)) / len(samples) for samples in sets]))
 
 
-def novel_fraction(captions: Sequence[Sequence[str]], training: Sequence[str]) -> float:
+def novel_fraction(captions: Sequence[Sequence[str]], training: Iterable[str]) -> float:
     """Fraction of all generated captions that are not among the ``training`` captions
-    (compared after :func:`~flowbridge.metrics.tokenize`)."""
-    seen = set(check_caption_sets([training], name="training", min_size=0)[0])
+    (compared after :func:`~flowbridge.metrics.tokenize`).
+
+    Args:
+        captions: ``captions[i][k]``, sample ``k`` of input ``i``.
+        training: the training captions, a flat collection of str (a list, a set, a
+            generator); per-image lists are refused (flatten them first).
+    """
+    seen = set(check_captions(training, name="training"))
     samples = [c for row in check_caption_sets(captions) for c in row]
     return sum(c not in seen for c in samples) / len(samples)
 
@@ -64,8 +77,15 @@ def mbleu(captions: Sequence[Sequence[str]], n: int = 4) -> float:
     """mBLEU-n: BLEU-n of each caption against the other captions of its input.
 
     For each sample index ``k``, pycocoevalcap's corpus BLEU scores caption ``k`` of every
-    input against that input's other captions; the result is the mean over ``k`` (as in
-    the diverse-captioning literature). K identical captions score 1.
+    input against that input's other captions; the result is the mean over ``k`` (Shetty et
+    al. 2017, "Speaking the same language", and the diverse-captioning literature since).
+
+    K identical captions of ``w >= n`` words score 1. Shorter ones have no n-grams of order
+    ``n``, and pycocoevalcap's smoothing (precision :math:`10^{-15} / 10^{-9}` for an order
+    with no n-gram) then gives :math:`10^{-6 (n - w) / n}`: 0.03 for 3-word and 0.001 for
+    2-word identical captions with ``n = 4``, which reads as very diverse. This is the
+    literature's definition, kept as is: for short captions, read mBLEU-4 beside Div-n and
+    the unique fraction, or use a smaller ``n``. Captions with no words score 0.
     """
     if n not in (1, 2, 3, 4):
         raise ValueError(f"n must be 1, 2, 3 or 4 (BLEU-1..4), got {n!r}")
@@ -148,13 +168,26 @@ def self_cider(
 
         \text{div} = -\log_K \frac{\sqrt{\sigma_1}}{\sum_k \sqrt{\sigma_k}} \in [0, 1]
 
-    0 when all captions are the same (rank 1), 1 when no two share an n-gram.
+    Extremes, for an input's captions:
+
+    * 0 when all are the same (the kernel has rank 1);
+    * 1 when no two share an n-gram (of non-zero idf) and all are equally similar to
+      themselves (the kernel is then a multiple of the identity). A caption's similarity
+      with itself is the number of n-gram orders, of 4, in which it has an n-gram of
+      non-zero idf, over 4: 1 for a caption of at least 4 words of rare enough n-grams, 1/4
+      for a single word. Captions with no shared n-gram but of different lengths, some
+      below 4 words, therefore score less than 1 (1, 2 and 6 words: 0.72);
+    * 0 as well when the kernel is all zero: every n-gram of the captions is in every
+      document, so every idf is 0 and nothing is measured.
 
     Args:
         captions: ``captions[i][k]``, at least 2 samples per input.
         references: the documents giving CIDEr's n-gram document frequencies, one list of
             captions per image (the paper uses the dataset's reference captions). Default:
-            the generated caption sets themselves. Needs at least 2 documents.
+            the generated caption sets themselves, one document per input; then an n-gram
+            that the samples of every input use has idf 0 and counts for nothing, and inputs
+            sampled with the same words score 0 (``[["red car", "blue bike"], ["blue bike",
+            "red car"]]`` -> 0). Needs at least 2 documents.
 
     References:
         Q. Wang, A. B. Chan. Describing like humans: on diversity in image captioning. CVPR 2019.
