@@ -75,12 +75,30 @@ def check_vectors(
             f"with .to({dtype}), or the module with .to({x.dtype})"
         )
     if x.dim() != 2 or x.shape[1] != features:
-        hint = "; add a batch dimension with x[None]" if x.dim() == 1 else ""
-        raise ValueError(f"{name} must have shape [batch, {features}], got {list(x.shape)}{hint}")
+        raise ValueError(
+            f"{name} must have shape [batch, {features}], got {list(x.shape)}"
+            f"{_missing_dimension(x, features)}"
+        )
     if not _all_finite(x):
         bad = int((~torch.isfinite(x)).any(dim=1).sum())
         raise ValueError(f"{name} contains NaN or Inf values (in {bad} of {x.shape[0]} rows)")
     return x
+
+
+def _missing_dimension(x: torch.Tensor, features: int) -> str:
+    """The fix for a 1-D ``x`` where ``[batch, features]`` was expected ("" where none fits).
+
+    It lacks the feature dimension if it holds N values of a single feature (a 1-D data set
+    for a 1-feature flow: ``x[:, None]``), the batch dimension if it is one vector
+    (``x[None]``); ``x[None]`` on the first gives ``[1, N]``, which fails again.
+    """
+    if x.dim() != 1:
+        return ""
+    if features == 1:
+        return "; add the feature dimension with x[:, None] (or x.unsqueeze(1))"
+    if x.shape[0] == features:
+        return "; add a batch dimension with x[None]"
+    return ""  # neither one vector nor a column: better no hint than a wrong one
 
 
 def check_context(

@@ -70,7 +70,12 @@ from .adversarial import discriminator_hinge_loss, frozen_scores, generator_hing
 from .config import BridgeConfig, LossWeights
 from .contrastive import density_nce, info_nce
 from .domain import Domain, EncoderOutput, LatentSpec
-from .flows import SharedBijection, build_residual_prior, build_shared_prior
+from .flows import (
+    RESIDUAL_PRIOR_OPTIONS,
+    SharedBijection,
+    build_residual_prior,
+    build_shared_prior,
+)
 from .posterior import PosteriorSample, sample_posterior
 
 __all__ = ["Bridge"]
@@ -162,22 +167,20 @@ class Bridge(nn.Module):
             hidden_features=config.residual_hidden,
             scale=config.coupling_scale,
         )
-        self.priors = nn.ModuleDict(
-            {
-                side: build_residual_prior(
-                    config.residual_prior if self.specs[side].residual else "none",
-                    self.specs[side].residual,
-                    d_s,
-                    steps=config.residual_steps,
-                    hidden_features=getattr(config, f"residual_hidden_{side}")
-                    or config.residual_hidden,
-                    base_scale=config.base_scale,
-                    scale=config.coupling_scale,
-                    components=config.residual_components,
-                )
-                for side in _SIDES
-            }
-        )
+        self.priors = nn.ModuleDict()
+        for side in _SIDES:
+            kind = config.residual_prior if self.specs[side].residual else "none"
+            options = dict(
+                steps=config.residual_steps,
+                hidden_features=getattr(config, f"residual_hidden_{side}")
+                or config.residual_hidden,
+                base_scale=config.base_scale,
+                scale=config.coupling_scale,
+                components=config.residual_components,
+            )
+            # The config holds every option for any kind; the builder refuses unused ones.
+            used = {key: options[key] for key in RESIDUAL_PRIOR_OPTIONS[kind]}
+            self.priors[side] = build_residual_prior(kind, self.specs[side].residual, d_s, **used)
         self.discriminators = nn.ModuleDict()
         for side in _SIDES:
             critic = self.domains[side].build_discriminator(self.specs[side])
@@ -570,7 +573,11 @@ class Bridge(nn.Module):
         from its prior given them: ``[N * K, d_s]``, ``[N * K, d_r]`` (rows ``n * K + k``)."""
         context, _ = self.map_shared(shared, side)
         residual = self.priors[_other(side)].sample(
-            samples, context, temperature, generator, component_temperature
+            samples,
+            context,
+            temperature=temperature,
+            generator=generator,
+            component_temperature=component_temperature,
         )
         return (
             repeat(context, "n d -> (n k) d", k=samples),
@@ -686,7 +693,11 @@ class Bridge(nn.Module):
             outputs = []
             for side, shared in (("a", shared_a), ("b", shared_b)):
                 residual = self.priors[side].sample(
-                    1, shared, temperature, generator, component_temperature
+                    1,
+                    shared,
+                    temperature=temperature,
+                    generator=generator,
+                    component_temperature=component_temperature,
                 )[:, 0]
                 outputs.append(self._generate(side, shared, residual, generator, generate_options))
         return outputs[0], outputs[1]

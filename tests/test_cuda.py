@@ -61,7 +61,7 @@ def test_a_seed_samples_alike_on_cpu_and_cuda(name, temperature):
 
     def draw(prior, generator, device="cpu"):
         on = None if context is None else context.to(device)
-        return prior.sample(3, on, temperature, generator)
+        return prior.sample(3, on, temperature=temperature, generator=generator)
 
     expected = draw(cpu, torch.Generator().manual_seed(7))
     # A CPU generator seeds the GPU model: same noise, same samples (to float rounding).
@@ -86,7 +86,13 @@ def test_a_component_temperature_samples_alike_on_cpu_and_cuda(component_tempera
 
     def draw(prior, device="cpu"):
         generator = torch.Generator().manual_seed(7)
-        return prior.sample(3, context.to(device), 0.5, generator, component_temperature)
+        return prior.sample(
+            3,
+            context.to(device),
+            temperature=0.5,
+            generator=generator,
+            component_temperature=component_temperature,
+        )
 
     torch.testing.assert_close(draw(gpu, CUDA).cpu(), draw(cpu), rtol=1e-9, atol=1e-9)
 

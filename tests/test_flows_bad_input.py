@@ -3,6 +3,8 @@ expected and what was given."""
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
@@ -19,6 +21,7 @@ from flowbridge.flows import (
     GaussianMixtureBase,
     GlobalScale,
     NoResidualPrior,
+    NormalBase,
     SharedBijection,
     StandardNormalPrior,
     UniformPrior,
@@ -300,9 +303,19 @@ def test_numpy_scalars_count_as_numbers():
     # As np.arange and np.linspace(..., dtype=np.float32) give them; the result is the same.
     prior = ALL_PRIORS["FlowPrior-mixture"]
     context = torch.randn(BATCH, C)
-    expected = prior.sample(3, context, 0.5, torch.Generator().manual_seed(0), 0.25)
+    expected = prior.sample(
+        3,
+        context,
+        temperature=0.5,
+        generator=torch.Generator().manual_seed(0),
+        component_temperature=0.25,
+    )
     got = prior.sample(
-        np.int64(3), context, np.float32(0.5), torch.Generator().manual_seed(0), np.float16(0.25)
+        np.int64(3),
+        context,
+        temperature=np.float32(0.5),
+        generator=torch.Generator().manual_seed(0),
+        component_temperature=np.float16(0.25),
     )
     torch.testing.assert_close(got, expected, rtol=0, atol=0)
     assert type(check_positive_int(np.uint8(3), "n")) is int
@@ -310,9 +323,9 @@ def test_numpy_scalars_count_as_numbers():
     with pytest.raises(ValueError, match=r"num_samples must be >= 1, got 0"):
         prior.sample(np.int64(0), context)
     with pytest.raises(ValueError, match=r"temperature must be a finite number >= 0, got nan"):
-        prior.sample(2, context, np.float32("nan"))
+        prior.sample(2, context, temperature=np.float32("nan"))
     with pytest.raises(TypeError, match=r"temperature must be a number, got bool"):
-        prior.sample(2, context, np.bool_(True))
+        prior.sample(2, context, temperature=np.bool_(True))
 
 
 def test_the_uniform_prior_cannot_be_sampled():
@@ -551,3 +564,212 @@ def test_bad_constructor_arguments_are_refused(bad):
     build, error, message = CONSTRUCTORS[bad]
     with pytest.raises(error, match=message):
         build()
+
+
+# ---------------------------------------------------------------------------------------------
+# A 1-D tensor: the hint names the dimension that is missing
+
+ONE_FEATURE_CALLS = {
+    "FlowPrior inputs": (
+        lambda x: FlowPrior(1, steps=2, hidden_features=8).log_prob(x),
+        "FlowPrior inputs",
+    ),
+    "ConditionalActNorm inputs": (
+        lambda x: ConditionalActNorm(1, 0, 8)(x),
+        "ConditionalActNorm inputs",
+    ),
+    "Chain inputs, inverse": (
+        lambda x: FlowPrior(1, steps=2, hidden_features=8).transform.inverse(x),
+        "Chain inputs",
+    ),
+    "mixture base z": (
+        lambda x: GaussianMixtureBase(1, 0, components=2, scale=0.25).log_prob(x, None),
+        "GaussianMixtureBase z",
+    ),
+    "context of a log-density": (
+        lambda x: ConditionalResidualPrior(2, 1, steps=1).log_prob(torch.zeros(len(x), 2), x),
+        "ConditionalResidualPrior context",
+    ),
+    "context of a sample": (
+        lambda x: ConditionalResidualPrior(2, 1, steps=1).sample(3, x),
+        "ConditionalResidualPrior context",
+    ),
+    "context of a layer": (
+        lambda x: AffineCoupling(2, 1, 8)(torch.zeros(len(x), 2), x),
+        "AffineCoupling context",
+    ),
+}
+
+
+@pytest.mark.parametrize("call", ONE_FEATURE_CALLS)
+def test_n_values_of_one_feature_are_told_to_add_the_feature_dimension(call):
+    # [N] for a 1-feature module is N rows of one value, not one row: x[None] gives [1, N],
+    # which fails again. The fix that works is named.
+    run, name = ONE_FEATURE_CALLS[call]
+    x = torch.randn(100)
+    message = (
+        rf"{name} must have shape \[batch, 1\], got \[100\]; add the feature dimension with "
+        r"x\[:, None\] \(or x\.unsqueeze\(1\)\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        run(x)
+    run(x[:, None])  # the hint works
+
+
+def test_a_1d_tensor_that_is_no_single_vector_gets_no_batch_hint():
+    # [100] for 4 features is neither one vector nor a column: no fix is guessed.
+    with pytest.raises(ValueError, match=r"inputs must have shape \[batch, 4\], got \[100\]$"):
+        FlowPrior(F, steps=1).log_prob(torch.randn(100))
+    # One vector of the right size still gets the batch dimension hint.
+    with pytest.raises(ValueError, match=r"got \[4\]; add a batch dimension with x\[None\]$"):
+        FlowPrior(F, steps=1).log_prob(torch.randn(F))
+
+
+# ---------------------------------------------------------------------------------------------
+# Sampling options are keywords: nflows' third positional argument is batch_size
+
+
+@pytest.mark.parametrize("name", ALL_PRIORS)
+def test_sampling_options_are_keyword_only(name):
+    prior = ALL_PRIORS[name]
+    context = torch.zeros(BATCH, C)
+    for method in (prior.sample, prior.sample_and_log_prob):
+        # nflows' sample(num_samples, context, batch_size): here it would have been read as
+        # a temperature of 100, silently.
+        with pytest.raises(TypeError, match=r"positional argument"):
+            method(10, context, 100)
+        with pytest.raises(TypeError, match=r"positional argument"):
+            method(10, context, 1.0, torch.Generator().manual_seed(0))
+        parameters = inspect.signature(method).parameters
+        for option in ("temperature", "generator", "component_temperature"):
+            assert parameters[option].kind is inspect.Parameter.KEYWORD_ONLY
+        method(2, context, temperature=0.5, generator=torch.Generator().manual_seed(0))
+
+
+# ---------------------------------------------------------------------------------------------
+# The exported single-normal base checks its arguments as the mixture base does
+
+NORMAL = NormalBase(0.25, features=F)
+
+BAD_NORMAL_CALLS = {
+    "1-D z": (
+        lambda: NORMAL.log_prob(Z[0], None),
+        ValueError,
+        r"NormalBase z must have shape \[batch, 4\], got \[4\]; add a batch dimension",
+    ),
+    "1-D z, any width": (
+        lambda: NormalBase(1.0).log_prob(torch.zeros(5), None),
+        ValueError,
+        r"NormalBase z must have shape \[batch, d\], got \[5\]",
+    ),
+    "3-D z, any width": (
+        lambda: NormalBase(1.0).log_prob(torch.zeros(2, 3, 4), None),
+        ValueError,
+        r"NormalBase z must have shape \[batch, d\], got \[2, 3, 4\]",
+    ),
+    "z too wide": (
+        lambda: NORMAL.log_prob(torch.zeros(BATCH, F + 2), None),
+        ValueError,
+        r"NormalBase z must have shape \[batch, 4\], got \[2, 6\]",
+    ),
+    "int z": (
+        lambda: NORMAL.log_prob(torch.zeros(BATCH, F, dtype=torch.int64), None),
+        TypeError,
+        r"NormalBase z must be a floating-point tensor, got dtype torch\.int64",
+    ),
+    "list z": (lambda: NORMAL.log_prob([[0.0] * F], None), TypeError, r"must be a torch\.Tensor"),
+    "context rows": (
+        lambda: NORMAL.log_prob(Z, torch.zeros(BATCH + 1, C)),
+        ValueError,
+        r"NormalBase: the context has 3 rows but the inputs have 2",
+    ),
+    "NaN noise": (
+        lambda: NORMAL.sample(torch.full((BATCH, F), float("nan")), None, 1.0),
+        ValueError,
+        r"NormalBase noise contains NaN or Inf values",
+    ),
+    "noise too narrow": (
+        lambda: NORMAL.sample(torch.zeros(BATCH, F - 1), None, 1.0),
+        ValueError,
+        r"NormalBase noise must have shape \[batch, 4\], got \[2, 3\]",
+    ),
+    "negative temperature": (
+        lambda: NORMAL.sample(Z, None, -1.0),
+        ValueError,
+        r"temperature must be a finite number >= 0, got -1\.0",
+    ),
+    "temperature str": (
+        lambda: NORMAL.sample(Z, None, "hot"),
+        TypeError,
+        r"temperature must be a number, got str",
+    ),
+    "a component temperature": (
+        lambda: NORMAL.sample(Z, None, 1.0, None, 0.5),
+        ValueError,
+        r"component_temperature tempers the choice of a mixture component, and a NormalBase "
+        r"has one component; leave it None",
+    ),
+    "a seed for a generator": (
+        lambda: NORMAL.sample(Z, None, 1.0, 7),
+        TypeError,
+        r"generator must be a torch\.Generator",
+    ),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_NORMAL_CALLS, ids=str)
+def test_the_normal_base_refuses_bad_arguments(bad):
+    call, error, message = BAD_NORMAL_CALLS[bad]
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_the_normal_base_ignores_a_context_and_works_in_any_float_dtype():
+    z = torch.randn(BATCH, F, dtype=torch.float64)
+    ignored = torch.randn(BATCH, 7)
+    torch.testing.assert_close(NORMAL.log_prob(z, ignored), NORMAL.log_prob(z, None))
+    assert NORMAL.sample(z, ignored, 0.5).dtype == torch.float64
+    # The flow prior's base knows its width.
+    assert FlowPrior(3, steps=1).base.features == 3
+
+
+# ---------------------------------------------------------------------------------------------
+# build_residual_prior refuses an option the chosen kind would ignore
+
+UNUSED_OPTIONS = {
+    "standard": {"steps": 8, "hidden_features": 64, "base_scale": 0.5, "scale": "sigmoid"},
+    "gaussian": {"steps": 8, "scale": "softplus"},
+    "none": {"steps": 8, "hidden_features": 64, "base_scale": 0.5, "scale": "sigmoid"},
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "option"),
+    [(kind, option) for kind, options in UNUSED_OPTIONS.items() for option in options],
+)
+def test_build_residual_prior_refuses_an_option_its_kind_does_not_use(kind, option):
+    features = 0 if kind == "none" else F
+    value = UNUSED_OPTIONS[kind][option]
+    message = (
+        rf"the {kind!r} residual prior does not use {option} \(got {value!r}\); leave it at "
+        rf"its default"
+    )
+    with pytest.raises(ValueError, match=message):
+        build_residual_prior(kind, features, C, **{option: value})
+    # The default itself, given explicitly, is no option set: it is accepted.
+    default = inspect.signature(build_residual_prior).parameters[option].default
+    build_residual_prior(kind, features, C, **{option: default})
+
+
+def test_the_standard_residual_prior_is_n_0_i():
+    prior = build_residual_prior("standard", F, C)
+    assert isinstance(prior, StandardNormalPrior) and prior.scale == 1.0
+    # Every option the flow kind uses reaches it.
+    flow = build_residual_prior(
+        "flow", F, C, steps=2, hidden_features=8, base_scale=0.5, scale="sigmoid", components=3
+    )
+    assert (flow.steps, flow.base_scale, flow.base.components) == (2, 0.5, 3)
+    assert flow.transform.layers[1].scale == "sigmoid"
+    assert flow.transform.layers[1].net[0].out_features == 8
+    gaussian = build_residual_prior("gaussian", F, C, hidden_features=8, base_scale=0.5)
+    assert gaussian.base_scale == 0.5 and gaussian.net[0].out_features == 8

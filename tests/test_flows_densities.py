@@ -12,7 +12,12 @@ import pytest
 import torch
 
 from flowbridge import BridgeConfig, ConfigError
-from flowbridge.flows import FlowPrior, build_residual_prior
+from flowbridge.flows import (
+    ConditionalGaussianPrior,
+    ConditionalResidualPrior,
+    FlowPrior,
+    build_residual_prior,
+)
 from flowbridge.flows.densities import GaussianMixtureBase, NormalBase
 
 WEIGHTS = torch.tensor([0.6, 0.3, 0.1])
@@ -190,3 +195,63 @@ def test_a_mixture_base_needs_the_flow_prior():
         GaussianMixtureBase(2, -1, components=3, scale=1.0)
     with pytest.raises(ValueError, match="components must be >= 1"):
         FlowPrior(2, 1, components=0)
+
+
+def _hidden_layers(mlp: torch.nn.Sequential) -> int:
+    return sum(isinstance(module, torch.nn.Linear) for module in mlp) - 1
+
+
+def test_hidden_layers_reach_every_mlp_of_a_flow_prior_the_mixture_base_included():
+    prior = FlowPrior(4, 3, steps=1, hidden_features=16, hidden_layers=3, components=4)
+    actnorm, coupling = prior.transform.layers
+    assert [_hidden_layers(m.net) for m in (actnorm, coupling, prior.base)] == [3, 3, 3]
+    assert prior.base.net[0].out_features == 16
+    assert _hidden_layers(GaussianMixtureBase(2, 3, 2, 1.0, 8, hidden_layers=0).net) == 0
+
+
+def test_the_default_mixture_base_is_the_model_it_always_was():
+    # Passing hidden_layers through must not change a default model: the same parameters,
+    # drawn in the same order, as the flow and base built the way they were before.
+    torch.manual_seed(0)
+    prior = FlowPrior(3, 2, steps=2, hidden_features=8, components=3)
+    torch.manual_seed(0)
+    # One component: the normal base draws no random numbers.
+    transform = FlowPrior(3, 2, steps=2, hidden_features=8).transform
+    base = GaussianMixtureBase(3, 2, 3, 0.25, 8)
+    assert _hidden_layers(prior.base.net) == 1
+    expected = {
+        **{f"transform.{k}": v for k, v in transform.state_dict().items()},
+        **{f"base.{k}": v for k, v in base.state_dict().items()},
+    }
+    got = prior.state_dict()
+    assert list(got) == list(expected)
+    for key, value in expected.items():
+        assert torch.equal(got[key], value), key
+
+
+SIGMOID_START = torch.sigmoid(torch.tensor(2.0)).item() + 1e-3  # ActNorm's scale at u = 0
+
+
+@pytest.mark.parametrize(
+    ("options", "start_std"),
+    [
+        ({}, 0.25 / SIGMOID_START**4),  # the default: 4 sigmoid ActNorms, 0.88 each
+        ({"steps": 2}, 0.25 / SIGMOID_START**2),
+        ({"actnorm": False}, 0.25),
+        ({"actnorm_scale": "exp"}, 0.25),
+        ({"actnorm_scale": "softplus"}, 0.25),
+    ],
+    ids=str,
+)
+def test_the_flow_prior_starts_where_its_docstring_says(options, start_std):
+    # At initialisation T(x) = x * s^steps (zero-initialised MLPs), so p = N(0, (σ0 / s^steps)² I)
+    # for every context: 0.41 with the defaults, σ0 with an ActNorm that starts at scale 1.
+    context = torch.randn(5, 3)
+    x = torch.randn(5, 2)
+    flow = ConditionalResidualPrior(2, 3, **options)
+    expected = torch.distributions.Normal(0.0, start_std).log_prob(x).sum(dim=1)
+    torch.testing.assert_close(flow.log_prob(x, context), expected)
+    # The Gaussian prior starts at N(0, σ0² I), as its docstring says.
+    gaussian = ConditionalGaussianPrior(2, 3)
+    expected = torch.distributions.Normal(0.0, 0.25).log_prob(x).sum(dim=1)
+    torch.testing.assert_close(gaussian.log_prob(x, context), expected)

@@ -369,7 +369,9 @@ def test_samples_follow_the_shape_convention_and_log_prob(case, data, num_sample
 
     def draw(context, seed=setup.seed):
         generator = torch.Generator().manual_seed(seed)
-        return prior.sample_and_log_prob(num_samples, context, temperature, generator)
+        return prior.sample_and_log_prob(
+            num_samples, context, temperature=temperature, generator=generator
+        )
 
     samples, log_prob = draw(context)
     assert samples.shape == (batch, num_samples, d) and log_prob.shape == (batch, num_samples)

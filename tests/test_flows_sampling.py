@@ -39,7 +39,9 @@ def test_sample_gives_the_samples_of_sample_and_log_prob(name, temperature):
     context = torch.randn(4, 3)
 
     def draw(method):
-        return method(2, context, temperature, torch.Generator().manual_seed(1))
+        return method(
+            2, context, temperature=temperature, generator=torch.Generator().manual_seed(1)
+        )
 
     samples = draw(prior.sample)
     expected, log_prob = draw(prior.sample_and_log_prob)
@@ -57,7 +59,13 @@ def test_a_component_temperature_reaches_both_ways_of_sampling(component_tempera
     context = torch.randn(4, 3)
 
     def draw(method, tau_c):
-        return method(50, context, 0.5, torch.Generator().manual_seed(1), tau_c)
+        return method(
+            50,
+            context,
+            temperature=0.5,
+            generator=torch.Generator().manual_seed(1),
+            component_temperature=tau_c,
+        )
 
     samples = draw(prior.sample, component_temperature)
     assert torch.equal(samples, draw(prior.sample_and_log_prob, component_temperature)[0])

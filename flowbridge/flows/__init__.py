@@ -9,6 +9,7 @@ from .densities import GaussianMixtureBase, NormalBase, draw_device
 from .elementwise import ConditionalActNorm, GlobalScale
 from .nn import MLP, SCALE_ACTIVATIONS
 from .priors import (
+    RESIDUAL_PRIOR_OPTIONS,
     RESIDUAL_PRIORS,
     SHARED_PRIORS,
     ConditionalGaussianPrior,
@@ -38,6 +39,7 @@ __all__ = [
     "NormalBase",
     "Prior",
     "RESIDUAL_PRIORS",
+    "RESIDUAL_PRIOR_OPTIONS",
     "SCALE_ACTIVATIONS",
     "SHARED_PRIORS",
     "SharedBijection",

@@ -11,8 +11,8 @@ A :class:`~flowbridge.flows.FlowPrior` maps a code x to noise z = T(x; c) and sc
   from the noise (``None``: by ``temperature`` too).
 
 A :class:`~flowbridge.flows.FlowPrior` has checked its arguments already and calls the
-unchecked ``_log_prob`` and ``_sample``; the public :class:`GaussianMixtureBase` methods check
-theirs as a prior does.
+unchecked ``_log_prob`` and ``_sample``; the public methods of both bases check theirs as a
+prior does.
 
 :class:`NormalBase` is LNFMM's :math:`\mathcal N(0, \sigma_0^2 I)`.
 :class:`GaussianMixtureBase` is a conditional mixture of Gaussians, for codes with several
@@ -83,26 +83,67 @@ def isotropic_normal_log_prob(x: torch.Tensor, std: float) -> torch.Tensor:
 
 class NormalBase(nn.Module):
     r""":math:`\mathcal N(0, \sigma_0^2 I)`; at temperature τ, samples from
-    :math:`\mathcal N(0, (\tau\sigma_0)^2 I)`. No parameters."""
+    :math:`\mathcal N(0, (\tau\sigma_0)^2 I)`. No parameters.
 
-    def __init__(self, scale: float):
+    The public ``log_prob`` and ``sample`` check their arguments as
+    :class:`GaussianMixtureBase`'s do: ``z`` (``noise``) must be a finite floating
+    ``[rows, features]`` tensor (``[rows, d]`` of any width d when ``features`` is None), a
+    context is ignored apart from its rows, and the temperature must be a number ≥ 0. With
+    one component there is no choice for a ``component_temperature`` to temper: one is
+    refused, as a prior without a mixture refuses one. Having no parameters, the base works
+    in the dtype of ``z``.
+
+    Args:
+        scale: σ0.
+        features: d, the dimensions of z (None: any; :class:`FlowPrior` gives its own).
+    """
+
+    def __init__(self, scale: float, features: int | None = None):
         super().__init__()
         self.scale = check_positive_number(scale, "base scale")
+        self.features = None if features is None else check_positive_int(features, "features")
 
     def log_prob(self, z: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
-        return isotropic_normal_log_prob(z, self.scale)
+        """``log p_0(z)``, ``z [rows, features]``, ``context`` ignored apart from its rows
+        ``-> [rows]``."""
+        return self._log_prob(*self._check(z, context, "z"))
 
     def sample(
         self, noise, context, temperature, generator=None, component_temperature=None
     ) -> torch.Tensor:
+        """Samples ``[rows, features]`` from standard normal ``noise [rows, features]``
+        (``generator`` is checked but draws nothing: the noise is all the randomness)."""
+        noise, context = self._check(noise, context, "noise")
+        temperature = check_positive_number(temperature, "temperature", allow_zero=True)
+        if component_temperature is not None:
+            raise ValueError(
+                f"component_temperature tempers the choice of a mixture component, and a "
+                f"NormalBase has one component; leave it None (got {component_temperature!r})"
+            )
+        draw_device(generator, noise.device)  # a seed given as an int is named, as elsewhere
+        return self._sample(noise, context, temperature, generator)
+
+    def _check(self, z, context, name: str) -> tuple[torch.Tensor, None]:
+        owner = type(self).__name__
+        features = self.features
+        if features is None:
+            # Any width: check the rest against the width z has (its shape, when not 2-D).
+            two_d = isinstance(z, torch.Tensor) and z.dim() == 2
+            features = z.shape[1] if two_d else "d"
+        z = check_vectors(z, features, name=f"{owner} {name}")
+        return z, check_context(context, 0, z.shape[0], owner)
+
+    # The unchecked calls FlowPrior makes on any base, its arguments checked already.
+    def _log_prob(self, z, context):
+        return isotropic_normal_log_prob(z, self.scale)
+
+    def _sample(self, noise, context, temperature, generator=None, component_temperature=None):
         # One component: there is no choice for component_temperature to temper.
         return noise * (self.scale * temperature)
 
-    # Nothing to check (any width, no parameters): the names FlowPrior calls on any base.
-    _log_prob, _sample = log_prob, sample
-
     def extra_repr(self) -> str:
-        return f"scale={self.scale}"
+        features = "" if self.features is None else f"features={self.features}, "
+        return f"{features}scale={self.scale}"
 
 
 class GaussianMixtureBase(nn.Module):
@@ -132,7 +173,8 @@ class GaussianMixtureBase(nn.Module):
         context_features: dimensions of the context (0: an unconditional mixture).
         components: M ≥ 2.
         scale: σ0.
-        hidden_features: width of the MLP's hidden layer.
+        hidden_features: width of each hidden layer of the context MLP.
+        hidden_layers: number of hidden layers of the context MLP (unused without a context).
     """
 
     def __init__(
@@ -142,6 +184,7 @@ class GaussianMixtureBase(nn.Module):
         components: int,
         scale: float,
         hidden_features: int = 128,
+        hidden_layers: int = 1,
     ):
         super().__init__()
         self.features = check_positive_int(features, "features")
@@ -155,7 +198,7 @@ class GaussianMixtureBase(nn.Module):
             context_features, "context_features", allow_zero=True
         )
         if self.context_features:
-            self.net = MLP(context_features, outputs, hidden_features)
+            self.net = MLP(context_features, outputs, hidden_features, hidden_layers)
         else:
             self.net = None
             self.constant = nn.Parameter(torch.zeros(outputs))

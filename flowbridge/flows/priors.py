@@ -3,11 +3,14 @@ r"""Priors on latent codes: conditional residual priors and shared-space priors.
 Every prior has one interface (nflows ``Distribution`` conventions, plus a temperature):
 
 * ``log_prob(inputs [batch, d], context [batch, c] | None) -> [batch]``
-* ``sample(num_samples, context=None, temperature=1.0, generator=None,
+* ``sample(num_samples, context=None, *, temperature=1.0, generator=None,
   component_temperature=None)`` returns ``[batch, num_samples, d]`` when a context is given
   (one row of samples per context row, so a 0-row context gives ``[0, num_samples, d]``)
   and ``[num_samples, d]`` without one. Sampling is differentiable (reparametrised; a
-  mixture base's choice of component is not).
+  mixture base's choice of component is not). The options after ``context`` are
+  keyword-only: nflows' third positional argument is ``batch_size``, which flowbridge does
+  not have, and an nflows-style ``sample(1000, None, 100)`` raises a TypeError instead of
+  sampling at temperature 100.
 * ``sample_and_log_prob(...)`` returns the samples and their log-density under the prior
   (at temperature 1), shaped ``[batch, num_samples]`` / ``[num_samples]``.
 
@@ -58,6 +61,7 @@ __all__ = [
     "NoResidualPrior",
     "UniformPrior",
     "RESIDUAL_PRIORS",
+    "RESIDUAL_PRIOR_OPTIONS",
     "SHARED_PRIORS",
     "build_residual_prior",
     "build_shared_prior",
@@ -109,10 +113,35 @@ class Prior(Distribution):
         self,
         num_samples,
         context=None,
+        *,
         temperature=1.0,
         generator=None,
         component_temperature=None,
     ):
+        r"""Draw ``num_samples`` samples per context row.
+
+        Args:
+            num_samples: K ≥ 1.
+            context: ``[batch, context_features]``, or None for an unconditional prior (an
+                unconditional prior uses only its rows).
+            temperature: τ ≥ 0, keyword-only: scales the spread of the noise the samples
+                are made from (a flow prior draws its base noise from
+                :math:`\mathcal N(0, (\tau\sigma_0)^2 I)`; τ = 0 gives the noise-free
+                sample); a mixture base also tempers its weights by τ unless given a
+                ``component_temperature``.
+            generator: a ``torch.Generator`` for every draw, keyword-only (any device: the
+                numbers are drawn on its device and moved).
+            component_temperature: :math:`\tau_c \ge 0`, keyword-only: tempers a mixture
+                base's choice of component apart from the noise; refused by a prior without
+                a mixture.
+
+        Returns:
+            ``[batch, K, features]`` with a context, ``[K, features]`` without one.
+
+        Unlike nflows' ``Distribution.sample(num_samples, context=None, batch_size=None)``
+        there is no ``batch_size``, and the options after ``context`` are keyword-only, so
+        an nflows-style ``sample(1000, None, 100)`` raises a TypeError.
+        """
         return self._draw(
             num_samples, context, temperature, generator, component_temperature, False
         )[0]
@@ -121,10 +150,14 @@ class Prior(Distribution):
         self,
         num_samples,
         context=None,
+        *,
         temperature=1.0,
         generator=None,
         component_temperature=None,
     ):
+        """:meth:`sample`'s samples (same arguments, the same options keyword-only) and their
+        log-density under the prior at temperature 1: ``[batch, K]`` with a context, ``[K]``
+        without one."""
         return self._draw(num_samples, context, temperature, generator, component_temperature, True)
 
     def _draw(
@@ -210,11 +243,53 @@ class FlowPrior(Prior):
     stack of (conditional) elementwise affine maps. With ``context_features == 0`` it is an
     unconditional flow (the ``"flow"`` shared prior).
 
+    **At initialisation** every MLP's output layer is zero: the couplings are the identity
+    and each ActNorm scales by its scale at 0, s = sigmoid(2) + 1e-3 ≈ 0.882 for
+    ``"sigmoid"`` and 1 for ``"exp"`` and ``"softplus"``. So :math:`T(x) = s^S x` (S =
+    ``steps``) for every context, and the prior starts at the base widened by
+    :math:`1/s^S`: :math:`\mathcal N(0, (\sigma_0 / 0.882^4)^2 I) \approx
+    \mathcal N(0, 0.41^2 I)` with the defaults, :math:`\mathcal N(0, \sigma_0^2 I)` with
+    ``actnorm=False`` or ``actnorm_scale="exp"``.
+
+    **How narrow it can get.** The default ``actnorm_scale="sigmoid"`` (LNFMM's) lies in
+    (1e-3, 1.001): in the data → noise direction an ActNorm can contract but not expand, so
+    it can make the density wider, never narrower, than the base; only the couplings can
+    concentrate it. With every ActNorm scale at most :math:`a` and every coupling scale at
+    most :math:`b` (1.001 for ``"sigmoid"``, 3 for ``"exp"`` and ``"softplus"``; a = 1 with
+    ``actnorm=False``),
+
+    .. math::
+
+        \log|\det J_T| \le d S \log a + U \log b
+        \quad\Longrightarrow\quad
+        p(x \mid c) \le (2\pi\sigma_{\min}^2)^{-d/2}, \qquad
+        \sigma_{\min} = \frac{\sigma_0}{a^S\, b^{U/d}},
+
+    where U counts the coordinates all couplings update (:math:`dS/2` for an even S): no
+    parameters make the density more concentrated than :math:`\mathcal N(0, \sigma_{\min}^2
+    I)`, in peak density or in entropy, over a normal or a mixture base (whose components all
+    have spread σ0). Hence
+
+    * ``features == 1`` (no couplings): :math:`\sigma_{\min} = \sigma_0 / 1.001^S \approx
+      \sigma_0`: a 1-feature FlowPrior is never narrower than ``base_scale``, for any
+      context (its density given c is a Gaussian, or a mixture of Gaussians of one width,
+      of spread at least that);
+    * ``features ≥ 2`` with the defaults (S = 4, ``"exp"`` couplings):
+      :math:`\sigma_{\min} = \sigma_0 / (1.001^4 \cdot 3^2) \approx 0.028` for
+      σ0 = 0.25.
+
+    Data narrower than that are underfit, silently. The remedies: ``actnorm_scale="exp"`` (or
+    ``"softplus"``), whose ActNorms reach a = 3 (:math:`\sigma_{\min} = \sigma_0 / 3^S` for
+    one feature); or standardise the data and choose ``base_scale`` near their spread
+    (σ0 = 1 for standardised data). The default stays ``"sigmoid"``: the LNFMM bridge relies
+    on it, and its quality numbers were measured with it.
+
     Args:
         features: dimensions of the modelled code.
         context_features: dimensions of the context (0: unconditional).
         steps: number of steps (16 in the original).
-        hidden_features: width of the coupling and ActNorm MLPs.
+        hidden_features: width of every MLP: the couplings', the ActNorms' and a conditional
+            mixture base's.
         base_scale: :math:`\sigma_0` of the base normal (0.25 in the original).
         scale: scale activation of the couplings (:mod:`flowbridge.flows.nn`): ``"exp"`` (the
             default) or ``"softplus"``, both in [1e-3, 3], or the original's ``"sigmoid"`` (at
@@ -224,8 +299,11 @@ class FlowPrior(Prior):
             with ``"exp"``, -2.65 ± 0.06 with ``"softplus"`` and -1.18 ± 0.29 with
             ``"sigmoid"`` (seeds 0-9; the best possible is -3.40; ``benchmarks/README.md``).
             ``"exp"`` fits as well as ``"softplus"`` for fewer and cheaper kernels.
-        actnorm_scale: scale activation of the ActNorm layers (the original's ``"sigmoid"``).
-        hidden_layers: hidden layers of every MLP (1 in the original).
+        actnorm_scale: scale activation of the ActNorm layers (the original's ``"sigmoid"``,
+            which can only widen the density: see "How narrow it can get" above; ``"exp"``
+            lets the flow fit data narrower than ``base_scale``).
+        hidden_layers: hidden layers of every MLP, a mixture base's included (1 in the
+            original).
         actnorm: whether each step starts with a :class:`ConditionalActNorm`.
         components: Gaussians in the base (1: LNFMM's single normal).
     """
@@ -270,10 +348,10 @@ class FlowPrior(Prior):
         self.transform = Chain(layers)
         # Built after the layers: a mixture's anchors do not change their initialisation.
         if check_positive_int(components, "components") == 1:
-            self.base = NormalBase(base_scale)
+            self.base = NormalBase(base_scale, features)
         else:
             self.base = GaussianMixtureBase(
-                features, context_features, components, base_scale, hidden_features
+                features, context_features, components, base_scale, **mlp
             )
 
     @property
@@ -330,7 +408,13 @@ class ConditionalGaussianPrior(Prior):
 
     The CVAE-style baseline: an MLP of the context gives the mean and log-standard-deviation
     (bounded to [-7, 2] so a bad step cannot produce a degenerate density). At initialisation
-    it is :math:`\mathcal N(0, \sigma_0^2 I)`, like the flow prior.
+    (the MLP's output layer is zero) it is :math:`\mathcal N(0, \sigma_0^2 I)` for every
+    context. The default flow prior does not start there: its sigmoid ActNorms start at
+    scale 0.882 each, so it starts at :math:`\mathcal N(0, (\sigma_0 / 0.882^S)^2 I)`, about
+    :math:`\mathcal N(0, 0.41^2 I)` with its 4 steps and σ0 = 0.25. A flow prior with
+    ``actnorm=False`` or ``actnorm_scale="exp"`` starts at :math:`\mathcal N(0, \sigma_0^2
+    I)`, as this one does (mind the difference when comparing the two at step 0, for a KL
+    warm-up say).
     """
 
     def __init__(
@@ -417,6 +501,15 @@ class UniformPrior(Prior):
 
 RESIDUAL_PRIORS = ("flow", "gaussian", "standard", "none")
 SHARED_PRIORS = ("uniform", "gaussian", "flow")
+#: The options of :func:`build_residual_prior` each kind uses. The others must keep their
+#: defaults: a value the kind would ignore is refused, not dropped in silence. (A caller that
+#: holds every option for any kind, as the bridge's config does, passes these alone.)
+RESIDUAL_PRIOR_OPTIONS: dict[str, tuple[str, ...]] = {
+    "flow": ("steps", "hidden_features", "base_scale", "scale", "components"),
+    "gaussian": ("hidden_features", "base_scale"),
+    "standard": (),
+    "none": (),
+}
 
 
 def build_residual_prior(
@@ -433,21 +526,41 @@ def build_residual_prior(
     """Build a residual prior :math:`p(r \\mid c)` by name (see :data:`RESIDUAL_PRIORS`).
 
     ``features == 0`` always gives :class:`NoResidualPrior`, and ``kind="none"`` requires it.
-    ``components > 1`` (a mixture base) is for the ``"flow"`` prior only.
+    Each kind uses some of the options (:data:`RESIDUAL_PRIOR_OPTIONS`): ``"flow"`` all of
+    them, ``"gaussian"`` ``hidden_features`` and ``base_scale``, ``"standard"`` (N(0, I))
+    and ``"none"`` none. An option the kind does not use must keep its default; another
+    value is an error, as it would have no effect (``components > 1``, a mixture base, is
+    for the ``"flow"`` prior only).
     """
     if kind not in RESIDUAL_PRIORS:
         raise ValueError(f"unknown residual prior {kind!r}; choose one of {RESIDUAL_PRIORS}")
+    if components != 1 and kind != "flow":
+        raise ValueError(
+            f"a mixture base (components = {components}) belongs to the 'flow' residual prior, "
+            f"not {kind!r}"
+        )
+    given = dict(
+        steps=steps,
+        hidden_features=hidden_features,
+        base_scale=base_scale,
+        scale=scale,
+        components=components,
+    )
+    for option, value in given.items():
+        default = build_residual_prior.__kwdefaults__[option]
+        if option not in RESIDUAL_PRIOR_OPTIONS[kind] and value != default:
+            users = [other for other, used in RESIDUAL_PRIOR_OPTIONS.items() if option in used]
+            raise ValueError(
+                f"the {kind!r} residual prior does not use {option} (got {value!r}); leave it "
+                f"at its default ({default!r}), or choose a kind that uses it: "
+                f"{' or '.join(map(repr, users))}"
+            )
     if kind == "none" or features == 0:
         if features != 0:
             raise ValueError(
                 f"residual prior 'none' means a 0-dim residual, but residual features = {features}"
             )
         return NoResidualPrior()
-    if components != 1 and kind != "flow":
-        raise ValueError(
-            f"a mixture base (components = {components}) belongs to the 'flow' residual prior, "
-            f"not {kind!r}"
-        )
     if kind == "flow":
         return ConditionalResidualPrior(
             features,
