@@ -7,7 +7,9 @@
    image's references (:func:`flowbridge.metrics.caption_scores`);
 3. *consensus re-ranking* (:mod:`~flowbridge_coco.consensus`, k = 60 neighbours by image
    feature, m = 125; fewer when the training split has fewer images or references, and the
-   metrics record how many were used): the top-ranked caption is scored the same way;
+   metrics record how many were used): the top-ranked caption is scored the same way, and
+   at corpus level as COCO caption tables are (``consensus_corpus``: corpus BLEU, METEOR's
+   aggregate);
 4. *diversity* of the top ``diversity_top`` re-ranked captions (default 5, the "best-5"
    protocol of the diverse-captioning papers LNFMM compares with; 0 = all K): Div-1, Div-2,
    mBLEU-4, unique and novel fractions, self-CIDEr. An empty caption (no words decoded) is
@@ -214,6 +216,9 @@ def evaluate_captioning(
         "oracle": oracle["best"],
         "mean_of_k": oracle["mean"],
         "consensus": consensus["mean"],
+        # What COCO caption tables (and the LNFMM paper) report for one caption per image:
+        # corpus BLEU and METEOR's aggregate, not the mean of per-caption scores above.
+        "consensus_corpus": consensus["corpus"],
         "diversity": diversity,
         "skipped": oracle["skipped"],
     }

@@ -85,12 +85,23 @@ def _captioning(metrics: dict[str, Any]) -> list[str]:
     rows = [
         (f"oracle (best of {k})", metrics["oracle"]),
         ("consensus re-ranking", metrics["consensus"]),
+        # Results written before the corpus-level scores were kept have none.
+        ("consensus re-ranking, corpus-level (as COCO tables)", metrics.get("consensus_corpus")),
         (f"mean of {k}", metrics["mean_of_k"]),
     ]
     lines += _table(
         list(CAPTION_COLUMNS.values()),
-        [(name, [_cell(scores.get(m)) for m in CAPTION_COLUMNS]) for name, scores in rows],
+        [
+            (name, [_cell(scores.get(m)) for m in CAPTION_COLUMNS])
+            for name, scores in rows
+            if scores is not None
+        ],
     )
+    lines += [
+        "",
+        "Oracle, consensus and mean rows average per-caption scores (sentence BLEU); the "
+        "corpus-level row pools n-gram counts over all images, as the COCO evaluation does.",
+    ]
     diversity = metrics["diversity"]
     top = diversity["captions_per_image"]
     lines += [

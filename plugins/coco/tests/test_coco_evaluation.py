@@ -68,6 +68,12 @@ def test_captioning_scores_obey_their_definitions(tiny_coco, mode):
     for metric, best in metrics["oracle"].items():
         assert best >= metrics["consensus"][metric] - 1e-12
         assert best >= metrics["mean_of_k"][metric] - 1e-12
+    # The consensus caption also at corpus level (COCO's numbers): BLEU pools its n-gram
+    # counts over the images; ROUGE-L and CIDEr-D are means either way.
+    corpus = metrics["consensus_corpus"]
+    assert set(corpus) == set(metrics["consensus"])
+    for metric in ("ROUGE-L", "CIDEr-D"):
+        assert corpus[metric] == pytest.approx(metrics["consensus"][metric])
     diversity = metrics["diversity"]
     assert diversity["captions_per_image"] == 2
     assert 0 <= diversity["Div-1"] <= 1 and 0.5 <= diversity["unique"] <= 1
@@ -153,6 +159,10 @@ def test_report_table_and_files(tiny_coco, tmp_path):
     assert header == "|  | " + " | ".join(CAPTION_COLUMNS.values()) + " |"
     assert "| oracle (best of 100) | 0.597 | – | – | – | 1.705 | – | 0.402 | – |" in lines
     assert "| consensus re-ranking | 0.318 |" in text
+    # Results written before the corpus-level scores were kept: no such row.
+    assert "corpus-level (as COCO tables) |" not in text
+    with_corpus = markdown({**metrics, "consensus_corpus": {"BLEU-4": 0.335}})
+    assert "| consensus re-ranking, corpus-level (as COCO tables) | 0.335 |" in with_corpus
     assert "| best 5 | 99.2% | 80.0% | – | 0.400 | – | – |" in lines
     assert "- SPICE: needs CoreNLP" in lines
     paths = write_results(metrics, tmp_path / "out", {"captions.json": {"1": ["a dog"]}})
