@@ -310,6 +310,22 @@ def test_partition_keeps_a_fraction_of_the_pairs():
     assert len(partition(split, 0.01, seed=5).a) == 1  # never no pairs at all
 
 
+def test_unpaired_items_on_one_side_only_train(tmp_path):
+    # All pairs kept (paired_fraction 1) and unpaired images alone: the other side has no
+    # unpaired batch (and no sampler), which used to raise KeyError: 'unpaired_b'.
+    split = toy_split(12, seed=0)
+    extra = toy_split(6, seed=1).a
+    seen = []
+    config = toy_config(tmp_path, steps=3, paired_fraction=1.0)
+    result = train(
+        config,
+        PairedSplit(split.a, split.b, unpaired_a=extra),
+        callbacks=[lambda trainer, step, terms: seen.append(terms)],
+    )
+    assert result.step == 3
+    assert all("unpaired_rec_a" in terms and "unpaired_rec_b" not in terms for terms in seen)
+
+
 def test_unpaired_batches_follow_their_schedule(tmp_path):
     seen = []
     config = toy_config(tmp_path, steps=9, paired_fraction=0.5, unpaired_warmup=2)

@@ -531,8 +531,11 @@ class Trainer:
             if self._unpaired_due(self.step):
                 for side in ("a", "b"):
                     stream = self.unpaired.get(side)
+                    if stream is None:  # no unpaired items on this side: no sampler either
+                        inputs.append(None)
+                        continue
                     indices = self._indices(f"unpaired_{side}", self.unpaired_batch)
-                    inputs.append(None if stream is None else self._to_device(stream.take(indices)))
+                    inputs.append(self._to_device(stream.take(indices)))
         except (TypeError, ValueError) as exc:
             failure = exc
         failed = failure is not None
