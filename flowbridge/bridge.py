@@ -12,7 +12,7 @@ shared bijection :math:`f` carries A's shared space to B's. A paired example cos
       + λ_4\, \ell_A(x_A | s_A, r_A) + λ_5\, \ell_B(x_B | s_B, r_B)
       + λ_x [\ell_B(x_B | f(s_A), r_B) + \ell_A(x_A | f^{-1}(s_B), r_A)]
       + λ_m \|f(s_A) - s_B\|^2 + λ_c\, \mathrm{InfoNCE}(f(s_A), s_B)
-      + λ_G \sum_{X \in \{A, B\}} -D_X(\hat x_X, c_X)
+      + \sum_{X \in \{A, B\}} \big[λ_{n,X}\, \mathrm{NCE}_X - λ_G\, D_X(\hat x_X, c_X)\big]
 
 The shared prior :math:`p` is a density on B's shared space; A's shared code is scored under
 the density it induces through f, :math:`-\log p(s_A) = -\log p(f(s_A)) - \log|\det J_f(s_A)|`.
@@ -21,12 +21,19 @@ The two cross-reconstructions may also be weighted apart (``cross_a``, ``cross_b
 to :math:`λ_x` for one side each), as the original code does. The contrastive term
 (:mod:`flowbridge.contrastive`, not in the paper; off unless ``weights.contrastive`` > 0) asks
 each carried code to pick out its own partner's among the batch's; the density contrast
-(``weights.prior_nce_<side>``, also not in the paper) asks each residual to be likelier
-under its own context than under the batch's others.
+(:math:`λ_{n,X}`, ``weights.prior_nce_<side>``, also not in the paper) asks each residual to
+be likelier under its own context than under the batch's others.
 Each residual prior is conditioned on the *other* domain's shared code expressed in its own
 space, which is exactly what exists at translation time. An unpaired example of A costs
-:math:`λ_1 [-\log p(s_A)] + λ_2\,\mathrm{KL}(q(r_A|x_A) \| p_A(r_A|s_A)) + λ_4 \ell_A`
-(self-conditioned), and B mirrors it.
+
+.. math::
+
+    λ_1 [-\log p(s_A)] + λ_2\,\mathrm{KL}(q(r_A|x_A) \| p_A(r_A|s_A)) + λ_4\, \ell_A(x_A | s_A, r_A)
+      + λ_{b,A}\, \ell_A\big(x_A \mid f^{-1}(\bar s_B(\hat x_B)), r_A\big)
+
+(self-conditioned), and B mirrors it. The last term is back-translation (``weights.back_a``,
+off by default): :math:`\hat x_B` is :math:`x_A` translated to B (no gradient), and
+:math:`x_A` must be rebuilt from the partner's shared code carried back.
 
 The adversarial term (:mod:`flowbridge.adversarial`) is there for each domain X whose
 :meth:`~flowbridge.Domain.build_discriminator` gives a critic :math:`D_X`, when
@@ -283,11 +290,17 @@ class Bridge(nn.Module):
                 )
 
     def map_shared(self, shared: torch.Tensor, source: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Carry a shared code to the other domain's space: f from A, f⁻¹ from B.
+        """Carry a shared code of domain ``source`` to the other domain's space: f from A,
+        f⁻¹ from B.
 
         Returns the mapped code ``[batch, d_s]`` and ``log|det J| [batch]`` of that map.
         """
-        if self.side(source) == "a":
+        return self._map_shared(shared, self.side(source))
+
+    def _map_shared(self, shared: torch.Tensor, side: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`map_shared` from a side (``"a"``/``"b"``), not a domain name: the internals
+        pass sides, which a domain named ``"b"`` on side a would make :meth:`side` misread."""
+        if side == "a":
             return self.shared_map(shared)
         return self.shared_map.inverse(shared)
 
@@ -414,7 +427,12 @@ class Bridge(nn.Module):
                 critic only).
             shared: codes ``[batch, d_s]`` both are scored for (detached here too).
         """
-        side = self.side(domain)
+        return self._discriminator_loss(self.side(domain), real, fake, shared)
+
+    def _discriminator_loss(
+        self, side: str, real: torch.Tensor, fake: torch.Tensor, shared: torch.Tensor
+    ) -> torch.Tensor:
+        """:meth:`discriminator_loss` of a side, not a domain name (see :meth:`_map_shared`)."""
         if side not in self.discriminators:
             raise ValueError(
                 f"domain {self.domains[side].name!r} has no discriminator: its "
@@ -429,17 +447,17 @@ class Bridge(nn.Module):
         return discriminator_hinge_loss(*scores.chunk(2))
 
     def _decoded_terms(
-        self, side: str, q: PosteriorSample, crossed: torch.Tensor, x: torch.Tensor
+        self, side: str, q: PosteriorSample, carried: torch.Tensor, x: torch.Tensor
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Reconstruction of ``x`` from its own shared code and, when needed, from the one
-        carried over from the other domain (``crossed``), plus the adversarial terms on what
+        carried over from the other domain (``carried``), plus the adversarial terms on what
         was decoded. Returns weighted terms and reported ones, per sample."""
         weights, on = self.config.weights, self.config.adversarial_on
         critic = self._critic(side)
         codes = [q.shared]
         crossing = weights.cross or weights.cross_a or weights.cross_b
         if crossing or (critic is not None and on != "own"):
-            codes.append(crossed)
+            codes.append(carried)
         # One decoder call on the stacked batch: one large call is cheaper than two, and
         # domain losses are per sample, so the parts do not interact.
         k = len(codes)
@@ -461,17 +479,18 @@ class Bridge(nn.Module):
         terms["adversarial"] = reduce(generator, "(k n) -> n", "mean", n=n)
         reports = {
             f"adversarial_{side}": terms["adversarial"].detach(),
-            f"critic_{side}": self.discriminator_loss(side, real, fake, shared),
+            f"critic_{side}": self._discriminator_loss(side, real, fake, shared),
         }
         return terms, reports
 
     def _paired_terms(self, x_a, x_b) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         qa, qb = self._posterior("a", x_a), self._posterior("b", x_b)
-        shared_a, a_in_b = self._shared_nll(qa, "a")
-        shared_b, _ = self._shared_nll(qb, "b")
-        b_in_a, _ = self.shared_map.inverse(qb.shared)
+        # a_in_b = f(s_A), b_in_a = f⁻¹(s_B): each side's code carried into the other's space.
+        nll_a, a_in_b = self._shared_nll(qa, "a")
+        nll_b, _ = self._shared_nll(qb, "b")
+        b_in_a, _ = self._map_shared(qb.shared, "b")
         terms = {
-            "shared": shared_a + shared_b,
+            "shared": nll_a + nll_b,
             "prior_a": self._kl("a", qa, b_in_a),
             "prior_b": self._kl("b", qb, a_in_b),
             "align": (a_in_b - qb.shared).square().sum(dim=1),
@@ -489,8 +508,8 @@ class Bridge(nn.Module):
                     self.config.prior_nce_negatives,
                 )
         reports = {}
-        for side, q, crossed, x in (("a", qa, b_in_a, x_a), ("b", qb, a_in_b, x_b)):
-            decoded, reported = self._decoded_terms(side, q, crossed, x)
+        for side, q, carried, x in (("a", qa, b_in_a, x_a), ("b", qb, a_in_b, x_b)):
+            decoded, reported = self._decoded_terms(side, q, carried, x)
             for key, value in decoded.items():
                 terms[key] = terms[key] + value if key in terms else value
             reports.update(reported)
@@ -505,9 +524,9 @@ class Bridge(nn.Module):
 
     def _unpaired_terms(self, x, side) -> dict[str, torch.Tensor]:
         q = self._posterior(side, x)
-        shared, _ = self._shared_nll(q, side)
+        shared_nll, _ = self._shared_nll(q, side)
         terms = {
-            "shared": shared,
+            "shared": shared_nll,
             f"prior_{side}": self._kl(side, q, q.shared),
             f"rec_{side}": self._rec(side, q.shared, q.residual, x, f"rec_{side}"),
         }
@@ -525,11 +544,11 @@ class Bridge(nn.Module):
         """
         other = _other(side)
         with self._evaluating():
-            context, residual = self._translation_latents(q.shared, side)
-            partner = self.domains[other].generate(self.decoders[other], context, residual)
+            carried, residual = self._translation_latents(q.shared, side)
+            partner = self.domains[other].generate(self.decoders[other], carried, residual)
         partner_q = self._posterior(other, self._batch(partner, other))
-        carried, _ = self.map_shared(partner_q.shared, other)
-        return self._rec(side, carried, q.residual, x, f"back_{side}")
+        carried_back, _ = self._map_shared(partner_q.shared, other)
+        return self._rec(side, carried_back, q.residual, x, f"back_{side}")
 
     def _weigh(
         self,
@@ -571,16 +590,16 @@ class Bridge(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``side``'s shared codes ``[N, d_s]`` carried into the other domain, and K residuals
         from its prior given them: ``[N * K, d_s]``, ``[N * K, d_r]`` (rows ``n * K + k``)."""
-        context, _ = self.map_shared(shared, side)
+        carried, _ = self._map_shared(shared, side)
         residual = self.priors[_other(side)].sample(
             samples,
-            context,
+            carried,  # the other side's prior is conditioned on the carried code
             temperature=temperature,
             generator=generator,
             component_temperature=component_temperature,
         )
         return (
-            repeat(context, "n d -> (n k) d", k=samples),
+            repeat(carried, "n d -> (n k) d", k=samples),
             rearrange(residual, "n k d -> (n k) d"),
         )
 
@@ -626,7 +645,12 @@ class Bridge(nn.Module):
         side = self.side(source)
         target_side = _other(side)
         if target is not None and self.side(target) != target_side:
-            raise ValueError(f"target {target!r} must be the other domain than source {source!r}")
+            names = {s: self.domains[s].name for s in _SIDES}
+            raise ValueError(
+                f"target {target!r} must be the other domain than source {source!r}: this "
+                f"bridge maps {names['a']!r} (a) <-> {names['b']!r} (b), so the target of "
+                f"{source!r} is {names[target_side]!r} (or leave target out)"
+            )
         check_positive_int(samples, "samples")
         check_positive_int(candidates, "candidates")
         with self._evaluating():
@@ -654,7 +678,8 @@ class Bridge(nn.Module):
         posterior-mean ``residual``."""
         target = _other(side)
         row = torch.arange(len(items), device=self.device) // (len(items) // x.shape[0])
-        carried, _ = self.map_shared(self.encode(items, target).shared, target)
+        encoded = self._encode(self._batch(items, target), target)
+        carried, _ = self._map_shared(encoded.shared, target)
         loss = self._rec(side, carried, residual[row], x[row], "the choice among candidates")
         best = rearrange(loss, "(n m) -> n m", m=candidates).argmin(dim=1).tolist()
         return [items[i * candidates + j] for i, j in enumerate(best)]
@@ -663,7 +688,7 @@ class Bridge(nn.Module):
         """Decode each input from its own posterior-mean latent."""
         side = self.side(domain)
         with self._evaluating():
-            encoded = self.encode(x, side)
+            encoded = self._encode(self._batch(x, side), side)
             return self._generate(side, encoded.shared, encoded.residual, None, generate_options)
 
     def sample_joint(

@@ -36,16 +36,14 @@ class PosteriorSample(NamedTuple):
     log_q_residual: torch.Tensor | None
 
 
-def sample_posterior(
-    encoded: EncoderOutput, mode: str, noise_scale: float, sample: bool = True
-) -> PosteriorSample:
-    """Draw ``z ~ q(z | x)`` from an encoder's output.
+def sample_posterior(encoded: EncoderOutput, mode: str, noise_scale: float) -> PosteriorSample:
+    """Draw ``z ~ q(z | x)`` from an encoder's output (training; translation and evaluation
+    use the encoder's means directly).
 
     Args:
         encoded: the encoder's means (and log-variance in ``"learned"`` mode).
         mode: ``"fixed"`` or ``"learned"``.
         noise_scale: σ of the fixed posterior (ignored in ``"learned"`` mode).
-        sample: ``False`` returns the means (evaluation, translation).
     """
     shared, residual, log_var = encoded
     if mode == "learned":
@@ -54,8 +52,6 @@ def sample_posterior(
                 "posterior 'learned' needs an encoder that returns a log-variance "
                 "(EncoderOutput.log_var); the domain's encoder returned None"
             )
-        if not sample:
-            return PosteriorSample(shared, residual, None, None)
         d_s = shared.shape[1]
         mean = torch.cat((shared, residual), dim=1)
         noise = torch.randn_like(mean)
@@ -67,7 +63,7 @@ def sample_posterior(
         )
     if mode != "fixed":
         raise ValueError(f"posterior must be 'fixed' or 'learned', got {mode!r}")
-    if sample and noise_scale > 0:
+    if noise_scale > 0:
         shared = shared + noise_scale * torch.randn_like(shared)
         residual = residual + noise_scale * torch.randn_like(residual)
     return PosteriorSample(shared, residual, None, None)

@@ -334,8 +334,10 @@ def test_bad_inputs_fail_clearly():
     x_a, x_b = batch()
     with pytest.raises(ValueError, match="unknown domain 'audio'"):
         bridge.translate(x_a, "audio")
-    with pytest.raises(ValueError, match="other domain"):
+    with pytest.raises(ValueError, match="other domain") as refused:
         bridge.translate(x_a, "vector", target="vector")
+    # Which domains the bridge has, and which one is the target.
+    assert "so the target of 'vector' is 'other'" in str(refused.value)
     with pytest.raises(ValueError, match="as many a-rows as b-rows"):
         bridge.loss(x_a, x_b[:3])
     with pytest.raises(ValueError, match="needs x_a, x_b"):
@@ -397,6 +399,35 @@ def test_two_domains_of_one_kind_are_told_apart_by_side():
         ValueError, match="both sides of this bridge are 'vector' domains.*'a' or 'b'"
     ):
         bridge.translate(x_a, "vector")
+
+
+def test_a_domain_named_like_the_other_side_is_routed_by_its_name():
+    # Domain "b" sits on side a and domain "a" on side b (valid names): the public methods
+    # resolve the name once, and the internals, which pass sides, must not resolve it again.
+    class NamedB(VectorDomain):
+        name = "b"
+
+    class NamedA(VectorDomain):
+        name = "a"
+
+    config = BridgeConfig(shared_steps=1, residual_steps=1, shared_hidden=8, residual_hidden=8)
+    torch.manual_seed(0)
+    crossed = Bridge(NamedB(features=4), NamedA(features=6), config)
+    torch.manual_seed(0)
+    plain = Bridge(VectorDomain(features=4), make_domain_class("other")(features=6), config)
+    x_a, _ = batch(3)
+    torch.testing.assert_close(crossed.reconstruct(x_a, "b"), plain.reconstruct(x_a, "vector"))
+
+    def translated(bridge, source, **options):
+        generator = torch.Generator().manual_seed(1)
+        return bridge.translate(x_a, source, samples=2, generator=generator, **options)
+
+    # Translating from domain "b" (side a) carries its code by f, not f⁻¹, and keeping the
+    # best of two candidates encodes them in domain "a" (side b).
+    for options in ({}, {"candidates": 2}):
+        got, expected = translated(crossed, "b", **options), translated(plain, "vector", **options)
+        for row, row_expected in zip(got, expected, strict=True):
+            torch.testing.assert_close(torch.stack(row), torch.stack(row_expected))
 
 
 def test_a_broken_encoder_is_named():
