@@ -47,7 +47,15 @@ class LatentSpec:
 
     @property
     def total(self) -> int:
+        """Latent size ``d_s + d_r``."""
         return self.shared + self.residual
+
+    @property
+    def encoder_features(self) -> int:
+        """Width of an encoder's flat output that :meth:`EncoderOutput.from_flat` splits:
+        ``d_s + d_r``, doubled when the variance is learned (one log-variance per latent
+        dimension). Size an encoder's last layer with it."""
+        return self.total * (2 if self.learned_variance else 1)
 
 
 class EncoderOutput(NamedTuple):
@@ -57,6 +65,27 @@ class EncoderOutput(NamedTuple):
     shared: torch.Tensor
     residual: torch.Tensor
     log_var: torch.Tensor | None = None
+
+    @classmethod
+    def from_flat(cls, h: torch.Tensor, spec: LatentSpec) -> EncoderOutput:
+        """Split an encoder's flat output ``h [batch, spec.encoder_features]`` in this order:
+        ``shared [batch, d_s]``, ``residual [batch, d_r]`` (``d_r`` may be 0), then, when
+        ``spec.learned_variance``, ``log_var [batch, d_s + d_r]`` (else ``None``). The parts
+        are views of ``h``.
+
+        Raises:
+            ValueError: ``h`` is not ``[batch, spec.encoder_features]``.
+        """
+        if h.ndim != 2 or h.shape[1] != spec.encoder_features:
+            raise ValueError(
+                f"an encoder's flat output must have shape [batch, {spec.encoder_features}] "
+                f"for {spec} (LatentSpec.encoder_features), got {list(h.shape)}"
+            )
+        log_var = None
+        if spec.learned_variance:
+            h, log_var = h.chunk(2, dim=1)
+        shared, residual = h.split((spec.shared, spec.residual), dim=1)
+        return cls(shared, residual, log_var)
 
 
 class Domain(abc.ABC):
@@ -90,7 +119,10 @@ class Domain(abc.ABC):
     # -- model parts ---------------------------------------------------------------------
     @abc.abstractmethod
     def build_encoder(self, spec: LatentSpec) -> nn.Module:
-        """A module ``x -> EncoderOutput`` with sizes from ``spec``."""
+        """A module ``x -> EncoderOutput`` with sizes from ``spec``.
+
+        Most encoders end in one layer of ``spec.encoder_features`` outputs and return
+        :meth:`EncoderOutput.from_flat` of it."""
 
     @abc.abstractmethod
     def build_decoder(self, spec: LatentSpec) -> nn.Module:
@@ -183,9 +215,6 @@ class Domain(abc.ABC):
     def write_items(self, items: Sequence[Sequence], path: Path) -> Path:
         """Write ``items[i][k]`` (sample k of input i) to a file a person can open (a PNG
         grid, a Markdown list...) at ``path`` plus a suitable suffix; return the path."""
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "options": dict(self.options)}
 
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())

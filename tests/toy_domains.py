@@ -17,16 +17,12 @@ class VectorEncoder(nn.Module):
     def __init__(self, features: int, spec: LatentSpec, hidden: int):
         super().__init__()
         self.spec = spec
-        out = spec.total * (2 if spec.learned_variance else 1)
-        self.net = nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, out))
+        self.net = nn.Sequential(
+            nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, spec.encoder_features)
+        )
 
     def forward(self, x):
-        h = self.net(x)
-        log_var = None
-        if self.spec.learned_variance:
-            h, log_var = h.chunk(2, dim=1)
-        shared, residual = h.split((self.spec.shared, self.spec.residual), dim=1)
-        return EncoderOutput(shared, residual, log_var)
+        return EncoderOutput.from_flat(self.net(x), self.spec)
 
 
 class VectorDecoder(nn.Module):

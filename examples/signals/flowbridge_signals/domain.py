@@ -32,7 +32,8 @@ __all__ = ["SignalEncoder", "SignalDecoder", "SignalDomain"]
 
 
 class SignalEncoder(nn.Module):
-    """``x [batch, length] -> EncoderOutput``: conv1d features, then one linear head.
+    """``x [batch, length] -> EncoderOutput``: conv1d features, then one linear head of
+    ``spec.encoder_features`` outputs, split by :meth:`EncoderOutput.from_flat`.
 
     Each strided convolution halves the length, so ``length`` must be a multiple of 4.
     """
@@ -46,17 +47,12 @@ class SignalEncoder(nn.Module):
             nn.Conv1d(channels, 2 * channels, 5, stride=2, padding=2),
             nn.SiLU(),
         )
-        outputs = spec.total * (2 if spec.learned_variance else 1)
-        self.head = nn.Linear(2 * channels * (length // 4), outputs)
+        self.head = nn.Linear(2 * channels * (length // 4), spec.encoder_features)
 
     def forward(self, x: torch.Tensor) -> EncoderOutput:
         h = self.features(rearrange(x, "b l -> b 1 l"))
         h = self.head(rearrange(h, "b c l -> b (c l)"))
-        log_var = None
-        if self.spec.learned_variance:
-            h, log_var = h.chunk(2, dim=1)
-        shared, residual = h.split((self.spec.shared, self.spec.residual), dim=1)
-        return EncoderOutput(shared, residual, log_var)
+        return EncoderOutput.from_flat(h, self.spec)
 
     def extra_repr(self) -> str:
         return f"shared={self.spec.shared}, residual={self.spec.residual}"

@@ -10,14 +10,7 @@ from .discriminator import ProjectionDiscriminator
 from .domain import ImageDomain
 from .encoders import ConvEncoder, FeatureEncoder
 from .files import load_image, save_image_grid
-from .losses import (
-    RECONSTRUCTION_LOSSES,
-    bce_loss,
-    discriminator_hinge_loss,
-    generator_hinge_loss,
-    l1_loss,
-    l2_loss,
-)
+from .losses import RECONSTRUCTION_LOSSES, bce_loss, l1_loss, l2_loss
 from .options import ImageOptions
 
 __all__ = [
@@ -30,8 +23,6 @@ __all__ = [
     "ProjectionDiscriminator",
     "RECONSTRUCTION_LOSSES",
     "bce_loss",
-    "discriminator_hinge_loss",
-    "generator_hinge_loss",
     "l1_loss",
     "l2_loss",
     "load_image",

@@ -24,8 +24,9 @@ class ProjectionDiscriminator(nn.Module):
     The trunk is the encoder's strided conv stack with spectral norm (and no activation
     normalisation); :math:`w` and the embedding :math:`E` of the shared code are spectrally
     normalised linear maps. Maps ``x [batch, C, S, S]`` (images in [0, 1]) and ``shared
-    [batch, d_s]`` to scores ``[batch]``; train it with
-    :func:`~flowbridge_image.losses.discriminator_hinge_loss`.
+    [batch, d_s]`` to scores ``[batch]``; the bridge trains it with
+    :func:`flowbridge.adversarial.discriminator_hinge_loss` (through
+    :meth:`flowbridge.Bridge.discriminator_loss`).
 
     References:
         Miyato & Koyama, "cGANs with Projection Discriminator", ICLR 2018.

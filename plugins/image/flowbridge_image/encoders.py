@@ -1,7 +1,8 @@
 r"""Image encoders: ``x -> EncoderOutput(shared, residual, log_var)``.
 
-Both end in one linear layer with ``d_s + d_r`` outputs (twice that when the posterior
-variance is learned), split by :func:`split_latent`.
+Both end in one linear layer of :attr:`~flowbridge.domain.LatentSpec.encoder_features`
+outputs (``d_s + d_r``, twice that when the posterior variance is learned), split by
+:meth:`EncoderOutput.from_flat <flowbridge.domain.EncoderOutput.from_flat>`.
 """
 
 from __future__ import annotations
@@ -14,22 +15,7 @@ from flowbridge.domain import EncoderOutput, LatentSpec
 from .items import check_batch
 from .layers import CONV_FORMAT, downsampling_trunk, level_widths, mlp, resolutions
 
-__all__ = ["latent_features", "split_latent", "ConvEncoder", "FeatureEncoder"]
-
-
-def latent_features(spec: LatentSpec) -> int:
-    """Outputs an encoder needs: ``d_s + d_r``, doubled for a log-variance."""
-    return spec.total * (2 if spec.learned_variance else 1)
-
-
-def split_latent(h: torch.Tensor, spec: LatentSpec) -> EncoderOutput:
-    """Split ``h [batch, latent_features(spec)]`` into shared ``[batch, d_s]``, residual
-    ``[batch, d_r]`` (possibly ``d_r = 0``) and log-variance ``[batch, d_s + d_r]`` or None."""
-    log_var = None
-    if spec.learned_variance:
-        h, log_var = h.chunk(2, dim=1)
-    shared, residual = h.split((spec.shared, spec.residual), dim=1)
-    return EncoderOutput(shared, residual, log_var)
+__all__ = ["ConvEncoder", "FeatureEncoder"]
 
 
 class ConvEncoder(nn.Module):
@@ -51,14 +37,14 @@ class ConvEncoder(nn.Module):
         sides = resolutions(size)
         widths = level_widths(hidden, len(sides) - 1)
         self.trunk = downsampling_trunk(channels, widths, spectral=False)
-        self.head = nn.Linear(widths[-1] * sides[-1] ** 2, latent_features(spec))
+        self.head = nn.Linear(widths[-1] * sides[-1] ** 2, spec.encoder_features)
         self.trunk.to(memory_format=CONV_FORMAT)
 
     def forward(self, x: torch.Tensor) -> EncoderOutput:
         check_batch(x, self.shape, "image encoder input")
         h = self.trunk(x.contiguous(memory_format=CONV_FORMAT))
         # flatten reads NCHW order (a copy from NHWC), so the head's weights keep their meaning.
-        return split_latent(self.head(h.flatten(1)), self.spec)
+        return EncoderOutput.from_flat(self.head(h.flatten(1)), self.spec)
 
     def extra_repr(self) -> str:
         return f"shape={list(self.shape)}, spec={self.spec}"
@@ -74,11 +60,11 @@ class FeatureEncoder(nn.Module):
     def __init__(self, spec: LatentSpec, feature_dim: int, hidden: int):
         super().__init__()
         self.spec, self.feature_dim = spec, feature_dim
-        self.net = mlp(feature_dim, hidden, latent_features(spec))
+        self.net = mlp(feature_dim, hidden, spec.encoder_features)
 
     def forward(self, x: torch.Tensor) -> EncoderOutput:
         check_batch(x, (self.feature_dim,), "feature encoder input")
-        return split_latent(self.net(x), self.spec)
+        return EncoderOutput.from_flat(self.net(x), self.spec)
 
     def extra_repr(self) -> str:
         return f"feature_dim={self.feature_dim}, spec={self.spec}"

@@ -17,8 +17,9 @@ from .items import SIXTEEN_BIT_MODES, check_unit_range, pil_image_to_tensor
 
 __all__ = ["load_image", "save_image_grid"]
 
-# Pillow modes with a single colour band; everything else (RGB, RGBA, P, CMYK...) reads as RGB.
-_GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+# Pillow modes with a single colour band (every 16-bit one included, whatever its byte order);
+# everything else (RGB, RGBA, P, CMYK...) reads as RGB.
+_GRAY_MODES = ("1", "L", "LA", "I", "F", *SIXTEEN_BIT_MODES)
 
 
 def load_image(

@@ -1,5 +1,5 @@
-r"""Per-sample losses of the image domain: reconstruction, and the core's hinge adversarial
-terms (:mod:`flowbridge.adversarial`, re-exported here).
+r"""Per-sample reconstruction losses of the image domain. (The adversarial hinge losses are the
+core's: :mod:`flowbridge.adversarial`.)
 
 Every function returns one value per example, ``[batch]``, summed over the example's elements
 (pixels or features), as the core's other terms are (see ``flowbridge.Domain``). The
@@ -20,16 +20,12 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from flowbridge.adversarial import discriminator_hinge_loss, generator_hinge_loss
-
 __all__ = [
     "edge_map",
     "l1_loss",
     "l2_loss",
     "bce_loss",
     "RECONSTRUCTION_LOSSES",
-    "discriminator_hinge_loss",
-    "generator_hinge_loss",
 ]
 
 

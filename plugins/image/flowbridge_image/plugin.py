@@ -6,7 +6,10 @@ from flowbridge import hookimpl
 
 from .domain import ImageDomain
 
+__all__ = ["flowbridge_register_domains"]
+
 
 @hookimpl
 def flowbridge_register_domains(register):
+    """Register the ``"image"`` domain."""
     register(ImageDomain)

@@ -142,6 +142,19 @@ def test_16_bit_grayscale_is_scaled_not_clipped(tmp_path):
     torch.testing.assert_close(domain.collate([Image.open(tmp_path / "depth.png")])[0, 0], expected)
 
 
+@pytest.mark.parametrize("mode, dtype", [("I;16B", ">u2"), ("I;16", "<u2")])
+def test_16_bit_grayscale_of_either_byte_order_reads_as_one_channel(tmp_path, mode, dtype):
+    # A TIFF keeps its byte order: Pillow reopens a big-endian one as "I;16B" (a PNG comes back
+    # as "I;16"), which channels=None once read as RGB.
+    levels = (np.arange(48, dtype=np.uint16).reshape(6, 8) * 1365).astype(dtype)
+    Image.frombytes(mode, (8, 6), levels.tobytes()).save(tmp_path / "depth.tiff")
+    with Image.open(tmp_path / "depth.tiff") as stored:
+        assert stored.mode == mode
+    image = load_image(tmp_path / "depth.tiff")
+    assert image.shape == (1, 6, 8)
+    torch.testing.assert_close(image[0], torch.from_numpy(levels.astype(np.float32) / 65535))
+
+
 def test_images_without_a_known_range_and_bad_arguments_are_refused(tmp_path):
     Image.fromarray(np.full((4, 4), 0.5, dtype=np.float32)).save(tmp_path / "float.tiff")
     with pytest.raises(ValueError, match=r"float.tiff'.*32-bit floating-point image .*'F'"):

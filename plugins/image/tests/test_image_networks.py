@@ -3,8 +3,9 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from flowbridge.domain import LatentSpec
-from flowbridge_image import ImageDomain, discriminator_hinge_loss, generator_hinge_loss
+from flowbridge.adversarial import discriminator_hinge_loss, generator_hinge_loss
+from flowbridge.domain import EncoderOutput, LatentSpec
+from flowbridge_image import ImageDomain
 from flowbridge_image.layers import FiLMNorm
 
 
@@ -50,6 +51,30 @@ def test_learned_variance_adds_a_log_variance_for_the_whole_latent():
     latent = encoder(domain.example_batch(4, torch.Generator().manual_seed(0)))
     assert latent.log_var.shape == (4, 9)
     assert latent.shared.shape == (4, 6) and latent.residual.shape == (4, 3)
+
+
+@pytest.mark.parametrize("learned_variance", [False, True])
+def test_the_encoder_heads_are_split_by_the_domain_contract(learned_variance):
+    spec = LatentSpec(shared=3, residual=2, learned_variance=learned_variance)
+    assert spec.encoder_features == (10 if learned_variance else 5)
+    for encoder in (
+        ImageDomain(size=16, channels=1, hidden=4).build_encoder(spec),
+        ImageDomain(encoder="features", feature_dim=8, hidden=4).build_encoder(spec),
+    ):
+        head = encoder.head if hasattr(encoder, "head") else encoder.net[-1]
+        assert head.out_features == spec.encoder_features
+    # from_flat cuts shared, residual, then log_var, in that order.
+    h = torch.arange(2 * spec.encoder_features, dtype=torch.float32).view(2, -1)
+    out = EncoderOutput.from_flat(h, spec)
+    torch.testing.assert_close(out.shared, h[:, :3])
+    torch.testing.assert_close(out.residual, h[:, 3:5])
+    if learned_variance:
+        torch.testing.assert_close(out.log_var, h[:, 5:])
+    else:
+        assert out.log_var is None
+    width = spec.encoder_features
+    with pytest.raises(ValueError, match=rf"shape \[batch, {width}\].*got \[2, 4\]"):
+        EncoderOutput.from_flat(h[:, :4], spec)
 
 
 def test_residual_zero_is_a_deterministic_domain():

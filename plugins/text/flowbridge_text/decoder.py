@@ -8,7 +8,7 @@ With ``z = [s, r]`` (shared and residual code, ``[batch, d_s + d_r]``):
     (o_t, h_t, c_t) = \mathrm{LSTM}([u, E w_{t-1}], h_{t-1}, c_{t-1}), \qquad
     p(w_t \mid w_{<t}, z) = \mathrm{softmax}(O o_t)
 
-Feeding the latent projection ``u`` at every step (not only through the initial state) keeps
+Feeding the latent input ``u`` at every step (not only through the initial state) keeps
 the latent in reach of every word, as in the original LNFMM decoder. During training the
 previous words ``w_{t-1}`` are the true ones (teacher forcing), each replaced by ``<unk>`` with
 probability ``word_dropout`` so the decoder has to lean on ``z`` instead of on the words it is
@@ -43,7 +43,7 @@ class TextDecoder(nn.Module):
         vocab_size: number of token ids ``V``.
         spec: latent sizes.
         embedding: word embedding size.
-        hidden: LSTM width (also the size of the latent projection fed at every step).
+        hidden: LSTM width (also the size of the latent input ``u`` fed at every step).
         layers: LSTM layers.
         word_dropout: probability of replacing an input word by ``<unk>`` in training mode.
         embedding_dropout: dropout on the input word embeddings in training mode.
@@ -70,8 +70,8 @@ class TextDecoder(nn.Module):
         self.out = nn.Linear(hidden, vocab_size)
 
     def start(self, shared: torch.Tensor, residual: torch.Tensor) -> tuple[State, torch.Tensor]:
-        """Initial LSTM state ``(h, c)``, each ``[layers, batch, hidden]``, and the latent
-        projection ``context [batch, hidden]`` fed at every step."""
+        """Initial LSTM state ``(h, c)``, each ``[layers, batch, hidden]``, and the latent input
+        ``u = P z`` ``[batch, hidden]`` fed at every step (:meth:`step`'s ``latent_input``)."""
         shared = check_vectors(shared, self.spec.shared, "shared")
         residual = check_vectors(residual, self.spec.residual, "residual")
         if shared.shape[0] != residual.shape[0]:
@@ -84,19 +84,21 @@ class TextDecoder(nn.Module):
         return (torch.tanh(h).contiguous(), c.contiguous()), self.project(z)
 
     def _run(
-        self, tokens: torch.Tensor, context: torch.Tensor, state: State
+        self, tokens: torch.Tensor, latent_input: torch.Tensor, state: State
     ) -> tuple[torch.Tensor, State]:
         """Logits ``[batch, t, V]`` for input tokens ``[batch, t]``, and the state after them."""
         words = self.embedding_dropout(self.embed(tokens))
-        inputs = torch.cat((repeat(context, "b h -> b t h", t=tokens.shape[1]), words), dim=2)
+        latent_steps = repeat(latent_input, "b h -> b t h", t=tokens.shape[1])
+        inputs = torch.cat((latent_steps, words), dim=2)
         outputs, state = self.lstm(inputs, state)
         return self.out(outputs), state
 
     def step(
-        self, tokens: torch.Tensor, context: torch.Tensor, state: State
+        self, tokens: torch.Tensor, latent_input: torch.Tensor, state: State
     ) -> tuple[torch.Tensor, State]:
-        """One decoding step: previous tokens ``[batch]`` → next-token logits ``[batch, V]``."""
-        logits, state = self._run(tokens.unsqueeze(1), context, state)
+        """One decoding step: previous tokens ``[batch]`` → next-token logits ``[batch, V]``,
+        given the latent input ``[batch, hidden]`` and the state from :meth:`start`."""
+        logits, state = self._run(tokens.unsqueeze(1), latent_input, state)
         return logits.squeeze(1), state
 
     def forward(
@@ -108,9 +110,11 @@ class TextDecoder(nn.Module):
                 "decode latents into text use TextDomain.generate(decoder, shared, residual)"
             )
         check_tokens(x, self.vocab_size)
-        state, context = self.start(shared, residual)
-        if x.shape[0] != context.shape[0]:
-            raise ValueError(f"x has {x.shape[0]} rows but the latents have {context.shape[0]}")
+        state, latent_input = self.start(shared, residual)
+        if x.shape[0] != latent_input.shape[0]:
+            raise ValueError(
+                f"x has {x.shape[0]} rows but the latents have {latent_input.shape[0]}"
+            )
         tokens = x[:, :-1]
         if self.training and self.word_dropout > 0:
             # <bos> and padding stay: the first is the only cue where a caption starts, and
@@ -118,7 +122,7 @@ class TextDecoder(nn.Module):
             drop = torch.rand(tokens.shape, device=x.device) < self.word_dropout
             drop &= (tokens != PAD) & (tokens != BOS)
             tokens = tokens.masked_fill(drop, UNK)
-        return self._run(tokens, context, state)[0]
+        return self._run(tokens, latent_input, state)[0]
 
     def extra_repr(self) -> str:
         return (

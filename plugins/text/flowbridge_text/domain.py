@@ -5,9 +5,9 @@ Conventions (what every other part of flowbridge may rely on):
 * An item is a ``str``. :func:`~flowbridge_text.tokenizer.tokenize` lowercases it and splits
   words and punctuation marks; a word missing from the vocabulary becomes ``<unk>``.
 * A batch is a LongTensor ``[batch, T]``: ``<bos> w_1 … w_n <eos> <pad> …`` with
-  ``n <= max_length`` (longer texts lose their tail words but keep the ``<eos>``, so the
-  decoder always learns where a caption stops) and ``T`` the longest row (``n + 2``). An empty
-  or blank string is ``<bos> <eos>``.
+  ``n <= max_length`` tokens (longer texts lose their tail tokens but keep the ``<eos>``, so
+  the decoder always learns where a caption stops) and ``T`` the longest row (``n + 2``). An
+  empty or blank string is ``<bos> <eos>``.
 * The decoder's output is logits ``[batch, T-1, V]``; the reconstruction loss is the summed
   token negative log-likelihood of ``w_1 … w_n <eos>`` (``[batch]``, padding ignored).
 * Generation returns strings; a generated ``<unk>`` shows as the text ``<unk>``.
@@ -34,7 +34,7 @@ from .search import beam_search, check_search_options, greedy_search, sample_sea
 from .tokenizer import detokenize, tokenize
 from .vocabulary import BOS, EOS, PAD, SPECIALS, Vocabulary, check_max_size
 
-__all__ = ["NotFittedError", "TextDomain", "EXAMPLE_WORDS"]
+__all__ = ["NotFittedError", "TextDomain", "EXAMPLE_WORDS", "METHODS"]
 
 # The vocabulary example_batch installs on a domain that has none, so the contract checks can
 # build and run a fresh domain without training data.
@@ -43,6 +43,7 @@ EXAMPLE_WORDS = (
     "square", "triangle", "on", "left", "right", "top", "bottom", ".",
 )  # fmt: skip
 
+#: The decoding methods :meth:`TextDomain.generate` accepts (see :mod:`flowbridge_text.search`).
 METHODS = ("greedy", "sample", "beam")
 
 
@@ -334,7 +335,7 @@ class TextDomain(Domain):
         """Decode latents ``shared [n, d_s]``, ``residual [n, d_r]`` into ``n`` strings.
 
         All ``n`` latents decode together (beam search over ``n × beam_size`` rows); each text
-        stops at ``<eos>`` or after ``max_length`` words. ``n = 0`` latents give ``[]``.
+        stops at ``<eos>`` or after ``max_length`` tokens. ``n = 0`` latents give ``[]``.
 
         Args:
             decoder: the module :meth:`build_decoder` made (its train/eval mode is restored).
@@ -348,9 +349,10 @@ class TextDomain(Domain):
                 :meth:`flowbridge.Bridge.translate`, which passes this one through
                 (``bridge.translate(x, "image", method="sample", word_temperature=0.7)``;
                 ``flowbridge translate --option word_temperature=0.7``).
-            max_length: most words per text; default the domain's ``max_length``. Each word
-                is one decoder step over all rows, and a decoder that seldom emits ``<eos>``
-                (an untrained one) takes them all, so a huge value runs for a long time.
+            max_length: most tokens (words and punctuation marks) per text, ``<eos>`` not
+                counted; default the domain's ``max_length``. Each token is one decoder step
+                over all rows, and a decoder that seldom emits ``<eos>`` (an untrained one)
+                takes them all, so a huge value runs for a long time.
             generator: random generator for ``"sample"`` (on any device; the bridge passes
                 the one that drew the latents).
         """

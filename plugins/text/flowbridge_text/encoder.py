@@ -56,8 +56,7 @@ class TextEncoder(nn.Module):
         self.embed = nn.Embedding(vocab_size, embedding, padding_idx=PAD)
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         self.gru = nn.GRU(embedding, hidden, layers, batch_first=True, bidirectional=True)
-        out = spec.total * (2 if spec.learned_variance else 1)
-        self.head = nn.Linear(2 * hidden, out)
+        self.head = nn.Linear(2 * hidden, spec.encoder_features)
 
     def forward(self, x: torch.Tensor) -> EncoderOutput:
         """Encode ``x [batch, T]``: ``shared [batch, d_s]``, ``residual [batch, d_r]``,
@@ -70,12 +69,7 @@ class TextEncoder(nn.Module):
         # pad_packed_sequence fills padding with zeros, so a plain sum is the sum over real steps.
         h, _ = pad_packed_sequence(self.gru(packed)[0], batch_first=True)
         pooled = h.sum(dim=1) / lengths.unsqueeze(1).to(h.dtype)
-        out = self.head(pooled)
-        log_var = None
-        if self.spec.learned_variance:
-            out, log_var = out.chunk(2, dim=1)
-        shared, residual = out.split((self.spec.shared, self.spec.residual), dim=1)
-        return EncoderOutput(shared, residual, log_var)
+        return EncoderOutput.from_flat(self.head(pooled), self.spec)
 
     def extra_repr(self) -> str:
         s = self.spec

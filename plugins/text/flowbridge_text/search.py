@@ -10,10 +10,10 @@ with the score of each sequence
 under the decoder in evaluation mode, i.e. exactly ``-reconstruction_loss`` of the returned
 batch. ``<pad>`` and ``<bos>`` are never proposed (training never asks for them) and their
 probability mass is not redistributed, so scores stay the model's own log-probabilities.
-Every sequence ends with ``<eos>``: after ``max_length`` words it is the only token allowed.
-Each step runs the decoder once on every row, so the time grows linearly with ``max_length``
-(an untrained decoder seldom emits ``<eos>`` and takes every step). ``n = 0`` latents give
-``tokens [0, 2]`` and ``scores [0]``.
+Every sequence ends with ``<eos>``: after ``max_length`` tokens (words and punctuation marks)
+it is the only token allowed. Each step runs the decoder once on every row, so the time grows
+linearly with ``max_length`` (an untrained decoder seldom emits ``<eos>`` and takes every
+step). ``n = 0`` latents give ``tokens [0, 2]`` and ``scores [0]``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from flowbridge.flows import draw_device
 from .decoder import TextDecoder
 from .vocabulary import BOS, EOS, PAD
 
-__all__ = ["greedy_search", "sample_search", "beam_search"]
+__all__ = ["greedy_search", "sample_search", "beam_search", "check_search_options"]
 
 
 def check_search_options(
@@ -79,13 +79,13 @@ def _stepwise(
     choose: Callable[[torch.Tensor], torch.Tensor],
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Extend every row by the token ``choose(log_probs [n, V]) -> [n]`` picks, until ``<eos>``."""
-    state, context = decoder.start(shared, residual)
-    n = context.shape[0]
-    token = torch.full((n,), BOS, dtype=torch.long, device=context.device)
-    tokens, scores = [token], context.new_zeros(n)
-    finished = torch.zeros(n, dtype=torch.bool, device=context.device)
+    state, latent_input = decoder.start(shared, residual)
+    n = latent_input.shape[0]
+    token = torch.full((n,), BOS, dtype=torch.long, device=latent_input.device)
+    tokens, scores = [token], latent_input.new_zeros(n)
+    finished = torch.zeros(n, dtype=torch.bool, device=latent_input.device)
     for step in range(max_length + 1):
-        logits, state = decoder.step(token, context, state)
+        logits, state = decoder.step(token, latent_input, state)
         logp = _next_log_probs(logits, finished, last_step=step == max_length)
         token = choose(logp)
         scores = scores + logp.gather(1, token.unsqueeze(1)).squeeze(1)
@@ -104,7 +104,8 @@ def greedy_search(
     Args:
         decoder: a :class:`TextDecoder` (put it in eval mode: dropout would act otherwise).
         shared, residual: latents ``[n, d_s]``, ``[n, d_r]``.
-        max_length: most words per sequence (``<eos>`` not counted).
+        max_length: most tokens (words and punctuation marks) per sequence, ``<bos>`` and
+            ``<eos>`` not counted.
 
     Returns:
         ``tokens [n, L]`` (``L <= max_length + 2``) and ``scores [n]`` (log-probabilities).
@@ -161,21 +162,22 @@ def beam_search(
     """
     check_search_options(decoder, max_length, beam_size=beam_size)
     beams = beam_size
-    (h, c), context = decoder.start(shared, residual)
-    n = context.shape[0]
+    (h, c), latent_input = decoder.start(shared, residual)
+    n = latent_input.shape[0]
     # Row i * beams + k is beam k of latent i.
     state = (repeat(h, "l n d -> l (n k) d", k=beams), repeat(c, "l n d -> l (n k) d", k=beams))
-    context = repeat(context, "n d -> (n k) d", k=beams)
-    device = context.device
+    latent_input = repeat(latent_input, "n d -> (n k) d", k=beams)
+    device = latent_input.device
     tokens = torch.full((n, beams, 1), BOS, dtype=torch.long, device=device)
     # All beams start as the same <bos> prefix: only the first is live, or the beam would
     # fill with copies of one hypothesis.
-    scores = torch.full((n, beams), float("-inf"), device=device, dtype=context.dtype)
+    scores = torch.full((n, beams), float("-inf"), device=device, dtype=latent_input.dtype)
     scores[:, 0] = 0.0
     finished = torch.zeros(n, beams, dtype=torch.bool, device=device)
     offsets = torch.arange(n, device=device).unsqueeze(1) * beams
     for step in range(max_length + 1):
-        logits, state = decoder.step(rearrange(tokens[..., -1], "n k -> (n k)"), context, state)
+        previous = rearrange(tokens[..., -1], "n k -> (n k)")
+        logits, state = decoder.step(previous, latent_input, state)
         logp = _next_log_probs(
             rearrange(logits, "(n k) v -> n k v", k=beams), finished, step == max_length
         )

@@ -17,7 +17,7 @@ from flowbridge._checks import check_positive_int
 
 from .tokenizer import tokenize
 
-__all__ = ["SPECIALS", "PAD", "BOS", "EOS", "UNK", "Vocabulary"]
+__all__ = ["SPECIALS", "PAD", "BOS", "EOS", "UNK", "Vocabulary", "check_max_size"]
 
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 PAD, BOS, EOS, UNK = range(len(SPECIALS))

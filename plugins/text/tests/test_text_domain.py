@@ -51,7 +51,7 @@ def test_defaults_are_the_original_sizes_and_options_are_json():
         "embedding_dropout": 0.5,
         "encoder_dropout": 0.0,
     }
-    assert json.loads(json.dumps(domain.describe()))["name"] == "text"
+    assert json.loads(json.dumps(domain.options)) == domain.options
 
 
 # -- fit and collate -----------------------------------------------------------------------

@@ -127,9 +127,9 @@ def test_step_by_step_decoding_matches_teacher_forcing(domain, spec):
     shared, residual = torch.randn(2, spec.shared), torch.randn(2, spec.residual)
     x = domain.collate(["a red circle at the top left.", "a square"])
     forced = decoder(shared, residual, x)
-    state, context = decoder.start(shared, residual)
+    state, latent_input = decoder.start(shared, residual)
     for t in range(x.shape[1] - 1):
-        logits, state = decoder.step(x[:, t], context, state)
+        logits, state = decoder.step(x[:, t], latent_input, state)
         torch.testing.assert_close(logits, forced[:, t])
 
 
