@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .flows import RESIDUAL_PRIORS, SCALE_ACTIVATIONS, SHARED_COUPLINGS, SHARED_PRIORS
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -36,6 +38,7 @@ __all__ = [
     "from_dict",
     "to_dict",
     "load_run_config",
+    "merge_settings",
     "ConfigError",
 ]
 
@@ -48,10 +51,11 @@ class ConfigError(ValueError):
 
 @dataclass
 class LossWeights:
-    r"""Weights of the LNFMM loss terms (DESIGN.md §1).
+    r"""Weights of the LNFMM loss terms. The loss is written out in :mod:`flowbridge.bridge`;
+    the "symbol" column gives each weight's symbol there (λ1-λ5 are the paper's).
 
     ======================  ======  =====================================================
-    field                   paper   term (per sample, nats)
+    field                   symbol  term (per sample, nats)
     ======================  ======  =====================================================
     ``shared``              λ1      :math:`-\log p(s)` of each shared code (uniform prior:
                                     the volume term :math:`-\log|\det J_f|`)
@@ -64,13 +68,14 @@ class LossWeights:
     ``cross_b``                     extra weight on B's cross-reconstruction alone
     ``align``               λm      :math:`\|f(s_A) - s_B\|^2` (the paper's text; 0 in the
                                     original code)
-    ``adversarial``         λ5·λ5_G generator hinge term :math:`-D(\hat x, s)` of each
-                                    domain with a discriminator; 0 = no GAN (default)
+    ``adversarial``         λG      generator hinge term :math:`-D(\hat x, s)` of each
+                                    domain with a discriminator; 0 = no GAN (default);
+                                    λ5·λ5_G in the original code
     ``back_a``                      back-translation of *unpaired* A inputs: the NLL of
                                     :math:`x_A` decoded from the shared code of its own
                                     translation :math:`\hat x_B`, carried back through f
     ``back_b``                      the same for unpaired B inputs
-    ``contrastive``                 symmetric InfoNCE of :math:`f(s_A)` and :math:`s_B` on
+    ``contrastive``         λc      symmetric InfoNCE of :math:`f(s_A)` and :math:`s_B` on
                                     paired batches: each code must pick out its partner's
                                     among the batch's (:mod:`flowbridge.contrastive`;
                                     temperature :attr:`BridgeConfig.contrastive_temperature`)
@@ -85,7 +90,8 @@ class LossWeights:
     A domain's cross-reconstruction is weighted ``cross + cross_<side>``: the original code
     weighs the two sides differently (captioning: 0.6 for text, 1.5 for images), which
     ``cross = 0, cross_a = 0.6, cross_b = 1.5`` expresses. The original text-to-image
-    model weighs its GAN term λ5 · λ5_G = 1 · 2000 (``adversarial = 2000``); which generated
+    model weighs its GAN term λ5 · λ5_G = 1 · 2000 (its image reconstruction weight λ5 times
+    a GAN factor), that is λG = 2000 (``adversarial = 2000``); which generated
     batches the critic sees is :attr:`BridgeConfig.adversarial_on`.
 
     Back-translation (not in the paper; 0 = off) gives unpaired data a way to the shared map,
@@ -183,11 +189,12 @@ class BridgeConfig:
 
     def __post_init__(self):
         choices = {
-            "shared_map": ("additive", "affine"),
-            "shared_prior": ("uniform", "gaussian", "flow"),
-            "residual_prior": ("flow", "gaussian", "standard", "none"),
+            # The flow modules own the lists of what they can build.
+            "shared_map": SHARED_COUPLINGS,
+            "shared_prior": SHARED_PRIORS,
+            "residual_prior": RESIDUAL_PRIORS,
             "posterior": ("fixed", "learned"),
-            "coupling_scale": ("exp", "softplus", "sigmoid"),
+            "coupling_scale": tuple(SCALE_ACTIVATIONS),
             "adversarial_on": ("cross", "own", "both"),
         }
         for key, allowed in choices.items():

@@ -130,7 +130,7 @@ def test_the_mixture_density_is_normalised():
 
 
 def test_the_single_normal_base_is_lnfmms():
-    base = NormalBase(0.25)
+    base = NormalBase(0.25, features=3)
     z = torch.randn(5, 3)
     expected = torch.distributions.Normal(0.0, 0.25).log_prob(z).sum(dim=1)
     torch.testing.assert_close(base.log_prob(z, None), expected)
@@ -183,7 +183,9 @@ def test_a_mixture_base_leaves_less_mass_between_separated_modes():
 
 
 def test_a_mixture_base_needs_the_flow_prior():
-    with pytest.raises(ValueError, match="belongs to the 'flow' residual prior"):
+    with pytest.raises(
+        ValueError, match=r"'gaussian' residual prior does not use components \(got 4\).*'flow'"
+    ):
         build_residual_prior("gaussian", 3, 2, components=4)
     with pytest.raises(ConfigError, match="residual_components = 4 .* needs residual_prior 'flow'"):
         BridgeConfig(residual_prior="gaussian", residual_components=4)

@@ -286,7 +286,7 @@ def reference_log_prob(prior: Prior, x: torch.Tensor, context) -> torch.Tensor:
     if isinstance(prior, FlowPrior):
         noise = prior.transform(x, context)[0]
         if isinstance(prior.base, GaussianMixtureBase):
-            log_weights, means = prior.base.mixture(context, len(x))
+            log_weights, means = prior.base.components_at(context, len(x))
             gaussians = Independent(Normal(means, torch.tensor(prior.base_scale, dtype=DTYPE)), 1)
             base = MixtureSameFamily(Categorical(logits=log_weights), gaussians).log_prob(noise)
         else:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from flowbridge.metrics import div_n, mbleu, novel_fraction, self_cider, tokenize, unique_fraction
-from flowbridge.metrics.diversity import _document_frequency, cider_kernel
+from flowbridge.metrics.diversity import cider_kernel, document_frequency
 
 SAME = [["a red circle"] * 4]
 APART = [["one two three four", "five six seven eight", "nine ten eleven twelve"]]
@@ -68,7 +68,7 @@ def test_self_cider_extremes():
 
 def test_self_cider_two_captions_closed_form():
     sets = [["a red circle on the left", "a red square on the left"], ["x y z w"] * 2]
-    df = _document_frequency(sets, 4)
+    df = document_frequency(sets, 4)
     kernel = cider_kernel(sets[0], df, 2)
     c = (kernel[0, 1] + kernel[1, 0]) / 2
     assert kernel[0, 0] == pytest.approx(1.0) and 0 < c < 1
@@ -94,7 +94,7 @@ def test_cider_kernel_matches_pycocoevalcap():
     _, expected = Cider().compute_score(
         {i: [r] for i, r in enumerate(refs)}, {i: [h] for i, h in enumerate(hyps)}
     )
-    df = _document_frequency([[r] for r in refs], 4)
+    df = document_frequency([[r] for r in refs], 4)
     got = [10 * cider_kernel([h, r], df, len(refs))[0, 1] for h, r in zip(hyps, refs, strict=True)]
     assert got == pytest.approx(list(expected), rel=1e-9)
 

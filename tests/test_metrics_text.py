@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 import numpy as np
 import pytest
 
 from flowbridge.metrics import div_n, tokenize, unique_fraction
-from flowbridge.metrics.text import check_caption_sets
+from flowbridge.metrics.text import check_caption_sets, combining_mark_ranges
 
 
 @pytest.mark.parametrize(
@@ -83,3 +86,13 @@ def test_shapes_that_are_not_caption_sets_say_what_to_do():
         check_caption_sets(["a dog", "a cat"])
     with pytest.raises(ValueError, match=r"references\[1\]\[0\] has no words \('\.\.\.'\)"):
         check_caption_sets([["a dog"], ["..."]], name="references", words=True)
+
+
+def test_the_combining_mark_class_holds_every_mark_and_is_built_once():
+    # Shared with the text plugin's tokenizer: one scan of the code points per process.
+    assert combining_mark_ranges() is combining_mark_ranges()
+    marks = re.compile(f"[{combining_mark_ranges()}]")
+    for code in (*range(0x300, 0x400), *range(0x900, 0x980), 0x20E3, 0xFE0F, 0xE0100):
+        char = chr(code)
+        is_mark = unicodedata.category(char).startswith("M")
+        assert bool(marks.fullmatch(char)) == is_mark, hex(code)

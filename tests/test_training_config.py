@@ -21,6 +21,7 @@ from flowbridge.config import (
     load_run_config,
     to_dict,
 )
+from flowbridge.flows import RESIDUAL_PRIORS, SCALE_ACTIVATIONS, SHARED_COUPLINGS, SHARED_PRIORS
 from flowbridge.presets import PRESETS
 
 TOML = """
@@ -271,3 +272,18 @@ def test_per_side_cross_weights_and_prior_widths_reach_the_bridge():
     others = others + terms["rec_a"] + terms["rec_b"]
     cross = 0.75 * terms["cross_a"] + 2.5 * terms["cross_b"]
     torch.testing.assert_close(terms["total"], others + cross)
+
+
+@pytest.mark.parametrize(
+    ("key", "allowed"),
+    [
+        ("shared_map", SHARED_COUPLINGS),
+        ("shared_prior", SHARED_PRIORS),
+        ("residual_prior", RESIDUAL_PRIORS),
+        ("coupling_scale", tuple(SCALE_ACTIVATIONS)),
+    ],
+)
+def test_the_model_choices_are_the_flow_modules_own(key, allowed):
+    # The config refuses exactly what the flow modules cannot build, listing what they can.
+    with pytest.raises(ConfigError, match=re.escape(f"{key} must be one of {allowed}")):
+        BridgeConfig(**{key: "nonesuch"})

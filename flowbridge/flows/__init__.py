@@ -1,9 +1,19 @@
 """Flow building blocks of LNFMM on nflows: the shared bijection f, conditional ActNorm,
 conditional residual priors (over one Gaussian or a mixture), shared-space priors and the
-baseline priors."""
+baseline priors.
+
+**Two meanings of** ``scale``. In the flow layers and their builders (:class:`AffineCoupling`,
+:class:`ConditionalActNorm`, :class:`SharedBijection`, :class:`FlowPrior`'s ``scale`` and
+``actnorm_scale``, :func:`build_residual_prior`, :func:`build_shared_prior`) ``scale`` is the
+*name of a scale activation*, a str from :data:`SCALE_ACTIVATIONS` (``"exp"``, ``"softplus"``
+or ``"sigmoid"``; formulas in :mod:`flowbridge.flows.nn`); ``BridgeConfig.coupling_scale``
+sets it for the bridge. In the densities (:class:`NormalBase`, :class:`GaussianMixtureBase`,
+:class:`StandardNormalPrior`) ``scale`` is a *standard deviation* σ, a number; a flow prior
+takes that one as ``base_scale`` and reads it back as :attr:`FlowPrior.base_scale`.
+"""
 
 from .base import Chain, FlowTransform
-from .bijection import SharedBijection
+from .bijection import SHARED_COUPLINGS, SharedBijection
 from .coupling import AdditiveCoupling, AffineCoupling
 from .densities import GaussianMixtureBase, NormalBase, draw_device
 from .elementwise import ConditionalActNorm, GlobalScale
@@ -41,6 +51,7 @@ __all__ = [
     "RESIDUAL_PRIORS",
     "RESIDUAL_PRIOR_OPTIONS",
     "SCALE_ACTIVATIONS",
+    "SHARED_COUPLINGS",
     "SHARED_PRIORS",
     "SharedBijection",
     "StandardNormalPrior",

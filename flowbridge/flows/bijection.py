@@ -8,7 +8,10 @@ from .coupling import AdditiveCoupling, AffineCoupling
 from .elementwise import GlobalScale
 from .nn import scale_activation
 
-__all__ = ["SharedBijection"]
+__all__ = ["SharedBijection", "SHARED_COUPLINGS"]
+
+#: The couplings :class:`SharedBijection` can be built from (its ``coupling`` option).
+SHARED_COUPLINGS = ("additive", "affine")
 
 
 class SharedBijection(Chain):
@@ -39,8 +42,10 @@ class SharedBijection(Chain):
         features: shared code size :math:`d_s`.
         steps: number of steps (12 in the original).
         hidden_features: width of each coupling MLP (1024 in the original).
-        coupling: ``"additive"`` or ``"affine"``.
-        scale: scale activation of affine couplings.
+        coupling: ``"additive"`` or ``"affine"`` (:data:`SHARED_COUPLINGS`).
+        scale: name of the affine couplings' scale activation (a str, see
+            :mod:`flowbridge.flows.nn`; not a standard deviation); unused by additive
+            couplings.
 
     Shapes:
         ``forward(x [batch, d_s]) -> (f(x) [batch, d_s], log|det J_f(x)| [batch])``;
@@ -66,8 +71,10 @@ class SharedBijection(Chain):
         check_positive_int(features, "features")
         self.steps = check_positive_int(steps, "steps")
         check_positive_int(hidden_features, "hidden_features")
-        if coupling not in ("additive", "affine"):
-            raise ValueError(f"coupling must be 'additive' or 'affine', got {coupling!r}")
+        if coupling not in SHARED_COUPLINGS:
+            raise ValueError(
+                f"coupling must be {' or '.join(map(repr, SHARED_COUPLINGS))}, got {coupling!r}"
+            )
         scale_activation(scale)  # a misspelt scale is an error even where it goes unused
         self.coupling = coupling
         layers: list[FlowTransform] = []

@@ -119,9 +119,10 @@ class AffineCoupling(_Coupling):
     r"""RealNVP coupling :math:`y_2 = x_2 \odot \sigma + t` with a bounded positive scale.
 
     Args:
-        scale: ``"exp"`` or ``"softplus"`` (scale in [1e-3, 3], 1 at u = 0) or ``"sigmoid"``
-            (the original LNFMM's sigmoid(u + 2) + 1e-3, in (1e-3, 1.001)); see
-            :mod:`flowbridge.flows.nn`.
+        scale: name of the scale activation (a str, not a standard deviation; see
+            :mod:`flowbridge.flows.nn`): ``"exp"`` or ``"softplus"`` (scale in [1e-3, 3], 1 at
+            u = 0) or ``"sigmoid"`` (the original LNFMM's sigmoid(u + 2) + 1e-3, in
+            (1e-3, 1.001)).
     """
 
     params_per_feature = 2

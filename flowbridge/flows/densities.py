@@ -87,21 +87,21 @@ class NormalBase(nn.Module):
 
     The public ``log_prob`` and ``sample`` check their arguments as
     :class:`GaussianMixtureBase`'s do: ``z`` (``noise``) must be a finite floating
-    ``[rows, features]`` tensor (``[rows, d]`` of any width d when ``features`` is None), a
-    context is ignored apart from its rows, and the temperature must be a number ≥ 0. With
-    one component there is no choice for a ``component_temperature`` to temper: one is
-    refused, as a prior without a mixture refuses one. Having no parameters, the base works
-    in the dtype of ``z``.
+    ``[rows, features]`` tensor, a context is ignored apart from its rows, and the
+    temperature must be a number ≥ 0. With one component there is no choice for a
+    ``component_temperature`` to temper: one is refused, as a prior without a mixture
+    refuses one. Having no parameters, the base works in the dtype of ``z``.
 
     Args:
-        scale: σ0.
-        features: d, the dimensions of z (None: any; :class:`FlowPrior` gives its own).
+        scale: σ0, the standard deviation (a number; not the name of a scale activation, as
+            the flow layers' ``scale`` is).
+        features: d, the dimensions of z.
     """
 
-    def __init__(self, scale: float, features: int | None = None):
+    def __init__(self, scale: float, features: int):
         super().__init__()
         self.scale = check_positive_number(scale, "base scale")
-        self.features = None if features is None else check_positive_int(features, "features")
+        self.features = check_positive_int(features, "features")
 
     def log_prob(self, z: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
         """``log p_0(z)``, ``z [rows, features]``, ``context`` ignored apart from its rows
@@ -125,12 +125,7 @@ class NormalBase(nn.Module):
 
     def _check(self, z, context, name: str) -> tuple[torch.Tensor, None]:
         owner = type(self).__name__
-        features = self.features
-        if features is None:
-            # Any width: check the rest against the width z has (its shape, when not 2-D).
-            two_d = isinstance(z, torch.Tensor) and z.dim() == 2
-            features = z.shape[1] if two_d else "d"
-        z = check_vectors(z, features, name=f"{owner} {name}")
+        z = check_vectors(z, self.features, name=f"{owner} {name}")
         return z, check_context(context, 0, z.shape[0], owner)
 
     # The unchecked calls FlowPrior makes on any base, its arguments checked already.
@@ -142,8 +137,7 @@ class NormalBase(nn.Module):
         return noise * (self.scale * temperature)
 
     def extra_repr(self) -> str:
-        features = "" if self.features is None else f"features={self.features}, "
-        return f"{features}scale={self.scale}"
+        return f"features={self.features}, scale={self.scale}"
 
 
 class GaussianMixtureBase(nn.Module):
@@ -172,7 +166,8 @@ class GaussianMixtureBase(nn.Module):
         features: d, the dimensions of z.
         context_features: dimensions of the context (0: an unconditional mixture).
         components: M ≥ 2.
-        scale: σ0.
+        scale: σ0, the components' standard deviation (a number; not the name of a scale
+            activation, as the flow layers' ``scale`` is).
         hidden_features: width of each hidden layer of the context MLP.
         hidden_layers: number of hidden layers of the context MLP (unused without a context).
     """
@@ -203,8 +198,12 @@ class GaussianMixtureBase(nn.Module):
             self.net = None
             self.constant = nn.Parameter(torch.zeros(outputs))
 
-    def mixture(self, context: torch.Tensor | None, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-weights ``[rows, M]`` (normalised) and means ``[rows, M, d]``."""
+    def components_at(
+        self, context: torch.Tensor | None, rows: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mixture's components for each context row: log-weights ``[rows, M]``
+        (normalised) and means ``[rows, M, d]`` (``context`` unchecked; an unconditional
+        mixture ignores it and gives ``rows`` copies of its constants)."""
         raw = self.constant.expand(rows, -1) if self.net is None else self.net(context)
         logits, shifts = raw.split([self.components, self.components * self.features], dim=1)
         means = self.anchors + shifts.unflatten(1, (self.components, self.features))
@@ -233,13 +232,13 @@ class GaussianMixtureBase(nn.Module):
         return z, check_context(context, self.context_features, z.shape[0], owner, dtype=z.dtype)
 
     def _log_prob(self, z, context):
-        log_weights, means = self.mixture(context, z.shape[0])
+        log_weights, means = self.components_at(context, z.shape[0])
         # [rows, M]: each component's density at its row's z.
         per_component = isotropic_normal_log_prob(z.unsqueeze(1) - means, self.scale)
         return torch.logsumexp(log_weights + per_component, dim=1)
 
     def _sample(self, noise, context, temperature, generator=None, component_temperature=None):
-        log_weights, means = self.mixture(context, noise.shape[0])
+        log_weights, means = self.components_at(context, noise.shape[0])
         tau_c = temperature if component_temperature is None else component_temperature
         if tau_c == 0:
             chosen = log_weights.argmax(dim=1)

@@ -85,8 +85,8 @@ class ConditionalActNorm(FlowTransform):
         features: dimensions of x.
         context_features: dimensions of the context c (0: unconditional).
         hidden_features: width of the context MLP.
-        scale: scale activation name (see :mod:`flowbridge.flows.nn`); the default
-            ``"sigmoid"`` cannot expand (above).
+        scale: name of the scale activation (a str, not a standard deviation; see
+            :mod:`flowbridge.flows.nn`); the default ``"sigmoid"`` cannot expand (above).
         hidden_layers: number of hidden layers of the context MLP.
 
     Shapes:

@@ -2,14 +2,17 @@ r"""Conditioner networks and scale parametrisations shared by the flow layers.
 
 An affine layer multiplies by a scale :math:`\sigma(u) > 0` computed from a raw network
 output :math:`u`; the scale maps return :math:`\sigma(u)` *and* :math:`\log\sigma(u)`, so that
-each can give its log-determinant in the cheapest exact way.
+each can give its log-determinant in the cheapest exact way. The maps are chosen by name:
+the ``scale`` option of the flow layers (and ``actnorm_scale`` of :class:`FlowPrior`) is one
+of these names, not a standard deviation.
 
 * ``"exp"``: :math:`\sigma(u) = \exp(\mathrm{clamp}(u, \log 10^{-3}, \log 3))`, in
   :math:`[10^{-3}, 3]`, and :math:`\log\sigma(u)` is the clamp itself. :math:`\sigma(0) = 1`,
   so a zero-initialised conditioner starts at the identity with no offset to add; the upper
-  bound keeps inputs far outside the training range from overflowing the flow (an unbounded
-  exp does, ``shared/reference/flow-peers.md``) and the lower bound keeps the inverse's
-  division finite. Two cheap kernels (clamp, exp): the default of :class:`FlowPrior`.
+  bound keeps inputs far outside the training range from overflowing the flow (in other flow
+  libraries an unbounded exp overflows to inf or NaN on inputs 5× outside that range) and
+  the lower bound keeps the inverse's division finite. Two cheap kernels (clamp, exp): the
+  default of :class:`FlowPrior`.
 * ``"softplus"``: :math:`\sigma(u) = \mathrm{clamp}(\log_2(1 + 2^u), 10^{-3}, 3)`, the
   same range, 1 at 0; three kernels (softplus, clamp, log), and CPU softplus is the most
   expensive elementwise kernel of a coupling (about 55 µs on ``[1024, 32]``, one thread or two).
@@ -102,10 +105,11 @@ def _exp_scale(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return log_scale.exp(), log_scale
 
 
+#: The scale maps by name, in the order the module docstring gives them.
 SCALE_ACTIVATIONS: dict[str, ScaleFn] = {
     "exp": _exp_scale,
-    "sigmoid": _sigmoid_scale,
     "softplus": _softplus_scale,
+    "sigmoid": _sigmoid_scale,
 }
 
 

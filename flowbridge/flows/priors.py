@@ -291,17 +291,18 @@ class FlowPrior(Prior):
         hidden_features: width of every MLP: the couplings', the ActNorms' and a conditional
             mixture base's.
         base_scale: :math:`\sigma_0` of the base normal (0.25 in the original).
-        scale: scale activation of the couplings (:mod:`flowbridge.flows.nn`): ``"exp"`` (the
-            default) or ``"softplus"``, both in [1e-3, 3], or the original's ``"sigmoid"`` (at
-            most ~1, so the couplings can only contract towards the base). The default is
-            measured, not inherited: on a conditional 8-d density with spreads both below and
-            above :math:`\sigma_0`, held-out NLL after 1000 Adam steps was -2.64 ± 0.07 nats
-            with ``"exp"``, -2.65 ± 0.06 with ``"softplus"`` and -1.18 ± 0.29 with
-            ``"sigmoid"`` (seeds 0-9; the best possible is -3.40; ``benchmarks/README.md``).
+        scale: name of the couplings' scale activation (a str, :mod:`flowbridge.flows.nn`;
+            σ0 is ``base_scale``): ``"exp"`` (the default) or ``"softplus"``, both in
+            [1e-3, 3], or the original's ``"sigmoid"`` (at most ~1, so the couplings can only
+            contract towards the base). The default is measured, not inherited: on a
+            conditional 8-d density with spreads both below and above :math:`\sigma_0`,
+            held-out NLL after 1000 Adam steps was -2.64 ± 0.07 nats with ``"exp"``,
+            -2.65 ± 0.06 with ``"softplus"`` and -1.18 ± 0.29 with ``"sigmoid"`` (seeds 0-9;
+            the best possible is -3.40; ``benchmarks/README.md``).
             ``"exp"`` fits as well as ``"softplus"`` for fewer and cheaper kernels.
-        actnorm_scale: scale activation of the ActNorm layers (the original's ``"sigmoid"``,
-            which can only widen the density: see "How narrow it can get" above; ``"exp"``
-            lets the flow fit data narrower than ``base_scale``).
+        actnorm_scale: name of the ActNorm layers' scale activation (the original's
+            ``"sigmoid"``, which can only widen the density: see "How narrow it can get"
+            above; ``"exp"`` lets the flow fit data narrower than ``base_scale``).
         hidden_layers: hidden layers of every MLP, a mixture base's included (1 in the
             original).
         actnorm: whether each step starts with a :class:`ConditionalActNorm`.
@@ -446,10 +447,10 @@ class ConditionalGaussianPrior(Prior):
 
 
 class StandardNormalPrior(Prior):
-    r"""The unconditional :math:`\mathcal N(0, \sigma^2 I)` (``scale`` = σ, default 1)."""
+    r"""The unconditional :math:`\mathcal N(0, \sigma^2 I)` (``scale`` = σ, default 1: a standard
+    deviation, not the name of a scale activation as the flow layers' ``scale`` is)."""
 
-    def __init__(self, features: int, context_features: int = 0, scale: float = 1.0):
-        # context_features is accepted for interface parity; the context is ignored.
+    def __init__(self, features: int, scale: float = 1.0):
         super().__init__(check_positive_int(features, "features"), 0)
         self.scale = check_positive_number(scale, "scale")
 
@@ -464,7 +465,7 @@ class StandardNormalPrior(Prior):
 class NoResidualPrior(Prior):
     """The prior of a zero-dimensional residual: a deterministic mapping (log-density 0)."""
 
-    def __init__(self, features: int = 0, context_features: int = 0):
+    def __init__(self, features: int = 0):
         if features != 0:
             raise ValueError(f"NoResidualPrior models a 0-dim residual, got features={features}")
         super().__init__(0, 0)
@@ -486,7 +487,7 @@ class UniformPrior(Prior):
 
     proper = False
 
-    def __init__(self, features: int, context_features: int = 0):
+    def __init__(self, features: int):
         super().__init__(check_positive_int(features, "features"), 0)
 
     def _log_prob(self, inputs, context):
@@ -530,15 +531,11 @@ def build_residual_prior(
     them, ``"gaussian"`` ``hidden_features`` and ``base_scale``, ``"standard"`` (N(0, I))
     and ``"none"`` none. An option the kind does not use must keep its default; another
     value is an error, as it would have no effect (``components > 1``, a mixture base, is
-    for the ``"flow"`` prior only).
+    for the ``"flow"`` prior only). ``scale`` names the ``"flow"`` prior's coupling scale
+    activation (:mod:`flowbridge.flows.nn`); σ0 is ``base_scale``.
     """
     if kind not in RESIDUAL_PRIORS:
         raise ValueError(f"unknown residual prior {kind!r}; choose one of {RESIDUAL_PRIORS}")
-    if components != 1 and kind != "flow":
-        raise ValueError(
-            f"a mixture base (components = {components}) belongs to the 'flow' residual prior, "
-            f"not {kind!r}"
-        )
     given = dict(
         steps=steps,
         hidden_features=hidden_features,
@@ -584,7 +581,12 @@ def build_shared_prior(
     hidden_features: int = 128,
     scale: str = "exp",
 ) -> Prior:
-    """Build a prior on the shared space by name (see :data:`SHARED_PRIORS`)."""
+    """Build a prior on the shared space by name (see :data:`SHARED_PRIORS`).
+
+    ``steps``, ``hidden_features`` and ``scale`` (the name of the couplings' scale activation,
+    :mod:`flowbridge.flows.nn`) configure the ``"flow"`` prior, whose base is N(0, I); the
+    other kinds ignore them.
+    """
     if kind not in SHARED_PRIORS:
         raise ValueError(f"unknown shared prior {kind!r}; choose one of {SHARED_PRIORS}")
     if kind == "uniform":

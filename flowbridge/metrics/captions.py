@@ -40,15 +40,15 @@ import numpy as np
 from ._pycoco import import_scorer
 from .text import check_caption_sets
 
-__all__ = ["caption_scores", "METRICS"]
+__all__ = ["caption_scores", "meteor_unavailable", "METRICS", "METEOR_START_TIMEOUT_S"]
 
 METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D")
 
-SPICE_UNAVAILABLE = (
+_SPICE_UNAVAILABLE = (
     "SPICE needs Stanford CoreNLP models that pycocoevalcap downloads on first use; "
     "flowbridge runs offline, so SPICE is not computed"
 )
-CIDER_NEEDS_INPUTS = (
+_CIDER_NEEDS_INPUTS = (
     "CIDEr-D skipped: its document frequencies come from the references of all inputs scored "
     "together, and with a single input every idf is 0 (CIDEr-D would be 0 for any caption); "
     "score several inputs in one call"
@@ -62,7 +62,7 @@ Scores = tuple[dict[str, float], dict[str, list[float]]]
 Scorer = Callable[[dict, dict], Scores]
 
 
-class MeteorFailed(RuntimeError):
+class _MeteorFailed(RuntimeError):
     """METEOR's Java process failed; the message says how and what Java printed."""
 
 
@@ -109,12 +109,12 @@ def _meteor():
     waits forever. So nothing here takes that lock, and a held one is released at shut-down.
 
     Raises:
-        MeteorFailed: Java would not start, failed, or did not answer in time.
+        _MeteorFailed: Java would not start, failed, or did not answer in time.
     """
     try:
         scorer = import_scorer("meteor.meteor").Meteor()
     except OSError as exc:  # `java` found on PATH but not executable
-        raise MeteorFailed(f"METEOR skipped: could not start Java: {exc}") from exc
+        raise _MeteorFailed(f"METEOR skipped: could not start Java: {exc}") from exc
     try:
         _check_answers(scorer)
         yield functools.partial(_meteor_score, scorer)
@@ -137,14 +137,14 @@ def _check_answers(scorer) -> None:
     watchdog.start()
     try:
         _meteor_score(scorer, {0: ["a"]}, {0: ["a"]})
-    except MeteorFailed as exc:
+    except _MeteorFailed as exc:
         if not timed_out.is_set():
             raise
-        raise MeteorFailed(_timeout_reason()) from exc
+        raise _MeteorFailed(_timeout_reason()) from exc
     finally:
         watchdog.cancel()
     if timed_out.is_set():  # it answered just as the watchdog killed it
-        raise MeteorFailed(_timeout_reason())
+        raise _MeteorFailed(_timeout_reason())
 
 
 def _timeout_reason() -> str:
@@ -156,13 +156,13 @@ def _timeout_reason() -> str:
 
 
 def _meteor_score(scorer, gts: dict, res: dict) -> Scores:
-    """METEOR of each candidate and the aggregate, or :class:`MeteorFailed` saying why not."""
+    """METEOR of each candidate and the aggregate, or :class:`_MeteorFailed` saying why not."""
     # METEOR's protocol is line based: an empty hypothesis would desynchronise it.
     res = {key: [text or "."] for key, (text,) in res.items()}
     try:
         corpus, per_input = scorer.compute_score(gts, res)
     except (OSError, ValueError) as exc:  # a broken pipe; a dead process's "" read as a score
-        raise MeteorFailed(_failure(scorer, exc)) from exc
+        raise _MeteorFailed(_failure(scorer, exc)) from exc
     return {"METEOR": float(corpus)}, {"METEOR": list(per_input)}
 
 
@@ -277,12 +277,12 @@ def caption_scores(
             f"candidates has {len(cands)} inputs but references has {len(refs)}; give one "
             f"list of references per input"
         )
-    skipped = {"SPICE": SPICE_UNAVAILABLE}
+    skipped = {"SPICE": _SPICE_UNAVAILABLE}
     scorers: list[Scorer] = [_bleu, _rouge]
     if len(cands) > 1:
         scorers.append(_cider)
     else:
-        skipped["CIDEr-D"] = CIDER_NEEDS_INPUTS
+        skipped["CIDEr-D"] = _CIDER_NEEDS_INPUTS
     scores: dict[str, np.ndarray] = {}
     corpus: dict[str, float] = {}
     for scorer in scorers:
@@ -297,7 +297,7 @@ def caption_scores(
                 tables, totals = _score(meteor_scorer, cands, refs)
             scores.update(tables)
             corpus.update(totals)
-        except MeteorFailed as exc:
+        except _MeteorFailed as exc:
             # Keep the other metrics; a researcher who has Java expects METEOR, so say it loudly.
             reason = str(exc)
             warnings.warn(reason, RuntimeWarning, stacklevel=2)

@@ -29,7 +29,15 @@ import numpy as np
 from ._pycoco import import_scorer
 from .text import check_caption_sets, check_captions, ngrams
 
-__all__ = ["div_n", "unique_fraction", "novel_fraction", "mbleu", "self_cider", "cider_kernel"]
+__all__ = [
+    "div_n",
+    "unique_fraction",
+    "novel_fraction",
+    "mbleu",
+    "self_cider",
+    "cider_kernel",
+    "document_frequency",
+]
 
 
 def div_n(captions: Sequence[Sequence[str]], n: int = 1) -> float:
@@ -101,7 +109,16 @@ def mbleu(captions: Sequence[Sequence[str]], n: int = 4) -> float:
     return float(np.mean(scores))
 
 
-def _document_frequency(documents: Sequence[Sequence[str]], n: int) -> Counter:
+def document_frequency(documents: Sequence[Sequence[str]], n: int = 4) -> Counter:
+    """In how many documents each 1- to ``n``-gram occurs: the ``df`` of :func:`cider_kernel`
+    (pass ``len(documents)`` as its ``num_docs``).
+
+    Args:
+        documents: one list of captions per document (CIDEr's documents are the reference
+            sets of the images), each caption already split into words joined by single
+            spaces, as :func:`~flowbridge.metrics.text.check_caption_sets` returns them.
+        n: the longest n-gram counted (4, as CIDEr-D).
+    """
     df: Counter = Counter()
     for doc in documents:
         df.update(
@@ -137,7 +154,9 @@ def cider_kernel(
             \, e^{-(\ell_i - \ell_j)^2 / 2\sigma^2}
 
     with :math:`v^m` the tf-idf vectors of m-grams (idf from ``df`` over ``num_docs``
-    documents) and :math:`\ell` the lengths.
+    documents) and :math:`\ell` the lengths. ``samples`` are captions split into words joined
+    by single spaces; ``df`` counts the documents each n-gram occurs in,
+    ``document_frequency(documents, n)`` with ``num_docs = len(documents)``.
     """
     log_docs = math.log(float(num_docs))
     vectors = [_tfidf(caption, df, log_docs, n) for caption in samples]
@@ -199,7 +218,7 @@ def self_cider(
             "self-CIDEr needs at least 2 documents for its n-gram document frequencies "
             "(with one, every idf is 0); give captions of several inputs or pass references"
         )
-    df = _document_frequency(docs, 4)
+    df = document_frequency(docs, 4)
     scores = []
     for samples in sets:
         kernel = cider_kernel(samples, df, len(docs))

@@ -19,29 +19,41 @@ from collections.abc import Iterable, Mapping, Sequence, Set
 
 import numpy as np
 
-__all__ = ["tokenize", "ngrams", "check_caption_sets", "check_captions"]
+__all__ = ["tokenize", "ngrams", "check_caption_sets", "check_captions", "combining_mark_ranges"]
 
-# Python's \w has letters and digits of every script but not combining marks (accents typed
-# separately, Indic vowel signs), which would split a word apart. Every mark Unicode assigns
-# lies in planes 0, 1 and 14 (the variation selectors).
+# Every mark Unicode assigns lies in planes 0, 1 and 14 (the variation selectors).
 _MARK_PLANES = (range(0x20000), range(0xE0000, 0xE1000))
 # English captions, the common case, need no Unicode tables: 4 times faster.
 _ASCII_WORD = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
 
 
 @functools.cache
-def _word() -> re.Pattern:
-    """The word pattern for any script, built on first use (the scan of the mark code points
-    takes ~30 ms). It matches "_", as ``\\w`` does: :func:`tokenize` removes those first."""
-    ranges: list[list[int]] = []
+def combining_mark_ranges() -> str:
+    r"""Every combining mark (Unicode category M: Mn, Mc, Me) as the inside of a regex
+    character class, e.g. ``"\u0300-\u036f..."``: put it in brackets, ``f"[{marks}]"``.
+
+    ``re`` has no ``\p{M}``, so the class is built from :mod:`unicodedata` (the Unicode version
+    of this Python), on first use and once per process: the scan of the code points takes
+    ~30-50 ms. Python's ``\w`` has letters and digits of every script but not these marks
+    (accents typed separately, Indic vowel signs), which would split a word apart; both
+    :func:`tokenize` and the text plugin's tokenizer add them to their words.
+    """
+    ranges: list[tuple[int, int]] = []
     for plane in _MARK_PLANES:
         for code in plane:
             if unicodedata.category(chr(code)).startswith("M"):
                 if ranges and ranges[-1][1] == code - 1:
-                    ranges[-1][1] = code
+                    ranges[-1] = (ranges[-1][0], code)
                 else:
-                    ranges.append([code, code])
-    char = "[\\w" + "".join(f"{chr(a)}-{chr(b)}" for a, b in ranges) + "]"
+                    ranges.append((code, code))
+    return "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in ranges)
+
+
+@functools.cache
+def _word() -> re.Pattern:
+    """The word pattern for any script, built on first use. It matches "_", as ``\\w`` does:
+    :func:`tokenize` removes those first."""
+    char = f"[\\w{combining_mark_ranges()}]"
     return re.compile(rf"{char}+(?:'{char}+)*")
 
 
@@ -49,7 +61,11 @@ def tokenize(text: str) -> list[str]:
     """Lowercase words of ``text`` in any script; punctuation is dropped (``"A dog's café."``
     -> ``["a", "dog's", "café"]``). Accents are composed first (NFC), so ``"café"`` typed
     either way is one word, and a curly apostrophe reads as a straight one. How this differs
-    from the COCO evaluation's PTBTokenizer: see :mod:`flowbridge.metrics.text`."""
+    from the COCO evaluation's PTBTokenizer: see :mod:`flowbridge.metrics.text`.
+
+    Not to be confused with ``flowbridge_text.tokenize``, the text domain's tokenizer, which
+    keeps punctuation marks as tokens (``["a", "dog's", "café", "."]``): a decoder learns to
+    write them, while caption metrics compare words only."""
     if not isinstance(text, str):
         raise TypeError(f"a caption must be a str, got {type(text).__name__} ({text!r:.60})")
     text = text.lower()

@@ -11,7 +11,7 @@ import pytest
 import torch
 from pycocoevalcap.cider.cider import Cider
 
-from flowbridge.metrics.diversity import _document_frequency, cider_kernel
+from flowbridge.metrics.diversity import cider_kernel, document_frequency
 from flowbridge.metrics.text import check_caption_sets
 from flowbridge_coco.cider import CiderD
 from flowbridge_coco.consensus import consensus_order, consensus_scores, nearest_neighbours
@@ -64,7 +64,7 @@ def test_cider_matches_the_pairwise_kernel_with_repeated_words(corpus):
     references = _captions(rng, 9) + ["a a dog a dog", "red dog"]
     kernel = cider_kernel(
         check_caption_sets([candidates + references])[0],
-        _document_frequency(check_caption_sets(corpus), 4),
+        document_frequency(check_caption_sets(corpus), 4),
         len(corpus),
     )
     ours = CiderD(corpus).similarity(candidates, references)

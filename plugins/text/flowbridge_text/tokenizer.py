@@ -22,6 +22,10 @@ and embeddings) are dropped, and so is a zero-width joiner outside a word or emo
 On ASCII text all this reduces to the regular expression ``\w+(?:'\w+)*|[^\w\s]`` on the
 lowercased text. Nothing is downloaded.
 
+Not to be confused with :func:`flowbridge.metrics.tokenize`, the caption metrics' word
+splitter, which drops punctuation (and splits words at hyphens): its ``"A dog's café."`` is
+``["a", "dog's", "café"]``, this one's ``["a", "dog's", "café", "."]``.
+
 Example:
     >>> tokenize("A dog's ball, (red)!")
     ['a', "dog's", 'ball', ',', '(', 'red', ')', '!']
@@ -33,52 +37,43 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
 from itertools import chain
 
+from flowbridge.metrics.text import combining_mark_ranges
+
 __all__ = ["tokenize", "detokenize"]
 
-
-def _mark_ranges() -> str:
-    r"""Every combining mark (category M*) as regex class ranges, e.g. ``"\u0300-\u036f..."``.
-
-    ``re`` has no ``\p{M}``, so the class is built from ``unicodedata`` (the Unicode version of
-    this Python). Marks exist only in planes 0, 1 and 14 (variation selectors); scanning those
-    takes ~50 ms at import, all 1.1 M code points ~250 ms.
-    """
-    marks = [
-        c
-        for c in chain(range(0x20000), range(0xE0000, 0xE1000))
-        if unicodedata.category(chr(c)).startswith("M")
-    ]
-    ranges: list[tuple[int, int]] = []
-    for c in marks:
-        if ranges and ranges[-1][1] == c - 1:
-            ranges[-1] = (ranges[-1][0], c)
-        else:
-            ranges.append((c, c))
-    return "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in ranges)
-
-
-_MARKS = _mark_ranges()
 _JOINERS = "\u200c\u200d"  # zero-width non-joiner and joiner: parts of words in many scripts
-# Emoji sequences approximated with `re` (exact grapheme clusters, UAX #29, would need the
-# third-party `regex` module's \X; for a caption vocabulary this covers the sequences in use):
-# a base, then marks (variation selectors U+FE0F are marks; so is the keycap U+20E3), skin-tone
-# modifiers U+1F3FB-1F3FF and tags U+E0020-E007F (subdivision flags), ZWJ to the next base.
-_EXTEND = f"[{_MARKS}\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f]"
-# An opening bracket takes nothing: detokenize writes the next token right after it, so a
-# bracket that took a following mark would turn "( ́" into one token on the way back.
-_BASE = rf"(?:[\U0001f1e6-\U0001f1ff]{{2}}|[^\w\s{_MARKS}{_JOINERS}([{{])"
-_WORD = rf"\w[\w{_MARKS}{_JOINERS}]*"
-_TOKEN = re.compile(
-    rf"{_WORD}(?:'{_WORD})*"  # a word, apostrophes inside
-    rf"|{_BASE}{_EXTEND}*(?:\u200d{_BASE}{_EXTEND}*)*"  # punctuation, symbol, emoji sequence
-    rf"|[([{{]"  # an opening bracket
-    rf"|[{_MARKS}]+"  # marks with no base before them
-)
+
+
+@functools.cache
+def _token_pattern() -> re.Pattern:
+    """The token pattern, built on first use: its class of combining marks
+    (:func:`flowbridge.metrics.text.combining_mark_ranges`, which the caption metrics share)
+    takes ~50 ms to build, which importing the plugin need not pay."""
+    marks = combining_mark_ranges()
+    # Emoji sequences approximated with `re` (exact grapheme clusters, UAX #29, would need the
+    # third-party `regex` module's \X; for a caption vocabulary this covers the sequences in
+    # use): a base, then marks (variation selectors U+FE0F are marks; so is the keycap U+20E3),
+    # skin-tone modifiers U+1F3FB-1F3FF and tags U+E0020-E007F (subdivision flags), ZWJ to the
+    # next base.
+    extend = f"[{marks}\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f]"
+    # An opening bracket takes nothing: detokenize writes the next token right after it, so a
+    # bracket that took a following mark would turn "( ́" into one token on the way back.
+    base = rf"(?:[\U0001f1e6-\U0001f1ff]{{2}}|[^\w\s{marks}{_JOINERS}([{{])"
+    word = rf"\w[\w{marks}{_JOINERS}]*"
+    return re.compile(
+        rf"{word}(?:'{word})*"  # a word, apostrophes inside
+        rf"|{base}{extend}*(?:\u200d{base}{extend}*)*"  # punctuation, symbol, emoji sequence
+        rf"|[([{{]"  # an opening bracket
+        rf"|[{marks}]+"  # marks with no base before them
+    )
+
+
 # Typographic apostrophes become "'" (so vocabularies match); a zero-width space separates
 # words; other invisible format characters carry no text.
 _NORMALISE = str.maketrans(
@@ -95,10 +90,12 @@ _NO_SPACE_AFTER = frozenset("([{")
 
 
 def tokenize(text: str) -> list[str]:
-    """Split ``text`` into lowercase NFC word and punctuation tokens (``[]`` for blank text)."""
+    """Split ``text`` into lowercase NFC word and punctuation tokens (``[]`` for blank text);
+    unlike :func:`flowbridge.metrics.tokenize`, which drops punctuation, it keeps it."""
     if not isinstance(text, str):
         raise TypeError(f"a text item must be a str, got {type(text).__name__} ({text!r:.80})")
-    return _TOKEN.findall(unicodedata.normalize("NFC", text.translate(_NORMALISE).lower()))
+    text = unicodedata.normalize("NFC", text.translate(_NORMALISE).lower())
+    return _token_pattern().findall(text)
 
 
 def detokenize(tokens: Sequence[str]) -> str:
