@@ -2,28 +2,31 @@
 
 from . import adversarial, flows
 from .bridge import Bridge
-from .checkpoint import load_bridge, save_bridge
+from .checkpoint import CheckpointError, load_bridge, save_bridge
 from .config import BridgeConfig, ConfigError, LossWeights, RunConfig, load_run_config
 from .domain import Domain, EncoderOutput, LatentSpec, PairedDataset, PairedSplit
 from .hookspecs import hookimpl
 from .plugins import PluginError
-from .training import Trainer, train
+from .training import NonFiniteLossError, Trainer, TrainingInterrupted, train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Bridge",
     "BridgeConfig",
+    "CheckpointError",
     "ConfigError",
     "LossWeights",
     "Domain",
     "EncoderOutput",
     "LatentSpec",
+    "NonFiniteLossError",
     "PairedDataset",
     "PairedSplit",
     "PluginError",
     "RunConfig",
     "Trainer",
+    "TrainingInterrupted",
     "adversarial",
     "flows",
     "hookimpl",

@@ -22,6 +22,9 @@ A checkpoint is a dict saved with :func:`torch.save` and read back with
     data              per training list ("a", "b", "unpaired_a", "unpaired_b"): its number
                       of items and a digest of some of them, which a resume checks (None for
                       a bare model; absent from older checkpoints)
+    training          {"world_size", "log_window"}: the number of processes that saved it and
+                      the running sums of the log window it left open (None for a bare
+                      model; absent from older checkpoints)
 
 :func:`load_bridge` rebuilds the domains through the plugin registry, so a checkpoint loads in
 any process where the same domain plugins are installed.
@@ -29,15 +32,12 @@ any process where the same domain plugins are installed.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import io
 import json
 import pickle
 import re
 import warnings
 import zipfile
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ from .config import BridgeConfig, ConfigError, from_dict, to_dict
 from .distributed import resolve_device
 from .domain import Domain
 from .files import atomic_write
-from .plugins import PluginError, get_domain
+from .plugins import PluginError, distribution_of, get_domain
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -62,6 +62,8 @@ __all__ = [
     "load_checkpoint",
     "domains_from_checkpoint",
     "load_bridge",
+    "weights_only_copy",
+    "first_line",
 ]
 
 CHECKPOINT_FORMAT = "flowbridge-checkpoint"
@@ -75,18 +77,10 @@ class CheckpointError(ValueError):
     """A file is not a (readable, compatible) flowbridge checkpoint; the message says why."""
 
 
-@functools.lru_cache(maxsize=1)
-def _distributions() -> dict[str, list[str]]:
-    return metadata.packages_distributions()
-
-
 def _plugin_version(domain: Domain) -> tuple[str | None, str | None]:
     """The distribution that ships ``domain``'s class, and its installed version."""
-    package = type(domain).__module__.split(".")[0]
-    for dist in _distributions().get(package, []):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            return dist, metadata.version(dist)
-    return None, None
+    dist = distribution_of(type(domain).__module__)
+    return (dist.metadata["Name"], dist.version) if dist else (None, None)
 
 
 def domain_record(domain: Domain) -> dict[str, Any]:
@@ -152,7 +146,7 @@ def check_savable(domain: Domain, configured: dict[str, Any]) -> None:
     except Exception as exc:  # whatever torch.save or the weights-only unpickler refuse
         raise PluginError(
             f"{label}: its state_dict() does not survive torch.save and "
-            f"torch.load(weights_only=True) ({_first_line(exc)}); keep only tensors, numbers, "
+            f"torch.load(weights_only=True) ({first_line(exc)}); keep only tensors, numbers, "
             f"strings, lists and dicts in it"
         ) from None
     try:  # what loading the checkpoint will do
@@ -160,7 +154,7 @@ def check_savable(domain: Domain, configured: dict[str, Any]) -> None:
     except Exception as exc:
         raise PluginError(
             f"{label}: a copy rebuilt from its options cannot load its own state_dict() "
-            f"({_first_line(exc)}); load_state_dict must read what state_dict returns"
+            f"({first_line(exc)}); load_state_dict must read what state_dict returns"
         ) from None
 
 
@@ -219,7 +213,10 @@ def save_bridge(bridge: Bridge, path: str | Path) -> Path:
     return save_checkpoint(path, bridge)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """``exc`` in one line for a message: its type and the first line of its text (for
+    torch's weights-only refusal, the line that names what it refused), at most 200
+    characters, without terminal colour codes."""
     # torch colours parts of its weights-only messages with terminal escape codes.
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
     # Its weights-only refusal starts with advice; the line that names what it refused is
@@ -270,11 +267,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{path} holds Python objects that a safe (weights-only) load refuses "
-            f"({_first_line(exc)}); {expected}"
+            f"({first_line(exc)}); {expected}"
         ) from None
     except Exception as exc:  # whatever a damaged archive makes torch raise
         raise CheckpointError(
-            f"{path} is truncated or corrupt ({_first_line(exc)}); {expected}"
+            f"{path} is truncated or corrupt ({first_line(exc)}); {expected}"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         found = (
@@ -338,7 +335,7 @@ def _domain(record: dict[str, Any], side: str, source: str) -> Domain:
     except Exception as exc:
         raise CheckpointError(
             f"{source}: domain {name!r} (side {side}, {type(domain).__qualname__}) cannot load "
-            f"its saved state ({_first_line(exc)}); the plugin's load_state_dict does not read "
+            f"its saved state ({first_line(exc)}); the plugin's load_state_dict does not read "
             f"what its state_dict wrote"
         ) from exc
     return domain
@@ -404,7 +401,7 @@ def load_bridge(path: str | Path, map_location: str | torch.device = "cpu") -> B
     except RuntimeError as exc:  # missing, unexpected or differently shaped weights
         raise CheckpointError(
             f"{path}: its weights do not fit the model its configuration and domains build "
-            f"({_first_line(exc)}); the file was edited, or written by a plugin version "
+            f"({first_line(exc)}); the file was edited, or written by a plugin version "
             f"whose networks differ from the installed one"
         ) from None
     return bridge.to(device).eval()

@@ -152,7 +152,11 @@ def setup(device_request: str) -> tuple[Distributed, torch.device]:
     if world <= 1:
         return Distributed(), device
     if not dist.is_available():
-        raise RuntimeError("WORLD_SIZE > 1 but this torch build has no torch.distributed")
+        raise RuntimeError(
+            f"WORLD_SIZE = {world} asks for {world} processes, but this torch build has no "
+            f"torch.distributed; run one process (unset WORLD_SIZE) or install a torch build "
+            f"with distributed support"
+        )
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import inspect
 import os
 import re
@@ -57,6 +58,8 @@ __all__ = [
     "datasets",
     "get_domain",
     "get_dataset",
+    "constructor_options",
+    "distribution_of",
 ]
 
 ENTRY_POINT_GROUP = "flowbridge"
@@ -133,18 +136,33 @@ def _entry_points() -> Iterable[metadata.EntryPoint]:
     return metadata.entry_points(group=ENTRY_POINT_GROUP)
 
 
+@functools.lru_cache(maxsize=1)
+def _packages_distributions() -> dict[str, list[str]]:
+    # Reads every installed distribution's file list: once per process.
+    return metadata.packages_distributions()
+
+
+def distribution_of(module: str) -> metadata.Distribution | None:
+    """The installed distribution whose top-level package holds ``module`` (a dotted module
+    name), if any: what shipped a plugin or a domain class."""
+    for name in _packages_distributions().get(module.split(".")[0], []):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            return metadata.distribution(name)
+    return None
+
+
+def _name_of(dist: metadata.Distribution | None) -> str | None:
+    return dist.metadata["Name"] if dist else None
+
+
 def _distribution_name(entry_point: metadata.EntryPoint) -> str | None:
     """The name of the distribution that installed ``entry_point`` (what to uninstall)."""
-    dist = getattr(entry_point, "dist", None)
-    return dist.metadata["Name"] if dist else None
+    return _name_of(getattr(entry_point, "dist", None))
 
 
 def _shipped_by(dist: metadata.Distribution | None) -> dict[str, str | None]:
     """``PluginInfo``'s ``distribution`` and ``version`` fields for ``dist`` (or none)."""
-    return {
-        "distribution": dist.metadata["Name"] if dist else None,
-        "version": dist.version if dist else None,
-    }
+    return {"distribution": _name_of(dist), "version": dist.version if dist else None}
 
 
 @dataclass(frozen=True)
@@ -239,16 +257,31 @@ def _did_you_mean(name: str, valid: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def constructor_options(cls: type) -> tuple[dict[str, Any], bool]:
+    """The options ``cls(**options)`` takes by name, each with its default
+    (``inspect.Parameter.empty`` for a required one), and whether it also takes any other
+    (``**options``).
+
+    Raises:
+        TypeError, ValueError: ``cls`` has no signature to read (as :func:`inspect.signature`).
+    """
+    parameters = inspect.signature(cls).parameters.values()
+    named = {
+        p.name: p.default for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+    return named, any(p.kind is p.VAR_KEYWORD for p in parameters)
+
+
 def _check_options(kind: _Kind, name: str, cls: type, options: dict[str, Any]) -> None:
     """Refuse the options that ``cls``'s constructor does not take, before calling it: Python's
     own TypeError names ``__init__``, but neither the valid options nor where they are set."""
     try:
-        parameters = inspect.signature(cls).parameters.values()
+        named, open_ended = constructor_options(cls)
     except (TypeError, ValueError):  # no signature to read: the call itself decides
         return
-    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+    if open_ended:
         return  # takes **options: the class checks them itself
-    valid = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    valid = list(named)
     unknown = [key for key in options if key not in valid]
     if not unknown:
         return
@@ -583,7 +616,7 @@ class Registry:
 
     def _info(self, name: str, plugin: object) -> PluginInfo:
         entry_point = self._loaded_from.get(name)
-        dist = getattr(entry_point, "dist", None) or _distribution_of(plugin)
+        dist = getattr(entry_point, "dist", None) or distribution_of(_module_of(plugin))
         return PluginInfo(
             name=name,
             plugin=plugin,
@@ -606,12 +639,10 @@ class Registry:
         )
 
 
-def _distribution_of(plugin: object) -> metadata.Distribution | None:
-    """The installed distribution whose top-level package holds ``plugin``, if any."""
+def _module_of(plugin: object) -> str:
+    """The module that holds ``plugin`` (a module itself, or an object's class)."""
     module = getattr(plugin, "__name__", None) if inspect.ismodule(plugin) else None
-    module = module or type(plugin).__module__
-    names = metadata.packages_distributions().get(module.split(".")[0], [])
-    return metadata.distribution(names[0]) if names else None
+    return module or type(plugin).__module__
 
 
 _current: Registry | None = None

@@ -17,7 +17,6 @@ many of them (it needs ``hypothesis``, part of flowbridge's ``test`` extra).
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -27,9 +26,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checkpoint import _first_line, weights_only_copy
+from .checkpoint import first_line, weights_only_copy
 from .domain import Domain, EncoderOutput, LatentSpec
-from .plugins import NAME_PATTERN
+from .plugins import NAME_PATTERN, constructor_options
 
 __all__ = ["CHECKS", "check_domain", "default_specs", "latent_specs"]
 
@@ -352,7 +351,7 @@ def _check_state(
             # torch's refusal spans lines of advice (weights_only=False) that do not apply.
             raise AssertionError(
                 "state_dict does not load with torch.load(weights_only=True); keep to tensors, "
-                f"numbers, strings, lists and dicts ({_first_line(exc)})"
+                f"numbers, strings, lists and dicts ({first_line(exc)})"
             ) from exc
         rebuilt.load_state_dict(loaded)
         _expect(_same(rebuilt.state_dict(), state), "load_state_dict did not restore the state")
@@ -456,11 +455,7 @@ def check_domain(
         _expect(rebuilt.options == domain.options, "type(d)(**d.options) has other options")
         # A constructor argument left out of options is lost in a checkpoint: the rebuilt
         # domain silently takes its default.
-        named = [
-            p.name
-            for p in inspect.signature(type(domain)).parameters.values()
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        ]
+        named, _ = constructor_options(type(domain))
         left_out = [name for name in named if name not in domain.options]
         _expect(
             not left_out,

@@ -294,3 +294,15 @@ def test_the_trainer_checks_its_domains_before_the_first_step(tmp_path, monkeypa
     with pytest.raises(PluginError, match=r"domain 'vector' \(VectorDomain\): its state_dict"):
         Trainer(config)
     assert not (tmp_path / "run").exists()
+
+
+def test_the_errors_train_and_load_bridge_raise_are_in_the_package_api():
+    import flowbridge
+    from flowbridge import checkpoint, training
+
+    assert flowbridge.CheckpointError is checkpoint.CheckpointError
+    assert flowbridge.NonFiniteLossError is training.NonFiniteLossError
+    assert flowbridge.TrainingInterrupted is training.TrainingInterrupted
+    assert {"CheckpointError", "NonFiniteLossError", "TrainingInterrupted"} <= set(
+        flowbridge.__all__
+    )

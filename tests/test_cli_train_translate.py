@@ -356,3 +356,16 @@ def test_a_diverging_cli_run_exits_1_naming_the_term(tmp_path, run_toml, capsys,
     assert err.startswith("flowbridge train: error: non-finite loss at step 1:")
     assert "rec_b = nan" in err and "no checkpoint was written" in err
     assert not (tmp_path / "nan" / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("flag", ["--temperature", "--component-temperature"])
+@pytest.mark.parametrize(
+    "value, message",
+    [("inf", "must be a finite number, got inf"), ("nan", "must be >= 0, got nan")],
+)
+def test_a_temperature_must_be_finite_and_not_negative(tmp_path, capsys, flag, value, message):
+    # argparse refuses it before the checkpoint is read.
+    argv = ["translate", "--checkpoint", str(tmp_path), "--from", "words", "--to", "vector"]
+    with pytest.raises(SystemExit):
+        main([*argv, flag, value, "red"])
+    assert f"{flag}: {message}" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from test_training_support import (  # noqa: F401
 
 from flowbridge.checkpoint import load_checkpoint
 from flowbridge.config import load_run_config
-from flowbridge.distributed import Distributed, resolve_device
+from flowbridge.distributed import Distributed, resolve_device, setup
 from flowbridge.training import Trainer
 
 # With posterior noise each rank draws its own, so two processes match one only in
@@ -110,3 +110,10 @@ def test_shards_split_the_global_batch_evenly():
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(ValueError, match="device must be"):
         resolve_device("tpu")
+
+
+def test_a_world_size_without_torch_distributed_says_how_to_run(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(torch.distributed, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="WORLD_SIZE = 2 asks for 2 processes.*unset WORLD_SIZE"):
+        setup("cpu")

@@ -156,3 +156,13 @@ def test_a_run_resumed_with_averaging_starts_its_average_from_the_raw_weights(tm
     assert plain.evaluation_bridge is plain.bridge
     weights = parameters(plain.bridge)
     assert all(torch.equal(weights[key], raw[key]) for key in raw)
+
+
+def test_a_different_average_is_refused_naming_the_first_tensor_that_differs():
+    with pytest.raises(ValueError, match="average's 'weight' vs model's 'layer.weight'"):
+        WeightAverage(Net(), nn.Linear(2, 1), decay=0.9)
+    # The average's list ends first: the model's next tensor is named against nothing.
+    half = nn.Module()
+    half.layer = nn.Linear(2, 1)
+    with pytest.raises(ValueError, match="average's nothing vs model's 'critic.weight'"):
+        WeightAverage(Net(), half, decay=0.9)

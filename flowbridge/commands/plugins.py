@@ -24,7 +24,8 @@ import sys
 from typing import Any
 
 from ..domain import Domain
-from ..plugins import PluginError, PluginInfo, current
+from ..plugins import PluginError, PluginInfo, constructor_options, current
+from ._errors import report
 
 __all__ = ["add_parser", "run", "describe_plugin"]
 
@@ -45,11 +46,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _options(cls: type) -> dict[str, Any]:
     """Constructor keyword options and their defaults (``None`` where there is none)."""
-    parameters = inspect.signature(cls.__init__).parameters.values()
+    named, _ = constructor_options(cls)
     return {
-        p.name: None if p.default is inspect.Parameter.empty else p.default
-        for p in parameters
-        if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        name: None if default is inspect.Parameter.empty else default
+        for name, default in named.items()
     }
 
 
@@ -101,8 +101,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         infos = current().plugins(include_broken=True)
     except PluginError as exc:  # FLOWBRIDGE_LOAD_PLUGINS names a plugin that is not installed
-        print(f"flowbridge plugins: {exc}", file=sys.stderr)
-        return 1
+        return report("plugins", exc, 1)
     # default=repr: an option default that JSON cannot hold is shown rather than crashing.
     print(json.dumps([describe_plugin(i, args.all) for i in infos], indent=2, default=repr))
     broken = [info for info in infos if info.error is not None]

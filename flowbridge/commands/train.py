@@ -10,6 +10,8 @@ import sys
 
 from . import positive_float, positive_int
 
+__all__ = ["EXAMPLES", "add_parser", "run"]
+
 EXAMPLES = """\
 examples:
   flowbridge train run.toml                      train as run.toml says

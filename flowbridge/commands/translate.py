@@ -6,7 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from . import positive_int
+from . import non_negative_float, positive_int
+
+__all__ = ["EXAMPLES", "add_parser", "run"]
 
 EXAMPLES = """\
 examples:
@@ -21,13 +23,6 @@ Inputs are read by the source domain (text: the argument itself; image: a file p
 Outputs are written by the target domain to --out plus its suffix (images: a PNG grid, one row
 per input; text: Markdown); text outputs are also printed. --seed makes the samples repeatable.
 """
-
-
-def _temperature(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
 
 
 def _option(text: str) -> tuple[str, object]:
@@ -60,11 +55,15 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--to", dest="target", required=True, metavar="B", help="output domain")
     parser.add_argument("--samples", type=positive_int, default=1, metavar="K", help="per input")
     parser.add_argument(
-        "--temperature", type=_temperature, default=1.0, metavar="T", help="residual noise scale"
+        "--temperature",
+        type=non_negative_float,
+        default=1.0,
+        metavar="T",
+        help="residual noise scale",
     )
     parser.add_argument(
         "--component-temperature",
-        type=_temperature,
+        type=non_negative_float,
         metavar="TC",
         help="temper only the choice of mixture component (a residual prior over a mixture); "
         "default: T. With T < 1 and TC = 1 each mode keeps its share",

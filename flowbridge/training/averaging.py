@@ -36,6 +36,23 @@ def _tensors(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
     return list(itertools.chain(module.named_parameters(), module.named_buffers()))
 
 
+def _check_same_names(ours: list[str], theirs: list[str]) -> None:
+    """Refuse an average whose parameters and buffers (in order) are not the model's,
+    naming the first that differs."""
+    if ours == theirs:
+        return
+    pairs = itertools.zip_longest(ours, theirs)  # None: the shorter list has ended
+    mine, its = (
+        "nothing" if name is None else repr(name)
+        for name in next((a, m) for a, m in pairs if a != m)
+    )
+    raise ValueError(
+        f"average and model must have the same parameters and buffers, in the same order; "
+        f"the first that differs is average's {mine} vs model's {its}: build both modules "
+        f"the same way"
+    )
+
+
 class WeightAverage:
     r"""Keeps ``average``'s weights the running average of ``model``'s.
 
@@ -57,8 +74,7 @@ class WeightAverage:
         if not 0 <= decay < 1:
             raise ValueError(f"decay must be in [0, 1), got {decay}")
         ours, theirs = _tensors(average), _tensors(model)
-        if [name for name, _ in ours] != [name for name, _ in theirs]:
-            raise ValueError("average and model must have the same parameters and buffers")
+        _check_same_names([name for name, _ in ours], [name for name, _ in theirs])
         self.module, self.decay = average, decay
         # Which tensors are averaged, fixed once: [averages], [weights] for the fused update.
         self._averages: list[torch.Tensor] = []

@@ -23,9 +23,7 @@ does an item that fails to collate mid-run (``train.collate_upfront = false``). 
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import json
 import math
 import sys
 import time
@@ -42,18 +40,32 @@ from tqdm.auto import tqdm
 
 from .. import distributed
 from ..bridge import Bridge
-from ..checkpoint import CHECKPOINT_NAME, CheckpointError, check_savable, save_checkpoint
+from ..checkpoint import CHECKPOINT_NAME, check_savable, save_checkpoint
 from ..config import LossWeights, RunConfig, to_dict
 from ..domain import Domain, PairedSplit
-from ..files import atomic_write
 from ..plugins import UnknownOptionError, datasets, get_domain
 from .averaging import WeightAverage
-from .data import BatchSampler, Stream, derive_seed, fit_domain, load_splits, partition
-from .resume import check_same_data, checkpoint_to_resume, load_optimizer_state
-from .rundir import CONFIG_NAME, check_out, locked, remove_stale_temp_files, stamp
+from .data import (
+    BatchSampler,
+    Partition,
+    Stream,
+    derive_seed,
+    fit_domain,
+    load_splits,
+    partition,
+)
+from .resume import (
+    check_same_data,
+    checkpoint_to_resume,
+    restore_models,
+    restore_rng,
+    rng_state,
+    warn_other_world_size,
+)
+from .rundir import check_out, check_unchanged, hold_out, prepare_out, stamp
 from .runlog import Means, RunLog
 from .schedule import scheduled_weights
-from .stopping import StopRequests, TrainingInterrupted, _StopNow
+from .stopping import StopNow, StopRequests, TrainingInterrupted
 
 __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "Callback", "train"]
 
@@ -165,6 +177,18 @@ def _no_domains(dataset: str) -> str:
     )
 
 
+def _item_sources(config: RunConfig, in_memory: bool) -> tuple[str, str]:
+    """What errors about an item call its training and validation split: the argument
+    (``train_data``, ``val_data``), or the dataset's split."""
+    if in_memory:
+        return "train_data", "val_data"
+    data = config.data
+    return (
+        f"{data.dataset}.split({data.train_split!r})",
+        f"{data.dataset}.split({data.val_split!r})",
+    )
+
+
 class Trainer:
     """Trains a :class:`~flowbridge.Bridge` as a :class:`~flowbridge.config.RunConfig` says.
 
@@ -230,7 +254,6 @@ class Trainer:
     ) -> None:
         """Fit the domains (or restore them), build the model, collate the data, resume."""
         config, cfg = self.config, self.config.train
-        names = (config.domains.a.name, config.domains.b.name)
         self.dist.check_divisible(cfg.batch_size, "train.batch_size")
         self.out = Path(cfg.out)
         self.checkpoint_path = self.out / CHECKPOINT_NAME
@@ -242,29 +265,59 @@ class Trainer:
 
         domains = tuple(_build_domain(config, side) for side in ("a", "b"))
         train_split, val_split = load_splits(config.data, domains, train_data, val_data)
-        # What errors about an item call its split: the argument, or the dataset's split.
-        if train_data is not None:
-            sources = ("train_data", "val_data")
-        else:
-            sources = tuple(
-                f"{config.data.dataset}.split({split!r})"
-                for split in (config.data.train_split, config.data.val_split)
-            )
+        sources = _item_sources(config, in_memory=train_data is not None)
         items = partition(train_split, cfg.paired_fraction, derive_seed(cfg.seed, "partition"))
+        self._fit_domains(domains, items, train_split, sources[0], checkpoint)
+        self._build_model(domains)
+        self._build_streams(domains, items, sources[0])
+        if checkpoint is not None:
+            check_same_data(
+                self.checkpoint_path, checkpoint.get("data"), self.data_fingerprint, sources[0]
+            )
+        self.unpaired_batch = cfg.unpaired_batch_size or cfg.batch_size
+        if self.unpaired:
+            self.dist.check_divisible(self.unpaired_batch, "train.unpaired_batch_size")
+        self._build_validation(domains, val_split, sources[1])
+        self._build_optimisers()
+        self._wrap_ddp()
+        self.step = 0
+        self._last_saved: int | None = None
+        self._train_means = Means()
+        self._seed_noise(derive_seed(cfg.seed, "noise", self.dist.rank))
+        if checkpoint is not None:
+            self._restore(checkpoint)
+        self._snapshot = self._rng_state()
+        self.val_terms: dict[str, float] | None = None
+
+    def _fit_domains(
+        self,
+        domains: tuple[Domain, Domain],
+        items: Partition,
+        train_split: PairedSplit,
+        source: str,
+        checkpoint: dict[str, Any] | None,
+    ) -> None:
+        """Fit each domain on its training items, or give it the fitted state (vocabulary) the
+        resumed run started with (not a refit); then check that a checkpoint can keep it."""
+        names = (self.config.domains.a.name, self.config.domains.b.name)
         for side, domain, other in zip("ab", domains, names[::-1], strict=True):
             if checkpoint is None:
-                fit_domain(domain, items, train_split, side, sources[0], other)
-            else:  # the fitted state (vocabulary) the run started with, not a refit
+                fit_domain(domain, items, train_split, side, source, other)
+            else:
                 domain.load_state_dict(checkpoint["domains"][side]["state"])
             # Now, not at the first save: a domain a checkpoint cannot keep would lose the run.
-            check_savable(domain, getattr(config.domains, side).options)
+            check_savable(domain, getattr(self.config.domains, side).options)
+
+    def _build_model(self, domains: tuple[Domain, Domain]) -> None:
+        """The bridge, from the run's fixed initialisation seed, and its weight average."""
+        config, cfg = self.config, self.config.train
         torch.manual_seed(derive_seed(cfg.seed, "init"))
         self.bridge = Bridge(*domains, config.model).to(self.device)
         self.average: WeightAverage | None = None
         if cfg.ema_decay:
             # A second model built the same way (not a deep copy: a domain need not be
             # copyable); its random initialisation is overwritten by the copy. The noise
-            # seed is set below, so the raw run is the same with or without the average.
+            # seed is set later, so the raw run is the same with or without the average.
             self.average = WeightAverage(
                 self.bridge,
                 Bridge(*domains, config.model).to(self.device),
@@ -273,15 +326,17 @@ class Trainer:
                 copied=("discriminators.",),
             )
 
-        upfront = cfg.collate_upfront
+    def _build_streams(self, domains: tuple[Domain, Domain], items: Partition, source: str) -> None:
+        """The paired and unpaired training streams, and the fingerprints a resume checks."""
+        cfg = self.config.train
 
-        def train_stream(domain, field: str) -> Stream:
+        def train_stream(domain: Domain, field: str) -> Stream:
             # Errors name an item by its place in the split, e.g. train_data.unpaired_b[1].
             return Stream(
                 domain,
                 getattr(items, field),
-                upfront,
-                lambda i: "{}.{}[{}]".format(sources[0], *items.origin(field, i)),
+                cfg.collate_upfront,
+                lambda i: "{}.{}[{}]".format(source, *items.origin(field, i)),
             )
 
         self.paired = (train_stream(domains[0], "a"), train_stream(domains[1], "b"))
@@ -299,13 +354,12 @@ class Trainer:
                 *((f"unpaired_{side}", stream) for side, stream in self.unpaired.items()),
             )
         }
-        if checkpoint is not None:
-            check_same_data(
-                self.checkpoint_path, checkpoint.get("data"), self.data_fingerprint, sources[0]
-            )
-        self.unpaired_batch = cfg.unpaired_batch_size or cfg.batch_size
-        if self.unpaired:
-            self.dist.check_divisible(self.unpaired_batch, "train.unpaired_batch_size")
+
+    def _build_validation(
+        self, domains: tuple[Domain, Domain], val_split: PairedSplit | None, source: str
+    ) -> None:
+        """The validation streams (rank 0 validates; ``None`` elsewhere or without pairs)."""
+        cfg = self.config.train
         self.validation = None
         if val_split is not None and len(val_split) and self.dist.is_main:
             size = min(len(val_split), cfg.val_size or len(val_split))
@@ -313,12 +367,15 @@ class Trainer:
                 Stream(
                     domain,
                     list(getattr(val_split, side))[:size],
-                    upfront,
-                    functools.partial("{}.{}[{}]".format, sources[1], side),
+                    cfg.collate_upfront,
+                    functools.partial("{}.{}[{}]".format, source, side),
                 )
                 for side, domain in zip("ab", domains, strict=True)
             )
 
+    def _build_optimisers(self) -> None:
+        """The batch samplers (one seeded generator for all) and the players' optimisers."""
+        config, cfg = self.config, self.config.train
         self.generator = torch.Generator().manual_seed(derive_seed(cfg.seed, "batches"))
         self.samplers = {"paired": BatchSampler(self.paired[0].size, self.generator)}
         for side, stream in self.unpaired.items():
@@ -329,34 +386,30 @@ class Trainer:
             self.critic_optimizer = _adam(
                 self.bridge.discriminators.parameters(), lr=cfg.discriminator_lr
             )
-        self.step_loss = _StepLoss(self.bridge, cfg.unpaired_weight)
+
+    def _wrap_ddp(self) -> None:
+        """The step's loss as a module (:attr:`model`), wrapped in DDP when data-parallel."""
+        self.step_loss = _StepLoss(self.bridge, self.config.train.unpaired_weight)
         self.model: nn.Module = self.step_loss
-        if self.dist.active:
-            # The critics are no part of the generator's gradient: DDP leaves them alone, and
-            # the critic step averages their gradients itself (Distributed.average_gradients).
-            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
-                self.model,
-                [
-                    name
-                    for name, _ in (*self.model.named_parameters(), *self.model.named_buffers())
-                    if name.startswith("bridge.discriminators.")
-                ],
-            )
-            self.model = DistributedDataParallel(
-                self.model,
-                device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                # Unpaired steps leave the other domain's parts out of the graph; DDP must
-                # then look for unused parameters (an extra graph traversal each step).
-                find_unused_parameters=bool(self.unpaired) or self._leaves_parameters_unused(),
-            )
-        self.step = 0
-        self._last_saved: int | None = None
-        self._train_means = Means()
-        self._seed_noise(derive_seed(cfg.seed, "noise", self.dist.rank))
-        if checkpoint is not None:
-            self._restore(checkpoint)
-        self._snapshot = self._rng_state()
-        self.val_terms: dict[str, float] | None = None
+        if not self.dist.active:
+            return
+        # The critics are no part of the generator's gradient: DDP leaves them alone, and
+        # the critic step averages their gradients itself (Distributed.average_gradients).
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+            self.model,
+            [
+                name
+                for name, _ in (*self.model.named_parameters(), *self.model.named_buffers())
+                if name.startswith("bridge.discriminators.")
+            ],
+        )
+        self.model = DistributedDataParallel(
+            self.model,
+            device_ids=[self.device.index] if self.device.type == "cuda" else None,
+            # Unpaired steps leave the other domain's parts out of the graph; DDP must
+            # then look for unused parameters (an extra graph traversal each step).
+            find_unused_parameters=bool(self.unpaired) or self._leaves_parameters_unused(),
+        )
 
     def _leaves_parameters_unused(self) -> bool:
         """Whether a paired batch leaves some parameter without a gradient (e.g. a domain
@@ -379,61 +432,35 @@ class Trainer:
 
     # -- RNG and checkpoints --------------------------------------------------------------------
     def _rng_state(self) -> dict[str, Any]:
-        return {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
-            "batches": self.generator.get_state(),
-            "samplers": {name: s.state_dict() for name, s in self.samplers.items()},
-        }
+        return rng_state(self.device, self.generator, self.samplers)
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
-        optimised = checkpoint.get("optimised_model")
-        self.bridge.load_state_dict(checkpoint["model"] if optimised is None else optimised)
-        if self.average is not None:
-            # A run that did not average before starts its average here.
-            if optimised is None:
-                self.average.reset()
-            else:
-                self.average.module.load_state_dict(checkpoint["model"])
-        load_optimizer_state(self.optimizer, checkpoint["optimizer"])
-        if self.critic_optimizer is not None:
-            if checkpoint.get("critic_optimizer") is None:
-                raise CheckpointError(
-                    f"{self.checkpoint_path} has no discriminator optimiser state to resume "
-                    f"the adversarial training with; start a new run in another out directory"
-                )
-            load_optimizer_state(self.critic_optimizer, checkpoint["critic_optimizer"])
+        restore_models(
+            checkpoint,
+            self.checkpoint_path,
+            self.bridge,
+            self.average,
+            self.optimizer,
+            self.critic_optimizer,
+        )
         self.step = checkpoint["step"]
         self._last_saved = self.step
-        rng, rank = checkpoint["rng"], self.dist.rank
-        if rank < len(rng["torch"]):
-            torch.set_rng_state(rng["torch"][rank])
-        else:  # a rank the saved run did not have: fresh, but reproducible
-            self._seed_noise(derive_seed(self.config.train.seed, "noise", rank, self.step))
-        if self.device.type == "cuda" and rng["cuda"] and rank < len(rng["cuda"]):
-            torch.cuda.set_rng_state(rng["cuda"][rank], self.device)
-        self.generator.set_state(rng["batches"])
-        for name, sampler in self.samplers.items():
-            if name not in rng["samplers"]:
-                raise CheckpointError(f"{self.checkpoint_path} has no state for batches {name!r}")
-            sampler.load_state_dict(rng["samplers"][name])
+        restore_rng(
+            checkpoint["rng"],
+            self.checkpoint_path,
+            rank=self.dist.rank,
+            device=self.device,
+            generator=self.generator,
+            samplers=self.samplers,
+            fresh_seed=derive_seed(self.config.train.seed, "noise", self.dist.rank, self.step),
+        )
         training = checkpoint.get("training") or {}  # None before checkpoints kept it
         if "log_window" in training:
             self._train_means.load_state_dict(training["log_window"])
-        self._note_world_size(training.get("world_size"))
-
-    def _note_world_size(self, saved: int | None) -> None:
-        """Say (rank 0) when a run resumes with another number of processes than it was saved
-        with: legitimate, but each process draws its own posterior noise, so the run goes on
-        differently from one that kept its number of processes."""
-        if saved is None or saved == self.dist.world_size or not self.dist.is_main:
-            return
-        warnings.warn(
-            f"{self.checkpoint_path} was saved by a run of {saved} process(es) and resumes "
-            f"with {self.dist.world_size}: it goes on with the same batches, but not "
-            f"bit-identical to the run it continues (each process draws its own noise)",
-            stacklevel=5,
-        )
+        if self.dist.is_main:
+            warn_other_world_size(
+                self.checkpoint_path, training.get("world_size"), self.dist.world_size
+            )
 
     @property
     def evaluation_bridge(self) -> Bridge:
@@ -715,7 +742,12 @@ class Trainer:
         started = time.perf_counter()
         if self.step >= cfg.steps:
             return self._nothing_to_train(started)
-        held = self._hold_out()
+        held = hold_out(
+            self.out,
+            self.dist,
+            self.device,
+            lambda: check_unchanged(self.checkpoint_path, self._checkpoint_stamp),
+        )
         bar = tqdm(
             total=cfg.steps,
             initial=self.step,
@@ -727,13 +759,13 @@ class Trainer:
         stop = StopRequests(announce=self.dist.is_main)
         try:
             if self.dist.is_main:
-                self._prepare_out()
+                prepare_out(self.out, self.log, self.step, to_dict(self.config))
             with stop.handling():
                 last_terms = self._loop(stop, started, bar)
                 self._validate_and_log(started)
                 checkpoint = self.save()
             finished = True
-        except _StopNow as now:
+        except StopNow as now:
             raise TrainingInterrupted(now.signal_number, self.step, checkpoint=False) from None
         except KeyboardInterrupt:
             # Other ranks may be anywhere in their step: no collective call here. A signal's
@@ -747,16 +779,7 @@ class Trainer:
             held.close()
         if stop.received is not None:  # it came during the final validation or checkpoint
             raise TrainingInterrupted(stop.received, self.step, checkpoint=True)
-        return TrainResult(
-            step=self.step,
-            terms=last_terms,
-            val_terms=self.val_terms,
-            wall_time=time.perf_counter() - started,
-            out=self.out if self.dist.is_main else None,
-            checkpoint=checkpoint,
-            log=self.log.path if self.dist.is_main else None,
-            bridge=self.evaluation_bridge,
-        )
+        return self._result(started, last_terms, self.val_terms, checkpoint)
 
     def _nothing_to_train(self, started: float) -> TrainResult:
         """The result of a resume whose checkpoint is already at ``train.steps`` or past it:
@@ -770,63 +793,29 @@ class Trainer:
                 stacklevel=3,
             )
         self.dist.close(barrier=True)
+        checkpoint = self.checkpoint_path if self.dist.is_main else None
+        return self._result(started, {}, None, checkpoint)
+
+    def _result(
+        self,
+        started: float,
+        terms: dict[str, float],
+        val_terms: dict[str, float] | None,
+        checkpoint: Path | None,
+    ) -> TrainResult:
+        """What :meth:`run` returns, timed from ``started``; the run directory and log only on
+        rank 0, as ``checkpoint`` is."""
+        main = self.dist.is_main
         return TrainResult(
             step=self.step,
-            terms={},
-            val_terms=None,
+            terms=terms,
+            val_terms=val_terms,
             wall_time=time.perf_counter() - started,
-            out=self.out if self.dist.is_main else None,
-            checkpoint=self.checkpoint_path if self.dist.is_main else None,
-            log=self.log.path if self.dist.is_main else None,
+            out=self.out if main else None,
+            checkpoint=checkpoint,
+            log=self.log.path if main else None,
             bridge=self.evaluation_bridge,
         )
-
-    def _hold_out(self) -> contextlib.ExitStack:
-        """Lock the run directory on rank 0 for the span of :meth:`run` (closing the returned
-        stack releases it). Every rank learns whether rank 0 got it, so that a refusal stops
-        all of them, not rank 0 alone."""
-        held = contextlib.ExitStack()
-        refusal = None
-        try:
-            if self.dist.is_main:
-                try:
-                    held.enter_context(locked(self.out))
-                    self._check_checkpoint_unchanged()
-                except Exception as exc:  # every rank must hear of it, whatever it is
-                    refusal = exc
-            if self.dist.largest(int(refusal is not None), self.device):
-                raise refusal or FileExistsError(
-                    f"rank 0 could not take the run directory {self.out} (see its error)"
-                )
-        except BaseException:
-            held.close()
-            self.dist.close()
-            raise
-        return held
-
-    def _check_checkpoint_unchanged(self) -> None:
-        """Refuse to run if another run wrote the checkpoint after this trainer was built from
-        what was there (a Trainer built while that run still held the directory): going on
-        would overwrite that run's newer steps with this one's."""
-        if stamp(self.checkpoint_path) == self._checkpoint_stamp:
-            return
-        raise FileExistsError(
-            f"{self.checkpoint_path} was written by another run after this trainer was built "
-            f"(from {'no checkpoint' if self._checkpoint_stamp is None else 'an older one'}); "
-            f"build the trainer again to resume what is there now (--resume, resume=True), "
-            f"or choose another out directory"
-        )
-
-    def _prepare_out(self) -> None:
-        """With the run directory locked (rank 0): remove what killed writes left, make the
-        log this run's, and record the run's config."""
-        remove_stale_temp_files(self.out, (CHECKPOINT_NAME, CONFIG_NAME, self.log.path.name))
-        if self.step:
-            self.log.truncate(self.step)
-        else:
-            self.log.set_aside_abandoned()
-        config_text = json.dumps(to_dict(self.config), indent=2).encode()
-        atomic_write(self.out / CONFIG_NAME, lambda file: file.write(config_text))
 
     def _stop_requested(self, stop: StopRequests) -> int | None:
         """The signal that asks the run to stop after this step, agreed across ranks (one

@@ -1,24 +1,42 @@
-"""Whether a run configured now may resume a checkpoint, and restoring its optimisers.
+"""Whether a run configured now may resume a checkpoint, and restoring a run's state from it.
 
 A resume must continue the *same* run: the same domains and model (the weights must fit them),
 the same data settings and training items, and the train settings that decide which items are
 pairs and which batches are drawn (:data:`BATCH_SETTINGS`, and whether ``unpaired_weight`` is
 0). Every other train setting may change — more ``steps``, another ``max_seconds``, a lower
 ``lr`` after a NaN — which is what resuming is for. A refusal lists every difference at once.
+
+Once a trainer is built, :func:`restore_models` and :func:`restore_rng` put the checkpoint's
+weights, optimiser states and random streams back (:func:`rng_state` is what it saves of the
+latter), so that the resumed run draws the batches and noise the straight run would have.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..bridge import Bridge
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..config import ConfigError, RunConfig, from_dict, to_dict
+from .averaging import WeightAverage
+from .data import BatchSampler
 from .rundir import CONFIG_NAME
 
-__all__ = ["BATCH_SETTINGS", "checkpoint_to_resume", "check_same_data", "load_optimizer_state"]
+__all__ = [
+    "BATCH_SETTINGS",
+    "checkpoint_to_resume",
+    "check_same_data",
+    "load_optimizer_state",
+    "restore_models",
+    "restore_rng",
+    "rng_state",
+    "warn_other_world_size",
+]
 
 #: Train settings a resume must keep: they decide which items are pairs (the partition) and
 #: the batches drawn from them. ``unpaired_weight`` must keep only whether it is 0.
@@ -148,3 +166,94 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]
     optimizer.load_state_dict(state)
     for group, own in zip(optimizer.param_groups, kernels, strict=True):
         group.update(own)
+
+
+def restore_models(
+    checkpoint: dict[str, Any],
+    path: Path,
+    bridge: Bridge,
+    average: WeightAverage | None,
+    optimizer: torch.optim.Optimizer,
+    critic_optimizer: torch.optim.Optimizer | None,
+) -> None:
+    """Load the weights the optimiser steps into ``bridge``, the saved average into
+    ``average`` (a run that did not average before starts its average here), and the
+    optimisers' states, from the checkpoint at ``path``.
+
+    Raises:
+        CheckpointError: an adversarial run resumes a checkpoint without a critic optimiser.
+    """
+    optimised = checkpoint.get("optimised_model")
+    bridge.load_state_dict(checkpoint["model"] if optimised is None else optimised)
+    if average is not None:
+        if optimised is None:
+            average.reset()
+        else:
+            average.module.load_state_dict(checkpoint["model"])
+    load_optimizer_state(optimizer, checkpoint["optimizer"])
+    if critic_optimizer is not None:
+        if checkpoint.get("critic_optimizer") is None:
+            raise CheckpointError(
+                f"{path} has no discriminator optimiser state to resume "
+                f"the adversarial training with; start a new run in another out directory"
+            )
+        load_optimizer_state(critic_optimizer, checkpoint["critic_optimizer"])
+
+
+def rng_state(
+    device: torch.device, generator: torch.Generator, samplers: Mapping[str, BatchSampler]
+) -> dict[str, Any]:
+    """This process's random streams: torch's (and CUDA's on a GPU), the batch generator's
+    and each sampler's (what a checkpoint's ``rng`` keeps, gathered over ranks)."""
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        "batches": generator.get_state(),
+        "samplers": {name: s.state_dict() for name, s in samplers.items()},
+    }
+
+
+def restore_rng(
+    rng: dict[str, Any],
+    path: Path,
+    *,
+    rank: int,
+    device: torch.device,
+    generator: torch.Generator,
+    samplers: Mapping[str, BatchSampler],
+    fresh_seed: int,
+) -> None:
+    """Put back rank ``rank``'s random streams from a checkpoint's ``rng`` (every rank's
+    :func:`rng_state`); a rank the saved run did not have seeds torch with ``fresh_seed``
+    (fresh, but reproducible).
+
+    Raises:
+        CheckpointError: the checkpoint at ``path`` has no state for one of ``samplers``.
+    """
+    if rank < len(rng["torch"]):
+        torch.set_rng_state(rng["torch"][rank])
+    else:
+        torch.manual_seed(fresh_seed)
+    if device.type == "cuda" and rng["cuda"] and rank < len(rng["cuda"]):
+        torch.cuda.set_rng_state(rng["cuda"][rank], device)
+    generator.set_state(rng["batches"])
+    for name, sampler in samplers.items():
+        if name not in rng["samplers"]:
+            raise CheckpointError(f"{path} has no state for batches {name!r}")
+        sampler.load_state_dict(rng["samplers"][name])
+
+
+def warn_other_world_size(path: Path, saved: int | None, world_size: int) -> None:
+    """Say when a run resumes with another number of processes than it was saved with:
+    legitimate, but each process draws its own posterior noise, so the run goes on
+    differently from one that kept its number of processes. ``saved`` is ``None`` in
+    checkpoints from before it was kept."""
+    if saved is None or saved == world_size:
+        return
+    warnings.warn(
+        f"{path} was saved by a run of {saved} process(es) and resumes "
+        f"with {world_size}: it goes on with the same batches, but not "
+        f"bit-identical to the run it continues (each process draws its own noise)",
+        # Trainer(...) -> __init__ -> _build -> _restore -> here: the caller's line.
+        stacklevel=5,
+    )

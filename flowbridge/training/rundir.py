@@ -12,25 +12,45 @@ stale lock. A kill in the middle of an atomic write leaves its hidden temporary 
 files once the lock says no other run can be writing them. And a trainer built before another
 run wrote the directory must not overwrite that run's newer steps: :func:`stamp` tells a
 replaced checkpoint from the one the trainer read.
+
+:func:`hold_out` takes the directory for a (possibly data-parallel) run, and
+:func:`prepare_out` readies it once held.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
-from ..files import nearest_existing, temp_files
+import torch
+
+from ..checkpoint import CHECKPOINT_NAME
+from ..distributed import Distributed
+from ..files import atomic_write, nearest_existing, temp_files
+from .runlog import RunLog
 
 try:
     import fcntl
 except ImportError:  # Windows: no flock, and no lock
     fcntl = None
 
-__all__ = ["CONFIG_NAME", "LOCK_NAME", "check_out", "locked", "remove_stale_temp_files", "stamp"]
+__all__ = [
+    "CONFIG_NAME",
+    "LOCK_NAME",
+    "check_out",
+    "check_unchanged",
+    "hold_out",
+    "locked",
+    "prepare_out",
+    "remove_stale_temp_files",
+    "stamp",
+]
 
 LOCK_NAME = ".lock"
 #: The run's settings as JSON: what ``flowbridge train OUT/config.json --resume`` reads.
@@ -107,3 +127,55 @@ def remove_stale_temp_files(out: Path, names: Iterable[str]) -> None:
     for name in names:
         for path in temp_files(out / name):
             path.unlink(missing_ok=True)
+
+
+def check_unchanged(checkpoint: Path, seen: tuple[int, int, int] | None) -> None:
+    """Refuse to run if another run wrote ``checkpoint`` after a trainer was built from what
+    was there (its :func:`stamp` then, ``seen``; a Trainer built while that run still held
+    the directory): going on would overwrite that run's newer steps with this one's."""
+    if stamp(checkpoint) == seen:
+        return
+    raise FileExistsError(
+        f"{checkpoint} was written by another run after this trainer was built "
+        f"(from {'no checkpoint' if seen is None else 'an older one'}); "
+        f"build the trainer again to resume what is there now (--resume, resume=True), "
+        f"or choose another out directory"
+    )
+
+
+def hold_out(
+    out: Path, dist: Distributed, device: torch.device, check: Callable[[], None]
+) -> contextlib.ExitStack:
+    """Lock ``out`` on rank 0 and run ``check`` there (closing the returned stack releases
+    the lock). Every rank learns whether rank 0 got it, so that a refusal stops all of them,
+    not rank 0 alone; on a refusal ``dist`` is closed."""
+    held = contextlib.ExitStack()
+    refusal = None
+    try:
+        if dist.is_main:
+            try:
+                held.enter_context(locked(out))
+                check()
+            except Exception as exc:  # every rank must hear of it, whatever it is
+                refusal = exc
+        if dist.largest(int(refusal is not None), device):
+            raise refusal or FileExistsError(
+                f"rank 0 could not take the run directory {out} (see its error)"
+            )
+    except BaseException:
+        held.close()
+        dist.close()
+        raise
+    return held
+
+
+def prepare_out(out: Path, log: RunLog, step: int, config: dict[str, Any]) -> None:
+    """With ``out`` locked (rank 0): remove what killed writes left, make ``log`` this run's
+    (cut back to ``step``, or a new one), and record the run's ``config`` (a plain dict)."""
+    remove_stale_temp_files(out, (CHECKPOINT_NAME, CONFIG_NAME, log.path.name))
+    if step:
+        log.truncate(step)
+    else:
+        log.set_aside_abandoned()
+    config_text = json.dumps(config, indent=2).encode()
+    atomic_write(out / CONFIG_NAME, lambda file: file.write(config_text))

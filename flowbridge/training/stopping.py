@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Iterator
 
-__all__ = ["StopRequests", "TrainingInterrupted"]
+__all__ = ["StopNow", "StopRequests", "TrainingInterrupted"]
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -46,7 +46,7 @@ class TrainingInterrupted(KeyboardInterrupt):
         return 128 + int(self.signal)
 
 
-class _StopNow(BaseException):
+class StopNow(BaseException):
     """Raised by the handler on a second signal; the trainer turns it into
     :class:`TrainingInterrupted` (the handler does not know the step)."""
 
@@ -71,7 +71,7 @@ class StopRequests:
 
     def _handle(self, signal_number: int, frame) -> None:
         if self.received is not None:
-            raise _StopNow(signal_number)
+            raise StopNow(signal_number)
         self.received = signal_number
         if self.announce:
             name = signal.Signals(signal_number).name
