@@ -72,8 +72,8 @@ import torch
 from einops import rearrange, reduce, repeat
 from torch import nn
 
-from ._checks import check_positive_int
 from .adversarial import discriminator_hinge_loss, frozen_scores, generator_hinge_loss
+from .checks import check_positive_int
 from .config import BridgeConfig, LossWeights
 from .contrastive import density_nce, info_nce
 from .domain import Domain, EncoderOutput, LatentSpec

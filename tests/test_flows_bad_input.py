@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from flowbridge._checks import check_positive_int, check_positive_number
+from flowbridge.checks import check_positive_int, check_positive_number
 from flowbridge.flows import (
     AdditiveCoupling,
     AffineCoupling,

@@ -10,7 +10,7 @@ import torch
 from nflows.transforms import Transform
 from torch import nn
 
-from .._checks import check_context, check_vectors
+from ..checks import check_context, check_vectors
 
 __all__ = ["Chain", "FlowTransform", "HalvesTransform", "split_halves"]
 

@@ -2,7 +2,7 @@ r"""The shared bijection f that carries a shared code from domain A's space to d
 
 from __future__ import annotations
 
-from .._checks import check_positive_int
+from ..checks import check_positive_int
 from .base import Chain, FlowTransform
 from .coupling import AdditiveCoupling, AffineCoupling
 from .elementwise import GlobalScale

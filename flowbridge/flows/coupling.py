@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_positive_int
+from ..checks import check_positive_int
 from .base import HalvesTransform
 from .nn import MLP, scale_activation
 

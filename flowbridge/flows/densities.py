@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_context, check_positive_int, check_positive_number, check_vectors
+from ..checks import check_context, check_positive_int, check_positive_number, check_vectors
 from .nn import MLP
 
 __all__ = [

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_positive_int
+from ..checks import check_positive_int
 from .base import FlowTransform
 from .nn import MLP, scale_activation
 

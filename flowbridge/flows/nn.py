@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_positive_int
+from ..checks import check_positive_int
 
 __all__ = ["MLP", "SCALE_ACTIVATIONS", "scale_activation"]
 

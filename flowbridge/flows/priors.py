@@ -39,7 +39,7 @@ import torch
 from einops import rearrange, repeat
 from nflows.distributions import Distribution
 
-from .._checks import check_context, check_positive_int, check_positive_number, check_vectors
+from ..checks import check_context, check_positive_int, check_positive_number, check_vectors
 from .base import Chain, FlowTransform
 from .coupling import AffineCoupling
 from .densities import (

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from flowbridge._checks import check_positive_int
+from flowbridge.checks import check_positive_int
 
 from .cider import CiderD
 

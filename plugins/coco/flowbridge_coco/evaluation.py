@@ -35,7 +35,7 @@ from typing import Any
 import torch
 
 from flowbridge import Bridge
-from flowbridge._checks import check_positive_int
+from flowbridge.checks import check_positive_int
 from flowbridge.files import atomic_write
 from flowbridge.metrics import (
     caption_scores,

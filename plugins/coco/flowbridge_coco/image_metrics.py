@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import torch
 
-from flowbridge._checks import check_positive_int, check_vectors
+from flowbridge.checks import check_positive_int, check_vectors
 
 __all__ = ["frechet_distance", "precision_recall", "image_feature_scores"]
 

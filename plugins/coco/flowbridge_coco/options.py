@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from flowbridge._checks import check_positive_int
+from flowbridge.checks import check_positive_int
 
 __all__ = ["CocoOptions", "MODES", "SPLITS", "KARPATHY_SPLITS"]
 

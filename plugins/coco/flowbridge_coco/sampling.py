@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from flowbridge import Bridge
-from flowbridge._checks import check_positive_int
+from flowbridge.checks import check_positive_int
 
 __all__ = ["batches", "sample_captions", "sample_images", "encode_shared"]
 

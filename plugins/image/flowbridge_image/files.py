@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from PIL import Image, ImageOps
 
-from flowbridge._checks import check_positive_int
+from flowbridge.checks import check_positive_int
 from flowbridge.files import atomic_write
 
 from .items import SIXTEEN_BIT_MODES, check_unit_range, pil_image_to_tensor

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from flowbridge._checks import check_positive_int
+from flowbridge.checks import check_positive_int
 from flowbridge.domain import Domain, PairedDataset, PairedSplit
 
 from .attributes import all_combinations, held_out_pairs, sample_attributes

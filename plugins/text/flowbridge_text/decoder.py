@@ -21,7 +21,7 @@ import torch
 from einops import rearrange, repeat
 from torch import nn
 
-from flowbridge._checks import check_vectors
+from flowbridge.checks import check_vectors
 from flowbridge.domain import LatentSpec
 
 from ._checks import check_tokens

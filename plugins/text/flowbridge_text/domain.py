@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from flowbridge._checks import check_positive_int, check_positive_number
+from flowbridge.checks import check_positive_int, check_positive_number
 from flowbridge.domain import Domain, LatentSpec
 
 from ._checks import check_tokens

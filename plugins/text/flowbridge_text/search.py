@@ -23,7 +23,7 @@ from collections.abc import Callable
 import torch
 from einops import rearrange, repeat
 
-from flowbridge._checks import check_positive_int, check_positive_number
+from flowbridge.checks import check_positive_int, check_positive_number
 from flowbridge.flows import draw_device
 
 from .decoder import TextDecoder

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from flowbridge._checks import check_positive_int
+from flowbridge.checks import check_positive_int
 
 from .tokenizer import tokenize
 

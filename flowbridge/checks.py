@@ -1,4 +1,6 @@
-"""Input checks shared by every public flow, prior and the bridge.
+"""Input checks shared by every public flow, prior and the bridge, and public for plugins:
+a domain or dataset that validates its options and tensors with them fails the same way the
+core does.
 
 Errors say what was expected, what was given, and (where it helps) what to do. Every public
 transform and prior checks its arguments on each call: a check costs one reduction over the
