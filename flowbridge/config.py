@@ -1,9 +1,10 @@
-"""Configuration dataclasses and their validated construction from plain dicts (TOML).
+"""Configuration dataclasses: every setting of a run, validated, and read from TOML.
 
 Every setting of a run lives in one object (:class:`RunConfig`) that is saved in its
-checkpoints, so a model reloads without guessing. ``from_dict`` rejects unknown keys and wrong
-types by their dotted name; :func:`load_run_config` reads a TOML file (or a run directory's
-``config.json``) on top of a preset.
+checkpoints, so a model reloads without guessing. Each dataclass checks its own values;
+``from_dict`` (:mod:`flowbridge.settings`) rejects unknown keys and wrong types by their
+dotted name; :func:`load_run_config` reads a TOML file (or a run directory's ``config.json``)
+on top of a preset.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ import itertools
 import json
 import math
 import sys
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from .flows import RESIDUAL_PRIORS, SCALE_ACTIVATIONS, SHARED_COUPLINGS, SHARED_PRIORS
+from .settings import ConfigError, from_dict, merge_settings, to_dict, type_ok
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,12 +41,6 @@ __all__ = [
     "merge_settings",
     "ConfigError",
 ]
-
-T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A configuration value is unknown, missing or of the wrong type; the message names it."""
 
 
 @dataclass
@@ -384,7 +378,7 @@ class TrainConfig:
         if not (
             isinstance(betas, (list, tuple))
             and len(betas) == 2
-            and all(_type_ok(b, float) and 0 <= b < 1 for b in betas)
+            and all(type_ok(b, float) and 0 <= b < 1 for b in betas)
         ):
             raise ConfigError(
                 f"adam_betas must be two numbers in [0, 1), (beta1, beta2) such as "
@@ -445,7 +439,7 @@ def _schedule_points(name: str, points: Any) -> tuple[tuple[int, float], ...]:
         if not (isinstance(p, (list, tuple)) and len(p) == 2):
             return False
         t, a = p
-        return _type_ok(t, int) and t >= 0 and _type_ok(a, float) and 0 <= a < math.inf
+        return type_ok(t, int) and t >= 0 and type_ok(a, float) and 0 <= a < math.inf
 
     if not (isinstance(points, (list, tuple)) and points and all(map(point, points))):
         raise ConfigError(
@@ -490,75 +484,6 @@ class RunConfig:
     domains: DomainsConfig = field(default_factory=DomainsConfig)
     model: BridgeConfig = field(default_factory=BridgeConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-
-
-def _type_ok(value: Any, annotation: Any) -> bool:
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, arg) for arg in typing.get_args(annotation))
-    if annotation is type(None):
-        return value is None
-    if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if origin in (list, tuple):
-        return isinstance(value, (list, tuple))
-    if origin is dict:
-        return isinstance(value, dict)
-    if annotation is Any:
-        return True
-    return isinstance(value, annotation)
-
-
-def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
-    """Build dataclass ``cls`` from ``data``, recursing into nested dataclasses.
-
-    Raises:
-        ConfigError: naming the dotted key for an unknown key or a wrongly typed value.
-    """
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{where or cls.__name__} must be a table/dict, got {type(data).__name__}"
-        )
-    hints = typing.get_type_hints(cls)
-    fields = {f.name for f in dataclasses.fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        dotted = f"{where}.{key}" if where else key
-        if key not in fields:
-            raise ConfigError(f"unknown setting {dotted!r}; known: {sorted(fields)}")
-        annotation = hints[key]
-        if dataclasses.is_dataclass(annotation):
-            kwargs[key] = from_dict(annotation, value, dotted)
-            continue
-        if not _type_ok(value, annotation):
-            shown = getattr(annotation, "__name__", str(annotation))
-            raise ConfigError(
-                f"setting {dotted!r} must be of type {shown}, got {type(value).__name__} "
-                f"({value!r})"
-            )
-        kwargs[key] = float(value) if annotation is float else value
-    try:
-        return cls(**kwargs)
-    except ConfigError as exc:
-        raise ConfigError(f"{where + ': ' if where else ''}{exc}") from None
-
-
-def to_dict(obj: Any) -> dict[str, Any]:
-    """The plain-dict (TOML/JSON/checkpoint-safe) form of a config dataclass."""
-    return dataclasses.asdict(obj)
-
-
-def merge_settings(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """``base`` updated by ``override``, tables merged key by key rather than replaced."""
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_settings(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
