@@ -65,20 +65,20 @@ class LossWeights:
     ``adversarial``         λG      generator hinge term :math:`-D(\hat x, s)` of each
                                     domain with a discriminator; 0 = no GAN (default);
                                     λ5·λ5_G in the original code
-    ``back_a``                      back-translation of *unpaired* A inputs: the NLL of
+    ``back_a``              λb,A    back-translation of *unpaired* A inputs: the NLL of
                                     :math:`x_A` decoded from the shared code of its own
                                     translation :math:`\hat x_B`, carried back through f
-    ``back_b``                      the same for unpaired B inputs
+    ``back_b``              λb,B    the same for unpaired B inputs
     ``contrastive``         λc      symmetric InfoNCE of :math:`f(s_A)` and :math:`s_B` on
                                     paired batches: each code must pick out its partner's
                                     among the batch's (:mod:`flowbridge.contrastive`;
                                     temperature :attr:`BridgeConfig.contrastive_temperature`)
-    ``prior_nce_a``                 InfoNCE of A's residual prior over the batch's contexts
+    ``prior_nce_a``         λn,A    InfoNCE of A's residual prior over the batch's contexts
                                     on paired batches: :math:`-\log` softmax over
                                     :math:`c_j` of :math:`\log p_A(r_A^{(i)} | c_j)` at
                                     j = i (:func:`flowbridge.contrastive.density_nce`;
                                     negatives :attr:`BridgeConfig.prior_nce_negatives`)
-    ``prior_nce_b``                 the same for B's residual prior
+    ``prior_nce_b``         λn,B    the same for B's residual prior
     ======================  ======  =====================================================
 
     A domain's cross-reconstruction is weighted ``cross + cross_<side>``: the original code
