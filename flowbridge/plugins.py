@@ -8,11 +8,12 @@ first time a registry is used, or are registered in code with :func:`register`.
 
 A plugin is validated as it registers: it must implement at least one hook, its hooks must be
 known and marked and must return nothing, and each class it passes to ``register`` must be a
-complete, well-named subclass of the right base. Any failure raises :class:`PluginError`
-naming the plugin and leaves no trace of it in the registry. An installed plugin that fails
-to load does not stop the others from loading, but the registry then refuses to be used: one
-:class:`PluginError` names every broken plugin and the distribution that installed it
-(:meth:`Registry.plugins` can list them instead, with their errors).
+complete, well-named subclass of the right base (the checks: :mod:`flowbridge._plugin_checks`).
+Any failure raises :class:`PluginError` naming the plugin and leaves no trace of it in the
+registry. An installed plugin that fails to load does not stop the others from loading, but the
+registry then refuses to be used: one :class:`PluginError` names every broken plugin and the
+distribution that installed it (:meth:`Registry.plugins` can list them instead, with their
+errors).
 
 Tests and notebooks that register plugins in code use :func:`isolated`, which swaps in a fresh
 :class:`Registry` so that registrations do not leak::
@@ -24,11 +25,9 @@ Tests and notebooks that register plugins in code use :func:`isolated`, which sw
 from __future__ import annotations
 
 import contextlib
-import difflib
 import functools
 import inspect
 import os
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
@@ -37,7 +36,22 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .config import ConfigError
+from ._plugin_checks import (
+    DATASET,
+    DOMAIN,
+    KINDS,
+    NAME_PATTERN,
+    Kind,
+    PluginError,
+    UnknownNameError,
+    UnknownOptionError,
+    check_class,
+    check_options,
+    check_unmarked,
+    constructor_options,
+    describe,
+    did_you_mean,
+)
 from .domain import Domain, PairedDataset
 
 __all__ = [
@@ -64,45 +78,6 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "flowbridge"
 ENV_VAR = "FLOWBRIDGE_LOAD_PLUGINS"
-# A leading "-" would read as a command-line option (``--from -x``), hence the first class.
-NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
-
-
-class PluginError(RuntimeError):
-    """A plugin failed to load, or registered something invalid. The message names it."""
-
-
-class UnknownNameError(KeyError, ValueError):
-    """No domain or dataset is registered under the name asked for; the message lists those
-    that are. A ``KeyError`` (a registry lookup) and a ``ValueError`` (bad user input)."""
-
-    def __str__(self) -> str:
-        # KeyError would print the repr of its message, quotes and escaped newlines included.
-        return str(self.args[0])
-
-
-class UnknownOptionError(ConfigError, TypeError):
-    """A domain or dataset was given an option its constructor does not take; the message
-    lists the options it does take. A ``ConfigError`` (the options come from a run config's
-    tables) and a ``TypeError`` (what Python raises for an unexpected keyword argument)."""
-
-
-@dataclass(frozen=True)
-class _Kind:
-    """One registry: the hook that fills it, the base class its entries subclass, and the
-    run config tables that hold its entries' options."""
-
-    what: str
-    hook: str
-    base: type
-    options_key: str
-
-
-_DOMAIN = _Kind(
-    "domain", "flowbridge_register_domains", Domain, "domains.a.options or domains.b.options"
-)
-_DATASET = _Kind("dataset", "flowbridge_register_datasets", PairedDataset, "data.options")
-_KINDS = (_DOMAIN, _DATASET)
 
 
 @dataclass(frozen=True)
@@ -190,131 +165,6 @@ def _wanted_entry_points() -> set[str] | None:
     return {name.strip() for name in value.split(",") if name.strip()}
 
 
-def _check_name(value: object, plugin: str, what: str, owner: str) -> str:
-    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
-        raise PluginError(
-            f"plugin {plugin!r}: {owner} has {what} {value!r}; expected a non-empty str of "
-            f"lowercase letters, digits, '_' and '-' (not starting with '_' or '-'), "
-            f"e.g. 'signal'"
-        )
-    return value
-
-
-def _check_class(cls: object, kind: _Kind, plugin: str) -> str:
-    """Validate one class passed to ``register``; return its registry name."""
-    if not isinstance(cls, type):
-        hint = (
-            f"; pass the class {type(cls).__name__} itself, not an instance"
-            if isinstance(cls, kind.base)
-            else ""
-        )
-        raise PluginError(
-            f"plugin {plugin!r} passed {cls!r} to register in {kind.hook}, expected a "
-            f"subclass of flowbridge.{kind.base.__name__}{hint}"
-        )
-    if not issubclass(cls, kind.base):
-        raise PluginError(
-            f"plugin {plugin!r} registered {cls.__qualname__} as a {kind.what}, but it is not a "
-            f"subclass of flowbridge.{kind.base.__name__}; derive it from that class"
-        )
-    owner = f"{kind.what} class {cls.__qualname__}"
-    abstract = sorted(getattr(cls, "__abstractmethods__", ()))
-    if abstract:
-        raise PluginError(f"plugin {plugin!r}: {owner} does not implement {', '.join(abstract)}")
-    name = _check_name(getattr(cls, "name", None), plugin, "name", owner)
-    if kind is _DOMAIN:
-        residual = cls.default_residual_features
-        if isinstance(residual, bool) or not isinstance(residual, int) or residual < 0:
-            raise PluginError(
-                f"plugin {plugin!r}: {owner} has default_residual_features {residual!r}; "
-                f"expected an int >= 0"
-            )
-    else:
-        pair = getattr(cls, "domains", None)
-        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-            raise PluginError(
-                f"plugin {plugin!r}: {owner} has domains {pair!r}; expected a pair of domain "
-                f"names, e.g. ('image', 'text')"
-            )
-        for domain_name in pair:
-            _check_name(domain_name, plugin, "a domain name", owner)
-        splits = cls.splits
-        if (
-            not isinstance(splits, (tuple, list))
-            or not splits
-            or not all(isinstance(s, str) and s for s in splits)
-        ):
-            raise PluginError(
-                f"plugin {plugin!r}: {owner} has splits {splits!r}; expected a non-empty tuple "
-                f"of split names, e.g. ('train', 'val', 'test')"
-            )
-    return name
-
-
-def _did_you_mean(name: str, valid: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the valid name closest to a misspelt one, else ``""``."""
-    close = difflib.get_close_matches(name, list(valid), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def constructor_options(cls: type) -> tuple[dict[str, Any], bool]:
-    """The options ``cls(**options)`` takes by name, each with its default
-    (``inspect.Parameter.empty`` for a required one), and whether it also takes any other
-    (``**options``).
-
-    Raises:
-        TypeError, ValueError: ``cls`` has no signature to read (as :func:`inspect.signature`).
-    """
-    parameters = inspect.signature(cls).parameters.values()
-    named = {
-        p.name: p.default for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    }
-    return named, any(p.kind is p.VAR_KEYWORD for p in parameters)
-
-
-def _check_options(kind: _Kind, name: str, cls: type, options: dict[str, Any]) -> None:
-    """Refuse the options that ``cls``'s constructor does not take, before calling it: Python's
-    own TypeError names ``__init__``, but neither the valid options nor where they are set."""
-    try:
-        named, open_ended = constructor_options(cls)
-    except (TypeError, ValueError):  # no signature to read: the call itself decides
-        return
-    if open_ended:
-        return  # takes **options: the class checks them itself
-    valid = list(named)
-    unknown = [key for key in options if key not in valid]
-    if not unknown:
-        return
-    described = ", ".join(f"{key!r}{_did_you_mean(key, valid)}" for key in unknown)
-    raise UnknownOptionError(
-        f"{kind.what} {name!r} has no option{'s' if len(unknown) > 1 else ''} "
-        f"{described}; its options are: {', '.join(valid) or 'none'}. "
-        f"Fix the option's name (in a run config: {kind.options_key})"
-    )
-
-
-def _check_unmarked(plugin: object, name: str) -> None:
-    """Reject functions named like a hook that lack ``@flowbridge.hookimpl``: pluggy would
-    silently skip them, and the plugin would register nothing."""
-    marker = f"{hookspecs.PROJECT}_impl"
-    for attr in dir(plugin):
-        if not attr.startswith(f"{hookspecs.PROJECT}_"):
-            continue
-        value = getattr(plugin, attr, None)
-        if inspect.isroutine(value) and not hasattr(value, marker):
-            raise PluginError(
-                f"plugin {name!r}: function {attr} looks like a hook but is not decorated with "
-                f"@flowbridge.hookimpl; decorate it (or rename it)"
-            )
-
-
-def _describe(plugin: object) -> str:
-    """How a message names a plugin object: ``module flowbridge_coco.plugin``."""
-    if inspect.ismodule(plugin):
-        return f"module {plugin.__name__}"
-    return f"{type(plugin).__qualname__} object"
-
-
 class Registry:
     """A pluggy plugin manager plus the validated domain and dataset registries.
 
@@ -329,7 +179,7 @@ class Registry:
         self._entry_points_pending = entry_points
         # name -> (class, plugin name) per kind; plugin name -> the entry point that loaded it
         # (for plugins registered in code: none).
-        self._tables: dict[str, dict[str, tuple[type, str]]] = {k.what: {} for k in _KINDS}
+        self._tables: dict[str, dict[str, tuple[type, str]]] = {k.what: {} for k in KINDS}
         self._loaded_from: dict[str, metadata.EntryPoint] = {}
         # Installed plugins that failed to load, by name (kept for the next try).
         self._broken: dict[str, _Failure] = {}
@@ -404,7 +254,7 @@ class Registry:
         return PluginError(f"{len(failures)} installed plugins failed to load:{listed}\n{fix}.")
 
     def _add(self, plugin: object, name: str, entry_point: metadata.EntryPoint | None) -> None:
-        _check_unmarked(plugin, name)
+        check_unmarked(plugin, name)
         try:
             self._pm.register(plugin, name=name)
         except (ValueError, pluggy.PluginValidationError) as exc:
@@ -426,11 +276,11 @@ class Registry:
                     else "register"
                 )
                 raise PluginError(
-                    f"plugin {name!r} ({_describe(plugin)}) implements none of the hooks "
+                    f"plugin {name!r} ({describe(plugin)}) implements none of the hooks "
                     f"({', '.join(self.hook_names)}), so it would register nothing; {fix} the "
                     f"module that defines the @flowbridge.hookimpl functions"
                 )
-            for kind in _KINDS:
+            for kind in KINDS:
                 self._collect(kind, plugin, name)
         except BaseException:
             self._remove(name)
@@ -438,12 +288,12 @@ class Registry:
         if entry_point is not None:
             self._loaded_from[name] = entry_point
 
-    def _collect(self, kind: _Kind, plugin: object, plugin_name: str) -> None:
+    def _collect(self, kind: Kind, plugin: object, plugin_name: str) -> None:
         """Run ``plugin``'s hook for ``kind`` alone and add what it registers."""
         table = self._tables[kind.what]
 
         def register(cls: Any) -> None:
-            name = _check_class(cls, kind, plugin_name)
+            name = check_class(cls, kind, plugin_name)
             if name in table:
                 other_cls, other = table[name]
                 by = "itself" if other == plugin_name else f"plugin {other!r}"
@@ -513,14 +363,14 @@ class Registry:
         if self._pm.is_registered(plugin):
             existing = self._pm.get_name(plugin)
             raise PluginError(
-                f"plugin {name!r}: {_describe(plugin)} is already registered as {existing!r}"
+                f"plugin {name!r}: {describe(plugin)} is already registered as {existing!r}"
                 f"{self._origin(existing)}; it needs no second registration (to register it "
                 f"again, unregister({existing!r}) first)"
             )
         if self._pm.has_plugin(name):
             other = self._pm.get_plugin(name)
             raise PluginError(
-                f"plugin {name!r}: that name is taken by {_describe(other)}{self._origin(name)}; "
+                f"plugin {name!r}: that name is taken by {describe(other)}{self._origin(name)}; "
                 f"pass another name, or unregister({name!r}) first (tests: use "
                 f"flowbridge.plugins.isolated() for a fresh registry)"
             )
@@ -550,28 +400,28 @@ class Registry:
         self._remove(name)
         return True
 
-    def _table(self, kind: _Kind) -> dict[str, type]:
+    def _table(self, kind: Kind) -> dict[str, type]:
         self._load_entry_points()
         return {name: cls for name, (cls, _) in sorted(self._tables[kind.what].items())}
 
     def domains(self) -> dict[str, type[Domain]]:
         """All registered domain classes by name, sorted."""
-        return self._table(_DOMAIN)
+        return self._table(DOMAIN)
 
     def datasets(self) -> dict[str, type[PairedDataset]]:
         """All registered dataset classes by name, sorted."""
-        return self._table(_DATASET)
+        return self._table(DATASET)
 
-    def _get(self, kind: _Kind, name: str, options: dict[str, Any]) -> Any:
+    def _get(self, kind: Kind, name: str, options: dict[str, Any]) -> Any:
         known = self._table(kind)
         if name not in known:
             listed = ", ".join(known) or (
                 f"none (is the plugin installed? is {ENV_VAR} set to leave it out?)"
             )
             raise UnknownNameError(
-                f"unknown {kind.what} {name!r}{_did_you_mean(name, known)}; registered: {listed}"
+                f"unknown {kind.what} {name!r}{did_you_mean(name, known)}; registered: {listed}"
             )
-        _check_options(kind, name, known[name], options)
+        check_options(kind, name, known[name], options)
         return known[name](**options)
 
     def get_domain(self, name: str, **options: Any) -> Domain:
@@ -582,7 +432,7 @@ class Registry:
             UnknownOptionError: its constructor takes no option of one of these names (the
                 message lists those it takes).
         """
-        return self._get(_DOMAIN, name, options)
+        return self._get(DOMAIN, name, options)
 
     def get_dataset(self, name: str, **options: Any) -> PairedDataset:
         """Instantiate the dataset registered as ``name`` with its options.
@@ -592,9 +442,9 @@ class Registry:
             UnknownOptionError: its constructor takes no option of one of these names (the
                 message lists those it takes).
         """
-        return self._get(_DATASET, name, options)
+        return self._get(DATASET, name, options)
 
-    def _owned(self, kind: _Kind, plugin_name: str) -> dict[str, type]:
+    def _owned(self, kind: Kind, plugin_name: str) -> dict[str, type]:
         table = self._tables[kind.what]
         return {n: cls for n, (cls, owner) in sorted(table.items()) if owner == plugin_name}
 
@@ -621,8 +471,8 @@ class Registry:
             name=name,
             plugin=plugin,
             hooks=tuple(sorted(h.name for h in self._pm.get_hookcallers(plugin) or ())),
-            domains=self._owned(_DOMAIN, name),
-            datasets=self._owned(_DATASET, name),
+            domains=self._owned(DOMAIN, name),
+            datasets=self._owned(DATASET, name),
             **_shipped_by(dist),
         )
 
