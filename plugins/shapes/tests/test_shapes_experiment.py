@@ -111,18 +111,46 @@ def _tiny_config(tmp_path, name):
     )
 
 
-def test_the_sweep_can_hold_the_mixture_weights_at_a_temperature_of_their_own(tmp_path, tiny_run):
+def test_the_sweep_can_hold_the_mixture_weights_at_a_temperature_of_their_own(
+    tmp_path, tiny_run, monkeypatch
+):
     with plugins.isolated(image_plugin, text_plugin, shapes_plugin):
         bridge = train(_tiny_config(tmp_path, "mixture")).bridge
     _, test = tiny_run
+    # Four steps leave the image prior's mixture weights nearly equal, and tempering equal
+    # weights changes no draw: make them unequal, so that τc visibly matters.
+    base = bridge.priors["a"].base
+    with torch.no_grad():
+        base.net[-1].bias[: base.components] = torch.linspace(0.0, 4.0, base.components)
+    drawn = []
+    translate = bridge.translate
+
+    def spy(*args, **options):
+        rows = translate(*args, **options)
+        drawn.append(
+            (
+                options["temperature"],
+                options["component_temperature"],
+                torch.stack([torch.stack(r) for r in rows]),
+            )
+        )
+        return rows
+
+    monkeypatch.setattr(bridge, "translate", spy)
 
     def sweep(**options):
-        return text_to_image_tradeoff(bridge, test, [0.5, 1.0], samples=3, inputs=4, **options)
+        drawn.clear()
+        text_to_image_tradeoff(bridge, test, [0.5, 1.0], samples=3, inputs=4, **options)
+        return {(t, tc): images for t, tc, images in drawn}
 
-    # Where τc equals τ the draws are the default's; the keyword reaches the bridge (the
-    # Gaussian prior of tiny_run has no mixture and says so).
-    assert sweep(component_temperature=1.0)[1] == sweep()[1]
-    assert sweep(component_temperature=0.5)[0] == sweep()[0]
+    default, held = sweep(), sweep(component_temperature=1.0)
+    # The sweep hands τc to the bridge unchanged at every τ.
+    assert list(default) == [(0.5, None), (1.0, None)]
+    assert list(held) == [(0.5, 1.0), (1.0, 1.0)]
+    # Where τc equals τ the draws are the default's; elsewhere the weights are tempered apart.
+    assert torch.equal(held[1.0, 1.0], default[1.0, None])
+    assert not torch.equal(held[0.5, 1.0], default[0.5, None])
+    # The Gaussian prior of tiny_run has no mixture, and says so.
     with pytest.raises(ValueError, match="has no mixture"):
         text_to_image_tradeoff(tiny_run[0], test, [1.0], 3, 4, component_temperature=1.0)
 

@@ -21,6 +21,7 @@ from flowbridge_shapes import (
     render,
     sample_images,
 )
+from flowbridge_shapes.metrics import attributes_kept
 
 RED_CIRCLE = {
     "shape": "circle",
@@ -126,6 +127,15 @@ def test_reconstruction_helpers():
     assert flipped["psnr"] == pytest.approx(10 * math.log10(1 / flipped["mse"]))
     got = caption_reconstruction(["a red circle", "a big box"], ["a crimson circle", "a big box"])
     assert got == {"exact": 0.5, "claims_kept": 1.0}
+    # What cannot be read is not kept, even where its reconstruction is unreadable alike: a
+    # blank image rebuilt blank, a caption without claims rebuilt word for word.
+    blank = torch.zeros(3, 32, 32)
+    assert image_reconstruction([blank, images[0]], [blank, images[0]])["attributes_kept"] == 0.5
+    assert attributes_kept([None, {"shape": "circle"}], [None, {"shape": "circle"}]) == 0.5
+    unparsed = caption_reconstruction(
+        ["hello there", "a red circle"], ["hello there", "a red circle"]
+    )
+    assert unparsed == {"exact": 1.0, "claims_kept": 0.5}
     with pytest.raises(ValueError, match="as many reconstructions"):
         caption_reconstruction(["a"], [])
 
