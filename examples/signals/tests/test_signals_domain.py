@@ -38,7 +38,13 @@ def test_the_decoder_uses_the_shared_code_at_every_scale():
     torch.manual_seed(0)
     decoder = SignalDomain(length=16, channels=2).build_decoder(LatentSpec(3, 2))
     shared = torch.randn(4, 3, requires_grad=True)
+    # Each FiLM layer (one per scale) is given the shared code itself.
+    seen = []
+    for film in decoder.film:
+        film.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
     out = decoder(shared, torch.randn(4, 2))
+    assert len(seen) == len(decoder.film) == 2
+    assert all(code is shared for code in seen)
     out.sum().backward()
     assert all(film.weight.grad.abs().sum() > 0 for film in decoder.film)
     assert shared.grad.abs().sum() > 0

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from flowbridge import Bridge, BridgeConfig
+from flowbridge.metrics import caption_scores
 from flowbridge_coco import CocoDataError, CocoDataset, evaluation
 from flowbridge_coco.evaluation import (
     CaptioningSettings,
@@ -84,6 +85,30 @@ def test_captioning_scores_obey_their_definitions(tiny_coco, mode):
     # The same seed gives the same captions.
     again = evaluate_captioning(bridge, dataset, "test", SETTINGS)
     assert again.captions == result.captions
+
+
+def test_consensus_scores_are_those_of_each_images_top_ranked_caption(tiny_coco, monkeypatch):
+    # Distinct candidates (an untrained bridge's samples are alike), so which one re-ranking
+    # puts first decides the consensus scores.
+    dataset = CocoDataset(
+        root=str(tiny_coco.root),
+        mode="features",
+        features="features.npy",
+        feature_ids="feature_ids.txt",
+    )
+    bridge = _bridge(dataset, encoder="features", feature_dim=8, hidden=8)
+    samples = ["purple hexagon dancing", dataset.split("train").b[0], "zzz"]
+    monkeypatch.setattr(
+        evaluation, "sample_captions", lambda bridge, items, k, **_: [samples] * len(items)
+    )
+    result = evaluate_captioning(bridge, dataset, "test", SETTINGS)
+    ranked = list(result.captions.values())
+    assert all(sorted(row) == sorted(samples) for row in ranked)
+    references = dataset.images("test").references
+    top = caption_scores([row[:1] for row in ranked], references, meteor=False)
+    assert result.metrics["consensus"] == top["mean"]
+    assert result.metrics["consensus_corpus"] == top["corpus"]
+    assert result.metrics["consensus"] != result.metrics["mean_of_k"]  # the pick matters here
 
 
 def test_text_to_image_writes_grids_and_scores_with_an_extractor(tiny_coco, tmp_path):

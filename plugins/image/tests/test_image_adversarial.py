@@ -64,7 +64,15 @@ def registered():
 
 @pytest.mark.usefixtures("registered")
 def test_text_to_image_trains_the_critic_and_resumes_exactly(tmp_path):
-    straight = Trainer(config(tmp_path / "straight", 4), pairs()).run()
+    trainer = Trainer(config(tmp_path / "straight", 4), pairs())
+    critic = {
+        k: p.detach().clone() for k, p in trainer.bridge.discriminators["b"].named_parameters()
+    }
+    straight = trainer.run()
+    # The critic learnt: its parameters moved (not only its spectral norm's power-iteration
+    # buffers, which move in any forward pass), as its own Adam stepped them.
+    trained = dict(straight.bridge.discriminators["b"].named_parameters())
+    assert any(not torch.equal(trained[k], v) for k, v in critic.items())
     assert isinstance(straight.bridge.discriminators["b"], ProjectionDiscriminator)
     assert "a" not in straight.bridge.discriminators
     for key in ("adversarial", "adversarial_b", "critic", "critic_b", "critic_grad_norm"):

@@ -38,9 +38,15 @@ def test_write_items_lays_out_inputs_as_rows_and_samples_as_columns(tmp_path, ch
         for k in range(samples):
             cell = grid[:, i * step : i * step + side, k * step : k * step + side]
             assert (cell - items[i][k]).abs().max() <= QUANTISATION, (i, k)
-    # Only padding is left: white.
-    grid[:, :, [k * step + side + p for k in range(samples - 1) for p in range(padding)]] = 1
-    assert (grid[:, side : side + padding] == 1).all()
+    # Black cells: what is white is the padding, exactly the gaps between rows and columns.
+    black = [[torch.zeros(channels, side, side)] * samples] * rows
+    grid = load_image(domain.write_items(black, tmp_path / "black"))
+    white = torch.zeros(grid.shape[1:], dtype=torch.bool)
+    for gap in range(1, rows):
+        white[gap * step - padding : gap * step, :] = True
+    for gap in range(1, samples):
+        white[:, gap * step - padding : gap * step] = True
+    assert torch.equal((grid == 1).all(0), white)
 
 
 def test_save_image_grid_accepts_one_row_and_no_padding(tmp_path):
@@ -198,9 +204,19 @@ def test_save_image_grid_refuses_negative_padding(tmp_path):
         save_image_grid(torch.zeros(3, 8, 8), tmp_path / "bad.png", padding=-1)
 
 
-def test_writes_are_atomic(tmp_path):
+def test_writes_are_atomic(tmp_path, monkeypatch):
+    import flowbridge_image.files as files
+
+    # The grid goes through the core's atomic_write (whose own guarantee is checked below).
+    written = []
+
+    def spy(path, write):
+        written.append(path)
+        return write_atomic(path, write)
+
+    monkeypatch.setattr(files, "atomic_write", spy)
     target = tmp_path / "nested" / "grid.png"
-    save_image_grid(torch.zeros(3, 8, 8), target)
+    assert written == [save_image_grid(torch.zeros(3, 8, 8), target)] == [target]
     before = target.read_bytes()
 
     def fail(file):

@@ -181,10 +181,22 @@ def test_read_item_returns_the_string(domain):
         domain.read_item(3)
 
 
-def test_write_items_writes_markdown_atomically(domain, tmp_path):
+def test_write_items_writes_markdown_atomically(domain, tmp_path, monkeypatch):
+    import flowbridge_text.markdown as markdown
+
+    # Through the core's atomic_write, whose own guarantee tests/test_checkpoint.py checks.
+    written = []
+    atomic_write = markdown.atomic_write
+
+    def spy(path, write):
+        written.append(path)
+        return atomic_write(path, write)
+
+    monkeypatch.setattr(markdown, "atomic_write", spy)
     items = [["a red circle", "a <unk> square"], ["", "two\nlines *here*"]]
     path = domain.write_items(items, tmp_path / "sub" / "captions")
     assert path == tmp_path / "sub" / "captions.md"
+    assert written == [path]
     assert path.read_text(encoding="utf-8").splitlines() == [
         "# Generated text",
         "",
