@@ -42,6 +42,16 @@ def _bridge(dataset: CocoDataset, **image_options) -> Bridge:
     return Bridge(text, ImageDomain(**image_options), BridgeConfig(**TINY_MODEL))
 
 
+def _features_dataset(tiny_coco) -> CocoDataset:
+    """The tiny COCO in features mode (the paper's VGG-vector layout)."""
+    return CocoDataset(
+        root=str(tiny_coco.root),
+        mode="features",
+        features="features.npy",
+        feature_ids="feature_ids.txt",
+    )
+
+
 SETTINGS = CaptioningSettings(
     samples=3, neighbours=2, consensus_top=4, diversity_top=2, meteor=False, batch_size=2
 )
@@ -53,12 +63,7 @@ def test_captioning_scores_obey_their_definitions(tiny_coco, mode):
         dataset = CocoDataset(root=str(tiny_coco.root), size=16)
         bridge = _bridge(dataset, size=16, hidden=4)
     else:
-        dataset = CocoDataset(
-            root=str(tiny_coco.root),
-            mode="features",
-            features="features.npy",
-            feature_ids="feature_ids.txt",
-        )
+        dataset = _features_dataset(tiny_coco)
         bridge = _bridge(dataset, encoder="features", feature_dim=8, hidden=8)
     result = evaluate_captioning(bridge, dataset, "test", SETTINGS)
     metrics = result.metrics
@@ -90,12 +95,7 @@ def test_captioning_scores_obey_their_definitions(tiny_coco, mode):
 def test_consensus_scores_are_those_of_each_images_top_ranked_caption(tiny_coco, monkeypatch):
     # Distinct candidates (an untrained bridge's samples are alike), so which one re-ranking
     # puts first decides the consensus scores.
-    dataset = CocoDataset(
-        root=str(tiny_coco.root),
-        mode="features",
-        features="features.npy",
-        feature_ids="feature_ids.txt",
-    )
+    dataset = _features_dataset(tiny_coco)
     bridge = _bridge(dataset, encoder="features", feature_dim=8, hidden=8)
     samples = ["purple hexagon dancing", dataset.split("train").b[0], "zzz"]
     monkeypatch.setattr(
@@ -202,15 +202,6 @@ def test_bad_settings():
         CaptioningSettings(samples=0)
     with pytest.raises(ValueError, match="temperature must be a number > 0"):
         TextToImageSettings(temperature=0.0)
-
-
-def _features_dataset(tiny_coco) -> CocoDataset:
-    return CocoDataset(
-        root=str(tiny_coco.root),
-        mode="features",
-        features="features.npy",
-        feature_ids="feature_ids.txt",
-    )
 
 
 def test_consensus_reports_the_neighbours_it_used_not_those_asked_for(tiny_coco):
