@@ -29,11 +29,14 @@ space, which is exactly what exists at translation time. An unpaired example of 
 .. math::
 
     λ_1 [-\log p(s_A)] + λ_2\,\mathrm{KL}(q(r_A|x_A) \| p_A(r_A|s_A)) + λ_4\, \ell_A(x_A | s_A, r_A)
-      + λ_{b,A}\, \ell_A\big(x_A \mid f^{-1}(\bar s_B(\hat x_B)), r_A\big)
+      + λ_{b,A}\, \ell_A\big(x_A \mid f^{-1}(s_B(\hat x_B)), r_A\big)
 
 (self-conditioned), and B mirrors it. The last term is back-translation (``weights.back_a``,
 off by default): :math:`\hat x_B` is :math:`x_A` translated to B (no gradient), and
-:math:`x_A` must be rebuilt from the partner's shared code carried back.
+:math:`x_A` must be rebuilt from the partner's shared code carried back, a posterior sample
+:math:`s_B(\hat x_B)` like every code in training (not the mean). With the fixed-σ posterior
+(the default) the KL terms are computed as :math:`-\log p(r|c)` of the posterior sample, the
+KL less the posterior's constant entropy (:class:`~flowbridge.config.LossWeights`).
 
 The adversarial term (:mod:`flowbridge.adversarial`) is there for each domain X whose
 :meth:`~flowbridge.Domain.build_discriminator` gives a critic :math:`D_X`, when
@@ -317,10 +320,12 @@ class Bridge(nn.Module):
         ``x_a`` and ``x_b`` together with ``paired=True`` form a paired batch (row i of one is
         the partner of row i of the other). A single batch, or both with ``paired=False``,
         gives the unpaired (semi-supervised) terms. Besides the weighted terms (see
-        :class:`~flowbridge.config.LossWeights`) the dict reports the residual KLs in bits
-        per dimension (``prior_a_bpd``, ``prior_b_bpd``). ``weights`` total the terms instead
-        of ``config.weights`` (a training schedule's, :mod:`flowbridge.training.schedule`); which
-        terms are computed still follows ``config.weights``.
+        :class:`~flowbridge.config.LossWeights`) the dict reports the residual prior terms in
+        bits per dimension (``prior_a_bpd``, ``prior_b_bpd``; with the fixed posterior, the
+        KL less a constant: :class:`~flowbridge.config.LossWeights` says which). ``weights``
+        total the terms instead of ``config.weights`` (a training schedule's,
+        :mod:`flowbridge.training.schedule`); which terms are computed still follows
+        ``config.weights``.
 
         With the adversarial term on, a paired batch also gives ``adversarial_<side>`` (each
         side's part of ``adversarial``) and the critics' loss, ``critic_<side>`` and their sum
@@ -539,8 +544,9 @@ class Bridge(nn.Module):
 
         The partner is generated from ``x``'s (sampled) shared code the way :meth:`translate`
         generates (eval mode, no gradient: it is data here, not a path for gradients); then
-        ``x`` is rebuilt from the partner's encoded shared code mapped into ``side``'s space,
-        with ``x``'s own residual. Per sample, ``[batch]``.
+        ``x`` is rebuilt from the partner's encoded shared code (a posterior sample, noise
+        included, as in every training term) mapped into ``side``'s space, with ``x``'s own
+        residual. Per sample, ``[batch]``.
         """
         other = _other(side)
         with self._evaluating():

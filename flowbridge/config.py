@@ -53,8 +53,10 @@ class LossWeights:
     ======================  ======  =====================================================
     ``shared``              λ1      :math:`-\log p(s)` of each shared code (uniform prior:
                                     the volume term :math:`-\log|\det J_f|`)
-    ``prior_a``             λ2      :math:`\mathrm{KL}(q(r_A|x_A) \| p_A(r_A|c_A))`
-    ``prior_b``             λ3      :math:`\mathrm{KL}(q(r_B|x_B) \| p_B(r_B|c_B))`
+    ``prior_a``             λ2      :math:`\mathrm{KL}(q(r_A|x_A) \| p_A(r_A|c_A))`; with
+                                    the fixed posterior :math:`-\log p_A(r_A|c_A)` of the
+                                    sample, the KL less q's entropy (see below)
+    ``prior_b``             λ3      the same for B
     ``rec_a``               λ4      reconstruction NLL of A from its own latent
     ``rec_b``               λ5      reconstruction NLL of B from its own latent
     ``cross``               λx      cross-reconstruction of both domains through f
@@ -88,15 +90,24 @@ class LossWeights:
     a GAN factor), that is λG = 2000 (``adversarial = 2000``); which generated
     batches the critic sees is :attr:`BridgeConfig.adversarial_on`.
 
+    With the fixed-σ posterior (the default, as in the original) the residual prior terms are
+    :math:`-\log p(r|c)` of one posterior sample: the KL less the posterior's entropy, a
+    constant, :math:`\mathrm{KL} = -\log p(r|c) - \tfrac{d_r}{2}\log(2\pi e \sigma^2)`
+    (in expectation), as the original's reports are. So the bits-per-dimension reports
+    (``prior_<side>_bpd``) are the KL's less :math:`\log_2(2\pi e\sigma^2) / 2`, 2.27 bits at
+    σ = 0.05: they may be negative, and they compare with those of a learned posterior only
+    after adding that back (at ``posterior_noise = 0`` the KL itself is infinite).
+
     Back-translation (not in the paper; 0 = off) gives unpaired data a way to the shared map,
     which otherwise only pairs train: an unpaired :math:`x_A` is translated into a pseudo
     partner :math:`\hat x_B` (residual sampled from its prior, decoded without gradient, as
     :meth:`~flowbridge.Bridge.translate` does) and reconstructed from
-    :math:`f^{-1}(s_B(\hat x_B))` and its own residual. The target is real data, so the term
-    trains B's encoder, f and A's decoder on the direction B → A. It costs a generation and a
-    second encoding per unpaired batch; on the shapes testbed ``back_b = 1`` (unpaired captions
-    back-translated through generated images) is what made the unpaired captions pay
-    (benchmarks/README.md).
+    :math:`f^{-1}(s_B(\hat x_B))` (a posterior sample of the pseudo partner's shared code,
+    noise included, as every training term's) and its own residual. The target is real data,
+    so the term trains B's encoder, f and A's decoder on the direction B → A. It costs a
+    generation and a second encoding per unpaired batch; on the shapes testbed ``back_b = 1``
+    (unpaired captions back-translated through generated images) is what made the unpaired
+    captions pay (benchmarks/README.md).
     """
 
     shared: float = 1.0
@@ -130,7 +141,9 @@ class BridgeConfig:
         residual_a, residual_b: residual sizes; ``None`` = the domain's default.
         shared_map: coupling of the shared bijection f: ``"additive"`` (original) or ``"affine"``.
         shared_steps, shared_hidden: depth and width of f (12 and 1024 in the original).
-        shared_prior: ``"uniform"`` (original), ``"gaussian"`` or ``"flow"`` (joint sampling).
+        shared_prior: ``"uniform"`` (original), ``"gaussian"`` or ``"flow"`` (joint sampling;
+            an unconditional flow of ``residual_steps`` steps, ``residual_hidden`` wide, with
+            ``coupling_scale`` couplings over a standard normal).
         residual_prior: ``"flow"`` (LNFMM), ``"gaussian"``, ``"standard"`` or ``"none"``
             (then both residuals are 0-dimensional: a deterministic mapping).
         residual_steps, residual_hidden: depth and width of the residual priors.
@@ -148,8 +161,10 @@ class BridgeConfig:
             proper shared prior, ``"gaussian"`` or ``"flow"``).
         posterior_noise: σ of the fixed posterior (0.05 in the original).
         adversarial_on: with ``weights.adversarial > 0``, which generated batches of a domain
-            with a discriminator it scores: ``"cross"`` (decoded from the partner's shared
-            code carried over by f, scored for that code: what translation produces),
+            with a discriminator it scores: ``"cross"`` (the cross-reconstruction: decoded
+            from the partner's shared code carried over by f next to the domain's own
+            posterior residual, scored for that code; translation draws the residual from
+            the prior instead, which the critic does not see),
             ``"own"`` (the domain's own reconstruction, scored for its own code) or ``"both"``.
         contrastive_temperature: τ of the contrastive term's cosine similarities (with
             ``weights.contrastive > 0``; CLIP's learned τ settles near 0.01, 0.1 is gentler).

@@ -40,9 +40,12 @@ __all__ = ["info_nce", "density_nce"]
 
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Symmetric InfoNCE of the paired rows of ``a`` and ``b`` (``[n, d]`` each): ``[n]``,
-    each between 0 (the pair's similarity dominates its row and column) and, for codes that
-    tell nothing apart, ``log n``."""
+    """Symmetric InfoNCE of the paired rows of ``a`` and ``b`` (``[n, d]`` each): ``[n]``.
+
+    Each value is > 0, near 0 when the pair's similarity dominates its row and column, and
+    ``log n`` when the codes tell nothing apart (all cosines equal). It is not bounded by
+    ``log n``: a pair less alike than the others costs more, up to about
+    ``2 / temperature + log n`` for partners pointing in opposite directions."""
     if a.shape != b.shape or a.dim() != 2:
         raise ValueError(
             f"info_nce needs two [n, d] batches of one shape, got {a.shape}, {b.shape}"
