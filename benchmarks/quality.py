@@ -3,9 +3,13 @@
 Trains each variant with the same seed and number of steps, scores K samples per test input
 (greedy caption decoding), and writes ``benchmarks/results/quality.json`` with the numbers,
 the data's ceilings, wall times, the settings and the commit, so runs can be compared across
-commits. The JSON is rewritten (atomically) after each variant, with ``complete`` false until
-every one of ``requested_variants`` is in; a number that could not be measured (the entropy of
-rows with no readable image) is ``null``.
+commits. Each variant is scored on the held-out split too (its ``novel``: images and captions
+of (shape, colour) pairs that training never shows, against that split's own ceilings,
+``novel_ceiling``), and image->text also by the captioning literature's diversity metrics
+(Div-1, Div-2, mBLEU-4, unique, novel, self-CIDEr), the data's own next to them. The JSON is
+rewritten (atomically) after each variant, with ``complete`` false until every one of
+``requested_variants`` is in; a number that could not be measured (the entropy of rows with no
+readable image) is ``null``.
 
     .venv/bin/python benchmarks/quality.py                       # every variant
     .venv/bin/python benchmarks/quality.py --variants lnfmm,gaussian --steps 800
@@ -85,6 +89,7 @@ from flowbridge_shapes.experiment import (
     summary,
     text_to_image_tradeoff,
 )
+from flowbridge_shapes.metrics import captions_by_image
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -343,7 +348,15 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(str(exc))
     torch.set_num_threads(args.threads)
     temperatures, at = args.temperatures, args.at
-    test = ShapesDataset(**TESTBED["data"]["options"]).split("test")
+    dataset = ShapesDataset(**{**TESTBED["data"]["options"], "train_size": args.train_size})
+    test, novel = dataset.split("test"), dataset.split("novel")
+    train_split = dataset.split("train")
+    scoring = {
+        # Novelty and self-CIDEr's document frequencies: the training captions, per image.
+        "training": captions_by_image(train_split.meta, train_split.b),
+        "combinations": dataset.combinations_of("test"),
+    }
+    novel_scoring = {**scoring, "combinations": dataset.combinations_of("novel")}
     report = {
         **versions(__file__),
         # False until every requested variant is in: a run that stopped early says so.
@@ -357,6 +370,7 @@ def main(argv: list[str] | None = None) -> dict:
         "train_size": args.train_size,
         "samples": args.samples,
         "inputs": inputs_scored(test, args.inputs),
+        "novel_inputs": inputs_scored(novel, args.inputs),
         "inputs_asked": args.inputs,
         "seed": args.seed,
         "temperatures": temperatures,
@@ -364,7 +378,7 @@ def main(argv: list[str] | None = None) -> dict:
         "candidates": args.candidates,
         "variants": {},
     }
-    ceiling = None
+    ceiling = novel_ceiling = None
     for name in args.variants:
         base, overrides = SEMI.get(name, (name, {}))
         budget = {
@@ -385,7 +399,15 @@ def main(argv: list[str] | None = None) -> dict:
         started = time.perf_counter()
         curve = None
         if at:
-            curve = EvaluateAt(at, test, args.samples, args.inputs, args.seed, ceiling)
+            curve = EvaluateAt(
+                at,
+                test,
+                args.samples,
+                args.inputs,
+                args.seed,
+                ceiling,
+                **scoring,
+            )
         try:
             result = train(config, callbacks=[curve] if curve else ())
         finally:
@@ -394,10 +416,28 @@ def main(argv: list[str] | None = None) -> dict:
         # The data's ceilings depend on the inputs alone: computed once, for all variants.
         ceiling = ceiling or (curve and curve.ceiling)
         scores = evaluate(
-            result.bridge, test, args.samples, args.inputs, args.seed, ceilings=ceiling is None
+            result.bridge,
+            test,
+            args.samples,
+            args.inputs,
+            args.seed,
+            ceilings=ceiling is None,
+            **scoring,
         )
         ceiling = ceiling or scores["ceiling"]
         report["ceiling"] = ceiling
+        # Generalisation: the held-out split, whose (shape, colour) pairs training never shows.
+        held_out = evaluate(
+            result.bridge,
+            novel,
+            args.samples,
+            args.inputs,
+            args.seed,
+            ceilings=novel_ceiling is None,
+            **novel_scoring,
+        )
+        novel_ceiling = novel_ceiling or held_out["ceiling"]
+        report["novel_ceiling"] = novel_ceiling
         report["variants"][name] = {
             "steps": result.step,
             "inputs": scores["inputs"],
@@ -407,6 +447,10 @@ def main(argv: list[str] | None = None) -> dict:
             "text_to_image": scores["text_to_image"],
             "reconstruction": scores["reconstruction"],
             "summary": summary(scores, ceiling),
+            "novel": {
+                key: held_out[key] for key in ("image_to_text", "text_to_image", "reconstruction")
+            }
+            | {"summary": summary(held_out, novel_ceiling)},
         }
         if temperatures and name in SWEPT:
             sweep = functools.partial(

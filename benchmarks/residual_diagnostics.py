@@ -239,11 +239,20 @@ def _encoded(bridge: Bridge, images: Sequence[torch.Tensor], chunk: int = 500):
 
 
 @torch.no_grad()
-def diagnose(bridge: Bridge, train_split, test_split, samples: int, inputs: int, seed: int) -> dict:
+def diagnose(
+    bridge: Bridge,
+    train_split,
+    test_split,
+    samples: int,
+    inputs: int,
+    seed: int,
+    combinations=None,
+) -> dict:
     """The module docstring's measures for ``inputs`` test captions (image = side a, text =
     side b, as on the testbed), the training split's images (their first caption each) as
     the bank of residuals; the draws seeded as :func:`flowbridge_shapes.experiment.evaluate`
-    seeds them."""
+    seeds them, the data's own images drawn from ``combinations`` (the test split's, as the
+    ceiling's are)."""
     bridge.eval()
     chosen = one_pair_per_image(test_split.meta)[:inputs]
     meta = [test_split.meta[i] for i in chosen]
@@ -259,7 +268,7 @@ def diagnose(bridge: Bridge, train_split, test_split, samples: int, inputs: int,
         texts, "text", samples=samples, generator=torch.Generator().manual_seed(seed + 1)
     )
     rng = np.random.default_rng([seed, 0x1A6])
-    real = [sample_images(c, samples, rng) for c in claims]
+    real = [sample_images(c, samples, rng, combinations=combinations) for c in claims]
 
     # Each caption's code next to the residuals of K training images that fit it.
     rng = np.random.default_rng(seed)
@@ -342,6 +351,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             args.samples,
             args.inputs,
             args.seed,
+            dataset.combinations_of("test"),
         ),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -241,6 +241,17 @@ def test_the_quality_benchmark_marks_a_run_that_stopped_early(tmp_path, monkeypa
         assert (partial["inputs"], partial["inputs_asked"]) == (5, 100)
         assert partial["variants"]["deterministic"]["inputs"] == 5
         assert partial["commit"] and partial["steps"] == 2
+        # The held-out split is scored too, against its own ceilings, and image->text by the
+        # captioning literature's diversity metrics next to the data's.
+        assert partial["novel_inputs"] == 100
+        held_out = partial["variants"]["deterministic"]["novel"]
+        assert {"image_to_text", "text_to_image", "summary"} <= set(held_out)
+        assert partial["novel_ceiling"]["text_to_image"]["accuracy"] >= 0.99
+        for i2t in (
+            partial["variants"]["deterministic"]["image_to_text"],
+            partial["ceiling"]["image_to_text"],
+        ):
+            assert {"div_1", "div_2", "mbleu_4", "unique", "novel", "self_cider"} <= set(i2t)
 
         # Trained for a time instead: the steps each variant reached, and no made-up cap.
         monkeypatch.setattr(bench, "train", train)

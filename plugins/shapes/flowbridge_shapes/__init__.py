@@ -4,7 +4,8 @@
 * the oracle: :func:`parse_caption` (caption -> claims) and :func:`read_image` (image ->
   attributes);
 * samplers of the data's own distribution: :func:`sample_captions`, :func:`sample_images`;
-* testbed metrics: :func:`caption_metrics`, :func:`image_metrics` and their ceilings.
+* testbed metrics: :func:`caption_metrics` (with :func:`caption_diversity`, the captioning
+  literature's diversity metrics), :func:`image_metrics` and their ceilings.
 """
 
 from .attributes import ATTRIBUTES, all_combinations
@@ -12,8 +13,10 @@ from .captions import claims_hold, parse_caption, sample_caption, sample_caption
 from .dataset import ShapesDataset
 from .metrics import (
     caption_ceiling,
+    caption_diversity,
     caption_metrics,
     caption_reconstruction,
+    captions_by_image,
     image_ceiling,
     image_metrics,
     image_reconstruction,
@@ -28,7 +31,9 @@ __all__ = [
     "ShapesDataset",
     "all_combinations",
     "caption_ceiling",
+    "caption_diversity",
     "caption_metrics",
+    "captions_by_image",
     "caption_reconstruction",
     "claims_hold",
     "image_ceiling",

@@ -97,17 +97,22 @@ class ShapesDataset(PairedDataset):
                 )
 
     def split(self, name: str) -> PairedSplit:
-        if name not in _SPLITS:
-            raise ValueError(f"unknown split {name!r} of dataset 'shapes'; splits: {_SPLITS}")
         if name not in self._cache:
             self._cache[name] = self._make(name)
         return self._cache[name]
 
+    def combinations_of(self, name: str) -> list[dict[str, str]]:
+        """The attribute combinations split ``name`` draws its images from: the held-out
+        (shape, colour) pairs for ``novel``, every other combination for the others."""
+        if name not in _SPLITS:
+            raise ValueError(f"unknown split {name!r} of dataset 'shapes'; splits: {_SPLITS}")
+        return self.combinations["novel" if name == "novel" else "seen"]
+
     def _make(self, name: str) -> PairedSplit:
         # One independent random stream per split: a split does not change when another's
         # size does.
+        pool = self.combinations_of(name)
         rng = np.random.default_rng([self.seed, _SPLITS.index(name)])
-        pool = self.combinations["novel" if name == "novel" else "seen"]
         n = self.sizes[name]
         if n and not pool:
             raise ValueError("the novel split needs novel_pairs >= 1 (or novel_size=0)")

@@ -4,9 +4,11 @@ Builds the testbed (seconds, nothing downloaded), trains LNFMM and two baselines
 conditional-Gaussian residual prior a CVAE would use, and the deterministic mapping without
 residuals) for the same number of steps, and writes to ``--out``:
 
-* ``report.md``: a metrics table with the data's own ceilings, K generated images for test
-  captions, K generated captions for test images, reconstructions, loss curves; and
-  ``report.html``, the same page for a browser;
+* ``report.md``: a metrics table with the data's own ceilings, the captions' diversity by
+  the captioning literature's metrics, the same table on the held-out split (pairs of shape
+  and colour training never shows: generalisation), K generated images for test captions, K
+  generated captions for test images, reconstructions, loss curves; and ``report.html``, the
+  same page for a browser;
 * ``text_to_image.png``, ``image_inputs.png``, ``reconstructions.png``, ``loss_curves.png``,
   ``tradeoff.png`` (text→image accuracy against diversity as the sampling temperature
   varies, for LNFMM and the Gaussian prior: the comparison at equal diversity);
@@ -55,6 +57,7 @@ from .experiment import (
     text_to_image_tradeoff,
 )
 from .experiment import VARIANTS as SETTINGS
+from .metrics import captions_by_image
 
 __all__ = ["main"]
 
@@ -204,28 +207,56 @@ def _of_data(value: float, share: float) -> str:
     return f"{value:.3f} ({_number(share, '.0%')} of data)"
 
 
-def _table(results: dict, ceiling: dict, times: dict, steps: int) -> str:
-    """The metrics table; the training times with the steps per second they came to, since
-    the same seeded numbers take as long as the machine is slow."""
+def _table(results: dict, ceiling: dict, times: dict | None = None, steps: int = 0) -> str:
+    """The metrics table; with ``times``, the training times with the steps per second they
+    came to, since the same seeded numbers take as long as the machine is slow."""
     head = (
         "| model | image→text accuracy | distinct & valid of K | text→image accuracy "
-        "| unstated-attribute entropy | train time |\n| --- | --- | --- | --- | --- | --- |\n"
+        "| unstated-attribute entropy |" + " train time |" * bool(times) + "\n"
+        "| --- | --- | --- | --- | --- |" + " --- |" * bool(times) + "\n"
     )
     lines = []
     for name, result in results.items():
         s = summary(result, ceiling)
+        time_cell = f" {times[name]:.0f} s ({steps / times[name]:.1f} steps/s) |" if times else ""
         lines.append(
             f"| {_label(name)} | {s['i2t_accuracy']:.3f} "
             f"| {_of_data(s['i2t_distinct_valid'], s['i2t_distinct_valid_of_ceiling'])} "
             f"| {s['t2i_accuracy']:.3f} "
-            f"| {_of_data(s['t2i_unstated_entropy'], s['t2i_entropy_of_ceiling'])} "
-            f"| {times[name]:.0f} s ({steps / times[name]:.1f} steps/s) |"
+            f"| {_of_data(s['t2i_unstated_entropy'], s['t2i_entropy_of_ceiling'])} |{time_cell}"
         )
     i2t, t2i = ceiling["image_to_text"], ceiling["text_to_image"]
     lines.append(
         f"| *the data itself (ceiling)* | {i2t['accuracy']:.3f} | {i2t['distinct_valid']:.3f} "
-        f"| {t2i['accuracy']:.3f} | {_number(t2i['unstated_entropy'])} | |"
+        f"| {t2i['accuracy']:.3f} | {_number(t2i['unstated_entropy'])} |" + " |" * bool(times)
     )
+    return head + "\n".join(lines) + "\n"
+
+
+#: The captioning literature's diversity metrics in the report: key, column, and which way
+#: is more diverse.
+_DIVERSITY = (
+    ("div_1", "Div-1 ↑"),
+    ("div_2", "Div-2 ↑"),
+    ("mbleu_4", "mBLEU-4 ↓"),
+    ("unique", "unique ↑"),
+    ("novel", "novel ↑"),
+    ("self_cider", "self-CIDEr ↑"),
+)
+
+
+def _diversity_table(results: dict, ceiling: dict) -> str:
+    """Image→text diversity by the captioning literature's metrics, the data's own below."""
+    head = (
+        "| model | " + " | ".join(label for _, label in _DIVERSITY) + " |\n"
+        "| --- |" + " --- |" * len(_DIVERSITY) + "\n"
+    )
+    rows = [(_label(name), result["image_to_text"]) for name, result in results.items()]
+    rows.append(("*the data itself (ceiling)*", ceiling["image_to_text"]))
+    lines = [
+        f"| {label} | " + " | ".join(f"{i2t[key]:.3f}" for key, _ in _DIVERSITY) + " |"
+        for label, i2t in rows
+    ]
     return head + "\n".join(lines) + "\n"
 
 
@@ -357,10 +388,14 @@ def _run(args: argparse.Namespace, replaced: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     data = {**TESTBED["data"]["options"], "train_size": args.train_size}
-    test = ShapesDataset(**data).split("test")
+    dataset = ShapesDataset(**data)
+    test, novel, train_split = (dataset.split(name) for name in ("test", "novel", "train"))
     scored = inputs_scored(test, args.inputs)
+    # Novelty and self-CIDEr's document frequencies come from the training captions; each
+    # split's ceiling draws real images from that split's own attribute combinations.
+    training = captions_by_image(train_split.meta, train_split.b)
 
-    results, times, logs, bridges, curves = {}, {}, {}, {}, {}
+    results, held_out, times, logs, bridges, curves = {}, {}, {}, {}, {}, {}
     for name in args.variants:
         print(f"== training {_label(name)} for {args.steps} steps", flush=True)
         result, logs[name] = _train_into(
@@ -383,7 +418,24 @@ def _run(args: argparse.Namespace, replaced: list[str]) -> int:
             flush=True,
         )
         results[name] = evaluate(
-            result.bridge, test, args.samples, args.inputs, args.seed, ceilings=not results
+            result.bridge,
+            test,
+            args.samples,
+            args.inputs,
+            args.seed,
+            ceilings=not results,
+            training=training,
+            combinations=dataset.combinations_of("test"),
+        )
+        # Generalisation: captions and images of (shape, colour) pairs training never shows.
+        held_out[name] = evaluate(
+            result.bridge,
+            novel,
+            args.samples,
+            args.inputs,
+            args.seed,
+            ceilings=not held_out,
+            combinations=dataset.combinations_of("novel"),
         )
         if name in ("lnfmm", "gaussian"):
             curves[name] = text_to_image_tradeoff(
@@ -396,6 +448,7 @@ def _run(args: argparse.Namespace, replaced: list[str]) -> int:
                 known={1.0: results[name]["text_to_image"]},
             )
     ceiling = next(iter(results.values()))["ceiling"]
+    novel_ceiling = next(iter(held_out.values()))["ceiling"]
     main_name = "lnfmm" if "lnfmm" in bridges else next(iter(bridges))
     bridge, outputs = bridges[main_name], results[main_name]["outputs"]
     image_domain = bridge.domains["a"]
@@ -435,6 +488,18 @@ def _run(args: argparse.Namespace, replaced: list[str]) -> int:
         "caption that leaves something open was readable). A collapsed model (all K alike) "
         "looks accurate but scores low on diversity.",
         "",
+        "**Image→text diversity** by the captioning literature's metrics (↑: higher is more "
+        "diverse; mBLEU-4 ↓, each caption's BLEU-4 against the image's other captions; novel: "
+        "captions not among the training captions; self-CIDEr's document frequencies from "
+        "the training captions):",
+        "",
+        _diversity_table(results, ceiling),
+        f"**Generalisation**: the held-out split, {inputs_scored(novel, args.inputs)} images "
+        f"of (shape, colour) pairs that training never shows "
+        f"({', '.join(' '.join(reversed(pair)) for pair in dataset.held_out)}) and their "
+        "captions, against that split's own ceilings:",
+        "",
+        _table(held_out, novel_ceiling),
         *_equal_diversity_lines(curves),
         f"## Text → image ({_label(main_name)}): {args.samples} samples per caption",
         "",
@@ -483,11 +548,16 @@ def _run(args: argparse.Namespace, replaced: list[str]) -> int:
         "seconds": total,
         "train_seconds": times,
         "ceiling": ceiling,
+        "novel_ceiling": novel_ceiling,
         "reconstruction": reconstruction,
         "text_to_image_tradeoff": curves,
         "models": {
             name: {k: v for k, v in r.items() if k not in ("outputs", "ceiling")}
             for name, r in results.items()
+        },
+        "novel": {
+            name: {k: v for k, v in r.items() if k not in ("outputs", "ceiling")}
+            for name, r in held_out.items()
         },
     }
     _write_text(out / "metrics.json", strict_json(metrics))

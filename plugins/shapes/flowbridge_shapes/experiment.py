@@ -177,6 +177,9 @@ def evaluate(
     seed: int = 0,
     temperature: float = 1.0,
     ceilings: bool = True,
+    *,
+    training: Sequence[Sequence[str]] | None = None,
+    combinations: Sequence[Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Image→text and text→image accuracy and diversity with ``samples`` outputs per input.
 
@@ -185,6 +188,12 @@ def evaluate(
     well each domain's own reconstruction keeps the input (what bounds both translations:
     a decoder that loses an attribute of its own input cannot render it from the other
     domain either), the data's own ceilings on the same inputs, and the generated outputs.
+
+    ``training``, the training captions per image (:func:`~.metrics.captions_by_image`),
+    adds the captioning literature's diversity metrics to image→text and its ceiling
+    (:func:`~.metrics.caption_diversity`); ``combinations``, those of ``split``
+    (:meth:`~.dataset.ShapesDataset.combinations_of`), are what the text→image ceiling's real
+    images are drawn from (default: all, held-out pairs included).
     """
     # Each image once, with its first caption as the text input.
     chosen = one_pair_per_image(split.meta)[:inputs]
@@ -205,7 +214,7 @@ def evaluate(
     result: dict[str, Any] = {
         "samples": samples,
         "inputs": len(chosen),
-        "image_to_text": caption_metrics(captions, meta),
+        "image_to_text": caption_metrics(captions, meta, training),
         "text_to_image": image_metrics(images, meta),
         "reconstruction": {
             "image": image_reconstruction(originals, rebuilt),
@@ -221,8 +230,8 @@ def evaluate(
     }
     if ceilings:
         result["ceiling"] = {
-            "image_to_text": caption_ceiling(meta, samples, seed),
-            "text_to_image": image_ceiling(meta, samples, seed),
+            "image_to_text": caption_ceiling(meta, samples, seed, training),
+            "text_to_image": image_ceiling(meta, samples, seed, combinations=combinations),
         }
     return result
 
@@ -273,6 +282,8 @@ class EvaluateAt:
         samples, inputs, seed: as for :func:`evaluate`.
         ceiling: the data's ceilings on the same inputs, if already known (``evaluate``'s
             ``"ceiling"``); else computed at the first chosen step and kept in ``ceiling``.
+        training, combinations: the training captions per image and the attribute
+            combinations of ``split``, as for :func:`evaluate`.
     """
 
     def __init__(
@@ -283,6 +294,9 @@ class EvaluateAt:
         inputs: int = 200,
         seed: int = 0,
         ceiling: Mapping[str, Any] | None = None,
+        *,
+        training: Sequence[Sequence[str]] | None = None,
+        combinations: Sequence[Mapping[str, str]] | None = None,
     ):
         if not steps or any(not isinstance(s, int) or s < 1 for s in steps):
             raise ValueError(f"steps must be positive integers, got {list(steps)}")
@@ -290,6 +304,7 @@ class EvaluateAt:
         self.samples, self.inputs, self.seed = samples, inputs, seed
         self.rows: list[dict[str, float]] = []
         self.ceiling = ceiling
+        self.scoring = {"training": training, "combinations": combinations}
         self._made, self._evaluating = time.perf_counter(), 0.0
 
     def __call__(self, trainer: Any, step: int, terms: Mapping[str, float]) -> None:
@@ -308,6 +323,7 @@ class EvaluateAt:
                 self.inputs,
                 self.seed,
                 ceilings=self.ceiling is None,
+                **self.scoring,
             )
         self.ceiling = self.ceiling or result["ceiling"]
         seconds = started - self._made - self._evaluating

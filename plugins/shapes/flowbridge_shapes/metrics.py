@@ -9,7 +9,10 @@ Image -> text (:func:`caption_metrics`, inputs are images, ``meta[i]["attributes
 * ``accuracy``: captions that parse and whose every claim holds for the image;
 * ``distinct_valid``: distinct accurate captions / K, averaged over inputs (collapse to one
   caption per image scores 1/K however accurate it is);
-* ``parsed``: captions inside the testbed's grammar.
+* ``parsed``: captions inside the testbed's grammar;
+* with the training captions given (``training``), the diversity metrics of the captioning
+  literature (:func:`caption_diversity`): ``div_1``, ``div_2``, ``mbleu_4``, ``unique``,
+  ``novel`` and ``self_cider``.
 
 Text -> image (:func:`image_metrics`, inputs are captions, ``meta[i]["claims"]``):
 
@@ -20,7 +23,9 @@ Text -> image (:func:`image_metrics`, inputs are captions, ``meta[i]["claims"]``
 * ``readable``: images in which the oracle finds an object.
 
 Ceilings (:func:`caption_ceiling`, :func:`image_ceiling`) score the data itself on the same
-inputs: K true captions from the caption sampler, K real images that fit the caption.
+inputs: K true captions from the caption sampler, K real images that fit the caption, drawn
+from the attribute combinations of the inputs' split (the held-out pairs only in the novel
+split, never in the others: the data of a split never shows the other's).
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from flowbridge.metrics import div_n, mbleu, novel_fraction, self_cider, unique_fraction
+
 from .attributes import ATTRIBUTES, all_combinations, sample_attributes
 from .captions import claims_hold, normalize_caption, parse_caption, sample_captions
 from .oracle import read_images
@@ -40,6 +47,8 @@ from .render import render
 
 __all__ = [
     "caption_metrics",
+    "caption_diversity",
+    "captions_by_image",
     "image_metrics",
     "caption_ceiling",
     "image_ceiling",
@@ -68,9 +77,14 @@ def _check_rows(items: object, meta: object, key: str, what: str) -> list[dict]:
     return [dict(m[key]) for m in meta]
 
 
-def caption_metrics(captions: Sequence[Sequence[str]], meta: Sequence[Mapping]) -> dict[str, float]:
+def caption_metrics(
+    captions: Sequence[Sequence[str]],
+    meta: Sequence[Mapping],
+    training: Sequence[Sequence[str]] | None = None,
+) -> dict[str, float]:
     """Image -> text accuracy and diversity; ``captions[i]`` are the K captions generated for
-    the image of ``meta[i]``."""
+    the image of ``meta[i]``. With ``training`` (the training captions, one list per image:
+    :func:`captions_by_image`), also :func:`caption_diversity`."""
     attributes = _check_rows(captions, meta, "attributes", "captions")
     accurate, parsed, distinct_valid = [], [], []
     for samples, attrs in zip(captions, attributes, strict=True):
@@ -80,11 +94,50 @@ def caption_metrics(captions: Sequence[Sequence[str]], meta: Sequence[Mapping]) 
         parsed += [c is not None for c in claims]
         valid = {normalize_caption(c) for c, good in zip(samples, ok, strict=True) if good}
         distinct_valid.append(len(valid) / len(samples))
-    return {
+    result = {
         "accuracy": float(np.mean(accurate)),
         "distinct_valid": float(np.mean(distinct_valid)),
         "parsed": float(np.mean(parsed)),
     }
+    if training is not None:
+        result.update(caption_diversity(captions, training))
+    return result
+
+
+def caption_diversity(
+    captions: Sequence[Sequence[str]], training: Sequence[Sequence[str]]
+) -> dict[str, float]:
+    """The captioning literature's diversity metrics of K captions per input
+    (:mod:`flowbridge.metrics`): ``div_1``, ``div_2`` (distinct n-grams / words per input),
+    ``mbleu_4`` (BLEU-4 of each caption against the input's others: lower is more diverse),
+    ``unique`` (distinct captions / K), ``novel`` (captions not among the training captions)
+    and ``self_cider`` (Wang & Chan's self-CIDEr, with the n-grams' document frequencies from
+    the training captions, one document per image, as the paper takes them from the dataset's
+    references).
+
+    Args:
+        captions: ``captions[i][k]``, at least 2 per input.
+        training: the training captions, one list per image (:func:`captions_by_image`).
+    """
+    return {
+        "div_1": div_n(captions, 1),
+        "div_2": div_n(captions, 2),
+        "mbleu_4": mbleu(captions, 4),
+        "unique": unique_fraction(captions),
+        "novel": novel_fraction(captions, [c for group in training for c in group]),
+        "self_cider": self_cider(captions, training),
+    }
+
+
+def captions_by_image(meta: Sequence[Mapping], captions: Sequence[str]) -> list[list[str]]:
+    """The captions of each image, in the order of the images' first pairs: ``captions[j]``
+    is the caption of the pair with ``meta[j]`` (a split's ``b`` and ``meta``)."""
+    if len(meta) != len(captions):
+        raise ValueError(f"{len(captions)} captions but meta of {len(meta)} pairs")
+    groups: dict[int, list[str]] = {}
+    for m, caption in zip(meta, captions, strict=True):
+        groups.setdefault(m["image"], []).append(caption)
+    return list(groups.values())
 
 
 def _normalised_entropy(values: list[str], attribute: str) -> float:
@@ -141,12 +194,17 @@ def image_metrics(
     return result
 
 
-def caption_ceiling(meta: Sequence[Mapping], k: int, seed: int = 0) -> dict[str, float]:
+def caption_ceiling(
+    meta: Sequence[Mapping],
+    k: int,
+    seed: int = 0,
+    training: Sequence[Sequence[str]] | None = None,
+) -> dict[str, float]:
     """:func:`caption_metrics` of K true captions per image drawn from the data's caption
-    sampler: what the data itself scores on these inputs."""
+    sampler: what the data itself scores on these inputs (``training``: as there)."""
     rng = np.random.default_rng([seed, 0xCA9])
     rows = [sample_captions(m["attributes"], k, rng) for m in meta]
-    return caption_metrics(rows, meta)
+    return caption_metrics(rows, meta, training)
 
 
 def sample_images(
@@ -165,11 +223,17 @@ def sample_images(
 
 
 def image_ceiling(
-    meta: Sequence[Mapping], k: int, seed: int = 0, image_size: int = 32
+    meta: Sequence[Mapping],
+    k: int,
+    seed: int = 0,
+    image_size: int = 32,
+    combinations: Sequence[Mapping[str, str]] | None = None,
 ) -> dict[str, float]:
-    """:func:`image_metrics` of K real images per caption (:func:`sample_images`)."""
+    """:func:`image_metrics` of K real images per caption (:func:`sample_images`), drawn from
+    ``combinations``: those of the inputs' split (``ShapesDataset.combinations_of(split)``),
+    so that the ceiling is that split's data; default: all."""
     rng = np.random.default_rng([seed, 0x1A6])
-    rows = [sample_images(m["claims"], k, rng, image_size) for m in meta]
+    rows = [sample_images(m["claims"], k, rng, image_size, combinations) for m in meta]
     return image_metrics(rows, meta)
 
 

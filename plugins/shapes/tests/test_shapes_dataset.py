@@ -66,6 +66,12 @@ def test_novel_split_holds_out_shape_colour_pairs(dataset):
         (m["attributes"]["shape"], m["attributes"]["color"]) for m in dataset.split("novel").meta
     }
     assert novel <= held_out
+    # The pool each split draws from, as the ceilings need it: the held-out pairs only in
+    # the novel split's, every other combination in the others'.
+    for name in ("train", "val", "test"):
+        pool = {(c["shape"], c["color"]) for c in dataset.combinations_of(name)}
+        assert not pool & held_out and len(dataset.combinations_of(name)) == 192 - 4 * 8
+    assert {(c["shape"], c["color"]) for c in dataset.combinations_of("novel")} == held_out
 
 
 def test_deterministic_by_seed_and_independent_splits():
@@ -140,6 +146,8 @@ def test_bad_options_are_explained(options, error, match):
 
 
 def test_bad_split_is_explained():
+    with pytest.raises(ValueError, match="unknown split 'training'"):
+        ShapesDataset(**SMALL).combinations_of("training")
     with pytest.raises(ValueError, match="unknown split 'training'.*'novel'"):
         ShapesDataset(**SMALL).split("training")
     with pytest.raises(ValueError, match="novel_pairs >= 1"):

@@ -86,6 +86,24 @@ def test_demo_writes_a_report_a_person_can_read(tmp_path, registered):
     # Each training time with its speed, which the time depends on.
     for seconds in metrics["train_seconds"].values():
         assert f"| {seconds:.0f} s ({3 / seconds:.1f} steps/s) |" in report
+    # The captioning literature's diversity metrics, the data's own beside them.
+    assert "| model | Div-1 ↑ | Div-2 ↑ | mBLEU-4 ↓ | unique ↑ | novel ↑ | self-CIDEr ↑ |" in report
+    for i2t in [m["image_to_text"] for m in metrics["models"].values()] + [
+        metrics["ceiling"]["image_to_text"]
+    ]:
+        assert 0 <= i2t["self_cider"] <= 1 and 0 <= i2t["novel"] <= 1
+        assert f"| {i2t['div_1']:.3f} | {i2t['div_2']:.3f} | {i2t['mbleu_4']:.3f} |" in report
+    # Generalisation: every model scored on the held-out split too, against its own ceiling.
+    assert "**Generalisation**" in report
+    assert set(metrics["novel"]) == set(metrics["models"])
+    held_out = ShapesDataset(train_size=40).held_out
+    novel_ceiling = metrics["novel_ceiling"]["text_to_image"]
+    assert novel_ceiling["accuracy"] >= 0.99
+    assert novel_ceiling != metrics["ceiling"]["text_to_image"]
+    for model in metrics["novel"].values():
+        assert 0 <= model["image_to_text"]["accuracy"] <= 1
+        assert f"| {model['text_to_image']['accuracy']:.3f} |" in report
+    assert all(" ".join(reversed(pair)) in report for pair in held_out)
     # LNFMM and the Gaussian prior at equal diversity: a temperature sweep each.
     assert "At equal diversity" in report
     for curve in metrics["text_to_image_tradeoff"].values():

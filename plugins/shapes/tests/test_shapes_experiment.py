@@ -102,6 +102,33 @@ def test_the_sweep_repeats_evaluate_at_temperature_one(tiny_run):
     assert reused == [rows[0], {"temperature": 1.0, **marker}]
 
 
+def test_evaluate_scores_caption_diversity_and_draws_the_ceiling_from_the_split_s_pool(
+    tiny_run, monkeypatch
+):
+    bridge, test = tiny_run
+    dataset = ShapesDataset(train_size=40, seed=0)
+    pools = []
+
+    def image_ceiling(meta, k, seed=0, image_size=32, combinations=None):
+        pools.append(combinations)
+        return real_image_ceiling(meta, k, seed, image_size, combinations)
+
+    real_image_ceiling = experiment.image_ceiling
+    monkeypatch.setattr(experiment, "image_ceiling", image_ceiling)
+    training = [["a red circle", "a big disk"], ["a small square at the top"]]
+    pool = dataset.combinations_of("test")
+    scores = evaluate(
+        bridge, test, samples=3, inputs=4, seed=2, training=training, combinations=pool
+    )
+    assert pools == [pool]
+    diversity = {"div_1", "div_2", "mbleu_4", "unique", "novel", "self_cider"}
+    assert diversity <= set(scores["image_to_text"])
+    assert diversity <= set(scores["ceiling"]["image_to_text"])
+    # Without the training captions, the testbed's own metrics alone, as before.
+    plain = evaluate(bridge, test, samples=3, inputs=4, seed=2, ceilings=False)
+    assert not diversity & set(plain["image_to_text"])
+
+
 def _tiny_config(tmp_path, name):
     return run_config(
         "lnfmm",

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from flowbridge.metrics import div_n, mbleu, self_cider
 from flowbridge_shapes import (
     ShapesDataset,
     caption_ceiling,
@@ -21,7 +22,7 @@ from flowbridge_shapes import (
     render,
     sample_images,
 )
-from flowbridge_shapes.metrics import attributes_kept
+from flowbridge_shapes.metrics import attributes_kept, captions_by_image
 
 RED_CIRCLE = {
     "shape": "circle",
@@ -46,6 +47,36 @@ def test_caption_metrics_identical_and_all_different():
         "distinct_valid": 1.0,
         "parsed": 1.0,
     }
+
+
+def test_caption_metrics_add_the_literature_s_diversity_metrics_given_the_training_captions():
+    captions = [
+        ["a red circle", "a big disk", "a red circle", "a large circle on the left"],
+        ["a red circle"] * 4,
+    ]
+    # Two training images' captions: "a big disk" and "a red circle" are not novel.
+    training = [["a big disk", "a small square"], ["a red circle"]]
+    got = caption_metrics(captions, [META, META], training)
+    # 6 of the 8 captions are "a red circle" and one "a big disk": one is novel.
+    assert got["novel"] == 1 / 8
+    assert got["unique"] == (3 / 4 + 1 / 4) / 2
+    # The rest come from flowbridge.metrics, self-CIDEr's idf from the training captions.
+    assert got["div_1"] == div_n(captions, 1) and got["div_2"] == div_n(captions, 2)
+    assert got["mbleu_4"] == mbleu(captions, 4)
+    assert got["self_cider"] == self_cider(captions, training) != self_cider(captions)
+    assert {k: got[k] for k in ("accuracy", "distinct_valid", "parsed")} == caption_metrics(
+        captions, [META, META]
+    )
+    # The data's own captions are scored by the same metrics.
+    ceiling = caption_ceiling([META], k=4, training=training)
+    assert {"div_1", "div_2", "mbleu_4", "unique", "novel", "self_cider"} <= set(ceiling)
+
+
+def test_captions_by_image_groups_a_split_s_captions_by_image():
+    meta = [{"image": i} for i in (0, 0, 1, 0, 2)]
+    assert captions_by_image(meta, ["a", "b", "c", "d", "e"]) == [["a", "b", "d"], ["c"], ["e"]]
+    with pytest.raises(ValueError, match="2 captions but meta of 5 pairs"):
+        captions_by_image(meta, ["a", "b"])
 
 
 def test_caption_metrics_count_false_and_unparsable_captions():
@@ -115,6 +146,18 @@ def test_ceilings(test_meta):
     images = image_ceiling(test_meta, k=5)
     assert images["accuracy"] >= 0.99 and images["readable"] >= 0.99
     assert 0.4 < images["unstated_entropy"] < 1.0
+
+
+def test_the_image_ceiling_draws_from_the_combinations_it_is_given():
+    meta = [{"image": 0, "attributes": RED_CIRCLE, "claims": {"color": "red"}}] * 3
+    everything = image_ceiling(meta, k=10)
+    # Only the shape may vary, between two of its four values: each input's normalised
+    # entropy is at most log 2 / log 4 for the shape and 0 for the other three attributes.
+    two = [RED_CIRCLE, {**RED_CIRCLE, "shape": "square"}]
+    restricted = image_ceiling(meta, k=10, combinations=two)
+    assert restricted["accuracy"] == 1.0
+    assert 0 < restricted["unstated_entropy"] <= 0.5 / 4 + 1e-9
+    assert everything["unstated_entropy"] > 0.5
 
 
 def test_reconstruction_helpers():
