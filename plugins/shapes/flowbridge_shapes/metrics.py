@@ -16,10 +16,12 @@ Image -> text (:func:`caption_metrics`, inputs are images, ``meta[i]["attributes
 
 Text -> image (:func:`image_metrics`, inputs are captions, ``meta[i]["claims"]``):
 
-* ``accuracy``: images whose read attributes satisfy every claim of the caption;
+* ``accuracy``: images whose read attributes satisfy every claim of the caption (a shape the
+  oracle leaves undecided, a blob, satisfies no stated shape);
 * ``unstated_entropy``: for each attribute the caption leaves open, the entropy of its value
-  over the input's readable images divided by :math:`\log(\#\text{values})`, averaged over those
-  attributes and inputs (0: every sample alike; 1: values spread evenly);
+  over the input's readable images (for the shape, those whose shape is decided) divided by
+  :math:`\log(\#\text{values})`, averaged over those attributes and inputs (0: every sample
+  alike; 1: values spread evenly);
 * ``readable``: images in which the oracle finds an object.
 
 Ceilings (:func:`caption_ceiling`, :func:`image_ceiling`) score the data itself on the same
@@ -155,8 +157,9 @@ def image_metrics(
     ``unstated_entropy`` is NaN when every caption states every attribute. With
     ``by_attribute``, the same readings also give ``"by_attribute"``: for each attribute,
     ``wrong``, the share of readable images drawn with another value where the caption states
-    it, and ``entropy``, the mean normalised entropy of its values among the readable images
-    of a caption that leaves it open (NaN where no caption states it, or none leaves it open).
+    it (an undecided shape included), and ``entropy``, the mean normalised entropy of its
+    values among the readable images of a caption that leaves it open (NaN where no caption
+    states it, or none leaves it open).
     """
     claims = _check_rows(images, meta, "claims", "images")
     flat = [image for row in images for image in row]
@@ -172,8 +175,8 @@ def image_metrics(
         for attribute in ATTRIBUTES:
             if attribute in stated:
                 wrong[attribute] += [attrs[attribute] != stated[attribute] for attrs in seen]
-            elif seen:
-                entropy = _normalised_entropy([a[attribute] for a in seen], attribute)
+            elif values := [a[attribute] for a in seen if a[attribute] is not None]:
+                entropy = _normalised_entropy(values, attribute)
                 entropies[attribute].append(entropy)
                 unstated.append(entropy)
     result: dict[str, Any] = {
@@ -262,9 +265,10 @@ def attributes_kept(
     originals: Sequence[dict[str, str] | None], reconstructions: Sequence[dict[str, str] | None]
 ) -> float:
     """The fraction of reconstructions whose oracle reading equals their original's (an
-    original the oracle cannot read counts as not kept), from :func:`~.oracle.read_images`."""
+    original the oracle cannot read, or whose shape it leaves undecided, counts as not kept),
+    from :func:`~.oracle.read_images`."""
     pairs = list(zip(originals, reconstructions, strict=True))
-    return float(np.mean([a is not None and a == b for a, b in pairs]))
+    return float(np.mean([a is not None and None not in a.values() and a == b for a, b in pairs]))
 
 
 def caption_reconstruction(

@@ -22,6 +22,7 @@ from flowbridge_shapes import (
     render,
     sample_images,
 )
+from flowbridge_shapes import metrics as metrics_module
 from flowbridge_shapes.metrics import attributes_kept, captions_by_image
 
 RED_CIRCLE = {
@@ -112,6 +113,34 @@ def test_image_metrics_by_attribute_names_the_wrong_and_the_unvaried_attribute()
     assert got["size"] == {"wrong": pytest.approx(math.nan, nan_ok=True), "entropy": 0.0}
     blank = torch.full((3, 32, 32), 0.3)  # unreadable: counted neither way
     assert image_metrics([[*images, blank]], [META], by_attribute=True)["by_attribute"] == got
+
+
+def test_an_undecided_shape_meets_no_stated_shape_and_is_left_out_of_the_shape_entropy(
+    monkeypatch,
+):
+    # The oracle leaves the shape of a blob undecided ("shape": None): readings made up here.
+    readings = [
+        {**RED_CIRCLE, "shape": None},
+        RED_CIRCLE,
+        {**RED_CIRCLE, "shape": "square"},
+        {**RED_CIRCLE, "shape": None},
+        RED_CIRCLE,
+    ]
+    monkeypatch.setattr(metrics_module, "read_images", lambda images: readings[: len(images)])
+    image = _images({})[0]
+    red = {**META, "claims": {"color": "red"}}
+    got = image_metrics([[image] * 3, [image] * 2], [red, META], by_attribute=True)
+    # Row 1 states the colour only: all three hold; row 2 states the circle: one of two.
+    assert got["accuracy"] == 4 / 5
+    assert got["by_attribute"]["shape"]["wrong"] == 1 / 2
+    # The shape open in row 1 varies over circle and square (the undecided one left out),
+    # not over three values.
+    assert got["by_attribute"]["shape"]["entropy"] == pytest.approx(math.log(2) / math.log(4))
+    # A reconstruction whose shape is undecided does not keep its original's.
+    blob = {**RED_CIRCLE, "shape": None}
+    assert attributes_kept([RED_CIRCLE, RED_CIRCLE], [blob, RED_CIRCLE]) == 0.5
+    # Two undecided readings are not a kept shape either.
+    assert attributes_kept([blob, blob], [blob, blob]) == 0.0
 
 
 def test_image_metrics_all_stated_and_unreadable():
