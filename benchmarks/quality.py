@@ -3,13 +3,13 @@
 Trains each variant with the same seed and number of steps, scores K samples per test input
 (greedy caption decoding), and writes ``benchmarks/results/quality.json`` with the numbers,
 the data's ceilings, wall times, the settings and the commit, so runs can be compared across
-commits. Each variant is scored on the held-out split too (its ``novel``: images and captions
-of (shape, colour) pairs that training never shows, against that split's own ceilings,
-``novel_ceiling``), and image->text also by the captioning literature's diversity metrics
-(Div-1, Div-2, mBLEU-4, unique, novel, self-CIDEr), the data's own next to them. The JSON is
-rewritten (atomically) after each variant, with ``complete`` false until every one of
-``requested_variants`` is in; a number that could not be measured (the entropy of rows with no
-readable image) is ``null``.
+commits. Each variant is scored on the held-out split too (its ``held_out``: the ``novel``
+split's images and captions, of (shape, colour) pairs that training never shows, against that
+split's own ceilings, ``held_out_ceiling``), and image->text also by the captioning
+literature's diversity metrics (Div-1, Div-2, mBLEU-4, unique, novel, self-CIDEr), the data's
+own next to them. The JSON is rewritten (atomically) after each variant, with ``complete``
+false until every one of ``requested_variants`` is in; a number that could not be measured
+(the entropy of rows with no readable image) is ``null``.
 
     .venv/bin/python benchmarks/quality.py                       # every variant
     .venv/bin/python benchmarks/quality.py --variants lnfmm,gaussian --steps 800
@@ -370,7 +370,7 @@ def main(argv: list[str] | None = None) -> dict:
         "train_size": args.train_size,
         "samples": args.samples,
         "inputs": inputs_scored(test, args.inputs),
-        "novel_inputs": inputs_scored(novel, args.inputs),
+        "held_out_inputs": inputs_scored(novel, args.inputs),
         "inputs_asked": args.inputs,
         "seed": args.seed,
         "temperatures": temperatures,
@@ -437,7 +437,7 @@ def main(argv: list[str] | None = None) -> dict:
             **novel_scoring,
         )
         novel_ceiling = novel_ceiling or held_out["ceiling"]
-        report["novel_ceiling"] = novel_ceiling
+        report["held_out_ceiling"] = novel_ceiling
         report["variants"][name] = {
             "steps": result.step,
             "inputs": scores["inputs"],
@@ -447,7 +447,7 @@ def main(argv: list[str] | None = None) -> dict:
             "text_to_image": scores["text_to_image"],
             "reconstruction": scores["reconstruction"],
             "summary": summary(scores, ceiling),
-            "novel": {
+            "held_out": {
                 key: held_out[key] for key in ("image_to_text", "text_to_image", "reconstruction")
             }
             | {"summary": summary(held_out, novel_ceiling)},

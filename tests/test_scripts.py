@@ -243,10 +243,10 @@ def test_the_quality_benchmark_marks_a_run_that_stopped_early(tmp_path, monkeypa
         assert partial["commit"] and partial["steps"] == 2
         # The held-out split is scored too, against its own ceilings, and image->text by the
         # captioning literature's diversity metrics next to the data's.
-        assert partial["novel_inputs"] == 100
-        held_out = partial["variants"]["deterministic"]["novel"]
+        assert partial["held_out_inputs"] == 100
+        held_out = partial["variants"]["deterministic"]["held_out"]
         assert {"image_to_text", "text_to_image", "summary"} <= set(held_out)
-        assert partial["novel_ceiling"]["text_to_image"]["accuracy"] >= 0.99
+        assert partial["held_out_ceiling"]["text_to_image"]["accuracy"] >= 0.99
         for i2t in (
             partial["variants"]["deterministic"]["image_to_text"],
             partial["ceiling"]["image_to_text"],

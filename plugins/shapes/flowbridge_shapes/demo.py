@@ -550,14 +550,14 @@ def _run(args: argparse.Namespace, replaced: list[str]) -> int:
         "seconds": total,
         "train_seconds": times,
         "ceiling": ceiling,
-        "novel_ceiling": novel_ceiling,
+        "held_out_ceiling": novel_ceiling,
         "reconstruction": reconstruction,
         "text_to_image_tradeoff": curves,
         "models": {
             name: {k: v for k, v in r.items() if k not in ("outputs", "ceiling")}
             for name, r in results.items()
         },
-        "novel": {
+        "held_out": {
             name: {k: v for k, v in r.items() if k not in ("outputs", "ceiling")}
             for name, r in held_out.items()
         },

@@ -218,8 +218,9 @@ def _fit(
     areas = torch.stack([a for _, a in measured], -1)
     best, level = distance.min(-1)
     half = half0.clone()
-    # The size refit at the best level and its neighbours (level 0 needs none: unblurred, the
-    # image's area is the template's).
+    # The size refit at the best level and its neighbours, moved inwards at the ends so that
+    # every neighbour exists and level 0 is never refitted (unblurred, the template of the
+    # image's area is already the right size).
     centre = level.clamp(1 + _NEIGHBOURS, len(BLURS) - 1 - _NEIGHBOURS)
     for offset in range(-_NEIGHBOURS, _NEIGHBOURS + 1):
         k = centre + offset

@@ -95,12 +95,12 @@ def test_demo_writes_a_report_a_person_can_read(tmp_path, registered):
         assert f"| {i2t['div_1']:.3f} | {i2t['div_2']:.3f} | {i2t['mbleu_4']:.3f} |" in report
     # Generalisation: every model scored on the held-out split too, against its own ceiling.
     assert "**Generalisation**" in report
-    assert set(metrics["novel"]) == set(metrics["models"])
+    assert set(metrics["held_out"]) == set(metrics["models"])
     held_out = ShapesDataset(train_size=40).held_out
-    novel_ceiling = metrics["novel_ceiling"]["text_to_image"]
+    novel_ceiling = metrics["held_out_ceiling"]["text_to_image"]
     assert novel_ceiling["accuracy"] >= 0.99
     assert novel_ceiling != metrics["ceiling"]["text_to_image"]
-    for model in metrics["novel"].values():
+    for model in metrics["held_out"].values():
         assert 0 <= model["image_to_text"]["accuracy"] <= 1
         assert f"| {model['text_to_image']['accuracy']:.3f} |" in report
     assert all(" ".join(reversed(pair)) in report for pair in held_out)
