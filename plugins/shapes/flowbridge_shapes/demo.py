@@ -450,6 +450,7 @@ def _run(args: argparse.Namespace, replaced: list[str]) -> int:
     ceiling = next(iter(results.values()))["ceiling"]
     novel_ceiling = next(iter(held_out.values()))["ceiling"]
     held_out_pairs = [f"{color} {shape}" for shape, color in dataset.held_out]
+    first_shape, first_color = dataset.held_out[0]
     main_name = "lnfmm" if "lnfmm" in bridges else next(iter(bridges))
     bridge, outputs = bridges[main_name], results[main_name]["outputs"]
     image_domain = bridge.domains["a"]
@@ -498,8 +499,8 @@ def _run(args: argparse.Namespace, replaced: list[str]) -> int:
         f"**Generalisation**: the held-out split, {inputs_scored(novel, args.inputs)} images "
         f"of (shape, colour) pairs that training never shows ({', '.join(held_out_pairs)}) "
         "and their captions, against that split's own ceilings (a model may vary more than "
-        f"these data do: given “{held_out_pairs[0].split()[0]}”, they only ever show a "
-        f"{held_out_pairs[0]}):",
+        f"these data do: given “{first_color}”, they only ever show a {first_color} "
+        f"{first_shape}):",
         "",
         _table(held_out, novel_ceiling),
         *_equal_diversity_lines(curves),

@@ -202,18 +202,20 @@ def _fit(
     box, bands = _box(size), torch.stack([_band(sigma, size) for sigma in BLURS])
     target = area[:, None].expand(n, len(shapes))
 
-    def measure(half: torch.Tensor, band: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        templates = _coverage(cx, cy[:, None] - unit_centroid * half, half, size)
+    def templates_of(half: torch.Tensor) -> torch.Tensor:
+        """Each shape's template of half-size ``half [n, shapes]`` at the image's centroid."""
+        return _coverage(cx, cy[:, None] - unit_centroid * half, half, size)
+
+    def measure(templates: torch.Tensor, band: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The templates blurred by ``band`` and measured as the image is: their distance to
+        the image and their area."""
         m_templates = _as_image(band.transpose(-1, -2) @ templates @ band, box)
         return _distance(m_templates, m_unit), m_templates.sum((-2, -1))
 
-    # Every blur level at the size of the image's area.
+    # Every blur level at the size of the image's area (one set of templates for all).
     half0 = (target / unit_area).sqrt().clamp_min(0.5)
-    templates = _coverage(cx, cy[:, None] - unit_centroid * half0, half0, size)
-    measured = [
-        (_distance(t, m_unit), t.sum((-2, -1)))
-        for t in (_as_image(band.T @ templates @ band, box) for band in bands)
-    ]
+    templates = templates_of(half0)
+    measured = [measure(templates, band) for band in bands]
     distance = torch.stack([d for d, _ in measured], -1)
     areas = torch.stack([a for _, a in measured], -1)
     best, level = distance.min(-1)
@@ -228,7 +230,7 @@ def _fit(
         s_old, a_old = half0, areas.gather(-1, k[..., None])[..., 0]
         s = (half0 * (target / a_old.clamp_min(1e-8)).sqrt()).clamp_min(0.5)
         for _ in range(_STEPS):
-            d, a = measure(s, band)
+            d, a = measure(templates_of(s), band)
             better = d < best
             best, half = torch.where(better, d, best), torch.where(better, s, half)
             slope = (a - a_old) / (s - s_old)
