@@ -85,11 +85,11 @@ from flowbridge_shapes.experiment import (
     inputs_scored,
     names,
     run_config,
+    scoring,
     strict_json,
     summary,
     text_to_image_tradeoff,
 )
-from flowbridge_shapes.metrics import captions_by_image
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -350,13 +350,7 @@ def main(argv: list[str] | None = None) -> dict:
     temperatures, at = args.temperatures, args.at
     dataset = ShapesDataset(**{**TESTBED["data"]["options"], "train_size": args.train_size})
     test, novel = dataset.split("test"), dataset.split("novel")
-    train_split = dataset.split("train")
-    scoring = {
-        # Novelty and self-CIDEr's document frequencies: the training captions, per image.
-        "training": captions_by_image(train_split.meta, train_split.b),
-        "combinations": dataset.combinations_of("test"),
-    }
-    novel_scoring = {**scoring, "combinations": dataset.combinations_of("novel")}
+    test_scoring, novel_scoring = scoring(dataset, "test"), scoring(dataset, "novel")
     report = {
         **versions(__file__),
         # False until every requested variant is in: a run that stopped early says so.
@@ -406,7 +400,7 @@ def main(argv: list[str] | None = None) -> dict:
                 args.inputs,
                 args.seed,
                 ceiling,
-                **scoring,
+                **test_scoring,
             )
         try:
             result = train(config, callbacks=[curve] if curve else ())
@@ -422,7 +416,7 @@ def main(argv: list[str] | None = None) -> dict:
             args.inputs,
             args.seed,
             ceilings=ceiling is None,
-            **scoring,
+            **test_scoring,
         )
         ceiling = ceiling or scores["ceiling"]
         report["ceiling"] = ceiling

@@ -12,7 +12,8 @@ residuals) for the same number of steps, and writes to ``--out``:
 * ``text_to_image.png``, ``image_inputs.png``, ``reconstructions.png``, ``loss_curves.png``,
   ``tradeoff.png`` (text→image accuracy against diversity as the sampling temperature
   varies, for LNFMM and the Gaussian prior: the comparison at equal diversity);
-* ``metrics.json`` (every number of the table, plus timings);
+* ``metrics.json`` (every number of the tables, the held-out split's caption diversity too,
+  plus timings);
 * ``runs/<variant>/``: each model's checkpoint, config and training log
   (``flowbridge translate --checkpoint out/runs/lnfmm/checkpoint.pt ...`` uses them).
 
@@ -52,12 +53,12 @@ from .experiment import (
     inputs_scored,
     names,
     run_config,
+    scoring,
     strict_json,
     summary,
     text_to_image_tradeoff,
 )
 from .experiment import VARIANTS as SETTINGS
-from .metrics import captions_by_image
 
 __all__ = ["main"]
 
@@ -389,11 +390,9 @@ def _run(args: argparse.Namespace, replaced: list[str]) -> int:
     started = time.perf_counter()
     data = {**TESTBED["data"]["options"], "train_size": args.train_size}
     dataset = ShapesDataset(**data)
-    test, novel, train_split = (dataset.split(name) for name in ("test", "novel", "train"))
+    test, novel = dataset.split("test"), dataset.split("novel")
     scored = inputs_scored(test, args.inputs)
-    # Novelty and self-CIDEr's document frequencies come from the training captions; each
-    # split's ceiling draws real images from that split's own attribute combinations.
-    training = captions_by_image(train_split.meta, train_split.b)
+    test_scoring, novel_scoring = scoring(dataset, "test"), scoring(dataset, "novel")
 
     results, held_out, times, logs, bridges, curves = {}, {}, {}, {}, {}, {}
     for name in args.variants:
@@ -424,8 +423,7 @@ def _run(args: argparse.Namespace, replaced: list[str]) -> int:
             args.inputs,
             args.seed,
             ceilings=not results,
-            training=training,
-            combinations=dataset.combinations_of("test"),
+            **test_scoring,
         )
         # Generalisation: captions and images of (shape, colour) pairs training never shows.
         held_out[name] = evaluate(
@@ -435,7 +433,7 @@ def _run(args: argparse.Namespace, replaced: list[str]) -> int:
             args.inputs,
             args.seed,
             ceilings=not held_out,
-            combinations=dataset.combinations_of("novel"),
+            **novel_scoring,
         )
         if name in ("lnfmm", "gaussian"):
             curves[name] = text_to_image_tradeoff(

@@ -19,10 +19,12 @@ from flowbridge import Bridge, PairedSplit, RunConfig, load_run_config
 from flowbridge.config import merge_settings
 from flowbridge.metrics import accuracy_gap
 
+from .dataset import ShapesDataset
 from .metrics import (
     caption_ceiling,
     caption_metrics,
     caption_reconstruction,
+    captions_by_image,
     image_ceiling,
     image_metrics,
     image_reconstruction,
@@ -35,6 +37,7 @@ __all__ = [
     "VARIANTS",
     "run_config",
     "evaluate",
+    "scoring",
     "summary",
     "TEMPERATURES",
     "text_to_image_tradeoff",
@@ -234,6 +237,19 @@ def evaluate(
             "text_to_image": image_ceiling(meta, samples, seed, combinations=combinations),
         }
     return result
+
+
+def scoring(dataset: ShapesDataset, split: str) -> dict[str, Any]:
+    """The keyword arguments :func:`evaluate` takes for ``split`` of ``dataset``: the training
+    captions per image (the captioning literature's diversity metrics: novelty against them,
+    self-CIDEr's document frequencies from them) and the split's own attribute combinations
+    (what the text→image ceiling's real images are drawn from). The demo and the benchmarks
+    score every split through it, so their numbers for one split are the same numbers."""
+    train_split = dataset.split("train")
+    return {
+        "training": captions_by_image(train_split.meta, train_split.b),
+        "combinations": dataset.combinations_of(split),
+    }
 
 
 def summary(result: Mapping[str, Any], ceiling: Mapping[str, Any] | None = None) -> dict:

@@ -20,6 +20,7 @@ from flowbridge_shapes.experiment import (
     inputs_scored,
     names,
     run_config,
+    scoring,
     strict_json,
     summary,
     text_to_image_tradeoff,
@@ -127,6 +128,20 @@ def test_evaluate_scores_caption_diversity_and_draws_the_ceiling_from_the_split_
     # Without the training captions, the testbed's own metrics alone, as before.
     plain = evaluate(bridge, test, samples=3, inputs=4, seed=2, ceilings=False)
     assert not diversity & set(plain["image_to_text"])
+
+
+def test_scoring_gives_each_split_the_training_captions_and_its_own_combinations():
+    dataset = ShapesDataset(train_size=40, seed=0)
+    train_split = dataset.split("train")
+    test, novel = scoring(dataset, "test"), scoring(dataset, "novel")
+    # Every training caption once, grouped by its image, the same for every split.
+    assert test["training"] == novel["training"]
+    pairs = list(zip(train_split.b, train_split.meta, strict=True))
+    assert test["training"] == [[c for c, m in pairs if m["image"] == i] for i in range(40)]
+    assert test["combinations"] == dataset.combinations_of("test")
+    assert novel["combinations"] == dataset.combinations_of("novel")
+    with pytest.raises(ValueError, match="unknown split"):
+        scoring(dataset, "training")
 
 
 def _tiny_config(tmp_path, name):
