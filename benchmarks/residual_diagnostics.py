@@ -20,6 +20,13 @@ Trains the testbed (or loads a checkpoint) and measures, on the test captions (K
   the caption states it;
 * ``probe``: how often a 5-nearest-neighbour vote among the training images' residuals (or
   shared codes) names each attribute of a test image;
+* ``own_residual``: what the decoder makes of what a caption leaves open. Each test caption's
+  carried code is decoded with its own image's posterior-mean residual; per attribute, over
+  the captions that leave it open, the share of images drawn with the image's value
+  (``right``) and the share whose value the oracle cannot read (``undecided``: an undecided
+  shape, or an unreadable image). A residual that held the attribute plainly would give
+  ``right`` near the image's own reconstruction's; a decoder unsure between the residual's
+  readings draws an in-between blob, undecided;
 * ``conflicts``: who wins when the caption and the residual disagree. For each attribute, the
   captions that state it are decoded with the residuals of training images that hold every
   other claim but have another value of it; per attribute, the share of the readable images
@@ -193,6 +200,32 @@ def conflicts(
     return report
 
 
+def open_attributes(
+    readings: Sequence[Mapping[str, str | None] | None],
+    claims: Sequence[Mapping[str, str]],
+    truths: Sequence[Mapping[str, str]],
+) -> dict[str, dict[str, float]]:
+    """Per attribute, over the rows whose ``claims`` leave it open: the share of the images
+    read (``readings``, ``None`` where unreadable) with the value ``truths`` gives
+    (``right``), the share read without one (``undecided``), and how many rows (``captions``);
+    NaN shares where no caption leaves it open."""
+    report = {}
+    for attribute in ATTRIBUTES:
+        rows = [
+            (None if read is None else read[attribute], truth[attribute])
+            for read, stated, truth in zip(readings, claims, truths, strict=True)
+            if attribute not in stated
+        ]
+        report[attribute] = {
+            "right": float(np.mean([drawn == value for drawn, value in rows]))
+            if rows
+            else math.nan,
+            "undecided": float(np.mean([drawn is None for drawn, _ in rows])) if rows else math.nan,
+            "captions": len(rows),
+        }
+    return report
+
+
 def critic_weights(
     caption: torch.Tensor, carried: torch.Tensor, temperature: float, sharpness: float
 ) -> torch.Tensor:
@@ -308,6 +341,11 @@ def diagnose(
             "residual": knn_probe(bank, bank_attributes, query, query_attributes),
             "shared": knn_probe(bank_shared, bank_attributes, query_shared, query_attributes),
         },
+        "own_residual": open_attributes(
+            read_images(bridge.domains["a"].generate(bridge.decoders["a"], context, query)),
+            claims,
+            query_attributes,
+        ),
         "conflicts": conflicts(bridge, context, claims, bank, bank_attributes, samples, seed),
         "residual_scale": bank.std(dim=0).mean().item(),
         "shared_scale": bank_shared.std(dim=0).mean().item(),
@@ -360,7 +398,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
         json.dumps(
             {
                 k: report[k]
-                for k in ("fitting_residuals", "critic_exemplars", "prior_mass", "probe")
+                for k in (
+                    "fitting_residuals",
+                    "critic_exemplars",
+                    "prior_mass",
+                    "probe",
+                    "own_residual",
+                )
             },
             indent=1,
         )

@@ -326,6 +326,25 @@ def test_the_residual_diagnostics_conflicts_on_hand_made_rows():
     assert math.isnan(bench.winners([None], ["circle"], ["square"])["caption"])
 
 
+def test_the_residual_diagnostics_tally_what_captions_leave_open_by_hand():
+    bench = load_script("benchmarks/residual_diagnostics.py")
+    truths = [_attributes(), _attributes(shape="square"), _attributes(color="blue")]
+    claims = [{"color": "red"}, {"color": "red", "shape": "square"}, {"shape": "circle"}]
+    readings = [_attributes(), None, _attributes(shape=None)]
+    report = bench.open_attributes(readings, claims, truths)
+    # The shape is open in row 0 only (drawn right); the colour in row 2 (red where the image
+    # is blue), the size in all three: right, unreadable, undecided shape but right size.
+    assert report["shape"] == {"right": 1.0, "undecided": 0.0, "captions": 1}
+    assert report["color"] == {"right": 0.0, "undecided": 0.0, "captions": 1}
+    assert report["size"] == {
+        "right": pytest.approx(2 / 3),
+        "undecided": pytest.approx(1 / 3),
+        "captions": 3,
+    }
+    nothing_open = bench.open_attributes([None], [_attributes()], [_attributes()])
+    assert math.isnan(nothing_open["shape"]["right"]) and nothing_open["shape"]["captions"] == 0
+
+
 def test_the_residual_diagnostics_run_on_toy_sizes(tmp_path, keep_threads):
     bench = load_script("benchmarks/residual_diagnostics.py")
     out = tmp_path / "diagnostics.json"
@@ -347,5 +366,7 @@ def test_the_residual_diagnostics_run_on_toy_sizes(tmp_path, keep_threads):
     assert 0 <= report["prior_mass"]["fitting"] <= 1
     assert set(report["probe"]) == {"residual", "shared"}
     assert set(report["conflicts"]) == set(report["probe"]["residual"])
+    assert set(report["own_residual"]) == set(report["probe"]["residual"])
+    assert sum(row["captions"] for row in report["own_residual"].values()) > 0
     for won in report["conflicts"].values():
         assert won["images"] == 0 or 0 <= won["caption"] + won["residual"] <= 1
