@@ -32,7 +32,8 @@ evaluations); use it with ``--steps``, as evaluations would take from a ``--seco
 Variants (see ``flowbridge_shapes.experiment.VARIANTS``): ``lnfmm`` (flow priors over a
 16-Gaussian mixture, the testbed's default), ``lnfmm-single`` (over one normal, as published),
 ``gaussian``, ``standard``, ``deterministic``, ``align`` (explicit alignment on), ``no-cross``
-(no cross-reconstruction), ``lnfmm-edges`` (the image loss weighs edge pixels 1 + 2e),
+(no cross-reconstruction), ``lnfmm-edges`` (the image loss weighs edge pixels 1 + 2e;
+``lnfmm-edges6``: 1 + 6e),
 ``lnfmm-nce`` (the image residual prior's density contrast, ``prior_nce_a = 1``),
 ``lnfmm-b2`` (Adam's β2 at 0.99 instead of 0.999), ``lnfmm-fade`` (the image's own
 reconstruction faded out between steps 600 and 1,200), and the semi-supervised settings:
@@ -122,6 +123,7 @@ COMPARISONS = (
     ("lnfmm", "lnfmm-single"),
     ("lnfmm", "standard"),
     ("lnfmm-edges", "lnfmm"),
+    ("lnfmm-edges6", "lnfmm"),
     ("lnfmm-nce", "lnfmm"),
     ("lnfmm-b2", "lnfmm"),
     ("lnfmm-fade", "lnfmm"),
