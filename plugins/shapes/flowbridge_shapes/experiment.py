@@ -142,8 +142,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # Edges weighed 1 + 6e: the residual then holds the shape (open shapes drawn as blobs from
     # the image's own residual 26-29% of the time instead of 46-50%), and the decoder follows
     # its colour over the caption's too; at equal diversity -0.1 and +5.0 points on two
-    # seeds, and with the best of 2 draws (candidates=2) +2.7 and +4.9 over the testbed's
-    # own best of 2 (benchmarks/README.md).
+    # seeds after 2,000 steps, and with the best of 2 draws (candidates=2) +2.7 and +4.9
+    # over the testbed's own best of 2, +0.8 and +3.2 after three minutes, with less diverse
+    # captions: a variant, not the default (benchmarks/README.md).
     "lnfmm-edges6": {"domains": {"a": {"options": {"edge_weight": 6.0}}}},
     "no-cross": {"model": {"weights": {"cross": 0.0}}},
     # Each image residual must be likelier under its own caption's context than under 16
