@@ -82,7 +82,7 @@ from flowbridge_shapes.experiment import (
     VARIANTS,
     EvaluateAt,
     at_equal_diversity,
-    evaluate,
+    evaluate_split,
     inputs_scored,
     names,
     run_config,
@@ -352,7 +352,8 @@ def main(argv: list[str] | None = None) -> dict:
     temperatures, at = args.temperatures, args.at
     dataset = ShapesDataset(**{**TESTBED["data"]["options"], "train_size": args.train_size})
     test, novel = dataset.split("test"), dataset.split("novel")
-    test_scoring, novel_scoring = scoring(dataset, "test"), scoring(dataset, "novel")
+    # K samples for each of the inputs, seeded: the same for every split and variant.
+    sampling = (args.samples, args.inputs, args.seed)
     report = {
         **versions(__file__),
         # False until every requested variant is in: a run that stopped early says so.
@@ -395,15 +396,7 @@ def main(argv: list[str] | None = None) -> dict:
         started = time.perf_counter()
         curve = None
         if at:
-            curve = EvaluateAt(
-                at,
-                test,
-                args.samples,
-                args.inputs,
-                args.seed,
-                ceiling,
-                **test_scoring,
-            )
+            curve = EvaluateAt(at, test, *sampling, ceiling, **scoring(dataset, "test"))
         try:
             result = train(config, callbacks=[curve] if curve else ())
         finally:
@@ -411,26 +404,13 @@ def main(argv: list[str] | None = None) -> dict:
                 shutil.rmtree(run_dir, ignore_errors=True)
         # The data's ceilings depend on the inputs alone: computed once, for all variants.
         ceiling = ceiling or (curve and curve.ceiling)
-        scores = evaluate(
-            result.bridge,
-            test,
-            args.samples,
-            args.inputs,
-            args.seed,
-            ceilings=ceiling is None,
-            **test_scoring,
-        )
+        bridge = result.bridge
+        scores = evaluate_split(bridge, dataset, "test", *sampling, ceilings=ceiling is None)
         ceiling = ceiling or scores["ceiling"]
         report["ceiling"] = ceiling
         # Generalisation: the held-out split, whose (shape, colour) pairs training never shows.
-        held_out = evaluate(
-            result.bridge,
-            novel,
-            args.samples,
-            args.inputs,
-            args.seed,
-            ceilings=novel_ceiling is None,
-            **novel_scoring,
+        held_out = evaluate_split(
+            bridge, dataset, "novel", *sampling, ceilings=novel_ceiling is None
         )
         novel_ceiling = novel_ceiling or held_out["ceiling"]
         report["held_out_ceiling"] = novel_ceiling
@@ -451,7 +431,7 @@ def main(argv: list[str] | None = None) -> dict:
         if temperatures and name in SWEPT:
             sweep = functools.partial(
                 text_to_image_tradeoff,
-                result.bridge,
+                bridge,
                 test,
                 temperatures,
                 args.samples,
@@ -461,7 +441,7 @@ def main(argv: list[str] | None = None) -> dict:
             known = {1.0: scores["text_to_image"]}
             report["variants"][name]["text_to_image_tradeoff"] = sweep(known=known)
             tau_c = args.component_temperature
-            if tau_c is not None and result.bridge.priors["a"].mixture:
+            if tau_c is not None and bridge.priors["a"].mixture:
                 report["variants"][name]["component_tradeoff"] = {
                     "component_temperature": tau_c,
                     # At τ = 1 = τc the draws are those of evaluate()'s.

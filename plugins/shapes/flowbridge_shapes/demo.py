@@ -49,11 +49,10 @@ from .experiment import (
     TEMPERATURES,
     TESTBED,
     at_equal_diversity,
-    evaluate,
+    evaluate_split,
     inputs_scored,
     names,
     run_config,
-    scoring,
     strict_json,
     summary,
     text_to_image_tradeoff,
@@ -392,7 +391,7 @@ def _run(args: argparse.Namespace, replaced: list[str]) -> int:
     dataset = ShapesDataset(**data)
     test, novel = dataset.split("test"), dataset.split("novel")
     scored = inputs_scored(test, args.inputs)
-    test_scoring, novel_scoring = scoring(dataset, "test"), scoring(dataset, "novel")
+    sampling = (args.samples, args.inputs, args.seed)
 
     results, held_out, times, logs, bridges, curves = {}, {}, {}, {}, {}, {}
     for name in args.variants:
@@ -416,24 +415,12 @@ def _run(args: argparse.Namespace, replaced: list[str]) -> int:
             f"steps/s); scoring {scored} test inputs x {args.samples} samples",
             flush=True,
         )
-        results[name] = evaluate(
-            result.bridge,
-            test,
-            args.samples,
-            args.inputs,
-            args.seed,
-            ceilings=not results,
-            **test_scoring,
+        results[name] = evaluate_split(
+            result.bridge, dataset, "test", *sampling, ceilings=not results
         )
         # Generalisation: captions and images of (shape, colour) pairs training never shows.
-        held_out[name] = evaluate(
-            result.bridge,
-            novel,
-            args.samples,
-            args.inputs,
-            args.seed,
-            ceilings=not held_out,
-            **novel_scoring,
+        held_out[name] = evaluate_split(
+            result.bridge, dataset, "novel", *sampling, ceilings=not held_out
         )
         if name in ("lnfmm", "gaussian"):
             curves[name] = text_to_image_tradeoff(

@@ -37,6 +37,7 @@ __all__ = [
     "VARIANTS",
     "run_config",
     "evaluate",
+    "evaluate_split",
     "scoring",
     "summary",
     "TEMPERATURES",
@@ -257,6 +258,27 @@ def scoring(dataset: ShapesDataset, split: str) -> dict[str, Any]:
         "training": captions_by_image(train_split.meta, train_split.b),
         "combinations": dataset.combinations_of(split),
     }
+
+
+def evaluate_split(
+    bridge: Bridge,
+    dataset: ShapesDataset,
+    split: str,
+    samples: int = 10,
+    inputs: int = 200,
+    seed: int = 0,
+    ceilings: bool = True,
+) -> dict[str, Any]:
+    """:func:`evaluate` on split ``split`` of ``dataset``, with that split's :func:`scoring`."""
+    return evaluate(
+        bridge,
+        dataset.split(split),
+        samples,
+        inputs,
+        seed,
+        ceilings=ceilings,
+        **scoring(dataset, split),
+    )
 
 
 def summary(result: Mapping[str, Any], ceiling: Mapping[str, Any] | None = None) -> dict:

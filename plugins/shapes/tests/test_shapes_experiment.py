@@ -17,6 +17,7 @@ from flowbridge_shapes.experiment import (
     EvaluateAt,
     at_equal_diversity,
     evaluate,
+    evaluate_split,
     inputs_scored,
     names,
     run_config,
@@ -142,6 +143,18 @@ def test_scoring_gives_each_split_the_training_captions_and_its_own_combinations
     assert novel["combinations"] == dataset.combinations_of("novel")
     with pytest.raises(ValueError, match="unknown split"):
         scoring(dataset, "training")
+
+
+def test_evaluate_split_scores_the_named_split_with_its_own_scoring(monkeypatch):
+    dataset = ShapesDataset(train_size=40, seed=0)
+    calls = []
+    monkeypatch.setattr(
+        experiment, "evaluate", lambda *args, **kwargs: calls.append((args, kwargs))
+    )
+    evaluate_split("bridge", dataset, "novel", 3, 4, 2, ceilings=False)
+    ((args, kwargs),) = calls
+    assert args == ("bridge", dataset.split("novel"), 3, 4, 2)
+    assert kwargs == {"ceilings": False, **scoring(dataset, "novel")}
 
 
 def _tiny_config(tmp_path, name):
