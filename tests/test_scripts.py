@@ -13,6 +13,7 @@ import torch
 from script_support import load_script
 
 import flowbridge.plugins as plugins
+from flowbridge.provenance import source_commit
 from flowbridge_image import plugin as image_plugin
 from flowbridge_shapes import plugin as shapes_plugin
 from flowbridge_shapes.dataset import ShapesDataset
@@ -240,7 +241,7 @@ def test_the_quality_benchmark_marks_a_run_that_stopped_early(tmp_path, monkeypa
         assert list(partial["variants"]) == ["deterministic"]
         assert (partial["inputs"], partial["inputs_asked"]) == (5, 100)
         assert partial["variants"]["deterministic"]["inputs"] == 5
-        assert partial["commit"] and partial["steps"] == 2
+        assert partial["commit"] == source_commit(bench.__file__) and partial["steps"] == 2
         # The held-out split is scored too, against its own ceilings, and image->text by the
         # captioning literature's diversity metrics next to the data's.
         assert partial["held_out_inputs"] == 100

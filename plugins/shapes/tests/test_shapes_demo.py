@@ -10,6 +10,7 @@ import torch
 import flowbridge.plugins as plugins
 from flowbridge import train
 from flowbridge.checkpoint import load_checkpoint
+from flowbridge.provenance import source_commit
 from flowbridge_image import plugin as image_plugin
 from flowbridge_shapes import demo
 from flowbridge_shapes import plugin as shapes_plugin
@@ -67,8 +68,10 @@ def test_demo_writes_a_report_a_person_can_read(tmp_path, registered):
         assert f'src="{name}"' in html
     metrics = _strict((out / "metrics.json").read_text())
     assert set(metrics["models"]) == {"lnfmm", "gaussian", "deterministic"}
-    # The settings and the code that made the numbers, so that two runs can be told apart.
-    assert metrics["commit"] and metrics["torch"] == torch.__version__
+    # The settings and the code that made the numbers, so that two runs can be told apart: the
+    # commit of the tree the demo's code lives in (None where it is an installed wheel).
+    assert metrics["commit"] == source_commit(demo.__file__)
+    assert metrics["torch"] == torch.__version__
     settings = {"seed": 0, "steps": 3, "train_size": 40, "inputs": 4, "samples": 3}
     assert {key: metrics[key] for key in settings} == settings
     assert metrics["variants"] == ["lnfmm", "gaussian", "deterministic"]
