@@ -3,6 +3,12 @@
 import functools
 import json
 import math
+import multiprocessing
+import os
+import shutil
+import signal
+import threading
+import time
 
 import pytest
 import torch
@@ -203,6 +209,53 @@ def test_the_demo_takes_any_testbed_variant_and_reports_the_inputs_it_scored(
     assert "nan" not in report.lower()
 
 
+def _numbers(metrics):
+    """The models' numbers in a demo's metrics.json, without the times."""
+    if isinstance(metrics, dict):
+        return {k: _numbers(v) for k, v in metrics.items() if k != "seconds"}
+    return metrics
+
+
+def test_models_trained_side_by_side_score_as_one_after_another(
+    tmp_path, registered, keep_threads, capsys
+):
+    argv = ["--steps", "2", "--inputs", "3", "--samples", "2", "--train-size", "30"]
+    argv += ["--variants", "lnfmm,gaussian"]
+    alone = tmp_path / "alone"
+    assert main([*argv, "--out", str(alone), "--threads", "1"]) == 0
+
+    # Stopped (SIGTERM, as by `kill`) while the two train in their processes: nothing of the
+    # earlier demo is replaced, and no process is left behind.
+    out = tmp_path / "out"
+    shutil.copytree(alone, out)
+    report = (out / "report.md").read_text()
+
+    def terminate_once_training():
+        while not (out / "runs" / "lnfmm.partial").exists():
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=terminate_once_training, daemon=True)
+    killer.start()
+    assert main([*argv[2:], "--steps", "500", "--out", str(out), "--threads", "2"]) == 130
+    killer.join()
+    assert "before any model was replaced" in capsys.readouterr().err
+    assert (out / "report.md").read_text() == report
+    assert not multiprocessing.active_children()
+
+    # Two processes of one thread each: the numbers of one model after another, on one thread.
+    assert main([*argv, "--out", str(out), "--threads", "2"]) == 0
+    assert "side by side for 2 steps, 1 thread each" in capsys.readouterr().out
+    first, second = (_strict((path / "metrics.json").read_text()) for path in (alone, out))
+    assert (first["jobs"], second["jobs"]) == (1, 2)
+    for key in ("models", "held_out", "text_to_image_tradeoff", "ceiling"):
+        assert _numbers(second[key]) == _numbers(first[key])
+    assert "(LNFMM (conditional flow prior, mixture base) and conditional Gaussian prior " in (
+        (out / "report.md").read_text()
+    )
+    assert sorted(path.name for path in (out / "runs").iterdir()) == ["gaussian", "lnfmm"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -212,6 +265,7 @@ def test_the_demo_takes_any_testbed_variant_and_reports_the_inputs_it_scored(
         (["--samples", "1"], "--samples must be at least 2"),
         (["--inputs", "-3"], "--inputs must be at least 1, got -3"),
         (["--steps", "0"], "--steps and --threads must be at least 1"),
+        (["--jobs", "0"], "--jobs must be at least 1, got 0"),
     ],
 )
 def test_bad_arguments_are_refused_before_any_training(

@@ -1,0 +1,218 @@
+"""Training several models at once, each in a process of its own.
+
+On a small CPU one training run of the testbed's model does not keep its threads busy: on the
+2-core VM of benchmarks/README.md it trains at ~9 steps/s with 2 threads, while two runs of one
+thread each train at ~6.5 steps/s apiece, ~13 together (three runs of one thread on the same
+two cores: ~11 together, so no more runs than threads). The demo therefore trains its models in
+waves (:func:`waves`) and runs each wave of two or more through :func:`run`.
+
+Each process is spawned, not forked (a fork of a process whose OpenMP or CUDA has started can
+hang), registers the plugins this one has (so a test's :func:`flowbridge.plugins.isolated`
+registry reaches it too), calls its job's function and sends the result back pickled. Its
+progress reaches this process through a shared step counter: one bar per job here, none there.
+A job's error is raised here with the job's own traceback as its cause; Ctrl-C or SIGTERM here
+stops every job (a training run stops after its step) and raises ``KeyboardInterrupt``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+import multiprocessing
+import multiprocessing.connection
+import pickle
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+import flowbridge.plugins as plugins
+
+__all__ = ["Job", "run", "waves"]
+
+#: Seconds a job may take to stop after it was asked to, before it is killed.
+STOP_GRACE = 30.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """One process's work: ``function(*args, on_step=callback)``, whose result :func:`run`
+    returns. ``function`` must be importable by name (a module's top level) and call
+    ``on_step(step)`` as it trains; ``name`` labels its bar and its errors."""
+
+    name: str
+    function: Callable[..., Any]
+    args: tuple = ()
+
+
+def waves(names: Sequence[str], jobs: int) -> list[list[str]]:
+    """``names`` in consecutive groups of at most ``jobs``, trained one group after another:
+    ``waves(["a", "b", "c"], 2) == [["a", "b"], ["c"]]``, so the last model, alone, gets every
+    thread instead of one while a core idles."""
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    return [list(names[i : i + jobs]) for i in range(0, len(names), jobs)]
+
+
+class _JobTraceback(Exception):
+    """The traceback of an error raised in a job's process, as the cause of the same error
+    raised here (as :mod:`concurrent.futures` does)."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.text}"""'
+
+
+def _registered() -> list[tuple[str, object]]:
+    """``(name, plugin)`` of every plugin in this process's registry, modules by their import
+    name (a module does not pickle), for the job's process to register the same."""
+    return [
+        (info.name, info.plugin.__name__ if inspect.ismodule(info.plugin) else info.plugin)
+        for info in plugins.current().plugins()
+    ]
+
+
+def _outcome(exc: BaseException) -> tuple:
+    """What a job's process sends back for an error: the error itself where it pickles (and
+    unpickles: an exception whose constructor takes other arguments than its message does
+    not), else its type and message as a ``RuntimeError``; always with its traceback."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if isinstance(exc, KeyboardInterrupt):
+        return ("interrupted", str(exc), text)
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:  # noqa: BLE001 - any failure to round-trip means: send it as text
+        exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+    return ("error", exc, text)
+
+
+def _child(job: Job, registered: list, threads: int, counter: Any, connection: Any) -> None:
+    """A job's process: this registry and thread count, the job, its result or error sent."""
+    torch.set_num_threads(threads)
+    try:
+        with plugins.isolated() as registry:
+            for name, plugin in registered:
+                registry.register(
+                    importlib.import_module(plugin) if isinstance(plugin, str) else plugin, name
+                )
+
+            def on_step(step: int) -> None:
+                counter.value = step
+
+            outcome: tuple = ("done", job.function(*job.args, on_step=on_step))
+    except BaseException as exc:  # noqa: BLE001 - every ending is reported to the parent
+        outcome = _outcome(exc)
+    connection.send_bytes(pickle.dumps(outcome))
+    connection.close()
+
+
+@contextlib.contextmanager
+def _terminate_interrupts() -> Iterator[None]:
+    """SIGTERM as ``KeyboardInterrupt`` while jobs run, so that ``kill`` stops them too
+    instead of leaving them running without this process (in the main thread only, where
+    Python installs handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signal_number: int, frame: Any) -> None:
+        raise KeyboardInterrupt(signal.Signals(signal_number).name)
+
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _end(processes: list, stop: bool) -> None:
+    """Wait for every job's process to end, asking those still running to stop first where
+    ``stop`` (SIGTERM: a training run stops after its step); kill those that have not ended
+    within :data:`STOP_GRACE` seconds."""
+    for process in processes:
+        if stop and process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(STOP_GRACE)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def run(jobs: Sequence[Job], threads: int, steps: int) -> list[Any]:
+    """Run ``jobs`` at once, each in a spawned process with ``threads`` torch threads, and
+    return their results in order. On a terminal each job shows a bar of its ``steps``.
+
+    Raises:
+        KeyboardInterrupt: Ctrl-C or SIGTERM here, or a job's process was interrupted; every
+            job is stopped first.
+        Exception: the first job to fail, its error with the job's traceback as its
+            ``__cause__``; the other jobs are stopped first.
+        RuntimeError: a job's process died without a word (killed, out of memory).
+    """
+    context = multiprocessing.get_context("spawn")
+    registered = _registered()
+    processes, counters, pending = [], [], {}
+    outcomes: list[tuple | None] = [None] * len(jobs)
+    failed: int | None = None
+    bars = [
+        tqdm(total=steps, desc=job.name, position=i, disable=not sys.stderr.isatty())
+        for i, job in enumerate(jobs)
+    ]
+    try:
+        with _terminate_interrupts():
+            for i, job in enumerate(jobs):
+                counter = context.Value("q", 0)
+                reader, writer = context.Pipe(duplex=False)
+                process = context.Process(
+                    target=_child,
+                    args=(job, registered, threads, counter, writer),
+                    name=f"flowbridge-{job.name}",
+                    daemon=True,  # never outlives this process
+                )
+                process.start()
+                writer.close()  # this end is the child's: EOF here once the child is gone
+                processes.append(process)
+                counters.append(counter)
+                pending[reader] = i
+            while pending and failed is None:
+                for reader in multiprocessing.connection.wait(list(pending), timeout=0.5):
+                    i = pending.pop(reader)
+                    with contextlib.suppress(EOFError):
+                        outcomes[i] = pickle.loads(reader.recv_bytes())
+                    reader.close()
+                    if failed is None and (outcomes[i] is None or outcomes[i][0] != "done"):
+                        failed = i
+                for bar, counter in zip(bars, counters, strict=True):
+                    bar.update(counter.value - bar.n)
+                    if counter.value >= steps:
+                        bar.set_postfix_str("scoring", refresh=False)
+    except KeyboardInterrupt:
+        _end(processes, stop=True)
+        raise
+    finally:
+        for bar in bars:
+            bar.close()
+    _end(processes, stop=failed is not None)
+    if failed is not None:
+        job, outcome = jobs[failed], outcomes[failed]
+        if outcome is None:
+            raise RuntimeError(
+                f"{job.name}'s process ended (exit code {processes[failed].exitcode}) without "
+                f"a result"
+            )
+        kind, value, text = outcome
+        if kind == "interrupted":
+            raise KeyboardInterrupt(f"{job.name}: {value}")
+        raise value from _JobTraceback(text)
+    return [outcome[1] for outcome in outcomes]

@@ -1,0 +1,120 @@
+"""flowbridge_shapes.side_by_side: jobs in spawned processes, their results, errors and stops.
+
+The job functions live at this module's top level: a spawned process imports them by name.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import flowbridge.plugins as plugins
+from flowbridge_image import plugin as image_plugin
+from flowbridge_shapes.side_by_side import Job, run, waves
+from flowbridge_text import plugin as text_plugin
+
+
+def _report(value, on_step):
+    """What a job's process sees: its argument, thread count and registered domains."""
+    on_step(1)
+    return value, torch.get_num_threads(), sorted(plugins.domains())
+
+
+def _fail(message, on_step):
+    raise ValueError(message)
+
+
+def _sleep(pid_file, on_step):
+    Path(pid_file).write_text(str(os.getpid()))
+    time.sleep(120)
+
+
+def _die(code, on_step):
+    os._exit(code)
+
+
+class _Odd(Exception):
+    def __init__(self, a, b):
+        super().__init__(f"{a} and {b}")
+
+
+def _fail_oddly(on_step):
+    raise _Odd(1, 2)
+
+
+def _interrupted(on_step):
+    raise KeyboardInterrupt
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_waves_group_the_models_in_order():
+    assert waves(["a", "b", "c"], 2) == [["a", "b"], ["c"]]
+    assert waves(["a", "b", "c"], 1) == [["a"], ["b"], ["c"]]
+    assert waves(["a", "b"], 5) == [["a", "b"]]
+    with pytest.raises(ValueError, match="jobs must be at least 1, got 0"):
+        waves(["a"], 0)
+
+
+def test_each_job_runs_with_the_threads_and_plugins_of_this_process():
+    # The suite loads no entry points (FLOWBRIDGE_LOAD_PLUGINS=""), nor do the processes it
+    # spawns: what they know they have from this registry.
+    with plugins.isolated(image_plugin, text_plugin):
+        jobs = [Job("one", _report, ("x",)), Job("two", _report, ("y",))]
+        assert run(jobs, threads=1, steps=1) == [
+            ("x", 1, ["image", "text"]),
+            ("y", 1, ["image", "text"]),
+        ]
+
+
+def test_a_failing_job_raises_its_error_here_and_stops_the_others(tmp_path):
+    pid_file = tmp_path / "pid"
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match="bad input 3") as error:
+        run([Job("slow", _sleep, (str(pid_file),)), Job("bad", _fail, ("bad input 3",))], 1, 1)
+    assert time.perf_counter() - started < 60  # not the 120 s the other job would sleep
+    assert "in _fail" in str(error.value.__cause__)  # the job's own traceback
+    if pid_file.exists():  # it may have been stopped before it started to sleep
+        assert _gone(int(pid_file.read_text()))
+
+
+def test_a_job_that_dies_or_whose_error_does_not_pickle_is_named():
+    with pytest.raises(RuntimeError, match=r"dies's process ended \(exit code 3\) without"):
+        run([Job("dies", _die, (3,))], 1, 1)
+    with pytest.raises(RuntimeError, match="_Odd: 1 and 2") as error:
+        run([Job("odd", _fail_oddly)], 1, 1)
+    assert "raise _Odd(1, 2)" in str(error.value.__cause__)
+
+
+def test_an_interrupted_job_interrupts_the_run():
+    with pytest.raises(KeyboardInterrupt, match="stop"):
+        run([Job("stop", _interrupted)], 1, 1)
+
+
+def test_sigterm_here_stops_every_job_and_interrupts_the_run(tmp_path):
+    pid_files = [tmp_path / "a", tmp_path / "b"]
+
+    def terminate_once_both_sleep():
+        while not all(path.exists() and path.read_text() for path in pid_files):
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=terminate_once_both_sleep, daemon=True)
+    killer.start()
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        run([Job(path.name, _sleep, (str(path),)) for path in pid_files], 1, 1)
+    killer.join()
+    assert all(_gone(int(path.read_text())) for path in pid_files)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
