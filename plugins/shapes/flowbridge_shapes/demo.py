@@ -5,7 +5,7 @@ conditional-Gaussian residual prior a CVAE would use, and the deterministic mapp
 residuals) for the same number of steps, and writes to ``--out``. With 2 threads (the default)
 LNFMM and the Gaussian prior train side by side, each in a process of its own with one thread,
 then the deterministic mapping alone with both (``--jobs``, :mod:`.side_by_side`): on 2 cores
-two runs of one thread train ~40% more steps per second than one run of two. It writes:
+two runs of one thread train 30-45% more steps per second than one run of two. It writes:
 
 * ``report.md``: a metrics table with the data's own ceilings, the captions' diversity by
   the captioning literature's metrics, the same table on the held-out split (pairs of shape
@@ -88,10 +88,9 @@ REPORT = (
     "tradeoff.png",
 )
 SHOWN = 6  # inputs shown in the report per direction
-# Steps per model. On a quiet 2-core machine (2 threads) a model trains at 13-14 steps/s, so
-# three models, their scoring and two temperature sweeps fit in the 5 minutes the demo may
-# take, set-up excluded; on slower days of the same VM (8-9 and 6.5-8.5 steps/s) the demo
-# took 6 and 7 minutes (README has the times, measured on fresh clones).
+# Steps per model. On days when the 2-core VM trains a model at ~10 steps/s on 2 threads, three
+# models, their scoring and two temperature sweeps fit in the 5 minutes the demo may take,
+# set-up excluded; on slower days they take 6 to 8 (README has the times, on fresh clones).
 DEMO_STEPS = 900
 
 
@@ -305,8 +304,8 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="models trained at once, each in a process of its own with an equal share of "
         "--threads; a model left alone trains here with them all (default: --threads, at most "
-        "the number of models: two runs of 1 thread train ~40%% more steps per second than "
-        "one of 2; 1: one model after another)",
+        "the number of models: two runs of 1 thread train 30-45%% more steps per second "
+        "than one of 2; 1: one model after another)",
     )
     parser.add_argument(
         "--device",
