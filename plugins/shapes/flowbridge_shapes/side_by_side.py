@@ -77,11 +77,28 @@ class _JobTraceback(Exception):
 
 def _registered() -> list[tuple[str, object]]:
     """``(name, plugin)`` of every plugin in this process's registry, modules by their import
-    name (a module does not pickle), for the job's process to register the same."""
-    return [
-        (info.name, info.plugin.__name__ if inspect.ismodule(info.plugin) else info.plugin)
-        for info in plugins.current().plugins()
-    ]
+    name (a module does not pickle), for the job's process to register the same.
+
+    Raises:
+        RuntimeError: a plugin object does not pickle (a class defined in a function or in a
+            notebook, say), so no job's process could register it.
+    """
+    registered = []
+    for info in plugins.current().plugins():
+        plugin = info.plugin
+        if inspect.ismodule(plugin):
+            registered.append((info.name, plugin.__name__))
+            continue
+        try:
+            pickle.dumps(plugin)
+        except Exception as exc:  # noqa: BLE001 - whatever stops it, the message says what
+            raise RuntimeError(
+                f"plugin {info.name!r} ({type(plugin).__qualname__} object) cannot be sent to "
+                f"the jobs' processes ({exc}); register a module as the plugin, or run the "
+                f"jobs one after another (the demo's --jobs 1)"
+            ) from None
+        registered.append((info.name, plugin))
+    return registered
 
 
 def _outcome(exc: BaseException) -> tuple:

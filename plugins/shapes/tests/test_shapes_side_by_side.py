@@ -5,6 +5,7 @@ The job functions live at this module's top level: a spawned process imports the
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import threading
@@ -15,9 +16,11 @@ import pytest
 import torch
 
 import flowbridge.plugins as plugins
+from flowbridge import hookimpl
 from flowbridge_image import plugin as image_plugin
 from flowbridge_shapes.side_by_side import Job, run, waves
 from flowbridge_text import plugin as text_plugin
+from flowbridge_text.domain import TextDomain
 
 
 def _report(value, on_step):
@@ -87,7 +90,8 @@ def test_each_job_runs_with_the_threads_and_plugins_of_this_process():
 def test_a_result_comes_back_with_its_views_still_sharing_their_storage():
     # Pickle would copy the whole tensor for each of the 50 views (which ran the demo, with
     # 2,000 views of 25 MB, out of memory); the result comes back as torch.save wrote it.
-    [result] = run([Job("views", _views)], 1, 1)
+    with plugins.isolated():
+        [result] = run([Job("views", _views)], 1, 1)
     assert result["n"] == 25 and len(result["images"]) == 25
     views = [view for pair in result["images"] for view in pair]
     assert len({view.untyped_storage().data_ptr() for view in views}) == 1
@@ -97,7 +101,7 @@ def test_a_result_comes_back_with_its_views_still_sharing_their_storage():
 def test_a_failing_job_raises_its_error_here_and_stops_the_others(tmp_path):
     pid_file = tmp_path / "pid"
     started = time.perf_counter()
-    with pytest.raises(ValueError, match="bad input 3") as error:
+    with plugins.isolated(), pytest.raises(ValueError, match="bad input 3") as error:
         run([Job("slow", _sleep, (str(pid_file),)), Job("bad", _fail, ("bad input 3",))], 1, 1)
     assert time.perf_counter() - started < 60  # not the 120 s the other job would sleep
     assert "in _fail" in str(error.value.__cause__)  # the job's own traceback
@@ -106,16 +110,30 @@ def test_a_failing_job_raises_its_error_here_and_stops_the_others(tmp_path):
 
 
 def test_a_job_that_dies_or_whose_error_does_not_pickle_is_named():
-    with pytest.raises(RuntimeError, match=r"dies's process ended \(exit code 3\) without"):
-        run([Job("dies", _die, (3,))], 1, 1)
-    with pytest.raises(RuntimeError, match="_Odd: 1 and 2") as error:
-        run([Job("odd", _fail_oddly)], 1, 1)
+    with plugins.isolated():
+        with pytest.raises(RuntimeError, match=r"dies's process ended \(exit code 3\) without"):
+            run([Job("dies", _die, (3,))], 1, 1)
+        with pytest.raises(RuntimeError, match="_Odd: 1 and 2") as error:
+            run([Job("odd", _fail_oddly)], 1, 1)
     assert "raise _Odd(1, 2)" in str(error.value.__cause__)
 
 
 def test_an_interrupted_job_interrupts_the_run():
-    with pytest.raises(KeyboardInterrupt, match="stop"):
+    with plugins.isolated(), pytest.raises(KeyboardInterrupt, match="stop"):
         run([Job("stop", _interrupted)], 1, 1)
+
+
+def test_a_plugin_no_process_could_register_is_named_before_any_starts():
+    class Local:  # defined in a function: it does not pickle
+        @hookimpl
+        def flowbridge_register_domains(self, register):
+            register(TextDomain)
+
+    with plugins.isolated(image_plugin) as registry:
+        registry.register(Local(), "mine")
+        with pytest.raises(RuntimeError, match=r"plugin 'mine' \(.*Local object\) cannot be sent"):
+            run([Job("one", _report, ("x",))], 1, 1)
+    assert not multiprocessing.active_children()
 
 
 def test_sigterm_here_stops_every_job_and_interrupts_the_run(tmp_path):
@@ -128,7 +146,7 @@ def test_sigterm_here_stops_every_job_and_interrupts_the_run(tmp_path):
 
     killer = threading.Thread(target=terminate_once_both_sleep, daemon=True)
     killer.start()
-    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+    with plugins.isolated(), pytest.raises(KeyboardInterrupt, match="SIGTERM"):
         run([Job(path.name, _sleep, (str(path),)) for path in pid_files], 1, 1)
     killer.join()
     assert all(_gone(int(path.read_text())) for path in pid_files)
