@@ -194,14 +194,22 @@ def _equal_diversity_lines(curves: dict[str, list[dict]]) -> list[str]:
     ]
 
 
+def _shared_threads(wave: list[str], args: argparse.Namespace) -> int:
+    """The threads each model of ``wave`` trains with: an equal share of ``--threads``."""
+    return max(1, args.threads // len(wave))
+
+
+def _together(wave: list[str], args: argparse.Namespace) -> str:
+    """``"A and B side by side, 1 thread each"``: how a wave of models shares the machine."""
+    threads = _shared_threads(wave, args)
+    labels = " and ".join(_label(name) for name in wave)
+    return f"{labels} side by side, {threads} thread{'s' * (threads > 1)} each"
+
+
 def _side_by_side(args: argparse.Namespace) -> str:
     """How the models shared the machine, for the report's first line."""
-    together = [wave for wave in side_by_side.waves(args.variants, args.jobs) if len(wave) > 1]
-    if not together:
-        return ""
-    threads = max(1, args.threads // args.jobs)
-    groups = "; ".join(" and ".join(_label(name) for name in wave) for wave in together)
-    return f" ({groups} side by side, {threads} thread{'s' * (threads > 1)} each)"
+    waves = [wave for wave in side_by_side.waves(args.variants, args.jobs) if len(wave) > 1]
+    return f" ({'; '.join(_together(wave, args) for wave in waves)})" if waves else ""
 
 
 def _label(name: str) -> str:
@@ -467,14 +475,9 @@ def _train_wave(
     if len(wave) == 1:
         print(f"== training {_label(wave[0])} for {args.steps} steps", flush=True)
         return [_train_and_score(wave[0], args, dataset)]
-    threads = max(1, args.threads // len(wave))
-    print(
-        f"== training {' and '.join(_label(name) for name in wave)} side by side for "
-        f"{args.steps} steps, {threads} thread{'s' * (threads > 1)} each",
-        flush=True,
-    )
+    print(f"== training {_together(wave, args)}, {args.steps} steps", flush=True)
     jobs = [Job(name, _train_and_score, (name, args)) for name in wave]
-    return side_by_side.run(jobs, threads, args.steps)
+    return side_by_side.run(jobs, _shared_threads(wave, args), args.steps)
 
 
 def _run(args: argparse.Namespace, replaced: list[str]) -> int:

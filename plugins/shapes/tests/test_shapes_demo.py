@@ -245,7 +245,7 @@ def test_models_trained_side_by_side_score_as_one_after_another(
 
     # Two processes of one thread each: the numbers of one model after another, on one thread.
     assert main([*argv, "--out", str(out), "--threads", "2"]) == 0
-    assert "side by side for 2 steps, 1 thread each" in capsys.readouterr().out
+    assert "side by side, 1 thread each, 2 steps" in capsys.readouterr().out
     first, second = (_strict((path / "metrics.json").read_text()) for path in (alone, out))
     assert (first["jobs"], second["jobs"]) == (1, 2)
     for key in ("models", "held_out", "text_to_image_tradeoff", "ceiling"):
