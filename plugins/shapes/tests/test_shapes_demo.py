@@ -238,7 +238,7 @@ def test_models_trained_side_by_side_score_as_one_after_another(
     killer = threading.Thread(target=terminate_once_training, daemon=True)
     killer.start()
     assert main([*argv[2:], "--steps", "500", "--out", str(out), "--threads", "2"]) == 130
-    killer.join()
+    killer.join(timeout=60)
     assert "before any model was replaced" in capsys.readouterr().err
     assert (out / "report.md").read_text() == report
     assert not multiprocessing.active_children()

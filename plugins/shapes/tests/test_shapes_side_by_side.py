@@ -148,6 +148,6 @@ def test_sigterm_here_stops_every_job_and_interrupts_the_run(tmp_path):
     killer.start()
     with plugins.isolated(), pytest.raises(KeyboardInterrupt, match="SIGTERM"):
         run([Job(path.name, _sleep, (str(path),)) for path in pid_files], 1, 1)
-    killer.join()
+    killer.join(timeout=60)
     assert all(_gone(int(path.read_text())) for path in pid_files)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
