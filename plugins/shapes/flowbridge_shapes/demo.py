@@ -344,8 +344,11 @@ def _check(args: argparse.Namespace) -> str | None:
         return f"--inputs must be at least 1, got {args.inputs}"
     if args.steps < 1 or args.threads < 1:
         return f"--steps and --threads must be at least 1, got {args.steps} and {args.threads}"
-    if args.jobs is not None and args.jobs < 1:
-        return f"--jobs must be at least 1, got {args.jobs}"
+    if args.jobs is not None and not 1 <= args.jobs <= args.threads:
+        return (
+            f"--jobs must be between 1 and --threads ({args.threads}): each model trains with "
+            f"a share of the threads, got {args.jobs}"
+        )
     try:
         args.variants = names(args.variants, list(SETTINGS))
         args.jobs = min(args.jobs or args.threads, len(args.variants))

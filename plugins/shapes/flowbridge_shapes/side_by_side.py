@@ -9,7 +9,7 @@ waves (:func:`waves`) and runs each wave of two or more through :func:`run`.
 Each process is spawned, not forked (a fork of a process whose OpenMP or CUDA has started can
 hang), registers the plugins this one has (so a test's :func:`flowbridge.plugins.isolated`
 registry reaches it too), calls its job's function and sends the result back as
-:func:`torch.save` writes it (:func:`_send`). Its
+:func:`torch.save` writes it (:func:`_child` says why). Its
 progress reaches this process through a shared step counter: one bar per job here, none there.
 A job's error is raised here with the job's own traceback as its cause; Ctrl-C or SIGTERM here
 stops every job (a training run stops after its step) and raises ``KeyboardInterrupt``.
@@ -116,7 +116,13 @@ def _outcome(exc: BaseException) -> tuple:
 
 
 def _child(job: Job, registered: list, threads: int, counter: Any, connection: Any) -> None:
-    """A job's process: this registry and thread count, the job, its result or error sent."""
+    """A job's process: this registry and thread count, the job, its result or error sent.
+
+    The result is serialised before anything is sent, so that a result that cannot be is
+    reported as the error it is. Not pickled: pickle writes a tensor's whole storage for every
+    view of it (a list of 2,000 images sliced from one tensor of 25 MB pickles to 50 GB, which
+    ran a demo out of memory), where ``torch.save`` writes each storage once and the views
+    keep sharing it."""
     torch.set_num_threads(threads)
     try:
         with plugins.isolated() as registry:
@@ -128,71 +134,81 @@ def _child(job: Job, registered: list, threads: int, counter: Any, connection: A
             def on_step(step: int) -> None:
                 counter.value = step
 
-            outcome: tuple = ("done", job.function(*job.args, on_step=on_step))
+            result = job.function(*job.args, on_step=on_step)
+        buffer = io.BytesIO()
+        torch.save(result, buffer)
+        kind, data = "done", buffer.getvalue()
     except BaseException as exc:  # noqa: BLE001 - every ending is reported to the parent
-        outcome = _outcome(exc)
-    _send(connection, outcome)
+        kind, *error = _outcome(exc)
+        data = pickle.dumps(tuple(error))
+    connection.send(kind)
+    connection.send_bytes(data)
     connection.close()
 
 
-def _send(connection: Any, outcome: tuple) -> None:
-    """Send a job's outcome: a result as :func:`torch.save` writes it, an error pickled.
-
-    Not a result pickled: pickle writes a tensor's whole storage for every view of it (a list
-    of 2,000 images sliced from one tensor of 25 MB pickles to 50 GB, which ran a demo out of
-    memory), where ``torch.save`` writes each storage once and the views keep sharing it."""
-    kind = outcome[0]
-    connection.send(kind)
-    if kind == "done":
-        buffer = io.BytesIO()
-        torch.save(outcome[1], buffer)
-        connection.send_bytes(buffer.getvalue())
-    else:
-        connection.send_bytes(pickle.dumps(outcome[1:]))
-
-
 def _receive(connection: Any) -> tuple | None:
-    """What :func:`_send` sent (``None`` if the job's process ended first). A result loads
-    with ``weights_only=True``: tensors, numbers, strings and containers of them."""
+    """What :func:`_child` sent: ``("done", result)``, ``("error", exception, traceback)``
+    or ``("interrupted", message, traceback)``; ``None`` if the job's process ended before it
+    had sent it whole. A result loads with ``weights_only=True``: tensors, numbers, strings
+    and containers of them; one that does not is reported as an error."""
     try:
         kind, data = connection.recv(), connection.recv_bytes()
-    except EOFError:
+    except (EOFError, OSError):  # OSError: the process ended partway through the message
         return None
-    if kind == "done":
+    if kind != "done":
+        return (kind, *pickle.loads(data))
+    try:
         return (kind, torch.load(io.BytesIO(data), weights_only=True))
-    return (kind, *pickle.loads(data))
+    except Exception as exc:  # noqa: BLE001 - whatever stops it, the message says what
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        problem = RuntimeError(
+            f"the job's result does not load with weights_only=True ({exc}): return tensors, "
+            f"numbers, strings and lists, tuples or dicts of them"
+        )
+        return ("error", problem, text)
 
 
 @contextlib.contextmanager
 def _terminate_interrupts() -> Iterator[None]:
-    """SIGTERM as ``KeyboardInterrupt`` while jobs run, so that ``kill`` stops them too
-    instead of leaving them running without this process (in the main thread only, where
-    Python installs handlers)."""
+    """SIGTERM as ``KeyboardInterrupt`` while jobs run and end, so that ``kill`` stops them
+    too instead of leaving them running without this process (in the main thread only, where
+    Python installs handlers; an ignored SIGTERM stays ignored, as in
+    :meth:`flowbridge.training.StopRequests.handling`)."""
     if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.getsignal(signal.SIGTERM)
+    if before is signal.SIG_IGN:
         yield
         return
 
     def interrupt(signal_number: int, frame: Any) -> None:
         raise KeyboardInterrupt(signal.Signals(signal_number).name)
 
-    before = signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, before)
+        # None: a handler installed outside Python, which cannot be put back.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if before is None else before)
 
 
 def _end(processes: list, stop: bool) -> None:
-    """Wait for every job's process to end, asking those still running to stop first where
-    ``stop`` (SIGTERM: a training run stops after its step); kill those that have not ended
-    within :data:`STOP_GRACE` seconds."""
-    for process in processes:
-        if stop and process.is_alive():
-            process.terminate()
-    for process in processes:
-        process.join(STOP_GRACE)
-        if process.is_alive():
-            process.kill()
+    """Wait for every started job's process to end, asking those still running to stop first
+    where ``stop`` (SIGTERM: a training run stops after its step); kill those that have not
+    ended within :data:`STOP_GRACE` seconds, and all of them at once on a further Ctrl-C or
+    SIGTERM (which is raised once they are gone)."""
+    started = [process for process in processes if process.pid is not None]
+    try:
+        for process in started:
+            if stop and process.is_alive():
+                process.terminate()
+        for process in started:
+            process.join(STOP_GRACE)
+    finally:
+        for process in started:
+            if process.is_alive():
+                process.kill()
             process.join()
 
 
@@ -205,7 +221,10 @@ def run(jobs: Sequence[Job], threads: int, steps: int) -> list[Any]:
             job is stopped first.
         Exception: the first job to fail, its error with the job's traceback as its
             ``__cause__``; the other jobs are stopped first.
-        RuntimeError: a job's process died without a word (killed, out of memory).
+        RuntimeError: a job's process died without a word (killed, out of memory), or a
+            registered plugin object does not pickle (before any job starts).
+
+    Whatever ends it, no job's process is left running.
     """
     context = multiprocessing.get_context("spawn")
     registered = _registered()
@@ -216,8 +235,8 @@ def run(jobs: Sequence[Job], threads: int, steps: int) -> list[Any]:
         tqdm(total=steps, desc=job.name, position=i, disable=not sys.stderr.isatty())
         for i, job in enumerate(jobs)
     ]
-    try:
-        with _terminate_interrupts():
+    with _terminate_interrupts():
+        try:
             for i, job in enumerate(jobs):
                 counter = context.Value("q", 0)
                 reader, writer = context.Pipe(duplex=False)
@@ -227,11 +246,11 @@ def run(jobs: Sequence[Job], threads: int, steps: int) -> list[Any]:
                     name=f"flowbridge-{job.name}",
                     daemon=True,  # never outlives this process
                 )
-                process.start()
-                writer.close()  # this end is the child's: EOF here once the child is gone
-                processes.append(process)
+                processes.append(process)  # before it starts: stopped whatever comes next
                 counters.append(counter)
                 pending[reader] = i
+                process.start()
+                writer.close()  # this end is the child's: EOF here once the child is gone
             while pending and failed is None:
                 for reader in multiprocessing.connection.wait(list(pending), timeout=0.5):
                     i = pending.pop(reader)
@@ -243,13 +262,17 @@ def run(jobs: Sequence[Job], threads: int, steps: int) -> list[Any]:
                     bar.update(counter.value - bar.n)
                     if counter.value >= steps:
                         bar.set_postfix_str("scoring", refresh=False)
-    except KeyboardInterrupt:
-        _end(processes, stop=True)
-        raise
-    finally:
-        for bar in bars:
-            bar.close()
-    _end(processes, stop=failed is not None)
+        except BaseException:
+            _end(processes, stop=True)
+            raise
+        finally:
+            for bar in bars:
+                bar.close()
+            for reader in pending:
+                reader.close()
+        if failed is not None and outcomes[failed] is None:
+            processes[failed].join(STOP_GRACE)  # its own exit code, not the SIGTERM below
+        _end(processes, stop=failed is not None)
     if failed is not None:
         job, outcome = jobs[failed], outcomes[failed]
         if outcome is None:
@@ -260,5 +283,5 @@ def run(jobs: Sequence[Job], threads: int, steps: int) -> list[Any]:
         kind, value, text = outcome
         if kind == "interrupted":
             raise KeyboardInterrupt(f"{job.name}: {value}")
-        raise value from _JobTraceback(text)
+        raise value from _JobTraceback(f"in job {job.name!r}:\n{text}")
     return [outcome[1] for outcome in outcomes]

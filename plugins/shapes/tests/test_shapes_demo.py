@@ -231,7 +231,10 @@ def test_models_trained_side_by_side_score_as_one_after_another(
     report = (out / "report.md").read_text()
 
     def terminate_once_training():
+        deadline = time.monotonic() + 60
         while not (out / "runs" / "lnfmm.partial").exists():
+            if time.monotonic() > deadline:
+                return  # the run ended otherwise: the assertions below say how
             time.sleep(0.02)
         os.kill(os.getpid(), signal.SIGTERM)
 
@@ -265,7 +268,8 @@ def test_models_trained_side_by_side_score_as_one_after_another(
         (["--samples", "1"], "--samples must be at least 2"),
         (["--inputs", "-3"], "--inputs must be at least 1, got -3"),
         (["--steps", "0"], "--steps and --threads must be at least 1"),
-        (["--jobs", "0"], "--jobs must be at least 1, got 0"),
+        (["--jobs", "0"], "--jobs must be between 1 and --threads (2): each model trains"),
+        (["--jobs", "2", "--threads", "1"], "--jobs must be between 1 and --threads (1)"),
     ],
 )
 def test_bad_arguments_are_refused_before_any_training(
