@@ -4,11 +4,7 @@ import functools
 import json
 import math
 import multiprocessing
-import os
 import shutil
-import signal
-import threading
-import time
 
 import pytest
 import torch
@@ -217,7 +213,7 @@ def _numbers(metrics):
 
 
 def test_models_trained_side_by_side_score_as_one_after_another(
-    tmp_path, registered, keep_threads, capsys
+    tmp_path, registered, keep_threads, capsys, sigterm_when
 ):
     argv = ["--steps", "2", "--inputs", "3", "--samples", "2", "--train-size", "30"]
     argv += ["--variants", "lnfmm,gaussian"]
@@ -230,18 +226,8 @@ def test_models_trained_side_by_side_score_as_one_after_another(
     shutil.copytree(alone, out)
     report = (out / "report.md").read_text()
 
-    def terminate_once_training():
-        deadline = time.monotonic() + 60
-        while not (out / "runs" / "lnfmm.partial").exists():
-            if time.monotonic() > deadline:
-                return  # the run ended otherwise: the assertions below say how
-            time.sleep(0.02)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    killer = threading.Thread(target=terminate_once_training, daemon=True)
-    killer.start()
+    sigterm_when((out / "runs" / "lnfmm.partial").exists)
     assert main([*argv[2:], "--steps", "500", "--out", str(out), "--threads", "2"]) == 130
-    killer.join(timeout=60)
     assert "before any model was replaced" in capsys.readouterr().err
     assert (out / "report.md").read_text() == report
     assert not multiprocessing.active_children()

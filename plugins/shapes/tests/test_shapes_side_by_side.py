@@ -8,7 +8,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -154,22 +153,11 @@ def test_a_plugin_no_process_could_register_is_named_before_any_starts():
     assert not multiprocessing.active_children()
 
 
-def test_sigterm_here_stops_every_job_and_interrupts_the_run(tmp_path):
+def test_sigterm_here_stops_every_job_and_interrupts_the_run(tmp_path, sigterm_when):
     pid_files = [tmp_path / "a", tmp_path / "b"]
-
-    def terminate_once_both_sleep():
-        deadline = time.monotonic() + 60
-        while not all(path.exists() for path in pid_files):
-            if time.monotonic() > deadline:
-                return  # the run ended otherwise: the assertions below say how
-            time.sleep(0.05)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    killer = threading.Thread(target=terminate_once_both_sleep, daemon=True)
-    killer.start()
+    sigterm_when(lambda: all(path.exists() for path in pid_files))
     before = signal.getsignal(signal.SIGTERM)
     with plugins.isolated(), pytest.raises(KeyboardInterrupt, match="SIGTERM"):
         run([Job(path.name, _sleep, (str(path),)) for path in pid_files], 1, 1)
-    killer.join(timeout=60)
     assert all(_gone(int(path.read_text())) for path in pid_files)
     assert signal.getsignal(signal.SIGTERM) is before  # restored
