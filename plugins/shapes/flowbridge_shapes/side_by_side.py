@@ -101,18 +101,20 @@ def _registered() -> list[tuple[str, object]]:
     return registered
 
 
-def _outcome(exc: BaseException) -> tuple:
-    """What a job's process sends back for an error: the error itself where it pickles (and
-    unpickles: an exception whose constructor takes other arguments than its message does
-    not), else its type and message as a ``RuntimeError``; always with its traceback."""
+def _outcome(exc: BaseException) -> tuple[str, bytes]:
+    """What a job's process sends back for an error: ``"interrupted"`` or ``"error"``, and the
+    pickled ``(error, traceback text)``; the error itself where it pickles and unpickles (an
+    exception whose constructor takes other arguments than its message does not), else its
+    type and message as a ``RuntimeError``; a ``KeyboardInterrupt`` as its message."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     if isinstance(exc, KeyboardInterrupt):
-        return ("interrupted", str(exc), text)
+        return "interrupted", pickle.dumps((str(exc), text))
     try:
-        pickle.loads(pickle.dumps(exc))
+        data = pickle.dumps((exc, text))
+        pickle.loads(data)
     except Exception:  # noqa: BLE001 - any failure to round-trip means: send it as text
-        exc = RuntimeError(f"{type(exc).__name__}: {exc}")
-    return ("error", exc, text)
+        data = pickle.dumps((RuntimeError(f"{type(exc).__name__}: {exc}"), text))
+    return "error", data
 
 
 def _child(job: Job, registered: list, threads: int, counter: Any, connection: Any) -> None:
@@ -139,8 +141,7 @@ def _child(job: Job, registered: list, threads: int, counter: Any, connection: A
         torch.save(result, buffer)
         kind, data = "done", buffer.getvalue()
     except BaseException as exc:  # noqa: BLE001 - every ending is reported to the parent
-        kind, *error = _outcome(exc)
-        data = pickle.dumps(tuple(error))
+        kind, data = _outcome(exc)
     connection.send(kind)
     connection.send_bytes(data)
     connection.close()
