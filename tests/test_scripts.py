@@ -6,11 +6,14 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
-from script_support import load_script
+from script_support import ROOT, load_script
 
 import flowbridge.plugins as plugins
 from flowbridge.provenance import source_commit
@@ -190,6 +193,9 @@ def _no_training(config, *args, **kwargs):
         (["--steps", "3", "--at", "0"], "--at steps must lie in 1..3"),
         (["--samples", "1"], "--samples must be at least 2"),
         (["--inputs", "-3"], "--inputs must be at least 1, got -3"),
+        (["--jobs", "3"], "--jobs must be between 1 and --threads (2)"),
+        (["--jobs", "0"], "--jobs must be between 1 and --threads (2)"),
+        (["--jobs", "2", "--seconds", "60"], "--jobs trains variants side by side: use it with"),
     ],
 )
 def test_the_quality_benchmark_refuses_bad_arguments_before_any_training(
@@ -262,6 +268,48 @@ def test_the_quality_benchmark_marks_a_run_that_stopped_early(tmp_path, monkeypa
     assert written["complete"] is True and report["complete"] is True
     assert written["steps"] is None
     assert written["variants"]["deterministic"]["steps"] >= 1
+
+
+def _without_timings(report):
+    """A quality JSON without what depends on the machine and the threads: its timings, and
+    how many threads and jobs trained each variant."""
+    if isinstance(report, dict):
+        skip = {"train_seconds", "total_seconds", "seconds", "threads", "jobs"}
+        return {key: _without_timings(value) for key, value in report.items() if key not in skip}
+    if isinstance(report, list):
+        return [_without_timings(value) for value in report]
+    return report
+
+
+def test_the_quality_benchmark_trains_variants_side_by_side_to_the_same_numbers(
+    tmp_path, keep_threads
+):
+    """``--jobs 2``: two variants at once, one thread each, score exactly as one after the
+    other on one thread. A subprocess: the jobs' spawned processes import the script's
+    function by the name it has when run as a script, which a test's import of it is not."""
+    argv = ["--variants", "deterministic,gaussian", "--steps", "3", "--train-size", "40"]
+    argv += ["--inputs", "5", "--samples", "2", "--temperatures", "0.5,1"]
+    together = tmp_path / "together.json"
+    warnings = ["-W", "error::DeprecationWarning", "-W", "error::FutureWarning"]
+    # The suite loads no installed plugin by itself; the script loads these three.
+    environment = {**os.environ, "FLOWBRIDGE_LOAD_PLUGINS": "image,text,shapes"}
+    ran = subprocess.run(
+        [sys.executable, *warnings, str(ROOT / "benchmarks/quality.py"), *argv]
+        + ["--threads", "2", "--jobs", "2", "--out", str(together)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ran.returncode == 0, ran.stderr
+    bench = load_script("benchmarks/quality.py")
+    with plugins.isolated(image_plugin, text_plugin, shapes_plugin):
+        alone = bench.main([*argv, "--threads", "1", "--out", str(tmp_path / "alone.json")])
+    side_by_side = _strict(together.read_text())
+    assert side_by_side["complete"] and side_by_side["jobs"] == 2
+    assert [v["threads"] for v in side_by_side["variants"].values()] == [1, 1]
+    assert "text_to_image_tradeoff" in side_by_side["variants"]["gaussian"]
+    assert _without_timings(side_by_side) == _without_timings(alone)
 
 
 def _attributes(**changes):

@@ -38,6 +38,7 @@ __all__ = [
     "run_config",
     "evaluate",
     "evaluate_split",
+    "data_ceilings",
     "scoring",
     "summary",
     "TEMPERATURES",
@@ -240,11 +241,33 @@ def evaluate(
         },
     }
     if ceilings:
-        result["ceiling"] = {
-            "image_to_text": caption_ceiling(meta, samples, seed, training),
-            "text_to_image": image_ceiling(meta, samples, seed, combinations=combinations),
-        }
+        result["ceiling"] = _ceilings(meta, samples, seed, training, combinations)
     return result
+
+
+def _ceilings(
+    meta: Sequence[Mapping[str, Any]],
+    samples: int,
+    seed: int,
+    training: Sequence[Sequence[str]] | None,
+    combinations: Sequence[Mapping[str, str]] | None,
+) -> dict[str, Any]:
+    return {
+        "image_to_text": caption_ceiling(meta, samples, seed, training),
+        "text_to_image": image_ceiling(meta, samples, seed, combinations=combinations),
+    }
+
+
+def data_ceilings(
+    dataset: ShapesDataset, split: str, samples: int = 10, inputs: int = 200, seed: int = 0
+) -> dict[str, Any]:
+    """The data's own ceilings on the inputs :func:`evaluate_split` scores, without a model:
+    its ``"ceiling"`` (K true captions per image from the caption generator, K real images
+    per caption from ``split``'s own combinations). They depend on the inputs alone, so a
+    benchmark of many models computes them once."""
+    chosen = dataset.split(split)
+    meta = [chosen.meta[i] for i in one_pair_per_image(chosen.meta)[:inputs]]
+    return _ceilings(meta, samples, seed, **scoring(dataset, split))
 
 
 def scoring(dataset: ShapesDataset, split: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from flowbridge_shapes.experiment import (
     VARIANTS,
     EvaluateAt,
     at_equal_diversity,
+    data_ceilings,
     evaluate,
     evaluate_split,
     inputs_scored,
@@ -155,6 +156,16 @@ def test_evaluate_split_scores_the_named_split_with_its_own_scoring(monkeypatch)
     ((args, kwargs),) = calls
     assert args == ("bridge", dataset.split("novel"), 3, 4, 2)
     assert kwargs == {"ceilings": False, **scoring(dataset, "novel")}
+
+
+def test_the_data_s_ceilings_without_a_model_are_those_evaluate_split_gives(tiny_run):
+    bridge, _ = tiny_run
+    dataset = ShapesDataset(train_size=40, seed=0)
+    for split in ("test", "novel"):
+        scored = evaluate_split(bridge, dataset, split, 3, 4, 2)
+        assert data_ceilings(dataset, split, 3, 4, 2) == scored["ceiling"]
+    # Other inputs, other ceilings: they are computed, not a constant.
+    assert data_ceilings(dataset, "test", 3, 4, 2) != data_ceilings(dataset, "test", 3, 4, 5)
 
 
 def _tiny_config(tmp_path, name):
