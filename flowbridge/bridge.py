@@ -272,7 +272,13 @@ class Bridge(nn.Module):
 
     def _encode(self, x: torch.Tensor, side: str) -> EncoderOutput:
         """:meth:`encode` of a batch already made by :meth:`_batch`."""
-        encoded = self.encoders[side](x)
+        with _noted(
+            lambda: (
+                f"in the {self.domains[side].name!r} domain's encoder (side {side}) of x "
+                f"{_shapes(x)}"
+            )
+        ):
+            encoded = self.encoders[side](x)
         self._check_encoded(encoded, side, x.shape[0])
         return encoded
 
@@ -284,6 +290,8 @@ class Bridge(nn.Module):
                 f"got {type(encoded).__name__}"
             )
         expected = {"shared": spec.shared, "residual": spec.residual}
+        if encoded.log_var is not None:  # a learned posterior needing one says so itself
+            expected["log_var"] = spec.total
         for part, size in expected.items():
             shape = tuple(getattr(encoded, part).shape)
             if shape != (batch, size):
@@ -551,7 +559,7 @@ class Bridge(nn.Module):
         other = _other(side)
         with self._evaluating():
             carried, residual = self._translation_latents(q.shared, side)
-            partner = self.domains[other].generate(self.decoders[other], carried, residual)
+            partner = self._generate(other, carried, residual, None, {})
         partner_q = self._posterior(other, self._batch(partner, other))
         carried_back, _ = self._map_shared(partner_q.shared, other)
         return self._rec(side, carried_back, q.residual, x, f"back_{side}")
@@ -741,13 +749,30 @@ class Bridge(nn.Module):
         generator: torch.Generator | None,
         options: dict[str, Any],
     ) -> list:
-        """``side``'s decoded items. A domain whose decoding draws random numbers (text's word
-        sampling) takes a ``generator`` keyword: it gets the one that drew the latents, so one
-        seed fixes the whole output."""
+        """``side``'s decoded items, one per row of the latents. A domain whose decoding draws
+        random numbers (text's word sampling) takes a ``generator`` keyword: it gets the one
+        that drew the latents, so one seed fixes the whole output.
+
+        Raises:
+            ValueError: the domain's ``generate`` made more or fewer items than latents (the
+                outputs would be cut into the wrong samples, or some silently lost).
+        """
         domain = self.domains[side]
         if generator is not None and "generator" in inspect.signature(domain.generate).parameters:
             options = {**options, "generator": generator}
-        return domain.generate(self.decoders[side], shared, residual, **options)
+        with _noted(
+            lambda: (
+                f"in the {domain.name!r} domain's generate (side {side}) of shared "
+                f"{_shapes(shared)} and residual {_shapes(residual)}"
+            )
+        ):
+            items = domain.generate(self.decoders[side], shared, residual, **options)
+        if len(items) != shared.shape[0]:
+            raise ValueError(
+                f"the {domain.name!r} domain's generate made {len(items)} items from "
+                f"{shared.shape[0]} latents; it must return one item per latent row"
+            )
+        return items
 
     def extra_repr(self) -> str:
         a, b = self.domains["a"], self.domains["b"]

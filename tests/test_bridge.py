@@ -532,6 +532,78 @@ def test_an_error_in_a_decoder_names_domain_side_term_and_shapes():
     ]
 
 
+class Miscounting(VectorDomain):
+    """Its generate drops the last item: one fewer than the latents it was given."""
+
+    name = "miscounting"
+
+    def generate(self, decoder, shared, residual, **options):
+        return super().generate(decoder, shared, residual)[:-1]
+
+
+def test_a_generate_that_makes_the_wrong_number_of_items_is_named_not_cut_to_fit():
+    bridge = Bridge(Other(features=6), Miscounting(), BridgeConfig(shared_features=3))
+    x4, x6 = batch()
+    message = r"the 'miscounting' domain's generate made 14 items from 15 latents; it must "
+    with pytest.raises(ValueError, match=message + "return one item per latent row"):
+        bridge.translate(x6, "other", samples=3)
+    with pytest.raises(ValueError, match="generate made 4 items from 5 latents"):
+        bridge.reconstruct(x4, "miscounting")
+    # Back-translation generates partners the same way, checked the same way.
+    back = Bridge(
+        Other(features=6),
+        Miscounting(),
+        BridgeConfig(shared_features=3, weights=LossWeights(back_a=1.0)),
+    )
+    with pytest.raises(ValueError, match="generate made 4 items from 5 latents"):
+        back.loss(torch.randn(5, 6), paired=False)
+
+
+@pytest.mark.skipif(not hasattr(Exception, "add_note"), reason="exception notes: Python 3.11")
+def test_an_error_in_an_encoder_or_in_generate_names_domain_side_and_shapes():
+    bridge = Bridge(Other(features=6), VectorDomain(features=4), BridgeConfig(shared_features=3))
+    x4, x6 = batch()
+    with pytest.raises(RuntimeError, match="cannot be multiplied") as info:
+        bridge.translate(x6, "vector")  # 6 features where the encoder takes 4
+    assert info.value.__notes__ == ["in the 'vector' domain's encoder (side b) of x [5, 6]"]
+
+    class Failing(VectorDomain):
+        name = "failing"
+
+        def generate(self, decoder, shared, residual, **options):
+            raise KeyError("no such voice")
+
+    bridge = Bridge(Other(features=6), Failing(), BridgeConfig(shared_features=3))
+    with pytest.raises(KeyError) as info:
+        bridge.translate(x6, "other", samples=2)
+    assert info.value.__notes__ == [
+        "in the 'failing' domain's generate (side b) of shared [10, 3] and residual [10, 2]"
+    ]
+
+
+def test_a_log_variance_of_the_wrong_width_is_named():
+    class Narrow(VectorDomain):
+        name = "narrow"
+
+        def build_encoder(self, spec):
+            encoder = super().build_encoder(spec)
+            forward = encoder.forward
+
+            def narrow(x):
+                shared, residual, log_var = forward(x)
+                return EncoderOutput(shared, residual, log_var[:, :4])
+
+            encoder.forward = narrow
+            return encoder
+
+    config = BridgeConfig(shared_features=3, posterior="learned", shared_prior="gaussian")
+    bridge = Bridge(Narrow(), Other(features=6), config)
+    with pytest.raises(ValueError, match=r"'narrow' encoder returned log_var of shape \[5, 4\], "):
+        bridge.loss(*batch())
+    with pytest.raises(ValueError, match=r"expected \[5, 5\]"):
+        bridge.encode(batch()[0], "narrow")
+
+
 def test_learned_posterior_needs_a_log_variance():
     class NoVariance(VectorDomain):
         name = "novar"
