@@ -66,6 +66,14 @@ class UnknownOptionError(ConfigError, TypeError):
     __module__ = "flowbridge.plugins"
 
 
+class MissingOptionError(ConfigError, TypeError):
+    """A domain or dataset was not given an option its constructor requires (one without a
+    default); the message names it and where it is set. A ``ConfigError`` and a
+    ``TypeError`` (what Python raises for a missing argument), as :class:`UnknownOptionError`."""
+
+    __module__ = "flowbridge.plugins"
+
+
 @dataclass(frozen=True)
 class Kind:
     """One registry: the hook that fills it, the base class its entries subclass, and the
@@ -175,18 +183,24 @@ def check_options(kind: Kind, name: str, cls: type, options: dict[str, Any]) -> 
         named, open_ended = constructor_options(cls)
     except (TypeError, ValueError):  # no signature to read: the call itself decides
         return
-    if open_ended:
-        return  # takes **options: the class checks them itself
     valid = list(named)
     unknown = [key for key in options if key not in valid]
-    if not unknown:
-        return
-    described = ", ".join(f"{key!r}{did_you_mean(key, valid)}" for key in unknown)
-    raise UnknownOptionError(
-        f"{kind.what} {name!r} has no option{'s' if len(unknown) > 1 else ''} "
-        f"{described}; its options are: {', '.join(valid) or 'none'}. "
-        f"Fix the option's name (in a run config: {kind.options_key})"
-    )
+    if unknown and not open_ended:  # with **options the class checks them itself
+        described = ", ".join(f"{key!r}{did_you_mean(key, valid)}" for key in unknown)
+        raise UnknownOptionError(
+            f"{kind.what} {name!r} has no option{'s' if len(unknown) > 1 else ''} "
+            f"{described}; its options are: {', '.join(valid) or 'none'}. "
+            f"Fix the option's name (in a run config: {kind.options_key})"
+        )
+    missing = [key for key, default in named.items() if default is inspect.Parameter.empty]
+    missing = [key for key in missing if key not in options]
+    if missing:
+        raise MissingOptionError(
+            f"{kind.what} {name!r} needs the option{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(map(repr, missing))}, which {'have' if len(missing) > 1 else 'has'} no "
+            f"default; give {'them' if len(missing) > 1 else 'it'} (in a run config: "
+            f"{kind.options_key})"
+        )
 
 
 def check_unmarked(plugin: object, name: str) -> None:

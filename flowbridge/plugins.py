@@ -42,6 +42,7 @@ from ._plugin_checks import (
     KINDS,
     NAME_PATTERN,
     Kind,
+    MissingOptionError,
     PluginError,
     UnknownNameError,
     UnknownOptionError,
@@ -58,6 +59,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "ENV_VAR",
     "NAME_PATTERN",
+    "MissingOptionError",
     "PluginError",
     "UnknownNameError",
     "UnknownOptionError",
@@ -157,6 +159,14 @@ class _Failure:
         return f"{self.error}{by}"
 
 
+class _NameClash(PluginError):
+    """A plugin registered a name that plugin ``other`` had registered first."""
+
+    def __init__(self, message: str, other: str):
+        super().__init__(message)
+        self.other = other
+
+
 def _wanted_entry_points() -> set[str] | None:
     """Names listed in ``FLOWBRIDGE_LOAD_PLUGINS``; ``None`` when it is unset (load all)."""
     value = os.environ.get(ENV_VAR)
@@ -195,7 +205,9 @@ class Registry:
             # Only a complete pass counts: a broken plugin keeps failing until it is fixed.
             self._entry_points_pending = bool(self._broken)
         if strict and self._broken:
-            failures = [self._broken[name] for name in sorted(self._broken)]
+            # A clash between two plugins is one failure, under both their names.
+            named = [self._broken[name] for name in sorted(self._broken)]
+            failures = list({id(failure): failure for failure in named}.values())
             raise self._broken_error(failures) from failures[0].error
 
     def _try_entry_points(self) -> dict[str, _Failure]:
@@ -218,6 +230,15 @@ class Registry:
             same_name = tuple(e for e in found if e.name == ep.name)
             try:
                 self._load_entry_point(same_name)
+            except _NameClash as exc:
+                failure = _Failure(same_name, exc)
+                if exc.other in self._loaded_from:
+                    # Two installed plugins claim one name: neither owns it, whichever of them
+                    # happened to load first, so both are out until one of them goes.
+                    failure = _Failure((*same_name, self._loaded_from[exc.other]), exc)
+                    self._remove(exc.other)
+                    broken[exc.other] = failure
+                broken[ep.name] = failure
             except PluginError as exc:
                 broken[ep.name] = _Failure(same_name, exc)
         return broken
@@ -242,10 +263,17 @@ class Registry:
     def _broken_error(self, failures: list[_Failure]) -> PluginError:
         """One error for every broken plugin, with what to uninstall and how to do without."""
         them = "it" if len(failures) == 1 else "them"
-        uninstall = sorted({name for failure in failures for name in failure.distributions})
+        # Where several distributions claim one name, removing one of them is the fix.
+        alone = sorted({f.distributions[0] for f in failures if len(f.distributions) == 1})
+        remedies = [f"pip uninstall {' '.join(alone)}"] if alone else []
+        remedies += [
+            f"keep one of {' and '.join(f.distributions)}"
+            for f in failures
+            if len(f.distributions) > 1
+        ]
         fix = (
             f"Fix or uninstall {them}"
-            + (f" (pip uninstall {' '.join(uninstall)})" if uninstall else "")
+            + (f" ({'; '.join(remedies)})" if remedies else "")
             + f", or leave {them} out: {ENV_VAR}={','.join(sorted(self._loaded_from))!r}"
         )
         if len(failures) == 1:
@@ -297,11 +325,14 @@ class Registry:
             if name in table:
                 other_cls, other = table[name]
                 by = "itself" if other == plugin_name else f"plugin {other!r}"
-                raise PluginError(
+                message = (
                     f"plugin {plugin_name!r} registered {kind.what} {name!r} "
                     f"({cls.__qualname__}), but {by} already registered that name "
                     f"({other_cls.__qualname__}); {kind.what} names must be unique"
                 )
+                if other == plugin_name:
+                    raise PluginError(message)
+                raise _NameClash(message, other)
             table[name] = (cls, plugin_name)
 
         others = [p for p in self._pm.get_plugins() if p is not plugin]
@@ -431,6 +462,7 @@ class Registry:
             UnknownNameError: no domain has that name (the message lists those that do).
             UnknownOptionError: its constructor takes no option of one of these names (the
                 message lists those it takes).
+            MissingOptionError: its constructor requires an option that is not given.
         """
         return self._get(DOMAIN, name, options)
 
@@ -441,6 +473,8 @@ class Registry:
             UnknownNameError: no dataset has that name (the message lists those that do).
             UnknownOptionError: its constructor takes no option of one of these names (the
                 message lists those it takes).
+            MissingOptionError: its constructor requires an option that is not given (a
+                dataset's files, say).
         """
         return self._get(DATASET, name, options)
 
@@ -478,13 +512,15 @@ class Registry:
 
     @staticmethod
     def _broken_info(name: str, failure: _Failure) -> PluginInfo:
+        # A clash's failure holds both plugins' entry points: this one's is named ``name``.
+        own = next(ep for ep in failure.entry_points if ep.name == name)
         return PluginInfo(
             name=name,
             plugin=None,
             hooks=(),
             domains={},
             datasets={},
-            **_shipped_by(getattr(failure.entry_points[0], "dist", None)),
+            **_shipped_by(getattr(own, "dist", None)),
             error=str(failure),
         )
 

@@ -17,6 +17,7 @@ from flowbridge import plugins
 from flowbridge.config import ConfigError
 from flowbridge.domain import Domain, PairedDataset, PairedSplit
 from flowbridge.plugins import (
+    MissingOptionError,
     PluginError,
     Registry,
     UnknownNameError,
@@ -370,6 +371,24 @@ def test_unknown_options_are_named_with_the_valid_ones_and_the_config_key():
         assert isinstance(info.value, TypeError)
 
 
+def test_a_required_option_left_out_is_named_with_the_config_key():
+    def required(self, features, *, scale, hidden=32, **extra):
+        VectorDomain.__init__(self, features, hidden)
+
+    strict = domain_class(name="strict", __init__=required)
+    with isolated(make_plugin("toy", [strict])):
+        with pytest.raises(
+            MissingOptionError,
+            match=r"^domain 'strict' needs the options 'features', 'scale', which have no "
+            r"default; give them \(in a run config: domains\.a\.options or domains\.b\.options\)$",
+        ) as info:
+            plugins.get_domain("strict", hidden=8)
+        assert isinstance(info.value, ConfigError) and isinstance(info.value, TypeError)
+        with pytest.raises(MissingOptionError, match=r"needs the option 'scale', which has no"):
+            plugins.get_domain("strict", features=3, other=1)
+        assert plugins.get_domain("strict", features=3, scale=2).features == 3
+
+
 def test_constructors_taking_any_option_or_raising_type_errors_are_left_to_themselves():
     def any_options(self, **options):
         VectorDomain.__init__(self)
@@ -513,6 +532,34 @@ def test_every_broken_plugin_is_named_with_its_distribution_and_the_others_load(
     # The advice works: leaving them out loads the rest.
     monkeypatch.setenv(plugins.ENV_VAR, "c")
     assert list(Registry().domains()) == ["vector"]
+
+
+def test_two_installed_plugins_claiming_one_domain_name_are_both_out(entry_points, monkeypatch):
+    """Neither is blamed for the other's name, whichever loads first: both are listed as
+    broken, and the advice is to keep one of them, not to uninstall a given one."""
+    entry_points[0].dist = FakeDistribution("flowbridge-vector")
+    impostor = domain_class(name="vector")
+    entry_points[1].plugin = make_plugin("b", [impostor])
+    entry_points[1].dist = FakeDistribution("vector-impostor")
+    entry_points.append(FakeEntryPoint("c", make_plugin("c", [domain_class(name="other")])))
+    for order in (entry_points, entry_points[::-1]):
+        monkeypatch.setattr(plugins, "_entry_points", lambda order=order: order)
+        registry = Registry()
+        with pytest.raises(PluginError) as info:
+            registry.domains()
+        message = str(info.value)
+        assert "registered domain 'vector'" in message and "already registered that name" in message
+        assert message.endswith(
+            "(installed by flowbridge-vector, vector-impostor). Fix or uninstall it (keep one of "
+            "flowbridge-vector and vector-impostor), or leave it out: FLOWBRIDGE_LOAD_PLUGINS='c'."
+        )
+        listed = {p.name: (p.distribution, p.error) for p in registry.plugins(True)}
+        assert listed["c"] == (None, None)
+        assert listed["a"][0] == "flowbridge-vector" and listed["b"][0] == "vector-impostor"
+        assert listed["a"][1] == listed["b"][1] and "domain 'vector'" in listed["a"][1]
+    # Leaving one out, as advised, loads the other.
+    monkeypatch.setenv(plugins.ENV_VAR, "b,c")
+    assert Registry().domains()["vector"] is impostor
 
 
 def test_two_entry_points_with_one_name_fail(entry_points):
