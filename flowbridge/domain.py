@@ -214,7 +214,8 @@ class Domain(abc.ABC):
     @abc.abstractmethod
     def write_items(self, items: Sequence[Sequence], path: Path) -> Path:
         """Write ``items[i][k]`` (sample k of input i) to a file a person can open (a PNG
-        grid, a Markdown list...) at ``path`` plus a suitable suffix; return the path."""
+        grid, a Markdown list...) at ``path`` plus a suitable suffix
+        (:func:`flowbridge.files.suffixed`); return the path."""
 
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())

@@ -9,13 +9,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write", "check_parent", "nearest_existing", "temp_files"]
+__all__ = ["atomic_write", "check_parent", "nearest_existing", "suffixed", "temp_files"]
 
 
 def nearest_existing(path: Path) -> Path:
     """``path`` itself or its nearest ancestor that exists (``.`` or ``/`` at the latest): what
     decides whether ``path`` can be created as a directory."""
     return next(p for p in (path, *path.parents) if p.exists())
+
+
+def suffixed(path: str | Path, suffix: str) -> Path:
+    """``path`` plus ``suffix`` (e.g. ``".png"``), unless its name ends with it already: what a
+    domain's ``write_items`` writes to. Unlike :meth:`Path.with_suffix`, a dot in the name is
+    kept, so ``results.v1`` and ``results.v2`` stay two files (``results.v1.png``,
+    ``results.v2.png``) instead of both becoming ``results.png``."""
+    path = Path(path)
+    return path if path.name.endswith(suffix) else path.with_name(path.name + suffix)
 
 
 _TEMP_SUFFIX = ".tmp"

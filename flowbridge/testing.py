@@ -368,7 +368,9 @@ def _check_write(domain: Domain, items: list, directory: Path, check: _Checker) 
     with check("write_items"):
         # Sample k of input i, as the translate command passes them.
         grid = [items[i : i + 2] for i in range(0, len(items) - 1, 2)]
-        target = directory / "samples"
+        # A dot in the name: write_items adds its suffix, it does not replace the name's end
+        # (Path.with_suffix would write samples.png, and "run.v1", "run.v2" to one file).
+        target = directory / "samples.v1"
         written = domain.write_items(grid, target)
         _expect(isinstance(written, Path), f"write_items must return a Path, got {written!r}")
         _expect(written.is_file(), f"write_items returned {written}, which is not a file")

@@ -178,6 +178,12 @@ def write_nothing(self, items, path):
     return Path(path).with_suffix(".txt")
 
 
+def write_over_the_end_of_the_name(self, items, path):
+    path = Path(path).with_suffix(".txt")  # samples.v1 -> samples.txt: a dot in the name lost
+    path.write_text("written")
+    return path
+
+
 def write_and_leave_a_temporary(self, items, path):
     Path(path).with_suffix(".tmp").write_text("half")
     return VectorDomain.write_items(self, items, path)
@@ -318,6 +324,11 @@ BROKEN = {
         {"write_items": write_nothing},
         "write_items",
         "which is not a file",
+    ),
+    "write_items replaces the end of a dotted name": (
+        {"write_items": write_over_the_end_of_the_name},
+        "write_items",
+        "samples.v1 (plus a suffix) but wrote",
     ),
     "write_items leaves a temporary file": (
         {"write_items": write_and_leave_a_temporary},

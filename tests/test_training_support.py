@@ -14,7 +14,6 @@ import contextlib
 import socket
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 import torch
@@ -31,6 +30,7 @@ from toy_domains import (
 from flowbridge import Domain, hookimpl
 from flowbridge.config import load_run_config
 from flowbridge.domain import PairedDataset, PairedSplit
+from flowbridge.files import suffixed
 from flowbridge.plugins import register, unregister
 
 PLUGIN_NAME = "flowbridge-training-tests"
@@ -116,7 +116,7 @@ class Words(Domain):
         return source
 
     def write_items(self, items, path):
-        path = Path(path).with_suffix(".md")
+        path = suffixed(path, ".md")
         path.write_text("".join(f"- {', '.join(row)}\n" for row in items))
         return path
 

@@ -5,12 +5,11 @@ Two instances with different names make a two-domain bridge without any plugin i
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import nn
 
 from flowbridge.domain import Domain, EncoderOutput, LatentSpec
+from flowbridge.files import suffixed
 
 
 class VectorEncoder(nn.Module):
@@ -71,7 +70,7 @@ class VectorDomain(Domain):
             raise ValueError(f"cannot read a vector from {source!r}: expected 'a,b,c'") from None
 
     def write_items(self, items, path):
-        path = Path(path).with_suffix(".txt")
+        path = suffixed(path, ".txt")
         lines = [" | ".join(",".join(f"{v:.3f}" for v in s.tolist()) for s in row) for row in items]
         path.write_text("\n".join(lines) + "\n")
         return path

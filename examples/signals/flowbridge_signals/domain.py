@@ -24,7 +24,7 @@ from einops import rearrange
 from torch import nn
 
 from flowbridge import Domain, EncoderOutput, LatentSpec
-from flowbridge.files import atomic_write
+from flowbridge.files import atomic_write, suffixed
 
 from .synth import random_chords, random_voicing
 
@@ -196,5 +196,5 @@ class SignalDomain(Domain):
                 ax.set_yticks([])
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=80)
-        path = Path(path).with_suffix(".png")
+        path = suffixed(path, ".png")
         return atomic_write(path, lambda file: file.write(buffer.getvalue()))

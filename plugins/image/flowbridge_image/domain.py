@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from flowbridge.domain import Domain, LatentSpec
-from flowbridge.files import atomic_write
+from flowbridge.files import atomic_write, suffixed
 
 from .decoders import ConvDecoder, FeatureDecoder
 from .discriminator import ProjectionDiscriminator
@@ -189,8 +189,8 @@ class ImageDomain(Domain):
         grid = torch.stack([torch.stack(row) for row in rows])
         if self.features_mode:
             array = grid.cpu().numpy()
-            return atomic_write(Path(path).with_suffix(".npy"), lambda file: np.save(file, array))
-        return save_image_grid(grid, Path(path).with_suffix(".png"))
+            return atomic_write(suffixed(path, ".npy"), lambda file: np.save(file, array))
+        return save_image_grid(grid, suffixed(path, ".png"))
 
 
 def _read_vector(source: str) -> Any:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from flowbridge.files import atomic_write
+from flowbridge.files import atomic_write, suffixed
 
 __all__ = ["write_markdown"]
 
@@ -33,12 +33,12 @@ def _render(items: Sequence[Sequence[str]]) -> str:
 
 
 def write_markdown(items: Sequence[Sequence[str]], path: Path) -> Path:
-    """Write ``items[i][k]`` (text k of input i) to ``path`` with suffix ``.md``; return it.
+    """Write ``items[i][k]`` (text k of input i) to ``path`` plus ``.md``; return that path.
 
     Whitespace runs become single spaces, Markdown markup characters are escaped and an empty
     text shows as *(empty)*. The file appears atomically (temp file + rename): a reader never
     sees half of it, and a failure leaves no file behind.
     """
     text = _render(items)  # check everything before touching the disk
-    path = Path(path).with_suffix(".md")
+    path = suffixed(path, ".md")
     return atomic_write(path, lambda file: file.write(text.encode("utf-8")))
