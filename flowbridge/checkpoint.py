@@ -314,7 +314,10 @@ def _domain(record: dict[str, Any], side: str, source: str) -> Domain:
     else:  # registered in code when saved
         module = record.get("module")
         origin = f"a plugin registered in code, module {module}" if module else "its plugin"
-        fix = "register its plugin in code before loading (flowbridge.plugins.register)"
+        fix = (
+            "register its plugin in code before loading (flowbridge.plugins.register), or, for "
+            "the flowbridge command, install it as a package with a flowbridge entry point"
+        )
     try:
         domain = get_domain(name, **record["options"])
     except KeyError as exc:

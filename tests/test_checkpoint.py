@@ -192,6 +192,8 @@ def test_a_missing_domain_plugin_is_named(words_checkpoint):
         message = (
             r"needs domain 'words' \(side a, written with a plugin registered in code, module "
             r"test_training_support\), which no registered plugin provides: register its plugin"
+            r" in code .*, or, for the flowbridge command, install it as a package with a "
+            r"flowbridge entry point"
         )
         with pytest.raises(CheckpointError, match=message):
             load_bridge(words_checkpoint)

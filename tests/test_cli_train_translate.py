@@ -354,7 +354,8 @@ def test_a_diverging_cli_run_exits_1_naming_the_term(tmp_path, run_toml, capsys,
     assert main(["train", str(run_toml), "--out", str(tmp_path / "nan")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("flowbridge train: error: non-finite loss at step 1:")
-    assert "rec_b = nan" in err and "no checkpoint was written" in err
+    assert "rec_b = nan" in err and "(sides: a = 'words', b = 'vector')" in err
+    assert "nothing was trained before it: look for NaN or infinite values in the data" in err
     assert not (tmp_path / "nan" / "checkpoint.pt").exists()
 
 

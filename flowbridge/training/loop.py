@@ -620,16 +620,25 @@ class Trainer:
         # "total" is bad whenever a term is: name it only when it is the only one.
         named = [k for k in bad if k != "total"] or bad
         listed = ", ".join(f"{k} = {values[k]}" for k in named)
-        if self._last_saved is None:
-            where = "no checkpoint was written before it. Lower train.lr"
+        # Terms end in their side: say which domain each side is.
+        sides = ", ".join(f"{side} = {self.bridge.domains[side].name!r}" for side in "ab")
+        retune = "set train.grad_clip, or look for bad items in the data"
+        if not self.step:
+            # No update yet: not a learning rate's doing, but the data's or a domain's.
+            advice = (
+                "nothing was trained before it: look for NaN or infinite values in the data, "
+                "or a domain's loss that is not finite for the untrained model"
+            )
+        elif self._last_saved is None:
+            advice = f"no checkpoint was written before it. Lower train.lr, {retune}"
         else:
-            where = (
+            advice = (
                 f"the checkpoint of step {self._last_saved} is {self.checkpoint_path}. "
-                f"Continue from it with --resume (resume=True) and a lower train.lr"
+                f"Continue from it with --resume (resume=True) and a lower train.lr, {retune}"
             )
         raise NonFiniteLossError(
-            f"non-finite loss at step {step}: {listed}; training stopped before that update "
-            f"and {where}, set train.grad_clip, or look for bad items in the data",
+            f"non-finite loss at step {step}: {listed} (sides: {sides}); training stopped "
+            f"before that update and {advice}",
             tuple(named),
             step,
             self.checkpoint_path if self._last_saved is not None else None,
