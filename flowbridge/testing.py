@@ -188,6 +188,24 @@ def _check_decoder_reads(
         )
 
 
+def _check_no_batch_statistics(modules: dict[str, nn.Module]) -> None:
+    # In eval mode batch norm uses its running statistics and passes the checks below; in
+    # training it normalises by the batch's, so a sample's loss depends on the others (and
+    # the bridge decodes several terms' reconstructions as one batch).
+    for part, module in modules.items():
+        found = [
+            f"{name} ({type(layer).__name__})"
+            for name, layer in module.named_modules()
+            if isinstance(layer, nn.modules.batchnorm._BatchNorm)
+        ]
+        _expect(
+            not found,
+            f"the {part}'s {', '.join(found)} normalises by the batch's statistics in training, "
+            f"so a sample's loss depends on the rest of its batch; use a per-sample "
+            f"normalisation (GroupNorm, LayerNorm)",
+        )
+
+
 def _check_gradients(modules: dict[str, nn.Module]) -> None:
     # A parameter without a gradient is dead weight, and multi-process training (DDP) stops
     # with an error on it by default.
@@ -255,6 +273,7 @@ def _check_model(
             reference = losses(x)
             _expect(torch.equal(losses(x), reference), "two eval-mode passes gave other losses")
         with check("per-sample independence", spec):
+            _check_no_batch_statistics({"encoder": encoder, "decoder": decoder})
             flipped = torch.arange(batch - 1, -1, -1)
             _expect_close(losses(x[flipped]), reference[flipped], "losses of a reversed batch")
             _expect_close(losses(x[:1]), reference[:1], "loss of the first sample alone")
@@ -404,7 +423,8 @@ def check_domain(
       has more (which a loss would broadcast silently);
     * its gradient reaches every encoder and decoder parameter (finite, not all zero);
     * in eval mode it is deterministic and per-sample: reversing the batch reverses the
-      losses, and the first sample alone gets the same loss as inside the batch;
+      losses, and the first sample alone gets the same loss as inside the batch; and no
+      batch norm layer makes it depend on the batch in training;
     * ``generate`` turns ``[batch, d_s]``, ``[batch, d_r]`` latents into ``batch`` items, and
       ``collate`` turns those items back into a batch (unless ``collate_generated=False``);
     * ``build_discriminator``, when not ``None``, scores ``[batch]`` with gradients, and

@@ -174,6 +174,12 @@ def options_recording_another_value(self, features=4, hidden=16):
     self.options["hidden"] = 32
 
 
+def decoder_with_batch_norm(self, spec):
+    decoder = VectorDomain.build_decoder(self, spec)
+    decoder.net.insert(1, torch.nn.BatchNorm1d(self.hidden))
+    return decoder
+
+
 def write_nothing(self, items, path):
     return Path(path).with_suffix(".txt")
 
@@ -294,6 +300,11 @@ BROKEN = {
         {"reconstruction_loss": lambda self, out, x: (out - x).square().sum(1).cumsum(0)},
         "per-sample independence",
         "losses of a reversed batch",
+    ),
+    "batch norm mixes a batch in training": (
+        {"build_decoder": decoder_with_batch_norm},
+        "per-sample independence",
+        "the decoder's net.1 (BatchNorm1d) normalises by the batch's statistics in training",
     ),
     "noisy in eval mode": (
         {"build_decoder": patched_decoder(lambda f, s, r: f(s, r) + torch.randn(len(s), 4))},
