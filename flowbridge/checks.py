@@ -15,7 +15,19 @@ import numbers
 
 import torch
 
-__all__ = ["check_context", "check_positive_int", "check_positive_number", "check_vectors"]
+__all__ = [
+    "NonFiniteInputError",
+    "check_context",
+    "check_positive_int",
+    "check_positive_number",
+    "check_vectors",
+]
+
+
+class NonFiniteInputError(ValueError):
+    """A flow, prior or bridge was given NaN or Inf values. A ``ValueError`` (bad input);
+    its own class so that training can tell diverged weights, whose codes turn non-finite
+    inside the forward pass, from other bad input."""
 
 
 def check_positive_int(value: object, name: str, *, allow_zero: bool = False) -> int:
@@ -83,7 +95,9 @@ def check_vectors(
         )
     if not _all_finite(x):
         bad = int((~torch.isfinite(x)).any(dim=1).sum())
-        raise ValueError(f"{name} contains NaN or Inf values (in {bad} of {x.shape[0]} rows)")
+        raise NonFiniteInputError(
+            f"{name} contains NaN or Inf values (in {bad} of {x.shape[0]} rows)"
+        )
     return x
 
 

@@ -294,6 +294,28 @@ def test_a_non_finite_loss_stops_before_the_update_and_keeps_the_checkpoint(tmp_
     assert all(torch.isfinite(p).all() for p in trainer.bridge.parameters())
 
 
+def test_diverged_weights_that_make_non_finite_codes_stop_as_a_non_finite_loss(tmp_path):
+    """Codes that a flow's input check refuses in the forward pass (weights blown up by too
+    high a learning rate) stop the run the same way, naming what was not finite, and keep the
+    last good checkpoint instead of saving the diverged weights over it."""
+    config = toy_config(tmp_path, steps=10, checkpoint_every=2)
+
+    def blow_up(trainer, step, terms):
+        if step == 5:
+            with torch.no_grad():
+                for parameter in trainer.bridge.encoders["a"].parameters():
+                    parameter.mul_(1e30)
+
+    trainer = Trainer(config, train_data=toy_split(32, seed=1), callbacks=[blow_up])
+    with pytest.raises(
+        NonFiniteLossError, match=r"^non-finite loss at step 6: .* contains NaN or Inf values"
+    ) as caught:
+        trainer.run()
+    assert caught.value.step == 6 and caught.value.terms == ("total",)
+    assert "the checkpoint of step 4 is" in str(caught.value)
+    assert load_checkpoint(trainer.checkpoint_path)["step"] == 4
+
+
 def test_partition_keeps_a_fraction_of_the_pairs():
     split = toy_split(10, seed=0)
     split = PairedSplit(split.a, split.b, unpaired_a=[torch.zeros(4)], unpaired_b=[])

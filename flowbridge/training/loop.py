@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 from .. import distributed
 from ..bridge import Bridge
 from ..checkpoint import CHECKPOINT_NAME, check_savable, save_checkpoint
+from ..checks import NonFiniteInputError
 from ..config import LossWeights, RunConfig, to_dict
 from ..domain import Domain, PairedSplit
 from ..plugins import UnknownOptionError, datasets, get_domain
@@ -602,16 +603,20 @@ class Trainer:
         kind = TypeError if isinstance(failure, TypeError) else ValueError
         raise kind(f"{failure}. {kept}") from failure
 
-    def _check_finite(self, values: dict[str, float], step: int) -> None:
+    def _check_finite(self, values: dict[str, float], step: int, cause: str = "") -> None:
         """Stop the run before the update of a step whose ``values`` are not all finite, with
         a checkpoint of the step before: the check comes before the update, so the weights,
         the optimiser and ``_snapshot`` are still that step's, and a resume with a lower
         learning rate goes on from there instead of from the last periodic checkpoint (or
-        from scratch). Every rank sees the same (reduced) values, so the save is collective."""
+        from scratch). Every rank sees the same (reduced) values, so the save is collective.
+        ``cause``, if given, says what was not finite in place of the values, and the step
+        before is not saved (see below)."""
         bad = [k for k in sorted(values) if not math.isfinite(values[k])]
         if not bad:
             return
-        if self.step and self._last_saved != self.step:
+        # With a ``cause`` the weights themselves made non-finite codes: saving them would
+        # replace the last good checkpoint with a diverged one.
+        if self.step and self._last_saved != self.step and not cause:
             # A collective save: every rank must take the same turn, and buffers (running
             # statistics) are not kept equal across ranks as the parameters are.
             broken = self.dist.largest(int(not self._weights_are_finite()), self.device)
@@ -619,7 +624,7 @@ class Trainer:
                 self.save()
         # "total" is bad whenever a term is: name it only when it is the only one.
         named = [k for k in bad if k != "total"] or bad
-        listed = ", ".join(f"{k} = {values[k]}" for k in named)
+        listed = cause or ", ".join(f"{k} = {values[k]}" for k in named)
         # Terms end in their side: say which domain each side is.
         sides = ", ".join(f"{side} = {self.bridge.domains[side].name!r}" for side in "ab")
         retune = "set train.grad_clip, or look for bad items in the data"
@@ -660,7 +665,15 @@ class Trainer:
             self.step_loss.weights = scheduled_weights(
                 self.config.model.weights, cfg.weight_schedule, step
             )
-        terms = self.model(*inputs)
+        try:
+            terms = self.model(*inputs)
+        except NonFiniteInputError as exc:
+            # Diverged weights give NaN or Inf codes, which a flow's input check refuses inside
+            # the forward pass, before any loss exists: the same stop as a non-finite loss. A
+            # rank alone cannot stop the others' collective calls: there, the error as it is.
+            if not self.dist.active:
+                self._check_finite({"total": math.nan}, step, cause=str(exc))
+            raise
         keys = sorted(terms)
         reduced = self.dist.mean(torch.stack([terms[k].detach().float() for k in keys]))
         values = dict(zip(keys, reduced.tolist(), strict=True))
