@@ -260,6 +260,18 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         )
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path} is truncated or corrupt: its zip directory is missing")
+    # torch.load does not check the archive's CRCs: bytes changed on the disk (or in a copy)
+    # would load as other weights, without a word.
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except Exception as exc:  # noqa: BLE001 - whatever a damaged archive makes zipfile raise
+        damaged = f"? ({first_line(exc)})"
+    if damaged is not None:
+        raise CheckpointError(
+            f"{path} is corrupt: its part {damaged} fails the archive's checksum (the file "
+            f"changed after it was written); {expected}"
+        )
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Detected pickle protocol")

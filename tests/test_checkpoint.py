@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import struct
+import zipfile
 
 import numpy as np
 import pytest
@@ -107,6 +110,28 @@ def test_a_mixture_base_travels_with_the_model(tmp_path):
     again = load_bridge(save_bridge(bridge, tmp_path / "model.pt"))
     for a, b in zip(translated(bridge)[0], translated(again)[0], strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_bytes_changed_inside_a_checkpoint_are_caught_by_the_archive_s_checksums(
+    tmp_path, words_checkpoint
+):
+    """torch.load reads a tensor whose bytes changed on the disk as other weights; the zip
+    archive torch.save writes keeps a CRC of each part, which loading now checks."""
+    with zipfile.ZipFile(words_checkpoint) as archive:
+        part = max(archive.infolist(), key=lambda info: info.file_size)  # a weight tensor
+    data = bytearray(words_checkpoint.read_bytes())
+    # The part's bytes follow its 30-byte local header, its name and its extra field.
+    name_length, extra_length = struct.unpack(
+        "<HH", data[part.header_offset + 26 : part.header_offset + 30]
+    )
+    start = part.header_offset + 30 + name_length + extra_length + part.file_size // 2
+    data[start : start + 8] = bytes(255 - byte for byte in data[start : start + 8])
+    flipped = tmp_path / "flipped.pt"
+    flipped.write_bytes(bytes(data))
+    message = rf"is corrupt: its part {re.escape(part.filename)} fails the archive's checksum"
+    with pytest.raises(CheckpointError, match=message):
+        load_bridge(flipped)
+    assert load_checkpoint(words_checkpoint)["format"]  # the untouched file loads
 
 
 def test_files_that_are_not_checkpoints_are_named_for_what_they_are(tmp_path, words_checkpoint):
