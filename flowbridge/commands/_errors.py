@@ -42,6 +42,9 @@ def report(command: str, exc: BaseException, code: int = 2, program: str = "flow
         raise exc
     # str(KeyError("x")) is "'x'": the message itself reads better.
     message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    # Notes say where it happened (which domain, which split): on the same line.
+    notes = getattr(exc, "__notes__", ())
+    message = " ".join([str(message), *(" ".join(str(note).split()) for note in notes)])
     print(f"{program} {command}: error: {message}", file=sys.stderr)
     return code
 

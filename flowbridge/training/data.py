@@ -100,7 +100,20 @@ def load_splits(
             )
         return _oriented(got, flip)
 
-    return split(config.train_split), split(config.val_split) if config.val_split else None
+    train = split(config.train_split)
+    if not config.val_split:
+        return train, None
+    try:
+        return train, split(config.val_split)
+    except Exception as exc:
+        # Data with no validation split of their own (a folder of pairs) fail here, after
+        # the training split loaded: say how to train without one.
+        if hasattr(exc, "add_note"):
+            exc.add_note(
+                f"(reading the validation split data.val_split = {config.val_split!r}; "
+                f'data.val_split = "" trains without validation)'
+            )
+        raise
 
 
 @dataclass

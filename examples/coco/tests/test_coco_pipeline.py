@@ -115,6 +115,42 @@ def test_tiny_refuses_a_folder_that_holds_files(tmp_path, capsys):
     assert len(json.loads(karpathy.read_text())["images"]) == 18
 
 
+def test_prepare_reads_the_run_s_splits_and_a_test_split_where_the_data_has_one(
+    tmp_path, monkeypatch, capsys
+):
+    """COCO's own caption files come as train and val only: prepare does not ask for a test
+    split such data lack, but one named with --splits must have images."""
+    monkeypatch.chdir(tmp_path)
+    assert coco_main(["tiny", "data/tiny-coco"]) == 0
+    no_test = (
+        '\n[data.options.splits]\ntrain = "train"\nrestval = "train"\nval = "val"\ntest = ""\n'
+    )
+    Path("no-test.toml").write_text(
+        TINY.read_text().replace("\n[domains.a]", no_test + "\n[domains.a]")
+    )
+    capsys.readouterr()
+    assert coco_main(["prepare", "no-test.toml"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "train: 12 images, 60 caption pairs",
+        "val: 3 images, 15 caption pairs",
+    ]
+    assert coco_main(["prepare", "no-test.toml", "--splits", "test"]) == 2
+    assert "the test split has no images" in capsys.readouterr().err
+
+    # No validation images either: training says how to go without validation, and that works.
+    no_val = Path("no-test.toml").read_text().replace('val = "val"\ntest', 'val = ""\ntest')
+    Path("no-val.toml").write_text(no_val)
+    argv = ["--steps", "1", "--no-progress", "--out", "runs/no-val"]
+    assert flowbridge_main(["train", "no-val.toml", *argv]) == 2
+    err = capsys.readouterr().err
+    assert "the val split has no images" in err
+    assert (
+        "(reading the validation split data.val_split = 'val'; data.val_split = \"\" trains" in err
+    )
+    Path("no-val.toml").write_text(no_val.replace('val_split = "val"', 'val_split = ""'))
+    assert flowbridge_main(["train", "no-val.toml", *argv]) == 0
+
+
 def test_text_to_image_and_fid_commands(trained, capsys):
     out = Path("results/t2i")
     argv = ["evaluate", str(trained), "--task", "text-to-image", "--out", str(out)]

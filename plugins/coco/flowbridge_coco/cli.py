@@ -126,7 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prepare.add_argument("config", metavar="RUN.toml", help="a run configuration using coco")
     prepare.add_argument(
-        "--splits", nargs="+", default=["train", "val", "test"], help="splits to prepare"
+        "--splits",
+        nargs="+",
+        help="splits to prepare (default: the run's training and validation splits, and every "
+        "other split the data has images for, e.g. test)",
     )
     prepare.set_defaults(func=run_prepare)
 
@@ -265,7 +268,11 @@ def run_prepare(args) -> int:
     for domain in (run.domains.a, run.domains.b):
         if domain.name == "image":
             dataset.check_image_domain(get_domain("image", **domain.options))
-    for split in args.splits:
+    # The run's own splits must have images; another (test: evaluation's) is prepared if the
+    # data has it, since COCO's own annotation files come as train and val only.
+    used = [run.data.train_split, *([run.data.val_split] if run.data.val_split else [])]
+    others = [split for split in dataset.splits if split not in used and dataset.annotated(split)]
+    for split in args.splits or [*used, *others]:
         images, pairs = len(dataset.images(split)), len(dataset.split(split))
         print(f"{split}: {images} images, {pairs} caption pairs")
     return 0
