@@ -53,7 +53,11 @@ def test_train_stops_when_its_time_is_up(tmp_path, run_toml, capsys):
     # Any step takes longer than a microsecond: the budget ends the run after its first.
     argv = ["train", str(run_toml), "--out", str(tmp_path / "run"), "--no-progress"]
     assert main([*argv, "--steps", "50", "--max-seconds", "1e-6"]) == 0
-    assert "trained 1 steps" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "trained 1 steps" in out
+    # It says the budget, not the steps, ended it, and how to go on.
+    stopped = "stopped by train.max_seconds (1e-06 s) at step 1 of train.steps (50); continue "
+    assert f"{stopped}with: flowbridge train {tmp_path / 'run' / 'config.json'} --resume" in out
     assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 1
     for bad in ("0", "-3", "inf", "nan"):
         with pytest.raises(SystemExit):
@@ -68,6 +72,8 @@ def test_train_then_resume_with_more_steps(tmp_path, run_toml, capsys, checkpoin
     argv = ["train", str(run_toml), "--out", str(checkpoint.parent), "--no-progress"]
     assert main([*argv, "--resume", "--steps", "5"]) == 0
     assert load_checkpoint(checkpoint)["step"] == 5
+    out = capsys.readouterr().out
+    assert "trained steps 4-5 in" in out and "stopped by" not in out
     # Starting afresh over a run is refused, not silently overwritten.
     assert main(argv) == 2
     assert "already holds a checkpoint" in capsys.readouterr().err

@@ -99,6 +99,7 @@ def _train(args) -> int:
             overrides["progress"] = False
         config.train = dataclasses.replace(config.train, **overrides)
         trainer = Trainer(config, resume=args.resume)
+        start = trainer.step
         result = trainer.run()
     except NonFiniteLossError as exc:
         return _failed(trainer, exc, 1)
@@ -120,11 +121,17 @@ def _train(args) -> int:
     totals = ", ".join(
         f"{split} total {terms['total']:.4g}" for split, terms in shown.items() if "total" in terms
     )
+    trained = f"steps {start + 1}-{result.step}" if start else f"{result.step} steps"
     print(
-        f"trained {result.step} steps in {result.wall_time:.1f} s"
-        f"{'; ' + totals if totals else ''}\n"
+        f"trained {trained} in {result.wall_time:.1f} s{'; ' + totals if totals else ''}\n"
         f"checkpoint: {result.checkpoint}\nlog: {result.log}"
     )
+    if result.step < config.train.steps:  # the time budget ran out first
+        print(
+            f"stopped by train.max_seconds ({config.train.max_seconds:g} s) at step "
+            f"{result.step} of train.steps ({config.train.steps}); continue with: "
+            f"{_resume_command(trainer)}"
+        )
     return 0
 
 

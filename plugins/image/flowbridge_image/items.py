@@ -72,6 +72,13 @@ def _check_shape(image: torch.Tensor, channels: int, size: int, what: str) -> to
             # Pillow, OpenCV and matplotlib hold images channels-last: the layout is what is
             # wrong, not the size.
             hint = "it looks like [H, W, C]: move the channels first with .permute(2, 0, 1)"
+        elif image.dim() == 3 and tuple(image.shape[1:]) == (size, size):
+            # The size fits: only the channels differ (a grayscale image for an RGB domain).
+            hint = (
+                f"convert it to {channels} channel{'s' * (channels > 1)} "
+                "(load_image(path, channels, size) does) or build the domain with "
+                f"channels={image.shape[0]}"
+            )
         else:
             hint = (
                 "resize it (load_image(path, channels, size) does) or build the domain with "

@@ -156,7 +156,11 @@ def test_collate_converts_to_grayscale_and_accepts_2d_arrays():
     "item, error, match",
     [
         (torch.rand(3, 32, 32), ValueError, r"item 1 must have shape \[3, 16, 16\]"),
-        (torch.rand(1, 16, 16), ValueError, r"item 1 must have shape \[3, 16, 16\]"),
+        (
+            torch.rand(1, 16, 16),
+            ValueError,
+            r"item 1 must have shape \[3, 16, 16\] .*; convert it to 3 channels \(load_image",
+        ),
         (
             torch.rand(16, 16, 3),
             ValueError,
