@@ -466,14 +466,22 @@ def _dataset(args: argparse.Namespace) -> ShapesDataset:
 
 
 def _wave(
-    wave: list[str], args: argparse.Namespace, ceilings: tuple[dict, dict], dataset: ShapesDataset
-) -> list[dict]:
-    """The entries of the variants of one wave: a variant alone trained here with every
-    thread, two or more side by side, each in a process of its own with a share of them."""
+    wave: list[str],
+    args: argparse.Namespace,
+    ceilings: tuple[dict, dict],
+    dataset: ShapesDataset,
+    record: Callable[[str, dict], None],
+) -> None:
+    """Train and score the variants of one wave, and ``record(name, entry)`` each as it is
+    done: a variant alone here with every thread, two or more side by side, each in a
+    process of its own with a share of them."""
     if len(wave) == 1:
-        return [_variant(wave[0], args, ceilings, dataset)]
+        record(wave[0], _variant(wave[0], args, ceilings, dataset))
+        return
     jobs = [Job(name, _variant, (name, args, ceilings)) for name in wave]
-    return side_by_side.run(jobs, args.threads // len(wave), args.steps)
+    side_by_side.run(
+        jobs, args.threads // len(wave), args.steps, lambda i, entry: record(wave[i], entry)
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -515,12 +523,17 @@ def main(argv: list[str] | None = None) -> dict:
         "held_out_ceiling": ceilings[1],
         "variants": {},
     }
-    for wave in side_by_side.waves(args.variants, args.jobs):
-        for name, entry in zip(wave, _wave(wave, args, ceilings, dataset), strict=True):
-            report["variants"][name] = entry
-            print(name, json.dumps(entry["summary"]), flush=True)
+
+    def record(name: str, entry: dict) -> None:
+        report["variants"][name] = entry
+        print(name, json.dumps(entry["summary"]), flush=True)
         report["equal_diversity"] = _equal_diversity(report["variants"])
-        _write(args.out, report)  # after each wave: what is done survives a later failure
+        _write(args.out, report)  # as each is done: it survives a later variant's failure
+
+    for wave in side_by_side.waves(args.variants, args.jobs):
+        _wave(wave, args, ceilings, dataset, record)
+    # In the order asked for, whichever of a wave finished first.
+    report["variants"] = {name: report["variants"][name] for name in args.variants}
     report["complete"] = True
     _write(args.out, report)
     for pair, read in report["equal_diversity"].items():

@@ -160,11 +160,12 @@ class _Failure:
 
 
 class _NameClash(PluginError):
-    """A plugin registered a name that plugin ``other`` had registered first."""
+    """A plugin registered ``what`` ``name`` (e.g. domain 'text'), which plugin ``other`` had
+    registered first."""
 
-    def __init__(self, message: str, other: str):
+    def __init__(self, message: str, what: str, name: str, other: str):
         super().__init__(message)
-        self.other = other
+        self.what, self.name, self.other = what, name, other
 
 
 def _wanted_entry_points() -> set[str] | None:
@@ -231,17 +232,42 @@ class Registry:
             try:
                 self._load_entry_point(same_name)
             except _NameClash as exc:
-                failure = _Failure(same_name, exc)
+                broken[ep.name] = _Failure(same_name, exc)
                 if exc.other in self._loaded_from:
-                    # Two installed plugins claim one name: neither owns it, whichever of them
-                    # happened to load first, so both are out until one of them goes.
-                    failure = _Failure((*same_name, self._loaded_from[exc.other]), exc)
-                    self._remove(exc.other)
-                    broken[exc.other] = failure
-                broken[ep.name] = failure
+                    self._claimed_by_several(exc, same_name, broken)
             except PluginError as exc:
                 broken[ep.name] = _Failure(same_name, exc)
+        # The first of several claimants stayed registered for the pass (so that a third
+        # claimant clashed too); none of them owns the name.
+        for name in broken:
+            if self._pm.has_plugin(name):
+                self._remove(name)
         return broken
+
+    def _claimed_by_several(
+        self,
+        clash: _NameClash,
+        same_name: tuple[metadata.EntryPoint, ...],
+        broken: dict[str, _Failure],
+    ) -> None:
+        """Installed plugins that claim one name: none of them owns it, whichever happened
+        to load first, so all are out until one is left; one failure, under every name."""
+        earlier = broken.get(clash.other)
+        if earlier is None or not isinstance(earlier.error, _NameClash):
+            earlier = _Failure((self._loaded_from[clash.other],), clash)
+        entry_points = (*earlier.entry_points, *same_name)
+        claimants = [ep.name for ep in entry_points]
+        error = _NameClash(
+            f"plugins {', '.join(map(repr, claimants))} "
+            f"{'both' if len(claimants) == 2 else 'all'} register {clash.what} {clash.name!r}; "
+            f"{clash.what} names must be unique",
+            clash.what,
+            clash.name,
+            clash.other,
+        )
+        failure = _Failure(entry_points, error)
+        for name in claimants:
+            broken[name] = failure
 
     def _load_entry_point(self, same_name: tuple[metadata.EntryPoint, ...]) -> None:
         """Load and register the plugin of the entry points named alike (one, unless broken)."""
@@ -267,7 +293,7 @@ class Registry:
         alone = sorted({f.distributions[0] for f in failures if len(f.distributions) == 1})
         remedies = [f"pip uninstall {' '.join(alone)}"] if alone else []
         remedies += [
-            f"keep one of {' and '.join(f.distributions)}"
+            f"keep one of {', '.join(f.distributions[:-1])} and {f.distributions[-1]}"
             for f in failures
             if len(f.distributions) > 1
         ]
@@ -332,7 +358,7 @@ class Registry:
                 )
                 if other == plugin_name:
                     raise PluginError(message)
-                raise _NameClash(message, other)
+                raise _NameClash(message, kind.what, name, other)
             table[name] = (cls, plugin_name)
 
         others = [p for p in self._pm.get_plugins() if p is not plugin]

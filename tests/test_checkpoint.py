@@ -132,6 +132,17 @@ def test_bytes_changed_inside_a_checkpoint_are_caught_by_the_archive_s_checksums
     with pytest.raises(CheckpointError, match=message):
         load_bridge(flipped)
     assert load_checkpoint(words_checkpoint)["format"]  # the untouched file loads
+    # Saved without checksums (a torch serialization setting), none to check: it loads.
+    serialization = pytest.importorskip("torch.utils.serialization").config
+    saved = serialization.save.compute_crc32
+    serialization.save.compute_crc32 = False
+    try:
+        unchecked = save_bridge(load_bridge(words_checkpoint), tmp_path / "unchecked.pt")
+    finally:
+        serialization.save.compute_crc32 = saved
+    with zipfile.ZipFile(unchecked) as archive:
+        assert not any(info.CRC for info in archive.infolist())
+    assert load_checkpoint(unchecked)["format"]
 
 
 def test_files_that_are_not_checkpoints_are_named_for_what_they_are(tmp_path, words_checkpoint):

@@ -547,11 +547,12 @@ def test_two_installed_plugins_claiming_one_domain_name_are_both_out(entry_point
         registry = Registry()
         with pytest.raises(PluginError) as info:
             registry.domains()
-        message = str(info.value)
-        assert "registered domain 'vector'" in message and "already registered that name" in message
-        assert message.endswith(
-            "(installed by flowbridge-vector, vector-impostor). Fix or uninstall it (keep one of "
-            "flowbridge-vector and vector-impostor), or leave it out: FLOWBRIDGE_LOAD_PLUGINS='c'."
+        first, second = [ep.name for ep in order if ep.name != "c"]
+        assert str(info.value) == (
+            f"plugins {first!r}, {second!r} both register domain 'vector'; domain names must "
+            "be unique (installed by flowbridge-vector, vector-impostor). Fix or uninstall it "
+            "(keep one of flowbridge-vector and vector-impostor), or leave it out: "
+            "FLOWBRIDGE_LOAD_PLUGINS='c'."
         )
         listed = {p.name: (p.distribution, p.error) for p in registry.plugins(True)}
         assert listed["c"] == (None, None)
@@ -560,6 +561,19 @@ def test_two_installed_plugins_claiming_one_domain_name_are_both_out(entry_point
     # Leaving one out, as advised, loads the other.
     monkeypatch.setenv(plugins.ENV_VAR, "b,c")
     assert Registry().domains()["vector"] is impostor
+
+    # A third claimant does not inherit the name the first two lost: all three are out.
+    monkeypatch.delenv(plugins.ENV_VAR)
+    third = FakeEntryPoint("d", make_plugin("d", [domain_class(name="vector")]))
+    third.dist = FakeDistribution("vector-three")
+    entry_points.append(third)
+    monkeypatch.setattr(plugins, "_entry_points", lambda: entry_points)
+    registry = Registry()
+    with pytest.raises(PluginError) as info:
+        registry.domains()
+    assert str(info.value).startswith("plugins 'a', 'b', 'd' all register domain 'vector'")
+    assert "(keep one of flowbridge-vector, vector-impostor and vector-three)" in str(info.value)
+    assert sorted(p.name for p in registry.plugins(True) if p.error) == ["a", "b", "d"]
 
 
 def test_two_entry_points_with_one_name_fail(entry_points):

@@ -8,10 +8,13 @@ import os
 import pytest
 import torch
 from test_training_support import COLOURS, Words, plugin, toy_config, toy_split  # noqa: F401
+from toy_domains import VectorDomain
 
+import flowbridge.plugins as plugins
+from flowbridge import hookimpl
 from flowbridge.checkpoint import CheckpointError, load_checkpoint
 from flowbridge.domain import PairedSplit
-from flowbridge.plugins import PluginError, UnknownOptionError
+from flowbridge.plugins import MissingOptionError, PluginError, UnknownOptionError
 from flowbridge.training import Trainer, rundir, train
 from flowbridge.training.data import spot_indices
 
@@ -199,3 +202,29 @@ def test_an_option_a_domain_does_not_take_is_named_with_its_side(tmp_path):
         r"\(did you mean 'features'\?\)",
     ):
         Trainer(config)
+
+
+def test_an_option_a_domain_needs_is_named_with_its_side(tmp_path):
+    class Strict(VectorDomain):
+        name = "strict"
+
+        def __init__(self, features, hidden=32):  # no default: it must be given
+            super().__init__(features, hidden)
+
+    class StrictPlugin:
+        @hookimpl
+        def flowbridge_register_domains(self, register):
+            register(Strict)
+
+    config = toy_config(tmp_path)
+    config.domains.a.name, config.domains.a.options = "strict", {"hidden": 8}
+    plugins.register(StrictPlugin(), name="strict")
+    try:
+        with pytest.raises(
+            MissingOptionError,
+            match=r"^domains\.a\.options: domain 'strict' needs the option 'features', which has "
+            r"no default",
+        ):
+            Trainer(config)
+    finally:
+        plugins.unregister("strict")

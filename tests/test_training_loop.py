@@ -294,25 +294,39 @@ def test_a_non_finite_loss_stops_before_the_update_and_keeps_the_checkpoint(tmp_
     assert all(torch.isfinite(p).all() for p in trainer.bridge.parameters())
 
 
-def test_diverged_weights_that_make_non_finite_codes_stop_as_a_non_finite_loss(tmp_path):
-    """Codes that a flow's input check refuses in the forward pass (weights blown up by too
-    high a learning rate) stop the run the same way, naming what was not finite, and keep the
-    last good checkpoint instead of saving the diverged weights over it."""
-    config = toy_config(tmp_path, steps=10, checkpoint_every=2)
+def _blow_up_at(at):
+    """A callback that multiplies side a's encoder weights by 1e30 after step ``at``: the
+    codes of the next forward pass overflow, as after too high a learning rate."""
 
     def blow_up(trainer, step, terms):
-        if step == 5:
+        if step == at:
             with torch.no_grad():
                 for parameter in trainer.bridge.encoders["a"].parameters():
                     parameter.mul_(1e30)
 
-    trainer = Trainer(config, train_data=toy_split(32, seed=1), callbacks=[blow_up])
-    with pytest.raises(
-        NonFiniteLossError, match=r"^non-finite loss at step 6: .* contains NaN or Inf values"
-    ) as caught:
+    return blow_up
+
+
+def test_diverged_weights_that_make_non_finite_codes_stop_as_a_non_finite_loss(tmp_path):
+    """Codes that a flow's input check refuses in the forward pass stop the run the same way,
+    naming what was not finite, and keep the last good checkpoint instead of saving the
+    diverged weights over it; in the training step or in the validation after the last."""
+    config = toy_config(tmp_path / "step", steps=10, checkpoint_every=2)
+    trainer = Trainer(config, train_data=toy_split(32, seed=1), callbacks=[_blow_up_at(5)])
+    message = r"^non-finite codes in the forward pass of step 6: .* contains NaN or Inf values"
+    with pytest.raises(NonFiniteLossError, match=message) as caught:
         trainer.run()
     assert caught.value.step == 6 and caught.value.terms == ("total",)
-    assert "the checkpoint of step 4 is" in str(caught.value)
+    assert "training stopped and the checkpoint of step 4 is" in str(caught.value)
+    assert load_checkpoint(trainer.checkpoint_path)["step"] == 4
+
+    config = toy_config(tmp_path / "validation", steps=5, checkpoint_every=2)
+    trainer = Trainer(config, callbacks=[_blow_up_at(5)])
+    assert trainer.validation is not None
+    message = r"^non-finite codes in the validation after step 5: .* contains NaN or Inf values"
+    with pytest.raises(NonFiniteLossError, match=message) as caught:
+        trainer.run()
+    assert caught.value.step == 5 and "the checkpoint of step 4 is" in str(caught.value)
     assert load_checkpoint(trainer.checkpoint_path)["step"] == 4
 
 

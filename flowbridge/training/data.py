@@ -110,8 +110,8 @@ def load_splits(
         # the training split loaded: say how to train without one.
         if hasattr(exc, "add_note"):
             exc.add_note(
-                f"(reading the validation split data.val_split = {config.val_split!r}; "
-                f'data.val_split = "" trains without validation)'
+                f"(reading the validation split, data.val_split = {config.val_split!r}; if the "
+                f'data have no validation split, data.val_split = "" trains without one)'
             )
         raise
 

@@ -44,7 +44,7 @@ from ..checkpoint import CHECKPOINT_NAME, check_savable, save_checkpoint
 from ..checks import NonFiniteInputError
 from ..config import LossWeights, RunConfig, to_dict
 from ..domain import Domain, PairedSplit
-from ..plugins import UnknownOptionError, datasets, get_domain
+from ..plugins import MissingOptionError, UnknownOptionError, datasets, get_domain
 from .averaging import WeightAverage
 from .data import (
     BatchSampler,
@@ -155,12 +155,13 @@ def _grad_norm(parameters: Sequence[nn.Parameter]) -> torch.Tensor:
 
 
 def _build_domain(config: RunConfig, side: str) -> Domain:
-    """Side ``side``'s domain; an option it does not take is named with its exact table."""
+    """Side ``side``'s domain; an option it does not take, or one it needs and was not
+    given, is named with its exact table."""
     domain = getattr(config.domains, side)
     try:
         return get_domain(domain.name, **domain.options)
-    except UnknownOptionError as exc:
-        raise UnknownOptionError(f"domains.{side}.options: {exc}") from None
+    except (UnknownOptionError, MissingOptionError) as exc:
+        raise type(exc)(f"domains.{side}.options: {exc}") from None
 
 
 def _no_domains(dataset: str) -> str:
@@ -603,20 +604,16 @@ class Trainer:
         kind = TypeError if isinstance(failure, TypeError) else ValueError
         raise kind(f"{failure}. {kept}") from failure
 
-    def _check_finite(self, values: dict[str, float], step: int, cause: str = "") -> None:
+    def _check_finite(self, values: dict[str, float], step: int) -> None:
         """Stop the run before the update of a step whose ``values`` are not all finite, with
         a checkpoint of the step before: the check comes before the update, so the weights,
         the optimiser and ``_snapshot`` are still that step's, and a resume with a lower
         learning rate goes on from there instead of from the last periodic checkpoint (or
-        from scratch). Every rank sees the same (reduced) values, so the save is collective.
-        ``cause``, if given, says what was not finite in place of the values, and the step
-        before is not saved (see below)."""
+        from scratch). Every rank sees the same (reduced) values, so the save is collective."""
         bad = [k for k in sorted(values) if not math.isfinite(values[k])]
         if not bad:
             return
-        # With a ``cause`` the weights themselves made non-finite codes: saving them would
-        # replace the last good checkpoint with a diverged one.
-        if self.step and self._last_saved != self.step and not cause:
+        if self.step and self._last_saved != self.step:
             # A collective save: every rank must take the same turn, and buffers (running
             # statistics) are not kept equal across ranks as the parameters are.
             broken = self.dist.largest(int(not self._weights_are_finite()), self.device)
@@ -624,7 +621,21 @@ class Trainer:
                 self.save()
         # "total" is bad whenever a term is: name it only when it is the only one.
         named = [k for k in bad if k != "total"] or bad
-        listed = cause or ", ".join(f"{k} = {values[k]}" for k in named)
+        listed = ", ".join(f"{k} = {values[k]}" for k in named)
+        raise self._non_finite(
+            f"non-finite loss at step {step}: {listed}", named, step, "before that update "
+        )
+
+    def _diverged(self, exc: NonFiniteInputError, during: str, step: int) -> NonFiniteLossError:
+        """The stop for codes a flow's input check refused in the forward pass of ``during``:
+        weights blown up by the last update make them NaN or Inf before any loss exists.
+        Nothing is saved: those weights would replace the last good checkpoint."""
+        return self._non_finite(f"non-finite codes in {during}: {exc}", ["total"], step, "")
+
+    def _non_finite(
+        self, what: str, named: list[str], step: int, before: str
+    ) -> NonFiniteLossError:
+        """The error that stops a run at ``step`` for ``what``, with the advice that fits."""
         # Terms end in their side: say which domain each side is.
         sides = ", ".join(f"{side} = {self.bridge.domains[side].name!r}" for side in "ab")
         retune = "set train.grad_clip, or look for bad items in the data"
@@ -641,9 +652,8 @@ class Trainer:
                 f"the checkpoint of step {self._last_saved} is {self.checkpoint_path}. "
                 f"Continue from it with --resume (resume=True) and a lower train.lr, {retune}"
             )
-        raise NonFiniteLossError(
-            f"non-finite loss at step {step}: {listed} (sides: {sides}); training stopped "
-            f"before that update and {advice}",
+        return NonFiniteLossError(
+            f"{what} (sides: {sides}); training stopped {before}and {advice}",
             tuple(named),
             step,
             self.checkpoint_path if self._last_saved is not None else None,
@@ -668,11 +678,10 @@ class Trainer:
         try:
             terms = self.model(*inputs)
         except NonFiniteInputError as exc:
-            # Diverged weights give NaN or Inf codes, which a flow's input check refuses inside
-            # the forward pass, before any loss exists: the same stop as a non-finite loss. A
-            # rank alone cannot stop the others' collective calls: there, the error as it is.
+            # The same stop as a non-finite loss. A rank alone cannot stop the others'
+            # collective calls: there, the error as it is.
             if not self.dist.active:
-                self._check_finite({"total": math.nan}, step, cause=str(exc))
+                raise self._diverged(exc, f"the forward pass of step {step}", step) from exc
             raise
         keys = sorted(terms)
         reduced = self.dist.mean(torch.stack([terms[k].detach().float() for k in keys]))
@@ -741,7 +750,13 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------------
     def _validate_and_log(self, started: float) -> None:
-        self.val_terms = self.validate()
+        try:
+            self.val_terms = self.validate()
+        except NonFiniteInputError as exc:  # the last update blew the weights up
+            if not self.dist.active:
+                after = f"the validation after step {self.step}"
+                raise self._diverged(exc, after, self.step) from exc
+            raise
         if self.val_terms is not None:
             elapsed = time.perf_counter() - started
             self.log.write({"step": self.step, "split": "val", "time": elapsed, **self.val_terms})

@@ -144,9 +144,8 @@ def test_prepare_reads_the_run_s_splits_and_a_test_split_where_the_data_has_one(
     assert flowbridge_main(["train", "no-val.toml", *argv]) == 2
     err = capsys.readouterr().err
     assert "the val split has no images" in err
-    assert (
-        "(reading the validation split data.val_split = 'val'; data.val_split = \"\" trains" in err
-    )
+    assert "(reading the validation split, data.val_split = 'val'; if the data have no " in err
+    assert 'validation split, data.val_split = "" trains without one)' in err
     Path("no-val.toml").write_text(no_val.replace('val_split = "val"', 'val_split = ""'))
     assert flowbridge_main(["train", "no-val.toml", *argv]) == 0
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import inspect
 import io
 import multiprocessing
@@ -99,6 +100,31 @@ def _registered() -> list[tuple[str, object]]:
             ) from None
         registered.append((info.name, plugin))
     return registered
+
+
+def _check_importable(job: Job) -> None:
+    """Refuse a job whose function a spawned process could not import by its module's name
+    (a script imported from its path under another name, a notebook's ``__main__``): its
+    process would die unpickling the job, with nothing to say why.
+
+    Raises:
+        RuntimeError: naming the function and its module.
+    """
+    module = getattr(job.function, "__module__", None)
+    if module == "__main__":
+        # Spawning runs the main script again (as __mp_main__): fine where there is one.
+        found = getattr(sys.modules["__main__"], "__file__", None) is not None
+    else:
+        try:
+            found = module is not None and importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+    if not found:
+        raise RuntimeError(
+            f"job {job.name!r}: {getattr(job.function, '__qualname__', job.function)!r} is "
+            f"defined in module {module!r}, which a spawned process cannot import by that "
+            f"name; define it in an importable module (or run the script as a script)"
+        )
 
 
 def _outcome(exc: BaseException) -> tuple[str, bytes]:
@@ -213,21 +239,31 @@ def _end(processes: list, stop: bool) -> None:
             process.join()
 
 
-def run(jobs: Sequence[Job], threads: int, steps: int) -> list[Any]:
+def run(
+    jobs: Sequence[Job],
+    threads: int,
+    steps: int,
+    on_result: Callable[[int, Any], None] | None = None,
+) -> list[Any]:
     """Run ``jobs`` at once, each in a spawned process with ``threads`` torch threads, and
     return their results in order. On a terminal each job shows a bar of its ``steps``.
+    ``on_result(i, result)``, if given, is called here as job ``i``'s result arrives, so
+    that a caller keeps what is done even if a job still running fails later.
 
     Raises:
         KeyboardInterrupt: Ctrl-C or SIGTERM here, or a job's process was interrupted; every
             job is stopped first.
         Exception: the first job to fail, its error with the job's traceback as its
             ``__cause__``; the other jobs are stopped first.
-        RuntimeError: a job's process died without a word (killed, out of memory), or a
-            registered plugin object does not pickle (before any job starts).
+        RuntimeError: a job's process died without a word (killed, out of memory), or
+            (before any job starts) a job's function cannot be imported by name in a new
+            process or a registered plugin object does not pickle.
 
     Whatever ends it, no job's process is left running.
     """
     context = multiprocessing.get_context("spawn")
+    for job in jobs:
+        _check_importable(job)
     registered = _registered()
     processes, counters, pending = [], [], {}
     outcomes: list[tuple | None] = [None] * len(jobs)
@@ -259,6 +295,8 @@ def run(jobs: Sequence[Job], threads: int, steps: int) -> list[Any]:
                     reader.close()
                     if failed is None and (outcomes[i] is None or outcomes[i][0] != "done"):
                         failed = i
+                    elif on_result is not None and outcomes[i][0] == "done":
+                        on_result(i, outcomes[i][1])
                 for bar, counter in zip(bars, counters, strict=True):
                     bar.update(counter.value - bar.n)
                     if counter.value >= steps:

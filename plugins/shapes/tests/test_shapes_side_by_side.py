@@ -5,6 +5,7 @@ The job functions live at this module's top level: a spawned process imports the
 
 from __future__ import annotations
 
+import importlib.util
 import multiprocessing
 import os
 import signal
@@ -46,6 +47,13 @@ def _sleep(pid_file, on_step):
     written.write_text(str(os.getpid()))
     written.rename(pid_file)  # whole or not at all
     time.sleep(120)
+
+
+def _fail_once(go_file, on_step):
+    """Fail once ``go_file`` exists: after the other job's result has arrived."""
+    while not Path(go_file).exists():
+        time.sleep(0.05)
+    raise ValueError("after the other")
 
 
 def _die(code, on_step):
@@ -115,6 +123,21 @@ def test_a_failing_job_raises_its_error_here_and_stops_the_others(tmp_path):
         assert _gone(int(pid_file.read_text()))
 
 
+def test_each_result_reaches_on_result_as_it_arrives_though_another_job_fails(tmp_path):
+    go = tmp_path / "go"
+    received = []
+
+    def on_result(i, result):
+        received.append((i, result))
+        go.write_text("")  # now the other job fails
+
+    jobs = [Job("late", _fail_once, (str(go),)), Job("done", _report, ("x",))]
+    with plugins.isolated(), pytest.raises(ValueError, match="after the other"):
+        run(jobs, 1, 1, on_result)
+    assert received == [(1, ("x", 1, []))]
+    assert not multiprocessing.active_children()
+
+
 def test_a_job_that_dies_or_whose_error_does_not_pickle_is_named():
     with plugins.isolated():
         with pytest.raises(RuntimeError, match=r"dies's process ended \(exit code 3\) without"):
@@ -132,6 +155,19 @@ def test_a_result_or_job_that_cannot_travel_is_named_and_leaves_no_process(tmp_p
         pid_file = tmp_path / "pid"
         with pytest.raises(Exception, match="lambda"):  # pickle's own error, before it starts
             run([Job("slow", _sleep, (str(pid_file),)), Job("lambda", lambda on_step: 1)], 1, 1)
+    assert not multiprocessing.active_children()
+
+
+def test_a_function_no_process_could_import_is_named_before_any_starts(tmp_path):
+    """A script imported from its path under another name (as tests import benchmarks/):
+    its process would die unpickling the job."""
+    (tmp_path / "script.py").write_text("def work(on_step):\n    return 1\n")
+    spec = importlib.util.spec_from_file_location("_imported_by_path", tmp_path / "script.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    message = r"job 'x': 'work' is defined in module '_imported_by_path', which a spawned "
+    with plugins.isolated(), pytest.raises(RuntimeError, match=message):
+        run([Job("x", script.work)], 1, 1)
     assert not multiprocessing.active_children()
 
 
