@@ -54,7 +54,7 @@ def test_train_stops_when_its_time_is_up(tmp_path, run_toml, capsys):
     argv = ["train", str(run_toml), "--out", str(tmp_path / "run"), "--no-progress"]
     assert main([*argv, "--steps", "50", "--max-seconds", "1e-6"]) == 0
     out = capsys.readouterr().out
-    assert "trained 1 steps" in out
+    assert "trained 1 step in" in out
     # It says the budget, not the steps, ended it, and how to go on.
     stopped = "stopped by train.max_seconds (1e-06 s) at step 1 of train.steps (50); continue "
     assert f"{stopped}with: flowbridge train {tmp_path / 'run' / 'config.json'} --resume" in out

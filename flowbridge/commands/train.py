@@ -121,7 +121,11 @@ def _train(args) -> int:
     totals = ", ".join(
         f"{split} total {terms['total']:.4g}" for split, terms in shown.items() if "total" in terms
     )
-    trained = f"steps {start + 1}-{result.step}" if start else f"{result.step} steps"
+    trained = (
+        f"steps {start + 1}-{result.step}"
+        if start
+        else f"{result.step} step{'s' * (result.step != 1)}"
+    )
     print(
         f"trained {trained} in {result.wall_time:.1f} s{'; ' + totals if totals else ''}\n"
         f"checkpoint: {result.checkpoint}\nlog: {result.log}"

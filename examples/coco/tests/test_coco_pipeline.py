@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +141,8 @@ def test_prepare_reads_the_run_s_splits_and_a_test_split_where_the_data_has_one(
     # No validation images either: training says how to go without validation, and that works.
     no_val = Path("no-test.toml").read_text().replace('val = "val"\ntest', 'val = ""\ntest')
     Path("no-val.toml").write_text(no_val)
+    assert coco_main(["prepare", "no-val.toml"]) == 2
+    assert 'validation split, data.val_split = "" trains without one)' in capsys.readouterr().err
     argv = ["--steps", "1", "--no-progress", "--out", "runs/no-val"]
     assert flowbridge_main(["train", "no-val.toml", *argv]) == 2
     err = capsys.readouterr().err
@@ -159,6 +162,15 @@ def test_text_to_image_and_fid_commands(trained, capsys):
     assert "| FID | precision | recall |" in capsys.readouterr().out
     scores = json.loads((out / "results.json").read_text())["scores"]
     assert scores["generated"] == 12 and scores["real"] == 3
+    # An extractor in a file of the current folder, as the README's my_features:extract, is
+    # found (a console script's path does not hold the current folder) and gives the same.
+    Path("here_features.py").write_text(
+        "def extract(images):\n    return images.mean(dim=(2, 3))\n"
+    )
+    assert coco_main([*argv, "--extractor", "here_features:extract"]) == 0
+    capsys.readouterr()
+    assert json.loads((out / "results.json").read_text())["scores"] == scores
+    assert str(Path.cwd()) not in sys.path  # looked in for that import only
     assert (out / "grids" / "grid_001.png").is_file()
 
     # Features extracted elsewhere, scored by `fid`: the same numbers as in the evaluation.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -159,10 +160,19 @@ def load_extractor(spec: str) -> Callable:
             f"--extractor must look like package.module:function, got {spec!r}; the function "
             f"maps images [n, C, H, W] in [0, 1] to features [n, d]"
         )
+    # As `python -m` would: a module in the current folder (my_features.py) is found too,
+    # which the flowbridge-coco script alone does not put on the path.
+    here = os.getcwd()
+    added = here not in sys.path and "" not in sys.path
+    if added:
+        sys.path.append(here)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ValueError(f"--extractor: cannot import {module_name!r}: {exc}") from None
+    finally:
+        if added:
+            sys.path.remove(here)
     extractor = getattr(module, name, None)
     if not callable(extractor):
         raise ValueError(f"--extractor: {module_name} has no callable {name!r}")
@@ -261,6 +271,7 @@ def run_prepare(args) -> int:
     from flowbridge.plugins import get_domain
 
     from .dataset import CocoDataset
+    from .errors import CocoDataError
 
     run = load_run_config(args.config)
     dataset = CocoDataset(**_coco_options(to_dict(run.data), args.config))
@@ -273,7 +284,15 @@ def run_prepare(args) -> int:
     used = [run.data.train_split, *([run.data.val_split] if run.data.val_split else [])]
     others = [split for split in dataset.splits if split not in used and dataset.annotated(split)]
     for split in args.splits or [*used, *others]:
-        images, pairs = len(dataset.images(split)), len(dataset.split(split))
+        try:
+            images, pairs = len(dataset.images(split)), len(dataset.split(split))
+        except CocoDataError as exc:
+            if split == run.data.val_split and hasattr(exc, "add_note"):
+                exc.add_note(
+                    f"(reading the validation split, data.val_split = {split!r}; if the data "
+                    f'have no validation split, data.val_split = "" trains without one)'
+                )
+            raise
         print(f"{split}: {images} images, {pairs} caption pairs")
     return 0
 

@@ -76,7 +76,8 @@ def _captioning(metrics: dict[str, Any]) -> list[str]:
     s = metrics["settings"]
     k = s["samples"]
     lines = [
-        f"# COCO image captioning ({metrics['split']} split, {metrics['images']} images)",
+        f"# COCO image captioning ({metrics['split']} split, {metrics['images']} "
+        f"image{'s' * (metrics['images'] != 1)})",
         "",
         f"{k} samples per image (beam {s['beam_size']}, temperature {s['temperature']}, seed "
         f"{s['seed']}); {_consensus(s, metrics.get('used'))}.",
@@ -120,7 +121,8 @@ def _captioning(metrics: dict[str, Any]) -> list[str]:
 def _text_to_image(metrics: dict[str, Any]) -> list[str]:
     s = metrics["settings"]
     lines = [
-        f"# COCO text-to-image ({metrics['split']} split, {metrics['captions']} captions)",
+        f"# COCO text-to-image ({metrics['split']} split, {metrics['captions']} "
+        f"caption{'s' * (metrics['captions'] != 1)})",
         "",
         f"{s['samples']} images per caption (temperature {s['temperature']}, seed {s['seed']}); "
         f"precision and recall with k = {s['k']}. Feature-based scores depend on the feature "
