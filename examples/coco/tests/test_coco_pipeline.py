@@ -170,6 +170,14 @@ def test_text_to_image_and_fid_commands(trained, capsys):
     assert coco_main([*argv, "--extractor", "here_features:extract"]) == 0
     capsys.readouterr()
     assert json.loads((out / "results.json").read_text())["scores"] == scores
+    # Three real images cannot give each one 3 neighbours: said before any sampling.
+    few = ["evaluate", str(trained), "--task", "text-to-image", "--out", "results/few"]
+    few += ["--samples", "4", "--device", "cpu", "--no-progress", "--pr-neighbours", "3"]
+    assert coco_main([*few, "--extractor", "here_features:extract"]) == 2
+    assert "with k = 3 neighbours (--pr-neighbours) need at least 4 real and 4 generated " in (
+        capsys.readouterr().err
+    )
+    assert not Path("results/few/generated.pt").exists()
     assert str(Path.cwd()) not in sys.path  # looked in for that import only
     assert (out / "grids" / "grid_001.png").is_file()
 
@@ -191,6 +199,7 @@ def test_evaluate_errors_are_one_line(trained, capsys):
     assert coco_main([*argv, "--split", "dev"]) == 2
     assert "unknown split 'dev'" in capsys.readouterr().err
     t2i = ["evaluate", str(trained), "--task", "text-to-image", "--device", "cpu", "--out", "y"]
+    t2i += ["--pr-neighbours", "2"]  # the tiny COCO's 3 test images
     assert coco_main([*t2i, "--extractor", "nope"]) == 2
     assert "--extractor must look like package.module:function" in capsys.readouterr().err
     assert coco_main([*t2i, "--samples", "2", "--real-features", "nothing.npy"]) == 2

@@ -336,6 +336,15 @@ def evaluate_text_to_image(
     out = Path(out)
     test = _first(dataset.images(split), settings.max_captions)
     captions = [references[0] for references in test.references]
+    if extractor is not None:  # before sampling: a refusal after it would waste the samples
+        real = len(real_features) if real_features is not None else len(test.ids)
+        fake, least = len(captions) * settings.samples, settings.k + 1
+        if min(real, fake) < least:
+            raise ValueError(
+                f"precision and recall with k = {settings.k} neighbours (--pr-neighbours) "
+                f"need at least {least} real and {least} generated images, got {real} real "
+                f"({split} split) and {fake} generated; lower k or score more captions"
+            )
     generated = sample_images(
         bridge,
         captions,
