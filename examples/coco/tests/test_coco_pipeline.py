@@ -208,6 +208,9 @@ def test_evaluate_errors_are_one_line(trained, capsys):
     err = capsys.readouterr().err
     assert err.startswith("flowbridge-coco evaluate: error: the feature extractor ")
     assert "getcwd (--extractor) failed on images [" in err
+    np.save("real.npy", np.zeros((3, 3), dtype=np.float32))
+    assert coco_main([*t2i, "--samples", "2", "--real-features", "real.npy"]) == 2
+    assert "(--real-features) need a feature extractor (--extractor)" in capsys.readouterr().err
     assert coco_main(["fid", "nothing.npy", "fake.npy"]) == 2
     assert "nothing.npy: no such file (argument real)" in capsys.readouterr().err
     # An image domain of another size than the data: prepare says so before training.

@@ -318,10 +318,11 @@ def evaluate_text_to_image(
     elsewhere: ``flowbridge-coco fid``).
 
     Args:
-        extractor: maps images to features; without one (and without ``real_features``),
-            FID, precision and recall are skipped.
-        real_features: features ``[n, d]`` of real images; default: ``extractor`` applied to
-            the split's images (needs the dataset's images mode).
+        extractor: maps images to features; without one FID, precision and recall are
+            skipped.
+        real_features: features ``[n, d]`` of real images (with an ``extractor``, for the
+            generated ones); default: ``extractor`` applied to the split's images (needs the
+            dataset's images mode).
 
     Returns:
         ``{"task", "split", "captions", "settings", "scores": {"FID", "precision",
@@ -329,13 +330,20 @@ def evaluate_text_to_image(
 
     Raises:
         CocoDataError: as :func:`evaluate_captioning`.
-        ValueError: the extractor failed (see :func:`extract_features`).
+        ValueError: the extractor failed (see :func:`extract_features`); or, before any
+            sampling, ``real_features`` came without an ``extractor``, or there are fewer
+            than ``settings.k + 1`` real or generated images for precision and recall.
     """
     settings = settings or TextToImageSettings()
     dataset.check_image_domain(bridge.domains[bridge.side("image")])
     out = Path(out)
     test = _first(dataset.images(split), settings.max_captions)
     captions = [references[0] for references in test.references]
+    if real_features is not None and extractor is None:
+        raise ValueError(
+            "real image features (--real-features) need a feature extractor (--extractor) for "
+            "the generated images' features, to compare them with"
+        )
     if extractor is not None:  # before sampling: a refusal after it would waste the samples
         real = len(real_features) if real_features is not None else len(test.ids)
         fake, least = len(captions) * settings.samples, settings.k + 1
