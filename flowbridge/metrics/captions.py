@@ -290,7 +290,8 @@ def caption_scores(
         scores.update(tables)
         corpus.update(totals)
 
-    reason = meteor_unavailable() if meteor else "METEOR skipped: caption_scores(..., meteor=False)"
+    unasked = "METEOR skipped: not asked for (meteor=False; on the command line, --no-meteor)"
+    reason = meteor_unavailable() if meteor else unasked
     if reason is None:
         try:
             with _meteor() as meteor_scorer:
