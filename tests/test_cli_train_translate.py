@@ -74,6 +74,8 @@ def test_train_then_resume_with_more_steps(tmp_path, run_toml, capsys, checkpoin
     assert load_checkpoint(checkpoint)["step"] == 5
     out = capsys.readouterr().out
     assert "trained steps 4-5 in" in out and "stopped by" not in out
+    # A setting it may change is changed: said before it trains, whether meant or not.
+    assert "resuming at step 3 with: train.steps (3 in the checkpoint, now 5)\n" in out
     # Starting afresh over a run is refused, not silently overwritten.
     assert main(argv) == 2
     assert "already holds a checkpoint" in capsys.readouterr().err

@@ -100,6 +100,8 @@ def _train(args) -> int:
         config.train = dataclasses.replace(config.train, **overrides)
         trainer = Trainer(config, resume=args.resume)
         start = trainer.step
+        if trainer.retuned and trainer.dist.is_main:  # meant or not, say so before training
+            print(f"resuming at step {start} with: {'; '.join(trainer.retuned)}")
         result = trainer.run()
     except NonFiniteLossError as exc:
         return _failed(trainer, exc, 1)

@@ -60,6 +60,7 @@ from .resume import (
     checkpoint_to_resume,
     restore_models,
     restore_rng,
+    retuned_settings,
     rng_state,
     warn_other_world_size,
 )
@@ -286,6 +287,8 @@ class Trainer:
         self._last_saved: int | None = None
         self._train_means = Means()
         self._seed_noise(derive_seed(cfg.seed, "noise", self.dist.rank))
+        #: The train settings this resume changes (:func:`retuned_settings`); [] if none.
+        self.retuned = [] if checkpoint is None else retuned_settings(checkpoint, config)
         if checkpoint is not None:
             self._restore(checkpoint)
         self._snapshot = self._rng_state()

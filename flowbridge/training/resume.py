@@ -30,6 +30,7 @@ from .rundir import CONFIG_NAME
 __all__ = [
     "BATCH_SETTINGS",
     "checkpoint_to_resume",
+    "retuned_settings",
     "check_same_data",
     "load_optimizer_state",
     "restore_models",
@@ -85,6 +86,21 @@ def checkpoint_to_resume(path: Path, config: RunConfig, resume: bool) -> dict[st
             f"out directory"
         )
     return checkpoint
+
+
+def retuned_settings(checkpoint: dict[str, Any], config: RunConfig) -> list[str]:
+    """The train settings a resume of ``checkpoint`` with ``config`` changes, which it may
+    (more ``steps``, a lower ``lr``...), each with its old and new value: meant, or not (the
+    TOML without the command line's ``--steps`` the run was started with). Where the run
+    writes and whether a bar shows are left out."""
+    saved = _as_read_now(checkpoint["run"]).get("train", {})
+    current = to_dict(config)["train"]
+    return [
+        d
+        for key in sorted(set(saved) | set(current))
+        if key not in ("out", "progress")
+        for d in _differences(saved.get(key), current.get(key), f"train.{key}")
+    ]
 
 
 def _changed_settings(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
