@@ -145,12 +145,32 @@ def _resume_command(trainer) -> str:
     """The command that continues ``trainer``'s run: its run directory's config.json holds
     the settings in use, command-line overrides (--steps, --preset, --device...) included.
     Absolute paths, and ``--out``: the config's ``train.out`` is relative to where the run
-    started, and the directory may be moved."""
+    started, and the directory may be moved. Where the data's options name a relative path
+    that exists from here (a dataset's ``root``), the command first goes back here: from
+    another folder the data would not be found."""
     from ..training.rundir import CONFIG_NAME
 
     out = trainer.out.resolve()
     config, folder = shlex.quote(str(out / CONFIG_NAME)), shlex.quote(str(out))
-    return f"{_launcher(trainer.dist.world_size)} train {config} --resume --out {folder}"
+    command = f"{_launcher(trainer.dist.world_size)} train {config} --resume --out {folder}"
+    if _names_a_relative_path(trainer.config.data.options):
+        command = f"cd {shlex.quote(os.getcwd())} && {command}"
+    return command
+
+
+def _names_a_relative_path(value) -> bool:
+    """Whether ``value`` (options: strings, numbers, tables, lists) holds a relative path
+    to a file or folder that exists from the current folder."""
+    if isinstance(value, dict):
+        return any(_names_a_relative_path(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_names_a_relative_path(item) for item in value)
+    return (
+        isinstance(value, str)
+        and bool(value)
+        and not os.path.isabs(value)
+        and os.path.exists(value)
+    )
 
 
 def _launcher(world: int) -> str:

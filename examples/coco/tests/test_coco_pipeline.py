@@ -6,6 +6,7 @@ feature-file mode."""
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -151,6 +152,14 @@ def test_prepare_reads_the_run_s_splits_and_a_test_split_where_the_data_has_one(
     assert 'validation split, data.val_split = "" trains without one)' in err
     Path("no-val.toml").write_text(no_val.replace('val_split = "val"', 'val_split = ""'))
     assert flowbridge_main(["train", "no-val.toml", *argv]) == 0
+
+    # The data's root is relative to this folder: the command that continues a run that its
+    # time budget stopped goes back here first, else from elsewhere it would not find them.
+    budget = ["--steps", "50", "--max-seconds", "1e-6", "--no-progress", "--out", "runs/budget"]
+    capsys.readouterr()
+    assert flowbridge_main(["train", "no-test.toml", *budget]) == 0
+    command = capsys.readouterr().out.split("continue with: ", 1)[1].strip()
+    assert command.startswith(f"cd {shlex.quote(str(Path.cwd()))} && flowbridge train ")
 
 
 def test_text_to_image_and_fid_commands(trained, capsys):
