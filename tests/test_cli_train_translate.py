@@ -65,6 +65,16 @@ def test_train_stops_when_its_time_is_up(tmp_path, run_toml, capsys):
         assert "must be a finite number > 0" in capsys.readouterr().err
 
 
+def test_train_takes_a_thread_count(tmp_path, run_toml, capsys, keep_threads):
+    torch.set_num_threads(2)
+    argv = ["train", str(run_toml), "--out", str(tmp_path / "run"), "--no-progress"]
+    assert main([*argv, "--steps", "1", "--threads", "1"]) == 0
+    assert torch.get_num_threads() == 1
+    with pytest.raises(SystemExit):
+        main([*argv, "--threads", "0"])
+    assert "--threads" in capsys.readouterr().err
+
+
 def test_train_then_resume_with_more_steps(tmp_path, run_toml, capsys, checkpoint):
     out = capsys.readouterr().out
     assert "trained 3 steps" in out and f"checkpoint: {checkpoint}" in out

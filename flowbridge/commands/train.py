@@ -66,6 +66,12 @@ def add_parser(subparsers) -> None:
         "--preset", metavar="NAME", help="start from this preset (small, captioning, ...)"
     )
     parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (overrides train.device)")
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        help="torch CPU threads of this process (default: torch's, one per core; fewer leaves "
+        "cores to others on a shared machine)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -78,6 +84,8 @@ def run(args) -> int:
 
 
 def _train(args) -> int:
+    import torch
+
     from ..config import load_run_config
     from ..training import NonFiniteLossError, Trainer, TrainingInterrupted
     from ._errors import USER_ERRORS
@@ -97,6 +105,8 @@ def _train(args) -> int:
         }
         if args.no_progress:
             overrides["progress"] = False
+        if args.threads:
+            torch.set_num_threads(args.threads)
         config.train = dataclasses.replace(config.train, **overrides)
         trainer = Trainer(config, resume=args.resume)
         start = trainer.step

@@ -204,7 +204,10 @@ def test_text_to_image_and_fid_commands(trained, capsys):
 def test_evaluate_errors_are_one_line(trained, capsys):
     argv = ["evaluate", str(trained), "--out", "x", *QUICK]
     assert coco_main([*argv, "--data-root", "nowhere"]) == 2
-    assert "dataset_coco.json: no such file" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "dataset_coco.json: no such file" in err
+    # A relative root: the message names the folder it was read from.
+    assert f"(coco option 'annotations', read from the current folder {Path.cwd()})" in err
     assert coco_main([*argv, "--split", "dev"]) == 2
     assert "unknown split 'dev'" in capsys.readouterr().err
     t2i = ["evaluate", str(trained), "--task", "text-to-image", "--device", "cpu", "--out", "y"]

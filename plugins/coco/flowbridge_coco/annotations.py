@@ -68,9 +68,12 @@ def _load_json(path: Path, option: str) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
+        # A relative root is read from the current folder: name it, for a run or an
+        # evaluation started elsewhere (evaluate's --data-root points it anywhere).
+        where = "" if path.is_absolute() else f", read from the current folder {Path.cwd()}"
         raise CocoFileNotFoundError(
-            f"{path}: no such file (coco option {option!r}); point it to the annotation file, "
-            f"e.g. dataset_coco.json from the Karpathy split or annotations/captions_*.json"
+            f"{path}: no such file (coco option {option!r}{where}); point it to the annotation "
+            f"file, e.g. dataset_coco.json from the Karpathy split or annotations/captions_*.json"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CocoDataError(f"{path}: cannot be read as UTF-8 text ({exc})") from None

@@ -11,6 +11,7 @@ Image items are ``uint8`` tensors ``[C, S, S]`` (the image domain's collate scal
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 
 from flowbridge.domain import Domain, PairedDataset, PairedSplit
+from flowbridge.plugins import UnknownOptionError
 from flowbridge_text.tokenizer import tokenize
 
 from .annotations import CocoImage, read_annotations
@@ -76,7 +78,14 @@ class CocoDataset(PairedDataset):
     def __init__(self, **options: Any):
         unknown = sorted(set(options) - set(_OPTION_NAMES))
         if unknown:
-            raise TypeError(f"unknown coco dataset options {unknown}; valid: {_OPTION_NAMES}")
+            described = ", ".join(
+                f"{key!r}" + "".join(f" (did you mean {close!r}?)" for close in _close(key))
+                for key in unknown
+            )
+            raise UnknownOptionError(
+                f"unknown coco dataset options [{described}]; valid: {list(_OPTION_NAMES)} (in "
+                f"a run config: data.options)"
+            )
         self.config = CocoOptions(**options)
         self.options = self.config.as_dict()
         self._annotated: list[CocoImage] | None = None
@@ -197,3 +206,8 @@ class CocoDataset(PairedDataset):
     def training_captions(self) -> list[str]:
         """Every caption of the training images (what a "novel" caption is not)."""
         return [caption for image in self.annotated("train") for caption in image.captions]
+
+
+def _close(key: str) -> list[str]:
+    """The option name nearest a misspelt ``key``, if one is near."""
+    return difflib.get_close_matches(key, _OPTION_NAMES, n=1)

@@ -13,6 +13,7 @@ import torch
 import flowbridge.plugins
 import flowbridge_coco.images
 import flowbridge_coco.plugin
+from flowbridge.plugins import UnknownOptionError
 from flowbridge_coco import (
     CocoDataError,
     CocoDataset,
@@ -274,6 +275,11 @@ def test_malformed_feature_files(tiny_coco):
         ({"splits": {"restval": "training"}}, ValueError, "splits.restval must be one of"),
         ({"max_images": -1}, ValueError, "max_images must be >= 0"),
         ({"colour": True}, TypeError, r"unknown coco dataset options \['colour'\]"),
+        (
+            {"mdoe": "images"},
+            UnknownOptionError,
+            r"options \['mdoe' \(did you mean 'mode'\?\)\]; .*\(in a run config: data\.options\)",
+        ),
     ],
 )  # fmt: skip
 def test_bad_options(options, error, message):
