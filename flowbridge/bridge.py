@@ -67,7 +67,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -76,7 +76,7 @@ from einops import rearrange, reduce, repeat
 from torch import nn
 
 from .adversarial import discriminator_hinge_loss, frozen_scores, generator_hinge_loss
-from .checks import check_positive_int
+from .checks import check_positive_int, noted
 from .config import BridgeConfig, LossWeights
 from .contrastive import density_nce, info_nce
 from .domain import Domain, EncoderOutput, LatentSpec
@@ -106,19 +106,6 @@ def _shapes(value: Any) -> str:
     if isinstance(value, dict):
         return f"{{{', '.join(f'{key!r}: {_shapes(item)}' for key, item in value.items())}}}"
     return type(value).__name__
-
-
-@contextlib.contextmanager
-def _noted(note: Callable[[], str]) -> Iterator[None]:
-    """Add ``note()`` to an exception raised inside: a plugin's own error (torch's "size of
-    tensor a (3) must match...") names neither the domain, nor the side, nor the shapes.
-    Python 3.10 has no exception notes and keeps the bare error."""
-    try:
-        yield
-    except Exception as exc:
-        if hasattr(exc, "add_note"):
-            exc.add_note(note())
-        raise
 
 
 class Bridge(nn.Module):
@@ -272,7 +259,7 @@ class Bridge(nn.Module):
 
     def _encode(self, x: torch.Tensor, side: str) -> EncoderOutput:
         """:meth:`encode` of a batch already made by :meth:`_batch`."""
-        with _noted(
+        with noted(
             lambda: (
                 f"in the {self.domains[side].name!r} domain's encoder (side {side}) of x "
                 f"{_shapes(x)}"
@@ -389,7 +376,7 @@ class Bridge(nn.Module):
 
     def _decode(self, side: str, shared, residual, x, term: str) -> Any:
         """``side``'s decoder output for a latent (``x`` for teacher forcing)."""
-        with _noted(
+        with noted(
             lambda: (
                 f"in the {self.domains[side].name!r} domain's decoder (side {side}, "
                 f"computing {term}) of shared {_shapes(shared)}, residual {_shapes(residual)} "
@@ -405,7 +392,7 @@ class Bridge(nn.Module):
         ``[batch]``: a scalar would break the per-sample terms, and a per-element loss would
         silently reweigh reconstruction against the KL terms. ``term`` names what it is
         computed for, in an error."""
-        with _noted(
+        with noted(
             lambda: (
                 f"in the {self.domains[side].name!r} domain's reconstruction_loss (side "
                 f"{side}, computing {term}) of decoder output {_shapes(output)} against x "
@@ -760,7 +747,7 @@ class Bridge(nn.Module):
         domain = self.domains[side]
         if generator is not None and "generator" in inspect.signature(domain.generate).parameters:
             options = {**options, "generator": generator}
-        with _noted(
+        with noted(
             lambda: (
                 f"in the {domain.name!r} domain's generate (side {side}) of shared "
                 f"{_shapes(shared)} and residual {_shapes(residual)}"

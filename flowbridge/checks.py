@@ -10,8 +10,10 @@ conditioner networks.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -21,6 +23,7 @@ __all__ = [
     "check_positive_int",
     "check_positive_number",
     "check_vectors",
+    "noted",
 ]
 
 
@@ -28,6 +31,19 @@ class NonFiniteInputError(ValueError):
     """A flow, prior or bridge was given NaN or Inf values. A ``ValueError`` (bad input);
     its own class so that training can tell diverged weights, whose codes turn non-finite
     inside the forward pass, from other bad input."""
+
+
+@contextlib.contextmanager
+def noted(note: Callable[[], str]) -> Iterator[None]:
+    """Add ``note()`` to an exception raised inside, to say where it happened: a plugin's
+    own error (torch's "size of tensor a (3) must match...") names neither the domain, nor
+    the side, nor the shapes. Python 3.10 has no exception notes and keeps the bare error."""
+    try:
+        yield
+    except Exception as exc:
+        if hasattr(exc, "add_note"):
+            exc.add_note(note())
+        raise
 
 
 def check_positive_int(value: object, name: str, *, allow_zero: bool = False) -> int:

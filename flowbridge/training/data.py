@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 import torch
 
+from ..checks import noted
 from ..config import ConfigError, DataConfig
 from ..domain import Domain, PairedSplit
 from ..plugins import PluginError, get_dataset
@@ -31,6 +32,7 @@ __all__ = [
     "spot_indices",
     "Stream",
     "BatchSampler",
+    "validation_split_note",
 ]
 
 
@@ -103,17 +105,18 @@ def load_splits(
     train = split(config.train_split)
     if not config.val_split:
         return train, None
-    try:
+    # Data with no validation split of their own (a folder of pairs) fail here, after the
+    # training split loaded: say how to train without one.
+    with noted(lambda: validation_split_note(config.val_split)):
         return train, split(config.val_split)
-    except Exception as exc:
-        # Data with no validation split of their own (a folder of pairs) fail here, after
-        # the training split loaded: say how to train without one.
-        if hasattr(exc, "add_note"):
-            exc.add_note(
-                f"(reading the validation split, data.val_split = {config.val_split!r}; if the "
-                f'data have no validation split, data.val_split = "" trains without one)'
-            )
-        raise
+
+
+def validation_split_note(name: str) -> str:
+    """The note on an error reading validation split ``name``: how to train without one."""
+    return (
+        f"(reading the validation split, data.val_split = {name!r}; if the data have no "
+        f'validation split, data.val_split = "" trains without one)'
+    )
 
 
 @dataclass

@@ -267,11 +267,14 @@ def run_fid(args) -> int:
 
 
 def run_prepare(args) -> int:
+    from contextlib import nullcontext
+
+    from flowbridge.checks import noted
     from flowbridge.config import load_run_config, to_dict
     from flowbridge.plugins import get_domain
+    from flowbridge.training.data import validation_split_note
 
     from .dataset import CocoDataset
-    from .errors import CocoDataError
 
     run = load_run_config(args.config)
     dataset = CocoDataset(**_coco_options(to_dict(run.data), args.config))
@@ -284,15 +287,9 @@ def run_prepare(args) -> int:
     used = [run.data.train_split, *([run.data.val_split] if run.data.val_split else [])]
     others = [split for split in dataset.splits if split not in used and dataset.annotated(split)]
     for split in args.splits or [*used, *others]:
-        try:
+        validation = split == run.data.val_split
+        with noted(lambda s=split: validation_split_note(s)) if validation else nullcontext():
             images, pairs = len(dataset.images(split)), len(dataset.split(split))
-        except CocoDataError as exc:
-            if split == run.data.val_split and hasattr(exc, "add_note"):
-                exc.add_note(
-                    f"(reading the validation split, data.val_split = {split!r}; if the data "
-                    f'have no validation split, data.val_split = "" trains without one)'
-                )
-            raise
         print(f"{split}: {images} images, {pairs} caption pairs")
     return 0
 
