@@ -80,9 +80,11 @@ def test_a_chain_computes_what_its_layers_compute_one_by_one(name, inverse):
     chain, x, context = _realise(name)
     y, logabsdet = chain.inverse(x, context) if inverse else chain(x, context)
     expected_y, expected_logabsdet = _one_by_one(chain, x, context, inverse)
-    # The same kernels on the same numbers: bit for bit.
-    assert torch.equal(y, expected_y)
-    assert torch.equal(logabsdet, expected_logabsdet)
+    # The same kernels on the same numbers, equal to float64's rounding: a chain hands a layer
+    # its half as a strided view where the layer's own call slices a fresh tensor, and some
+    # CPUs' kernels (AMD EPYC's AVX-512 path) round the two differently in the last bit.
+    torch.testing.assert_close(y, expected_y, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(logabsdet, expected_logabsdet, rtol=1e-13, atol=1e-13)
 
 
 @pytest.mark.parametrize("name", CHAINS)
