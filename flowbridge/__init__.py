@@ -1,15 +1,36 @@
-"""flowbridge: latent normalizing flows for many-to-many cross-domain mappings (LNFMM)."""
+"""flowbridge: latent normalizing flows for many-to-many cross-domain mappings (LNFMM).
 
-from . import adversarial, flows
-from .bridge import Bridge
-from .checkpoint import CheckpointError, load_bridge, save_bridge
-from .config import BridgeConfig, ConfigError, LossWeights, RunConfig, load_run_config
-from .domain import Domain, EncoderOutput, LatentSpec, PairedDataset, PairedSplit
-from .hookspecs import hookimpl
-from .plugins import PluginError
-from .training import NonFiniteLossError, Trainer, TrainingInterrupted, train
+The public names below are imported on first use (:mod:`flowbridge._lazy`): ``import
+flowbridge`` does not import torch, so the command line answers ``--help`` and Ctrl-C at once.
+"""
+
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    ".adversarial": ("adversarial",),
+    ".flows": ("flows",),
+    ".bridge": ("Bridge",),
+    ".checkpoint": ("CheckpointError", "load_bridge", "save_bridge"),
+    ".config": ("BridgeConfig", "ConfigError", "LossWeights", "RunConfig", "load_run_config"),
+    ".domain": ("Domain", "EncoderOutput", "LatentSpec", "PairedDataset", "PairedSplit"),
+    ".hookspecs": ("hookimpl",),
+    ".plugins": ("PluginError",),
+    ".training": ("NonFiniteLossError", "Trainer", "TrainingInterrupted", "train"),
+}
+
+if TYPE_CHECKING:
+    from . import adversarial, flows
+    from .bridge import Bridge
+    from .checkpoint import CheckpointError, load_bridge, save_bridge
+    from .config import BridgeConfig, ConfigError, LossWeights, RunConfig, load_run_config
+    from .domain import Domain, EncoderOutput, LatentSpec, PairedDataset, PairedSplit
+    from .hookspecs import hookimpl
+    from .plugins import PluginError
+    from .training import NonFiniteLossError, Trainer, TrainingInterrupted, train
 
 __all__ = [
     "Bridge",
@@ -36,3 +57,5 @@ __all__ = [
     "train",
     "__version__",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -13,6 +13,9 @@ The plugins listed are those ``FLOWBRIDGE_LOAD_PLUGINS`` lets load. An installed
 fails to load is listed too, with an ``error`` saying why and which distribution installed it
 (also printed on stderr, and the exit status is 1): the command that diagnoses a broken
 install must not be stopped by it.
+
+Like every command module, this one imports torch (through the plugins) only when it runs, so
+that ``flowbridge --help`` does not wait for it.
 """
 
 from __future__ import annotations
@@ -21,11 +24,10 @@ import argparse
 import inspect
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..domain import Domain
-from ..plugins import PluginError, PluginInfo, constructor_options, current
-from ._errors import report
+if TYPE_CHECKING:
+    from ..plugins import PluginInfo
 
 __all__ = ["add_parser", "run", "describe_plugin"]
 
@@ -46,6 +48,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _options(cls: type) -> dict[str, Any]:
     """Constructor keyword options and their defaults (``None`` where there is none)."""
+    from ..plugins import constructor_options
+
     named, _ = constructor_options(cls)
     return {
         name: None if default is inspect.Parameter.empty else default
@@ -54,6 +58,8 @@ def _options(cls: type) -> dict[str, Any]:
 
 
 def _describe_class(kind: str, cls: type) -> dict[str, Any]:
+    from ..domain import Domain
+
     doc = inspect.getdoc(cls) or ""
     row: dict[str, Any] = {
         "kind": kind,
@@ -98,6 +104,9 @@ def _module(plugin: object) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..plugins import PluginError, current
+    from ._errors import report
+
     try:
         infos = current().plugins(include_broken=True)
     except PluginError as exc:  # FLOWBRIDGE_LOAD_PLUGINS names a plugin that is not installed

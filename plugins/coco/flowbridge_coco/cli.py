@@ -305,16 +305,21 @@ def run_tiny(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Ctrl-C while torch is still being imported (the first seconds) is an interruption too.
+    try:
+        return _run(build_parser().parse_args(argv))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
     from flowbridge.commands._errors import USER_ERRORS, report
 
-    args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except USER_ERRORS as exc:
         return report(args.command, exc, program="flowbridge-coco")
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover
