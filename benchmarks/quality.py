@@ -100,6 +100,7 @@ from flowbridge_shapes.experiment import (
     scoring,
     strict_json,
     summary,
+    testbed_data,
     text_to_image_tradeoff,
 )
 from flowbridge_shapes.side_by_side import Job
@@ -387,7 +388,7 @@ def _variant(
     reports progress). ``ceilings`` are the data's own on the test and held-out splits'
     inputs, computed once for all variants.
     """
-    dataset = dataset if dataset is not None else _dataset(args)
+    dataset = dataset if dataset is not None else ShapesDataset(**testbed_data(args.train_size))
     ceiling, novel_ceiling = ceilings
     test = dataset.split("test")
     # K samples for each of the inputs, seeded: the same for every split and variant.
@@ -461,10 +462,6 @@ def _variant(
     return entry
 
 
-def _dataset(args: argparse.Namespace) -> ShapesDataset:
-    return ShapesDataset(**{**TESTBED["data"]["options"], "train_size": args.train_size})
-
-
 def _wave(
     wave: list[str],
     args: argparse.Namespace,
@@ -492,7 +489,7 @@ def main(argv: list[str] | None = None) -> dict:
     except (ValueError, OSError) as exc:
         parser.error(str(exc))
     torch.set_num_threads(args.threads)
-    dataset = _dataset(args)
+    dataset = ShapesDataset(**testbed_data(args.train_size))
     # The data's ceilings depend on the inputs alone: computed once, for all variants.
     sampling = (args.samples, args.inputs, args.seed)
     ceilings = (

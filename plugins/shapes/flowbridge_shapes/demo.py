@@ -60,6 +60,7 @@ from .experiment import (
     run_config,
     strict_json,
     summary,
+    testbed_data,
     text_to_image_tradeoff,
 )
 from .experiment import VARIANTS as SETTINGS
@@ -401,11 +402,6 @@ def _retire(out: Path, variants: list[str]) -> None:
             shutil.rmtree(run, ignore_errors=True)
 
 
-def _testbed_data(args: argparse.Namespace) -> dict[str, Any]:
-    """The shapes dataset's options: the testbed's, with ``--train-size``."""
-    return {**TESTBED["data"]["options"], "train_size": args.train_size}
-
-
 def _train_and_score(
     name: str,
     args: argparse.Namespace,
@@ -421,7 +417,7 @@ def _train_and_score(
     place of the trainer's bar). Returns what the report needs, picklable: ``wall_time``,
     ``log`` (the log's file name), ``test``, ``held_out`` and ``curve`` (``None`` unless swept).
     """
-    data = _testbed_data(args)
+    data = testbed_data(args.train_size)
     dataset = dataset if dataset is not None else ShapesDataset(**data)
     partial = Path(args.out) / "runs" / f"{name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
@@ -493,7 +489,7 @@ def _run(args: argparse.Namespace, replaced: list[str]) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    dataset = ShapesDataset(**_testbed_data(args))
+    dataset = ShapesDataset(**testbed_data(args.train_size))
     test, novel = dataset.split("test"), dataset.split("novel")
     scored = inputs_scored(test, args.inputs)
 

@@ -35,6 +35,7 @@ __all__ = [
     "TESTBED",
     "EvaluateAt",
     "VARIANTS",
+    "testbed_data",
     "run_config",
     "evaluate",
     "evaluate_split",
@@ -169,6 +170,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # reconstruction to learn from (benchmarks/README.md).
     "lnfmm-fade": {"train": {"weight_schedule": {"rec_a": [[600, 1.0], [1200, 0.0]]}}},
 }
+
+
+def testbed_data(train_size: int) -> dict[str, Any]:
+    """The shapes dataset's options: the testbed's, with ``train_size`` training images."""
+    return {**TESTBED["data"]["options"], "train_size": train_size}
 
 
 def run_config(variant: str, out: str, **overrides: Any) -> RunConfig:
