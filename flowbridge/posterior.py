@@ -22,6 +22,8 @@ from .domain import EncoderOutput
 __all__ = ["PosteriorSample", "sample_posterior"]
 
 _LOG_2PI = math.log(2 * math.pi)
+#: bounds of a learned posterior's log-variance
+LOG_VAR_MIN, LOG_VAR_MAX = -30.0, 20.0
 
 
 class PosteriorSample(NamedTuple):
@@ -53,6 +55,10 @@ def sample_posterior(encoded: EncoderOutput, mode: str, noise_scale: float) -> P
                 "(EncoderOutput.log_var); the domain's encoder returned None"
             )
         d_s = shared.shape[1]
+        # σ within [3e-7, 2e4]: an encoder's runaway log-variance (200 overflows float32's σ
+        # to inf) ends in a clear divergence later instead of infinite codes now. Reached by
+        # no trained model; within the bounds the clamp changes nothing.
+        log_var = log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX)
         mean = torch.cat((shared, residual), dim=1)
         noise = torch.randn_like(mean)
         z = mean + torch.exp(0.5 * log_var) * noise

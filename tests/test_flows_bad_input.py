@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from flowbridge.checks import check_positive_int, check_positive_number
+from flowbridge.domain import EncoderOutput
 from flowbridge.flows import (
     AdditiveCoupling,
     AffineCoupling,
@@ -28,6 +29,7 @@ from flowbridge.flows import (
     build_residual_prior,
     build_shared_prior,
 )
+from flowbridge.posterior import sample_posterior
 
 F, C, BATCH = 4, 3, 2
 
@@ -780,3 +782,29 @@ def test_the_standard_residual_prior_is_n_0_i():
     assert flow.transform.layers[1].net[0].out_features == 8
     gaussian = build_residual_prior("gaussian", F, C, hidden_features=8, base_scale=0.5)
     assert gaussian.base_scale == 0.5 and gaussian.net[0].out_features == 8
+
+
+def test_a_collapsed_global_scale_stays_finite_both_ways():
+    layer = GlobalScale(3)
+    x = torch.randn(4, 3)
+    with torch.no_grad():
+        layer.log_scale_raw.fill_(-100.0)  # sigmoid(-95) = 6e-42: past float32's range
+        y, logabsdet = layer(x)
+        back, inverse_logabsdet = layer.inverse(y)
+    assert torch.isfinite(y).all() and (y != 0).all()
+    torch.testing.assert_close(back, x)
+    torch.testing.assert_close(logabsdet, torch.full((4,), -90.0), rtol=1e-5, atol=0)
+    torch.testing.assert_close(inverse_logabsdet, -logabsdet)
+    # Above the floor the layer is what it always was.
+    with torch.no_grad():
+        layer.log_scale_raw.fill_(-20.0)
+        torch.testing.assert_close(layer(x)[0], x * torch.sigmoid(torch.tensor(-15.0)))
+
+
+def test_a_runaway_learned_log_variance_gives_finite_posterior_samples():
+    encoded = EncoderOutput(
+        torch.zeros(2, 3), torch.zeros(2, 2), torch.tensor([[200.0] * 5, [-200.0] * 5])
+    )
+    sample = sample_posterior(encoded, "learned", 0.05)
+    for part in sample:
+        assert torch.isfinite(part).all()

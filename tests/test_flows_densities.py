@@ -111,6 +111,19 @@ def test_a_zero_component_temperature_keeps_to_the_likeliest_component_with_its_
     assert z.std(dim=0).min() > 0.08  # the noise stays: not the mean alone
 
 
+@pytest.mark.parametrize("component_temperature", [1e-30, 1e-3, 0.0])
+def test_a_vanishing_component_temperature_keeps_to_the_likeliest_component(
+    component_temperature,
+):
+    # The likeliest component is not the first: log w / τc² overflowing to -inf everywhere
+    # had fallen back to component 0.
+    base = fixed_mixture(scale=0.1)
+    with torch.no_grad():
+        base.constant[:3] = WEIGHTS[[2, 0, 1]].log()
+    z = draw(base, 500, 1.0, component_temperature=component_temperature)
+    assert (nearest_anchor(z) == 1).all()
+
+
 def test_zero_temperature_gives_the_most_probable_mean():
     z = draw(fixed_mixture(), 7, 0.0)
     torch.testing.assert_close(z, ANCHORS[0].expand(7, 2))

@@ -250,7 +250,13 @@ class GaussianMixtureBase(nn.Module):
                 device=draw_device(generator, log_weights.device),
             ).exponential_(generator=generator)
             gumbel = -exponential.to(log_weights.device).log()
-            chosen = (log_weights / tau_c**2 + gumbel).argmax(dim=1)
+            # The same argmax as that of τc² log w + τc² g; below τc = 1 scaling the noise
+            # instead of dividing the weights keeps a tiny τc from overflowing them to -inf
+            # (every component alike: component 0 chosen, not the likeliest).
+            if tau_c >= 1:
+                chosen = (log_weights / tau_c**2 + gumbel).argmax(dim=1)
+            else:
+                chosen = (log_weights + tau_c**2 * gumbel).argmax(dim=1)
         mean = means[torch.arange(noise.shape[0], device=noise.device), chosen]
         return mean + noise * (self.scale * temperature)
 
