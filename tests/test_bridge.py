@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from hypothesis import given
@@ -106,6 +108,100 @@ def test_paired_priors_are_cross_conditioned_and_unpaired_self_conditioned(monke
         bridge.loss(x_a, x_b, paired=False)
         torch.testing.assert_close(seen["a"], s_a)
         torch.testing.assert_close(seen["b"], s_b)
+
+
+@pytest.mark.parametrize("shared_map", ["additive", "affine"])
+@pytest.mark.parametrize("shared_prior", ["uniform", "gaussian", "flow"])
+def test_every_paired_term_is_the_one_the_module_docstring_writes(shared_prior, shared_map):
+    """Each term recomputed from the model's parts, in float64 and without posterior noise,
+    the volume term from autograd's Jacobian of f: a flipped or dropped log-determinant, a
+    prior conditioned on the wrong code or a mean for a sum shows here."""
+    torch.manual_seed(0)
+    weights = LossWeights(align=0.7, cross_a=0.4)
+    bridge = make_bridge(
+        shared_prior=shared_prior, shared_map=shared_map, posterior_noise=0.0, weights=weights
+    ).double()
+    with torch.no_grad():
+        for p in bridge.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    x_a, x_b = (x.double() for x in batch())
+    terms = bridge.loss(x_a, x_b)
+
+    (s_a, r_a), (s_b, r_b) = (
+        (e.shared, e.residual) for e in (bridge.encode(x_a, "a"), bridge.encode(x_b, "b"))
+    )
+    with torch.no_grad():
+        f_s_a, f_inv_s_b = bridge.shared_map(s_a)[0], bridge.shared_map.inverse(s_b)[0]
+    jacobians = torch.stack(
+        [
+            torch.autograd.functional.jacobian(lambda v: bridge.shared_map(v[None])[0][0], s)
+            for s in s_a
+        ]
+    )
+    volume = torch.linalg.slogdet(jacobians).logabsdet
+    log_p = {
+        "uniform": lambda z: torch.zeros(len(z), dtype=z.dtype),
+        "gaussian": lambda z: torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(1),
+        "flow": lambda z: bridge.shared_prior.log_prob(z),
+    }[shared_prior]
+
+    def gaussian_nll(side, shared, residual, x):  # the vector domains' loss
+        return (0.5 * (bridge.decoders[side](shared, residual) - x).square().sum(1)).mean()
+
+    with torch.no_grad():
+        expected = {
+            "shared": (-(log_p(f_s_a) + volume) - log_p(s_b)).mean(),
+            "prior_a": -bridge.priors["a"].log_prob(r_a, f_inv_s_b).mean(),
+            "prior_b": -bridge.priors["b"].log_prob(r_b, f_s_a).mean(),
+            "rec_a": gaussian_nll("a", s_a, r_a, x_a),
+            "rec_b": gaussian_nll("b", s_b, r_b, x_b),
+            "cross_a": gaussian_nll("a", f_inv_s_b, r_a, x_a),
+            "cross_b": gaussian_nll("b", f_s_a, r_b, x_b),
+            "align": (f_s_a - s_b).square().sum(1).mean(),
+        }
+    for key, value in expected.items():
+        torch.testing.assert_close(terms[key], value, rtol=1e-10, atol=1e-10, msg=key)
+    total = (
+        expected["shared"]
+        + expected["prior_a"]
+        + expected["prior_b"]
+        + expected["rec_a"]
+        + expected["rec_b"]
+        + 1.4 * expected["cross_a"]
+        + expected["cross_b"]
+        + 0.7 * expected["align"]
+    )
+    torch.testing.assert_close(terms["total"], total, rtol=1e-10, atol=1e-10)
+    for side in ("a", "b"):  # nats per sample to bits per dimension
+        bits = expected[f"prior_{side}"] / (bridge.specs[side].residual * math.log(2))
+        torch.testing.assert_close(terms[f"prior_{side}_bpd"], bits, rtol=1e-10, atol=1e-10)
+
+
+def test_sampling_conditions_each_residual_prior_on_its_own_sides_code(monkeypatch):
+    bridge = make_bridge(shared_prior="gaussian")
+    x_a, x_b = batch(3)
+    seen = {}
+    for side in ("a", "b"):
+        prior = bridge.priors[side]
+
+        def spy(samples, context, _side=side, _original=prior.sample, **options):
+            seen[_side] = context.detach().clone()
+            return _original(samples, context, **options)
+
+        monkeypatch.setattr(prior, "sample", spy)
+    with torch.no_grad():
+        s_a, s_b = bridge.encode(x_a, "a").shared, bridge.encode(x_b, "b").shared
+        bridge.translate(x_a, "a", samples=2)
+        assert set(seen) == {"b"}  # the target's prior, given the carried code
+        torch.testing.assert_close(seen.pop("b"), bridge.shared_map(s_a)[0])
+        bridge.translate(x_b, "b", samples=2)
+        assert set(seen) == {"a"}
+        torch.testing.assert_close(seen.pop("a"), bridge.shared_map.inverse(s_b)[0])
+        generator = torch.Generator().manual_seed(0)
+        bridge.sample_joint(4, generator=generator)
+        drawn_b = bridge.shared_prior.sample(4, generator=torch.Generator().manual_seed(0))
+        torch.testing.assert_close(seen["b"], drawn_b)
+        torch.testing.assert_close(seen["a"], bridge.shared_map.inverse(drawn_b)[0])
 
 
 def test_unpaired_batches_only_touch_their_own_domain():
@@ -372,6 +468,9 @@ def test_batch_tensors_a_user_hands_over_are_checked_by_their_domain():
         lambda x: bridge.translate(x, "vector"),
         lambda x: bridge.encode(x, "vector"),
         lambda x: bridge.reconstruct(x, "vector"),
+        # The loss is a public API for a training loop of one's own: checked too.
+        lambda x: bridge.loss(x, x_b),
+        lambda x: bridge.loss(x),
     ):
         with pytest.raises(ValueError, match="within"):
             call(x_a * 1000)
@@ -379,10 +478,10 @@ def test_batch_tensors_a_user_hands_over_are_checked_by_their_domain():
         bridge.encode(x_a * 10, "a").shared,
         bridge.encode(list((x_a * 10).clamp(-1, 1)), "a").shared,
     )
-    # Training batches come from collate: the loss does not check them again.
+    # The trainer's batches come from collate: batch_loss does not check them again.
     Checked.seen = 0
-    bridge.loss(x_a * 1000, x_b)
-    bridge.loss(x_a * 1000)
+    bridge.batch_loss(x_a * 1000, x_b)
+    bridge.batch_loss(x_a * 1000, None)
     assert Checked.seen == 0
     # A numpy array is a list of items, as in a PairedSplit.
     torch.testing.assert_close(
@@ -620,3 +719,49 @@ def test_learned_posterior_needs_a_log_variance():
     )
     with pytest.raises(ValueError, match="log-variance"):
         bridge.loss(*batch())
+
+
+def test_encode_gives_the_eval_mode_codes_without_gradients():
+    class Dropping(VectorDomain):
+        def build_encoder(self, spec):
+            encoder = super().build_encoder(spec)
+            encoder.net.insert(0, torch.nn.Dropout(0.5))
+            return encoder
+
+    torch.manual_seed(0)
+    bridge = Bridge(Dropping(features=4), Other(features=6), BridgeConfig(shared_features=3))
+    x_a, _ = batch(8)
+    assert bridge.training  # as a freshly trained bridge is
+    first, second = bridge.encode(x_a, "a"), bridge.encode(x_a, "a")
+    torch.testing.assert_close(first.shared, second.shared, rtol=0, atol=0)
+    bridge.eval()
+    with torch.no_grad():
+        expected = bridge.encoders["a"](x_a)
+    torch.testing.assert_close(first.shared, expected.shared, rtol=0, atol=0)
+    assert not first.shared.requires_grad
+    bridge.train()
+    assert bridge.training  # the mode is put back
+
+
+def test_an_empty_batch_tensor_is_refused_like_an_empty_list():
+    bridge = make_bridge()
+    x_a, x_b = batch(3)
+    for call in (
+        lambda: bridge.translate(x_a[:0], "a"),
+        lambda: bridge.encode(x_a[:0], "a"),
+        lambda: bridge.loss(x_a[:0], x_b[:0]),
+        lambda: bridge.loss(x_b=x_b[:0]),
+    ):
+        with pytest.raises(ValueError, match=r"a batch of (vector|other) items, got 0 rows"):
+            call()
+
+
+def test_a_float64_batch_is_computed_in_the_models_float32():
+    bridge = make_bridge()
+    x_a, x_b = batch(3)
+    torch.testing.assert_close(
+        bridge.encode(x_a.double(), "a").shared, bridge.encode(x_a, "a").shared, rtol=0, atol=0
+    )
+    assert torch.isfinite(bridge.loss(x_a.double(), x_b.double())["total"])
+    # Integer batches (token ids) are left as they are.
+    assert bridge._batch(torch.arange(3)[:, None], "a").dtype == torch.int64
