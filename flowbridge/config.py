@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .flows import RESIDUAL_PRIORS, SCALE_ACTIVATIONS, SHARED_COUPLINGS, SHARED_PRIORS
-from .settings import ConfigError, from_dict, merge_settings, to_dict, type_ok
+from .settings import ConfigError, check_fields, from_dict, merge_settings, to_dict, type_ok
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -94,9 +94,10 @@ class LossWeights:
     :math:`-\log p(r|c)` of one posterior sample: the KL less the posterior's entropy, a
     constant, :math:`\mathrm{KL} = -\log p(r|c) - \tfrac{d_r}{2}\log(2\pi e \sigma^2)`
     (in expectation), as the original's reports are. So the bits-per-dimension reports
-    (``prior_<side>_bpd``) are the KL's less :math:`\log_2(2\pi e\sigma^2) / 2`, 2.27 bits at
-    σ = 0.05: they may be negative, and they compare with those of a learned posterior only
-    after adding that back (at ``posterior_noise = 0`` the KL itself is infinite).
+    (``prior_<side>_bpd``) are the KL's plus :math:`\log_2(2\pi e\sigma^2) / 2`, which is
+    −2.27 bits at σ = 0.05: they may be negative, and they compare with those of a learned
+    posterior only after subtracting it (adding 2.27 bits at σ = 0.05; at
+    ``posterior_noise = 0`` the KL itself is infinite).
 
     Back-translation (not in the paper; 0 = off) gives unpaired data a way to the shared map,
     which otherwise only pairs train: an unpaired :math:`x_A` is translated into a pseudo
@@ -127,6 +128,7 @@ class LossWeights:
     prior_nce_b: float = 0.0
 
     def __post_init__(self):
+        check_fields(self)
         for key, value in vars(self).items():
             if not (isinstance(value, (int, float)) and 0 <= value < float("inf")):
                 raise ConfigError(f"{key} must be a finite number >= 0, got {value!r}")
@@ -197,6 +199,7 @@ class BridgeConfig:
     weights: LossWeights = field(default_factory=LossWeights)
 
     def __post_init__(self):
+        check_fields(self)
         choices = {
             # The flow modules own the lists of what they can build.
             "shared_map": SHARED_COUPLINGS,
@@ -278,6 +281,9 @@ class DataConfig:
     train_split: str = "train"
     val_split: str = "val"
 
+    def __post_init__(self):
+        check_fields(self)
+
 
 @dataclass
 class DomainConfig:
@@ -286,6 +292,9 @@ class DomainConfig:
     name: str = ""
     options: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self):
+        check_fields(self)
+
 
 @dataclass
 class DomainsConfig:
@@ -293,6 +302,9 @@ class DomainsConfig:
 
     a: DomainConfig = field(default_factory=DomainConfig)
     b: DomainConfig = field(default_factory=DomainConfig)
+
+    def __post_init__(self):
+        check_fields(self)
 
 
 @dataclass
@@ -378,6 +390,7 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self):
+        check_fields(self)
         for key in ("steps", "unpaired_warmup", "validate_every", "val_size", "checkpoint_every"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
@@ -499,6 +512,9 @@ class RunConfig:
     domains: DomainsConfig = field(default_factory=DomainsConfig)
     model: BridgeConfig = field(default_factory=BridgeConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self):
+        check_fields(self)
 
 
 def _table(data: dict[str, Any], key: str) -> dict[str, Any]:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
+import os
 import types
 import typing
 from typing import Any, TypeVar
 
-__all__ = ["ConfigError", "from_dict", "to_dict", "merge_settings", "type_ok"]
+__all__ = ["ConfigError", "check_fields", "from_dict", "to_dict", "merge_settings", "type_ok"]
 
 T = TypeVar("T")
 
@@ -53,28 +55,49 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         raise ConfigError(
             f"{where or cls.__name__} must be a table/dict, got {type(data).__name__}"
         )
-    hints = typing.get_type_hints(cls)
-    fields = {f.name for f in dataclasses.fields(cls)}
+    hints = _hints(cls)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         dotted = f"{where}.{key}" if where else key
-        if key not in fields:
-            raise ConfigError(f"unknown setting {dotted!r}; known: {sorted(fields)}")
-        annotation = hints[key]
-        if dataclasses.is_dataclass(annotation):
-            kwargs[key] = from_dict(annotation, value, dotted)
-            continue
-        if not type_ok(value, annotation):
-            shown = getattr(annotation, "__name__", str(annotation))
-            raise ConfigError(
-                f"setting {dotted!r} must be of type {shown}, got {type(value).__name__} "
-                f"({value!r})"
-            )
-        kwargs[key] = float(value) if annotation is float else value
+        if key not in hints:
+            raise ConfigError(f"unknown setting {dotted!r}; known: {sorted(hints)}")
+        kwargs[key] = _coerced(value, hints[key], dotted)
     try:
         return cls(**kwargs)
     except ConfigError as exc:
         raise ConfigError(f"{where + ': ' if where else ''}{exc}") from None
+
+
+def check_fields(obj: Any) -> None:
+    """Check and convert the fields of config dataclass ``obj`` in place, as :func:`from_dict`
+    does a dict's values: for one built directly in Python (``BridgeConfig(weights={...})``,
+    ``LossWeights(align=True)``), which no dict went through. Called by each config
+    dataclass's ``__post_init__``."""
+    for key, annotation in _hints(type(obj)).items():
+        setattr(obj, key, _coerced(getattr(obj, key), annotation, key))
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A dataclass's fields and their resolved annotations."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerced(value: Any, annotation: Any, dotted: str) -> Any:
+    """``value`` as the setting ``dotted`` of type ``annotation`` holds it: a table built into
+    a nested dataclass, a path (``os.PathLike``) as its string, an int as a float; anything
+    else of the wrong type is a :class:`ConfigError`."""
+    if dataclasses.is_dataclass(annotation):
+        return value if isinstance(value, annotation) else from_dict(annotation, value, dotted)
+    if isinstance(value, os.PathLike) and type_ok("", annotation):
+        value = os.fspath(value)
+    if not type_ok(value, annotation):
+        shown = getattr(annotation, "__name__", str(annotation))
+        raise ConfigError(
+            f"setting {dotted!r} must be of type {shown}, got {type(value).__name__} ({value!r})"
+        )
+    return float(value) if annotation is float else value
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

@@ -69,6 +69,22 @@ def test_an_item_the_domain_cannot_fit_is_named_by_its_list_and_index(tmp_path):
         Trainer(words_config(tmp_path), PairedSplit(vectors, words))
 
 
+def test_pairs_whose_sides_collate_the_other_way_round_are_asked_about(tmp_path):
+    # The domains have no fit: the hint comes from collating, not fitting.
+    split = toy_split(8, seed=0)
+    with pytest.raises(
+        ValueError,
+        match=r"^train_data\.a\[0\] \(domain 'checked-vector', collated on its own\): item 0 "
+        r"must have shape \[4\], got \[6\] \(train_data\.b would suit domain "
+        r"'checked-vector' and train_data\.a domain 'other': are a and b swapped\?\)$",
+    ):
+        Trainer(checked_config(tmp_path), PairedSplit(split.b, split.a))
+    # Items wrong on one side only get no such question.
+    split.a[3] = torch.zeros(6)
+    with pytest.raises(ValueError, match=r"got \[6\]$"):
+        Trainer(checked_config(tmp_path), split)
+
+
 def test_an_item_of_a_type_the_domain_refuses_is_named_even_if_its_message_does_not(
     tmp_path, monkeypatch
 ):
@@ -228,3 +244,19 @@ def test_an_option_a_domain_needs_is_named_with_its_side(tmp_path):
             Trainer(config)
     finally:
         plugins.unregister("strict")
+
+
+@pytest.mark.parametrize("upfront", [True, False])
+def test_items_that_require_grad_are_data_not_part_of_the_graph(tmp_path, upfront):
+    # Features a user's own network computed without no_grad: one graph behind all items
+    # (backpropagating into it twice had failed), and leaves that would collect gradients.
+    split = toy_split(8, seed=0)
+    backbone = torch.nn.Linear(4, 4)
+    computed = list(backbone(torch.stack(split.a)))
+    leaves = [item.clone().requires_grad_(True) for item in split.b]
+    config = toy_config(tmp_path, steps=3, collate_upfront=upfront)
+    config.data.dataset = ""
+    result = train(config, train_data=PairedSplit(computed, leaves))
+    assert result.step == 3
+    assert backbone.weight.grad is None
+    assert all(leaf.grad is None for leaf in leaves)

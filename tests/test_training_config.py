@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import typing
@@ -287,3 +288,51 @@ def test_the_model_choices_are_the_flow_modules_own(key, allowed):
     # The config refuses exactly what the flow modules cannot build, listing what they can.
     with pytest.raises(ConfigError, match=re.escape(f"{key} must be one of {allowed}")):
         BridgeConfig(**{key: "nonesuch"})
+
+
+def test_configs_built_in_python_are_checked_as_dicts_are():
+    # A table where a nested config belongs is built into it, as from a TOML file.
+    config = BridgeConfig(weights={"align": 1.0})
+    assert config.weights == LossWeights(align=1.0)
+    assert BridgeConfig(base_scale=1).base_scale == 1.0 and isinstance(
+        BridgeConfig(base_scale=1).base_scale, float
+    )
+    for build, message in (
+        (
+            lambda: BridgeConfig(shared_features=4.0),
+            "'shared_features' must be of type int, got float",
+        ),
+        (lambda: BridgeConfig(residual_a="8"), "'residual_a' must be of type .*int.*, got str"),
+        (lambda: LossWeights(align=True), "'align' must be of type float, got bool"),
+        (lambda: BridgeConfig(weights={"algin": 1.0}), "unknown setting 'weights.algin'"),
+        (lambda: TrainConfig(steps="5"), "'steps' must be of type int, got str"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            build()
+
+
+def test_a_path_fills_a_path_setting_as_its_string(tmp_path):
+    config = load_run_config(toy_settings(tmp_path / "from-dict"))
+    assert load_run_config(
+        {**toy_settings(""), "train": {"out": tmp_path / "run"}}
+    ).train.out == str(tmp_path / "run")
+    # Set on a built config (which no check sees), then trained: converted by the trainer.
+    config.train.out = tmp_path / "set-later"
+    with toy_plugin():
+        trainer = Trainer(config)
+        assert trainer.config.train.out == str(tmp_path / "set-later")
+        trainer.run()
+    assert json.loads((tmp_path / "set-later" / "config.json").read_text())["train"]["out"] == str(
+        tmp_path / "set-later"
+    )
+
+
+def test_a_setting_changed_to_the_wrong_type_after_building_is_named_by_the_trainer(tmp_path):
+    config = load_run_config(toy_settings(tmp_path / "run"))
+    config.train.steps = "5"
+    with (
+        toy_plugin(),
+        pytest.raises(ConfigError, match=r"setting 'train\.steps' must be of type int"),
+    ):
+        Trainer(config)
+    assert not (tmp_path / "run").exists()

@@ -609,3 +609,19 @@ def test_adam_is_fused_where_torch_can_and_its_state_loads_on_any_kernel(monkeyp
         plain.state[copies[0]]["exp_avg"], fused.state[weights[0]]["exp_avg"]
     )
     plain.step()
+
+
+def test_a_run_leaves_the_callers_random_stream_alone_and_is_not_moved_by_it(tmp_path):
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    trainer = Trainer(toy_config(tmp_path / "one", steps=4))
+    first = trainer.run()
+    assert torch.equal(torch.rand(3), expected)
+    # What the caller draws between building and running is not the run's noise.
+    other = Trainer(toy_config(tmp_path / "two", steps=4))
+    torch.rand(1000)
+    second = other.run()
+    assert first.terms == second.terms
+    for key, value in first.bridge.state_dict().items():
+        assert torch.equal(value, second.bridge.state_dict()[key]), key

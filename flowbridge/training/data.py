@@ -31,6 +31,7 @@ __all__ = [
     "fit_domain",
     "spot_indices",
     "Stream",
+    "paired_streams",
     "BatchSampler",
     "validation_split_note",
 ]
@@ -253,6 +254,39 @@ def spot_indices(size: int, spots: int) -> torch.Tensor:
     return torch.linspace(0, size - 1, min(spots, size)).round().long().unique()
 
 
+def paired_streams(
+    make: Callable[[Domain, str], Stream],
+    domains: tuple[Domain, Domain],
+    items: Partition,
+    source: str,
+) -> tuple[Stream, Stream]:
+    """The paired streams ``make(domains[0], "a")`` and ``make(domains[1], "b")``.
+
+    Where one fails to collate and each side's first pair would collate in the other side's
+    domain (of another name), the error asks whether ``a`` and ``b`` are swapped, as
+    :func:`fit_domain`'s does for a domain that is fitted.
+    """
+    try:
+        return make(domains[0], "a"), make(domains[1], "b")
+    except (TypeError, ValueError) as exc:
+        a, b = domains
+        if a.name == b.name or not (_collates(a, items.b[:1]) and _collates(b, items.a[:1])):
+            raise
+        hint = (
+            f" ({source}.b would suit domain {a.name!r} and {source}.a domain {b.name!r}: are "
+            f"a and b swapped?)"
+        )
+        raise type(exc)(f"{exc}{hint}") from exc
+
+
+def _collates(domain: Domain, items: Sequence[Any]) -> bool:
+    try:
+        domain.collate(list(items))
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 class Stream:
     """The items of one domain, collated once up front or batch by batch.
 
@@ -293,7 +327,10 @@ class Stream:
                 f"domain {self.domain.name!r}: collate() of {len(items)} items must return a "
                 f"tensor whose first dimension is {len(items)}, got {shape}"
             )
-        return batch
+        # Data are constants: items computed by a network of the user's (features from a
+        # backbone called without no_grad) must neither be backpropagated into nor collect
+        # gradients of the bridge's loss.
+        return batch.detach()
 
     def _raise_named(self, positions: Sequence[int], exc: Exception) -> NoReturn:
         """Raise ``exc``, which collating the items at ``positions`` gave, as an error that

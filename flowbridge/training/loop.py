@@ -23,12 +23,13 @@ does an item that fails to collate mid-run (``train.collate_upfront = false``). 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -42,7 +43,7 @@ from .. import distributed
 from ..bridge import Bridge
 from ..checkpoint import CHECKPOINT_NAME, check_savable, save_checkpoint
 from ..checks import NonFiniteInputError
-from ..config import LossWeights, RunConfig, to_dict
+from ..config import LossWeights, RunConfig, from_dict, to_dict
 from ..domain import Domain, PairedSplit
 from ..plugins import MissingOptionError, UnknownOptionError, datasets, get_domain
 from .averaging import WeightAverage
@@ -53,6 +54,7 @@ from .data import (
     derive_seed,
     fit_domain,
     load_splits,
+    paired_streams,
     partition,
 )
 from .resume import (
@@ -101,7 +103,9 @@ class TrainResult:
         val_terms: the last validation's mean terms, or ``None`` without a validation split.
         wall_time: seconds this call of :meth:`Trainer.run` took.
         out, checkpoint, log: the run directory and its files (``None`` on ranks other than 0).
-        bridge: the trained model (the average of its weights with ``train.ema_decay > 0``).
+        bridge: the trained model (the average of its weights with ``train.ema_decay > 0``),
+            in training mode; its :meth:`~flowbridge.Bridge.encode`, ``translate``,
+            ``reconstruct`` and ``sample_joint`` compute in eval mode of their own accord.
     """
 
     step: int
@@ -125,9 +129,9 @@ class _StepLoss(nn.Module):
         self.weights: LossWeights | None = None
 
     def forward(self, x_a, x_b, u_a=None, u_b=None) -> dict[str, torch.Tensor]:
-        terms = self.bridge.loss(x_a, x_b, weights=self.weights)
+        terms = self.bridge.batch_loss(x_a, x_b, weights=self.weights)
         if u_a is not None or u_b is not None:
-            unpaired = self.bridge.loss(u_a, u_b, paired=False, weights=self.weights)
+            unpaired = self.bridge.batch_loss(u_a, u_b, paired=False, weights=self.weights)
             terms.update({f"unpaired_{key}": value for key, value in unpaired.items()})
             terms["total"] = terms["total"] + self.unpaired_weight * unpaired["total"]
         return terms
@@ -233,7 +237,9 @@ class Trainer:
                 f"config must be a flowbridge.config.RunConfig, got {type(config).__name__}; "
                 f"build one with load_run_config(path_or_dict)"
             )
-        self.config = config
+        # Checked again as a whole: a setting changed since the config was built (train.out
+        # set to a Path, a number to a string) is converted or named here, not found later.
+        self.config = config = from_dict(RunConfig, to_dict(config))
         self.callbacks = list(callbacks)
         if not (config.domains.a.name and config.domains.b.name):
             raise ValueError(_no_domains(config.data.dataset))
@@ -246,8 +252,10 @@ class Trainer:
                     f"{config.domains.b.name!r}) are a pair"
                 )
         self.dist, self.device = distributed.setup(config.train.device)
+        self._snapshot: dict[str, Any] | None = None
         try:
-            self._build(train_data, val_data, resume)
+            with self._own_random_stream():
+                self._build(train_data, val_data, resume)
         except BaseException:
             self.dist.close()
             raise
@@ -344,7 +352,7 @@ class Trainer:
                 lambda i: "{}.{}[{}]".format(source, *items.origin(field, i)),
             )
 
-        self.paired = (train_stream(domains[0], "a"), train_stream(domains[1], "b"))
+        self.paired = paired_streams(train_stream, domains, items, source)
         self.unpaired = {
             side: train_stream(domain, f"unpaired_{side}")
             for side, domain in zip("ab", domains, strict=True)
@@ -426,10 +434,22 @@ class Trainer:
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             self.bridge.eval()
-            total = self.bridge.loss(*batch)["total"]
+            total = self.bridge.batch_loss(*batch)["total"]
             grads = torch.autograd.grad(total, parameters, allow_unused=True)
             self.bridge.train()
         return any(g is None for g in grads)
+
+    @contextlib.contextmanager
+    def _own_random_stream(self) -> Iterator[None]:
+        """Torch's global random stream (and the device's) as the run's own inside: where the
+        last step (or the build) left it, the caller's put back on the way out."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            if self._snapshot is not None:
+                torch.set_rng_state(self._snapshot["torch"])
+                if self._snapshot["cuda"] is not None:
+                    torch.cuda.set_rng_state(self._snapshot["cuda"], self.device)
+            yield
 
     def _seed_noise(self, seed: int) -> None:
         # Posterior noise and dropout differ between ranks but not between runs.
@@ -746,7 +766,7 @@ class Trainer:
             for start in range(0, self.validation[0].size, batch):
                 indices = torch.arange(start, min(start + batch, self.validation[0].size))
                 x_a, x_b = (self._take_alone(s, indices).to(self.device) for s in self.validation)
-                terms = bridge.loss(x_a, x_b)
+                terms = bridge.batch_loss(x_a, x_b)
                 means.add({k: float(v) for k, v in terms.items()}, weight=len(indices))
         bridge.train(was_training)
         return means.pop()
@@ -768,6 +788,10 @@ class Trainer:
         """Train up to ``config.train.steps`` steps (or ``max_seconds`` of wall time) and
         return what the run produced.
 
+        The run draws its noise (posterior samples, dropout) from torch's global random
+        stream, its own while it builds and trains: the caller's stream is put back after,
+        and what the caller draws between runs does not change the run's.
+
         Raises:
             NonFiniteLossError: a loss term or the gradient became NaN/Inf.
             TrainingInterrupted: SIGINT or SIGTERM arrived; the run stopped after the step it
@@ -778,6 +802,10 @@ class Trainer:
                 collate (the error names it); after writing a checkpoint of the last completed
                 step.
         """
+        with self._own_random_stream():
+            return self._run()
+
+    def _run(self) -> TrainResult:
         cfg = self.config.train
         started = time.perf_counter()
         if self.step >= cfg.steps:
