@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import pickle
 import re
 import warnings
@@ -209,8 +210,38 @@ def save_checkpoint(
 
 
 def save_bridge(bridge: Bridge, path: str | Path) -> Path:
-    """Save a model alone (no training state); :func:`load_bridge` reads it back."""
+    """Save a model alone (no training state); :func:`load_bridge` reads it back.
+
+    Args:
+        path: the file to write, or a directory (one that exists, or a path ending in a
+            separator) to write its ``checkpoint.pt`` into, as :func:`load_bridge` reads a
+            run directory.
+
+    Returns:
+        The file written.
+
+    Raises:
+        FileExistsError: ``path`` holds a training run's checkpoint, whose optimiser and
+            random states ``--resume`` needs: a model alone written over it would end the run.
+    """
+    text = os.fspath(path)
+    path = Path(text)
+    if path.is_dir() or text.endswith(("/", os.sep)):
+        path = path / CHECKPOINT_NAME
+    if path.is_file() and _resumable(path):
+        raise FileExistsError(
+            f"{str(path)!r} is a training run's checkpoint (a resume needs its optimiser and "
+            f"random states); save the model to another file, or delete this one first"
+        )
     return save_checkpoint(path, bridge)
+
+
+def _resumable(path: Path) -> bool:
+    """Whether ``path`` is a checkpoint a run can resume from (any other file may go)."""
+    try:
+        return load_checkpoint(path).get("optimizer") is not None
+    except (CheckpointError, OSError):
+        return False
 
 
 def first_line(exc: BaseException) -> str:

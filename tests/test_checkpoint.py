@@ -95,6 +95,31 @@ def test_save_bridge_round_trips_a_model_without_training_state(tmp_path, words_
         Trainer(words_config(out, steps=4), resume=True)
 
 
+def test_save_bridge_writes_into_a_directory_as_load_bridge_reads_one(tmp_path, words_checkpoint):
+    bridge = load_bridge(words_checkpoint)
+    (tmp_path / "existing").mkdir()
+    assert save_bridge(bridge, tmp_path / "existing") == tmp_path / "existing" / "checkpoint.pt"
+    # A path ending in a separator names a directory, made if needed (not a file "new").
+    written = save_bridge(bridge, f"{tmp_path / 'new'}{os.sep}")
+    assert written == tmp_path / "new" / "checkpoint.pt"
+    assert load_bridge(tmp_path / "new").config == bridge.config
+
+
+def test_save_bridge_does_not_end_a_run_by_writing_over_its_checkpoint(tmp_path, words_checkpoint):
+    bridge = load_bridge(words_checkpoint)
+    before = words_checkpoint.read_bytes()
+    for target in (words_checkpoint, words_checkpoint.parent):
+        with pytest.raises(FileExistsError, match=r"is a training run's checkpoint"):
+            save_bridge(bridge, target)
+    assert words_checkpoint.read_bytes() == before
+    # A model alone, or any other file, is replaced as a save replaces files.
+    model = save_bridge(bridge, tmp_path / "model.pt")
+    assert save_bridge(bridge, model) == model
+    (tmp_path / "notes.pt").write_text("not a checkpoint")
+    save_bridge(bridge, tmp_path / "notes.pt")
+    assert load_bridge(tmp_path / "notes.pt").config == bridge.config
+
+
 def test_a_mixture_base_travels_with_the_model(tmp_path):
     settings = toy_settings(tmp_path / "run", steps=3)
     settings["model"]["residual_components"] = 3
