@@ -17,6 +17,7 @@ many of them (it needs ``hypothesis``, part of flowbridge's ``test`` extra).
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -358,6 +359,15 @@ def _check_rebuilt_model(domain: Domain, rebuilt: Domain, spec: LatentSpec) -> N
     )
 
 
+def _state_or_none(domain: Domain) -> dict[str, Any] | None:
+    """A copy of the domain's state, or ``None`` where ``state_dict`` fails (the state check
+    names that)."""
+    try:
+        return copy.deepcopy(domain.state_dict())
+    except Exception:
+        return None
+
+
 def _check_state(
     domain: Domain, rebuilt: Domain, x: torch.Tensor, items: list, seed: int, check: _Checker
 ) -> None:
@@ -438,6 +448,8 @@ def check_domain(
     deterministic given the seed, ``read_item`` reads each of ``sources``, ``state_dict``
     survives ``torch.save``/``torch.load(weights_only=True)`` and ``load_state_dict`` into the
     rebuilt domain, and ``write_items`` writes one non-empty file next to the path it is given.
+    The domain's state is put back afterwards: an unfitted domain that ``example_batch``
+    fitted with built-in examples is unfitted again.
 
     Args:
         domain: the domain to check, fitted if it needs fitting.
@@ -487,37 +499,47 @@ def check_domain(
     specs = list(specs) if specs is not None else default_specs(domain)
     generate_options = dict(generate_options or {})
 
-    with torch.random.fork_rng(devices=[]), tempfile.TemporaryDirectory() as tmp:
-        torch.manual_seed(seed)
-        with check("example_batch"):
-            x = domain.example_batch(batch, torch.Generator().manual_seed(seed))
-            _expect_batch(x, "example_batch")
-            _expect(len(x) == batch, f"example_batch({batch}, ...) has {len(x)} rows")
-            again = domain.example_batch(batch, torch.Generator().manual_seed(seed))
-            _expect(torch.equal(again, x), "example_batch differs for the same generator seed")
-        with check("check_batch"):
-            checked = domain.check_batch(x)
-            _expect_batch(checked, "check_batch(example_batch)")
-            _expect(
-                checked.shape == x.shape and torch.equal(checked, x.to(checked.dtype)),
-                "check_batch changed the domain's own example batch: a batch tensor handed to "
-                "translate, encode or reconstruct is the model's input as collate makes it, not "
-                "raw data, so check_batch must return a collated batch unchanged (it may only "
-                "convert another form of the same batch, as the image domain turns uint8 pixels "
-                "into floats in [0, 1]); do any preprocessing, such as normalising, in collate",
-            )
-        items: list = []
-        for spec in specs:
-            items = _check_model(domain, spec, x, check, generate_options, collate_generated)
-        if sources:
-            with check("read_item"):
-                read = [domain.read_item(source) for source in sources]
-                _expect_batch(domain.collate(read), "collate(read_item(...))")
-        _check_state(domain, rebuilt, x, items if collate_generated else [], seed, check)
-        with check("name and options"):
-            # After the state check: a model's size may come from fitted state (a vocabulary).
-            _check_rebuilt_model(domain, rebuilt, specs[0])
-        _check_write(domain, items, Path(tmp), check)
+    # The domain is handed back as it came: example_batch may have fitted an unfitted one
+    # (the text domain's built-in words), which a model built from it later would keep.
+    initial = _state_or_none(domain)
+    try:
+        with torch.random.fork_rng(devices=[]), tempfile.TemporaryDirectory() as tmp:
+            torch.manual_seed(seed)
+            with check("example_batch"):
+                x = domain.example_batch(batch, torch.Generator().manual_seed(seed))
+                _expect_batch(x, "example_batch")
+                _expect(len(x) == batch, f"example_batch({batch}, ...) has {len(x)} rows")
+                again = domain.example_batch(batch, torch.Generator().manual_seed(seed))
+                _expect(torch.equal(again, x), "example_batch differs for the same generator seed")
+            with check("check_batch"):
+                checked = domain.check_batch(x)
+                _expect_batch(checked, "check_batch(example_batch)")
+                _expect(
+                    checked.shape == x.shape and torch.equal(checked, x.to(checked.dtype)),
+                    "check_batch changed the domain's own example batch: a batch tensor handed "
+                    "to translate, encode or reconstruct is the model's input as collate makes "
+                    "it, not raw data, so check_batch must return a collated batch unchanged (it "
+                    "may only convert another form of the same batch, as the image domain turns "
+                    "uint8 pixels into floats in [0, 1]); do any preprocessing, such as "
+                    "normalising, in collate",
+                )
+            items: list = []
+            for spec in specs:
+                items = _check_model(domain, spec, x, check, generate_options, collate_generated)
+            if sources:
+                with check("read_item"):
+                    read = [domain.read_item(source) for source in sources]
+                    _expect_batch(domain.collate(read), "collate(read_item(...))")
+            _check_state(domain, rebuilt, x, items if collate_generated else [], seed, check)
+            with check("name and options"):
+                # After the state check: a model's size may come from fitted state (a vocabulary).
+                _check_rebuilt_model(domain, rebuilt, specs[0])
+            _check_write(domain, items, Path(tmp), check)
+    finally:
+        if initial is not None:
+            # A load_state_dict that fails is the state check's to name, not this.
+            with contextlib.suppress(Exception):
+                domain.load_state_dict(initial)
     return check.passed
 
 

@@ -46,6 +46,32 @@ def test_the_callers_random_state_is_left_alone():
     assert torch.equal(torch.get_rng_state(), before)
 
 
+def test_the_domain_is_handed_back_in_the_state_it_came_in():
+    class SelfFitting(VectorDomain):
+        """Fits itself in example_batch when unfitted, as the text domain does."""
+
+        fitted = None
+
+        def example_batch(self, n, generator):
+            if self.fitted is None:
+                self.fitted = "built-in examples"
+            return super().example_batch(n, generator)
+
+        def state_dict(self):
+            return {} if self.fitted is None else {"fitted": self.fitted}
+
+        def load_state_dict(self, state):
+            self.fitted = state.get("fitted")
+
+    unfitted = SelfFitting()
+    check_domain(unfitted)
+    assert unfitted.fitted is None
+    fitted = SelfFitting()
+    fitted.fitted = "the user's data"
+    check_domain(fitted)
+    assert fitted.fitted == "the user's data"
+
+
 def test_a_domain_class_instead_of_an_instance_is_named():
     with pytest.raises(AssertionError, match="pass an instance, e.g. MyDomain()"):
         check_domain(VectorDomain)
