@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import numbers
 import os
 import types
 import typing
@@ -86,12 +87,16 @@ def _hints(cls: type) -> dict[str, Any]:
 
 def _coerced(value: Any, annotation: Any, dotted: str) -> Any:
     """``value`` as the setting ``dotted`` of type ``annotation`` holds it: a table built into
-    a nested dataclass, a path (``os.PathLike``) as its string, an int as a float; anything
-    else of the wrong type is a :class:`ConfigError`."""
+    a nested dataclass, a path (``os.PathLike``) as its string, a numpy number as Python's,
+    an int as a float; anything else of the wrong type is a :class:`ConfigError`."""
     if dataclasses.is_dataclass(annotation):
         return value if isinstance(value, annotation) else from_dict(annotation, value, dotted)
     if isinstance(value, os.PathLike) and type_ok("", annotation):
         value = os.fspath(value)
+    elif isinstance(value, numbers.Integral) and not isinstance(value, (int, bool)):
+        value = int(value)  # a numpy integer, from np.arange or a sweep's array
+    elif isinstance(value, numbers.Real) and not isinstance(value, (int, float)):
+        value = float(value)
     if not type_ok(value, annotation):
         shown = getattr(annotation, "__name__", str(annotation))
         raise ConfigError(

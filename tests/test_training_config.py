@@ -311,6 +311,19 @@ def test_configs_built_in_python_are_checked_as_dicts_are():
             build()
 
 
+def test_numpy_numbers_fill_settings_as_pythons():
+    import numpy as np
+
+    config = load_run_config(
+        {**toy_settings(""), "train": {"steps": np.int64(5), "lr": np.float32(0.5)}}
+    )
+    assert config.train.steps == 5 and type(config.train.steps) is int
+    assert config.train.lr == 0.5 and type(config.train.lr) is float
+    assert type(BridgeConfig(shared_features=np.int32(3)).shared_features) is int
+    with pytest.raises(ConfigError, match="'shared_features' must be of type int, got float"):
+        BridgeConfig(shared_features=np.float64(3.0))
+
+
 def test_a_path_fills_a_path_setting_as_its_string(tmp_path):
     config = load_run_config(toy_settings(tmp_path / "from-dict"))
     assert load_run_config(
