@@ -285,13 +285,23 @@ def test_a_non_finite_loss_stops_before_the_update_and_keeps_the_checkpoint(tmp_
         trainer.run()
     assert caught.value.step == 6 and "rec_a" in caught.value.terms
     assert "total" not in caught.value.terms
-    assert "step 5" in str(caught.value) and caught.value.checkpoint == trainer.checkpoint_path
-    # Step 5 completed after the last periodic checkpoint; step 6 changed nothing, so the
-    # run saved step 5 before it stopped.
-    checkpoint = load_checkpoint(trainer.checkpoint_path)
+    assert caught.value.checkpoint == trainer.checkpoint_path
+    # The periodic checkpoint of step 4 stays the run's: a resume from step 5 would replay
+    # step 6 exactly, so a lower learning rate must go back further. Step 5, the last finite
+    # one (step 6 changed nothing), is kept beside it.
+    beside = tmp_path / "checkpoint-step5.pt"
+    assert (
+        f"the checkpoint of step 4 is {trainer.checkpoint_path}: continue from it with --resume "
+        f"(resume=True) and a lower train.lr or a train.grad_clip. Step 5, the last finite one, "
+        f"is in {beside} (load_bridge reads it; a resume replays step 6 exactly"
+        in str(caught.value)
+    )
+    assert load_checkpoint(trainer.checkpoint_path)["step"] == 4
+    checkpoint = load_checkpoint(beside)
     assert checkpoint["step"] == 5 == trainer.step
     assert all(torch.isfinite(v).all() for v in checkpoint["model"].values())
     assert all(torch.isfinite(p).all() for p in trainer.bridge.parameters())
+    assert trainer.last_checkpoint_step == 4
 
 
 def _blow_up_at(at):

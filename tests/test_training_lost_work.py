@@ -159,7 +159,11 @@ def test_a_nan_saves_the_last_good_step_and_a_resume_goes_on_from_it(tmp_path):
     trainer = Trainer(poisoned_config(out, 6), train_data=data, callbacks=[poison])
     with pytest.raises(NonFiniteLossError, match=r"at step 4: .*checkpoint of step 3") as caught:
         trainer.run()
-    assert "--resume (resume=True) and a lower train.lr" in str(caught.value)
+    # Its only checkpoint: a resume goes on from it once the cause is gone, a lower learning
+    # rate alone would meet step 4 again.
+    assert "a resume replays step 4 exactly, so from step 3 it goes on only once a cause" in str(
+        caught.value
+    )
     assert caught.value.checkpoint == trainer.checkpoint_path
     assert load_checkpoint(out)["step"] == 3  # with the default checkpoint_every = 0
     # The saved step is exact: resumed with the same settings, it is the straight run.

@@ -503,6 +503,13 @@ class Trainer:
         every rank must call this, every rank's RNG state is kept, and every rank returns only
         once the file is written: a rank that exits at once after a signal would have torchrun
         kill rank 0 in the middle of its write)."""
+        written = self._save(self.checkpoint_path, collective)
+        if written is not None or collective:
+            self._last_saved = self.step
+        return written
+
+    def _save(self, path: Path, collective: bool) -> Path | None:
+        """:meth:`save` to ``path``, without counting it as the run's checkpoint."""
         snapshot = self._snapshot
         rng = dict(snapshot)
         gathered = [
@@ -511,16 +518,14 @@ class Trainer:
         ]
         rng["torch"] = gathered[0]
         rng["cuda"] = gathered[1] if snapshot["cuda"] is not None else None
-        written = self._write_checkpoint(rng) if self.dist.is_main else None
+        written = self._write_checkpoint(rng, path) if self.dist.is_main else None
         if collective:
             self.dist.barrier()
-        if written is not None or collective:
-            self._last_saved = self.step
         return written
 
-    def _write_checkpoint(self, rng: dict[str, Any]) -> Path:
+    def _write_checkpoint(self, rng: dict[str, Any], path: Path) -> Path:
         save_checkpoint(
-            self.checkpoint_path,
+            path,
             self.evaluation_bridge,
             step=self.step,
             run=to_dict(self.config),
@@ -537,8 +542,9 @@ class Trainer:
                 "log_window": self._train_means.state_dict(),
             },
         )
-        self._checkpoint_stamp = stamp(self.checkpoint_path)  # our own write is no change
-        return self.checkpoint_path
+        if path == self.checkpoint_path:
+            self._checkpoint_stamp = stamp(path)  # our own write is no change
+        return path
 
     # -- the step ---------------------------------------------------------------------------------
     def _out_of_time(self, started: float) -> bool:
@@ -628,26 +634,42 @@ class Trainer:
         raise kind(f"{failure}. {kept}") from failure
 
     def _check_finite(self, values: dict[str, float], step: int) -> None:
-        """Stop the run before the update of a step whose ``values`` are not all finite, with
-        a checkpoint of the step before: the check comes before the update, so the weights,
-        the optimiser and ``_snapshot`` are still that step's, and a resume with a lower
-        learning rate goes on from there instead of from the last periodic checkpoint (or
-        from scratch). Every rank sees the same (reduced) values, so the save is collective."""
+        """Stop the run before the update of a step whose ``values`` are not all finite,
+        keeping the step before (the last finite one; the check comes before the update, so
+        the weights, the optimiser and ``_snapshot`` are still that step's).
+
+        A resume is exact: from that step it replays the failing step as it was, so it goes
+        on only once a cause in a domain or the data is fixed. Where the run has an earlier
+        checkpoint, the one to go back to with a lower learning rate, that stays
+        ``checkpoint.pt`` and the last finite step goes beside it
+        (``checkpoint-step<N>.pt``); without one, it becomes ``checkpoint.pt``. Every rank
+        sees the same (reduced) values, so the save is collective."""
         bad = [k for k in sorted(values) if not math.isfinite(values[k])]
         if not bad:
             return
+        last_finite = None
         if self.step and self._last_saved != self.step:
             # A collective save: every rank must take the same turn, and buffers (running
             # statistics) are not kept equal across ranks as the parameters are.
             broken = self.dist.largest(int(not self._weights_are_finite()), self.device)
-            if not broken:
+            if not broken and self._last_saved is None:
                 self.save()
+            elif not broken:
+                last_finite = self._save(self._beside(self.step), collective=True)
         # "total" is bad whenever a term is: name it only when it is the only one.
         named = [k for k in bad if k != "total"] or bad
         listed = ", ".join(f"{k} = {values[k]}" for k in named)
         raise self._non_finite(
-            f"non-finite loss at step {step}: {listed}", named, step, "before that update "
+            f"non-finite loss at step {step}: {listed}",
+            named,
+            step,
+            "before that update ",
+            last_finite,
         )
+
+    def _beside(self, step: int) -> Path:
+        """Where the last finite step goes when ``checkpoint.pt`` keeps an earlier one."""
+        return self.checkpoint_path.with_name(f"checkpoint-step{step}.pt")
 
     def _diverged(self, exc: NonFiniteInputError, during: str, step: int) -> NonFiniteLossError:
         """The stop for codes a flow's input check refused in the forward pass of ``during``:
@@ -656,12 +678,23 @@ class Trainer:
         return self._non_finite(f"non-finite codes in {during}: {exc}", ["total"], step, "")
 
     def _non_finite(
-        self, what: str, named: list[str], step: int, before: str
+        self,
+        what: str,
+        named: list[str],
+        step: int,
+        before: str,
+        last_finite: Path | None = None,
     ) -> NonFiniteLossError:
-        """The error that stops a run at ``step`` for ``what``, with the advice that fits."""
+        """The error that stops a run at ``step`` for ``what``, with the advice that fits:
+        ``last_finite`` is where the step before went when ``checkpoint.pt`` keeps an
+        earlier one (:meth:`_check_finite`)."""
         # Terms end in their side: say which domain each side is.
         sides = ", ".join(f"{side} = {self.bridge.domains[side].name!r}" for side in "ab")
-        retune = "set train.grad_clip, or look for bad items in the data"
+        retune = "a lower train.lr or a train.grad_clip"
+        replay = (
+            f"a resume replays step {step} exactly, so from step {self.step} it goes on only "
+            f"once a cause in a domain or the data is fixed"
+        )
         if not self.step:
             # No update yet: not a learning rate's doing, but the data's or a domain's.
             advice = (
@@ -669,12 +702,23 @@ class Trainer:
                 "or a domain's loss that is not finite for the untrained model"
             )
         elif self._last_saved is None:
-            advice = f"no checkpoint was written before it. Lower train.lr, {retune}"
+            advice = f"no checkpoint was written before it. Start again with {retune}"
+        elif self._last_saved == self.step:
+            advice = (
+                f"the checkpoint of step {self.step}, the last finite one, is "
+                f"{self.checkpoint_path}: {replay}. With {retune}, start again "
+                f"(train.checkpoint_every keeps earlier steps to go back to)"
+            )
         else:
             advice = (
-                f"the checkpoint of step {self._last_saved} is {self.checkpoint_path}. "
-                f"Continue from it with --resume (resume=True) and a lower train.lr, {retune}"
+                f"the checkpoint of step {self._last_saved} is {self.checkpoint_path}: "
+                f"continue from it with --resume (resume=True) and {retune}"
             )
+            if last_finite is not None:
+                advice += (
+                    f". Step {self.step}, the last finite one, is in {last_finite} "
+                    f"(load_bridge reads it; {replay}, moved to {self.checkpoint_path.name})"
+                )
         return NonFiniteLossError(
             f"{what} (sides: {sides}); training stopped {before}and {advice}",
             tuple(named),
