@@ -38,7 +38,6 @@ import os
 import pickle
 import re
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +47,7 @@ from .bridge import Bridge
 from .config import BridgeConfig, ConfigError, from_dict, to_dict
 from .distributed import resolve_device
 from .domain import Domain
-from .files import atomic_write
+from .files import atomic_write, damaged_part
 from .plugins import PluginError, distribution_of, get_domain
 
 __all__ = [
@@ -289,17 +288,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path} is not a torch checkpoint file (it starts with {head!r}, not a zip "
             f"archive as torch.save writes); {expected}"
         )
-    if not zipfile.is_zipfile(path):
+    damaged = damaged_part(path)
+    if damaged == "the zip directory":
         raise CheckpointError(f"{path} is truncated or corrupt: its zip directory is missing")
-    # torch.load does not check the archive's CRCs: bytes changed on the disk (or in a copy)
-    # would load as other weights, without a word. Written with torch's
-    # serialization.config.save.compute_crc32 = False, every CRC is 0: nothing to check.
-    try:
-        with zipfile.ZipFile(path) as archive:
-            checked = any(info.CRC for info in archive.infolist())
-            damaged = archive.testzip() if checked else None
-    except Exception as exc:  # noqa: BLE001 - whatever a damaged archive makes zipfile raise
-        damaged = f"? ({first_line(exc)})"
     if damaged is not None:
         raise CheckpointError(
             f"{path} is corrupt: its part {damaged} fails the archive's checksum (the file "

@@ -1,15 +1,23 @@
-"""Writing files so that a reader never sees half of one."""
+"""Writing files so that a reader never sees half of one, and telling a damaged one."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write", "check_parent", "nearest_existing", "suffixed", "temp_files"]
+__all__ = [
+    "atomic_write",
+    "check_parent",
+    "damaged_part",
+    "nearest_existing",
+    "suffixed",
+    "temp_files",
+]
 
 
 def nearest_existing(path: Path) -> Path:
@@ -81,3 +89,24 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
         finally:
             os.close(dir_fd)
     return path
+
+
+def damaged_part(path: str | Path) -> str | None:
+    """The first part of the zip archive at ``path`` (what ``torch.save`` writes) whose bytes
+    fail its CRC, ``"the zip directory"`` where the archive's directory is missing or does
+    not read, or ``None`` for an intact one.
+
+    ``torch.load`` checks no CRC: bytes changed on the disk (or in a copy) load as other
+    numbers without a word. An archive written with torch's
+    ``serialization.config.save.compute_crc32 = False`` has every CRC 0: nothing to check.
+    """
+    try:
+        if not zipfile.is_zipfile(path):
+            return "the zip directory"
+        with zipfile.ZipFile(path) as archive:
+            checked = any(info.CRC for info in archive.infolist())
+            return archive.testzip() if checked else None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        # One flipped bit in the archive's trailer can make zipfile misread it ("zipfiles
+        # that span multiple disks are not supported").
+        return "the zip directory"

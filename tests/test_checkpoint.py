@@ -170,6 +170,15 @@ def test_bytes_changed_inside_a_checkpoint_are_caught_by_the_archive_s_checksums
     assert load_checkpoint(unchecked)["format"]
 
 
+def test_a_flipped_bit_in_the_archive_s_trailer_is_a_checkpoint_error(tmp_path, words_checkpoint):
+    data = bytearray(words_checkpoint.read_bytes())
+    data[-38] ^= 1  # zipfile: "zipfiles that span multiple disks are not supported"
+    flipped = tmp_path / "trailer.pt"
+    flipped.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="is truncated or corrupt: its zip directory"):
+        load_checkpoint(flipped)
+
+
 def test_files_that_are_not_checkpoints_are_named_for_what_they_are(tmp_path, words_checkpoint):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_checkpoint(tmp_path / "nothing.pt")

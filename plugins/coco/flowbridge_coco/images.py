@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from flowbridge.files import atomic_write
+from flowbridge.files import atomic_write, damaged_part
 from flowbridge_image import load_image
 
 from .annotations import CocoImage
@@ -64,7 +64,16 @@ def _stamps(paths: Sequence[Path]) -> torch.Tensor:
 
 
 def _read_cache(path: Path) -> dict[str, Any] | None:
-    """The cache's content, or ``None`` if it is not a readable cache file."""
+    """The cache's content, or ``None`` if it is not a readable cache file (or one whose
+    bytes changed since it was written, which torch.load alone would read as other pixels)."""
+    if not path.is_file():
+        return None
+    damaged = damaged_part(path)
+    if damaged is not None:
+        log.warning(
+            "image cache %s is damaged (%s fails its checksum); rebuilding it", path, damaged
+        )
+        return None
     try:
         content = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except FileNotFoundError:

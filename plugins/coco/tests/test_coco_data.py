@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 
 import numpy as np
 import pytest
@@ -161,6 +162,19 @@ def test_image_cache_is_reused_and_rebuilt_when_a_file_changes(tiny_coco, monkey
         _dataset(tiny_coco).images("val")
     monkeypatch.undo()
     assert torch.equal(_dataset(tiny_coco).images("val").data, first)  # rebuilt, same pixels
+
+    # Bytes changed inside the cached pixels (the file's size unchanged): torch.load alone
+    # reads them as other pixels; the archive's checksum tells, and the cache is rebuilt.
+    with zipfile.ZipFile(cache) as archive:
+        part = max(archive.infolist(), key=lambda info: info.file_size)
+        pixels = archive.read(part)
+    data = bytearray(cache.read_bytes())
+    start = data.find(pixels[:64]) + len(pixels) // 2
+    data[start : start + 8] = bytes(255 - byte for byte in data[start : start + 8])
+    cache.write_bytes(bytes(data))
+    assert not torch.equal(torch.load(cache, weights_only=True)["images"], first)
+    assert torch.equal(_dataset(tiny_coco).images("val").data, first)
+    assert torch.equal(torch.load(cache, weights_only=True)["images"], first)
 
     cache.write_bytes(b"not a torch file")  # a damaged cache is rebuilt, not an error
     assert torch.equal(_dataset(tiny_coco).images("val").data, first)
