@@ -62,6 +62,7 @@ __all__ = [
     "load_checkpoint",
     "domains_from_checkpoint",
     "load_bridge",
+    "load_weights",
     "weights_only_copy",
     "first_line",
 ]
@@ -435,12 +436,22 @@ def load_bridge(path: str | Path, map_location: str | torch.device = "cpu") -> B
             f"{path} holds a model config this flowbridge rejects: {exc}"
         ) from None
     bridge = Bridge(domain_a, domain_b, config)
+    load_weights(bridge, checkpoint["model"], path)
+    return bridge.to(device).eval()
+
+
+def load_weights(module: torch.nn.Module, state: dict[str, Any], path: str | Path) -> None:
+    """``module.load_state_dict(state)``, where ``state`` comes from the checkpoint at
+    ``path``: weights that do not fit are a :class:`CheckpointError` naming the first."""
     try:
-        bridge.load_state_dict(checkpoint["model"])
-    except RuntimeError as exc:  # missing, unexpected or differently shaped weights
+        module.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        # torch's message is a header ("Error(s) in loading state_dict for Bridge:") and a
+        # line per problem: the first problem says what does not fit.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        problem = lines[1] if len(lines) > 1 else first_line(exc)
         raise CheckpointError(
             f"{path}: its weights do not fit the model its configuration and domains build "
-            f"({first_line(exc)}); the file was edited, or written by a plugin version "
-            f"whose networks differ from the installed one"
+            f"({problem[:300]}); the file was edited, or written by a plugin version whose "
+            f"networks differ from the installed one"
         ) from None
-    return bridge.to(device).eval()

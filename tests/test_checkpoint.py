@@ -120,6 +120,45 @@ def test_save_bridge_does_not_end_a_run_by_writing_over_its_checkpoint(tmp_path,
     assert load_bridge(tmp_path / "notes.pt").config == bridge.config
 
 
+def _edited(checkpoint_path, out, **changes):
+    """A copy of the run's checkpoint in ``out`` with ``changes`` to its payload."""
+    payload = torch.load(checkpoint_path, weights_only=True)
+    payload.update(changes)
+    out.mkdir(parents=True)
+    torch.save(payload, out / "checkpoint.pt")
+    return out
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"optimizer": None}, r"holds a model and its run settings but no optimizer state"),
+        ({"rng": None}, r"but no rng state, which a resume needs"),
+        ({"step": -5}, r"is damaged: its step is -5, not a count of steps"),
+        ({"step": "3"}, r"is damaged: its step is '3'"),
+        ({"training": {"log_window": {"sums": 1}}}, r"is damaged: its training\.log_window"),
+    ],
+)
+def test_a_checkpoint_whose_training_state_cannot_be_restored_is_refused_by_name(
+    tmp_path, words_checkpoint, changes, message
+):
+    out = _edited(words_checkpoint, tmp_path / "edited", **changes)
+    with pytest.raises(CheckpointError, match=message):
+        Trainer(words_config(out, steps=4), resume=True)
+
+
+def test_weights_that_do_not_fit_are_named_when_resuming_and_loading(tmp_path, words_checkpoint):
+    model = torch.load(words_checkpoint, weights_only=True)["model"]
+    key = next(iter(model))
+    model[key] = torch.zeros(3)
+    out = _edited(words_checkpoint, tmp_path / "edited", model=model)
+    message = rf"its weights do not fit .*\(size mismatch for {re.escape(key)}: "
+    with pytest.raises(CheckpointError, match=message):
+        Trainer(words_config(out, steps=4), resume=True)
+    with pytest.raises(CheckpointError, match=message):
+        load_bridge(out)
+
+
 def test_a_mixture_base_travels_with_the_model(tmp_path):
     settings = toy_settings(tmp_path / "run", steps=3)
     settings["model"]["residual_components"] = 3

@@ -41,7 +41,13 @@ from tqdm.auto import tqdm
 
 from .. import distributed
 from ..bridge import Bridge
-from ..checkpoint import CHECKPOINT_NAME, check_savable, save_checkpoint
+from ..checkpoint import (
+    CHECKPOINT_NAME,
+    CheckpointError,
+    check_savable,
+    first_line,
+    save_checkpoint,
+)
 from ..checks import NonFiniteInputError
 from ..config import LossWeights, RunConfig, from_dict, to_dict
 from ..domain import Domain, PairedSplit
@@ -481,7 +487,13 @@ class Trainer:
         )
         training = checkpoint.get("training") or {}  # None before checkpoints kept it
         if "log_window" in training:
-            self._train_means.load_state_dict(training["log_window"])
+            try:
+                self._train_means.load_state_dict(training["log_window"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CheckpointError(
+                    f"{self.checkpoint_path} is damaged: its training.log_window does not "
+                    f"read ({first_line(exc)})"
+                ) from None
         if self.dist.is_main:
             warn_other_world_size(
                 self.checkpoint_path, training.get("world_size"), self.dist.world_size

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from ..bridge import Bridge
-from ..checkpoint import CheckpointError, load_checkpoint
+from ..checkpoint import CheckpointError, load_checkpoint, load_weights
 from ..config import ConfigError, RunConfig, from_dict, to_dict
 from .averaging import WeightAverage
 from .data import BatchSampler
@@ -70,6 +70,7 @@ def checkpoint_to_resume(path: Path, config: RunConfig, resume: bool) -> dict[st
             f"{path} holds a model without its training state (save_bridge); it can be loaded "
             f"with load_bridge but not resumed"
         )
+    _check_training_state(checkpoint, path)
     saved = {side: checkpoint["domains"][side]["name"] for side in ("a", "b")}
     wanted = {"a": config.domains.a.name, "b": config.domains.b.name}
     if saved != wanted:
@@ -86,6 +87,22 @@ def checkpoint_to_resume(path: Path, config: RunConfig, resume: bool) -> dict[st
             f"out directory"
         )
     return checkpoint
+
+
+def _check_training_state(checkpoint: dict[str, Any], path: Path) -> None:
+    """Refuse a checkpoint whose training state a resume cannot restore: written by
+    ``save_checkpoint`` with run settings but without the optimiser's or the random streams'
+    state, or edited (a step that is not a count)."""
+    missing = [key for key in ("optimizer", "rng") if not isinstance(checkpoint.get(key), dict)]
+    if missing:
+        raise CheckpointError(
+            f"{path} holds a model and its run settings but no {' or '.join(missing)} state, "
+            f"which a resume needs (a save_checkpoint call without them); it can be loaded "
+            f"with load_bridge but not resumed"
+        )
+    step = checkpoint.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise CheckpointError(f"{path} is damaged: its step is {step!r}, not a count of steps")
 
 
 def retuned_settings(checkpoint: dict[str, Any], config: RunConfig) -> list[str]:
@@ -200,12 +217,12 @@ def restore_models(
         CheckpointError: an adversarial run resumes a checkpoint without a critic optimiser.
     """
     optimised = checkpoint.get("optimised_model")
-    bridge.load_state_dict(checkpoint["model"] if optimised is None else optimised)
+    load_weights(bridge, checkpoint["model"] if optimised is None else optimised, path)
     if average is not None:
         if optimised is None:
             average.reset()
         else:
-            average.module.load_state_dict(checkpoint["model"])
+            load_weights(average.module, checkpoint["model"], path)
     load_optimizer_state(optimizer, checkpoint["optimizer"])
     if critic_optimizer is not None:
         if checkpoint.get("critic_optimizer") is None:
