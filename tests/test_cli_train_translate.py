@@ -388,3 +388,36 @@ def test_a_temperature_must_be_finite_and_not_negative(tmp_path, capsys, flag, v
     with pytest.raises(SystemExit):
         main([*argv, flag, value, "red"])
     assert f"{flag}: {message}" in capsys.readouterr().err
+
+
+def test_ctrl_c_before_the_first_checkpoint_says_there_is_nothing_to_resume(
+    tmp_path, run_toml, capsys, monkeypatch
+):
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_train_step", interrupted)  # in the first step
+    assert main(["train", str(run_toml), "--out", str(tmp_path / "first")]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted at step 0; no checkpoint was written, so there is nothing to resume" in err
+    assert "Continue" not in err
+
+    monkeypatch.setattr(Trainer, "__init__", interrupted)  # reading the data, say
+    assert main(["train", str(run_toml), "--out", str(tmp_path / "start")]) == 130
+    assert capsys.readouterr().err == "interrupted before training started; nothing was written\n"
+    assert not (tmp_path / "start").exists()
+
+
+def test_a_run_refused_by_another_runs_directory_says_nothing_of_that_run(
+    tmp_path, run_toml, capsys
+):
+    from flowbridge.training.rundir import locked
+
+    out = tmp_path / "busy"
+    assert main(["train", str(run_toml), "--out", str(out), "--steps", "2"]) == 0
+    capsys.readouterr()
+    with locked(out):  # another run is training there
+        code = main(["train", str(run_toml), "--out", str(out), "--steps", "4", "--resume"])
+    err = capsys.readouterr().err
+    assert code == 2 and "another run (pid" in err
+    assert "the run stopped" not in err and "continue with" not in err

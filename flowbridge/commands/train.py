@@ -117,7 +117,9 @@ def _train(args) -> int:
         return _failed(trainer, exc, 1)
     except KeyboardInterrupt as exc:
         stopped = exc if isinstance(exc, TrainingInterrupted) else None
-        if trainer is not None and trainer.dist.is_main:
+        if trainer is None:  # while reading the config, the data or the checkpoint
+            print("interrupted before training started; nothing was written", file=sys.stderr)
+        elif trainer.dist.is_main:
             print(_interrupted(trainer, stopped), file=sys.stderr)
         return stopped.exit_code if stopped else 130
     except USER_ERRORS as exc:
@@ -195,10 +197,12 @@ def _launcher(world: int) -> str:
 
 def _failed(trainer, exc: BaseException, code: int) -> int:
     """Report ``exc``; if it stopped a run under way, also what the run kept."""
+    from ..training.rundir import RunDirectoryInUse
     from ._errors import report
 
     code = report("train", exc, code)
-    if trainer is not None and trainer.dist.is_main:  # built: the run itself failed
+    # Built and started (not refused by another run's directory): the run itself failed.
+    if trainer is not None and trainer.dist.is_main and not isinstance(exc, RunDirectoryInUse):
         saved = trainer.last_checkpoint_step
         print(
             f"the run stopped at step {trainer.step}; "
@@ -217,12 +221,15 @@ def _interrupted(trainer, stopped) -> str:
     """What an interrupted run left, and the command that continues it."""
     resume = _resume_command(trainer)
     saved = trainer.last_checkpoint_step
+    nothing = "no checkpoint was written, so there is nothing to resume"
     if stopped is not None and not stopped.checkpoint:
         where = f"{stopped.signal.name}: stopped at once after step {stopped.step}"
         if saved is None:
-            return f"{where}; no checkpoint was written, so there is nothing to resume"
+            return f"{where}; {nothing}"
         return f"{where}; the last checkpoint is of step {saved}. Continue from it with: {resume}"
     how = f"{stopped.signal.name}: stopped" if stopped is not None else "interrupted"
+    if saved is None:  # before the first step ended
+        return f"{how} at step {trainer.step}; {nothing}"
     return (
         f"{how} after step {trainer.step}; checkpoint {trainer.checkpoint_path}. "
         f"Continue with: {resume}"

@@ -43,6 +43,7 @@ except ImportError:  # Windows: no flock, and no lock
 __all__ = [
     "CONFIG_NAME",
     "LOCK_NAME",
+    "RunDirectoryInUse",
     "check_out",
     "check_unchanged",
     "hold_out",
@@ -55,6 +56,11 @@ __all__ = [
 LOCK_NAME = ".lock"
 #: The run's settings as JSON: what ``flowbridge train OUT/config.json --resume`` reads.
 CONFIG_NAME = "config.json"
+
+
+class RunDirectoryInUse(FileExistsError):
+    """Another run holds the run directory, or wrote its checkpoint after this trainer was
+    built: this run did not start (nothing of it was trained or written)."""
 
 
 def check_out(out: Path) -> None:
@@ -92,7 +98,7 @@ def locked(out: Path) -> Iterator[None]:
     """Hold ``out`` (created if missing) for this process; the lock file records who holds it.
 
     Raises:
-        FileExistsError: another process holds it; the message names its pid and host.
+        RunDirectoryInUse: another process holds it; the message names its pid and host.
     """
     out.mkdir(parents=True, exist_ok=True)
     with open(out / LOCK_NAME, "a+", encoding="utf-8") as file:  # closing it releases the lock
@@ -102,7 +108,7 @@ def locked(out: Path) -> Iterator[None]:
             except BlockingIOError:
                 file.seek(0)
                 holder = file.read().strip() or "of unknown pid"
-                raise FileExistsError(
+                raise RunDirectoryInUse(
                     f"another run ({holder}) is using {out}: two runs would mix their log "
                     f"records and overwrite each other's checkpoint; wait for it to end, stop "
                     f"it, or choose another out directory"
@@ -135,7 +141,7 @@ def check_unchanged(checkpoint: Path, seen: tuple[int, int, int] | None) -> None
     the directory): going on would overwrite that run's newer steps with this one's."""
     if stamp(checkpoint) == seen:
         return
-    raise FileExistsError(
+    raise RunDirectoryInUse(
         f"{checkpoint} was written by another run after this trainer was built "
         f"(from {'no checkpoint' if seen is None else 'an older one'}); "
         f"build the trainer again to resume what is there now (--resume, resume=True), "
