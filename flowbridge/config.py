@@ -539,6 +539,14 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"config file {str(path)!r} does not exist")
     is_json = path.suffix.lower() == ".json"
+    with open(path, "rb") as file:
+        if file.read(4) == b"PK\x03\x04":  # a zip archive, as torch.save writes
+            config = path.parent / "config.json"
+            raise ConfigError(
+                f"{path} is a checkpoint (or another zip archive), not a config file; a run's "
+                f"settings are in the config.json beside its checkpoint"
+                + (f": {config}" if config.is_file() else "")
+            )
     try:
         text = path.read_text(encoding="utf-8")
         data = json.loads(text) if is_json else tomllib.loads(text)

@@ -349,3 +349,12 @@ def test_a_setting_changed_to_the_wrong_type_after_building_is_named_by_the_trai
     ):
         Trainer(config)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_checkpoint_given_as_the_config_is_named_as_one(tmp_path):
+    with toy_plugin():
+        Trainer(load_run_config(toy_settings(tmp_path, steps=1))).run()
+    with pytest.raises(ConfigError, match=r"checkpoint\.pt is a checkpoint .*not a config file"):
+        load_run_config(tmp_path / "checkpoint.pt")
+    with pytest.raises(ConfigError, match=re.escape(f": {tmp_path / 'config.json'}")):
+        load_run_config(tmp_path / "checkpoint.pt")

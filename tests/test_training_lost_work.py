@@ -185,6 +185,24 @@ def test_a_new_run_moves_an_abandoned_log_aside(tmp_path):
     assert (tmp_path / "log.abandoned.jsonl").read_text() == stale
 
 
+def test_abandoned_logs_are_numbered_not_replaced(tmp_path):
+    for n, name in enumerate(("log.abandoned.jsonl", "log.abandoned-2.jsonl"), 1):
+        (tmp_path / "log.jsonl").write_text(f'{{"step": {n}, "split": "train"}}\n')
+        with pytest.warns(UserWarning, match=f"moved them to .*{name}"):
+            Trainer(toy_config(tmp_path / "", steps=1), resume=False).run()
+        (tmp_path / "checkpoint.pt").unlink()  # as a run that wrote no checkpoint left it
+        (tmp_path / "log.jsonl").unlink()
+    assert (tmp_path / "log.abandoned.jsonl").read_text() == '{"step": 1, "split": "train"}\n'
+    assert (tmp_path / "log.abandoned-2.jsonl").read_text() == '{"step": 2, "split": "train"}\n'
+
+
+def test_a_log_that_is_not_text_is_named_on_resume(tmp_path):
+    Trainer(toy_config(tmp_path, steps=2)).run()
+    (tmp_path / "log.jsonl").write_bytes(b'{"step": 1}\n\xff\xfe\n')
+    with pytest.raises(ValueError, match=r"log\.jsonl is not a text log \(byte 12 is not UTF-8\)"):
+        Trainer(toy_config(tmp_path, steps=4), resume=True).run()
+
+
 def test_a_second_run_in_a_locked_directory_is_refused_and_every_exit_unlocks(tmp_path):
     Trainer(toy_config(tmp_path, steps=2)).run()
     log = (tmp_path / "log.jsonl").read_text()

@@ -72,7 +72,13 @@ class RunLog:
         record, no newline). Any other line that is not a record stops the resume, naming it."""
         if not (self.writes and self.path.exists()):
             return
-        lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        except UnicodeDecodeError as exc:
+            raise ValueError(
+                f"{self.path} is not a text log (byte {exc.start} is not UTF-8): the file was "
+                f"damaged or replaced; repair or remove it, then resume"
+            ) from None
         kept = []
         for number, line in enumerate(lines, 1):
             if not line.strip():
@@ -94,10 +100,17 @@ class RunLog:
     def set_aside_abandoned(self) -> None:
         """Make way for a new run's log: one already there is that of a run killed (or
         stopped by a NaN) before its first checkpoint, which no resume can continue. It is
-        moved to ``log.abandoned.jsonl`` (replacing an older one), and said."""
+        moved to ``log.abandoned.jsonl`` (``log.abandoned-2.jsonl`` and on where that is
+        taken: no log is replaced), and said."""
         if not (self.writes and self.path.exists()):
             return
-        abandoned = self.path.with_name(ABANDONED_LOG_NAME)
+        first = self.path.with_name(ABANDONED_LOG_NAME)
+        stem, suffix = first.name.removesuffix(".jsonl"), ".jsonl"
+        abandoned = next(
+            path
+            for path in (first, *(first.with_name(f"{stem}-{n}{suffix}") for n in range(2, 10**6)))
+            if not path.exists()
+        )
         os.replace(self.path, abandoned)
         warnings.warn(
             f"{self.path} held the records of an earlier run that wrote no checkpoint; moved "
