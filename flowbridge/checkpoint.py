@@ -284,6 +284,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         head = file.read(4)
     # torch.save writes a zip archive; the archive's directory is at its end, so a truncated
     # checkpoint still starts like one but no longer opens.
+    if not head:
+        raise CheckpointError(f"{path} is empty (0 bytes): a write that never happened; {expected}")
     if head != _ZIP_MAGIC:
         raise CheckpointError(
             f"{path} is not a torch checkpoint file (it starts with {head!r}, not a zip "

@@ -77,9 +77,13 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
+        # A full disk's "[Errno 28] No space left on device" names no file (torch.save
+        # writes through a file object): say which.
+        if isinstance(exc, OSError) and exc.filename is None and hasattr(exc, "add_note"):
+            exc.add_note(f"(writing {path})")
         raise
     # The rename itself is durable only once the directory entry is on disk.
     if hasattr(os, "O_DIRECTORY"):

@@ -43,8 +43,8 @@ def test_the_own_data_examples_run_as_printed(tmp_path, monkeypatch):
     monkeypatch.setattr(captions_module, "meteor_unavailable", lambda: "not in this test")
     generator = torch.Generator().manual_seed(0)
     namespace = {
-        "my_images": list(torch.rand(24, 3, 32, 32, generator=generator)),
-        "my_captions": _captions(24, generator),
+        "my_images": list(torch.rand(64, 3, 32, 32, generator=generator)),
+        "my_captions": _captions(64, generator),
         "my_test_images": list(torch.rand(3, 3, 32, 32, generator=generator)),
         "my_reference_captions": [_captions(2, generator) for _ in range(3)],
         # (diversity, accuracy) per temperature, as the comment in the example describes

@@ -106,7 +106,7 @@ def test_an_item_the_domain_cannot_collate_is_named_by_its_split_list_and_index(
 ):
     # Half of the pairs lose their link: the bad items then sit elsewhere in the
     # partition's lists, but are still named by their place in the user's split.
-    config = checked_config(tmp_path, paired_fraction=paired_fraction)
+    config = checked_config(tmp_path, paired_fraction=paired_fraction, batch_size=4)
     split = toy_split(10, seed=0)
     split.a[7] = torch.zeros(5)
     with pytest.raises(
@@ -260,3 +260,25 @@ def test_items_that_require_grad_are_data_not_part_of_the_graph(tmp_path, upfron
     assert result.step == 3
     assert backbone.weight.grad is None
     assert all(leaf.grad is None for leaf in leaves)
+
+
+@pytest.mark.skipif(not hasattr(Exception, "add_note"), reason="no exception notes before 3.11")
+def test_a_constructors_own_refusal_of_an_option_names_its_table(tmp_path, monkeypatch):
+    original = VectorDomain.__init__
+
+    def checked(self, features=4, hidden=32):
+        if features < 1:
+            raise ValueError(f"features must be >= 1, got {features}")
+        original(self, features, hidden)
+
+    monkeypatch.setattr(VectorDomain, "__init__", checked)
+    config = toy_config(tmp_path, steps=1)
+    config.domains.b.options = {"features": 0}
+    with pytest.raises(ValueError, match="features must be >= 1") as caught:
+        Trainer(config)
+    assert caught.value.__notes__ == ["(domains.b.options of domain 'other')"]
+
+
+def test_a_batch_larger_than_the_training_pairs_is_said(tmp_path):
+    with pytest.warns(UserWarning, match=r"train\.batch_size \(64\) is more than the 10 training"):
+        Trainer(toy_config(tmp_path, steps=1, batch_size=64), train_data=toy_split(10, seed=0))

@@ -21,7 +21,7 @@ import torch
 from ..checks import noted
 from ..config import ConfigError, DataConfig
 from ..domain import Domain, PairedSplit
-from ..plugins import PluginError, get_dataset
+from ..plugins import PluginError, UnknownNameError, get_dataset
 
 __all__ = [
     "derive_seed",
@@ -78,7 +78,13 @@ def load_splits(
             "no training data: set [data] dataset = NAME (flowbridge plugins lists the "
             "registered datasets) or pass train_data=PairedSplit(...) to the trainer"
         )
-    dataset = get_dataset(config.dataset, **config.options)
+    try:
+        dataset = get_dataset(config.dataset, **config.options)
+    except (TypeError, ValueError) as exc:
+        # The constructor's own refusal ("train_size must be an int") names no table.
+        if not isinstance(exc, (UnknownNameError, ConfigError)) and hasattr(exc, "add_note"):
+            exc.add_note(f"(data.options of dataset {config.dataset!r})")
+        raise
     pair = tuple(dataset.domains)
     if pair not in (names, names[::-1]):
         raise ConfigError(

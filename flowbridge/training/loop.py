@@ -51,7 +51,13 @@ from ..checkpoint import (
 from ..checks import NonFiniteInputError
 from ..config import LossWeights, RunConfig, from_dict, to_dict
 from ..domain import Domain, PairedSplit
-from ..plugins import MissingOptionError, UnknownOptionError, datasets, get_domain
+from ..plugins import (
+    MissingOptionError,
+    UnknownNameError,
+    UnknownOptionError,
+    datasets,
+    get_domain,
+)
 from .averaging import WeightAverage
 from .data import (
     BatchSampler,
@@ -173,6 +179,11 @@ def _build_domain(config: RunConfig, side: str) -> Domain:
         return get_domain(domain.name, **domain.options)
     except (UnknownOptionError, MissingOptionError) as exc:
         raise type(exc)(f"domains.{side}.options: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        # The constructor's own refusal ("min_count must be >= 1") names no table.
+        if not isinstance(exc, UnknownNameError) and hasattr(exc, "add_note"):
+            exc.add_note(f"(domains.{side}.options of domain {domain.name!r})")
+        raise
 
 
 def _no_domains(dataset: str) -> str:
@@ -359,6 +370,13 @@ class Trainer:
             )
 
         self.paired = paired_streams(train_stream, domains, items, source)
+        if cfg.batch_size > self.paired[0].size and self.dist.is_main:
+            warnings.warn(
+                f"train.batch_size ({cfg.batch_size}) is more than the {self.paired[0].size} "
+                f"training pairs: every batch repeats pairs (batches run on into the next "
+                f"epoch); a batch_size of at most {self.paired[0].size} draws each once",
+                stacklevel=4,
+            )
         self.unpaired = {
             side: train_stream(domain, f"unpaired_{side}")
             for side, domain in zip("ab", domains, strict=True)
