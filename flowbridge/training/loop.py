@@ -736,8 +736,8 @@ class Trainer:
         elif self._last_saved == self.step:
             advice = (
                 f"the checkpoint of step {self.step}, the last finite one, is "
-                f"{self.checkpoint_path}: {replay}. With {retune}, start again "
-                f"(train.checkpoint_every keeps earlier steps to go back to)"
+                f"{self.checkpoint_path}: {replay}. With {retune}, start again (no "
+                f"earlier step was kept to go back to)"
             )
         else:
             advice = (
