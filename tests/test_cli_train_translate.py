@@ -421,3 +421,23 @@ def test_a_run_refused_by_another_runs_directory_says_nothing_of_that_run(
     err = capsys.readouterr().err
     assert code == 2 and "another run (pid" in err
     assert "the run stopped" not in err and "continue with" not in err
+
+
+@pytest.mark.skipif(not hasattr(Exception, "add_note"), reason="no exception notes before 3.11")
+def test_resuming_a_runs_config_from_another_folder_points_at_its_folder(
+    tmp_path, run_toml, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", str(run_toml), "--out", "runs/first", "--steps", "2"]) == 0
+    config = tmp_path / "runs" / "first" / "config.json"  # train.out = "runs/first"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    assert main(["train", str(config), "--resume", "--steps", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "nothing to resume: no checkpoint at runs/first/checkpoint.pt" in err
+    assert f"the config's own folder holds a checkpoint: add --out {config.parent}" in err
+    assert (
+        main(["train", str(config), "--resume", "--steps", "3", "--out", str(config.parent)]) == 0
+    )
