@@ -190,6 +190,7 @@ def save_checkpoint(
     """
     from . import __version__
 
+    _check_argument_order("save_checkpoint(path, bridge, ...)", bridge)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
@@ -224,6 +225,7 @@ def save_bridge(bridge: Bridge, path: str | Path) -> Path:
         FileExistsError: ``path`` holds a training run's checkpoint, whose optimiser and
             random states ``--resume`` needs: a model alone written over it would end the run.
     """
+    _check_argument_order("save_bridge(bridge, path)", bridge)
     text = os.fspath(path)
     path = Path(text)
     if path.is_dir() or text.endswith(("/", os.sep)):
@@ -234,6 +236,16 @@ def save_bridge(bridge: Bridge, path: str | Path) -> Path:
             f"random states); save the model to another file, or delete this one first"
         )
     return save_checkpoint(path, bridge)
+
+
+def _check_argument_order(signature: str, bridge: object) -> None:
+    """Refuse a ``bridge`` that is not one: save_bridge and save_checkpoint take the model
+    and the path in opposite orders, and swapped, the first error was an AttributeError of
+    a str deep inside."""
+    if not isinstance(bridge, Bridge):
+        raise TypeError(
+            f"{signature}: bridge must be a flowbridge.Bridge, got {type(bridge).__name__}"
+        )
 
 
 def _resumable(path: Path) -> bool:

@@ -17,6 +17,7 @@ from test_training_support import (  # noqa: F401 (fixtures)
 )
 from toy_domains import VectorDomain
 
+from flowbridge.bridge import Bridge
 from flowbridge.checkpoint import (
     CHECKPOINT_VERSION,
     CheckpointError,
@@ -24,8 +25,9 @@ from flowbridge.checkpoint import (
     load_bridge,
     load_checkpoint,
     save_bridge,
+    save_checkpoint,
 )
-from flowbridge.config import load_run_config
+from flowbridge.config import BridgeConfig, load_run_config
 from flowbridge.files import atomic_write
 from flowbridge.plugins import PluginError, register, unregister
 from flowbridge.training import Trainer, train
@@ -419,3 +421,12 @@ def test_the_errors_train_and_load_bridge_raise_are_in_the_package_api():
     assert {"CheckpointError", "NonFiniteLossError", "TrainingInterrupted"} <= set(
         flowbridge.__all__
     )
+
+
+def test_the_save_functions_name_their_argument_order_when_given_it_swapped(tmp_path):
+    bridge = Bridge(VectorDomain(), VectorDomain(features=6), BridgeConfig(shared_features=2))
+    with pytest.raises(TypeError, match=r"save_bridge\(bridge, path\): bridge must be a "):
+        save_bridge(tmp_path / "model.pt", bridge)
+    with pytest.raises(TypeError, match=r"save_checkpoint\(path, bridge, \.\.\.\): bridge must"):
+        save_checkpoint(bridge, tmp_path / "model.pt")
+    assert not list(tmp_path.iterdir())
