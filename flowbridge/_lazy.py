@@ -13,6 +13,7 @@ editors see every name; a test checks that both lists agree.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -35,7 +36,11 @@ def lazy_exports(
     def __getattr__(name: str) -> Any:
         module = where.get(name)
         if module is None:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+            # A submodule read as an attribute (flowbridge.plugins.register(...)), as the
+            # eager imports had made every one of them.
+            if importlib.util.find_spec(f"{package}.{name}") is None:
+                raise AttributeError(f"module {package!r} has no attribute {name!r}")
+            module = f".{name}"
         imported = importlib.import_module(module, package)
         value = imported if module == f".{name}" else getattr(imported, name)
         namespace[name] = value  # later reads are plain attribute lookups

@@ -72,6 +72,21 @@ def test_importing_a_package_or_asking_for_help_imports_no_torch(code):
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.parametrize(
+    "code",
+    [
+        # The READMEs' own lines: a plugin registered in code.
+        "import flowbridge\nflowbridge.plugins.register",
+        "import flowbridge\nflowbridge.config.RunConfig\nflowbridge.training.Trainer",
+        "import flowbridge_coco\nflowbridge_coco.dataset.CocoDataset",
+    ],
+)
+def test_submodules_are_attributes_of_their_package_as_eager_imports_made_them(code):
+    # A fresh process: here the submodules are imported (and so attributes) already.
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
 def test_star_import_gives_the_public_names():
     namespace: dict = {}
     exec("from flowbridge import *", namespace)
