@@ -227,6 +227,8 @@ def save_bridge(bridge: Bridge, path: str | Path) -> Path:
     """
     _check_argument_order("save_bridge(bridge, path)", bridge)
     text = os.fspath(path)
+    if not text:
+        raise ValueError("save_bridge needs a path to write to, got an empty one")
     path = Path(text)
     if path.is_dir() or text.endswith(("/", os.sep)):
         path = path / CHECKPOINT_NAME
@@ -252,7 +254,7 @@ def _resumable(path: Path) -> bool:
     """Whether ``path`` is a checkpoint a run can resume from (any other file may go)."""
     try:
         return load_checkpoint(path).get("optimizer") is not None
-    except (CheckpointError, OSError):
+    except Exception:  # noqa: BLE001 - a file that does not load is no run's checkpoint
         return False
 
 
@@ -305,7 +307,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         )
     damaged = damaged_part(path)
     if damaged == "the zip directory":
-        raise CheckpointError(f"{path} is truncated or corrupt: its zip directory is missing")
+        raise CheckpointError(
+            f"{path} is truncated or corrupt: its zip directory is missing or damaged"
+        )
     if damaged is not None:
         raise CheckpointError(
             f"{path} is corrupt: its part {damaged} fails the archive's checksum (the file "

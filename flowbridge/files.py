@@ -110,7 +110,8 @@ def damaged_part(path: str | Path) -> str | None:
         with zipfile.ZipFile(path) as archive:
             checked = any(info.CRC for info in archive.infolist())
             return archive.testzip() if checked else None
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
-        # One flipped bit in the archive's trailer can make zipfile misread it ("zipfiles
-        # that span multiple disks are not supported").
+    except Exception:  # noqa: BLE001 - whatever a damaged archive makes zipfile raise
+        # One flipped bit in the archive's directory can make zipfile misread it: "zipfiles
+        # that span multiple disks are not supported", an unknown compression method, an
+        # "encrypted" flag, a zlib error.
         return "the zip directory"

@@ -222,6 +222,17 @@ def test_a_flipped_bit_in_the_archive_s_trailer_is_a_checkpoint_error(tmp_path, 
         load_checkpoint(flipped)
 
 
+@pytest.mark.parametrize("offset", [8, 10])  # the directory entry's flags, its compression
+def test_a_flipped_bit_in_the_zip_directory_is_a_checkpoint_error(tmp_path, offset):
+    path = tmp_path / "flipped.pt"
+    torch.save({"model": {"w": torch.arange(20.0)}}, path)
+    data = bytearray(path.read_bytes())
+    data[data.rfind(b"PK\x01\x02") + offset] ^= 1  # "encrypted", or an unknown method
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_checkpoint(path)
+
+
 def test_files_that_are_not_checkpoints_are_named_for_what_they_are(tmp_path, words_checkpoint):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_checkpoint(tmp_path / "nothing.pt")
@@ -429,4 +440,6 @@ def test_the_save_functions_name_their_argument_order_when_given_it_swapped(tmp_
         save_bridge(tmp_path / "model.pt", bridge)
     with pytest.raises(TypeError, match=r"save_checkpoint\(path, bridge, \.\.\.\): bridge must"):
         save_checkpoint(bridge, tmp_path / "model.pt")
+    with pytest.raises(ValueError, match="needs a path to write to, got an empty one"):
+        save_bridge(bridge, "")
     assert not list(tmp_path.iterdir())

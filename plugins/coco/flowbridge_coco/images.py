@@ -69,7 +69,10 @@ def _read_cache(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     damaged = damaged_part(path)
-    if damaged is not None:
+    if damaged == "the zip directory":  # not a torch file (any more): rebuilt, as always
+        log.info("image cache %s is unreadable; rebuilding it", path)
+        return None
+    if damaged is not None:  # a torch file whose pixels changed: worth a word
         log.warning(
             "image cache %s is damaged (%s fails its checksum); rebuilding it", path, damaged
         )
