@@ -297,6 +297,7 @@ def test_a_non_finite_loss_stops_before_the_update_and_keeps_the_checkpoint(tmp_
         in str(caught.value)
     )
     assert load_checkpoint(trainer.checkpoint_path)["step"] == 4
+    assert caught.value.last_finite == beside
     checkpoint = load_checkpoint(beside)
     assert checkpoint["step"] == 5 == trainer.step
     assert all(torch.isfinite(v).all() for v in checkpoint["model"].values())
@@ -635,3 +636,16 @@ def test_a_run_leaves_the_callers_random_stream_alone_and_is_not_moved_by_it(tmp
     assert first.terms == second.terms
     for key, value in first.bridge.state_dict().items():
         assert torch.equal(value, second.bridge.state_dict()[key]), key
+
+
+def test_a_callbacks_draws_do_not_move_the_run_and_a_resume_stays_exact(tmp_path):
+    def monitor(trainer, step, terms):
+        torch.rand(5)  # e.g. a translate without a generator, to watch the run
+
+    straight = Trainer(toy_config(tmp_path / "straight", steps=4)).run()
+    watched = Trainer(toy_config(tmp_path / "watched", steps=4), callbacks=[monitor]).run()
+    Trainer(toy_config(tmp_path / "resumed", steps=2), callbacks=[monitor]).run()
+    resumed = Trainer(toy_config(tmp_path / "resumed", steps=4), resume=True).run()
+    for result in (watched, resumed):
+        for key, value in straight.bridge.state_dict().items():
+            assert torch.equal(value, result.bridge.state_dict()[key]), key

@@ -123,8 +123,8 @@ def _train(args) -> int:
             print(_interrupted(trainer, stopped), file=sys.stderr)
         return stopped.exit_code if stopped else 130
     except USER_ERRORS as exc:
-        if trainer is None and args.resume and isinstance(exc, FileNotFoundError):
-            _note_the_configs_own_run(exc, args)
+        if args.resume and str(exc).startswith("nothing to resume"):  # config was read
+            _note_the_configs_own_run(exc, args, config.train.out)
         return _failed(trainer, exc, 2)
     except OSError as exc:  # the machine's (a full disk, a read-only mount), not the user's
         return _failed(trainer, exc, 1)
@@ -155,14 +155,14 @@ def _train(args) -> int:
     return 0
 
 
-def _note_the_configs_own_run(exc: FileNotFoundError, args) -> None:
-    """Where ``--resume`` found nothing because a run's ``config.json`` names its ``train.out``
-    relative to the folder the run started in, and the config's own folder holds that run's
-    checkpoint: say how to resume it from here."""
+def _note_the_configs_own_run(exc: FileNotFoundError, args, out: str) -> None:
+    """Where ``--resume`` found no checkpoint in ``out`` because a run's ``config.json`` names
+    its ``train.out`` relative to the folder the run started in, and the config's own folder
+    holds that run's checkpoint: say how to resume it from here."""
     from ..checkpoint import CHECKPOINT_NAME
 
     folder = os.path.dirname(os.path.abspath(args.config))
-    if args.out is None and os.path.isfile(os.path.join(folder, CHECKPOINT_NAME)):
+    if os.path.abspath(out) != folder and os.path.isfile(os.path.join(folder, CHECKPOINT_NAME)):
         hint = f"(the config's own folder holds a checkpoint: add --out {shlex.quote(folder)})"
         if hasattr(exc, "add_note"):
             exc.add_note(hint)

@@ -11,8 +11,8 @@ when the unpaired schedule says so, one batch of A-only and one of B-only items:
 discriminators take a step of their own Adam (``train.discriminator_lr``) on the same batch's
 ``critic`` loss, alongside the generator's step on ``total``; each optimiser holds only its
 own player's parameters. A non-finite term stops the run before the update, naming
-the term and the step, after a checkpoint of the step before (intact: the update has not
-happened). SIGINT (Ctrl-C) or SIGTERM, to any rank, stops every rank after the same step, with
+the term and the step; the last finite step is kept (:meth:`Trainer._check_finite` says
+where). SIGINT (Ctrl-C) or SIGTERM, to any rank, stops every rank after the same step, with
 a checkpoint of that step (:mod:`.stopping`), so
 ``resume=True`` (``--resume``) continues exactly where the run stopped; a ``KeyboardInterrupt``
 from elsewhere (a callback) also writes a checkpoint of the last completed step first, and so
@@ -97,12 +97,23 @@ class NonFiniteLossError(FloatingPointError):
     Attributes:
         terms: the offending terms' names (``("gradient norm",)`` for the gradient).
         step: the step (1-based) that produced it.
-        checkpoint: the last good checkpoint, untouched, or ``None`` if none was written.
+        checkpoint: the run's checkpoint (``checkpoint.pt``): an earlier step, untouched, or
+            the last finite one where the run had none; ``None`` if none was written.
+        last_finite: where the last finite step went when ``checkpoint.pt`` keeps an
+            earlier one (``checkpoint-step<N>.pt``), else ``None``.
     """
 
-    def __init__(self, message: str, terms: tuple[str, ...], step: int, checkpoint: Path | None):
+    def __init__(
+        self,
+        message: str,
+        terms: tuple[str, ...],
+        step: int,
+        checkpoint: Path | None,
+        last_finite: Path | None = None,
+    ):
         super().__init__(message)
         self.terms, self.step, self.checkpoint = terms, step, checkpoint
+        self.last_finite = last_finite
 
 
 @dataclass
@@ -455,20 +466,23 @@ class Trainer:
         indices = torch.arange(min(2, self.paired[0].size))
         batch = [self._to_device(stream.take(indices)) for stream in self.paired]
         parameters = [p for p in self.bridge.generator_parameters() if p.requires_grad]
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        with torch.random.fork_rng(devices=self._random_devices):
             self.bridge.eval()
             total = self.bridge.batch_loss(*batch)["total"]
             grads = torch.autograd.grad(total, parameters, allow_unused=True)
             self.bridge.train()
         return any(g is None for g in grads)
 
+    @property
+    def _random_devices(self) -> list[torch.device]:
+        """The devices whose random streams ``fork_rng`` must save too (the CPU's always)."""
+        return [self.device] if self.device.type == "cuda" else []
+
     @contextlib.contextmanager
     def _own_random_stream(self) -> Iterator[None]:
         """Torch's global random stream (and the device's) as the run's own inside: where the
         last step (or the build) left it, the caller's put back on the way out."""
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        with torch.random.fork_rng(devices=self._random_devices):
             if self._snapshot is not None:
                 torch.set_rng_state(self._snapshot["torch"])
                 if self._snapshot["cuda"] is not None:
@@ -754,6 +768,7 @@ class Trainer:
             tuple(named),
             step,
             self.checkpoint_path if self._last_saved is not None else None,
+            last_finite,
         )
 
     def _weights_are_finite(self) -> bool:
@@ -833,8 +848,7 @@ class Trainer:
         batch = self.config.train.batch_size
         bridge = self.evaluation_bridge
         was_training = bridge.training
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), torch.no_grad():
+        with torch.random.fork_rng(devices=self._random_devices), torch.no_grad():
             torch.manual_seed(derive_seed(self.config.train.seed, "validation"))
             bridge.eval()
             for start in range(0, self.validation[0].size, batch):
@@ -993,8 +1007,11 @@ class Trainer:
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and not final:
                 self.save()
             bar.update(1)
-            for callback in self.callbacks:
-                callback(self, step, values)
+            # A callback's draws (a translate without a generator, to monitor) must not move
+            # the next step's noise: the checkpoint keeps the stream as the step left it.
+            with torch.random.fork_rng(devices=self._random_devices):
+                for callback in self.callbacks:
+                    callback(self, step, values)
             received = self._stop_requested(stop)
             if received is not None:
                 if self._last_saved != step:  # (not over the periodic checkpoint just written)
