@@ -179,7 +179,7 @@ class Domain(abc.ABC):
 
     def check_batch(self, x: torch.Tensor) -> torch.Tensor:
         """Check a batch tensor handed over in place of items (:meth:`Bridge.translate`,
-        ``encode``, ``reconstruct``) as :meth:`collate` checks items, and return it.
+        ``encode``, ``reconstruct``, ``loss``) as :meth:`collate` checks items, and return it.
 
         Such a tensor is the model's input as :meth:`collate` makes it, not raw data: any
         preprocessing (normalising with fitted statistics, tokenising) has been done. So

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import numbers
 import os
 import types
 import typing
@@ -87,22 +86,31 @@ def _hints(cls: type) -> dict[str, Any]:
 
 def _coerced(value: Any, annotation: Any, dotted: str) -> Any:
     """``value`` as the setting ``dotted`` of type ``annotation`` holds it: a table built into
-    a nested dataclass, a path (``os.PathLike``) as its string, a numpy number as Python's,
-    an int as a float; anything else of the wrong type is a :class:`ConfigError`."""
+    a nested dataclass, a path (``os.PathLike``) as its string, numpy numbers and arrays as
+    Python's, an int as a float; anything else of the wrong type is a :class:`ConfigError`."""
     if dataclasses.is_dataclass(annotation):
         return value if isinstance(value, annotation) else from_dict(annotation, value, dotted)
     if isinstance(value, os.PathLike) and type_ok("", annotation):
         value = os.fspath(value)
-    elif isinstance(value, numbers.Integral) and not isinstance(value, (int, bool)):
-        value = int(value)  # a numpy integer, from np.arange or a sweep's array
-    elif isinstance(value, numbers.Real) and not isinstance(value, (int, float)):
-        value = float(value)
+    value = _plain(value)
     if not type_ok(value, annotation):
         shown = getattr(annotation, "__name__", str(annotation))
         raise ConfigError(
             f"setting {dotted!r} must be of type {shown}, got {type(value).__name__} ({value!r})"
         )
     return float(value) if annotation is float else value
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with numpy (or torch) numbers and arrays as Python's numbers and lists, in
+    lists, tuples and tables too: a sweep's ``np.int64`` step count, ``np.array`` betas."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if not isinstance(value, (str, bytes, int, float)) and hasattr(value, "tolist"):
+        return value.tolist()
+    return value
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

@@ -320,6 +320,15 @@ def test_numpy_numbers_fill_settings_as_pythons():
     assert config.train.steps == 5 and type(config.train.steps) is int
     assert config.train.lr == 0.5 and type(config.train.lr) is float
     assert type(BridgeConfig(shared_features=np.int32(3)).shared_features) is int
+    # Inside tuples and tables too, and arrays as lists.
+    train = TrainConfig(
+        adam_betas=np.array([0.9, 0.99]),
+        weight_schedule={"rec_a": [[np.int64(0), np.float32(0.0)], [np.int64(10), 1.0]]},
+        progress=np.bool_(False),
+    )
+    assert tuple(train.adam_betas) == (0.9, 0.99)
+    assert train.weight_schedule == {"rec_a": ((0, 0.0), (10, 1.0))}
+    assert train.progress is False
     with pytest.raises(ConfigError, match="'shared_features' must be of type int, got float"):
         BridgeConfig(shared_features=np.float64(3.0))
 
