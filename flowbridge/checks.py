@@ -19,6 +19,7 @@ import torch
 
 __all__ = [
     "NonFiniteInputError",
+    "add_note",
     "check_context",
     "check_positive_int",
     "check_positive_number",
@@ -33,6 +34,13 @@ class NonFiniteInputError(ValueError):
     inside the forward pass, from other bad input."""
 
 
+def add_note(exc: BaseException, note: str) -> None:
+    """Add ``note`` to ``exc``, to say where it happened or what to do; Python 3.10 has no
+    exception notes and keeps the bare error."""
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+
+
 @contextlib.contextmanager
 def noted(note: Callable[[], str]) -> Iterator[None]:
     """Add ``note()`` to an exception raised inside, to say where it happened: a plugin's
@@ -41,8 +49,7 @@ def noted(note: Callable[[], str]) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        if hasattr(exc, "add_note"):
-            exc.add_note(note())
+        add_note(exc, note())
         raise
 
 

@@ -82,8 +82,10 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
             os.unlink(temp)
         # A full disk's "[Errno 28] No space left on device" names no file (torch.save
         # writes through a file object): say which.
-        if isinstance(exc, OSError) and exc.filename is None and hasattr(exc, "add_note"):
-            exc.add_note(f"(writing {path})")
+        if isinstance(exc, OSError) and exc.filename is None:
+            from .checks import add_note  # here: this module is read without torch
+
+            add_note(exc, f"(writing {path})")
         raise
     # The rename itself is durable only once the directory entry is on disk.
     if hasattr(os, "O_DIRECTORY"):

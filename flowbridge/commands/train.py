@@ -163,9 +163,11 @@ def _note_the_configs_own_run(exc: FileNotFoundError, args, out: str) -> None:
 
     folder = os.path.dirname(os.path.abspath(args.config))
     if os.path.abspath(out) != folder and os.path.isfile(os.path.join(folder, CHECKPOINT_NAME)):
-        hint = f"(the config's own folder holds a checkpoint: add --out {shlex.quote(folder)})"
-        if hasattr(exc, "add_note"):
-            exc.add_note(hint)
+        from ..checks import add_note
+
+        add_note(
+            exc, f"(the config's own folder holds a checkpoint: add --out {shlex.quote(folder)})"
+        )
 
 
 def _resume_command(trainer) -> str:

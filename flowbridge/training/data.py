@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 import torch
 
-from ..checks import noted
+from ..checks import add_note, noted
 from ..config import ConfigError, DataConfig
 from ..domain import Domain, PairedSplit
 from ..plugins import PluginError, UnknownNameError, get_dataset
@@ -82,8 +82,8 @@ def load_splits(
         dataset = get_dataset(config.dataset, **config.options)
     except (TypeError, ValueError) as exc:
         # The constructor's own refusal ("train_size must be an int") names no table.
-        if not isinstance(exc, (UnknownNameError, ConfigError)) and hasattr(exc, "add_note"):
-            exc.add_note(f"(data.options of dataset {config.dataset!r})")
+        if not isinstance(exc, (UnknownNameError, ConfigError)):
+            add_note(exc, f"(data.options of dataset {config.dataset!r})")
         raise
     pair = tuple(dataset.domains)
     if pair not in (names, names[::-1]):

@@ -48,7 +48,7 @@ from ..checkpoint import (
     first_line,
     save_checkpoint,
 )
-from ..checks import NonFiniteInputError
+from ..checks import NonFiniteInputError, add_note
 from ..config import LossWeights, RunConfig, from_dict, to_dict
 from ..domain import Domain, PairedSplit
 from ..plugins import (
@@ -192,8 +192,8 @@ def _build_domain(config: RunConfig, side: str) -> Domain:
         raise type(exc)(f"domains.{side}.options: {exc}") from None
     except (TypeError, ValueError) as exc:
         # The constructor's own refusal ("min_count must be >= 1") names no table.
-        if not isinstance(exc, UnknownNameError) and hasattr(exc, "add_note"):
-            exc.add_note(f"(domains.{side}.options of domain {domain.name!r})")
+        if not isinstance(exc, UnknownNameError):
+            add_note(exc, f"(domains.{side}.options of domain {domain.name!r})")
         raise
 
 
