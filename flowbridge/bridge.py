@@ -93,6 +93,11 @@ __all__ = ["Bridge"]
 _SIDES = ("a", "b")
 
 
+def _row_chunks(rows: int, size: int) -> list[slice]:
+    """``range(rows)`` cut into consecutive slices of at most ``size`` rows."""
+    return [slice(start, min(start + size, rows)) for start in range(0, rows, size)]
+
+
 def _other(side: str) -> str:
     return "b" if side == "a" else "a"
 
@@ -130,6 +135,16 @@ class Bridge(nn.Module):
     train them with their own optimiser on ``terms["critic"]`` and the rest of the model on
     :meth:`generator_parameters` with ``terms["total"]``.
     """
+
+    #: The most latents a domain decodes (or, for ``candidates``, encodes back) at once in
+    #: :meth:`translate`, :meth:`reconstruct` and :meth:`sample_joint`: ``samples ×
+    #: candidates`` outputs per input are made in batches of this many rows, so that a large
+    #: request does not hold every decoder activation at once. Beyond this many rows the
+    #: outputs are those of one batch to float rounding (a matrix product of another size
+    #: may round its last bits apart), except where a domain draws random numbers while
+    #: decoding (text's word sampling): it draws them batch by batch. Lower it on an
+    #: instance for a large decoder.
+    generate_batch: int = 4096
 
     def __init__(self, domain_a: Domain, domain_b: Domain, config: BridgeConfig | None = None):
         super().__init__()
@@ -707,9 +722,15 @@ class Bridge(nn.Module):
         posterior-mean ``residual``."""
         target = _other(side)
         row = torch.arange(len(items), device=self.device) // (len(items) // x.shape[0])
-        encoded = self._encode(self._batch(items, target), target)
-        carried, _ = self._map_shared(encoded.shared, target)
-        loss = self._rec(side, carried, residual[row], x[row], "the choice among candidates")
+        losses = []
+        for rows in _row_chunks(len(items), self.generate_batch):
+            encoded = self._encode(self._batch(items[rows], target), target)
+            carried, _ = self._map_shared(encoded.shared, target)
+            chosen = row[rows]
+            losses.append(
+                self._rec(side, carried, residual[chosen], x[chosen], "the choice among candidates")
+            )
+        loss = torch.cat(losses)
         best = rearrange(loss, "(n m) -> n m", m=candidates).argmin(dim=1).tolist()
         return [items[i * candidates + j] for i, j in enumerate(best)]
 
@@ -775,18 +796,22 @@ class Bridge(nn.Module):
         domain = self.domains[side]
         if generator is not None and "generator" in inspect.signature(domain.generate).parameters:
             options = {**options, "generator": generator}
-        with noted(
-            lambda: (
-                f"in the {domain.name!r} domain's generate (side {side}) of shared "
-                f"{_shapes(shared)} and residual {_shapes(residual)}"
-            )
-        ):
-            items = domain.generate(self.decoders[side], shared, residual, **options)
-        if len(items) != shared.shape[0]:
-            raise ValueError(
-                f"the {domain.name!r} domain's generate made {len(items)} items from "
-                f"{shared.shape[0]} latents; it must return one item per latent row"
-            )
+        items = []
+        for rows in _row_chunks(shared.shape[0], self.generate_batch):
+            part = (shared[rows], residual[rows])
+            with noted(
+                lambda part=part: (
+                    f"in the {domain.name!r} domain's generate (side {side}) of shared "
+                    f"{_shapes(part[0])} and residual {_shapes(part[1])}"
+                )
+            ):
+                made = domain.generate(self.decoders[side], *part, **options)
+            if len(made) != part[0].shape[0]:
+                raise ValueError(
+                    f"the {domain.name!r} domain's generate made {len(made)} items from "
+                    f"{part[0].shape[0]} latents; it must return one item per latent row"
+                )
+            items.extend(made)
         return items
 
     def extra_repr(self) -> str:

@@ -22,9 +22,10 @@ A checkpoint is a dict saved with :func:`torch.save` and read back with
     data              per training list ("a", "b", "unpaired_a", "unpaired_b"): its number
                       of items and a digest of some of them, which a resume checks (None for
                       a bare model; absent from older checkpoints)
-    training          {"world_size", "log_window"}: the number of processes that saved it and
-                      the running sums of the log window it left open (None for a bare
-                      model; absent from older checkpoints)
+    training          {"world_size", "log_window", "seconds"}: the number of processes that
+                      saved it, the running sums of the log window it left open and the
+                      seconds the run had trained (None for a bare model; absent from older
+                      checkpoints, "seconds" from those before it was kept)
 
 :func:`load_bridge` rebuilds the domains through the plugin registry, so a checkpoint loads in
 any process where the same domain plugins are installed.

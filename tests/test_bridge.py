@@ -410,6 +410,37 @@ def test_candidates_keep_the_draw_that_rebuilds_the_input_best():
                 bridge.translate(x_a, "a", **{"samples": 2, "candidates": 2, name: bad})
 
 
+def test_many_outputs_are_made_in_batches_of_generate_batch_rows(monkeypatch):
+    """samples × candidates outputs are decoded (and, for candidates, encoded back) at most
+    generate_batch rows at a time, and the outputs are those of one batch (to rounding)."""
+    torch.manual_seed(0)
+    bridge = make_bridge(shared_prior="gaussian")
+    with torch.no_grad():
+        for p in bridge.decoders.parameters():
+            p.add_(torch.randn_like(p))
+    x_a, x_b = batch(3)
+
+    def outputs():
+        generator = torch.Generator().manual_seed(7)
+        rows = bridge.translate(x_a, "a", samples=4, generator=generator, candidates=3)
+        joint = bridge.sample_joint(7, generator=generator)
+        return [*(item for row in rows for item in row), *joint[0], *joint[1]] + list(
+            bridge.reconstruct(x_b, "b")
+        )
+
+    whole = outputs()
+    seen = []
+    for side in ("a", "b"):
+        for part in (bridge.encoders[side], bridge.decoders[side]):
+            part.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[0]))
+    monkeypatch.setattr(bridge, "generate_batch", 5)
+    batched = outputs()
+    assert max(seen) == 5  # of the 36 candidates, the 7 joint pairs
+    # The same draws and the same choices; a matrix product of another batch size may round
+    # its last bits differently.
+    torch.testing.assert_close(batched, whole)
+
+
 def test_reconstruct_and_joint_sampling():
     bridge = make_bridge(shared_prior="flow")
     x_a, _ = batch(3)

@@ -141,6 +141,8 @@ def _edited(checkpoint_path, out, **changes):
         ({"step": -5}, r"is damaged: its step is -5, not a count of steps"),
         ({"step": "3"}, r"is damaged: its step is '3'"),
         ({"training": {"log_window": {"sums": 1}}}, r"is damaged: its training\.log_window"),
+        ({"training": {"seconds": -1.0}}, r"is damaged: its training\.seconds is -1\.0, not a"),
+        ({"training": {"seconds": "12"}}, r"is damaged: its training\.seconds is '12'"),
     ],
 )
 def test_a_checkpoint_whose_training_state_cannot_be_restored_is_refused_by_name(

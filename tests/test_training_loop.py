@@ -6,6 +6,7 @@ import json
 import math
 import signal
 import threading
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -138,6 +139,41 @@ def test_half_run_plus_resume_equals_the_straight_run(tmp_path, resumable, strai
     assert [line["step"] for line in lines] == list(range(1, 9))
     assert [line["total"] for line in lines] == [line["total"] for line in expected]
     assert [line.get("critic") for line in lines] == [line.get("critic") for line in expected]
+
+
+def test_the_logs_time_counts_the_training_before_a_resume(tmp_path, monkeypatch):
+    """A resumed run's "time" goes on from the seconds its checkpoint had trained, not from
+    0; the time between invocations, and what a crash undid, are not counted. The clock
+    here moves only when a step's callback advances it by 10 s."""
+    clock = SimpleNamespace(now=1000.0)
+    monkeypatch.setattr(loop, "time", SimpleNamespace(perf_counter=lambda: clock.now))
+
+    def tick(trainer, step, terms):
+        clock.now += 10.0
+
+    def crash(trainer, step, terms):
+        if step == 7:
+            raise RuntimeError("crashed")
+
+    out = tmp_path / "run"
+    settings = toy_settings(out, steps=4, log_every=2, checkpoint_every=0)
+    Trainer(load_run_config(settings), callbacks=[tick]).run()
+    assert load_checkpoint(out / "checkpoint.pt")["training"]["seconds"] == 40.0
+    clock.now += 500.0
+    settings["train"].update(steps=8, checkpoint_every=2)
+    with pytest.raises(RuntimeError, match="crashed"):
+        Trainer(load_run_config(settings), resume=True, callbacks=[tick, crash]).run()
+    # Step 6 was saved before its callback: at 40 + 10 s.
+    assert load_checkpoint(out / "checkpoint.pt")["training"]["seconds"] == 50.0
+    Trainer(load_run_config(settings), resume=True, callbacks=[tick]).run()
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    # A record is written before its step's callback: step 2 at 10 s, step 4 at 30 s.
+    assert [(line["step"], line["time"]) for line in log if line["split"] == "train"] == [
+        (2, 10.0),
+        (4, 30.0),
+        (6, 50.0),
+        (8, 60.0),
+    ]
 
 
 def test_resume_drops_a_log_line_cut_short_and_names_a_damaged_one(tmp_path):

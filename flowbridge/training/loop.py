@@ -321,6 +321,10 @@ class Trainer:
         self._wrap_ddp()
         self.step = 0
         self._last_saved: int | None = None
+        # Seconds trained before this invocation (a resume's, from its checkpoint), and when
+        # this invocation's training began: the log's "time" counts both.
+        self._seconds_before = 0.0
+        self._started: float | None = None
         self._train_means = Means()
         self._seed_noise(derive_seed(cfg.seed, "noise", self.dist.rank))
         #: The train settings this resume changes (:func:`retuned_settings`); [] if none.
@@ -518,6 +522,13 @@ class Trainer:
             fresh_seed=derive_seed(self.config.train.seed, "noise", self.dist.rank, self.step),
         )
         training = checkpoint.get("training") or {}  # None before checkpoints kept it
+        seconds = training.get("seconds", 0.0)  # absent before checkpoints kept it
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+            raise CheckpointError(
+                f"{self.checkpoint_path} is damaged: its training.seconds is {seconds!r}, "
+                f"not a number of seconds"
+            )
+        self._seconds_before = float(seconds)
         if "log_window" in training:
             try:
                 self._train_means.load_state_dict(training["log_window"])
@@ -584,6 +595,7 @@ class Trainer:
             training={
                 "world_size": self.dist.world_size,
                 "log_window": self._train_means.state_dict(),
+                "seconds": self._trained_seconds(),
             },
         )
         if path == self.checkpoint_path:
@@ -591,6 +603,12 @@ class Trainer:
         return path
 
     # -- the step ---------------------------------------------------------------------------------
+    def _trained_seconds(self) -> float:
+        """Seconds of training of the run so far: those before this invocation (up to the
+        checkpoint a resume continues; what a crash undid is not counted) plus this one's."""
+        now = 0.0 if self._started is None else time.perf_counter() - self._started
+        return self._seconds_before + now
+
     def _out_of_time(self, started: float) -> bool:
         """Whether ``train.max_seconds`` of this invocation have passed (never, when 0).
 
@@ -860,7 +878,7 @@ class Trainer:
         return means.pop()
 
     # -- the loop -------------------------------------------------------------------------------
-    def _validate_and_log(self, started: float) -> None:
+    def _validate_and_log(self) -> None:
         try:
             self.val_terms = self.validate()
         except NonFiniteInputError as exc:  # the last update blew the weights up
@@ -869,8 +887,8 @@ class Trainer:
                 raise self._diverged(exc, after, self.step) from exc
             raise
         if self.val_terms is not None:
-            elapsed = time.perf_counter() - started
-            self.log.write({"step": self.step, "split": "val", "time": elapsed, **self.val_terms})
+            record = {"step": self.step, "split": "val", "time": self._trained_seconds()}
+            self.log.write({**record, **self.val_terms})
 
     def run(self) -> TrainResult:
         """Train up to ``config.train.steps`` steps (or ``max_seconds`` of wall time) and
@@ -895,7 +913,7 @@ class Trainer:
 
     def _run(self) -> TrainResult:
         cfg = self.config.train
-        started = time.perf_counter()
+        started = self._started = time.perf_counter()
         if self.step >= cfg.steps:
             return self._nothing_to_train(started)
         held = hold_out(
@@ -918,7 +936,7 @@ class Trainer:
                 prepare_out(self.out, self.log, self.step, to_dict(self.config))
             with stop.handling():
                 last_terms = self._loop(stop, started, bar)
-                self._validate_and_log(started)
+                self._validate_and_log()
                 checkpoint = self.save()
             finished = True
         except StopNow as now:
@@ -930,6 +948,7 @@ class Trainer:
                 self.save(collective=False)
             raise
         finally:
+            self._seconds_before, self._started = self._trained_seconds(), None
             bar.close()
             self.dist.close(barrier=finished)
             held.close()
@@ -996,14 +1015,14 @@ class Trainer:
             final = step == cfg.steps or self._out_of_time(started)
             if step % cfg.log_every == 0 or final:
                 last_terms = self._train_means.pop()
-                elapsed = time.perf_counter() - started
-                self.log.write({"step": step, "split": "train", "time": elapsed, **last_terms})
+                record = {"step": step, "split": "train", "time": self._trained_seconds()}
+                self.log.write({**record, **last_terms})
                 bar.set_postfix(
                     {k: f"{last_terms[k]:.4g}" for k in _SHOWN if k in last_terms},
                     refresh=False,
                 )
             if cfg.validate_every and step % cfg.validate_every == 0 and not final:
-                self._validate_and_log(started)
+                self._validate_and_log()
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and not final:
                 self.save()
             bar.update(1)

@@ -1,6 +1,7 @@
 """The run's log, ``log.jsonl``: one JSON record per line, ``{"step", "split", "time", ...}``
 with the mean loss terms of a window of training steps (``split = "train"``) or of a
-validation (``"val"``).
+validation (``"val"``); ``time`` is the seconds the run has trained, counted across resumes
+(up to the checkpoint a resume continues from, then on).
 
 A resumed run must leave the log a straight run would have written, so the log is cut back to
 the checkpoint's step (records of steps a crash undid are redone), the open window of means
