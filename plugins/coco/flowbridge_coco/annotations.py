@@ -80,7 +80,7 @@ def _load_json(path: Path, option: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise CocoDataError(f"{path.name}: not valid JSON ({exc}); is the file complete?") from None
+        raise CocoDataError(f"{path}: not valid JSON ({exc}); is the file complete?") from None
 
 
 def _field(record: Any, key: str, kind: type | tuple[type, ...], where: str, name: str) -> Any:
