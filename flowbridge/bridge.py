@@ -103,9 +103,12 @@ def _other(side: str) -> str:
 
 
 def _shapes(value: Any) -> str:
-    """The shape of a tensor, or of each tensor in a tuple, list or dict, for a message."""
+    """The shape of a tensor, or of each tensor in a tuple, list or dict, for a message; with
+    its dtype where that is not float32 (``[8, 4] float64``, ``[8, 12] int64``), the other
+    half of why two tensors do not fit."""
     if isinstance(value, torch.Tensor):
-        return str(list(value.shape))
+        dtype = str(value.dtype).removeprefix("torch.")
+        return str(list(value.shape)) + ("" if dtype == "float32" else f" {dtype}")
     if isinstance(value, (tuple, list)):
         return f"({', '.join(map(_shapes, value))})"
     if isinstance(value, dict):
@@ -250,6 +253,11 @@ class Bridge(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The model's floating dtype, which floating batches are computed in."""
+        return next(p.dtype for p in self.parameters() if p.is_floating_point())
+
     def _batch(self, x: Any, side: str) -> torch.Tensor:
         """A batch tensor (checked by the domain's ``check_batch``), a list of items or a
         numpy array of items (collated by the domain), on the model's device; a floating
@@ -270,12 +278,8 @@ class Bridge(nn.Module):
                     f"expected a batch tensor or a non-empty list of {domain.name} items, got {got}"
                 )
             x = domain.collate(list(x))
-        dtype = self._dtype if x.is_floating_point() else None
+        dtype = self.dtype if x.is_floating_point() else None
         return x.to(device=self.device, dtype=dtype)
-
-    @property
-    def _dtype(self) -> torch.dtype:
-        return next(p.dtype for p in self.parameters() if p.is_floating_point())
 
     # -- latents --------------------------------------------------------------------------
     def encode(self, x: Any, domain: str) -> EncoderOutput:

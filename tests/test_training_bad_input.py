@@ -3,11 +3,19 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 import pytest
 import torch
-from test_training_support import COLOURS, Words, plugin, toy_config, toy_split  # noqa: F401
+from test_training_support import (  # noqa: F401
+    COLOURS,
+    Poisonable,
+    Words,
+    plugin,
+    toy_config,
+    toy_split,
+)
 from toy_domains import VectorDomain
 
 import flowbridge.plugins as plugins
@@ -282,3 +290,44 @@ def test_a_constructors_own_refusal_of_an_option_names_its_table(tmp_path, monke
 def test_a_batch_larger_than_the_training_pairs_is_said(tmp_path):
     with pytest.warns(UserWarning, match=r"train\.batch_size \(64\) is more than the 10 training"):
         Trainer(toy_config(tmp_path, steps=1, batch_size=64), train_data=toy_split(10, seed=0))
+
+
+def test_parts_the_loss_does_not_reach_are_named_after_the_first_step(tmp_path, monkeypatch):
+    """A reconstruction loss of the decoder's output detached trains without its decoder:
+    the run says so once, naming the part and its domain."""
+    config = toy_config(tmp_path / "detached", steps=3)
+    config.domains.a.name, config.data.dataset = "poisonable", ""
+
+    def detached(self, output, x):
+        return VectorDomain.reconstruction_loss(self, output.detach(), x)
+
+    monkeypatch.setattr(Poisonable, "reconstruction_loss", detached)
+    with pytest.warns(UserWarning) as seen:
+        Trainer(config, train_data=toy_split(16, seed=0)).run()
+    said = [str(w.message) for w in seen if "gave no gradient" in str(w.message)]
+    assert len(said) == 1
+    assert said[0].startswith(
+        "the loss of step 1 gave no gradient to decoders.a (domain 'poisonable'): 4 of its 4 "
+        "parameter tensors. The loss does not reach them, so they do not train."
+    )
+
+
+def test_a_float64_collate_trains_in_the_models_dtype_and_an_integer_one_is_named(
+    tmp_path, monkeypatch
+):
+    """numpy's float64 trains as float32, as translate computes it; a batch of integers a
+    vector network cannot take is named with its dtype."""
+    config = toy_config(tmp_path / "f64", steps=2)
+    config.domains.a.name, config.data.dataset = "poisonable", ""
+    monkeypatch.setattr(
+        Poisonable, "collate", lambda self, items: torch.stack(list(items)).double()
+    )
+    result = Trainer(config, train_data=toy_split(16, seed=0)).run()
+    assert result.step == 2 and math.isfinite(result.terms["total"])
+    monkeypatch.setattr(Poisonable, "collate", lambda self, items: torch.stack(list(items)).long())
+    config.train.out = str(tmp_path / "int")
+    with pytest.raises(RuntimeError) as raised:
+        Trainer(config, train_data=toy_split(16, seed=0)).run()
+    assert "'poisonable' domain's encoder (side a) of x [8, 4] int64" in "\n".join(
+        getattr(raised.value, "__notes__", [])
+    )

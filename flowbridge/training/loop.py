@@ -82,6 +82,7 @@ from .rundir import check_out, check_unchanged, hold_out, prepare_out, stamp
 from .runlog import Means, RunLog
 from .schedule import scheduled_weights
 from .stopping import StopNow, StopRequests, TrainingInterrupted
+from .untrained import untrained_parts, untrained_warning
 
 __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "Callback", "train"]
 
@@ -325,6 +326,7 @@ class Trainer:
         # this invocation's training began: the log's "time" counts both.
         self._seconds_before = 0.0
         self._started: float | None = None
+        self._reach_checked = False  # whether the first backward's gradients were looked at
         self._train_means = Means()
         self._seed_noise(derive_seed(cfg.seed, "noise", self.dist.rank))
         #: The train settings this resume changes (:func:`retuned_settings`); [] if none.
@@ -632,7 +634,10 @@ class Trainer:
         return self.dist.shard(self.samplers[sampler].next(size))
 
     def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
-        return batch.to(self.device, non_blocking=True)
+        # A floating batch in the model's dtype, as Bridge.loss and translate take one: a
+        # collate that makes float64 (numpy's default) trains as float32.
+        dtype = self.bridge.dtype if batch.is_floating_point() else None
+        return batch.to(self.device, dtype=dtype, non_blocking=True)
 
     def _inputs(self) -> list[torch.Tensor | None]:
         """The step's batches: the paired batch of each side, then (when due) the unpaired
@@ -828,6 +833,8 @@ class Trainer:
             # gradient, and passes once through DDP's hooks on the outputs.
             self.critic_optimizer.zero_grad(set_to_none=True)
             (terms["total"] + terms["critic"]).backward()
+        if not self._reach_checked:
+            self._warn_untrained_parts(step)
         parameters = _parameters(self.optimizer)
         if cfg.grad_clip and cfg.grad_clip_mode == "norm":
             # clip_grad_norm_ returns the norm before clipping: no second pass to log it. A
@@ -852,6 +859,19 @@ class Trainer:
         self.step = step
         self._snapshot = self._rng_state()
         return values
+
+    def _warn_untrained_parts(self, step: int) -> None:
+        """Once per invocation, after its first backward pass: warn of parameters the loss
+        did not reach. Not under DDP, which hands unused parameters gradients of its own."""
+        self._reach_checked = True
+        if self.dist.active:
+            return
+        critics = {id(p) for p in self.bridge.discriminators.parameters()}
+        named = [(n, p) for n, p in self.bridge.named_parameters() if id(p) not in critics]
+        parts = untrained_parts(named)
+        if parts:
+            domains = {side: domain.name for side, domain in self.bridge.domains.items()}
+            warnings.warn(untrained_warning(parts, domains, step), stacklevel=4)
 
     def validate(self) -> dict[str, float] | None:
         """Mean loss terms of :attr:`evaluation_bridge` on the validation pairs (rank 0;
