@@ -7,6 +7,7 @@ is where the errors are imported from; this module is its private half.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
 import re
@@ -31,6 +32,8 @@ __all__ = [
     "check_class",
     "did_you_mean",
     "constructor_options",
+    "options_signature",
+    "refuse_unknown_options",
     "check_options",
     "check_unmarked",
     "describe",
@@ -159,6 +162,40 @@ def did_you_mean(name: str, valid: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the valid name closest to a misspelt one, else ``""``."""
     close = difflib.get_close_matches(name, list(valid), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def refuse_unknown_options(what: str, options: Iterable[str], valid: list[str], where: str) -> None:
+    """Raise :class:`UnknownOptionError` for the ``options`` not in ``valid``: what a class
+    whose ``__init__`` takes ``**options`` says when called directly (the registry checks a
+    config's names against its :func:`options_signature` first). ``what`` names the class
+    (``"image domain"``), ``where`` the run config's table (``"domains.a.options"``)."""
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        described = ", ".join(f"{key!r}{did_you_mean(key, valid)}" for key in unknown)
+        raise UnknownOptionError(
+            f"unknown {what} options [{described}]; valid: {valid} (in a run config: {where})"
+        )
+
+
+def options_signature(options: type) -> inspect.Signature:
+    """The keyword-only signature of a dataclass's fields, for a plugin class whose
+    ``__init__(**options)`` hands them to that dataclass: set as the class's
+    ``__signature__``, it lets :func:`constructor_options` (``flowbridge plugins --all``, the
+    registry's check of a config's option names) read the options and their defaults."""
+
+    def default(field: dataclasses.Field) -> Any:
+        if field.default is not dataclasses.MISSING:
+            return field.default
+        if field.default_factory is not dataclasses.MISSING:
+            return field.default_factory()
+        return inspect.Parameter.empty
+
+    return inspect.Signature(
+        [
+            inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=default(field))
+            for field in dataclasses.fields(options)
+        ]
+    )
 
 
 def constructor_options(cls: type) -> tuple[dict[str, Any], bool]:

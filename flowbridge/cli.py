@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
+
+from .commands import run_main
 
 __all__ = ["main", "build_parser"]
 
@@ -29,9 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
+    def run() -> int:
         args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+
+    return run_main(run)

@@ -52,6 +52,8 @@ from ._plugin_checks import (
     constructor_options,
     describe,
     did_you_mean,
+    options_signature,
+    refuse_unknown_options,
 )
 from .domain import Domain, PairedDataset
 
@@ -75,6 +77,8 @@ __all__ = [
     "get_domain",
     "get_dataset",
     "constructor_options",
+    "options_signature",
+    "refuse_unknown_options",
     "distribution_of",
 ]
 
@@ -149,6 +153,10 @@ class _Failure:
 
     entry_points: tuple[metadata.EntryPoint, ...]
     error: PluginError
+
+    @property
+    def entry_point_names(self) -> list[str]:
+        return [ep.name for ep in self.entry_points]
 
     @property
     def distributions(self) -> list[str]:
@@ -260,7 +268,8 @@ class Registry:
         error = _NameClash(
             f"plugins {', '.join(map(repr, claimants))} "
             f"{'both' if len(claimants) == 2 else 'all'} register {clash.what} {clash.name!r}; "
-            f"{clash.what} names must be unique",
+            f"{clash.what} names must be unique: rename all but one (the name attribute of "
+            f"the registered class)",
             clash.what,
             clash.name,
             clash.other,
@@ -281,7 +290,7 @@ class Registry:
             plugin = ep.load()
         except Exception as exc:
             raise PluginError(
-                f"plugin {ep.name!r} (entry point {ep.value!r}) failed to import: "
+                f"plugin {ep.name!r} (module {ep.value!r}) failed to import: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
         self._add(plugin, ep.name, ep)
@@ -292,8 +301,11 @@ class Registry:
         # Where several distributions claim one name, removing one of them is the fix.
         alone = sorted({f.distributions[0] for f in failures if len(f.distributions) == 1})
         remedies = [f"pip uninstall {' '.join(alone)}"] if alone else []
+        loaded = sorted(self._loaded_from)
         remedies += [
-            f"keep one of {', '.join(f.distributions[:-1])} and {f.distributions[-1]}"
+            # Loading one claimant with the plugins that loaded keeps the name's owner.
+            f"keep one of {', '.join(f.distributions[:-1])} and {f.distributions[-1]}, or "
+            f"load one: {ENV_VAR}={','.join(sorted([*loaded, min(f.entry_point_names)]))!r}"
             for f in failures
             if len(f.distributions) > 1
         ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 import types
 from dataclasses import dataclass, field
@@ -488,7 +489,7 @@ def test_a_plugin_that_fails_to_import_is_named_and_keeps_failing(entry_points):
     for _ in range(2):
         with pytest.raises(
             PluginError,
-            match=r"^plugin 'b' \(entry point 'fake_b'\) failed to import: ImportError: No module "
+            match=r"^plugin 'b' \(module 'fake_b'\) failed to import: ImportError: No module "
             r"named 'scipy'\. Fix or uninstall it, or leave it out: FLOWBRIDGE_LOAD_PLUGINS='a'\.$",
         ) as info:
             registry.domains()
@@ -510,7 +511,7 @@ def test_every_broken_plugin_is_named_with_its_distribution_and_the_others_load(
     lines = str(info.value).splitlines()
     assert lines[0] == "2 installed plugins failed to load:"
     assert re.fullmatch(
-        r"  plugin 'a' \(entry point 'fake_a'\) failed to import: ImportError: No module named "
+        r"  plugin 'a' \(module 'fake_a'\) failed to import: ImportError: No module named "
         r"'flowbridge_tabluar' \(installed by flowbridge-tabtypo\)",
         lines[1],
     )
@@ -527,7 +528,7 @@ def test_every_broken_plugin_is_named_with_its_distribution_and_the_others_load(
     listed = {p.name: (p.domains, p.distribution, p.error) for p in registry.plugins(True)}
     assert listed["c"] == ({"vector": VectorDomain}, None, None)
     assert listed["a"][:2] == ({}, "flowbridge-tabtypo")
-    assert listed["a"][2].startswith("plugin 'a' (entry point 'fake_a') failed to import")
+    assert listed["a"][2].startswith("plugin 'a' (module 'fake_a') failed to import")
     assert "implements none of the hooks" in listed["b"][2]
     # The advice works: leaving them out loads the rest.
     monkeypatch.setenv(plugins.ENV_VAR, "c")
@@ -550,9 +551,10 @@ def test_two_installed_plugins_claiming_one_domain_name_are_both_out(entry_point
         first, second = [ep.name for ep in order if ep.name != "c"]
         assert str(info.value) == (
             f"plugins {first!r}, {second!r} both register domain 'vector'; domain names must "
-            "be unique (installed by flowbridge-vector, vector-impostor). Fix or uninstall it "
-            "(keep one of flowbridge-vector and vector-impostor), or leave it out: "
-            "FLOWBRIDGE_LOAD_PLUGINS='c'."
+            "be unique: rename all but one (the name attribute of the registered class) "
+            "(installed by flowbridge-vector, vector-impostor). Fix or uninstall it "
+            "(keep one of flowbridge-vector and vector-impostor, or load one: "
+            "FLOWBRIDGE_LOAD_PLUGINS='a,c'), or leave it out: FLOWBRIDGE_LOAD_PLUGINS='c'."
         )
         listed = {p.name: (p.distribution, p.error) for p in registry.plugins(True)}
         assert listed["c"] == (None, None)
@@ -572,7 +574,9 @@ def test_two_installed_plugins_claiming_one_domain_name_are_both_out(entry_point
     with pytest.raises(PluginError) as info:
         registry.domains()
     assert str(info.value).startswith("plugins 'a', 'b', 'd' all register domain 'vector'")
-    assert "(keep one of flowbridge-vector, vector-impostor and vector-three)" in str(info.value)
+    assert "(keep one of flowbridge-vector, vector-impostor and vector-three, or load one: " in str(
+        info.value
+    )
     assert sorted(p.name for p in registry.plugins(True) if p.error) == ["a", "b", "d"]
 
 
@@ -637,3 +641,23 @@ def test_the_installed_signals_example_loads_through_its_entry_point(monkeypatch
             r"the entry point signals = 'flowbridge_signals' of flowbridge-signals\)",
         ):
             registry.register(flowbridge_signals)
+
+
+def test_options_signature_names_a_dataclasss_fields_with_their_defaults():
+    @dataclass
+    class Options:
+        size: int
+        widths: list = field(default_factory=lambda: [8, 16])
+        loss: str = "bce"
+
+    class Domainish:
+        __signature__ = plugins.options_signature(Options)
+
+        def __init__(self, **options):
+            plugins.refuse_unknown_options("domainish", options, ["size", "widths", "loss"], "x")
+
+    named, open_ended = plugins.constructor_options(Domainish)
+    assert named == {"size": inspect.Parameter.empty, "widths": [8, 16], "loss": "bce"}
+    assert not open_ended
+    with pytest.raises(plugins.UnknownOptionError, match=r"\['los' \(did you mean 'loss'\?\)\]"):
+        Domainish(los="l1")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from importlib import metadata
 
 import pytest
@@ -107,7 +110,7 @@ def test_a_broken_plugin_is_listed_with_its_error_next_to_the_good_ones(capsys, 
         assert main(["plugins", "--all"]) == 1
     out, err = capsys.readouterr()
     error = (
-        "plugin 'broken' (entry point 'fake_broken') failed to import: ImportError: no module "
+        "plugin 'broken' (module 'fake_broken') failed to import: ImportError: no module "
         "named 'scipy' (installed by flowbridge-broken)"
     )
     rows = {row["name"]: row for row in json.loads(out)}
@@ -124,3 +127,44 @@ def test_a_broken_plugin_is_listed_with_its_error_next_to_the_good_ones(capsys, 
     }
     assert rows["toy"]["domains"] == ["waves"] and "error" not in rows["toy"]
     assert err == f"flowbridge plugins: {error}\n"
+
+
+def test_a_reader_that_closes_the_output_early_ends_the_command_quietly():
+    """``flowbridge plugins | head``: no BrokenPipeError traceback, the shell's SIGPIPE code."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the command writes
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "flowbridge", "plugins"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (141, "")
+
+
+def test_an_error_of_a_plugins_own_code_points_to_its_traceback(capsys, monkeypatch):
+    """One line on the command line; where the plugin's own code raised (not only the
+    registry's checks), the line says how to see where."""
+    from flowbridge.commands._errors import report
+
+    def raised(error, cause):
+        try:
+            raise error from cause
+        except plugins.PluginError as exc:
+            return exc
+
+    monkeypatch.delenv("FLOWBRIDGE_DEBUG", raising=False)
+    hook = raised(plugins.PluginError("plugin 'p' failed in a hook: KeyError"), KeyError("x"))
+    wrapped = raised(plugins.PluginError("1 installed plugin failed"), hook)
+    own_check = raised(plugins.PluginError("plugin 'p' registered domain 'x' twice"), None)
+    for error, hint in ((hook, True), (wrapped, True), (own_check, False)):
+        assert report("train", error) == 2
+        said = capsys.readouterr().err
+        assert said.endswith(" (FLOWBRIDGE_DEBUG=1 shows the traceback)\n") == hint
+    monkeypatch.setenv("FLOWBRIDGE_DEBUG", "1")
+    with pytest.raises(plugins.PluginError) as again:
+        report("train", hook)
+    assert again.value is hook

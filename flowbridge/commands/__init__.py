@@ -1,8 +1,27 @@
 """Subcommands of the ``flowbridge`` command line, one module each (see ``flowbridge.cli``)."""
 
 import argparse
+import os
+import sys
+from collections.abc import Callable
 
-__all__ = ["non_negative_float", "positive_float", "positive_int"]
+__all__ = ["non_negative_float", "positive_float", "positive_int", "run_main"]
+
+
+def run_main(main: Callable[[], int]) -> int:
+    """Run a command line's ``main`` and return its exit code; the ways out that are no
+    crash get no traceback: Ctrl-C (also while torch is still being imported, the first
+    seconds) prints ``interrupted`` (130), and a reader that closed the output early
+    (``flowbridge plugins | head``) ends the command quietly (141, as a shell's SIGPIPE)."""
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # Python would flush stdout again at exit and fail the same way: point it elsewhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def positive_int(text: str) -> int:

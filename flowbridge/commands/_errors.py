@@ -45,8 +45,22 @@ def report(command: str, exc: BaseException, code: int = 2, program: str = "flow
     # Notes say where it happened (which domain, which split): on the same line.
     notes = getattr(exc, "__notes__", ())
     message = " ".join([str(message), *(" ".join(str(note).split()) for note in notes)])
+    if isinstance(exc, PluginError) and _raised_in_plugin_code(exc):
+        # Its author needs the file and line.
+        message += " (FLOWBRIDGE_DEBUG=1 shows the traceback)"
     print(f"{program} {command}: error: {message}", file=sys.stderr)
     return code
+
+
+def _raised_in_plugin_code(exc: PluginError) -> bool:
+    """Whether a plugin error was caused by an exception of the plugin's own code (an import
+    or a hook that raised), not only by the registry's own checks."""
+    cause = exc.__cause__
+    while cause is not None:
+        if not isinstance(cause, PluginError):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 @contextlib.contextmanager

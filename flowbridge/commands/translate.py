@@ -86,7 +86,12 @@ def add_parser(subparsers) -> None:
         "or sample; beam_size=5; word_temperature=0.7 with sample; max_length=20); VALUE is "
         "read as JSON where it parses",
     )
-    parser.add_argument("--out", metavar="PATH", help="output file (the domain adds a suffix)")
+    parser.add_argument(
+        "--out",
+        metavar="PATH",
+        help="output file, the domain adding its suffix (default: 'translations' for outputs "
+        "that are not text; text outputs are printed, and written only with --out)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the residual samples")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="items of the input domain")

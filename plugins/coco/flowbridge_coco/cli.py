@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from flowbridge.commands import positive_int
+from flowbridge.commands import positive_int, run_main
 
 __all__ = ["main", "build_parser", "load_extractor"]
 
@@ -305,12 +305,7 @@ def run_tiny(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Ctrl-C while torch is still being imported (the first seconds) is an interruption too.
-    try:
-        return _run(build_parser().parse_args(argv))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_main(lambda: _run(build_parser().parse_args(argv)))
 
 
 def _run(args: argparse.Namespace) -> int:

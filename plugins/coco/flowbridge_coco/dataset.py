@@ -11,7 +11,6 @@ Image items are ``uint8`` tensors ``[C, S, S]`` (the image domain's collate scal
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import torch
 
 from flowbridge.domain import Domain, PairedDataset, PairedSplit
-from flowbridge.plugins import UnknownOptionError
+from flowbridge.plugins import options_signature, refuse_unknown_options
 from flowbridge_text.tokenizer import tokenize
 
 from .annotations import CocoImage, read_annotations
@@ -75,17 +74,11 @@ class CocoDataset(PairedDataset):
     domains = ("image", "text")
     splits = SPLITS
 
+    # The options by name and default, for `flowbridge plugins --all` and the registry's check.
+    __signature__ = options_signature(CocoOptions)
+
     def __init__(self, **options: Any):
-        unknown = sorted(set(options) - set(_OPTION_NAMES))
-        if unknown:
-            described = ", ".join(
-                f"{key!r}" + "".join(f" (did you mean {close!r}?)" for close in _close(key))
-                for key in unknown
-            )
-            raise UnknownOptionError(
-                f"unknown coco dataset options [{described}]; valid: {list(_OPTION_NAMES)} (in "
-                f"a run config: data.options)"
-            )
+        refuse_unknown_options("coco dataset", options, _OPTION_NAMES, "data.options")
         self.config = CocoOptions(**options)
         self.options = self.config.as_dict()
         self._annotated: list[CocoImage] | None = None
@@ -206,8 +199,3 @@ class CocoDataset(PairedDataset):
     def training_captions(self) -> list[str]:
         """Every caption of the training images (what a "novel" caption is not)."""
         return [caption for image in self.annotated("train") for caption in image.captions]
-
-
-def _close(key: str) -> list[str]:
-    """The option name nearest a misspelt ``key``, if one is near."""
-    return difflib.get_close_matches(key, _OPTION_NAMES, n=1)

@@ -15,6 +15,7 @@ from torch import nn
 
 from flowbridge.domain import Domain, LatentSpec
 from flowbridge.files import atomic_write, suffixed
+from flowbridge.plugins import options_signature, refuse_unknown_options
 
 from .decoders import ConvDecoder, FeatureDecoder
 from .discriminator import ProjectionDiscriminator
@@ -58,10 +59,12 @@ class ImageDomain(Domain):
     name = "image"
     default_residual_features = 16
 
+    # The options by name and default, for `flowbridge plugins --all` and the registry's check.
+    __signature__ = options_signature(ImageOptions)
+
     def __init__(self, **options: Any):
-        unknown = sorted(set(options) - set(_OPTION_NAMES))
-        if unknown:
-            raise TypeError(f"unknown image domain options {unknown}; valid: {_OPTION_NAMES}")
+        where = "domains.a.options or domains.b.options"
+        refuse_unknown_options("image domain", options, _OPTION_NAMES, where)
         self.config = ImageOptions(**options)
         self.options = self.config.as_dict()
 

@@ -1,10 +1,14 @@
 import doctest
+from dataclasses import fields
 
 import pytest
 
 import flowbridge_image.domain
 import flowbridge_image.layers
+import flowbridge_image.plugin
+from flowbridge import plugins
 from flowbridge_image import ImageDomain
+from flowbridge_image.options import ImageOptions
 
 
 def test_conv_defaults_are_resolved_and_rebuild_the_domain():
@@ -66,11 +70,22 @@ def test_every_multiple_of_8_from_16_is_a_valid_size(size):
         ({"edge_weight": "4"}, TypeError, "edge_weight must be a number, got str"),
         ({"encoder": "features", "edge_weight": 4}, ValueError, "leave edge_weight at 0"),
         ({"colour": True}, TypeError, r"unknown image domain options \['colour'\]"),
+        ({"sise": 32}, TypeError, r"options \['sise' \(did you mean 'size'\?\)\]; valid: \["),
     ],
 )
 def test_bad_options_are_refused_with_a_clear_error(options, error, match):
     with pytest.raises(error, match=match):
         ImageDomain(**options)
+
+
+def test_the_registry_and_flowbridge_plugins_read_the_options_and_their_defaults():
+    """ImageDomain takes **options, but its signature names them (flowbridge plugins --all
+    lists them, and a config's misspelt option is refused before the domain is built)."""
+    named, _ = plugins.constructor_options(ImageDomain)
+    assert named == {f.name: f.default for f in fields(ImageOptions)}
+    misspelt = pytest.raises(plugins.UnknownOptionError, match=r"no option 'sise' \(did you")
+    with plugins.isolated(flowbridge_image.plugin), misspelt:
+        plugins.get_domain("image", sise=32)
 
 
 @pytest.mark.parametrize("module", [flowbridge_image.layers, flowbridge_image.domain])
