@@ -381,6 +381,14 @@ def _domain(record: dict[str, Any], side: str, source: str) -> Domain:
             f"{source} needs domain {name!r} (side {side}, written with {origin}), which no "
             f"registered plugin provides: {fix}. {exc.args[0] if exc.args else ''}"
         ) from None
+    except (ConfigError, TypeError, ValueError) as exc:
+        # Options the plugin took when it saved, refused now: the plugin changed, not a config.
+        reason = str(exc).split(". Fix the option", 1)[0]
+        raise CheckpointError(
+            f"{source}: domain {name!r} (side {side}) was written with {origin} and the "
+            f"options {record['options']!r}, which the installed plugin does not take "
+            f"({reason}); load it where the plugin version that wrote it is installed"
+        ) from None
     _, installed = _plugin_version(domain)
     saved = record.get("plugin_version")
     if saved and installed and saved != installed:

@@ -329,6 +329,24 @@ def test_a_missing_domain_plugin_is_named(words_checkpoint):
         register(ToyPlugin(), name=PLUGIN_NAME)
 
 
+def test_domain_options_the_installed_plugin_no_longer_takes_are_the_checkpoints_problem(
+    words_checkpoint, tmp_path
+):
+    """A plugin that renamed an option since it saved the checkpoint: the message says so,
+    not that a run config (there is none) misspells it."""
+    payload = torch.load(words_checkpoint, weights_only=True)
+    payload["domains"]["a"]["options"]["hidden_size"] = 8
+    torch.save(payload, tmp_path / "renamed.pt")
+    message = (
+        r"renamed\.pt: domain 'words' \(side a\) was written with a plugin registered in code, "
+        r"module test_training_support and the options \{.*'hidden_size': 8\}, which the "
+        r"installed plugin does not take \(domain 'words' has no option 'hidden_size'.*\); "
+        r"load it where the plugin version that wrote it is installed$"
+    )
+    with pytest.raises(CheckpointError, match=message):
+        load_bridge(tmp_path / "renamed.pt")
+
+
 def test_plugin_versions_are_recorded_and_a_change_is_warned_about(tmp_path):
     from flowbridge import Bridge, BridgeConfig
     from flowbridge.checkpoint import domain_record
