@@ -15,7 +15,7 @@ __all__ = ["ConditionalActNorm", "GlobalScale"]
 
 class GlobalScale(FlowTransform):
     r"""Learned per-dimension scale :math:`y = x \odot \mathrm{sigmoid}(s + 5)` (with
-    :math:`s + 5` floored at -30, so that the scale stays above 1e-13).
+    :math:`s + 5` floored at -30, so that the scale stays at or above sigmoid(-30) ≈ 9e-14).
 
     The log-determinant :math:`\sum_i \log \mathrm{sigmoid}(s_i + 5) \le 0` is the same for
     every sample. Under LNFMM's "uniform prior" on the shared space, the loss term
@@ -36,7 +36,7 @@ class GlobalScale(FlowTransform):
     def _log_scale(self) -> torch.Tensor:
         # log sigmoid(u) = -softplus(-u). F.logsigmoid opens an OpenMP parallel region even for
         # a handful of elements, which costs milliseconds per call on a busy 2-core machine.
-        # u is floored at -30 (a scale of 1e-13): far below it a float32 output underflows
+        # u is floored at -30 (a scale of 9e-14): far below it a float32 output underflows
         # and the inverse overflows (u = -95: inf). Above the floor nothing changes.
         return -F.softplus(-(self.log_scale_raw + self.offset).clamp_min(-30.0))
 

@@ -87,7 +87,7 @@ ScaleFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 def _sigmoid_scale(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    # The original LNFMM code and nflows 0.14: scale in (0, 1] (+1e-3 so it never reaches 0).
+    # The original LNFMM code and nflows 0.14: sigmoid(raw + 2) + 1e-3, in (1e-3, 1.001).
     scale = torch.sigmoid(raw + 2.0) + 1e-3
     return scale, scale.log()
 

@@ -48,12 +48,14 @@ def _translate(
 ) -> list[list]:
     check_positive_int(samples, "samples")
     side = bridge.side(source)
-    domain = bridge.domains[side]
     generator = _generator(bridge, seed)
     outputs: list[list] = []
     for part in batches(len(items), batch_size, progress, f"{source} -> samples"):
-        x = domain.collate(list(items[part]))
-        outputs.extend(bridge.translate(x, side, samples=samples, generator=generator, **options))
+        # Items, which the bridge collates (a collated tensor would be checked again).
+        rows = list(items[part])
+        outputs.extend(
+            bridge.translate(rows, side, samples=samples, generator=generator, **options)
+        )
     return outputs
 
 
@@ -108,13 +110,7 @@ def encode_shared(
     """Posterior-mean shared codes ``[n, d_s]`` of ``items`` of ``domain`` (on the CPU)."""
     side = bridge.side(domain)
     codes = []
-    was_training = bridge.training
-    bridge.eval()
-    try:
-        with torch.no_grad():
-            for part in batches(len(items), batch_size, progress, f"encode {domain}"):
-                x = bridge.domains[side].collate(list(items[part]))
-                codes.append(bridge.encode(x, side).shared.cpu())
-    finally:
-        bridge.train(was_training)
+    for part in batches(len(items), batch_size, progress, f"encode {domain}"):
+        # Bridge.encode collates the items and computes in eval mode without gradients.
+        codes.append(bridge.encode(list(items[part]), side).shared.cpu())
     return torch.cat(codes)
