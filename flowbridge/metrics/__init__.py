@@ -1,7 +1,7 @@
 """Domain-agnostic metrics: caption diversity among an input's samples, caption accuracy against
-references (BLEU, METEOR, ROUGE-L, CIDEr-D through pycocoevalcap, best-of-N and mean-of-N), and
-:func:`accuracy_at_diversity` / :func:`accuracy_gap`, which compare models at equal diversity along
-temperature sweeps.
+references (BLEU, METEOR, ROUGE-L, CIDEr-D through pycocoevalcap, best-of-N and mean-of-N), CIDEr-D
+similarities of many captions to many at once (:class:`CiderD`), and :func:`accuracy_at_diversity` /
+:func:`accuracy_gap`, which compare models at equal diversity along temperature sweeps.
 
 Every caption function takes ``captions[i][k]``: sample ``k`` of input ``i`` (strings; they are
 lowercased and split into words of any script by :func:`tokenize`, punctuation dropped). This
@@ -13,11 +13,19 @@ extra package except :func:`mbleu`, which, like :func:`caption_scores`, needs
 """
 
 from .captions import caption_scores
-from .diversity import div_n, mbleu, novel_fraction, self_cider, unique_fraction
+from .cider import CiderD
+from .diversity import (
+    div_n,
+    mbleu,
+    novel_fraction,
+    self_cider,
+    unique_fraction,
+)
 from .text import ngrams, tokenize
 from .tradeoff import accuracy_at_diversity, accuracy_gap
 
 __all__ = [
+    "CiderD",
     "accuracy_at_diversity",
     "accuracy_gap",
     "caption_scores",

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from ._pycoco import import_scorer
+from .cider import CiderD
 from .text import check_caption_sets, check_captions, ngrams
 
 __all__ = [
@@ -35,8 +35,6 @@ __all__ = [
     "novel_fraction",
     "mbleu",
     "self_cider",
-    "cider_kernel",
-    "document_frequency",
 ]
 
 
@@ -109,79 +107,15 @@ def mbleu(captions: Sequence[Sequence[str]], n: int = 4) -> float:
     return float(np.mean(scores))
 
 
-def document_frequency(documents: Sequence[Sequence[str]], n: int = 4) -> Counter:
-    """In how many documents each 1- to ``n``-gram occurs: the ``df`` of :func:`cider_kernel`
-    (pass ``len(documents)`` as its ``num_docs``).
-
-    Args:
-        documents: one list of captions per document (CIDEr's documents are the reference
-            sets of the images), each caption already split into words joined by single
-            spaces, as :func:`~flowbridge.metrics.text.check_caption_sets` returns them.
-        n: the longest n-gram counted (4, as CIDEr-D).
-    """
-    df: Counter = Counter()
-    for doc in documents:
-        df.update(
-            {g for caption in doc for k in range(1, n + 1) for g in ngrams(caption.split(), k)}
-        )
-    return df
-
-
-def _tfidf(
-    caption: str, df: Counter, log_docs: float, n: int
-) -> tuple[list[dict], np.ndarray, int]:
-    """CIDEr's tf-idf vectors per n-gram order, their norms and the caption's length (as
-    pycocoevalcap's ``counts2vec`` computes it, which counts bigrams)."""
-    words = caption.split()
-    vec: list[dict] = [{} for _ in range(n)]
-    for k in range(1, n + 1):
-        for gram, tf in Counter(ngrams(words, k)).items():
-            vec[k - 1][gram] = tf * (log_docs - math.log(max(1.0, df[gram])))
-    norm = np.array([math.sqrt(sum(v * v for v in order.values())) for order in vec])
-    return vec, norm, max(len(words) - 1, 0)
-
-
-def cider_kernel(
-    samples: Sequence[str], df: Counter, num_docs: int, n: int = 4, sigma: float = 6.0
-) -> np.ndarray:
-    r"""CIDEr-D similarity of every pair of captions, ``[K, K]`` (row: candidate, column:
-    reference), on the 0-1 scale (pycocoevalcap's CIDEr-D with one reference, divided by 10).
-
-    .. math::
-
-        K_{ij} = \frac{1}{n}\sum_{m=1}^{n}
-            \frac{\sum_g \min(v^m_i(g), v^m_j(g))\, v^m_j(g)}{\|v^m_i\|\,\|v^m_j\|}
-            \, e^{-(\ell_i - \ell_j)^2 / 2\sigma^2}
-
-    with :math:`v^m` the tf-idf vectors of m-grams (idf from ``df`` over ``num_docs``
-    documents) and :math:`\ell` the lengths. ``samples`` are captions split into words joined
-    by single spaces; ``df`` counts the documents each n-gram occurs in,
-    ``document_frequency(documents, n)`` with ``num_docs = len(documents)``.
-    """
-    log_docs = math.log(float(num_docs))
-    vectors = [_tfidf(caption, df, log_docs, n) for caption in samples]
-    kernel = np.zeros((len(samples), len(samples)))
-    for i, (vi, ni, li) in enumerate(vectors):
-        for j, (vj, nj, lj) in enumerate(vectors):
-            penalty = math.exp(-((li - lj) ** 2) / (2 * sigma**2))
-            total = 0.0
-            for m in range(n):
-                dot = sum(min(w, vj[m].get(g, 0.0)) * vj[m].get(g, 0.0) for g, w in vi[m].items())
-                if ni[m] and nj[m]:
-                    dot /= ni[m] * nj[m]
-                total += dot * penalty
-            kernel[i, j] = total / n
-    return kernel
-
-
 def self_cider(
     captions: Sequence[Sequence[str]], references: Sequence[Sequence[str]] | None = None
 ) -> float:
     r"""Self-CIDEr diversity (Wang & Chan, "Describing like humans", CVPR 2019), mean over
     inputs.
 
-    For an input's K captions, :math:`K` = the symmetrised CIDEr-D kernel
-    (:func:`cider_kernel`) with singular values :math:`\sigma_1 \ge \dots \ge \sigma_K`:
+    For an input's K captions, :math:`K` = the symmetrised matrix of their CIDEr-D
+    similarities to each other (:class:`~flowbridge.metrics.CiderD`, document frequencies
+    from ``references``), with singular values :math:`\sigma_1 \ge \dots \ge \sigma_K`:
 
     .. math::
 
@@ -218,10 +152,11 @@ def self_cider(
             "self-CIDEr needs at least 2 documents for its n-gram document frequencies "
             "(with one, every idf is 0); give captions of several inputs or pass references"
         )
-    df = document_frequency(docs, 4)
+    # CiderD takes the captions as given: it splits them into words (tokenize) as the checks did.
+    cider = CiderD(captions if references is None else references)
     scores = []
-    for samples in sets:
-        kernel = cider_kernel(samples, df, len(docs))
+    for samples in captions:
+        kernel = cider.similarity(samples, samples)
         sigma = np.linalg.svd((kernel + kernel.T) / 2, compute_uv=False)
         # Round-off leaves singular values of ~1e-17 where the kernel is rank-deficient; their
         # square roots (~1e-9) would read as a trace of diversity.

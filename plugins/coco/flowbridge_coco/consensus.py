@@ -3,7 +3,7 @@ similar training images agree with.
 
 For a test image: take its ``k`` nearest training images by cosine similarity of image
 features, pool their reference captions, and score each candidate by the sum of its ``m``
-highest CIDEr-D similarities to the pool (:class:`~flowbridge_coco.cider.CiderD`, document
+highest CIDEr-D similarities to the pool (:class:`flowbridge.metrics.CiderD`, document
 frequencies from the training references). Candidates are then ranked by that score; the best
 one is what the re-ranked evaluation scores. LNFMM used ``k = 60`` and ``m = 125``.
 
@@ -22,8 +22,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from flowbridge.checks import check_positive_int
-
-from .cider import CiderD
+from flowbridge.metrics import CiderD
 
 __all__ = ["nearest_neighbours", "consensus_scores", "consensus_order"]
 

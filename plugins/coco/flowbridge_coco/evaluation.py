@@ -38,6 +38,7 @@ from flowbridge import Bridge
 from flowbridge.checks import check_positive_int
 from flowbridge.files import atomic_write
 from flowbridge.metrics import (
+    CiderD,
     caption_scores,
     div_n,
     mbleu,
@@ -47,7 +48,6 @@ from flowbridge.metrics import (
 )
 from flowbridge_image import save_image_grid
 
-from .cider import CiderD
 from .consensus import consensus_order, nearest_neighbours
 from .dataset import CocoDataset, CocoImages
 from .errors import CocoDataError
