@@ -10,6 +10,7 @@ import pytest
 
 from flowbridge.metrics import (
     CiderD,
+    caption_diversity,
     div_n,
     mbleu,
     novel_fraction,
@@ -90,6 +91,42 @@ def test_self_cider_grows_with_diversity():
     high = [base]
     refs = [[b] for b in base] + [["something else entirely"]]
     assert self_cider(low, references=refs) < self_cider(high, references=refs)
+
+
+def test_caption_diversity_by_hand():
+    captions = [
+        ["a red circle", "a big disk", "a red circle", "a large circle on the left"],
+        ["a red circle"] * 4,
+    ]
+    # Two training images' captions: "a big disk" and "a red circle" are not novel.
+    training = [["a big disk", "a small square"], ["a red circle"]]
+    got = caption_diversity(captions, training)
+    assert list(got) == ["div_1", "div_2", "mbleu_4", "unique", "novel", "self_cider"]
+    # 9 distinct words and 9 distinct bigrams among 15 words; 3 and 2 among 12
+    assert got["div_1"] == pytest.approx((9 / 15 + 3 / 12) / 2)
+    assert got["div_2"] == pytest.approx((9 / 15 + 2 / 12) / 2)
+    assert got["unique"] == (3 / 4 + 1 / 4) / 2
+    # 6 of the 8 captions are "a red circle" and one "a big disk": one is novel.
+    assert got["novel"] == 1 / 8
+    # mBLEU-4 and self-CIDEr as tested above, self-CIDEr's idf from the training captions.
+    assert got["mbleu_4"] == mbleu(captions, 4)
+    assert got["self_cider"] == self_cider(captions, training) != self_cider(captions)
+
+
+def test_caption_diversity_of_empty_captions_and_of_one_caption_per_input():
+    training = [["a red circle"], ["a blue box"]]
+    # Nothing decoded, punctuation only, and a new caption: only the last is novel, where
+    # novel_fraction alone (no training caption is empty) counts all three.
+    empty = [["", " . ", "a green star"]]
+    assert caption_diversity(empty, training)["novel"] == pytest.approx(1 / 3)
+    assert novel_fraction(empty, ["a red circle", "a blue box"]) == 1.0
+    # One caption per input: nothing to compare it with, so no mBLEU-4 or self-CIDEr.
+    one = caption_diversity([["a red circle"], ["a green star"]], training)
+    assert one == {"div_1": 1.0, "div_2": pytest.approx(2 / 3), "unique": 1.0, "novel": 0.5}
+    with pytest.raises(ValueError, match=r"captions\[0\] has 1 captions"):
+        caption_diversity([["a red circle"], ["a green star", "a dog"]], training)
+    with pytest.raises(TypeError, match=r"training\[0\] must be a list of caption strings"):
+        caption_diversity([["a dog", "a cat"]], ["a dog", "a cat"])
 
 
 @pytest.mark.parametrize(

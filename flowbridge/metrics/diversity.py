@@ -8,9 +8,10 @@ For ``captions[i][k]`` (sample ``k`` of input ``i``):
 * :func:`novel_fraction`: captions not among the training captions, over all samples;
 * :func:`mbleu` (mBLEU-4): BLEU of each caption against the input's other captions (lower is
   more diverse);
-* :func:`self_cider`: self-CIDEr diversity (Wang & Chan 2019).
+* :func:`self_cider`: self-CIDEr diversity (Wang & Chan 2019);
+* :func:`caption_diversity`: all of them at once, with the training captions.
 
-All but :func:`novel_fraction` return the mean over inputs; higher values mean more diverse
+Each metric but :func:`novel_fraction` is the mean over inputs; higher values mean more diverse
 samples, except mBLEU (higher = more alike). What K identical samples of ``w`` words score
 differs per metric: self-CIDEr 0; unique 1/K; Div-n :math:`\max(w - n + 1, 0) / (K w)`;
 mBLEU-4 1 if ``w`` >= 4, but nearly 0 for shorter captions (see :func:`mbleu`). Only
@@ -35,6 +36,7 @@ __all__ = [
     "novel_fraction",
     "mbleu",
     "self_cider",
+    "caption_diversity",
 ]
 
 
@@ -165,3 +167,45 @@ def self_cider(
         ratio = roots.max() / roots.sum() if roots.sum() > 0 else 1.0
         scores.append(-math.log(ratio) / math.log(len(samples)))
     return float(np.mean(scores))
+
+
+def caption_diversity(
+    captions: Sequence[Sequence[str]], training: Sequence[Sequence[str]]
+) -> dict[str, float]:
+    r"""The captioning literature's diversity metrics of the captions ``C_i`` sampled for
+    each input ``i`` (``K_i`` of them, ``N`` inputs), against the training captions ``T``:
+
+    * ``div_1``, ``div_2`` (:func:`div_n`): :math:`\frac{1}{N}\sum_i |\text{distinct }
+      n\text{-grams of } C_i| / |\text{words of } C_i|`;
+    * ``mbleu_4`` (:func:`mbleu`): :math:`\frac{1}{K}\sum_k \text{BLEU-4}` of every input's
+      caption ``k`` against its other captions (corpus BLEU over inputs; lower is more
+      diverse);
+    * ``unique`` (:func:`unique_fraction`): :math:`\frac{1}{N}\sum_i |\text{set}(C_i)| / K_i`;
+    * ``novel`` (:func:`novel_fraction`): :math:`|\{c \in C_i : c \notin T \cup \{""\}\}| /
+      \sum_i K_i`, the captions that are neither a training caption nor empty;
+    * ``self_cider`` (:func:`self_cider`): :math:`\frac{1}{N}\sum_i -\log_{K_i}
+      (\sqrt{\sigma_1} / \sum_k \sqrt{\sigma_k})` of the CIDEr-D similarities among
+      :math:`C_i`, document frequencies from ``training``, one document per image (Wang &
+      Chan take them from the dataset's references).
+
+    A caption with no words (a decoder that stopped at once) is no new sentence, so it counts
+    as not novel. mBLEU-4 and self-CIDEr compare an input's captions with each other: with
+    one caption per input (K = 1) there is nothing to compare, and they are left out (a mix
+    of one and several captions per input is refused, as by those metrics).
+
+    Args:
+        captions: ``captions[i][k]``, sample ``k`` of input ``i``.
+        training: the training captions, one list per image (at least 2 images).
+    """
+    # Checked first: flattening a flat list of str below would give its letters.
+    check_caption_sets(training, name="training")
+    scores = {"div_1": div_n(captions, 1), "div_2": div_n(captions, 2)}
+    several = any(len(samples) > 1 for samples in captions)  # div_n checked captions
+    # The keys in one order whether or not the pairwise metrics are there.
+    if several:
+        scores["mbleu_4"] = mbleu(captions, 4)
+    scores["unique"] = unique_fraction(captions)
+    scores["novel"] = novel_fraction(captions, [*(c for row in training for c in row), ""])
+    if several:
+        scores["self_cider"] = self_cider(captions, training)
+    return scores

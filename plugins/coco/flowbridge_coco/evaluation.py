@@ -37,15 +37,7 @@ import torch
 from flowbridge import Bridge
 from flowbridge.checks import check_positive_int
 from flowbridge.files import atomic_write
-from flowbridge.metrics import (
-    CiderD,
-    caption_scores,
-    div_n,
-    mbleu,
-    novel_fraction,
-    self_cider,
-    unique_fraction,
-)
+from flowbridge.metrics import CiderD, caption_diversity, caption_scores
 from flowbridge_image import save_image_grid
 
 from .consensus import consensus_order, nearest_neighbours
@@ -67,6 +59,17 @@ __all__ = [
 
 #: Maps a batch of images ``[b, C, H, W]`` in [0, 1] to feature vectors ``[b, d]``.
 FeatureExtractor = Callable[[torch.Tensor], torch.Tensor]
+
+#: :func:`flowbridge.metrics.caption_diversity`'s keys as ``results.json`` names them (the
+#: papers' names, which :mod:`~flowbridge_coco.report` reads), in the file's order.
+_DIVERSITY_NAMES = {
+    "unique": "unique",
+    "novel": "novel",
+    "div_1": "Div-1",
+    "div_2": "Div-2",
+    "mbleu_4": "mBLEU-4",
+    "self_cider": "self-CIDEr",
+}
 
 
 def _check_settings(settings: Any) -> None:
@@ -193,17 +196,12 @@ def evaluate_captioning(
     oracle = caption_scores(candidates, test.references, meteor=settings.meteor)
     consensus = caption_scores([r[:1] for r in ranked], test.references, meteor=settings.meteor)
     top = [r[: settings.diversity_top] if settings.diversity_top else r for r in ranked]
+    # The training images' references are dataset.training_captions(), grouped by image.
+    scores = caption_diversity(top, train.references)
     diversity = {
         "captions_per_image": len(top[0]),
-        "unique": unique_fraction(top),
-        # "" among the known captions: a caption with no words is nothing new.
-        "novel": novel_fraction(top, [*dataset.training_captions(), ""]),
-        "Div-1": div_n(top, 1),
-        "Div-2": div_n(top, 2),
+        **{name: scores[key] for key, name in _DIVERSITY_NAMES.items() if key in scores},
     }
-    if len(top[0]) > 1:
-        diversity["mBLEU-4"] = mbleu(top)
-        diversity["self-CIDEr"] = self_cider(top, train.references)
     metrics = {
         "task": "captioning",
         "split": split,

@@ -83,7 +83,9 @@ def test_captioning_scores_obey_their_definitions(tiny_coco, mode):
     diversity = metrics["diversity"]
     assert diversity["captions_per_image"] == 2
     assert 0 <= diversity["Div-1"] <= 1 and 0.5 <= diversity["unique"] <= 1
-    assert set(diversity) >= {"novel", "Div-2", "mBLEU-4", "self-CIDEr"}
+    # flowbridge.metrics.caption_diversity's keys as results.json has always named them
+    names = ["captions_per_image", "unique", "novel", "Div-1", "Div-2", "mBLEU-4", "self-CIDEr"]
+    assert list(diversity) == names
     assert "SPICE" in metrics["skipped"] and "METEOR" in metrics["skipped"]
     json.dumps(metrics)
 
@@ -240,6 +242,15 @@ def test_an_empty_caption_is_not_novel(tiny_coco, monkeypatch):
     assert metrics["diversity"]["captions_per_image"] == 3
     assert metrics["diversity"]["novel"] == pytest.approx(1 / 3)
     assert "novel: neither empty nor a training caption" in markdown(metrics)
+
+
+def test_one_caption_per_image_has_no_pairwise_diversity(tiny_coco):
+    dataset = _features_dataset(tiny_coco)
+    bridge = _bridge(dataset, encoder="features", feature_dim=8, hidden=8)
+    settings = replace(SETTINGS, diversity_top=1)
+    diversity = evaluate_captioning(bridge, dataset, "test", settings).metrics["diversity"]
+    # mBLEU-4 and self-CIDEr compare an image's captions with each other: none to compare.
+    assert list(diversity) == ["captions_per_image", "unique", "novel", "Div-1", "Div-2"]
 
 
 def test_a_rerun_into_the_same_folder_leaves_no_file_of_the_earlier_run(tiny_coco, tmp_path):

@@ -5,7 +5,8 @@
   attributes);
 * samplers of the data's own distribution: :func:`sample_captions`, :func:`sample_images`;
 * testbed metrics: :func:`caption_metrics` (with :func:`caption_diversity`, the captioning
-  literature's diversity metrics), :func:`image_metrics` and their ceilings.
+  literature's diversity metrics from :mod:`flowbridge.metrics`), :func:`image_metrics` and
+  their ceilings.
 """
 
 from .attributes import ATTRIBUTES, all_combinations

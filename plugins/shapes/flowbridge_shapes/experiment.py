@@ -209,7 +209,7 @@ def evaluate(
 
     ``training``, the training captions per image (:func:`~.metrics.captions_by_image`),
     adds the captioning literature's diversity metrics to image→text and its ceiling
-    (:func:`~.metrics.caption_diversity`); ``combinations``, those of ``split``
+    (:func:`flowbridge.metrics.caption_diversity`); ``combinations``, those of ``split``
     (:meth:`~.dataset.ShapesDataset.combinations_of`), are what the text→image ceiling's real
     images are drawn from (default: all, held-out pairs included).
     """

@@ -11,8 +11,8 @@ Image -> text (:func:`caption_metrics`, inputs are images, ``meta[i]["attributes
   caption per image scores 1/K however accurate it is);
 * ``parsed``: captions inside the testbed's grammar;
 * with the training captions given (``training``), the diversity metrics of the captioning
-  literature (:func:`caption_diversity`): ``div_1``, ``div_2``, ``mbleu_4``, ``unique``,
-  ``novel`` and ``self_cider``.
+  literature (:func:`flowbridge.metrics.caption_diversity`, also exported here): ``div_1``,
+  ``div_2``, ``mbleu_4``, ``unique``, ``novel`` and ``self_cider``.
 
 Text -> image (:func:`image_metrics`, inputs are captions, ``meta[i]["claims"]``):
 
@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from flowbridge.metrics import div_n, mbleu, novel_fraction, self_cider, unique_fraction
+from flowbridge.metrics import caption_diversity
 
 from .attributes import ATTRIBUTES, all_combinations, sample_attributes
 from .captions import claims_hold, normalize_caption, parse_caption, sample_captions
@@ -104,31 +104,6 @@ def caption_metrics(
     if training is not None:
         result.update(caption_diversity(captions, training))
     return result
-
-
-def caption_diversity(
-    captions: Sequence[Sequence[str]], training: Sequence[Sequence[str]]
-) -> dict[str, float]:
-    """The captioning literature's diversity metrics of K captions per input
-    (:mod:`flowbridge.metrics`): ``div_1``, ``div_2`` (distinct n-grams / words per input),
-    ``mbleu_4`` (BLEU-4 of each caption against the input's others: lower is more diverse),
-    ``unique`` (distinct captions / K), ``novel`` (captions not among the training captions)
-    and ``self_cider`` (Wang & Chan's self-CIDEr, with the n-grams' document frequencies from
-    the training captions, one document per image, as the paper takes them from the dataset's
-    references).
-
-    Args:
-        captions: ``captions[i][k]``, at least 2 per input.
-        training: the training captions, one list per image (:func:`captions_by_image`).
-    """
-    return {
-        "div_1": div_n(captions, 1),
-        "div_2": div_n(captions, 2),
-        "mbleu_4": mbleu(captions, 4),
-        "unique": unique_fraction(captions),
-        "novel": novel_fraction(captions, [c for group in training for c in group]),
-        "self_cider": self_cider(captions, training),
-    }
 
 
 def captions_by_image(meta: Sequence[Mapping], captions: Sequence[str]) -> list[list[str]]:
