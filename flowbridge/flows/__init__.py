@@ -8,9 +8,10 @@ baseline priors.
 *name of a scale activation*, a str from :data:`SCALE_ACTIVATIONS` (``"exp"``, ``"softplus"``
 or ``"sigmoid"``; formulas in :mod:`flowbridge.flows.nn`); ``BridgeConfig.coupling_scale``
 sets it for the bridge's priors (its shared map's affine couplings keep their default,
-``"sigmoid"``, as in the original). In the densities (:class:`NormalBase`, :class:`GaussianMixtureBase`,
-:class:`StandardNormalPrior`) ``scale`` is a *standard deviation* σ, a number; a flow prior
-takes that one as ``base_scale`` and reads it back as :attr:`FlowPrior.base_scale`.
+``"sigmoid"``, as in the original). In the densities (:class:`NormalBase`,
+:class:`GaussianMixtureBase`, :class:`StandardNormalPrior`) ``scale`` is a *standard
+deviation* σ, a number; a flow prior takes that one as ``base_scale`` and reads it back as
+:attr:`FlowPrior.base_scale`.
 """
 
 from .base import Chain, FlowTransform
