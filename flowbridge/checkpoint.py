@@ -58,6 +58,7 @@ __all__ = [
     "CheckpointError",
     "check_savable",
     "domain_record",
+    "savable_options",
     "save_checkpoint",
     "save_bridge",
     "load_checkpoint",
@@ -108,6 +109,29 @@ def weights_only_copy(value: Any) -> Any:
     return torch.load(buffer, weights_only=True)
 
 
+def savable_options(domain: Domain, label: str) -> dict[str, Any]:
+    """``domain.options`` as a checkpoint keeps them: written as JSON and read back.
+    ``label`` names the domain in an error (:func:`flowbridge.testing.check_domain` words its
+    failures the same way).
+
+    Raises:
+        PluginError: the domain has no ``options`` dict, or one that JSON cannot hold.
+    """
+    options = getattr(domain, "options", None)
+    if not isinstance(options, dict):
+        raise PluginError(
+            f"{label} has no options dict (got {type(options).__name__}): a checkpoint rebuilds "
+            f"the domain as type(d)(**d.options); set self.options in __init__, as "
+            f"Domain.__init__ does"
+        )
+    try:
+        return json.loads(json.dumps(options))
+    except (TypeError, ValueError) as exc:
+        raise PluginError(
+            f"the options of {label} must be JSON data, as a checkpoint stores them ({exc})"
+        ) from None
+
+
 def check_savable(domain: Domain, configured: dict[str, Any]) -> None:
     """Fail now, naming ``domain``, if a checkpoint could not keep it: a trainer calls this
     before the first step, so that a run is not lost at its first save or its first load.
@@ -121,19 +145,7 @@ def check_savable(domain: Domain, configured: dict[str, Any]) -> None:
         PluginError: the domain breaks one of these (the message says which and what to do).
     """
     label = f"domain {getattr(domain, 'name', '?')!r} ({type(domain).__qualname__})"
-    options = getattr(domain, "options", None)
-    if not isinstance(options, dict):
-        raise PluginError(
-            f"{label} has no options dict (got {type(options).__name__}): a checkpoint rebuilds "
-            f"the domain as type(d)(**d.options); set self.options in __init__, as "
-            f"Domain.__init__ does"
-        )
-    try:
-        plain = json.loads(json.dumps(options))
-    except (TypeError, ValueError) as exc:
-        raise PluginError(
-            f"{label}: its options must be JSON data, as a checkpoint stores them ({exc})"
-        ) from None
+    plain = savable_options(domain, label)
     wanted = json.loads(json.dumps(configured))
     lost = {key: value for key, value in wanted.items() if plain.get(key, ...) != value}
     if lost:

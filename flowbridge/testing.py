@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -27,9 +26,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checkpoint import first_line, weights_only_copy
+from .bridge import _shapes
+from .checkpoint import first_line, savable_options, weights_only_copy
+from .checks import noted
 from .domain import Domain, EncoderOutput, LatentSpec
-from .plugins import NAME_PATTERN, constructor_options
+from .plugins import NAME_PATTERN, PluginError, constructor_options
 
 __all__ = ["CHECKS", "check_domain", "default_specs", "latent_specs"]
 
@@ -67,6 +68,8 @@ class _Checker:
             yield
         except Exception as exc:
             detail = str(exc) if isinstance(exc, AssertionError) else f"{type(exc).__name__}: {exc}"
+            # Notes say where inside the check it happened (which call, of which shapes).
+            detail = " ".join([detail, *(str(note) for note in getattr(exc, "__notes__", ()))])
             raise AssertionError(f"{self.label} failed check {check!r}{where}: {detail}") from exc
         if check not in self.passed:
             self.passed.append(check)
@@ -189,6 +192,32 @@ def _check_decoder_reads(
         )
 
 
+def _check_loss_has_gradient(output: object, loss: torch.Tensor) -> None:
+    # torch's own error on backward ("element 0 of tensors does not require grad and does not
+    # have a grad_fn") says neither which part cut the graph nor that training would then
+    # never move the decoder.
+    if loss.requires_grad:
+        return
+    if isinstance(output, dict):
+        parts = list(output.values())
+    elif isinstance(output, (tuple, list)):
+        parts = list(output)
+    else:
+        parts = [output]
+    if any(isinstance(part, torch.Tensor) and part.requires_grad for part in parts):
+        raise AssertionError(
+            "the reconstruction loss does not depend on the decoder output through autograd, so "
+            "no gradient reaches the decoder: reconstruction_loss cuts the output off the graph "
+            "(.detach(), .item(), .tolist(), numpy or torch.no_grad()); compute the loss from "
+            "the output with torch operations"
+        )
+    raise AssertionError(
+        f"the decoder output {_shapes(output)} has no gradient, so training could not move "
+        f"the decoder: the decoder cuts it off the graph (.detach(), numpy or "
+        f"torch.no_grad()); compute it with torch operations"
+    )
+
+
 def _check_no_batch_statistics(modules: dict[str, nn.Module]) -> None:
     # In eval mode batch norm uses its running statistics and passes the checks below; in
     # training it normalises by the batch's, so a sample's loss depends on the others (and
@@ -249,13 +278,29 @@ def _check_model(
                 isinstance(module, nn.Module),
                 f"{part} must return an nn.Module, got {type(module).__name__}",
             )
+    # The notes give the shapes each call got, as training's errors do (Python >= 3.11).
     with check("encoder output", spec):
-        out = _check_encoder_output(encoder(x), spec, batch)
+        with noted(lambda: f"(in the encoder, of x {_shapes(x)})"):
+            encoded = encoder(x)
+        out = _check_encoder_output(encoded, spec, batch)
     with check("reconstruction loss", spec):
-        output = decoder(out.shared, out.residual, x)
-        loss = _check_loss(domain.reconstruction_loss(output, x), batch)
+        with noted(
+            lambda: (
+                f"(in the decoder, of shared {_shapes(out.shared)}, residual "
+                f"{_shapes(out.residual)} and x {_shapes(x)})"
+            )
+        ):
+            output = decoder(out.shared, out.residual, x)
+        with noted(
+            lambda: (
+                f"(in reconstruction_loss, of decoder output {_shapes(output)} against x "
+                f"{_shapes(x)})"
+            )
+        ):
+            loss = _check_loss(domain.reconstruction_loss(output, x), batch)
         _check_not_broadcast(output, x)
     with check("gradients", spec):
+        _check_loss_has_gradient(output, loss)
         # The log-variance enters the real loss through the KL term; stand in for it here.
         total = loss.sum() + (out.log_var.sum() if out.log_var is not None else 0)
         total.backward()
@@ -475,16 +520,20 @@ def check_domain(
         raise TypeError(f"specs must be a LatentSpec or a non-empty list of them, got {specs!r}")
     check = _Checker(domain)
     with check("name and options"):
-        _expect(
-            isinstance(domain, Domain),
-            f"expected a flowbridge.Domain instance, got {domain!r}"
-            + ("; pass an instance, e.g. MyDomain()" if isinstance(domain, type) else ""),
-        )
+        # Not _expect: a Domain's repr reads its options, which the next lines check.
+        if not isinstance(domain, Domain):
+            raise AssertionError(
+                f"expected a flowbridge.Domain instance, got {domain!r}"
+                + ("; pass an instance, e.g. MyDomain()" if isinstance(domain, type) else "")
+            )
         _expect(
             isinstance(domain.name, str) and bool(NAME_PATTERN.fullmatch(domain.name)),
             f"name must be lowercase letters, digits, '_' and '-', got {domain.name!r}",
         )
-        json.dumps(domain.options)
+        try:
+            savable_options(domain, "the domain")
+        except PluginError as exc:  # training's own words (check_savable), as a failed check
+            raise AssertionError(str(exc)) from None
         rebuilt = type(domain)(**domain.options)
         _expect(rebuilt.options == domain.options, "type(d)(**d.options) has other options")
         # A constructor argument left out of options is lost in a checkpoint: the rebuilt

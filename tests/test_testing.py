@@ -180,6 +180,11 @@ def patched_decoder(transform):
     return build
 
 
+def no_options(self, features=4, hidden=32):
+    # Neither Domain.__init__ nor a self.options of its own.
+    self.features, self.hidden = features, hidden
+
+
 def unserialisable_options(self, features=4, hidden=32):
     VectorDomain.__init__(self, features, hidden)
     self.options["vocabulary"] = {"a", "b"}
@@ -222,6 +227,12 @@ def write_and_leave_a_temporary(self, items, path):
 
 
 BROKEN = {
+    "no options dict": (
+        {"__init__": no_options},
+        "name and options",
+        "the domain has no options dict (got NoneType): a checkpoint rebuilds the domain as "
+        "type(d)(**d.options); set self.options in __init__, as Domain.__init__ does",
+    ),
     "options not JSON": (
         {"__init__": unserialisable_options},
         "name and options",
@@ -307,6 +318,21 @@ BROKEN = {
         "gradients",
         "no gradient reaches encoder parameters ['net.0.weight'",
     ),
+    "loss cuts the decoder output off the graph": (
+        {
+            "reconstruction_loss": lambda self, out, x: VectorDomain.reconstruction_loss(
+                self, out.detach(), x
+            )
+        },
+        "gradients",
+        "the reconstruction loss does not depend on the decoder output through autograd, so no "
+        "gradient reaches the decoder",
+    ),
+    "decoder cuts its output off the graph": (
+        {"build_decoder": patched_decoder(lambda f, s, r: f(s, r).detach())},
+        "gradients",
+        "the decoder output [4, 4] has no gradient, so training could not move the decoder",
+    ),
     "decoder ignores the residual": (
         {"build_decoder": patched_decoder(lambda f, s, r: f(s, torch.zeros_like(r)))},
         "gradients",
@@ -387,6 +413,42 @@ def test_a_broken_domain_fails_the_check_named_after_its_defect(case):
     message = str(info.value)
     assert message.startswith(f"domain 'broken' (Broken) failed check {check!r}"), message
     assert detail in message, message
+
+
+@pytest.mark.skipif(not hasattr(Exception, "add_note"), reason="exception notes: Python 3.11")
+@pytest.mark.parametrize(
+    ("attributes", "check", "where"),
+    [
+        (  # [b, 7] for [b, 8] data
+            {"build_decoder": patched_decoder(lambda f, s, r: f(s, r)[:, :7])},
+            "reconstruction loss",
+            "(in reconstruction_loss, of decoder output [4, 7] against x [4, 8])",
+        ),
+        (
+            {"build_decoder": patched_decoder(lambda f, s, r: f(s, r).unsqueeze(-1))},
+            "reconstruction loss",
+            "(in reconstruction_loss, of decoder output [4, 8, 1] against x [4, 8])",
+        ),
+        (
+            {"build_decoder": patched_decoder(lambda f, s, r: f(s[:, 1:], r))},
+            "reconstruction loss",
+            "(in the decoder, of shared [4, 4], residual [4, 2] and x [4, 8])",
+        ),
+        (
+            {"example_batch": lambda self, n, generator: torch.randn(n, 9, generator=generator)},
+            "encoder output",
+            "(in the encoder, of x [4, 9])",
+        ),
+    ],
+)
+def test_an_error_inside_a_model_call_is_named_with_the_shapes_it_got(attributes, check, where):
+    # As training names them: torch's own error names neither the call nor the shapes.
+    broken = type("Broken", (VectorDomain,), {"name": "broken", **attributes})
+    with pytest.raises(AssertionError) as info:
+        check_domain(broken(features=8))
+    message = str(info.value)
+    assert message.startswith(f"domain 'broken' (Broken) failed check {check!r}"), message
+    assert "RuntimeError: " in message and message.endswith(where), message
 
 
 def test_state_that_cannot_be_saved_is_named_in_one_line():
