@@ -312,7 +312,14 @@ class Bridge(nn.Module):
                 f"got {type(encoded).__name__}"
             )
         expected = {"shared": spec.shared, "residual": spec.residual}
-        if encoded.log_var is not None:  # a learned posterior needing one says so itself
+        if spec.learned_variance and encoded.log_var is None:
+            raise ValueError(
+                f"the {name!r} encoder (side {side}) returned no log-variance "
+                f"(EncoderOutput.log_var is None), but posterior 'learned' needs one: return "
+                f"log_var of shape [{batch}, {spec.total}] when spec.learned_variance is true "
+                f"(EncoderOutput.from_flat does)"
+            )
+        if encoded.log_var is not None:  # checked even where a fixed posterior leaves it unused
             expected["log_var"] = spec.total
         for part, size in expected.items():
             shape = tuple(getattr(encoded, part).shape)

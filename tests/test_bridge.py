@@ -743,13 +743,17 @@ def test_learned_posterior_needs_a_log_variance():
 
             return super().build_encoder(dataclasses.replace(spec, learned_variance=False))
 
-    bridge = Bridge(
-        NoVariance(),
-        Other(),
-        BridgeConfig(shared_features=3, posterior="learned", shared_prior="gaussian"),
+    config = BridgeConfig(shared_features=3, posterior="learned", shared_prior="gaussian")
+    # Named with its domain and side, as the encoder's other errors are.
+    message = (
+        r"the 'novar' encoder \(side {}\) returned no log-variance \(EncoderOutput.log_var is "
+        r"None\), but posterior 'learned' needs one: return log_var of shape \[5, 5\]"
     )
-    with pytest.raises(ValueError, match="log-variance"):
-        bridge.loss(*batch())
+    with pytest.raises(ValueError, match=message.format("a")):
+        Bridge(NoVariance(), Other(), config).loss(*batch())
+    x_a, x_b = batch()
+    with pytest.raises(ValueError, match=message.format("b")):
+        Bridge(Other(features=6), NoVariance(), config).loss(x_b, x_a)
 
 
 def test_encode_gives_the_eval_mode_codes_without_gradients():
