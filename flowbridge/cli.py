@@ -12,6 +12,7 @@ __all__ = ["main", "build_parser"]
 # Each module defines ``add_parser(subparsers)`` that registers its subcommand and sets
 # ``func`` (taking the parsed args, returning an exit code).
 COMMANDS = (
+    "flowbridge.commands.check_domain",
     "flowbridge.commands.plugins",
     "flowbridge.commands.train",
     "flowbridge.commands.translate",

@@ -10,6 +10,9 @@ and writing files. A failure raises ``AssertionError`` naming the domain and the
     def test_contract():
         check_domain(SignalDomain(length=32))
 
+``on_result`` hears each check's :class:`CheckResult` as it ends (passed, failed or skipped);
+``flowbridge check-domain NAME`` prints them for a registered domain.
+
 :func:`latent_specs` is a Hypothesis strategy of latent sizes, for running the checks over
 many of them (it needs ``hypothesis``, part of flowbridge's ``test`` extra).
 """
@@ -19,9 +22,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -32,7 +35,7 @@ from .checks import noted
 from .domain import Domain, EncoderOutput, LatentSpec
 from .plugins import NAME_PATTERN, PluginError, constructor_options
 
-__all__ = ["CHECKS", "check_domain", "default_specs", "latent_specs"]
+__all__ = ["CHECKS", "CheckResult", "check_domain", "default_specs", "latent_specs"]
 
 #: Every check :func:`check_domain` can run, in order.
 CHECKS = (
@@ -54,12 +57,31 @@ CHECKS = (
 )
 
 
-class _Checker:
-    """Runs named checks; turns any failure into an AssertionError naming domain and check."""
+class CheckResult(NamedTuple):
+    """How one check of :func:`check_domain` ended, as its ``on_result`` hears it.
 
-    def __init__(self, domain: Domain):
+    Attributes:
+        check: the check's name, one of :data:`CHECKS`.
+        spec: the latent spec it ran with; ``None`` for the checks that run once.
+        status: ``"passed"``, ``"failed"`` or ``"skipped"`` (it does not apply).
+        detail: why it failed (the raised ``AssertionError``'s message after the domain, check
+            and spec it names) or why it was skipped; ``""`` when it passed.
+    """
+
+    check: str
+    spec: LatentSpec | None
+    status: str
+    detail: str = ""
+
+
+class _Checker:
+    """Runs named checks; turns any failure into an AssertionError naming domain and check,
+    and tells ``on_result`` how each check ended."""
+
+    def __init__(self, domain: Domain, on_result: Callable[[CheckResult], None] | None = None):
         self.label = f"domain {getattr(domain, 'name', '?')!r} ({type(domain).__qualname__})"
         self.passed: list[str] = []
+        self.on_result = on_result or (lambda result: None)
 
     @contextlib.contextmanager
     def __call__(self, check: str, spec: LatentSpec | None = None) -> Iterator[None]:
@@ -70,9 +92,15 @@ class _Checker:
             detail = str(exc) if isinstance(exc, AssertionError) else f"{type(exc).__name__}: {exc}"
             # Notes say where inside the check it happened (which call, of which shapes).
             detail = " ".join([detail, *(str(note) for note in getattr(exc, "__notes__", ()))])
+            self.on_result(CheckResult(check, spec, "failed", detail))
             raise AssertionError(f"{self.label} failed check {check!r}{where}: {detail}") from exc
+        self.on_result(CheckResult(check, spec, "passed"))
         if check not in self.passed:
             self.passed.append(check)
+
+    def skip(self, check: str, reason: str, spec: LatentSpec | None = None) -> None:
+        """Tell ``on_result`` that ``check`` does not apply, and why."""
+        self.on_result(CheckResult(check, spec, "skipped", reason))
 
 
 def _expect(condition: bool, message: str) -> None:
@@ -335,8 +363,12 @@ def _check_model(
                     len(domain.collate(items)) == batch,
                     "collate(generate(...)) must have one row per item",
                 )
+        else:
+            check.skip("collate generated", "collate_generated=False", spec)
     if critic is not None:
         _check_discriminator(domain, critic, decoder, code, x, check, spec)
+    else:
+        check.skip("discriminator", "build_discriminator returned None (no critic)", spec)
     return items
 
 
@@ -466,6 +498,7 @@ def check_domain(
     generate_options: dict[str, Any] | None = None,
     collate_generated: bool = True,
     sources: Sequence[str] = (),
+    on_result: Callable[[CheckResult], None] | None = None,
 ) -> list[str]:
     """Check that ``domain`` keeps the :class:`~flowbridge.Domain` contract.
 
@@ -505,6 +538,11 @@ def check_domain(
         generate_options: keyword options for ``generate`` (e.g. ``{"max_length": 8}``).
         collate_generated: whether ``collate(generate(...))`` must work.
         sources: command-line arguments ``read_item`` must accept (e.g. a file path).
+        on_result: called with a :class:`CheckResult` as each check ends: once per latent
+            spec for the checks of the model, and for a check that does not apply (no
+            discriminator, no ``sources``, ``collate_generated=False``) with its reason. A
+            failed check is reported before its ``AssertionError`` is raised; the checks
+            after it are not run, and not reported.
 
     Returns:
         The names of the checks that ran (a subset of :data:`CHECKS`).
@@ -518,7 +556,7 @@ def check_domain(
         specs = [specs]
     if specs is not None and (not specs or not all(isinstance(s, LatentSpec) for s in specs)):
         raise TypeError(f"specs must be a LatentSpec or a non-empty list of them, got {specs!r}")
-    check = _Checker(domain)
+    check = _Checker(domain, on_result)
     with check("name and options"):
         # Not _expect: a Domain's repr reads its options, which the next lines check.
         if not isinstance(domain, Domain):
@@ -579,6 +617,8 @@ def check_domain(
                 with check("read_item"):
                     read = [domain.read_item(source) for source in sources]
                     _expect_batch(domain.collate(read), "collate(read_item(...))")
+            else:
+                check.skip("read_item", "no sources given to read")
             _check_state(domain, rebuilt, x, items if collate_generated else [], seed, check)
             with check("name and options"):
                 # After the state check: a model's size may come from fitted state (a vocabulary).

@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,16 @@ def test_the_documented_plugins_output_is_what_the_command_prints(capsys, monkey
     with plugins.isolated(entry_points=True):
         assert main(["plugins"]) == 0
     assert json.loads(capsys.readouterr().out) == documented
+
+
+def test_the_documented_check_domain_output_is_what_the_command_prints(capsys, monkeypatch):
+    pytest.importorskip("flowbridge_signals")
+    (documented,) = [body for lang, body in BLOCKS if body.startswith("$ flowbridge check-domain")]
+    command, _, printed = documented.partition("\n")
+    monkeypatch.setenv(plugins.ENV_VAR, "signals")
+    with plugins.isolated(entry_points=True):
+        assert main(shlex.split(command.removeprefix("$ flowbridge "))) == 0
+    assert capsys.readouterr().out == printed
 
 
 def test_the_documented_training_example_runs(tmp_path, monkeypatch):

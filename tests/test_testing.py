@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from toy_domains import VectorDomain
 
 from flowbridge import plugins
-from flowbridge.testing import CHECKS, check_domain, default_specs, latent_specs
+from flowbridge.testing import CHECKS, CheckResult, check_domain, default_specs, latent_specs
 
 ALWAYS = [c for c in CHECKS if c not in ("discriminator", "read_item")]
 
@@ -449,6 +449,40 @@ def test_an_error_inside_a_model_call_is_named_with_the_shapes_it_got(attributes
     message = str(info.value)
     assert message.startswith(f"domain 'broken' (Broken) failed check {check!r}"), message
     assert "RuntimeError: " in message and message.endswith(where), message
+
+
+def test_on_result_hears_how_each_check_ended():
+    results: list[CheckResult] = []
+    specs = default_specs(VectorDomain())
+    check_domain(VectorDomain(), collate_generated=False, on_result=results.append)
+    assert [r.spec for r in results if r.check == "build"] == specs
+    assert {r.check for r in results} == set(CHECKS)
+    skipped = {(r.check, r.detail) for r in results if r.status == "skipped"}
+    assert skipped == {
+        ("collate generated", "collate_generated=False"),
+        ("discriminator", "build_discriminator returned None (no critic)"),
+        ("read_item", "no sources given to read"),
+    }
+    assert all(r.status == "passed" and r.detail == "" for r in results if r.check == "generate")
+
+
+def test_on_result_hears_a_failure_last():
+    results: list[CheckResult] = []
+    broken = type("Broken", (VectorDomain,), {"build_encoder": wider_shared})
+    with pytest.raises(AssertionError):
+        check_domain(broken(), on_result=results.append)
+    assert results[-1] == CheckResult(
+        "encoder output",
+        default_specs(broken())[0],
+        "failed",
+        "shared must have shape [4, 4], got [4, 5]",
+    )
+    assert [r.check for r in results[:-1]] == [
+        "name and options",
+        "example_batch",
+        "check_batch",
+        "build",
+    ]
 
 
 def test_state_that_cannot_be_saved_is_named_in_one_line():

@@ -1,11 +1,12 @@
 """Subcommands of the ``flowbridge`` command line, one module each (see ``flowbridge.cli``)."""
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable
 
-__all__ = ["non_negative_float", "positive_float", "positive_int", "run_main"]
+__all__ = ["key_value", "non_negative_float", "positive_float", "positive_int", "run_main"]
 
 
 def run_main(main: Callable[[], int]) -> int:
@@ -22,6 +23,18 @@ def run_main(main: Callable[[], int]) -> int:
         # Python would flush stdout again at exit and fail the same way: point it elsewhere.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+
+
+def key_value(text: str) -> tuple[str, object]:
+    """An argparse type: ``KEY=VALUE`` of ``--option``, the value read as JSON (``5``, ``0.7``,
+    ``true``, ``"x"``), else kept as the string it is (``method=beam``)."""
+    key, equals, value = text.partition("=")
+    if not equals or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a Python name, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def positive_int(text: str) -> int:

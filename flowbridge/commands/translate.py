@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from . import non_negative_float, positive_int
+from . import key_value, non_negative_float, positive_int
 
 __all__ = ["EXAMPLES", "add_parser", "run"]
 
@@ -23,18 +22,6 @@ Inputs are read by the source domain (text: the argument itself; image: a file p
 Outputs are written by the target domain to --out plus its suffix (images: a PNG grid, one row
 per input; text: Markdown); text outputs are also printed. --seed makes the samples repeatable.
 """
-
-
-def _option(text: str) -> tuple[str, object]:
-    """``KEY=VALUE`` of ``--option``: the value read as JSON (``5``, ``0.7``, ``true``,
-    ``"x"``), else kept as the string it is (``method=beam``)."""
-    key, equals, value = text.partition("=")
-    if not equals or not key.isidentifier():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a Python name, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
 
 
 def add_parser(subparsers) -> None:
@@ -78,7 +65,7 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument(
         "--option",
-        type=_option,
+        type=key_value,
         action="append",
         default=[],
         metavar="KEY=VALUE",
