@@ -19,7 +19,14 @@ _EXPORTS = {
     ".domain": ("Domain", "EncoderOutput", "LatentSpec", "PairedDataset", "PairedSplit"),
     ".hookspecs": ("hookimpl",),
     ".plugins": ("PluginError",),
-    ".training": ("NonFiniteLossError", "Trainer", "TrainingInterrupted", "train"),
+    ".training": (
+        "Callback",
+        "NonFiniteLossError",
+        "Trainer",
+        "TrainingInterrupted",
+        "TrainResult",
+        "train",
+    ),
 }
 
 if TYPE_CHECKING:
@@ -30,11 +37,19 @@ if TYPE_CHECKING:
     from .domain import Domain, EncoderOutput, LatentSpec, PairedDataset, PairedSplit
     from .hookspecs import hookimpl
     from .plugins import PluginError
-    from .training import NonFiniteLossError, Trainer, TrainingInterrupted, train
+    from .training import (
+        Callback,
+        NonFiniteLossError,
+        Trainer,
+        TrainingInterrupted,
+        TrainResult,
+        train,
+    )
 
 __all__ = [
     "Bridge",
     "BridgeConfig",
+    "Callback",
     "CheckpointError",
     "ConfigError",
     "LossWeights",
@@ -46,6 +61,7 @@ __all__ = [
     "PairedSplit",
     "PluginError",
     "RunConfig",
+    "TrainResult",
     "Trainer",
     "TrainingInterrupted",
     "adversarial",
