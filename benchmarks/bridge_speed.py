@@ -41,7 +41,7 @@ from flowbridge.commands import positive_int  # noqa: E402
 from flowbridge.config import load_run_config  # noqa: E402
 from flowbridge.distributed import resolve_device  # noqa: E402
 from flowbridge.domain import PairedSplit  # noqa: E402
-from flowbridge.files import atomic_write, check_parent  # noqa: E402
+from flowbridge.files import atomic_write_text, check_parent  # noqa: E402
 from flowbridge.plugins import register  # noqa: E402
 from flowbridge.provenance import versions  # noqa: E402
 from flowbridge.training import Trainer  # noqa: E402
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> dict:
         ],
     }
     text = json.dumps(results, indent=2) + "\n"
-    atomic_write(args.out, lambda file: file.write(text.encode()))
+    atomic_write_text(args.out, text)
     print(text, end="")
     return results
 

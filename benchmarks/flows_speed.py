@@ -52,7 +52,7 @@ from nflows.transforms import AffineCouplingTransform, CompositeTransform
 from torch import nn
 
 from flowbridge.commands import positive_int
-from flowbridge.files import atomic_write, check_parent, nearest_existing
+from flowbridge.files import atomic_write_text, check_parent, nearest_existing
 from flowbridge.flows import MLP, ConditionalResidualPrior, FlowPrior, SharedBijection
 from flowbridge.provenance import source_commit
 
@@ -444,7 +444,7 @@ def compare_scales(steps: int, seeds: int, tiny: bool) -> dict:
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    atomic_write(path, lambda file: file.write(json.dumps(payload, indent=2).encode()))
+    atomic_write_text(path, json.dumps(payload, indent=2))
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

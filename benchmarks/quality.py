@@ -82,7 +82,7 @@ import torch
 from flowbridge import train
 from flowbridge.config import merge_settings
 from flowbridge.distributed import resolve_device
-from flowbridge.files import atomic_write, check_parent
+from flowbridge.files import atomic_write_text, check_parent
 from flowbridge.provenance import versions
 from flowbridge_shapes import side_by_side
 from flowbridge_shapes.dataset import ShapesDataset
@@ -371,7 +371,7 @@ def _check(args: argparse.Namespace) -> None:
 
 def _write(path: str, report: dict) -> None:
     """Write the JSON whole or not at all: an interrupted write keeps the previous one."""
-    atomic_write(path, lambda file: file.write(strict_json(report).encode()))
+    atomic_write_text(path, strict_json(report))
 
 
 def _variant(

@@ -12,6 +12,7 @@ from typing import IO
 
 __all__ = [
     "atomic_write",
+    "atomic_write_text",
     "check_parent",
     "damaged_part",
     "nearest_existing",
@@ -54,6 +55,12 @@ def check_parent(path: str | Path) -> None:
         raise NotADirectoryError(
             f"cannot write {str(path)!r}: {str(blocking)!r} is a file, not a directory"
         )
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """:func:`atomic_write` of ``text`` in UTF-8 (a report, a JSON file)."""
+    data = text.encode("utf-8")
+    return atomic_write(path, lambda file: file.write(data))
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:

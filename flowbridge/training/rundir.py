@@ -32,7 +32,7 @@ import torch
 
 from ..checkpoint import CHECKPOINT_NAME
 from ..distributed import Distributed
-from ..files import atomic_write, nearest_existing, temp_files
+from ..files import atomic_write_text, nearest_existing, temp_files
 from .runlog import RunLog
 
 try:
@@ -183,5 +183,4 @@ def prepare_out(out: Path, log: RunLog, step: int, config: dict[str, Any]) -> No
         log.truncate(step)
     else:
         log.set_aside_abandoned()
-    config_text = json.dumps(config, indent=2).encode()
-    atomic_write(out / CONFIG_NAME, lambda file: file.write(config_text))
+    atomic_write_text(out / CONFIG_NAME, json.dumps(config, indent=2))

@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..files import atomic_write
+from ..files import atomic_write_text
 
 __all__ = ["LOG_NAME", "ABANDONED_LOG_NAME", "Means", "RunLog"]
 
@@ -95,8 +95,7 @@ class RunLog:
                 ) from None
             if not redone:
                 kept.append(line.strip() + "\n")
-        text = "".join(kept)
-        atomic_write(self.path, lambda file: file.write(text.encode()))
+        atomic_write_text(self.path, "".join(kept))
 
     def set_aside_abandoned(self) -> None:
         """Make way for a new run's log: one already there is that of a run killed (or

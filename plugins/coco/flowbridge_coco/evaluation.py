@@ -36,7 +36,7 @@ import torch
 
 from flowbridge import Bridge
 from flowbridge.checks import check_positive_int
-from flowbridge.files import atomic_write
+from flowbridge.files import atomic_write, atomic_write_text
 from flowbridge.metrics import CiderD, caption_diversity, caption_scores
 from flowbridge_image import save_image_grid
 
@@ -294,8 +294,7 @@ def _write_grids(images: torch.Tensor, captions: list[str], out: Path, rows: int
         lines += [f"## {path.name}", "", f"![{path.name}]({path.name})", ""]
         lines += [f"{i + 1}. {caption}" for i, caption in enumerate(captions[start : start + rows])]
         lines.append("")
-    text = "\n".join(lines).encode()
-    paths.append(atomic_write(out / "grids.md", lambda file: file.write(text)))
+    paths.append(atomic_write_text(out / "grids.md", "\n".join(lines)))
     return paths
 
 

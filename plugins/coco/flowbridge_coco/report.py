@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from flowbridge.files import atomic_write
+from flowbridge.files import atomic_write_text
 
 __all__ = ["markdown", "write_results", "CAPTION_COLUMNS"]
 
@@ -166,10 +166,8 @@ def write_results(
     files = {"results.json": metrics, **(extra or {})}
     paths = []
     for name, content in files.items():
-        text = json.dumps(content, indent=2).encode()
-        paths.append(atomic_write(out / name, lambda file, text=text: file.write(text)))
-    report = markdown(metrics).encode()
-    paths.append(atomic_write(out / "results.md", lambda file: file.write(report)))
+        paths.append(atomic_write_text(out / name, json.dumps(content, indent=2)))
+    paths.append(atomic_write_text(out / "results.md", markdown(metrics)))
     _remove_stale(out, {*paths, *map(Path, metrics.get("files", []))})
     return paths
 

@@ -45,7 +45,7 @@ import torch
 from flowbridge import train
 from flowbridge.checkpoint import load_bridge
 from flowbridge.distributed import resolve_device
-from flowbridge.files import atomic_write, check_parent
+from flowbridge.files import atomic_write_text, check_parent
 from flowbridge.provenance import versions
 
 from . import side_by_side
@@ -93,10 +93,6 @@ SHOWN = 6  # inputs shown in the report per direction
 # models, their scoring and two temperature sweeps fit in the 5 minutes the demo may take,
 # set-up excluded; on slower days they take 6 to 8 (README has the times, on fresh clones).
 DEMO_STEPS = 900
-
-
-def _write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda file: file.write(text.encode()))
 
 
 def _html(markdown_text: str, title: str) -> str:
@@ -595,8 +591,8 @@ def _run(args: argparse.Namespace, replaced: list[str]) -> int:
         "",
     ]
     report = "\n".join(lines)
-    _write_text(out / "report.md", report)
-    _write_text(out / "report.html", _html(report, "flowbridge demo"))
+    atomic_write_text(out / "report.md", report)
+    atomic_write_text(out / "report.html", _html(report, "flowbridge demo"))
     metrics = {
         # The settings and the code that made these numbers, so that runs can be compared.
         **versions(__file__),
@@ -625,7 +621,7 @@ def _run(args: argparse.Namespace, replaced: list[str]) -> int:
             for name, r in held_out.items()
         },
     }
-    _write_text(out / "metrics.json", strict_json(metrics))
+    atomic_write_text(out / "metrics.json", strict_json(metrics))
     print(_table(results, ceiling, times, args.steps))
     print(f"report: {out / 'report.md'} ({total:.0f} s in all)")
     return 0

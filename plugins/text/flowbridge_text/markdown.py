@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from flowbridge.files import atomic_write, suffixed
+from flowbridge.files import atomic_write_text, suffixed
 
 __all__ = ["write_markdown"]
 
@@ -41,4 +41,4 @@ def write_markdown(items: Sequence[Sequence[str]], path: Path) -> Path:
     """
     text = _render(items)  # check everything before touching the disk
     path = suffixed(path, ".md")
-    return atomic_write(path, lambda file: file.write(text.encode("utf-8")))
+    return atomic_write_text(path, text)

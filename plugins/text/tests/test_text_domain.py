@@ -184,15 +184,15 @@ def test_read_item_returns_the_string(domain):
 def test_write_items_writes_markdown_atomically(domain, tmp_path, monkeypatch):
     import flowbridge_text.markdown as markdown
 
-    # Through the core's atomic_write, whose own guarantee tests/test_checkpoint.py checks.
+    # Through the core's atomic_write_text, whose atomic_write tests/test_checkpoint.py checks.
     written = []
-    atomic_write = markdown.atomic_write
+    atomic_write_text = markdown.atomic_write_text
 
-    def spy(path, write):
+    def spy(path, text):
         written.append(path)
-        return atomic_write(path, write)
+        return atomic_write_text(path, text)
 
-    monkeypatch.setattr(markdown, "atomic_write", spy)
+    monkeypatch.setattr(markdown, "atomic_write_text", spy)
     items = [["a red circle", "a <unk> square"], ["", "two\nlines *here*"]]
     path = domain.write_items(items, tmp_path / "sub" / "captions")
     assert path == tmp_path / "sub" / "captions.md"
