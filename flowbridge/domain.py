@@ -187,8 +187,17 @@ class Domain(abc.ABC):
         turns uint8 pixels into floats in [0, 1]), and must return a batch that ``collate``
         made unchanged; :func:`~flowbridge.testing.check_domain` checks this on
         :meth:`example_batch`. Raise ``TypeError``/``ValueError`` saying what is wrong and how
-        to fix it. Training batches come from :meth:`collate` and skip it. Default: ``x``
-        unchecked."""
+        to fix it. Training batches come from :meth:`collate` and skip it. Default: ``x`` must
+        have as many dimensions as :meth:`example_batch`'s batches (one item handed over as if
+        it were a batch is the usual slip; its encoder would fail far from the cause)."""
+        example = self.example_batch(1, torch.Generator().manual_seed(0))
+        if x.dim() != example.dim():
+            shape = ", ".join(["batch", *map(str, example.shape[1:])])
+            raise ValueError(
+                f"a {self.name} batch tensor has {example.dim()} dimensions ([{shape}] for "
+                f"this domain), got shape {list(x.shape)}; one item is x[None] (or pass a "
+                f"list of items)"
+            )
         return x
 
     @abc.abstractmethod

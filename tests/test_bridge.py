@@ -520,6 +520,17 @@ def test_batch_tensors_a_user_hands_over_are_checked_by_their_domain():
     )
 
 
+def test_one_item_handed_over_as_a_batch_is_named_by_the_default_check_batch():
+    bridge = make_bridge()
+    x_a, _ = batch(3)
+    message = r"^a vector batch tensor has 2 dimensions \(\[batch, 4\] for this domain\), got "
+    with pytest.raises(ValueError, match=message + r"shape \[4\]; one item is x\[None\]"):
+        bridge.translate(x_a[0], "a")
+    with pytest.raises(ValueError, match=message + r"shape \[1, 3, 4\]"):
+        bridge.encode(x_a[None], "a")
+    assert len(bridge.translate(x_a[0][None], "a")) == 1
+
+
 def test_two_domains_of_one_kind_are_told_apart_by_side():
     bridge = Bridge(VectorDomain(features=4), VectorDomain(features=6), BridgeConfig())
     x_a, _ = batch(3)
