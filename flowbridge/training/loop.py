@@ -69,6 +69,7 @@ from .data import (
     paired_streams,
     partition,
 )
+from .divergence import NonFiniteLossError, non_finite_error
 from .resume import (
     check_same_data,
     checkpoint_to_resume,
@@ -90,31 +91,6 @@ __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "Callback", "train"]
 Callback = Callable[["Trainer", int, dict[str, float]], None]
 
 _SHOWN = ("total", "rec_a", "rec_b", "cross", "prior_a_bpd", "prior_b_bpd", "adversarial", "critic")
-
-
-class NonFiniteLossError(FloatingPointError):
-    """A loss term (or the gradient) became NaN or infinite; training stopped before the update.
-
-    Attributes:
-        terms: the offending terms' names (``("gradient norm",)`` for the gradient).
-        step: the step (1-based) that produced it.
-        checkpoint: the run's checkpoint (``checkpoint.pt``): an earlier step, untouched, or
-            the last finite one where the run had none; ``None`` if none was written.
-        last_finite: where the last finite step went when ``checkpoint.pt`` keeps an
-            earlier one (``checkpoint-step<N>.pt``), else ``None``.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        terms: tuple[str, ...],
-        step: int,
-        checkpoint: Path | None,
-        last_finite: Path | None = None,
-    ):
-        super().__init__(message)
-        self.terms, self.step, self.checkpoint = terms, step, checkpoint
-        self.last_finite = last_finite
 
 
 @dataclass
@@ -752,46 +728,17 @@ class Trainer:
         before: str,
         last_finite: Path | None = None,
     ) -> NonFiniteLossError:
-        """The error that stops a run at ``step`` for ``what``, with the advice that fits:
-        ``last_finite`` is where the step before went when ``checkpoint.pt`` keeps an
-        earlier one (:meth:`_check_finite`)."""
-        # Terms end in their side: say which domain each side is.
-        sides = ", ".join(f"{side} = {self.bridge.domains[side].name!r}" for side in "ab")
-        retune = "a lower train.lr or a train.grad_clip"
-        replay = (
-            f"a resume replays step {step} exactly, so from step {self.step} it goes on only "
-            f"once a cause in a domain or the data is fixed"
-        )
-        if not self.step:
-            # No update yet: not a learning rate's doing, but the data's or a domain's.
-            advice = (
-                "nothing was trained before it: look for NaN or infinite values in the data, "
-                "or a domain's loss that is not finite for the untrained model"
-            )
-        elif self._last_saved is None:
-            advice = f"no checkpoint was written before it. Start again with {retune}"
-        elif self._last_saved == self.step:
-            advice = (
-                f"the checkpoint of step {self.step}, the last finite one, is "
-                f"{self.checkpoint_path}: {replay}. With {retune}, start again (no "
-                f"earlier step was kept to go back to)"
-            )
-        else:
-            advice = (
-                f"the checkpoint of step {self._last_saved} is {self.checkpoint_path}: "
-                f"continue from it with --resume (resume=True) and {retune}"
-            )
-            if last_finite is not None:
-                advice += (
-                    f". Step {self.step}, the last finite one, is in {last_finite} "
-                    f"(load_bridge reads it; {replay}, moved to {self.checkpoint_path.name})"
-                )
-        return NonFiniteLossError(
-            f"{what} (sides: {sides}); training stopped {before}and {advice}",
-            tuple(named),
+        """:func:`~.divergence.non_finite_error` for this run's state."""
+        return non_finite_error(
+            what,
+            named,
             step,
-            self.checkpoint_path if self._last_saved is not None else None,
-            last_finite,
+            before,
+            trained=self.step,
+            last_saved=self._last_saved,
+            checkpoint=self.checkpoint_path,
+            domains={side: domain.name for side, domain in self.bridge.domains.items()},
+            last_finite=last_finite,
         )
 
     def _weights_are_finite(self) -> bool:
