@@ -178,10 +178,12 @@ def refuse_unknown_options(what: str, options: Iterable[str], valid: list[str], 
 
 
 def options_signature(options: type) -> inspect.Signature:
-    """The keyword-only signature of a dataclass's fields, for a plugin class whose
-    ``__init__(**options)`` hands them to that dataclass: set as the class's
-    ``__signature__``, it lets :func:`constructor_options` (``flowbridge plugins --all``, the
-    registry's check of a config's option names) read the options and their defaults."""
+    """``__init__(self, *, <the dataclass's fields with their defaults>)``, for a plugin
+    class whose ``__init__(self, **options)`` hands them to that dataclass: set as
+    ``__init__.__signature__`` (on the method, so that a subclass with an ``__init__`` of its
+    own has its own signature), it lets :func:`constructor_options` (``flowbridge plugins
+    --all``, the registry's check of a config's option names) read the options and their
+    defaults."""
 
     def default(field: dataclasses.Field) -> Any:
         if field.default is not dataclasses.MISSING:
@@ -192,8 +194,13 @@ def options_signature(options: type) -> inspect.Signature:
 
     return inspect.Signature(
         [
-            inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=default(field))
-            for field in dataclasses.fields(options)
+            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            *(
+                inspect.Parameter(
+                    field.name, inspect.Parameter.KEYWORD_ONLY, default=default(field)
+                )
+                for field in dataclasses.fields(options)
+            ),
         ]
     )
 

@@ -76,7 +76,7 @@ from einops import rearrange, reduce, repeat
 from torch import nn
 
 from .adversarial import discriminator_hinge_loss, frozen_scores, generator_hinge_loss
-from .checks import check_positive_int, noted
+from .checks import check_positive_int, noted, shapes_of
 from .config import BridgeConfig, LossWeights
 from .contrastive import density_nce, info_nce
 from .domain import Domain, EncoderOutput, LatentSpec
@@ -94,26 +94,14 @@ _SIDES = ("a", "b")
 
 
 def _row_chunks(rows: int, size: int) -> list[slice]:
-    """``range(rows)`` cut into consecutive slices of at most ``size`` rows."""
+    """``range(rows)`` cut into consecutive slices of at most ``size`` rows
+    (:attr:`Bridge.generate_batch`, checked here as it may be set at any time)."""
+    size = check_positive_int(size, "Bridge.generate_batch")
     return [slice(start, min(start + size, rows)) for start in range(0, rows, size)]
 
 
 def _other(side: str) -> str:
     return "b" if side == "a" else "a"
-
-
-def _shapes(value: Any) -> str:
-    """The shape of a tensor, or of each tensor in a tuple, list or dict, for a message; with
-    its dtype where that is not float32 (``[8, 4] float64``, ``[8, 12] int64``), the other
-    half of why two tensors do not fit."""
-    if isinstance(value, torch.Tensor):
-        dtype = str(value.dtype).removeprefix("torch.")
-        return str(list(value.shape)) + ("" if dtype == "float32" else f" {dtype}")
-    if isinstance(value, (tuple, list)):
-        return f"({', '.join(map(_shapes, value))})"
-    if isinstance(value, dict):
-        return f"{{{', '.join(f'{key!r}: {_shapes(item)}' for key, item in value.items())}}}"
-    return type(value).__name__
 
 
 class Bridge(nn.Module):
@@ -297,7 +285,7 @@ class Bridge(nn.Module):
         with noted(
             lambda: (
                 f"in the {self.domains[side].name!r} domain's encoder (side {side}) of x "
-                f"{_shapes(x)}"
+                f"{shapes_of(x)}"
             )
         ):
             encoded = self.encoders[side](x)
@@ -433,8 +421,8 @@ class Bridge(nn.Module):
         with noted(
             lambda: (
                 f"in the {self.domains[side].name!r} domain's decoder (side {side}, "
-                f"computing {term}) of shared {_shapes(shared)}, residual {_shapes(residual)} "
-                f"and x {_shapes(x)}"
+                f"computing {term}) of shared {shapes_of(shared)}, residual {shapes_of(residual)} "
+                f"and x {shapes_of(x)}"
             )
         ):
             return self.decoders[side](shared, residual, x)
@@ -449,8 +437,8 @@ class Bridge(nn.Module):
         with noted(
             lambda: (
                 f"in the {self.domains[side].name!r} domain's reconstruction_loss (side "
-                f"{side}, computing {term}) of decoder output {_shapes(output)} against x "
-                f"{_shapes(x)}"
+                f"{side}, computing {term}) of decoder output {shapes_of(output)} against x "
+                f"{shapes_of(x)}"
             )
         ):
             loss = self.domains[side].reconstruction_loss(output, x)
@@ -813,7 +801,7 @@ class Bridge(nn.Module):
             with noted(
                 lambda part=part: (
                     f"in the {domain.name!r} domain's generate (side {side}) of shared "
-                    f"{_shapes(part[0])} and residual {_shapes(part[1])}"
+                    f"{shapes_of(part[0])} and residual {shapes_of(part[1])}"
                 )
             ):
                 made = domain.generate(self.decoders[side], *part, **options)

@@ -393,7 +393,7 @@ def _domain(record: dict[str, Any], side: str, source: str) -> Domain:
             f"{source} needs domain {name!r} (side {side}, written with {origin}), which no "
             f"registered plugin provides: {fix}. {exc.args[0] if exc.args else ''}"
         ) from None
-    except (ConfigError, TypeError, ValueError) as exc:
+    except ConfigError as exc:
         # Options the plugin took when it saved, refused now: the plugin changed, not a config.
         reason = str(exc).split(". Fix the option", 1)[0]
         raise CheckpointError(
@@ -401,6 +401,11 @@ def _domain(record: dict[str, Any], side: str, source: str) -> Domain:
             f"options {record['options']!r}, which the installed plugin does not take "
             f"({reason}); load it where the plugin version that wrote it is installed"
         ) from None
+    except (TypeError, ValueError) as exc:  # the plugin's own refusal, or its failure
+        raise CheckpointError(
+            f"{source}: domain {name!r} (side {side}, written with {origin}) could not be "
+            f"built from its saved options {record['options']!r}: {type(exc).__name__}: {exc}"
+        ) from exc
     _, installed = _plugin_version(domain)
     saved = record.get("plugin_version")
     if saved and installed and saved != installed:

@@ -14,6 +14,7 @@ import contextlib
 import math
 import numbers
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 
@@ -25,6 +26,7 @@ __all__ = [
     "check_positive_number",
     "check_vectors",
     "noted",
+    "shapes_of",
 ]
 
 
@@ -186,3 +188,17 @@ def check_context(
             f"got {context.dtype}; convert it with .to({dtype})"
         )
     return context
+
+
+def shapes_of(value: Any) -> str:
+    """The shape of a tensor, or of each tensor in a tuple, list or dict, for a message; with
+    its dtype where that is not float32 (``[8, 4] float64``, ``[8, 12] int64``), the other
+    half of why two tensors do not fit."""
+    if isinstance(value, torch.Tensor):
+        dtype = str(value.dtype).removeprefix("torch.")
+        return str(list(value.shape)) + ("" if dtype == "float32" else f" {dtype}")
+    if isinstance(value, (tuple, list)):
+        return f"({', '.join(map(shapes_of, value))})"
+    if isinstance(value, dict):
+        return f"{{{', '.join(f'{key!r}: {shapes_of(item)}' for key, item in value.items())}}}"
+    return type(value).__name__

@@ -190,13 +190,13 @@ class Domain(abc.ABC):
         to fix it. Training batches come from :meth:`collate` and skip it. Default: ``x`` must
         have as many dimensions as :meth:`example_batch`'s batches (one item handed over as if
         it were a batch is the usual slip; its encoder would fail far from the cause)."""
-        example = self.example_batch(1, torch.Generator().manual_seed(0))
-        if x.dim() != example.dim():
-            shape = ", ".join(["batch", *map(str, example.shape[1:])])
+        rank = self.__dict__.get("_example_rank")
+        if rank is None:  # example_batch may cost something: once per domain
+            rank = self._example_rank = self.example_batch(1, torch.Generator()).dim()
+        if x.dim() != rank:
             raise ValueError(
-                f"a {self.name} batch tensor has {example.dim()} dimensions ([{shape}] for "
-                f"this domain), got shape {list(x.shape)}; one item is x[None] (or pass a "
-                f"list of items)"
+                f"a {self.name} batch tensor has {rank} dimensions, the first the batch's; got "
+                f"shape {list(x.shape)}: one item is x[None] (or pass a list of items)"
             )
         return x
 

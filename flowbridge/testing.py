@@ -29,9 +29,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from .bridge import _shapes
 from .checkpoint import first_line, savable_options, weights_only_copy
-from .checks import noted
+from .checks import noted, shapes_of
 from .domain import Domain, EncoderOutput, LatentSpec
 from .plugins import NAME_PATTERN, PluginError, constructor_options
 
@@ -240,7 +239,7 @@ def _check_loss_has_gradient(output: object, loss: torch.Tensor) -> None:
             "the output with torch operations"
         )
     raise AssertionError(
-        f"the decoder output {_shapes(output)} has no gradient, so training could not move "
+        f"the decoder output {shapes_of(output)} has no gradient, so training could not move "
         f"the decoder: the decoder cuts it off the graph (.detach(), numpy or "
         f"torch.no_grad()); compute it with torch operations"
     )
@@ -308,21 +307,21 @@ def _check_model(
             )
     # The notes give the shapes each call got, as training's errors do (Python >= 3.11).
     with check("encoder output", spec):
-        with noted(lambda: f"(in the encoder, of x {_shapes(x)})"):
+        with noted(lambda: f"(in the encoder, of x {shapes_of(x)})"):
             encoded = encoder(x)
         out = _check_encoder_output(encoded, spec, batch)
     with check("reconstruction loss", spec):
         with noted(
             lambda: (
-                f"(in the decoder, of shared {_shapes(out.shared)}, residual "
-                f"{_shapes(out.residual)} and x {_shapes(x)})"
+                f"(in the decoder, of shared {shapes_of(out.shared)}, residual "
+                f"{shapes_of(out.residual)} and x {shapes_of(x)})"
             )
         ):
             output = decoder(out.shared, out.residual, x)
         with noted(
             lambda: (
-                f"(in reconstruction_loss, of decoder output {_shapes(output)} against x "
-                f"{_shapes(x)})"
+                f"(in reconstruction_loss, of decoder output {shapes_of(output)} against x "
+                f"{shapes_of(x)})"
             )
         ):
             loss = _check_loss(domain.reconstruction_loss(output, x), batch)

@@ -439,6 +439,10 @@ def test_many_outputs_are_made_in_batches_of_generate_batch_rows(monkeypatch):
     # The same draws and the same choices; a matrix product of another batch size may round
     # its last bits differently.
     torch.testing.assert_close(batched, whole)
+    for bad, error in ((0, ValueError), (-1, ValueError), (2.5, TypeError)):
+        monkeypatch.setattr(bridge, "generate_batch", bad)
+        with pytest.raises(error, match=r"^Bridge\.generate_batch must be"):
+            bridge.translate(x_a, "a")
 
 
 def test_reconstruct_and_joint_sampling():
@@ -523,10 +527,10 @@ def test_batch_tensors_a_user_hands_over_are_checked_by_their_domain():
 def test_one_item_handed_over_as_a_batch_is_named_by_the_default_check_batch():
     bridge = make_bridge()
     x_a, _ = batch(3)
-    message = r"^a vector batch tensor has 2 dimensions \(\[batch, 4\] for this domain\), got "
-    with pytest.raises(ValueError, match=message + r"shape \[4\]; one item is x\[None\]"):
+    message = r"^a vector batch tensor has 2 dimensions, the first the batch's; got shape "
+    with pytest.raises(ValueError, match=message + r"\[4\]: one item is x\[None\]"):
         bridge.translate(x_a[0], "a")
-    with pytest.raises(ValueError, match=message + r"shape \[1, 3, 4\]"):
+    with pytest.raises(ValueError, match=message + r"\[1, 3, 4\]"):
         bridge.encode(x_a[None], "a")
     assert len(bridge.translate(x_a[0][None], "a")) == 1
 

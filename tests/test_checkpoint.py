@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import struct
@@ -143,6 +144,7 @@ def _edited(checkpoint_path, out, **changes):
         ({"training": {"log_window": {"sums": 1}}}, r"is damaged: its training\.log_window"),
         ({"training": {"seconds": -1.0}}, r"is damaged: its training\.seconds is -1\.0, not a"),
         ({"training": {"seconds": "12"}}, r"is damaged: its training\.seconds is '12'"),
+        ({"training": {"seconds": math.nan}}, r"is damaged: its training\.seconds is nan"),
     ],
 )
 def test_a_checkpoint_whose_training_state_cannot_be_restored_is_refused_by_name(
@@ -345,6 +347,26 @@ def test_domain_options_the_installed_plugin_no_longer_takes_are_the_checkpoints
     )
     with pytest.raises(CheckpointError, match=message):
         load_bridge(tmp_path / "renamed.pt")
+
+
+def test_a_domain_that_fails_to_build_from_its_saved_options_keeps_its_cause(
+    words_checkpoint, monkeypatch
+):
+    """Not every constructor error is the options' fault: a missing library, say. The
+    message says what failed, and the plugin's own error stays chained for its traceback."""
+    from test_training_support import Words
+
+    def broken(self, **options):
+        raise ValueError("libsndfile not found")
+
+    monkeypatch.setattr(Words, "__init__", broken)
+    message = (
+        r"domain 'words' \(side a, written with .*\) could not be built from its saved "
+        r"options \{.*\}: ValueError: libsndfile not found$"
+    )
+    with pytest.raises(CheckpointError, match=message) as raised:
+        load_bridge(words_checkpoint)
+    assert str(raised.value.__cause__) == "libsndfile not found"
 
 
 def test_plugin_versions_are_recorded_and_a_change_is_warned_about(tmp_path):

@@ -651,13 +651,22 @@ def test_options_signature_names_a_dataclasss_fields_with_their_defaults():
         loss: str = "bce"
 
     class Domainish:
-        __signature__ = plugins.options_signature(Options)
-
         def __init__(self, **options):
             plugins.refuse_unknown_options("domainish", options, ["size", "widths", "loss"], "x")
+
+        __init__.__signature__ = plugins.options_signature(Options)
+
+    class Inherits(Domainish):
+        pass
+
+    class OwnInit(Domainish):  # a subclass's own options are its own
+        def __init__(self, blur=0.0, **options):
+            super().__init__(**options)
 
     named, open_ended = plugins.constructor_options(Domainish)
     assert named == {"size": inspect.Parameter.empty, "widths": [8, 16], "loss": "bce"}
     assert not open_ended
+    assert plugins.constructor_options(Inherits) == (named, False)
+    assert plugins.constructor_options(OwnInit) == ({"blur": 0.0}, True)
     with pytest.raises(plugins.UnknownOptionError, match=r"\['los' \(did you mean 'loss'\?\)\]"):
         Domainish(los="l1")

@@ -168,3 +168,16 @@ def test_an_error_of_a_plugins_own_code_points_to_its_traceback(capsys, monkeypa
     with pytest.raises(plugins.PluginError) as again:
         report("train", hook)
     assert again.value is hook
+
+
+def test_a_broken_pipe_of_the_commands_own_is_an_error_not_a_quiet_exit():
+    """Only a closed standard output ends a command quietly; a pipe the command itself
+    wrote to (a plugin's subprocess that died) keeps its traceback."""
+    code = (
+        "import sys; from flowbridge.commands import run_main\n"
+        "def main():\n"
+        "    raise BrokenPipeError(32, 'Broken pipe')\n"
+        "sys.exit(run_main(main))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 1 and "BrokenPipeError" in done.stderr

@@ -322,12 +322,15 @@ def test_a_float64_collate_trains_in_the_models_dtype_and_an_integer_one_is_name
     monkeypatch.setattr(
         Poisonable, "collate", lambda self, items: torch.stack(list(items)).double()
     )
-    result = Trainer(config, train_data=toy_split(16, seed=0)).run()
+    config.train.validate_every = 1
+    pairs = {"train_data": toy_split(16, seed=0), "val_data": toy_split(8, seed=1)}
+    result = Trainer(config, **pairs).run()  # validation batches too
     assert result.step == 2 and math.isfinite(result.terms["total"])
+    assert math.isfinite(result.val_terms["total"])
     monkeypatch.setattr(Poisonable, "collate", lambda self, items: torch.stack(list(items)).long())
     config.train.out = str(tmp_path / "int")
     with pytest.raises(RuntimeError) as raised:
-        Trainer(config, train_data=toy_split(16, seed=0)).run()
+        Trainer(config, **pairs).run()
     assert "'poisonable' domain's encoder (side a) of x [8, 4] int64" in "\n".join(
         getattr(raised.value, "__notes__", [])
     )

@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import select
 import sys
 from collections.abc import Callable
 
@@ -20,9 +21,26 @@ def run_main(main: Callable[[], int]) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        if not _stdout_closed():  # a pipe of the command's own (a plugin's subprocess)
+            raise
         # Python would flush stdout again at exit and fail the same way: point it elsewhere.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+
+
+def _stdout_closed() -> bool:
+    """Whether the reader of standard output has gone: a pipe whose other end is closed
+    polls as an error. Without a real standard output (a notebook's) no; where poll cannot
+    tell (Windows), yes."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    if not hasattr(select, "poll"):
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
 def key_value(text: str) -> tuple[str, object]:

@@ -501,7 +501,8 @@ class Trainer:
         )
         training = checkpoint.get("training") or {}  # None before checkpoints kept it
         seconds = training.get("seconds", 0.0)  # absent before checkpoints kept it
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+        number = isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+        if not number or not (math.isfinite(seconds) and seconds >= 0):
             raise CheckpointError(
                 f"{self.checkpoint_path} is damaged: its training.seconds is {seconds!r}, "
                 f"not a number of seconds"
@@ -808,8 +809,8 @@ class Trainer:
         return values
 
     def _warn_untrained_parts(self, step: int) -> None:
-        """Once per invocation, after its first backward pass: warn of parameters the loss
-        did not reach. Not under DDP, which hands unused parameters gradients of its own."""
+        """Once per Trainer, after its first backward pass: warn of parameters the loss did
+        not reach. Not under DDP, which hands unused parameters gradients of its own."""
         self._reach_checked = True
         if self.dist.active:
             return
@@ -818,7 +819,8 @@ class Trainer:
         parts = untrained_parts(named)
         if parts:
             domains = {side: domain.name for side, domain in self.bridge.domains.items()}
-            warnings.warn(untrained_warning(parts, domains, step), stacklevel=4)
+            # At the caller of Trainer.run (_train_step, _loop, _run, run, the caller).
+            warnings.warn(untrained_warning(parts, domains, step), stacklevel=6)
 
     def validate(self) -> dict[str, float] | None:
         """Mean loss terms of :attr:`evaluation_bridge` on the validation pairs (rank 0;
@@ -838,7 +840,7 @@ class Trainer:
             bridge.eval()
             for start in range(0, self.validation[0].size, batch):
                 indices = torch.arange(start, min(start + batch, self.validation[0].size))
-                x_a, x_b = (self._take_alone(s, indices).to(self.device) for s in self.validation)
+                x_a, x_b = (self._to_device(self._take_alone(s, indices)) for s in self.validation)
                 terms = bridge.batch_loss(x_a, x_b)
                 means.add({k: float(v) for k, v in terms.items()}, weight=len(indices))
         bridge.train(was_training)
@@ -880,9 +882,10 @@ class Trainer:
 
     def _run(self) -> TrainResult:
         cfg = self.config.train
-        started = self._started = time.perf_counter()
+        started = time.perf_counter()
         if self.step >= cfg.steps:
             return self._nothing_to_train(started)
+        self._started = started
         held = hold_out(
             self.out,
             self.dist,

@@ -74,9 +74,6 @@ class CocoDataset(PairedDataset):
     domains = ("image", "text")
     splits = SPLITS
 
-    # The options by name and default, for `flowbridge plugins --all` and the registry's check.
-    __signature__ = options_signature(CocoOptions)
-
     def __init__(self, **options: Any):
         refuse_unknown_options("coco dataset", options, _OPTION_NAMES, "data.options")
         self.config = CocoOptions(**options)
@@ -84,6 +81,9 @@ class CocoDataset(PairedDataset):
         self._annotated: list[CocoImage] | None = None
         self._features: FeatureTable | None = None
         self._images: dict[str, CocoImages] = {}
+
+    # The options by name and default, for `flowbridge plugins --all` and the registry's check.
+    __init__.__signature__ = options_signature(CocoOptions)
 
     def _path(self, relative: str) -> Path:
         return Path(self.config.root) / relative

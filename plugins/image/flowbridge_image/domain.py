@@ -59,14 +59,14 @@ class ImageDomain(Domain):
     name = "image"
     default_residual_features = 16
 
-    # The options by name and default, for `flowbridge plugins --all` and the registry's check.
-    __signature__ = options_signature(ImageOptions)
-
     def __init__(self, **options: Any):
         where = "domains.a.options or domains.b.options"
         refuse_unknown_options("image domain", options, _OPTION_NAMES, where)
         self.config = ImageOptions(**options)
         self.options = self.config.as_dict()
+
+    # The options by name and default, for `flowbridge plugins --all` and the registry's check.
+    __init__.__signature__ = options_signature(ImageOptions)
 
     @property
     def features_mode(self) -> bool:

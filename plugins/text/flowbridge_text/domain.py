@@ -249,6 +249,11 @@ class TextDomain(Domain):
         texts = self._check_items(items)
         return self._pad([vocabulary.encode(tokenize(t)[: self.max_length]) for t in texts])
 
+    def check_batch(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch tensor must be token ids as :meth:`collate` makes them (``[batch, T]``,
+        ``<bos>`` first, ids in the vocabulary)."""
+        return check_tokens(x, len(self.vocabulary), "a text batch tensor")
+
     def to_text(self, x: torch.Tensor) -> list[str]:
         """Strings of a batch ``x [batch, T]`` (the words between ``<bos>`` and ``<eos>``)."""
         vocabulary = self.vocabulary

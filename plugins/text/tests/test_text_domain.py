@@ -240,3 +240,15 @@ def test_registered_through_the_hook(registered):
 def test_entry_point_is_declared():
     (entry,) = metadata.entry_points(group="flowbridge", name="text")
     assert entry.load() is flowbridge_text.plugin
+
+
+def test_a_batch_tensor_must_be_collated_token_ids(domain):
+    x = domain.collate(["a red circle", "a blue square"])
+    assert domain.check_batch(x) is x
+    for bad, error, message in [
+        (x[0], ValueError, r"a text batch tensor must have shape \[batch >= 1, T >= 2\]"),
+        (x.float(), TypeError, r"a text batch tensor must hold integer token ids"),
+        (x + 1000, ValueError, r"a text batch tensor holds token ids in \[1001, "),
+    ]:
+        with pytest.raises(error, match=message):
+            domain.check_batch(bad)
