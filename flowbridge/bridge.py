@@ -216,8 +216,12 @@ class Bridge(nn.Module):
 
     def generator_parameters(self) -> list[nn.Parameter]:
         """Every parameter but the discriminators': what ``terms["total"]`` trains."""
+        return [p for _, p in self.named_generator_parameters()]
+
+    def named_generator_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """:meth:`generator_parameters` with their names (``"decoders.a.blocks.0..."``)."""
         critics = {id(p) for p in self.discriminators.parameters()}
-        return [p for p in self.parameters() if id(p) not in critics]
+        return [(name, p) for name, p in self.named_parameters() if id(p) not in critics]
 
     # -- names and devices --------------------------------------------------------------
     def side(self, domain: str) -> str:

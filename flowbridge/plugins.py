@@ -155,10 +155,6 @@ class _Failure:
     error: PluginError
 
     @property
-    def entry_point_names(self) -> list[str]:
-        return [ep.name for ep in self.entry_points]
-
-    @property
     def distributions(self) -> list[str]:
         return sorted({name for name in map(_distribution_name, self.entry_points) if name})
 
@@ -301,13 +297,14 @@ class Registry:
         # Where several distributions claim one name, removing one of them is the fix.
         alone = sorted({f.distributions[0] for f in failures if len(f.distributions) == 1})
         remedies = [f"pip uninstall {' '.join(alone)}"] if alone else []
-        loaded = sorted(self._loaded_from)
+        loaded = list(self._loaded_from)
         remedies += [
             # Loading one claimant with the plugins that loaded keeps the name's owner.
             f"keep one of {', '.join(f.distributions[:-1])} and {f.distributions[-1]}, or "
-            f"load one: {ENV_VAR}={','.join(sorted([*loaded, min(f.entry_point_names)]))!r}"
+            f"load one: {ENV_VAR}={','.join(sorted([*loaded, first]))!r}"
             for f in failures
             if len(f.distributions) > 1
+            for first in [min(ep.name for ep in f.entry_points)]
         ]
         fix = (
             f"Fix or uninstall {them}"

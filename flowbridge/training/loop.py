@@ -738,7 +738,7 @@ class Trainer:
             trained=self.step,
             last_saved=self._last_saved,
             checkpoint=self.checkpoint_path,
-            domains={side: domain.name for side, domain in self.bridge.domains.items()},
+            domains=self._domain_names,
             last_finite=last_finite,
         )
 
@@ -808,19 +808,21 @@ class Trainer:
         self._snapshot = self._rng_state()
         return values
 
+    @property
+    def _domain_names(self) -> dict[str, str]:
+        """Each side's domain name, for messages whose terms end in their side."""
+        return {side: domain.name for side, domain in self.bridge.domains.items()}
+
     def _warn_untrained_parts(self, step: int) -> None:
         """Once per Trainer, after its first backward pass: warn of parameters the loss did
         not reach. Not under DDP, which hands unused parameters gradients of its own."""
         self._reach_checked = True
         if self.dist.active:
             return
-        critics = {id(p) for p in self.bridge.discriminators.parameters()}
-        named = [(n, p) for n, p in self.bridge.named_parameters() if id(p) not in critics]
-        parts = untrained_parts(named)
+        parts = untrained_parts(self.bridge.named_generator_parameters())
         if parts:
-            domains = {side: domain.name for side, domain in self.bridge.domains.items()}
             # At the caller of Trainer.run (_train_step, _loop, _run, run, the caller).
-            warnings.warn(untrained_warning(parts, domains, step), stacklevel=6)
+            warnings.warn(untrained_warning(parts, self._domain_names, step), stacklevel=6)
 
     def validate(self) -> dict[str, float] | None:
         """Mean loss terms of :attr:`evaluation_bridge` on the validation pairs (rank 0;
