@@ -19,6 +19,7 @@ from flowbridge.flows import (
     ConditionalGaussianPrior,
     ConditionalResidualPrior,
     FlowPrior,
+    FlowTransform,
     GaussianMixtureBase,
     GlobalScale,
     NoResidualPrior,
@@ -143,6 +144,28 @@ def test_a_converted_module_takes_inputs_and_context_in_its_own_dtype(name):
         # Outputs and log-determinant alike (a plain ActNorm's once came out in float32).
         for result in results if isinstance(results, tuple) else (results,):
             assert result.dtype == torch.float64
+
+
+def test_a_transform_with_a_child_set_to_none_reads_its_dtype_past_it():
+    # torch keeps a child set to None (an optional part left out) and skips it in
+    # parameters(); the input check's dtype lookup once called None._parameters.
+    class Wrapped(FlowTransform):
+        def __init__(self):
+            super().__init__()
+            self.features = F
+            self.register_module("conditioner", None)
+            self.inner = AffineCoupling(F).double()
+
+        def _forward(self, inputs, context):
+            return self.inner._forward(inputs, context)
+
+        def _inverse(self, inputs, context):
+            return self.inner._inverse(inputs, context)
+
+    wrapped = Wrapped()
+    assert wrapped(torch.randn(BATCH, F, dtype=torch.float64))[0].dtype == torch.float64
+    with pytest.raises(TypeError, match=r"dtype torch\.float64 \(the module's\)"):
+        wrapped(torch.randn(BATCH, F))
 
 
 @pytest.mark.parametrize(("call", "conditional"), _calls())

@@ -73,7 +73,9 @@ def _parameter_dtype(module: nn.Module) -> torch.dtype | None:
         if parameter is not None:
             return parameter.dtype
     for child in module._modules.values():
-        dtype = _parameter_dtype(child)
+        # torch keeps a child set to None (an optional part left out) and skips it in
+        # parameters(); so must this walk.
+        dtype = _parameter_dtype(child) if child is not None else None
         if dtype is not None:
             return dtype
     return None
