@@ -27,7 +27,7 @@ def nearest_existing(path: Path) -> Path:
     return next(p for p in (path, *path.parents) if p.exists())
 
 
-def suffixed(path: str | Path, suffix: str) -> Path:
+def suffixed(path: str | os.PathLike[str], suffix: str) -> Path:
     """``path`` plus ``suffix`` (e.g. ``".png"``), unless its name ends with it already: what a
     domain's ``write_items`` writes to. Unlike :meth:`Path.with_suffix`, a dot in the name is
     kept, so ``results.v1`` and ``results.v2`` stay two files (``results.v1.png``,
@@ -57,16 +57,17 @@ def check_parent(path: str | Path) -> None:
         )
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """:func:`atomic_write` of ``text`` in UTF-8 (a report, a JSON file)."""
     data = text.encode("utf-8")
     return atomic_write(path, lambda file: file.write(data))
 
 
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object]) -> Path:
     """Write a file so that readers see either the old content or the new, never a part.
 
-    ``write(file)`` fills a temporary file in the same directory, which is flushed, fsynced
+    ``write(file)`` fills a temporary file in the same directory (what it returns is
+    ignored: ``lambda file: file.write(data)`` will do), which is flushed, fsynced
     and moved over ``path`` with :func:`os.replace` (atomic on POSIX and Windows). Missing
     folders are created; a file where a folder belongs, or a folder at ``path``, is refused
     before anything is written (``NotADirectoryError``, ``IsADirectoryError``).
