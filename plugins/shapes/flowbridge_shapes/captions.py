@@ -163,7 +163,9 @@ def parse_caption(text: str) -> Claims | None:
     return None
 
 
-def claims_hold(claims: Mapping[str, str] | None, attributes: Mapping[str, str] | None) -> bool:
+def claims_hold(
+    claims: Mapping[str, str] | None, attributes: Mapping[str, str | None] | None
+) -> bool:
     """Whether every claim is true of the attributes (``None`` on either side: false)."""
     if claims is None or attributes is None:
         return False

@@ -237,7 +237,8 @@ def image_reconstruction(
 
 
 def attributes_kept(
-    originals: Sequence[dict[str, str] | None], reconstructions: Sequence[dict[str, str] | None]
+    originals: Sequence[Mapping[str, str | None] | None],
+    reconstructions: Sequence[Mapping[str, str | None] | None],
 ) -> float:
     """The fraction of reconstructions whose oracle reading equals their original's (an
     original the oracle cannot read, or whose shape it leaves undecided, counts as not kept),
