@@ -24,13 +24,18 @@ PAD, BOS, EOS, UNK = range(len(SPECIALS))
 
 
 def check_max_size(max_size: object) -> int | None:
-    """Return ``max_size`` if it is ``None`` or an int that leaves room for a word, else raise."""
-    if max_size is not None and check_positive_int(max_size, "max_size") <= len(SPECIALS):
+    """Return ``max_size`` as an int if it is one that leaves room for a word (``None`` as it
+    is), else raise."""
+    if max_size is None:
+        return None
+    # The checked int, not max_size itself: any integer type passes (a numpy int64, say).
+    size = check_positive_int(max_size, "max_size")
+    if size <= len(SPECIALS):
         raise ValueError(
             f"max_size counts the {len(SPECIALS)} special tokens and must leave room for "
             f"words: give max_size > {len(SPECIALS)} (or None for no limit), got {max_size}"
         )
-    return max_size
+    return size
 
 
 def _refuse_str(value: object, what: str, hint: str) -> None:

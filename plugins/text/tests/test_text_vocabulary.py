@@ -7,6 +7,7 @@ import io
 import re
 import unicodedata
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 import flowbridge_text.tokenizer
 import flowbridge_text.vocabulary
 from flowbridge_text import SPECIALS, UNK, Vocabulary, detokenize, tokenize
+from flowbridge_text.vocabulary import check_max_size
 
 PROPERTY = settings(derandomize=True, deadline=None, max_examples=200)
 
@@ -110,6 +112,13 @@ def test_build_counts_orders_and_filters():
 def test_build_rejects_bad_arguments(token_lists, options, error, match):
     with pytest.raises(error, match=match):
         Vocabulary.build(token_lists, **options)
+
+
+def test_check_max_size_returns_an_int_as_it_says():
+    # Any integer type passes the check; what comes back is the int its annotation promises.
+    checked = check_max_size(np.int64(6))
+    assert checked == 6 and type(checked) is int
+    assert check_max_size(None) is None
 
 
 def test_encode_maps_unknown_words_to_unk():
