@@ -287,9 +287,11 @@ class PairedDataset(abc.ABC):
     def split(self, name: str) -> PairedSplit:
         """Return the split called ``name`` (one of :attr:`splits`)."""
 
-    def check_domains(self, a: Domain, b: Domain) -> None:
+    def check_domains(self, a: Domain, b: Domain, /) -> None:
         """Check that this dataset's items fit the two domains a run built for it (``a`` and
-        ``b`` in the order of :attr:`domains`), before any item is read. Training calls it,
+        ``b`` in the order of :attr:`domains`), before any item is read. They are passed by
+        position: an override may name them after its domains (shapes and coco: ``image``,
+        ``text``), so a keyword call would not reach every dataset. Training calls it,
         so a setting the two must share (an image size, a feature width) is named at once
         rather than by the domain's check of the first item. Raise ``ValueError`` naming the
         dataset's option and the domain's. Default: nothing to check."""
