@@ -477,6 +477,22 @@ def test_validation_and_collating_per_batch_leave_training_unchanged(tmp_path):
     assert_same_parameters(train(busy).bridge, parameters(plain.bridge))
 
 
+def test_a_validation_that_fails_leaves_the_model_training(tmp_path, monkeypatch):
+    """A caller that catches the error of a bad validation batch goes on training with
+    dropout and the like on, not in the evaluation mode the validation set."""
+    trainer = Trainer(toy_config(tmp_path, steps=2, validate_every=1))
+    bridge = trainer.evaluation_bridge
+    assert bridge.training
+
+    def broken(*batch):
+        raise RuntimeError("a bad validation batch")
+
+    monkeypatch.setattr(bridge, "batch_loss", broken)
+    with pytest.raises(RuntimeError, match="a bad validation batch"):
+        trainer.validate()
+    assert bridge.training
+
+
 def test_a_dataset_listing_the_domains_the_other_way_round_is_flipped(tmp_path):
     settings = toy_settings(tmp_path, steps=1)
     settings["data"]["options"] = {"flipped": True}

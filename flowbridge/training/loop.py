@@ -840,12 +840,16 @@ class Trainer:
         with torch.random.fork_rng(devices=self._random_devices), torch.no_grad():
             torch.manual_seed(derive_seed(self.config.train.seed, "validation"))
             bridge.eval()
-            for start in range(0, self.validation[0].size, batch):
-                indices = torch.arange(start, min(start + batch, self.validation[0].size))
-                x_a, x_b = (self._to_device(self._take_alone(s, indices)) for s in self.validation)
-                terms = bridge.batch_loss(x_a, x_b)
-                means.add({k: float(v) for k, v in terms.items()}, weight=len(indices))
-        bridge.train(was_training)
+            try:
+                for start in range(0, self.validation[0].size, batch):
+                    indices = torch.arange(start, min(start + batch, self.validation[0].size))
+                    x_a, x_b = (
+                        self._to_device(self._take_alone(s, indices)) for s in self.validation
+                    )
+                    terms = bridge.batch_loss(x_a, x_b)
+                    means.add({k: float(v) for k, v in terms.items()}, weight=len(indices))
+            finally:  # a caller that catches a bad batch's error trains on, with dropout
+                bridge.train(was_training)
         return means.pop()
 
     # -- the loop -------------------------------------------------------------------------------
