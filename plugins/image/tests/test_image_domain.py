@@ -1,4 +1,5 @@
 import math
+import weakref
 
 import numpy as np
 import pytest
@@ -140,6 +141,27 @@ def test_collate_accepts_every_documented_item_kind():
     assert batch.shape == (6, 3, 16, 16) and batch.dtype == torch.float32
     for image in batch:
         torch.testing.assert_close(image, expected)
+
+
+def test_collate_fills_the_batch_without_holding_every_converted_item(monkeypatch):
+    # Collated up front, a split's uint8 pixels become 4-byte floats: a list of every
+    # converted item before stacking would hold the whole split twice.
+    domain = ImageDomain(size=16)
+    convert, converted = domain._to_tensor, []
+
+    def tracked(item, what):
+        alive = sum(ref() is not None for ref in converted)
+        assert alive <= 1, f"{alive} converted items alive while converting {what}"
+        tensor = convert(item, what)
+        converted.append(weakref.ref(tensor))
+        return tensor
+
+    monkeypatch.setattr(domain, "_to_tensor", tracked)
+    items = [torch.full((3, 16, 16), k, dtype=torch.uint8) for k in range(6)]
+    batch = domain.collate(items)
+    assert torch.equal(batch, torch.stack([item.float() / 255 for item in items]))
+    converted.clear()
+    assert torch.equal(domain.check_batch(torch.stack(items)), batch)
 
 
 def test_collate_converts_to_grayscale_and_accepts_2d_arrays():
