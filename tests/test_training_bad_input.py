@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 
 import pytest
 import torch
@@ -19,6 +20,7 @@ from test_training_support import (  # noqa: F401
 from toy_domains import VectorDomain
 
 import flowbridge.plugins as plugins
+import flowbridge.training.data
 from flowbridge import hookimpl
 from flowbridge.checkpoint import CheckpointError, load_checkpoint
 from flowbridge.domain import PairedSplit
@@ -290,6 +292,25 @@ def test_a_constructors_own_refusal_of_an_option_names_its_table(tmp_path, monke
 def test_a_batch_larger_than_the_training_pairs_is_said(tmp_path):
     with pytest.warns(UserWarning, match=r"train\.batch_size \(64\) is more than the 10 training"):
         Trainer(toy_config(tmp_path, steps=1, batch_size=64), train_data=toy_split(10, seed=0))
+
+
+def test_collating_a_large_split_up_front_is_said_before_it_is_done(tmp_path, monkeypatch):
+    # COCO's 566k pairs at 64 px collate to 28 GB of floats: the run would be killed for its
+    # memory with no word. 40 toy pairs collate to 640 bytes (a: 4 floats) and 960 (b: 6).
+    monkeypatch.setattr(flowbridge.training.data, "UPFRONT_WARNING_BYTES", 600)
+    split = toy_split(40, seed=0)
+    with pytest.warns(
+        UserWarning,
+        match=r"^collating the 40 items of domain .* up front takes "
+        r"at least 0\.0 GB of memory; train\.collate_upfront = false",
+    ) as seen:
+        Trainer(toy_config(tmp_path / "upfront", steps=1), train_data=split)
+    assert sum("up front" in str(w.message) for w in seen) == 2  # the a and b streams
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Trainer(toy_config(tmp_path / "lazy", steps=1, collate_upfront=False), train_data=split)
+        monkeypatch.setattr(flowbridge.training.data, "UPFRONT_WARNING_BYTES", 960)
+        Trainer(toy_config(tmp_path / "small", steps=1), train_data=split)
 
 
 def test_parts_the_loss_does_not_reach_are_named_after_the_first_step(tmp_path, monkeypatch):

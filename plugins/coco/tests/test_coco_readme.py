@@ -63,6 +63,8 @@ def test_the_readme_configuration_trains_on_a_folder_of_images_and_captions_file
     monkeypatch.chdir(tmp_path)  # the configuration's paths are relative
     Path("run.toml").write_text(block)
     config = load_run_config("run.toml")
+    # Collated up front, 100k images with 5 captions each at 32 px would be 6 GB of floats.
+    assert not config.train.collate_upfront
     files = _own_data(Path(config.data.options["root"]), config.data.options["annotations"])
 
     assert main(["train", "run.toml", "--steps", "2", "--no-progress"]) == 0
