@@ -284,12 +284,15 @@ def extract_features(
 
 
 def _write_grids(images: torch.Tensor, captions: list[str], out: Path, rows: int) -> list[Path]:
-    """PNG grids of ``rows`` captions each (one row per caption, one column per sample) and a
-    Markdown index ``grids.md`` naming each row's caption."""
+    """PNG grids of ``rows`` captions each (one row per caption, one column per sample) of
+    ``images``, ``uint8 [n, K, C, H, W]``, and a Markdown index ``grids.md`` naming each row's
+    caption."""
     lines = ["# Text-to-image samples", ""]
     paths = []
     for number, start in enumerate(range(0, len(captions), rows)):
-        path = save_image_grid(images[start : start + rows], out / f"grid_{number:03d}.png")
+        # One grid's rows as floats at a time, not the whole split's.
+        grid = images[start : start + rows].float() / 255
+        path = save_image_grid(grid, out / f"grid_{number:03d}.png")
         paths.append(path)
         lines += [f"## {path.name}", "", f"![{path.name}]({path.name})", ""]
         lines += [f"{i + 1}. {caption}" for i, caption in enumerate(captions[start : start + rows])]
@@ -358,10 +361,10 @@ def evaluate_text_to_image(
         batch_size=settings.batch_size,
         seed=settings.seed,
         progress=progress,
+        # Score exactly what is saved: 8-bit images, as the real ones are.
+        quantize=True,
     )
-    # Score exactly what is saved: 8-bit images, as the real ones are.
-    generated = (generated * 255).round().to(torch.uint8)
-    files = _write_grids(generated.float() / 255, captions, out / "grids", settings.grid_rows)
+    files = _write_grids(generated, captions, out / "grids", settings.grid_rows)
     files.append(atomic_write(out / "generated.pt", lambda file: torch.save(generated, file)))
     result: dict[str, Any] = {
         "task": "text-to-image",

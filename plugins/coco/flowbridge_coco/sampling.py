@@ -36,7 +36,7 @@ def _generator(bridge: Bridge, seed: int) -> torch.Generator:
     return torch.Generator(device=bridge.device).manual_seed(seed)
 
 
-def _translate(
+def _translated(
     bridge: Bridge,
     items: Sequence,
     source: str,
@@ -45,18 +45,20 @@ def _translate(
     seed: int,
     progress: bool,
     **options: Any,
-) -> list[list]:
+) -> Iterator[tuple[slice, list[list]]]:
+    """Each batch's slice of ``items`` and its translations, ``samples`` per item."""
     check_positive_int(samples, "samples")
     side = bridge.side(source)
     generator = _generator(bridge, seed)
-    outputs: list[list] = []
     for part in batches(len(items), batch_size, progress, f"{source} -> samples"):
         # Items, which the bridge collates (a collated tensor would be checked again).
         rows = list(items[part])
-        outputs.extend(
-            bridge.translate(rows, side, samples=samples, generator=generator, **options)
-        )
-    return outputs
+        yield part, bridge.translate(rows, side, samples=samples, generator=generator, **options)
+
+
+def _translate(*args: Any, **options: Any) -> list[list]:
+    """:func:`_translated`'s translations of every item, in one list."""
+    return [row for _, rows in _translated(*args, **options) for row in rows]
 
 
 def sample_captions(
@@ -96,12 +98,26 @@ def sample_images(
     batch_size: int = 16,
     seed: int = 0,
     progress: bool = False,
+    quantize: bool = False,
 ) -> torch.Tensor:
-    """Generated images ``[n, K, C, H, W]`` in [0, 1] (on the CPU), K per caption."""
-    rows = _translate(
+    """Generated images ``[n, K, C, H, W]`` in [0, 1] (on the CPU), K per caption; with
+    ``quantize``, 8-bit images ``uint8 [n, K, C, H, W]`` (``round(x · 255)``).
+
+    Each batch is written into the result as it is generated, so only one batch is ever held
+    twice; quantized, the result takes a quarter of the memory (a COCO test split of 5,000
+    captions, 10 samples at 256 px: 9.8 GB instead of 39 GB of floats).
+    """
+    generated = None
+    for part, rows in _translated(
         bridge, captions, "text", samples, batch_size, seed, progress, temperature=temperature
-    )
-    return torch.stack([torch.stack(row) for row in rows])
+    ):
+        batch = torch.stack([torch.stack(row) for row in rows])
+        if quantize:
+            batch = (batch * 255).round().to(torch.uint8)
+        if generated is None:
+            generated = batch.new_empty((len(captions), *batch.shape[1:]))
+        generated[part] = batch
+    return generated
 
 
 def encode_shared(

@@ -20,6 +20,7 @@ from flowbridge_coco.evaluation import (
     evaluate_text_to_image,
 )
 from flowbridge_coco.report import CAPTION_COLUMNS, markdown, write_results
+from flowbridge_coco.sampling import sample_images
 from flowbridge_image import ImageDomain
 from flowbridge_text import TextDomain
 
@@ -137,6 +138,19 @@ def test_text_to_image_writes_grids_and_scores_with_an_extractor(tiny_coco, tmp_
 
     no_extractor = evaluate_text_to_image(bridge, dataset, tmp_path / "plain", settings=settings)
     assert "scores" not in no_extractor and "FID" in no_extractor["skipped"]
+
+
+def test_sampled_images_are_quantized_batch_by_batch_as_the_floats_would_be(tiny_coco):
+    # A COCO test split's 50,000 images at 256 px are 39 GB as floats: evaluation asks for
+    # the 8-bit images it saves, and no float copy of them all is made.
+    dataset = CocoDataset(root=str(tiny_coco.root), size=16)
+    bridge = _bridge(dataset, size=16, hidden=4)
+    captions = [references[0] for references in dataset.images("test").references]
+    floats = sample_images(bridge, captions, 3, batch_size=2, seed=1)
+    assert floats.dtype == torch.float32 and floats.shape == (3, 3, 3, 16, 16)
+    eight_bit = sample_images(bridge, captions, 3, batch_size=2, seed=1, quantize=True)
+    assert eight_bit.dtype == torch.uint8
+    assert torch.equal(eight_bit, (floats * 255).round().to(torch.uint8))
 
 
 def test_data_that_does_not_fit_the_image_domain_names_both_settings(tiny_coco, tmp_path):
