@@ -16,7 +16,9 @@ __all__ = ["source_commit", "versions"]
 def source_commit(path: str | Path | None = None) -> str | None:
     """The git commit of the work tree holding ``path`` (default: flowbridge's own source),
     with ``-dirty`` appended when tracked files differ from it; ``None`` outside a git work
-    tree (an installed wheel) or without git.
+    tree (an installed wheel) or without git, and where git tracks nothing in ``path``'s
+    folder: an installed wheel in a virtual environment inside the user's own repository
+    (``project/.venv``) is not that repository's code.
 
     It asks the tree the code lives in, not the caller's working directory, so a script run
     from elsewhere still names the commit it ran."""
@@ -30,6 +32,8 @@ def source_commit(path: str | Path | None = None) -> str | None:
         ).stdout.strip()
 
     try:
+        if not git("ls-files", "--", "."):
+            return None
         commit = git("rev-parse", "HEAD")
         dirty = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.CalledProcessError):

@@ -45,6 +45,16 @@ def test_no_commit_outside_a_work_tree(tmp_path):
     assert source_commit(tmp_path) is None
 
 
+def test_no_commit_for_code_git_does_not_track_in_the_tree(repo):
+    # An installed wheel in a virtual environment inside the user's own repository.
+    installed = repo / ".venv" / "lib" / "site-packages" / "flowbridge"
+    installed.mkdir(parents=True)
+    (installed / "provenance.py").write_text("")
+    (repo / ".gitignore").write_text(".venv/\n")
+    assert source_commit(installed / "provenance.py") is None
+    assert source_commit(installed) is None
+
+
 def test_versions_name_the_code_in_use(repo):
     info = versions(repo)
     assert info["commit"] == _git(repo, "rev-parse", "HEAD")
