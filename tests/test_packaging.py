@@ -1,0 +1,33 @@
+"""What a ``pip install`` of each distribution (the core, every plugin and example package)
+gets that the checkout alone would hide."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the core depends on tomli there
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECTS = sorted(
+    [ROOT, *(path.parent for path in ROOT.glob("plugins/*/pyproject.toml"))]
+    + [path.parent for path in ROOT.glob("examples/*/pyproject.toml")]
+)
+
+
+def _project(folder: Path) -> dict:
+    return tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+
+@pytest.mark.parametrize("folder", PROJECTS, ids=lambda folder: str(folder.relative_to(ROOT)))
+def test_every_distribution_ships_the_license_text_it_declares(folder):
+    # Apache-2.0 asks for a copy of the license with every distribution; setuptools puts a
+    # LICENSE next to pyproject.toml into the wheel and the sdist, and none outside it.
+    assert _project(folder)["license"] == "Apache-2.0"
+    assert (folder / "LICENSE").read_text() == (ROOT / "LICENSE").read_text()
+    assert (ROOT / "LICENSE").read_text().split()[:4] == ["Apache", "License", "Version", "2.0,"]
