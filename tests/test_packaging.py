@@ -31,3 +31,10 @@ def test_every_distribution_ships_the_license_text_it_declares(folder):
     assert _project(folder)["license"] == "Apache-2.0"
     assert (folder / "LICENSE").read_text() == (ROOT / "LICENSE").read_text()
     assert (ROOT / "LICENSE").read_text().split()[:4] == ["Apache", "License", "Version", "2.0,"]
+
+
+def test_the_core_is_marked_typed_for_type_checkers():
+    # Without py.typed in the wheel, mypy ignores the installed package's annotations.
+    assert (ROOT / "flowbridge" / "py.typed").exists()
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "py.typed" in settings["tool"]["setuptools"]["package-data"]["flowbridge"]
