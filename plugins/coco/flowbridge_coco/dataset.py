@@ -126,12 +126,16 @@ class CocoDataset(PairedDataset):
             )
         return self._images[split]
 
+    def _feature_table(self) -> FeatureTable:
+        if self._features is None:
+            c = self.config
+            self._features = FeatureTable(self._path(c.features), self._path(c.feature_ids))
+        return self._features
+
     def _load(self, split: str, annotated: list[CocoImage]) -> torch.Tensor:
         c = self.config
         if c.mode == "features":
-            if self._features is None:
-                self._features = FeatureTable(self._path(c.features), self._path(c.feature_ids))
-            return self._features.select([image.id for image in annotated])
+            return self._feature_table().select([image.id for image in annotated])
         cache = None
         if c.cache:
             name = f"images-{split}-{len(annotated)}-{c.size}px-{c.channels}c.pt"
@@ -168,10 +172,11 @@ class CocoDataset(PairedDataset):
     def check_image_domain(self, domain: Domain) -> None:
         """Check that this dataset's items fit ``domain``, the image domain of a bridge: mode
         ``"images"`` needs its ``encoder = "conv"`` with the same ``size`` and ``channels``,
-        mode ``"features"`` its ``encoder = "features"``.
+        mode ``"features"`` its ``encoder = "features"`` with the feature file's ``feature_dim``.
 
         Training (through :meth:`check_domains`), the evaluation functions and
-        ``flowbridge-coco prepare`` call it, before any image is read.
+        ``flowbridge-coco prepare`` call it, before any image is read (in features mode it
+        reads the feature file, which they would read next).
 
         Raises:
             CocoDataError: a setting differs; the message names both.
@@ -185,8 +190,15 @@ class CocoDataset(PairedDataset):
                 f"with encoder = 'conv', or mode = 'features' with encoder = 'features'"
             )
         if takes == "features":
-            # feature_dim is only known once the feature file is read; the domain's item
-            # check names a mismatch then.
+            # The feature file is read here (training and evaluation read it next anyway), so
+            # that prepare names a feature_dim mismatch instead of passing it to training.
+            ours, theirs = self._feature_table().feature_dim, domain.options.get("feature_dim")
+            if ours != theirs:
+                raise CocoDataError(
+                    f"coco option features ({self.config.features}) holds vectors of {ours} "
+                    f"dims but the image domain's feature_dim is {theirs}; set feature_dim = "
+                    f"{ours} under the image domain's options, or extract {theirs}-dim features"
+                )
             return
         for name in ("size", "channels"):
             ours, theirs = getattr(self.config, name), domain.options.get(name)

@@ -294,3 +294,18 @@ def test_a_rerun_into_the_same_folder_leaves_no_file_of_the_earlier_run(tiny_coc
     assert not (out / "captions.json").exists()
     assert all(path.read_text() == "the user's own" for path in mine)
     assert json.loads((out / "results.json").read_text())["task"] == "text-to-image"
+
+
+def test_features_of_another_width_than_the_domains_feature_dim_are_named(tiny_coco):
+    # prepare calls check_image_domain: it passed 8-dim features to a domain of 4096 (the
+    # captioning-features.toml default), and training then failed on the first batch.
+    dataset = CocoDataset(
+        root=str(tiny_coco.root),
+        mode="features",
+        features="features.npy",
+        feature_ids="feature_ids.txt",
+    )
+    dataset.check_image_domain(ImageDomain(encoder="features", feature_dim=8))
+    message = "holds vectors of 8 dims but the image domain's feature_dim is 4096"
+    with pytest.raises(CocoDataError, match=message):
+        dataset.check_image_domain(ImageDomain(encoder="features", feature_dim=4096))
