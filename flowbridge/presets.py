@@ -44,7 +44,9 @@ to the image's, so f: A → B matches it and each prior keeps its original condi
 What the original does that these presets do not: gradient clipping by value is 1.0
 everywhere (the original uses 5.0 for the image prior), the fixed posterior noise is 0.05 on
 every dimension (the original adds 0.10 more on the text residual), and the adversarial term
-(λ5_G) and the fine-tuned VGG image encoder are left to the image domain's options.
+(λ5_G) and the fine-tuned VGG image encoder are left to the image domain's options. The text
+encoder concatenates its GRU's two directions (a Linear(2048 → 1024) head) where the original
+sums them (Linear(1024 → 1024)).
 """
 
 from __future__ import annotations

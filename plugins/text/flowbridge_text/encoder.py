@@ -9,6 +9,10 @@ where ``n`` counts the row's tokens up to its ``<eos>`` (padding excluded). Padd
 reaches the GRU: the batch is packed, so the backward direction starts at each row's own
 ``<eos>`` and an encoding does not depend on how long the other rows of its batch are.
 
+The two directions are concatenated, so the head sees ``2 * hidden`` features. The original
+LNFMM encoder sums them instead (a head of ``hidden`` inputs: Linear(1024 → 1024) there,
+Linear(2048 → 1024) here with the same ``hidden = 1024``).
+
 References:
     Mahajan, Gurevych, Roth. Latent Normalizing Flows for Many-to-Many Cross-Domain Mappings.
     ICLR 2020 (text encoder: 2-layer BiGRU of width 1024, mean-pooled).
