@@ -121,8 +121,8 @@ class AffineCoupling(_Coupling):
     Args:
         scale: name of the scale activation (a str, not a standard deviation; see
             :mod:`flowbridge.flows.nn`): ``"exp"`` or ``"softplus"`` (scale in [1e-3, 3], 1 at
-            u = 0) or ``"sigmoid"`` (the original LNFMM's sigmoid(u + 2) + 1e-3, in
-            (1e-3, 1.001)).
+            u = 0) or ``"sigmoid"`` (sigmoid(u + 2) + 1e-3, in (1e-3, 1.001): the original
+            LNFMM's sigmoid(u + 2) with nflows' floor).
     """
 
     params_per_feature = 2

@@ -66,9 +66,10 @@ class ConditionalActNorm(FlowTransform):
         (b, u) = \mathrm{MLP}(c), \qquad y = (x + b) \odot \sigma(u),
         \qquad \log|\det J| = \sum_i \log \sigma(u_i)
 
-    with :math:`\sigma` the chosen scale activation (``"sigmoid"``: sigmoid(u + 2) + 1e-3 as
-    in the original LNFMM code). With ``context_features == 0`` the layer is a plain ActNorm:
-    b and u are learned parameters and any context is ignored.
+    with :math:`\sigma` the chosen scale activation (``"sigmoid"``: sigmoid(u + 2) + 1e-3, the
+    original LNFMM code's sigmoid(u + 2) with nflows' 1e-3 floor). With
+    ``context_features == 0`` the layer is a plain ActNorm: b and u are learned parameters and
+    any context is ignored.
 
     **The default scale cannot expand.** ``"sigmoid"`` lies in (1e-3, 1.001), so unlike a
     Glow or nflows ActNorm this layer cannot normalise data narrower than its target: in the

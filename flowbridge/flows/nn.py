@@ -17,7 +17,8 @@ of these names, not a standard deviation.
   same range, 1 at 0; three kernels (softplus, clamp, log), and CPU softplus is the most
   expensive elementwise kernel of a coupling (about 55 µs on ``[1024, 32]``, one thread or two).
 * ``"sigmoid"``: :math:`\sigma(u) = \mathrm{sigmoid}(u + 2) + 10^{-3}`, in
-  :math:`(10^{-3}, 1.001)`: the original LNFMM code and nflows 0.14. It can only contract in
+  :math:`(10^{-3}, 1.001)`: nflows 0.14's; the original LNFMM code has sigmoid(u + 2) with no
+  floor (a difference of at most 1e-3 in each factor). It can only contract in
   the data → noise direction, which fits much worse (``benchmarks/README.md``), but it is what
   :class:`SharedBijection` needs under the uniform prior, where an expanding scale would be
   rewarded for blowing space up.
@@ -87,7 +88,8 @@ ScaleFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 def _sigmoid_scale(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    # The original LNFMM code and nflows 0.14: sigmoid(raw + 2) + 1e-3, in (1e-3, 1.001).
+    # nflows 0.14's sigmoid(raw + 2) + 1e-3, in (1e-3, 1.001); the original LNFMM code has no
+    # + 1e-3 floor.
     scale = torch.sigmoid(raw + 2.0) + 1e-3
     return scale, scale.log()
 
