@@ -84,8 +84,9 @@ class LossWeights:
     ======================  ======  =====================================================
 
     A domain's cross-reconstruction is weighted ``cross + cross_<side>``: the original code
-    weighs the two sides differently (captioning: 0.6 for text, 1.5 for images), which
-    ``cross = 0, cross_a = 0.6, cross_b = 1.5`` expresses. The original text-to-image
+    weighs the two sides differently (captioning: λ 0.6 for text, 1.5 for images, in its own
+    units), which ``cross = 0`` and per-side weights express (``cross_a = 76.8, cross_b =
+    0.0234`` in flowbridge's units: :mod:`flowbridge.presets`). The original text-to-image
     model weighs its GAN term λ5 · λ5_G = 1 · 2000 (its image reconstruction weight λ5 times
     a GAN factor), that is λG = 2000 (``adversarial = 2000``); which generated
     batches the critic sees is :attr:`BridgeConfig.adversarial_on`.

@@ -221,11 +221,11 @@ def test_every_float_setting_must_be_finite(key, value):
 
 
 @pytest.mark.parametrize(
-    ("preset", "prior_text", "prior_image", "rec_image", "image_size"),
-    [("captioning", 5000, 200, 20, 64), ("text-to-image", 2500, 10, 1, 256)],
+    ("preset", "prior_text", "prior_image", "rec_image", "image_size", "batch"),
+    [("captioning", 5000, 200, 20, 64, 128), ("text-to-image", 2500, 10, 1, 256, 63)],
 )
 def test_paper_presets_convert_the_original_weights(
-    preset, prior_text, prior_image, rec_image, image_size
+    preset, prior_text, prior_image, rec_image, image_size, batch
 ):
     config = load_run_config({"preset": preset})
     model, weights = config.model, config.model.weights
@@ -242,8 +242,19 @@ def test_paper_presets_convert_the_original_weights(
     )
     # 1000 · (−log|det J|) / (ln 2 · 992) with λ1 = 1.
     assert weights.shared * 5.0 == pytest.approx(1000 * 5.0 / (math.log(2) * 992))
-    assert (weights.rec_a, weights.rec_b) == (0.6, rec_image)
-    assert (weights.cross, weights.cross_a, weights.cross_b, weights.align) == (0, 0.6, 1.5, 0)
+    # The original's token NLL is summed over its batch: λ · (the batch's sum) here is a weight
+    # on the batch's mean of per-sample sums.
+    tokens = torch.rand(batch, 7)  # per-token NLLs of a batch
+    original_text = 0.6 * tokens.sum()
+    assert weights.rec_a * tokens.sum(dim=1).mean() == pytest.approx(float(original_text))
+    assert weights.cross_a == weights.rec_a
+    # Its image L1 is on pixels in [-1, 1], each sample's sum divided by the batch, averaged.
+    image, decoded = torch.rand(batch, 3, 4, 4), torch.rand(batch, 3, 4, 4)
+    summed = ((2 * image - 1) - (2 * decoded - 1)).abs().sum(dim=(1, 2, 3)) / batch
+    ours = (image - decoded).abs().sum(dim=(1, 2, 3)).mean()
+    assert weights.rec_b * ours == pytest.approx(float(rec_image * summed.mean()))
+    assert weights.cross_b * ours == pytest.approx(float(1.5 * summed.mean()))
+    assert (weights.cross, weights.align) == (0, 0)
     assert (config.train.lr, config.train.batch_size, config.train.seed) == (1e-4, 128, 149)
     assert (config.train.grad_clip, config.train.grad_clip_mode) == (1.0, "value")
 
