@@ -58,11 +58,20 @@ def test_train_stops_when_its_time_is_up(tmp_path, run_toml, capsys):
     # It says the budget, not the steps, ended it, and how to go on.
     stopped = "stopped by train.max_seconds (1e-06 s) at step 1 of train.steps (50); continue "
     assert f"{stopped}with: flowbridge train {tmp_path / 'run' / 'config.json'} --resume" in out
+    assert "(which trains for at most 1e-06 s more: add --max-seconds 0 for no limit" in out
     assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 1
-    for bad in ("0", "-3", "inf", "nan"):
+    # The continuing run keeps the budget of its config.json, unless 0 lifts it.
+    resume = ["train", str(tmp_path / "run" / "config.json"), "--resume", "--no-progress"]
+    assert main([*resume, "--out", str(tmp_path / "run")]) == 0
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 2
+    capsys.readouterr()
+    assert main([*resume, "--out", str(tmp_path / "run"), "--max-seconds", "0"]) == 0
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 50
+    assert "stopped by" not in capsys.readouterr().out
+    for bad, message in (("-3", "must be >= 0"), ("inf", "must be a finite"), ("nan", ">= 0")):
         with pytest.raises(SystemExit):
             main([*argv, "--max-seconds", bad])
-        assert "must be a finite number > 0" in capsys.readouterr().err
+        assert message in capsys.readouterr().err
 
 
 def test_train_takes_a_thread_count(tmp_path, run_toml, capsys, keep_threads):

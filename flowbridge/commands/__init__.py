@@ -7,7 +7,7 @@ import select
 import sys
 from collections.abc import Callable
 
-__all__ = ["key_value", "non_negative_float", "positive_float", "positive_int", "run_main"]
+__all__ = ["key_value", "non_negative_float", "positive_int", "run_main"]
 
 
 def run_main(main: Callable[[], int]) -> int:
@@ -60,14 +60,6 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """An argparse type: a finite number > 0."""
-    value = float(text)
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value
 
 

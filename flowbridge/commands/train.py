@@ -8,7 +8,7 @@ import os
 import shlex
 import sys
 
-from . import positive_float, positive_int
+from . import non_negative_float, positive_int
 
 __all__ = ["EXAMPLES", "add_parser", "run"]
 
@@ -57,9 +57,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--steps", type=positive_int, help="train up to this many steps in total")
     parser.add_argument(
         "--max-seconds",
-        type=positive_float,
+        type=non_negative_float,
         metavar="SECONDS",
-        help="stop after this much training time (wall clock), checkpoint included",
+        help="stop after this much training time of this invocation (wall clock), checkpoint "
+        "included; 0: no limit (lifts the one a resumed run's config.json holds)",
     )
     parser.add_argument("--out", metavar="DIR", help="run directory (overrides train.out)")
     parser.add_argument(
@@ -150,7 +151,8 @@ def _train(args) -> int:
         print(
             f"stopped by train.max_seconds ({config.train.max_seconds:g} s) at step "
             f"{result.step} of train.steps ({config.train.steps}); continue with: "
-            f"{_resume_command(trainer)}"
+            f"{_resume_command(trainer)}\n(which trains for at most {config.train.max_seconds:g} "
+            f"s more: add --max-seconds 0 for no limit, or another budget)"
         )
     return 0
 
