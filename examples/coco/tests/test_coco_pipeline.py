@@ -168,7 +168,12 @@ def test_text_to_image_and_fid_commands(trained, capsys):
     argv += ["--samples", "4", "--grid-rows", "2", "--pr-neighbours", "2"]
     argv += ["--device", "cpu", "--no-progress"]
     assert coco_main([*argv, "--extractor", "test_coco_pipeline:colour_means"]) == 0
-    assert "| FID | precision | recall |" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "| FID | precision | recall |" in printed.out
+    # Three real images of 3 feature dims: a singular covariance, said in one line.
+    assert printed.err.startswith(
+        "flowbridge-coco evaluate: warning: FID from 3 real and 12 generated feature vectors"
+    )
     scores = json.loads((out / "results.json").read_text())["scores"]
     assert scores["generated"] == 12 and scores["real"] == 3
     # An extractor in a file of the current folder, as the README's my_features:extract, is

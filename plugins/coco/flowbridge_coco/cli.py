@@ -309,12 +309,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from flowbridge.commands._errors import USER_ERRORS, report
+    from flowbridge.commands._errors import USER_ERRORS, one_line_warnings, report
 
-    try:
-        return int(args.func(args) or 0)
-    except USER_ERRORS as exc:
-        return report(args.command, exc, program="flowbridge-coco")
+    # Warnings as one line each, as flowbridge's own commands show them (a few real images
+    # for FID, say), not Python's source line of the plugin's code.
+    with one_line_warnings(args.command, program="flowbridge-coco"):
+        try:
+            return int(args.func(args) or 0)
+        except USER_ERRORS as exc:
+            return report(args.command, exc, program="flowbridge-coco")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,6 +25,8 @@ References:
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from flowbridge.checks import check_positive_int, check_vectors
@@ -102,8 +104,21 @@ def precision_recall(
 
 
 def image_feature_scores(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> dict[str, float]:
-    """``{"FID": ..., "precision": ..., "recall": ..., "real": n, "generated": m}``."""
+    """``{"FID": ..., "precision": ..., "recall": ..., "real": n, "generated": m}``.
+
+    Warns where either set has no more vectors than dimensions: its covariance is then
+    singular, and the distance is far from the value it converges to with more images (and
+    from any published FID)."""
     precision, recall = precision_recall(real, fake, k)
+    dims = real.shape[1]
+    if min(len(real), len(fake)) <= dims:
+        warnings.warn(
+            f"FID from {len(real)} real and {len(fake)} generated feature vectors of {dims} "
+            f"dims: with no more vectors than dims a covariance is singular, so the distance "
+            f"is not what more images would give (published FIDs use 10,000 or more); "
+            f"compare it only with runs scored on the same images",
+            stacklevel=2,
+        )
     return {
         "FID": frechet_distance(real, fake),
         "precision": precision,

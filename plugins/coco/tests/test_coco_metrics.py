@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import math
 import random
+import warnings
 
 import pytest
 import torch
 
 from flowbridge_coco.cider import CiderD
 from flowbridge_coco.consensus import consensus_order, consensus_scores, nearest_neighbours
-from flowbridge_coco.image_metrics import frechet_distance, precision_recall
+from flowbridge_coco.image_metrics import (
+    frechet_distance,
+    image_feature_scores,
+    precision_recall,
+)
 
 WORDS = [
     "a",
@@ -110,3 +115,14 @@ def test_precision_recall_by_construction():
         precision_recall(real, real[:3], k=3)
     with pytest.raises(ValueError, match=r"must have shape \[batch, 2\]"):
         frechet_distance(real, torch.zeros(5, 3))
+
+
+def test_feature_scores_warn_where_the_covariances_are_singular():
+    generator = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(6, 8, generator=generator), torch.randn(40, 8, generator=generator)
+    with pytest.warns(UserWarning, match=r"FID from 6 real and 40 generated .* of 8 dims"):
+        scores = image_feature_scores(real, fake)
+    assert (scores["real"], scores["generated"]) == (6, 40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        image_feature_scores(torch.randn(9, 8, generator=generator), fake)
