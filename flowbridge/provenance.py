@@ -22,7 +22,9 @@ def source_commit(path: str | Path | None = None) -> str | None:
 
     It asks the tree the code lives in, not the caller's working directory, so a script run
     from elsewhere still names the commit it ran."""
-    folder = Path(path) if path is not None else Path(__file__).resolve().parent
+    # Resolved: an editable install may reach the source through a tree of symbolic links
+    # that git does not track (setuptools' strict mode, under build/).
+    folder = Path(path if path is not None else __file__).resolve()
     if folder.is_file():
         folder = folder.parent
 

@@ -55,6 +55,15 @@ def test_no_commit_for_code_git_does_not_track_in_the_tree(repo):
     assert source_commit(installed) is None
 
 
+def test_a_link_to_tracked_code_names_its_commit(repo):
+    # A strict editable install reaches the source through links in a folder git ignores.
+    links = repo / "build" / "links"
+    links.mkdir(parents=True)
+    (repo / ".gitignore").write_text("build/\n")
+    (links / "bench.py").symlink_to(repo / "bench.py")
+    assert source_commit(links / "bench.py") == _git(repo, "rev-parse", "HEAD")
+
+
 def test_versions_name_the_code_in_use(repo):
     info = versions(repo)
     assert info["commit"] == _git(repo, "rev-parse", "HEAD")
