@@ -21,8 +21,10 @@ presets place their domains on fixed sides instead, with every option spelled ou
 Converting the original loss weights
 ------------------------------------
 flowbridge's loss terms are per-sample negative log-likelihoods in **nats**, averaged over
-the batch (:class:`~flowbridge.config.LossWeights`). The original code scales two of its
-terms differently, so its λ values are converted before they mean the same thing here:
+the batch (:class:`~flowbridge.config.LossWeights`). The original code (``train.py`` of
+visinf/lnfmm) scales its terms differently, so its λ values are converted before they mean
+the same thing here; with the conversions below each term weighs what it weighs there, in
+absolute terms too, which matters under its clipping of the gradients by value:
 
 * **Residual priors** are in bits per dimension there,
   :math:`\mathrm{bpd} = -\log p(r|c) / (d_r \ln 2)`, so
@@ -41,11 +43,6 @@ terms differently, so its λ values are converted before they mean the same thin
   (inside the original's λ1 = 1 bracket) text 0.6 → 76.8 and 37.8, image 1.5 → 0.0234 and
   0.0476 (``cross = 0``, ``cross_a``, ``cross_b``). The image weights assume the image
   domain's ``loss = "l1"``, set below.
-
-With these, each term weighs what it weighs in the original code, in absolute terms too, which
-matters under its clipping of the gradients by value (``lnfmm-original.md`` in the project's
-reference notes calls the reconstructions per-sample sums; the code, ``train.py`` of
-visinf/lnfmm, is what is followed here).
 * The explicit alignment MSE is computed but never added in the original: ``align = 0``.
 
 Domain **a is text, b is image**: the original's shared map goes from the text's shared space

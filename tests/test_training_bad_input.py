@@ -306,6 +306,20 @@ def test_collating_a_large_split_up_front_is_said_before_it_is_done(tmp_path, mo
     ) as seen:
         Trainer(toy_config(tmp_path / "upfront", steps=1), train_data=split)
     assert sum("up front" in str(w.message) for w in seen) == 2  # the a and b streams
+    # Said before the collation it warns of: as an error, it stops the run before any.
+    collated = []
+    collate = VectorDomain.collate
+
+    def counted(self, items):
+        collated.append(len(items))
+        return collate(self, items)
+
+    monkeypatch.setattr(VectorDomain, "collate", counted)
+    with warnings.catch_warnings(), pytest.raises(UserWarning, match="up front"):
+        warnings.simplefilter("error")
+        Trainer(toy_config(tmp_path / "stopped", steps=1), train_data=split)
+    assert 40 not in collated
+    monkeypatch.setattr(VectorDomain, "collate", collate)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Trainer(toy_config(tmp_path / "lazy", steps=1, collate_upfront=False), train_data=split)

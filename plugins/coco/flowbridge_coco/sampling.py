@@ -107,6 +107,8 @@ def sample_images(
     twice; quantized, the result takes a quarter of the memory (a COCO test split of 5,000
     captions, 10 samples at 256 px: 9.8 GB instead of 39 GB of floats).
     """
+    if not captions:  # the result's image shape would be unknown
+        raise ValueError("sample_images needs at least one caption, got none")
     generated = None
     for part, rows in _translated(
         bridge, captions, "text", samples, batch_size, seed, progress, temperature=temperature

@@ -141,7 +141,7 @@ def test_text_to_image_writes_grids_and_scores_with_an_extractor(tiny_coco, tmp_
     assert "scores" not in no_extractor and "FID" in no_extractor["skipped"]
 
 
-def test_sampled_images_are_quantized_batch_by_batch_as_the_floats_would_be(tiny_coco):
+def test_sampled_images_quantized_are_the_floats_rounded_to_8_bits(tiny_coco):
     # A COCO test split's 50,000 images at 256 px are 39 GB as floats: evaluation asks for
     # the 8-bit images it saves, and no float copy of them all is made.
     dataset = CocoDataset(root=str(tiny_coco.root), size=16)
@@ -152,6 +152,8 @@ def test_sampled_images_are_quantized_batch_by_batch_as_the_floats_would_be(tiny
     eight_bit = sample_images(bridge, captions, 3, batch_size=2, seed=1, quantize=True)
     assert eight_bit.dtype == torch.uint8
     assert torch.equal(eight_bit, (floats * 255).round().to(torch.uint8))
+    with pytest.raises(ValueError, match="at least one caption"):
+        sample_images(bridge, [], 3)
 
 
 def test_data_that_does_not_fit_the_image_domain_names_both_settings(tiny_coco, tmp_path):

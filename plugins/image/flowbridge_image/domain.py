@@ -39,7 +39,8 @@ def _stack(n: int, tensors: Iterator[torch.Tensor]) -> torch.Tensor:
     4-byte floats, and 566k COCO pairs at 32 px are 7 GB of them.
     """
     first = next(tensors)
-    batch = torch.empty((n, *first.shape), dtype=first.dtype)
+    # On the items' device, as torch.stack would: a batch of CUDA rows stays there.
+    batch = torch.empty((n, *first.shape), dtype=first.dtype, device=first.device)
     batch[0] = first
     del first  # the batch holds its values now
     for i, tensor in enumerate(tensors, 1):
@@ -165,6 +166,8 @@ class ImageDomain(Domain):
                 f"an {self.name} batch must have shape [batch, {', '.join(map(str, item))}] "
                 f"([batch, {layout}]), got {list(x.shape)}{hint}"
             )
+        if len(x) == 0:
+            raise ValueError(f"an {self.name} batch needs at least one row, got {list(x.shape)}")
         return _stack(len(x), (self._to_tensor(row, f"batch row {i}") for i, row in enumerate(x)))
 
     def collate(self, items: Iterable) -> torch.Tensor:

@@ -143,6 +143,12 @@ def test_collate_accepts_every_documented_item_kind():
         torch.testing.assert_close(image, expected)
 
 
+def test_an_empty_batch_is_refused_in_words():
+    # Not the StopIteration of an empty row generator, which a map() over batches swallows.
+    with pytest.raises(ValueError, match=r"batch needs at least one row, got \[0, 3, 16, 16\]"):
+        ImageDomain(size=16).check_batch(torch.zeros(0, 3, 16, 16))
+
+
 def test_collate_fills_the_batch_without_holding_every_converted_item(monkeypatch):
     # Collated up front, a split's uint8 pixels become 4-byte floats: a list of every
     # converted item before stacking would hold the whole split twice.
