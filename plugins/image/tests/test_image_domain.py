@@ -305,3 +305,12 @@ def test_features_mode_files(tmp_path):
     ]:
         with pytest.raises(ValueError, match=match):
             domain.read_item(str(tmp_path / source))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_cuda_batch_is_checked_and_collated_where_it_is():
+    domain = ImageDomain(size=8)
+    batch = torch.rand(3, 3, 8, 8, device="cuda")
+    assert domain.check_batch(batch).device == batch.device
+    assert domain.collate(list(batch)).device == batch.device
+    assert torch.equal(domain.check_batch(batch), batch)
