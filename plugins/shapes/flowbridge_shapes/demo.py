@@ -622,7 +622,8 @@ def _run(args: argparse.Namespace, replaced: list[str]) -> int:
         },
     }
     atomic_write_text(out / "metrics.json", strict_json(metrics))
-    print(_table(results, ceiling, times, args.steps))
+    # The report's arrows are not in cp1252, what Windows writes to a pipe or a file with.
+    print(_table(results, ceiling, times, args.steps).replace("→", "->"))
     print(f"report: {out / 'report.md'} ({total:.0f} s in all)")
     return 0
 

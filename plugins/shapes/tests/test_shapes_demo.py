@@ -37,7 +37,7 @@ def _strict(text):
     return json.loads(text, parse_constant=refuse)
 
 
-def test_demo_writes_a_report_a_person_can_read(tmp_path, registered):
+def test_demo_writes_a_report_a_person_can_read(tmp_path, registered, capsys):
     out = tmp_path / "out"
     assert (
         main(
@@ -58,6 +58,11 @@ def test_demo_writes_a_report_a_person_can_read(tmp_path, registered):
         )
         == 0
     )
+    # What it prints reads on Windows too, whose pipes and files are cp1252 (the table's
+    # arrows are not in it).
+    printed = capsys.readouterr().out
+    assert "| model | image->text accuracy |" in printed
+    printed.encode("cp1252")
     report = (out / "report.md").read_text()
     pictures = ("text_to_image", "image_inputs", "reconstructions", "loss_curves", "tradeoff")
     for name in (f"{picture}.png" for picture in pictures):
