@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from importlib import metadata
@@ -142,6 +143,22 @@ def test_a_reader_that_closes_the_output_early_ends_the_command_quietly():
         )
     finally:
         os.close(write)
+    assert (done.returncode, done.stderr) == (141, "")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a socket is no standard output there")
+def test_a_reader_that_hangs_up_ends_the_command_quietly_too():
+    """macOS and the BSDs poll a pipe whose reader has gone as a hang-up (POLLHUP), not as
+    Linux's error; a socket whose peer closed polls so on Linux too."""
+    ours, theirs = socket.socketpair()
+    theirs.close()
+    with ours:
+        done = subprocess.run(
+            [sys.executable, "-m", "flowbridge", "plugins"],
+            stdout=ours.fileno(),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     assert (done.returncode, done.stderr) == (141, "")
 
 

@@ -30,8 +30,9 @@ def run_main(main: Callable[[], int]) -> int:
 
 def _stdout_closed() -> bool:
     """Whether the reader of standard output has gone: a pipe whose other end is closed
-    polls as an error. Without a real standard output (a notebook's) no; where poll cannot
-    tell (Windows), yes."""
+    polls as an error on Linux, as a hang-up on macOS and the BSDs (and a socket's, on
+    Linux too). Without a real standard output (a notebook's) no; where poll cannot tell
+    (Windows), yes."""
     try:
         fd = sys.stdout.fileno()
     except (AttributeError, OSError, ValueError):
@@ -40,7 +41,7 @@ def _stdout_closed() -> bool:
         return True
     poller = select.poll()
     poller.register(fd, select.POLLOUT)
-    return any(events & select.POLLERR for _, events in poller.poll(0))
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
 
 
 def key_value(text: str) -> tuple[str, object]:
