@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shlex
 import signal
+import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -450,3 +452,30 @@ def test_resuming_a_runs_config_from_another_folder_points_at_its_folder(
     assert (
         main(["train", str(config), "--resume", "--steps", "3", "--out", str(config.parent)]) == 0
     )
+
+
+@pytest.mark.parametrize(
+    ("platform", "expected"),
+    [
+        ("linux", "cd '{here}' && flowbridge train '{config}' --resume --out '{out}'"),
+        # cmd reads no single quotes, and its cd would not change the drive.
+        ("win32", 'pushd "{here}" && flowbridge train "{config}" --resume --out "{out}"'),
+    ],
+)
+def test_the_resume_command_is_quoted_for_the_shell_of_the_platform(
+    tmp_path, monkeypatch, platform, expected
+):
+    from flowbridge.commands.train import _resume_command
+
+    tmp_path = tmp_path.resolve()  # as the command names them (macOS: /private/var/...)
+    here, out = tmp_path / "my data", tmp_path / "my runs" / "a"
+    (here / "images").mkdir(parents=True)
+    monkeypatch.chdir(here)
+    trainer = SimpleNamespace(
+        out=out,
+        dist=SimpleNamespace(world_size=1),
+        config=SimpleNamespace(data=SimpleNamespace(options={"root": "images"})),
+    )
+    monkeypatch.setattr(sys, "platform", platform)
+    command = _resume_command(trainer)
+    assert command == expected.format(here=here, config=out / "config.json", out=out)

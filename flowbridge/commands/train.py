@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import os
 import shlex
+import subprocess
 import sys
 
 from . import non_negative_float, positive_int
@@ -167,9 +168,7 @@ def _note_the_configs_own_run(exc: FileNotFoundError, args, out: str) -> None:
     if os.path.abspath(out) != folder and os.path.isfile(os.path.join(folder, CHECKPOINT_NAME)):
         from ..checks import add_note
 
-        add_note(
-            exc, f"(the config's own folder holds a checkpoint: add --out {shlex.quote(folder)})"
-        )
+        add_note(exc, f"(the config's own folder holds a checkpoint: add --out {_quote(folder)})")
 
 
 def _resume_command(trainer) -> str:
@@ -182,11 +181,21 @@ def _resume_command(trainer) -> str:
     from ..training.rundir import CONFIG_NAME
 
     out = trainer.out.resolve()
-    config, folder = shlex.quote(str(out / CONFIG_NAME)), shlex.quote(str(out))
+    config, folder = _quote(str(out / CONFIG_NAME)), _quote(str(out))
     command = f"{_launcher(trainer.dist.world_size)} train {config} --resume --out {folder}"
     if _names_a_relative_path(trainer.config.data.options):
-        command = f"cd {shlex.quote(os.getcwd())} && {command}"
+        # cmd's cd stays on the current drive (C:) when given another's folder; pushd does not.
+        cd = "pushd" if sys.platform == "win32" else "cd"
+        command = f"{cd} {_quote(os.getcwd())} && {command}"
     return command
+
+
+def _quote(text: str) -> str:
+    """``text`` as one word of a command to paste: quoted for a POSIX shell, or on Windows
+    in double quotes where needed (cmd keeps single quotes as part of the word)."""
+    if sys.platform == "win32":
+        return subprocess.list2cmdline([text])
+    return shlex.quote(text)
 
 
 def _names_a_relative_path(value) -> bool:
