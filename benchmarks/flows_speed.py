@@ -312,7 +312,7 @@ def paper_modules(tiny: bool) -> dict[str, Callable[[], tuple[nn.Module, Callabl
 
 
 def _rss_mib() -> float:
-    with open("/proc/self/statm") as statm:
+    with open("/proc/self/statm", encoding="utf-8") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 

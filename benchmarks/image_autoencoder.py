@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> dict:
             report["points"].append(point)
             print(json.dumps(point), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=1))
+    Path(args.out).write_text(json.dumps(report, indent=1), encoding="utf-8")
     print(f"wrote {args.out}")
     return report
 

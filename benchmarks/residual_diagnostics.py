@@ -393,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         ),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2))
+    Path(args.out).write_text(json.dumps(report, indent=2), encoding="utf-8")
     print(
         json.dumps(
             {

@@ -76,16 +76,16 @@ def test_nulls_zeros_and_incomplete_runs_are_said():
 
 def test_the_command_reads_two_files_and_refuses_what_is_not_a_result(tmp_path, capsys):
     old, new = tmp_path / "old.json", tmp_path / "new.json"
-    old.write_text(json.dumps(_run([1.0], [0.8])))
-    new.write_text(json.dumps(_run([1.0], [0.9])))
+    old.write_text(json.dumps(_run([1.0], [0.8])), encoding="utf-8")
+    new.write_text(json.dumps(_run([1.0], [0.9])), encoding="utf-8")
     assert compare.main([str(old), str(new)]) == 0
     assert (
         "| variants.lnfmm.tradeoff[temperature=1].accuracy | 0.8 | 0.9 |" in capsys.readouterr().out
     )
 
     broken, array = tmp_path / "broken.json", tmp_path / "array.json"
-    broken.write_text('{"steps": 3,\n "oops"}')
-    array.write_text("[1, 2]")
+    broken.write_text('{"steps": 3,\n "oops"}', encoding="utf-8")
+    array.write_text("[1, 2]", encoding="utf-8")
     for path, message in [
         (tmp_path / "missing.json", "no such file"),
         (broken, r"is not JSON \(line 2, column"),

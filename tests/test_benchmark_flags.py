@@ -53,7 +53,7 @@ def test_bridge_speed_refuses_bad_flags_before_timing(argv, message, tmp_path, c
 def test_bridge_speed_refuses_an_out_it_cannot_write(tmp_path, capsys):
     bench = load_script("benchmarks/bridge_speed.py")
     assert "is a folder" in _refused(bench.main, ["--out", str(tmp_path)], capsys)
-    (tmp_path / "file").write_text("")
+    (tmp_path / "file").write_text("", encoding="utf-8")
     out = tmp_path / "file" / "b.json"
     assert "is a file, not a directory" in _refused(bench.main, ["--out", str(out)], capsys)
 
@@ -65,7 +65,9 @@ def test_bridge_speed_writes_its_results_to_out(tmp_path, monkeypatch, keep_thre
     monkeypatch.setattr(bench, "measure_in_child", lambda scale, *_: {"scale": scale})
     out = tmp_path / "new" / "bridge.json"
     results = bench.main(["--skip-paper", "--steps", "6", "--threads", "1", "--out", str(out)])
-    assert json.loads(out.read_text()) == json.loads(json.dumps(results))  # tuples as lists
+    assert json.loads(out.read_text(encoding="utf-8")) == json.loads(
+        json.dumps(results)
+    )  # tuples as lists
     assert results["training"] == [{"scale": "small"}] and results["steps"] == 6
     assert results["date_utc"] and results["threads"] == 1
 
@@ -104,7 +106,7 @@ def test_flows_speed_refuses_bad_counts_before_timing(flag, value, message, tmp_
 def test_flows_speed_refuses_an_out_it_cannot_write(tmp_path, capsys):
     bench = load_script("benchmarks/flows_speed.py")
     (tmp_path / "taken.json").mkdir()
-    (tmp_path / "file").write_text("")
+    (tmp_path / "file").write_text("", encoding="utf-8")
     argv = ["--tiny", "--skip-paper", "--skip-quality", "--out"]
     err = _refused(bench.main, [*argv, str(tmp_path / "taken.json")], capsys)
     assert "is a folder; name a new .json file" in err
@@ -123,7 +125,9 @@ def test_flows_speed_writes_a_json_out_as_that_file_and_keeps_explicit_quality_s
     argv = ["--tiny", "--repeats", "2", "--skip-paper", "--threads", "1", "--out", str(out)]
     report = bench.main([*argv, "--quality-steps", "3", "--quality-seeds", "1"])
     assert out.is_file()
-    assert json.loads(out.read_text(), parse_constant=pytest.fail) == json.loads(json.dumps(report))
+    assert json.loads(out.read_text(encoding="utf-8"), parse_constant=pytest.fail) == json.loads(
+        json.dumps(report)
+    )
     quality = report["scale_quality"]
     assert "3 Adam steps" in quality["setup"]
     assert list(quality["softplus"]["test_nll_at_steps"]) == ["1", "3"]
@@ -171,6 +175,6 @@ def test_flows_2d_refuses_bad_counts_before_training(flows_2d, argv, message, tm
 def test_flows_2d_refuses_an_out_it_cannot_write_before_training(flows_2d, tmp_path, capsys):
     err = _refused(flows_2d.main, ["--out", str(tmp_path)], capsys)
     assert f"is a folder; name the PNG, e.g. {str(tmp_path / 'flows_2d.png')!r}" in err
-    (tmp_path / "file").write_text("")
+    (tmp_path / "file").write_text("", encoding="utf-8")
     err = _refused(flows_2d.main, ["--out", str(tmp_path / "file" / "f.png")], capsys)
     assert "is a file, not a directory" in err

@@ -120,7 +120,7 @@ def test_save_bridge_does_not_end_a_run_by_writing_over_its_checkpoint(tmp_path,
     # A model alone, or any other file, is replaced as a save replaces files.
     model = save_bridge(bridge, tmp_path / "model.pt")
     assert save_bridge(bridge, model) == model
-    (tmp_path / "notes.pt").write_text("not a checkpoint")
+    (tmp_path / "notes.pt").write_text("not a checkpoint", encoding="utf-8")
     save_bridge(bridge, tmp_path / "notes.pt")
     assert load_bridge(tmp_path / "notes.pt").config == bridge.config
 
@@ -249,7 +249,7 @@ def test_files_that_are_not_checkpoints_are_named_for_what_they_are(tmp_path, wo
     with pytest.raises(CheckpointError, match=r"empty\.pt is empty \(0 bytes\)"):
         load_checkpoint(empty)
     text = tmp_path / "notes.txt"
-    text.write_text("these are my notes\n")
+    text.write_text("these are my notes\n", encoding="utf-8")
     with pytest.raises(CheckpointError, match="not a torch checkpoint file"):
         load_bridge(text)
     foreign = tmp_path / "foreign.pt"

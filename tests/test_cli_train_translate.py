@@ -41,7 +41,7 @@ log_every = 1
 @pytest.fixture
 def run_toml(tmp_path):
     path = tmp_path / "run.toml"
-    path.write_text(WORDS_TOML)
+    path.write_text(WORDS_TOML, encoding="utf-8")
     return path
 
 
@@ -114,15 +114,15 @@ def test_translate_prints_text_and_writes_files(tmp_path, capsys, checkpoint):
     assert main([*argv, "--from", "words", "--to", "vector", "--out", str(out), "red"]) == 0
     written = out.with_suffix(".txt")
     assert capsys.readouterr().out.strip() == f"wrote {written}"
-    rows = written.read_text().splitlines()
+    rows = written.read_text(encoding="utf-8").splitlines()
     assert len(rows) == 1 and len(rows[0].split(" | ")) == 3
     # The same seed gives the same samples.
     assert main([*argv, "--from", "words", "--to", "vector", "--out", str(out), "red"]) == 0
-    assert written.read_text().splitlines() == rows
+    assert written.read_text(encoding="utf-8").splitlines() == rows
     # The run directory stands for its checkpoint.
     argv[2] = str(checkpoint.parent)
     assert main([*argv, "--from", "words", "--to", "vector", "--out", str(out), "red"]) == 0
-    assert written.read_text().splitlines() == rows
+    assert written.read_text(encoding="utf-8").splitlines() == rows
 
 
 def test_translate_passes_options_to_the_domains_generate(checkpoint, monkeypatch, capsys):
@@ -152,7 +152,9 @@ def test_translate_passes_options_to_the_domains_generate(checkpoint, monkeypatc
 
 def test_translate_passes_a_component_temperature_to_a_mixture_prior(tmp_path, capsys):
     mixture = tmp_path / "mixture.toml"
-    mixture.write_text(WORDS_TOML.replace("[model]\n", "[model]\nresidual_components = 4\n"))
+    mixture.write_text(
+        WORDS_TOML.replace("[model]\n", "[model]\nresidual_components = 4\n"), encoding="utf-8"
+    )
     assert main(["train", str(mixture), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
     argv = ["translate", "--checkpoint", str(tmp_path / "run" / "checkpoint.pt"), "--samples"]
     argv += ["5", "--from", "words", "--to", "vector", "--temperature", "0.5", "red"]
@@ -161,7 +163,7 @@ def test_translate_passes_a_component_temperature_to_a_mixture_prior(tmp_path, c
     for tau_c in (None, "0.5", "0"):
         extra = [] if tau_c is None else ["--component-temperature", tau_c]
         assert main([*argv, *extra, "--out", str(out)]) == 0
-        rows[tau_c] = out.with_suffix(".txt").read_text()
+        rows[tau_c] = out.with_suffix(".txt").read_text(encoding="utf-8")
     assert rows[None] == rows["0.5"]  # by default the weights take --temperature
     assert rows["0"] != rows[None]  # it reaches the prior: one component for every sample
     capsys.readouterr()
@@ -178,7 +180,7 @@ def test_translate_keeps_the_best_of_several_candidates(tmp_path, capsys, checkp
     for m in ("1", "3", None):
         extra = [] if m is None else ["--candidates", m]
         assert main([*argv, *extra, "--out", str(out)]) == 0
-        rows[m] = out.with_suffix(".txt").read_text()
+        rows[m] = out.with_suffix(".txt").read_text(encoding="utf-8")
     assert rows["1"] == rows[None]  # one candidate: the plain draws
     assert rows["3"] != rows[None]  # it reaches the bridge: other draws are kept
     capsys.readouterr()
@@ -234,9 +236,9 @@ def test_user_errors_exit_2_with_one_clear_line(
     tmp_path, run_toml, checkpoint, argv, message, capsys
 ):
     bad_key = tmp_path / "bad_key.toml"
-    bad_key.write_text(WORDS_TOML + "stepz = 4\n")
+    bad_key.write_text(WORDS_TOML + "stepz = 4\n", encoding="utf-8")
     bad_domain = tmp_path / "bad_domain.toml"
-    bad_domain.write_text(WORDS_TOML.replace('name = "vector"', 'name = "audio"'))
+    bad_domain.write_text(WORDS_TOML.replace('name = "vector"', 'name = "audio"'), encoding="utf-8")
     names = {"tmp": tmp_path, "toml": run_toml, "ckpt": checkpoint}
     names |= {"bad_key": bad_key, "bad_domain": bad_domain}
     capsys.readouterr()
@@ -283,7 +285,9 @@ def test_a_signalled_cli_run_says_what_it_kept(
     monkeypatch.setattr(Trainer, "_train_step", signalled_in_3)
     out = tmp_path / "signalled"
     argv = ["train", str(run_toml), "--out", str(out), "--steps", "6", "--no-progress"]
-    run_toml.write_text(run_toml.read_text() + "checkpoint_every = 2\n")
+    run_toml.write_text(
+        run_toml.read_text(encoding="utf-8") + "checkpoint_every = 2\n", encoding="utf-8"
+    )
     assert main(argv) == code
     err = capsys.readouterr().err
     assert message in err and "--resume" in err
@@ -366,7 +370,9 @@ def test_a_machine_error_mid_run_names_the_checkpoint_kept(tmp_path, run_toml, c
         return original(self)
 
     monkeypatch.setattr(Trainer, "_train_step", disk_full_at_5)
-    run_toml.write_text(run_toml.read_text() + "checkpoint_every = 2\n")
+    run_toml.write_text(
+        run_toml.read_text(encoding="utf-8") + "checkpoint_every = 2\n", encoding="utf-8"
+    )
     out = tmp_path / "full"
     assert main(["train", str(run_toml), "--out", str(out), "--steps", "6"]) == 1
     err = capsys.readouterr().err

@@ -95,8 +95,10 @@ def test_two_processes_take_the_same_steps_as_one(tmp_path, adversarial):
         "config.json",
         "log.jsonl",
     ]
-    log = (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()
-    assert len(log) == len((tmp_path / "single" / "log.jsonl").read_text().splitlines())
+    log = (tmp_path / "ddp" / "log.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(log) == len(
+        (tmp_path / "single" / "log.jsonl").read_text(encoding="utf-8").splitlines()
+    )
 
 
 def test_shards_split_the_global_batch_evenly():

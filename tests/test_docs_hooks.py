@@ -17,7 +17,7 @@ from flowbridge.cli import main
 from flowbridge.testing import CHECKS
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = (ROOT / "docs" / "plugins.md").read_text()
+DOCS = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
 HOOKS = {
     name: function
     for name, function in vars(hookspecs).items()
@@ -65,7 +65,7 @@ def test_code_blocks_naming_a_file_are_verbatim_excerpts_of_it():
     assert len(excerpts) >= 8
     for body in excerpts:
         first, _, code = body.partition("\n")
-        source = (ROOT / first.removeprefix("# ")).read_text()
+        source = (ROOT / first.removeprefix("# ")).read_text(encoding="utf-8")
         assert code in source, f"docs excerpt no longer in {first}:\n{code}"
 
 

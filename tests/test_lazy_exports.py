@@ -97,9 +97,10 @@ def test_a_name_exported_under_its_submodules_own_name_is_the_submodule(tmp_path
     (tmp_path / "lazypkg").mkdir()
     (tmp_path / "lazypkg" / "__init__.py").write_text(
         "from flowbridge._lazy import lazy_exports\n"
-        "__getattr__, __dir__ = lazy_exports(__name__, {'.part': ('part', 'VALUE')})\n"
+        "__getattr__, __dir__ = lazy_exports(__name__, {'.part': ('part', 'VALUE')})\n",
+        encoding="utf-8",
     )
-    (tmp_path / "lazypkg" / "part.py").write_text("VALUE = 3\n")
+    (tmp_path / "lazypkg" / "part.py").write_text("VALUE = 3\n", encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
     import lazypkg
 

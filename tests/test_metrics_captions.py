@@ -202,7 +202,7 @@ def _fake_java(tmp_path, monkeypatch, script: str) -> None:
     folder = tmp_path / "bin"
     folder.mkdir()
     java = folder / "java"
-    java.write_text("#!/bin/sh\n" + script)
+    java.write_text("#!/bin/sh\n" + script, encoding="utf-8")
     java.chmod(0o755)
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
     _meteor_jar(monkeypatch, "meteor.py")

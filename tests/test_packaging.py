@@ -29,8 +29,9 @@ def test_every_distribution_ships_the_license_text_it_declares(folder):
     # Apache-2.0 asks for a copy of the license with every distribution; setuptools puts a
     # LICENSE next to pyproject.toml into the wheel and the sdist, and none outside it.
     assert _project(folder)["license"] == "Apache-2.0"
-    assert (folder / "LICENSE").read_text() == (ROOT / "LICENSE").read_text()
-    assert (ROOT / "LICENSE").read_text().split()[:4] == ["Apache", "License", "Version", "2.0,"]
+    license_text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert (folder / "LICENSE").read_text(encoding="utf-8") == license_text
+    assert license_text.split()[:4] == ["Apache", "License", "Version", "2.0,"]
 
 
 def test_the_core_is_marked_typed_for_type_checkers():

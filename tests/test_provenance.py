@@ -25,7 +25,7 @@ def repo(tmp_path):
         pytest.skip("git is not available")
     _git(tmp_path, "config", "user.email", "t@example.com")
     _git(tmp_path, "config", "user.name", "t")
-    (tmp_path / "bench.py").write_text("print(1)\n")
+    (tmp_path / "bench.py").write_text("print(1)\n", encoding="utf-8")
     _git(tmp_path, "add", "bench.py")
     _git(tmp_path, "commit", "-qm", "first")
     return tmp_path
@@ -35,9 +35,9 @@ def test_the_commit_of_the_tree_holding_a_file_and_whether_it_was_edited(repo, m
     head = _git(repo, "rev-parse", "HEAD")
     monkeypatch.chdir("/")  # the caller's folder does not matter
     assert source_commit(repo / "bench.py") == head
-    (repo / "untracked.txt").write_text("x")  # untracked files leave it clean
+    (repo / "untracked.txt").write_text("x", encoding="utf-8")  # untracked files leave it clean
     assert source_commit(repo) == head
-    (repo / "bench.py").write_text("print(2)\n")
+    (repo / "bench.py").write_text("print(2)\n", encoding="utf-8")
     assert source_commit(repo / "bench.py") == f"{head}-dirty"
 
 
@@ -49,8 +49,8 @@ def test_no_commit_for_code_git_does_not_track_in_the_tree(repo):
     # An installed wheel in a virtual environment inside the user's own repository.
     installed = repo / ".venv" / "lib" / "site-packages" / "flowbridge"
     installed.mkdir(parents=True)
-    (installed / "provenance.py").write_text("")
-    (repo / ".gitignore").write_text(".venv/\n")
+    (installed / "provenance.py").write_text("", encoding="utf-8")
+    (repo / ".gitignore").write_text(".venv/\n", encoding="utf-8")
     assert source_commit(installed / "provenance.py") is None
     assert source_commit(installed) is None
 

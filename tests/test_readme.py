@@ -18,7 +18,7 @@ import flowbridge.plugins as plugins
 from flowbridge_image import plugin as image_plugin
 from flowbridge_text import plugin as text_plugin
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 SECTION = README.split("## Using it on your own data", 1)[1].split("\n## ", 1)[0]
 BLOCKS = re.findall(r"^```python\n(.*?)^```$", SECTION, flags=re.MULTILINE | re.DOTALL)
 PRINTED_STEPS = '"steps": 2000'

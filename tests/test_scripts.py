@@ -57,7 +57,7 @@ def test_the_demo_trains_and_writes_its_figure(tmp_path, keep_threads):
 def test_the_speed_benchmark_runs_on_toy_sizes(tmp_path, keep_threads):
     bench = load_script("benchmarks/flows_speed.py")
     report = bench.main(["--tiny", "--repeats", "2", "--skip-paper", "--out", str(tmp_path)])
-    written = json.loads(next(tmp_path.glob("flows_speed-*-tiny.json")).read_text())
+    written = json.loads(next(tmp_path.glob("flows_speed-*-tiny.json")).read_text(encoding="utf-8"))
     assert written["peers"]["flowbridge"]["median_ms"] == report["peers"]["flowbridge"]["median_ms"]
     assert written["versions"]["torch"] == torch.__version__
     # The contenders are the same flow: equal parameter counts.
@@ -112,7 +112,7 @@ def test_the_autoencoder_benchmark_runs_on_toy_sizes(tmp_path, keep_threads):
     argv += ["--edge-weight", "2"]
     with plugins.isolated(image_plugin, text_plugin, shapes_plugin):
         report = bench.main([*argv, "--threads", "1", "--out", str(out)])
-    assert json.loads(out.read_text()) == report
+    assert json.loads(out.read_text(encoding="utf-8")) == report
     assert [point["step"] for point in report["points"]] == [2, 4]
     for point in report["points"]:
         assert 0 <= point["attributes_kept"] <= 1 and point["mse"] > 0
@@ -213,7 +213,7 @@ def test_the_quality_benchmark_refuses_bad_arguments_before_any_training(
 def test_the_quality_benchmark_refuses_an_out_it_cannot_write(tmp_path, monkeypatch, capsys):
     bench = load_script("benchmarks/quality.py")
     monkeypatch.setattr(bench, "train", _no_training)
-    (tmp_path / "afile").write_text("mine")
+    (tmp_path / "afile").write_text("mine", encoding="utf-8")
     for out, message in [
         (tmp_path, "is a directory; name the JSON file to write"),
         (tmp_path / "afile" / "q.json", "is a file, not a directory"),
@@ -241,7 +241,7 @@ def test_the_quality_benchmark_marks_a_run_that_stopped_early(tmp_path, monkeypa
     with plugins.isolated(image_plugin, text_plugin, shapes_plugin):
         with pytest.raises(KeyboardInterrupt):
             bench.main([*argv, "--variants", "deterministic,gaussian"])
-        partial = _strict(out.read_text())
+        partial = _strict(out.read_text(encoding="utf-8"))
         assert partial["complete"] is False
         assert partial["requested_variants"] == ["deterministic", "gaussian"]
         assert list(partial["variants"]) == ["deterministic"]
@@ -264,7 +264,7 @@ def test_the_quality_benchmark_marks_a_run_that_stopped_early(tmp_path, monkeypa
         monkeypatch.setattr(bench, "train", train)
         argv[:2] = ["--seconds", "0.5"]
         report = bench.main([*argv, "--variants", "deterministic"])
-    written = _strict(out.read_text())
+    written = _strict(out.read_text(encoding="utf-8"))
     assert written["complete"] is True and report["complete"] is True
     assert written["steps"] is None
     assert written["variants"]["deterministic"]["steps"] >= 1
@@ -305,7 +305,7 @@ def test_the_quality_benchmark_trains_variants_side_by_side_to_the_same_numbers(
     bench = load_script("benchmarks/quality.py")
     with plugins.isolated(image_plugin, text_plugin, shapes_plugin):
         alone = bench.main([*argv, "--threads", "1", "--out", str(tmp_path / "alone.json")])
-    side_by_side = _strict(together.read_text())
+    side_by_side = _strict(together.read_text(encoding="utf-8"))
     assert side_by_side["complete"] and side_by_side["jobs"] == 2
     assert [v["threads"] for v in side_by_side["variants"].values()] == [1, 1]
     assert "text_to_image_tradeoff" in side_by_side["variants"]["gaussian"]
@@ -400,7 +400,7 @@ def test_the_residual_diagnostics_run_on_toy_sizes(tmp_path, keep_threads):
     argv = ["--steps", "3", "--train-size", "400", "--inputs", "3", "--samples", "2"]
     with plugins.isolated(image_plugin, text_plugin, shapes_plugin):
         report = bench.main([*argv, "--threads", "1", "--out", str(out)])
-    written = json.loads(out.read_text())
+    written = json.loads(out.read_text(encoding="utf-8"))
     assert written["prior_mass"]["fitting"] == report["prior_mass"]["fitting"]
     assert report["ceiling"]["accuracy"] == 1.0 and report["bank"] > 300
     assert set(report["critic_exemplars"]) == {"k=1", "k=2"}

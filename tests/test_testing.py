@@ -217,12 +217,12 @@ def write_nothing(self, items, path):
 
 def write_over_the_end_of_the_name(self, items, path):
     path = Path(path).with_suffix(".txt")  # samples.v1 -> samples.txt: a dot in the name lost
-    path.write_text("written")
+    path.write_text("written", encoding="utf-8")
     return path
 
 
 def write_and_leave_a_temporary(self, items, path):
-    Path(path).with_suffix(".tmp").write_text("half")
+    Path(path).with_suffix(".tmp").write_text("half", encoding="utf-8")
     return VectorDomain.write_items(self, items, path)
 
 

@@ -117,7 +117,7 @@ def test_a_run_returns_saves_and_validates_the_average_of_the_weights_adam_steps
     assert all(torch.equal(reloaded[key], averaged[key]) for key in averaged)
 
     # Validation scores the average, not the raw weights.
-    logged = [json.loads(line) for line in result.log.read_text().splitlines()]
+    logged = [json.loads(line) for line in result.log.read_text(encoding="utf-8").splitlines()]
     last_val = [line for line in logged if line["split"] == "val"][-1]
     assert result.val_terms["total"] == last_val["total"] == trainer.validate()["total"]
     trainer.average = None  # the raw weights' validation differs

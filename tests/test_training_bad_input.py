@@ -192,7 +192,7 @@ def test_an_out_directory_that_cannot_be_one_is_refused_before_the_data_is_loade
     tmp_path, monkeypatch
 ):
     file = tmp_path / "run.toml"
-    file.write_text("")
+    file.write_text("", encoding="utf-8")
     # No training data at all: the data would fail to load, but the out directory fails first.
     no_data = checked_config(file)
     with pytest.raises(FileExistsError, match=r"train\.out '.*run\.toml' is a file, not a dir"):

@@ -50,7 +50,7 @@ grad_clip = 1
 
 def test_a_toml_file_loads_over_its_preset(tmp_path):
     path = tmp_path / "run.toml"
-    path.write_text(TOML)
+    path.write_text(TOML, encoding="utf-8")
     config = load_run_config(path)
     assert config.preset == "small"
     assert config.data.dataset == "shapes" and config.data.options == {"train_size": 100}
@@ -174,14 +174,14 @@ def test_file_errors_are_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_run_config(tmp_path / "missing.toml")
     bad = tmp_path / "bad.toml"
-    bad.write_text("[train\nsteps = 3")
+    bad.write_text("[train\nsteps = 3", encoding="utf-8")
     with pytest.raises(ConfigError, match="is not valid TOML"):
         load_run_config(bad)
     bad_json = tmp_path / "config.json"
-    bad_json.write_text('{"train": {"steps": 3,}}')
+    bad_json.write_text('{"train": {"steps": 3,}}', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"config\.json is not valid JSON: .*line 1 column 23"):
         load_run_config(bad_json)
-    bad_json.write_text("[1, 2]")
+    bad_json.write_text("[1, 2]", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"config\.json must hold a JSON object .*got a list"):
         load_run_config(bad_json)
 
@@ -189,8 +189,8 @@ def test_file_errors_are_clear(tmp_path):
 def test_a_directory_is_named_as_one_with_the_config_files_in_it(tmp_path):
     with pytest.raises(IsADirectoryError, match=r"is a directory; give the path of a TOML"):
         load_run_config(tmp_path)
-    (tmp_path / "run.toml").write_text(TOML)
-    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "run.toml").write_text(TOML, encoding="utf-8")
+    (tmp_path / "config.json").write_text("{}", encoding="utf-8")
     found = f"{tmp_path / 'config.json'}, {tmp_path / 'run.toml'}"
     with pytest.raises(
         IsADirectoryError, match=f"give a config file in it, e.g. {re.escape(found)}$"
@@ -355,9 +355,9 @@ def test_a_path_fills_a_path_setting_as_its_string(tmp_path):
         trainer = Trainer(config)
         assert trainer.config.train.out == str(tmp_path / "set-later")
         trainer.run()
-    assert json.loads((tmp_path / "set-later" / "config.json").read_text())["train"]["out"] == str(
-        tmp_path / "set-later"
-    )
+    assert json.loads((tmp_path / "set-later" / "config.json").read_text(encoding="utf-8"))[
+        "train"
+    ]["out"] == str(tmp_path / "set-later")
 
 
 def test_a_setting_changed_to_the_wrong_type_after_building_is_named_by_the_trainer(tmp_path):

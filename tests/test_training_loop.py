@@ -38,7 +38,7 @@ pytestmark = pytest.mark.usefixtures("plugin")
 
 
 def read_log(result):
-    return [json.loads(line) for line in result.log.read_text().splitlines()]
+    return [json.loads(line) for line in result.log.read_text(encoding="utf-8").splitlines()]
 
 
 def test_a_tiny_run_learns_translates_and_reloads(tmp_path):
@@ -58,7 +58,9 @@ def test_a_tiny_run_learns_translates_and_reloads(tmp_path):
     assert val_lines[-1]["rec_b"] < 0.5 * val_lines[0]["rec_b"]
     assert result.terms == {k: v for k, v in train_lines[-1].items() if k in result.terms}
     assert result.val_terms["total"] == val_lines[-1]["total"]
-    assert json.loads((tmp_path / "config.json").read_text())["train"]["steps"] == 90
+    assert (
+        json.loads((tmp_path / "config.json").read_text(encoding="utf-8"))["train"]["steps"] == 90
+    )
 
     # K outputs of the right kind per input; the same translations after reloading.
     inputs = toy_split(5, seed=9).a
@@ -166,7 +168,9 @@ def test_the_logs_time_counts_the_training_before_a_resume(tmp_path, monkeypatch
     # Step 6 was saved before its callback: at 40 + 10 s.
     assert load_checkpoint(out / "checkpoint.pt")["training"]["seconds"] == 50.0
     Trainer(load_run_config(settings), resume=True, callbacks=[tick]).run()
-    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    log = [
+        json.loads(line) for line in (out / "log.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     # A record is written before its step's callback: step 2 at 10 s, step 4 at 30 s.
     assert [(line["step"], line["time"]) for line in log if line["split"] == "train"] == [
         (2, 10.0),
@@ -179,12 +183,12 @@ def test_the_logs_time_counts_the_training_before_a_resume(tmp_path, monkeypatch
 def test_resume_drops_a_log_line_cut_short_and_names_a_damaged_one(tmp_path):
     log = train(toy_config(tmp_path, steps=4, log_every=1)).log
     # A blank line, then a record cut short while it was written (a kill, a full disk).
-    log.write_text(log.read_text() + '\n{"step": 5, "spl')
+    log.write_text(log.read_text(encoding="utf-8") + '\n{"step": 5, "spl', encoding="utf-8")
     resumed = train(toy_config(tmp_path, steps=6, log_every=1), resume=True)
     steps = [line["step"] for line in read_log(resumed) if line["split"] == "train"]
     assert steps == [1, 2, 3, 4, 5, 6]
-    lines = log.read_text().splitlines()
-    log.write_text("\n".join([*lines[:2], "{not a record", *lines[2:]]) + "\n")
+    lines = log.read_text(encoding="utf-8").splitlines()
+    log.write_text("\n".join([*lines[:2], "{not a record", *lines[2:]]) + "\n", encoding="utf-8")
     with pytest.raises(
         ValueError, match=r"log\.jsonl, line 3, is not a log record .*'\{not a record'; delete"
     ):
@@ -234,7 +238,9 @@ def test_a_signal_stops_after_the_step_it_came_in_and_resume_continues(
     assert (stopped.value.signal, stopped.value.step, stopped.value.checkpoint) == (number, 5, True)
     assert stopped.value.exit_code == 128 + number
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 5
-    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    log = [
+        json.loads(line) for line in (out / "log.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     assert [line["step"] for line in log if line["split"] == "train"] == [1, 2, 3, 4, 5]
     resumed = Trainer(resumable(out, 8), resume=True).run()
     assert_same_parameters(resumed.bridge, straight[0])
@@ -606,7 +612,7 @@ def assert_resumes_from_its_config_json(tmp_path, expected, **setting):
     (lists where the config holds tuples, as TOML gives them), ends with ``expected``'s weights."""
     ((key, value),) = setting.items()
     Trainer(toy_config(tmp_path / "halves", steps=3, **setting)).run()
-    saved = json.loads((tmp_path / "halves" / "config.json").read_text())
+    saved = json.loads((tmp_path / "halves" / "config.json").read_text(encoding="utf-8"))
     assert saved["train"][key] == value
     saved["train"]["steps"] = 6
     resumed = Trainer(load_run_config(saved), resume=True).run()

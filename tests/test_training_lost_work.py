@@ -47,7 +47,7 @@ def signal_after_the_update(trainer, at_step, number=signal.SIGTERM):
 def train_steps(result):
     return [
         (line["step"], line["total"])
-        for line in map(json.loads, result.log.read_text().splitlines())
+        for line in map(json.loads, result.log.read_text(encoding="utf-8").splitlines())
         if line["split"] == "train"
     ]
 
@@ -112,7 +112,9 @@ def _bad_item_worker(rank: int, port: int, root: str, index: int) -> None:
     assert 0 < step < 100 and f"Training stopped after step {step}, whose checkpoint" in message
     saved = load_checkpoint(f"{root}/checkpoint.pt")
     assert saved["step"] == step and len(saved["rng"]["torch"]) == 2
-    Path(root, f"stopped-{rank}.txt").write_text(message)  # for the parent to compare
+    Path(root, f"stopped-{rank}.txt").write_text(
+        message, encoding="utf-8"
+    )  # for the parent to compare
 
 
 def test_a_bad_item_on_one_rank_stops_every_rank_with_a_checkpoint(tmp_path):
@@ -120,7 +122,7 @@ def test_a_bad_item_on_one_rank_stops_every_rank_with_a_checkpoint(tmp_path):
     spots = set(spot_indices(300, 256).tolist())
     index = next(i for i in range(300) if i not in spots)
     run_ranks(_bad_item_worker, str(tmp_path), index, seconds=90)
-    messages = [(tmp_path / f"stopped-{rank}.txt").read_text() for rank in (0, 1)]
+    messages = [(tmp_path / f"stopped-{rank}.txt").read_text(encoding="utf-8") for rank in (0, 1)]
     # The rank that met the item names it; the other says another rank met one.
     named = [f"train_data.a[{index}]" in message for message in messages]
     pointed = ["another rank met an item" in message for message in messages]
@@ -178,22 +180,25 @@ def test_a_nan_saves_the_last_good_step_and_a_resume_goes_on_from_it(tmp_path):
 # -- the run directory -----------------------------------------------------------------------------
 def test_a_new_run_moves_an_abandoned_log_aside(tmp_path):
     stale = '{"step": 1, "split": "train", "total": 1.0}\n{"step": 2, "spl'
-    (tmp_path / "log.jsonl").write_text(stale)
+    (tmp_path / "log.jsonl").write_text(stale, encoding="utf-8")
     with pytest.warns(UserWarning, match="earlier run that wrote no checkpoint; moved"):
         result = Trainer(toy_config(tmp_path, steps=2, log_every=1)).run()
     assert [step for step, _ in train_steps(result)] == [1, 2]
-    assert (tmp_path / "log.abandoned.jsonl").read_text() == stale
+    assert (tmp_path / "log.abandoned.jsonl").read_text(encoding="utf-8") == stale
 
 
 def test_abandoned_logs_are_numbered_not_replaced(tmp_path):
     for n, name in enumerate(("log.abandoned.jsonl", "log.abandoned-2.jsonl"), 1):
-        (tmp_path / "log.jsonl").write_text(f'{{"step": {n}, "split": "train"}}\n')
+        (tmp_path / "log.jsonl").write_text(
+            f'{{"step": {n}, "split": "train"}}\n', encoding="utf-8"
+        )
         with pytest.warns(UserWarning, match=f"moved them to .*{name}"):
             Trainer(toy_config(tmp_path / "", steps=1), resume=False).run()
         (tmp_path / "checkpoint.pt").unlink()  # as a run that wrote no checkpoint left it
         (tmp_path / "log.jsonl").unlink()
-    assert (tmp_path / "log.abandoned.jsonl").read_text() == '{"step": 1, "split": "train"}\n'
-    assert (tmp_path / "log.abandoned-2.jsonl").read_text() == '{"step": 2, "split": "train"}\n'
+    first, second = (tmp_path / f"log.abandoned{n}.jsonl" for n in ("", "-2"))
+    assert first.read_text(encoding="utf-8") == '{"step": 1, "split": "train"}\n'
+    assert second.read_text(encoding="utf-8") == '{"step": 2, "split": "train"}\n'
 
 
 def test_a_log_that_is_not_text_is_named_on_resume(tmp_path):
@@ -205,13 +210,14 @@ def test_a_log_that_is_not_text_is_named_on_resume(tmp_path):
 
 def test_a_second_run_in_a_locked_directory_is_refused_and_every_exit_unlocks(tmp_path):
     Trainer(toy_config(tmp_path, steps=2)).run()
-    log = (tmp_path / "log.jsonl").read_text()
+    log = (tmp_path / "log.jsonl").read_text(encoding="utf-8")
     with locked(tmp_path):  # another run holds the directory
         refused = Trainer(toy_config(tmp_path, steps=4), resume=True)
         with pytest.raises(FileExistsError, match=rf"another run \(pid {os.getpid()} on .*\) is"):
             refused.run()
-    assert (tmp_path / "log.jsonl").read_text() == log  # untouched by the refused run
-    assert json.loads((tmp_path / "config.json").read_text())["train"]["steps"] == 2
+    # Untouched by the refused run.
+    assert (tmp_path / "log.jsonl").read_text(encoding="utf-8") == log
+    assert json.loads((tmp_path / "config.json").read_text(encoding="utf-8"))["train"]["steps"] == 2
     # A trainer built but not run holds nothing; one that fails lets go of it.
     Trainer(toy_config(tmp_path, steps=3), resume=True)
     trainer = Trainer(toy_config(tmp_path, steps=4), resume=True, callbacks=[stop_at_3])

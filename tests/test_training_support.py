@@ -117,7 +117,7 @@ class Words(Domain):
 
     def write_items(self, items, path):
         path = suffixed(path, ".md")
-        path.write_text("".join(f"- {', '.join(row)}\n" for row in items))
+        path.write_text("".join(f"- {', '.join(row)}\n" for row in items), encoding="utf-8")
         return path
 
 

@@ -72,7 +72,7 @@ class VectorDomain(Domain):
     def write_items(self, items, path):
         path = suffixed(path, ".txt")
         lines = [" | ".join(",".join(f"{v:.3f}" for v in s.tolist()) for s in row) for row in items]
-        path.write_text("\n".join(lines) + "\n")
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
 
 

@@ -62,11 +62,11 @@ def colour_means(images: torch.Tensor) -> torch.Tensor:
 
 
 def _check_captioning(out: Path, table: str, images: int = 3, samples: int = 3) -> None:
-    assert table == (out / "results.md").read_text()
+    assert table == (out / "results.md").read_text(encoding="utf-8")
     assert f"| oracle (best of {samples}) |" in table and "| consensus re-ranking |" in table
-    metrics = json.loads((out / "results.json").read_text())
+    metrics = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert metrics["task"] == "captioning" and metrics["images"] == images
-    captions = json.loads((out / "captions.json").read_text())
+    captions = json.loads((out / "captions.json").read_text(encoding="utf-8"))
     assert len(captions) == images and all(len(c) == samples for c in captions.values())
 
 
@@ -109,12 +109,12 @@ def test_feature_file_mode_end_to_end(tmp_path, capsys):
 def test_tiny_refuses_a_folder_that_holds_files(tmp_path, capsys):
     karpathy = tmp_path / "coco" / "dataset_coco.json"
     karpathy.parent.mkdir()
-    karpathy.write_text('{"images": []}')
+    karpathy.write_text('{"images": []}', encoding="utf-8")
     assert coco_main(["tiny", str(karpathy.parent)]) == 2
     assert "is not empty (it holds dataset_coco.json); " in capsys.readouterr().err
-    assert karpathy.read_text() == '{"images": []}'
+    assert karpathy.read_text(encoding="utf-8") == '{"images": []}'
     assert coco_main(["tiny", str(karpathy.parent), "--force"]) == 0
-    assert len(json.loads(karpathy.read_text())["images"]) == 18
+    assert len(json.loads(karpathy.read_text(encoding="utf-8"))["images"]) == 18
 
 
 def test_prepare_reads_the_run_s_splits_and_a_test_split_where_the_data_has_one(
@@ -128,7 +128,8 @@ def test_prepare_reads_the_run_s_splits_and_a_test_split_where_the_data_has_one(
         '\n[data.options.splits]\ntrain = "train"\nrestval = "train"\nval = "val"\ntest = ""\n'
     )
     Path("no-test.toml").write_text(
-        TINY.read_text().replace("\n[domains.a]", no_test + "\n[domains.a]")
+        TINY.read_text(encoding="utf-8").replace("\n[domains.a]", no_test + "\n[domains.a]"),
+        encoding="utf-8",
     )
     capsys.readouterr()
     assert coco_main(["prepare", "no-test.toml"]) == 0
@@ -140,8 +141,12 @@ def test_prepare_reads_the_run_s_splits_and_a_test_split_where_the_data_has_one(
     assert "the test split has no images" in capsys.readouterr().err
 
     # No validation images either: training says how to go without validation, and that works.
-    no_val = Path("no-test.toml").read_text().replace('val = "val"\ntest', 'val = ""\ntest')
-    Path("no-val.toml").write_text(no_val)
+    no_val = (
+        Path("no-test.toml")
+        .read_text(encoding="utf-8")
+        .replace('val = "val"\ntest', 'val = ""\ntest')
+    )
+    Path("no-val.toml").write_text(no_val, encoding="utf-8")
     assert coco_main(["prepare", "no-val.toml"]) == 2
     assert 'validation split, data.val_split = "" trains without one)' in capsys.readouterr().err
     argv = ["--steps", "1", "--no-progress", "--out", "runs/no-val"]
@@ -150,7 +155,9 @@ def test_prepare_reads_the_run_s_splits_and_a_test_split_where_the_data_has_one(
     assert "the val split has no images" in err
     assert "(reading the validation split, data.val_split = 'val'; if the data have no " in err
     assert 'validation split, data.val_split = "" trains without one)' in err
-    Path("no-val.toml").write_text(no_val.replace('val_split = "val"', 'val_split = ""'))
+    Path("no-val.toml").write_text(
+        no_val.replace('val_split = "val"', 'val_split = ""'), encoding="utf-8"
+    )
     assert flowbridge_main(["train", "no-val.toml", *argv]) == 0
 
     # The data's root is relative to this folder: the command that continues a run that its
@@ -174,16 +181,16 @@ def test_text_to_image_and_fid_commands(trained, capsys):
     assert printed.err.startswith(
         "flowbridge-coco evaluate: warning: FID from 3 real and 12 generated feature vectors"
     )
-    scores = json.loads((out / "results.json").read_text())["scores"]
+    scores = json.loads((out / "results.json").read_text(encoding="utf-8"))["scores"]
     assert scores["generated"] == 12 and scores["real"] == 3
     # An extractor in a file of the current folder, as the README's my_features:extract, is
     # found (a console script's path does not hold the current folder) and gives the same.
     Path("here_features.py").write_text(
-        "def extract(images):\n    return images.mean(dim=(2, 3))\n"
+        "def extract(images):\n    return images.mean(dim=(2, 3))\n", encoding="utf-8"
     )
     assert coco_main([*argv, "--extractor", "here_features:extract"]) == 0
     capsys.readouterr()
-    assert json.loads((out / "results.json").read_text())["scores"] == scores
+    assert json.loads((out / "results.json").read_text(encoding="utf-8"))["scores"] == scores
     # Three real images cannot give each one 3 neighbours: said before any sampling.
     few = ["evaluate", str(trained), "--task", "text-to-image", "--out", "results/few"]
     few += ["--samples", "4", "--device", "cpu", "--no-progress", "--pr-neighbours", "3"]
@@ -231,15 +238,15 @@ def test_evaluate_errors_are_one_line(trained, capsys):
     assert coco_main(["fid", "nothing.npy", "fake.npy"]) == 2
     assert "nothing.npy: no such file (argument real)" in capsys.readouterr().err
     # An image domain of another size than the data: prepare says so before training.
-    text = TINY.read_text().replace(
+    text = TINY.read_text(encoding="utf-8").replace(
         "[domains.b.options]\nsize = 16", "[domains.b.options]\nsize = 32"
     )
-    Path("mismatch.toml").write_text(text)
+    Path("mismatch.toml").write_text(text, encoding="utf-8")
     assert coco_main(["prepare", "mismatch.toml"]) == 2
     assert "coco option size ([data.options]) is 16 but the image domain's size is 32; set " in (
         capsys.readouterr().err
     )
-    Path("other.toml").write_text('[data]\ndataset = "shapes"\n')
+    Path("other.toml").write_text('[data]\ndataset = "shapes"\n', encoding="utf-8")
     assert coco_main(["prepare", "other.toml"]) == 2
     assert "other.toml does not use the coco dataset (its data: 'shapes')" in (
         capsys.readouterr().err

@@ -35,7 +35,7 @@ def plugins():
 def test_the_configs_the_readme_lists():
     names = [path.stem for path in CONFIGS]
     assert sorted(names) == ["captioning", "captioning-features", "small", "text-to-image", "tiny"]
-    readme = (HERE / "README.md").read_text()
+    readme = (HERE / "README.md").read_text(encoding="utf-8")
     assert all(f"`{path.name}`" in readme for path in CONFIGS)
 
 

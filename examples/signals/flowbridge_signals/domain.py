@@ -163,7 +163,7 @@ class SignalDomain(Domain):
     def read_item(self, source: str) -> torch.Tensor:
         """Read a signal from a text or CSV file of ``length`` numbers (any separators)."""
         try:
-            text = Path(source).read_text()
+            text = Path(source).read_text(encoding="utf-8")
             values = [float(v) for v in text.replace(",", " ").split()]
         except (OSError, ValueError) as exc:
             raise ValueError(

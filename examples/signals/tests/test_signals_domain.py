@@ -16,7 +16,7 @@ from flowbridge_signals import SignalDomain
 
 def test_the_domain_keeps_the_contract(tmp_path):
     source = tmp_path / "signal.csv"
-    source.write_text(",".join(str(math.sin(t / 3)) for t in range(32)))
+    source.write_text(",".join(str(math.sin(t / 3)) for t in range(32)), encoding="utf-8")
     passed = check_domain(SignalDomain(length=32, channels=4), sources=[str(source)])
     assert passed == [c for c in CHECKS if c != "discriminator"]
 
@@ -94,16 +94,16 @@ def test_generate_takes_no_options():
 def test_read_item_reads_any_separators_and_names_bad_sources(tmp_path):
     domain = SignalDomain(length=8)
     good = tmp_path / "good.txt"
-    good.write_text("0 1\n2,3\n4, 5 6\n7\n")
+    good.write_text("0 1\n2,3\n4, 5 6\n7\n", encoding="utf-8")
     assert domain.read_item(str(good)).tolist() == list(range(8))
     short = tmp_path / "short.csv"
-    short.write_text("1,2,3")
+    short.write_text("1,2,3", encoding="utf-8")
     with pytest.raises(ValueError, match="short.csv' holds 3 numbers, expected 8"):
         domain.read_item(str(short))
     with pytest.raises(ValueError, match="cannot read a signal from 'missing.csv'"):
         domain.read_item("missing.csv")
     bad = tmp_path / "bad.csv"
-    bad.write_text("1,x")
+    bad.write_text("1,x", encoding="utf-8")
     with pytest.raises(ValueError, match="bad.csv'.*could not convert"):
         domain.read_item(str(bad))
 

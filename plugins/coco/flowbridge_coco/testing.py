@@ -105,7 +105,7 @@ def write_tiny_coco(root: Path, force: bool = False) -> TinyCoco:
                 "sentences": sentences,
             }
         )
-    (root / "dataset_coco.json").write_text(json.dumps({"images": records}))
+    (root / "dataset_coco.json").write_text(json.dumps({"images": records}), encoding="utf-8")
 
     for folder in ("train2014", "val2014"):
         chosen = [k for k, f in enumerate(files) if f.startswith(folder)]
@@ -118,7 +118,7 @@ def write_tiny_coco(root: Path, force: bool = False) -> TinyCoco:
         ]
         out = root / "annotations" / f"captions_{folder}.json"
         out.parent.mkdir(exist_ok=True)
-        out.write_text(json.dumps({"images": images, "annotations": annotations}))
+        out.write_text(json.dumps({"images": images, "annotations": annotations}), encoding="utf-8")
 
     # Features: colour and shape one-hot plus noise, rows shuffled, one row of an unused image.
     order = rng.permutation(len(ids) + 1)
@@ -132,7 +132,7 @@ def write_tiny_coco(root: Path, force: bool = False) -> TinyCoco:
         rows.append(vector)
     features = np.stack(rows).astype(np.float32)
     np.save(root / "features.npy", features)
-    (root / "feature_ids.txt").write_text("".join(f"{i}\n" for i in feature_ids))
+    (root / "feature_ids.txt").write_text("".join(f"{i}\n" for i in feature_ids), encoding="utf-8")
     return TinyCoco(
         root, ids, list(SPLITS), colours, shapes, captions, files, features, feature_ids
     )

@@ -57,9 +57,9 @@ def test_official_files_by_split_match_the_karpathy_captions(tiny_coco):
 
 
 def _rewrite(path, edit):
-    data = json.loads(path.read_text())
+    data = json.loads(path.read_text(encoding="utf-8"))
     edit(data)
-    path.write_text(json.dumps(data))
+    path.write_text(json.dumps(data), encoding="utf-8")
 
 
 KARPATHY_ERRORS = [
@@ -107,7 +107,7 @@ def test_malformed_official_file_names_file_and_field(tiny_coco, edit, message):
 def test_annotation_file_problems_say_what_to_do(tiny_coco):
     with pytest.raises(CocoFileNotFoundError, match="nope.json: no such file"):
         read_annotations("nope.json", tiny_coco.root)
-    (tiny_coco.root / "broken.json").write_text('{"images": [')
+    (tiny_coco.root / "broken.json").write_text('{"images": [', encoding="utf-8")
     # By its whole path: two splits' files may share a name in different folders.
     broken = re.escape(str(tiny_coco.root / "broken.json"))
     with pytest.raises(CocoDataError, match=f"^{broken}: not valid JSON"):
@@ -241,7 +241,7 @@ def test_feature_rows_are_found_by_image_id(tiny_coco):
 def test_feature_files_in_every_format(tiny_coco, suffix):
     ids = tiny_coco.root / f"ids{suffix}"
     if suffix == ".json":
-        ids.write_text(json.dumps(tiny_coco.feature_ids))
+        ids.write_text(json.dumps(tiny_coco.feature_ids), encoding="utf-8")
     elif suffix == ".npy":
         np.save(ids, np.array(tiny_coco.feature_ids))
     else:
@@ -256,14 +256,16 @@ def test_feature_files_in_every_format(tiny_coco, suffix):
 
 def test_malformed_feature_files(tiny_coco):
     root = tiny_coco.root
-    (root / "short.txt").write_text("".join(f"{i}\n" for i in tiny_coco.feature_ids[:-1]))
+    (root / "short.txt").write_text(
+        "".join(f"{i}\n" for i in tiny_coco.feature_ids[:-1]), encoding="utf-8"
+    )
     with pytest.raises(CocoDataError, match="short.txt lists 18 image ids but features.npy has 19"):
         _features(tiny_coco, feature_ids="short.txt").images("val")
-    (root / "bad.txt").write_text("1000\nabc\n")
+    (root / "bad.txt").write_text("1000\nabc\n", encoding="utf-8")
     with pytest.raises(CocoDataError, match="bad.txt: line 2 is 'abc', not an image id"):
         _features(tiny_coco, feature_ids="bad.txt").images("val")
     without = [i for i in tiny_coco.feature_ids if i != tiny_coco.ids[-1]] + [4]
-    (root / "other.txt").write_text("".join(f"{i}\n" for i in without))
+    (root / "other.txt").write_text("".join(f"{i}\n" for i in without), encoding="utf-8")
     message = f"have no feature row, e.g. ids \\[{tiny_coco.ids[-1]}"
     with pytest.raises(CocoDataError, match=message):
         _features(tiny_coco, feature_ids="other.txt").images("test")

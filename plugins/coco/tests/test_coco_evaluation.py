@@ -128,7 +128,7 @@ def test_text_to_image_writes_grids_and_scores_with_an_extractor(tiny_coco, tmp_
         )
     grids = tmp_path / "t2i" / "grids"
     assert sorted(p.name for p in grids.iterdir()) == ["grid_000.png", "grid_001.png", "grids.md"]
-    index = (grids / "grids.md").read_text()
+    index = (grids / "grids.md").read_text(encoding="utf-8")
     for references in dataset.images("test").references:
         assert references[0] in index
     generated = torch.load(tmp_path / "t2i" / "generated.pt", weights_only=True)
@@ -211,7 +211,7 @@ def test_report_table_and_files(tiny_coco, tmp_path):
     assert "- SPICE: needs CoreNLP" in lines
     paths = write_results(metrics, tmp_path / "out", {"captions.json": {"1": ["a dog"]}})
     assert sorted(p.name for p in paths) == ["captions.json", "results.json", "results.md"]
-    assert json.loads((tmp_path / "out" / "results.json").read_text()) == metrics
+    assert json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8")) == metrics
     with pytest.raises(ValueError, match="must come from a coco evaluation"):
         markdown({"task": "shapes"})
 
@@ -277,7 +277,7 @@ def test_a_rerun_into_the_same_folder_leaves_no_file_of_the_earlier_run(tiny_coc
     grids.mkdir(parents=True)
     mine = [out / "notes.txt", grids / "mine.png", grids / "grid_1.png"]
     for path in mine:
-        path.write_text("the user's own")
+        path.write_text("the user's own", encoding="utf-8")
 
     def text_to_image(captions: int) -> None:
         settings = TextToImageSettings(samples=2, grid_rows=1, max_captions=captions)
@@ -287,7 +287,7 @@ def test_a_rerun_into_the_same_folder_leaves_no_file_of_the_earlier_run(tiny_coc
     assert {p.name for p in grids.glob("grid_???.png")} == {f"grid_00{i}.png" for i in range(3)}
     text_to_image(1)  # fewer captions: fewer grids, and none of the earlier three stays
     assert {p.name for p in grids.glob("grid_???.png")} == {"grid_000.png"}
-    assert len((grids / "grids.md").read_text().split("## grid_")) == 2
+    assert len((grids / "grids.md").read_text(encoding="utf-8").split("## grid_")) == 2
 
     result = evaluate_captioning(bridge, dataset, "test", SETTINGS)
     write_results(result.metrics, out, {"captions.json": {"1": ["a dog"]}})
@@ -295,8 +295,8 @@ def test_a_rerun_into_the_same_folder_leaves_no_file_of_the_earlier_run(tiny_coc
     assert not list(grids.glob("grid_???.png"))
     text_to_image(1)
     assert not (out / "captions.json").exists()
-    assert all(path.read_text() == "the user's own" for path in mine)
-    assert json.loads((out / "results.json").read_text())["task"] == "text-to-image"
+    assert all(path.read_text(encoding="utf-8") == "the user's own" for path in mine)
+    assert json.loads((out / "results.json").read_text(encoding="utf-8"))["task"] == "text-to-image"
 
 
 def test_features_of_another_width_than_the_domains_feature_dim_are_named(tiny_coco):

@@ -20,7 +20,7 @@ from flowbridge.checkpoint import load_checkpoint
 from flowbridge.cli import main
 from flowbridge.config import load_run_config
 
-README = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+README = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
 TOML_BLOCKS = re.findall(r"^```toml\n(.*?)^```$", README, flags=re.MULTILINE | re.DOTALL)
 COLOURS = {"red": (220, 30, 30), "blue": (30, 60, 220)}
 
@@ -52,7 +52,9 @@ def _own_data(root: Path, annotations: dict[str, str]) -> list[Path]:
             ]
             files.append(file)
             next_id += 1
-        (root / name).write_text(json.dumps({"images": images, "annotations": captions}))
+        (root / name).write_text(
+            json.dumps({"images": images, "annotations": captions}), encoding="utf-8"
+        )
     return files
 
 
@@ -61,7 +63,7 @@ def test_the_readme_configuration_trains_on_a_folder_of_images_and_captions_file
 ):
     [block] = [block for block in TOML_BLOCKS if 'dataset = "coco"' in block]
     monkeypatch.chdir(tmp_path)  # the configuration's paths are relative
-    Path("run.toml").write_text(block)
+    Path("run.toml").write_text(block, encoding="utf-8")
     config = load_run_config("run.toml")
     # Collated up front, 100k images with 5 captions each at 32 px would be 6 GB of floats.
     assert not config.train.collate_upfront
@@ -81,7 +83,9 @@ def test_the_readme_configuration_trains_on_a_folder_of_images_and_captions_file
 def test_training_names_an_image_size_that_differs_from_the_data(tmp_path, monkeypatch, capsys):
     [block] = [block for block in TOML_BLOCKS if 'dataset = "coco"' in block]
     monkeypatch.chdir(tmp_path)
-    Path("run.toml").write_text(block.replace("options = {size = 32}", "options = {size = 16}"))
+    Path("run.toml").write_text(
+        block.replace("options = {size = 32}", "options = {size = 16}"), encoding="utf-8"
+    )
     config = load_run_config("run.toml")
     _own_data(Path(config.data.options["root"]), config.data.options["annotations"])
 

@@ -297,7 +297,7 @@ def test_features_mode_files(tmp_path):
     path = domain.write_items(rows, tmp_path / "samples")
     assert path == tmp_path / "samples.npy"
     np.testing.assert_array_equal(np.load(path), torch.stack([torch.stack(r) for r in rows]))
-    (tmp_path / "bad.npy").write_text("not numpy")
+    (tmp_path / "bad.npy").write_text("not numpy", encoding="utf-8")
     for source, match in [
         ("missing.npy", r"missing\.npy.*: no such file"),
         ("bad.npy", "cannot read feature file"),

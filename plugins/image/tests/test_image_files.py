@@ -111,7 +111,7 @@ def test_unreadable_or_missing_files_raise_naming_the_file(tmp_path):
     with pytest.raises(ValueError, match=re.escape(repr(missing)) + ": no such file"):
         domain.read_item(missing)
     broken = tmp_path / "broken.png"
-    broken.write_text("this is not a PNG")
+    broken.write_text("this is not a PNG", encoding="utf-8")
     with pytest.raises(ValueError, match=re.escape(repr(str(broken))) + ".*PNG or JPEG"):
         domain.read_item(str(broken))
     with pytest.raises(ValueError, match="Is a directory"):

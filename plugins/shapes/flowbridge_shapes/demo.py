@@ -128,7 +128,7 @@ def _loss_curves(runs: dict[str, Path], path: Path) -> None:
     keys = ("total", "rec_a", "rec_b", "cross")
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2))
     for name, log in runs.items():
-        records = [json.loads(line) for line in log.read_text().splitlines()]
+        records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
         train = [r for r in records if r["split"] == "train"]
         for ax, key in zip(axes, keys, strict=True):
             points = [(r["step"], r[key]) for r in train if key in r]

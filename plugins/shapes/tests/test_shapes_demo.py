@@ -63,17 +63,17 @@ def test_demo_writes_a_report_a_person_can_read(tmp_path, registered, capsys):
     printed = capsys.readouterr().out
     assert "| model | image->text accuracy |" in printed
     printed.encode("cp1252")
-    report = (out / "report.md").read_text()
+    report = (out / "report.md").read_text(encoding="utf-8")
     pictures = ("text_to_image", "image_inputs", "reconstructions", "loss_curves", "tradeoff")
     for name in (f"{picture}.png" for picture in pictures):
         assert (out / name).stat().st_size > 0
         assert f"({name})" in report
     # The same page for a browser: the table rendered, the images linked by name.
-    html = (out / "report.html").read_text()
+    html = (out / "report.html").read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and "<table>" in html
     for name in ("text_to_image.png", "loss_curves.png"):
         assert f'src="{name}"' in html
-    metrics = _strict((out / "metrics.json").read_text())
+    metrics = _strict((out / "metrics.json").read_text(encoding="utf-8"))
     assert set(metrics["models"]) == {"lnfmm", "gaussian", "deterministic"}
     # The settings and the code that made the numbers, so that two runs can be told apart: the
     # commit of the tree the demo's code lives in (None where it is an installed wheel).
@@ -158,14 +158,14 @@ def test_running_the_demo_again_replaces_each_run_only_once_it_is_trained(
     first = {
         name: (out / "runs" / name / "checkpoint.pt").read_bytes() for name in ("lnfmm", "gaussian")
     }
-    report = (out / "report.md").read_text()
-    (out / "notes.txt").write_text("mine")
+    report = (out / "report.md").read_text(encoding="utf-8")
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
 
     # Interrupted before any model is trained again: the earlier demo stays whole.
     monkeypatch.setattr(demo, "train", _interrupt_when_training("lnfmm"))
     assert main([*argv, "--seed", "1"]) == 130
     assert "before any model was replaced" in capsys.readouterr().err
-    assert (out / "report.md").read_text() == report
+    assert (out / "report.md").read_text(encoding="utf-8") == report
 
     # Interrupted while the Gaussian prior trains again: its earlier run stays as it was, but
     # the earlier report, which no longer describes runs/lnfmm, is gone, and the message says so.
@@ -179,7 +179,7 @@ def test_running_the_demo_again_replaces_each_run_only_once_it_is_trained(
     assert (runs / "lnfmm" / "checkpoint.pt").read_bytes() != first["lnfmm"]  # seed 1's
     for name in demo.REPORT:
         assert not (out / name).exists()
-    assert (out / "notes.txt").read_text() == "mine"  # not the demo's to remove
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"  # not the demo's to remove
 
     # And once more, uninterrupted and with LNFMM alone: its run replaced, the Gaussian
     # prior's (no model of this report) removed, nothing partial left behind.
@@ -189,7 +189,7 @@ def test_running_the_demo_again_replaces_each_run_only_once_it_is_trained(
     assert sorted(path.name for path in runs.iterdir()) == ["lnfmm"]
     assert (runs / "lnfmm").stat().st_ino != before
     assert load_checkpoint(runs / "lnfmm" / "checkpoint.pt")["step"] == 2
-    assert (out / "notes.txt").read_text() == "mine"
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
 
 
 def test_the_demo_takes_any_testbed_variant_and_reports_the_inputs_it_scored(
@@ -200,11 +200,11 @@ def test_the_demo_takes_any_testbed_variant_and_reports_the_inputs_it_scored(
     out = tmp_path / "out"
     argv = ["--out", str(out), "--steps", "2", "--inputs", "100", "--samples", "2"]
     assert main([*argv, "--train-size", "40", "--threads", "1", "--variants", "standard"]) == 0
-    report = (out / "report.md").read_text()
+    report = (out / "report.md").read_text(encoding="utf-8")
     assert report.startswith("# flowbridge demo: standard on the shapes testbed")
     assert "1 model trained" in report and "| standard |" in report
     assert "scored on 5 test images (of 100 asked: all the test split has)" in report
-    metrics = _strict((out / "metrics.json").read_text())
+    metrics = _strict((out / "metrics.json").read_text(encoding="utf-8"))
     assert (metrics["inputs"], metrics["inputs_asked"]) == (5, 100)
     assert metrics["models"]["standard"]["inputs"] == 5
     assert "nan" not in report.lower()
@@ -229,23 +229,25 @@ def test_models_trained_side_by_side_score_as_one_after_another(
     # earlier demo is replaced, and no process is left behind.
     out = tmp_path / "out"
     shutil.copytree(alone, out)
-    report = (out / "report.md").read_text()
+    report = (out / "report.md").read_text(encoding="utf-8")
 
     sigterm_when((out / "runs" / "lnfmm.partial").exists)
     assert main([*argv[2:], "--steps", "500", "--out", str(out), "--threads", "2"]) == 130
     assert "before any model was replaced" in capsys.readouterr().err
-    assert (out / "report.md").read_text() == report
+    assert (out / "report.md").read_text(encoding="utf-8") == report
     assert not multiprocessing.active_children()
 
     # Two processes of one thread each: the numbers of one model after another, on one thread.
     assert main([*argv, "--out", str(out), "--threads", "2"]) == 0
     assert "side by side, 1 thread each, 2 steps" in capsys.readouterr().out
-    first, second = (_strict((path / "metrics.json").read_text()) for path in (alone, out))
+    first, second = (
+        _strict((path / "metrics.json").read_text(encoding="utf-8")) for path in (alone, out)
+    )
     assert (first["jobs"], second["jobs"]) == (1, 2)
     for key in ("models", "held_out", "text_to_image_tradeoff", "ceiling"):
         assert _numbers(second[key]) == _numbers(first[key])
     assert "(LNFMM (conditional flow prior, mixture base) and conditional Gaussian prior " in (
-        (out / "report.md").read_text()
+        (out / "report.md").read_text(encoding="utf-8")
     )
     assert sorted(path.name for path in (out / "runs").iterdir()) == ["gaussian", "lnfmm"]
 
@@ -275,12 +277,12 @@ def test_bad_arguments_are_refused_before_any_training(
 
 
 def test_an_out_that_is_a_file_is_refused_before_any_training(tmp_path, registered, capsys):
-    (tmp_path / "afile").write_text("mine")
+    (tmp_path / "afile").write_text("mine", encoding="utf-8")
     with pytest.raises(SystemExit) as exit_info:
         main(["--out", str(tmp_path / "afile")])
     assert exit_info.value.code == 2
     assert "is a file, not a directory" in capsys.readouterr().err
-    assert (tmp_path / "afile").read_text() == "mine"
+    assert (tmp_path / "afile").read_text(encoding="utf-8") == "mine"
 
 
 def test_the_help_shows_the_defaults_and_every_variant(capsys, monkeypatch):

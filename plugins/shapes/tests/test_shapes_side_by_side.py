@@ -44,7 +44,7 @@ def _fail(message, on_step):
 
 def _sleep(pid_file, on_step):
     written = Path(f"{pid_file}.tmp")
-    written.write_text(str(os.getpid()))
+    written.write_text(str(os.getpid()), encoding="utf-8")
     written.rename(pid_file)  # whole or not at all
     time.sleep(120)
 
@@ -120,7 +120,7 @@ def test_a_failing_job_raises_its_error_here_and_stops_the_others(tmp_path):
     assert time.perf_counter() - started < 15
     assert "in _fail" in str(error.value.__cause__)  # the job's own traceback
     if pid_file.exists():  # it may have been stopped before it started to sleep
-        assert _gone(int(pid_file.read_text()))
+        assert _gone(int(pid_file.read_text(encoding="utf-8")))
 
 
 def test_each_result_reaches_on_result_as_it_arrives_though_another_job_fails(tmp_path):
@@ -129,7 +129,7 @@ def test_each_result_reaches_on_result_as_it_arrives_though_another_job_fails(tm
 
     def on_result(i, result):
         received.append((i, result))
-        go.write_text("")  # now the other job fails
+        go.write_text("", encoding="utf-8")  # now the other job fails
 
     jobs = [Job("late", _fail_once, (str(go),)), Job("done", _report, ("x",))]
     with plugins.isolated(), pytest.raises(ValueError, match="after the other"):
@@ -161,7 +161,7 @@ def test_a_result_or_job_that_cannot_travel_is_named_and_leaves_no_process(tmp_p
 def test_a_function_no_process_could_import_is_named_before_any_starts(tmp_path):
     """A script imported from its path under another name (as tests import benchmarks/):
     its process would die unpickling the job."""
-    (tmp_path / "script.py").write_text("def work(on_step):\n    return 1\n")
+    (tmp_path / "script.py").write_text("def work(on_step):\n    return 1\n", encoding="utf-8")
     spec = importlib.util.spec_from_file_location("_imported_by_path", tmp_path / "script.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
@@ -195,5 +195,5 @@ def test_sigterm_here_stops_every_job_and_interrupts_the_run(tmp_path, sigterm_w
     before = signal.getsignal(signal.SIGTERM)
     with plugins.isolated(), pytest.raises(KeyboardInterrupt, match="SIGTERM"):
         run([Job(path.name, _sleep, (str(path),)) for path in pid_files], 1, 1)
-    assert all(_gone(int(path.read_text())) for path in pid_files)
+    assert all(_gone(int(path.read_text(encoding="utf-8"))) for path in pid_files)
     assert signal.getsignal(signal.SIGTERM) is before  # restored

@@ -1,0 +1,52 @@
+"""What differs on the machines researchers use (macOS, Windows) and can be checked here."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Folders of the repository that hold no source of its own.
+SKIPPED = {".venv", ".git", "build", "dist", "node_modules"}
+
+
+def _sources() -> list[Path]:
+    return sorted(
+        path
+        for path in ROOT.rglob("*.py")
+        if not SKIPPED & set(path.relative_to(ROOT).parts)
+        and not any(part.endswith(".egg-info") for part in path.parts)
+    )
+
+
+def _text_opens_without_encoding(path: Path) -> list[str]:
+    """``open(...)``, ``Path.open(...)``, ``read_text()`` and ``write_text()`` of text with
+    no ``encoding=`` in ``path``'s code (binary modes and ``os.open`` are no text)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Call) or any(k.arg == "encoding" for k in node.keywords):
+            continue
+        func = node.func
+        name = getattr(func, "attr", getattr(func, "id", None))
+        owner = getattr(getattr(func, "value", None), "id", None)
+        if name in ("read_text", "write_text"):
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {name}()")
+        elif name == "open" and owner not in ("os", "Image", "zipfile", "tarfile", "gzip"):
+            # open(file, mode) and io.open(file, mode); a Path's .open(mode)
+            method = isinstance(func, ast.Attribute) and owner != "io"
+            args = node.args[0 if method else 1 :]
+            mode = (
+                args[0] if args else next((k.value for k in node.keywords if k.arg == "mode"), None)
+            )
+            if not (isinstance(mode, ast.Constant) and "b" in mode.value):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: open()")
+    return found
+
+
+def test_every_text_file_is_opened_with_an_encoding():
+    """Without ``encoding=`` Python reads and writes text in the locale's encoding: cp1252 on
+    Windows, where the UTF-8 that flowbridge writes (logs, reports, READMEs with →, ⁻¹)
+    reads as other characters or fails to decode."""
+    sources = _sources()
+    assert ROOT / "flowbridge" / "files.py" in sources
+    assert [found for path in sources for found in _text_opens_without_encoding(path)] == []
