@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import ast
+import errno
+import os
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Folders of the repository that hold no source of its own.
@@ -50,3 +55,32 @@ def test_every_text_file_is_opened_with_an_encoding():
     sources = _sources()
     assert ROOT / "flowbridge" / "files.py" in sources
     assert [found for path in sources for found in _text_opens_without_encoding(path)] == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows runs the real msvcrt in every test")
+def test_a_run_directory_is_locked_on_windows_too(tmp_path, monkeypatch):
+    """Without fcntl the lock is msvcrt's, of one byte far past the holder's line (a locked
+    byte cannot be read there), so that a second run learns who holds the directory."""
+    import fcntl
+
+    from flowbridge.training import rundir
+
+    class Msvcrt:  # what Windows' msvcrt.locking does, by flock
+        LK_NBLCK = 2
+
+        @staticmethod
+        def locking(fd, mode, nbytes):
+            assert (mode, nbytes) == (Msvcrt.LK_NBLCK, 1)
+            assert os.lseek(fd, 0, os.SEEK_CUR) > 1000  # past the holder's line
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise PermissionError(errno.EACCES, "Permission denied") from None
+
+    monkeypatch.setattr(rundir, "fcntl", None)
+    monkeypatch.setattr(rundir, "msvcrt", Msvcrt, raising=False)
+    held = rf"another run \(pid {os.getpid()} "
+    with rundir.locked(tmp_path), pytest.raises(rundir.RunDirectoryInUse, match=held):
+        rundir.locked(tmp_path).__enter__()
+    with rundir.locked(tmp_path):  # let go of on the way out
+        pass

@@ -6,12 +6,13 @@ is loaded.
 Two runs writing one ``train.out`` at once (a requeued job while the old one still runs, a
 second terminal) would interleave their log records, and the checkpoint would be whichever
 wrote last. :func:`locked` holds an exclusive ``flock`` on ``OUT/.lock`` for the span of a
-run; the kernel releases it when the process ends, however it ends, so a killed run leaves no
-stale lock. A kill in the middle of an atomic write leaves its hidden temporary file behind
-(as large as a checkpoint); :func:`remove_stale_temp_files` removes those of the run's own
-files once the lock says no other run can be writing them. And a trainer built before another
-run wrote the directory must not overwrite that run's newer steps: :func:`stamp` tells a
-replaced checkpoint from the one the trainer read.
+run (on Windows, which has no flock, a lock of one byte of it); the kernel releases it when
+the process ends, however it ends, so a killed run leaves no stale lock. A kill in the
+middle of an atomic write leaves its hidden temporary file behind (as large as a
+checkpoint); :func:`remove_stale_temp_files` removes those of the run's own files once the
+lock says no other run can be writing them. And a trainer built before another run wrote
+the directory must not overwrite that run's newer steps: :func:`stamp` tells a replaced
+checkpoint from the one the trainer read.
 
 :func:`hold_out` takes the directory for a (possibly data-parallel) run, and
 :func:`prepare_out` readies it once held.
@@ -37,8 +38,9 @@ from .runlog import RunLog
 
 try:
     import fcntl
-except ImportError:  # Windows: no flock, and no lock
+except ImportError:  # Windows: no flock, but msvcrt's byte-range locks
     fcntl = None
+    import msvcrt
 
 __all__ = [
     "CONFIG_NAME",
@@ -54,6 +56,9 @@ __all__ = [
 ]
 
 LOCK_NAME = ".lock"
+#: Where the Windows lock's byte lies: far past the holder's line, since a locked byte there
+#: cannot be read by others (a lock may lie beyond the end of the file).
+_WINDOWS_LOCK_OFFSET = 2**30
 #: The run's settings as JSON: what ``flowbridge train OUT/config.json --resume`` reads.
 CONFIG_NAME = "config.json"
 
@@ -102,28 +107,43 @@ def locked(out: Path) -> Iterator[None]:
     """
     out.mkdir(parents=True, exist_ok=True)
     with open(out / LOCK_NAME, "a+", encoding="utf-8") as file:  # closing it releases the lock
-        if fcntl is not None:
-            try:
-                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                file.seek(0)
-                holder = file.read().strip() or "of unknown pid"
-                raise RunDirectoryInUse(
-                    f"another run ({holder}) is using {out}: two runs would mix their log "
-                    f"records and overwrite each other's checkpoint; wait for it to end, stop "
-                    f"it, or choose another out directory"
-                ) from None
-            except OSError as exc:  # a file system without locks (some network mounts)
-                warnings.warn(
-                    f"{out} cannot be locked ({exc.strerror or exc}): training without the "
-                    f"guard against a second run in the same directory",
-                    stacklevel=4,
-                )
+        try:
+            _lock(file)
+        except BlockingIOError:
+            file.seek(0)
+            holder = file.read().strip() or "of unknown pid"
+            raise RunDirectoryInUse(
+                f"another run ({holder}) is using {out}: two runs would mix their log "
+                f"records and overwrite each other's checkpoint; wait for it to end, stop "
+                f"it, or choose another out directory"
+            ) from None
+        except OSError as exc:  # a file system without locks (some network mounts)
+            warnings.warn(
+                f"{out} cannot be locked ({exc.strerror or exc}): training without the "
+                f"guard against a second run in the same directory",
+                stacklevel=4,
+            )
         file.seek(0)
         file.truncate()
         file.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
         file.flush()
         yield
+
+
+def _lock(file) -> None:
+    """Lock ``file`` for this process without waiting; ``BlockingIOError``: another process
+    holds it."""
+    if fcntl is not None:
+        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    fd = file.fileno()
+    os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)  # msvcrt locks from the position on
+    try:
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except PermissionError:  # EACCES: a lock of another process
+        raise BlockingIOError(f"{file.name} is locked") from None
+    finally:
+        os.lseek(fd, 0, os.SEEK_SET)
 
 
 def remove_stale_temp_files(out: Path, names: Iterable[str]) -> None:
