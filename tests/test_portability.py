@@ -11,16 +11,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Folders of the repository that hold no source of its own.
-SKIPPED = {".venv", ".git", "build", "dist", "node_modules"}
+#: Folders of the repository that hold no source of its own (and hidden ones: .venv, .git).
+SKIPPED = {"build", "dist", "node_modules"}
 
 
 def _sources() -> list[Path]:
     return sorted(
         path
         for path in ROOT.rglob("*.py")
-        if not SKIPPED & set(path.relative_to(ROOT).parts)
-        and not any(part.endswith(".egg-info") for part in path.parts)
+        if not any(
+            part in SKIPPED or part.startswith(".") or part.endswith(".egg-info")
+            for part in path.relative_to(ROOT).parts
+        )
     )
 
 
