@@ -59,7 +59,7 @@ def test_a_link_to_tracked_code_names_its_commit(repo):
     # A strict editable install reaches the source through links in a folder git ignores.
     links = repo / "build" / "links"
     links.mkdir(parents=True)
-    (repo / ".gitignore").write_text("build/\n")
+    (repo / ".gitignore").write_text("build/\n", encoding="utf-8")
     (links / "bench.py").symlink_to(repo / "bench.py")
     assert source_commit(links / "bench.py") == _git(repo, "rev-parse", "HEAD")
 
