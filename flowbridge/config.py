@@ -362,7 +362,7 @@ class TrainConfig:
         checkpoint_every: write a checkpoint every this many steps (0 = only at the end).
         log_every: write the mean training terms to the log every this many steps.
         out: directory of the run's checkpoint, log and config.
-        progress: show a progress bar (only ever on a terminal).
+        progress: show a progress bar (only ever on a terminal or in a Jupyter notebook).
     """
 
     steps: int = 1000

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -37,7 +36,7 @@ from typing import Any, NoReturn
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .. import distributed
 from ..bridge import Bridge
@@ -58,6 +57,7 @@ from ..plugins import (
     datasets,
     get_domain,
 )
+from ..progress import progress_bar, watched
 from .averaging import WeightAverage
 from .data import (
     BatchSampler,
@@ -898,11 +898,11 @@ class Trainer:
             self.device,
             lambda: check_unchanged(self.checkpoint_path, self._checkpoint_stamp),
         )
-        bar = tqdm(
+        bar = progress_bar(
             total=cfg.steps,
             initial=self.step,
             desc="train",
-            disable=not (cfg.progress and self.dist.is_main and sys.stderr.isatty()),
+            disable=not (cfg.progress and self.dist.is_main and watched()),
             dynamic_ncols=True,
         )
         finished = False

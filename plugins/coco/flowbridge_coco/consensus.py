@@ -19,10 +19,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from flowbridge.checks import check_positive_int
 from flowbridge.metrics import CiderD
+from flowbridge.progress import progress_bar
 
 __all__ = ["nearest_neighbours", "consensus_scores", "consensus_order"]
 
@@ -97,7 +97,9 @@ def consensus_order(
         )
     orders = []
     rows = zip(candidates, neighbours.tolist(), strict=True)
-    for samples, near in tqdm(rows, total=len(candidates), desc="consensus", disable=not progress):
+    for samples, near in progress_bar(
+        iterable=rows, total=len(candidates), desc="consensus", disable=not progress
+    ):
         pool = [caption for j in near for caption in references[j]]
         scores = consensus_scores(samples, pool, cider, m)
         orders.append(np.argsort(-scores, kind="stable").tolist())

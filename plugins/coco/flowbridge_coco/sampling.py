@@ -12,10 +12,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from flowbridge import Bridge
 from flowbridge.checks import check_positive_int
+from flowbridge.progress import progress_bar
 
 __all__ = ["batches", "sample_captions", "sample_images", "encode_shared"]
 
@@ -23,7 +23,7 @@ __all__ = ["batches", "sample_captions", "sample_images", "encode_shared"]
 def batches(n: int, batch_size: int, progress: bool = False, desc: str = "") -> Iterator[slice]:
     """Slices ``[start, start + batch_size)`` covering ``range(n)``, with an optional bar."""
     check_positive_int(batch_size, "batch_size")
-    with tqdm(total=n, desc=desc, disable=not progress, dynamic_ncols=True) as bar:
+    with progress_bar(total=n, desc=desc, disable=not progress, dynamic_ncols=True) as bar:
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
             yield slice(start, stop)
