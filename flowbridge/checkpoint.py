@@ -44,6 +44,7 @@ from typing import Any
 
 import torch
 
+from ._warnings import warn
 from .bridge import Bridge
 from .config import BridgeConfig, ConfigError, from_dict, to_dict
 from .distributed import resolve_device
@@ -409,10 +410,9 @@ def _domain(record: dict[str, Any], side: str, source: str) -> Domain:
     _, installed = _plugin_version(domain)
     saved = record.get("plugin_version")
     if saved and installed and saved != installed:
-        warnings.warn(
+        warn(
             f"{source}: domain {name!r} was saved with {record.get('plugin')} {saved}, "
             f"{installed} is installed; its state may not load as saved",
-            stacklevel=3,
         )
     try:
         domain.load_state_dict(record["state"])

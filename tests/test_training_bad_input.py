@@ -294,6 +294,24 @@ def test_a_batch_larger_than_the_training_pairs_is_said(tmp_path):
         Trainer(toy_config(tmp_path, steps=1, batch_size=64), train_data=toy_split(10, seed=0))
 
 
+def test_warnings_point_at_the_callers_line_through_train_and_trainer(tmp_path):
+    # A notebook shows a warning's file and line: the user's cell, not flowbridge's source
+    # (a fixed stacklevel pointed into loop.py for train(), one frame deeper than Trainer).
+    data = toy_split(10, seed=0)
+    with pytest.warns(UserWarning, match="is more than the 10 training") as caught:
+        train(toy_config(tmp_path / "a", steps=1, batch_size=64), train_data=data)
+    with pytest.warns(UserWarning, match="is more than the 10 training") as caught_too:
+        Trainer(toy_config(tmp_path / "b", steps=1, batch_size=64), train_data=data).run()
+    for resume in (
+        lambda: train(toy_config(tmp_path / "a", steps=1), data, resume=True),
+        lambda: Trainer(toy_config(tmp_path / "a", steps=1), data, resume=True).run(),
+    ):
+        with pytest.warns(UserWarning, match="already trained 1 steps") as nothing:
+            resume()
+        assert [w.filename for w in nothing] == [__file__]
+    assert [w.filename for w in (*caught, *caught_too)] == [__file__, __file__]
+
+
 def test_collating_a_large_split_up_front_is_said_before_it_is_done(tmp_path, monkeypatch):
     # COCO's 566k pairs at 64 px collate to 28 GB of floats: the run would be killed for its
     # memory with no word. 40 toy pairs collate to 640 bytes (a: 4 floats) and 960 (b: 6).

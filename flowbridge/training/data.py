@@ -12,13 +12,13 @@ split's lists, so the domain's own index would point elsewhere.
 from __future__ import annotations
 
 import hashlib
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import torch
 
+from .._warnings import warn
 from ..checks import add_note, noted
 from ..config import ConfigError, DataConfig
 from ..domain import Domain, PairedSplit
@@ -344,11 +344,10 @@ class Stream:
             return
         total = one.element_size() * one.numel() * self.size
         if total > UPFRONT_WARNING_BYTES:
-            warnings.warn(
+            warn(
                 f"collating the {self.size} items of domain {self.domain.name!r} up front "
                 f"takes at least {total / 1e9:.1f} GB of memory; train.collate_upfront = false "
                 f"collates each batch from the items instead",
-                stacklevel=2,
             )
 
     def _collate(self, positions: Sequence[int]) -> torch.Tensor:

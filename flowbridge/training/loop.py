@@ -27,7 +27,6 @@ import contextlib
 import functools
 import math
 import time
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from .. import distributed
+from .._warnings import warn
 from ..bridge import Bridge
 from ..checkpoint import (
     CHECKPOINT_NAME,
@@ -364,11 +364,10 @@ class Trainer:
 
         self.paired = paired_streams(train_stream, domains, items, source)
         if cfg.batch_size > self.paired[0].size and self.dist.is_main:
-            warnings.warn(
+            warn(
                 f"train.batch_size ({cfg.batch_size}) is more than the {self.paired[0].size} "
                 f"training pairs: every batch repeats pairs (batches run on into the next "
                 f"epoch); a batch_size of at most {self.paired[0].size} draws each once",
-                stacklevel=4,
             )
         self.unpaired = {
             side: train_stream(domain, f"unpaired_{side}")
@@ -821,8 +820,7 @@ class Trainer:
             return
         parts = untrained_parts(self.bridge.named_generator_parameters())
         if parts:
-            # At the caller of Trainer.run (_train_step, _loop, _run, run, the caller).
-            warnings.warn(untrained_warning(parts, self._domain_names, step), stacklevel=6)
+            warn(untrained_warning(parts, self._domain_names, step))
 
     def validate(self) -> dict[str, float] | None:
         """Mean loss terms of :attr:`evaluation_bridge` on the validation pairs (rank 0;
@@ -937,11 +935,10 @@ class Trainer:
         said on rank 0, and nothing written (no validation, log record or config.json, which
         keeps the run's own, higher target)."""
         if self.dist.is_main:
-            warnings.warn(
+            warn(
                 f"{self.checkpoint_path} has already trained {self.step} steps and "
                 f"train.steps is {self.config.train.steps}: nothing to train; raise "
                 f"train.steps (--steps N) to train further",
-                stacklevel=3,
             )
         self.dist.close(barrier=True)
         checkpoint = self.checkpoint_path if self.dist.is_main else None

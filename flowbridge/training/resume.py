@@ -13,13 +13,13 @@ latter), so that the resumed run draws the batches and noise the straight run wo
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .._warnings import warn
 from ..bridge import Bridge
 from ..checkpoint import CheckpointError, load_checkpoint, load_weights
 from ..config import ConfigError, RunConfig, from_dict, to_dict
@@ -283,10 +283,8 @@ def warn_other_world_size(path: Path, saved: int | None, world_size: int) -> Non
     checkpoints from before it was kept."""
     if saved is None or saved == world_size:
         return
-    warnings.warn(
+    warn(
         f"{path} was saved by a run of {saved} process(es) and resumes "
         f"with {world_size}: it goes on with the same batches, but not "
         f"bit-identical to the run it continues (each process draws its own noise)",
-        # Trainer(...) -> __init__ -> _build -> _restore -> here: the caller's line.
-        stacklevel=5,
     )

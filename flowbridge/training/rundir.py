@@ -24,13 +24,13 @@ import contextlib
 import json
 import os
 import socket
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .._warnings import warn
 from ..checkpoint import CHECKPOINT_NAME
 from ..distributed import Distributed
 from ..files import atomic_write_text, nearest_existing, temp_files
@@ -118,10 +118,9 @@ def locked(out: Path) -> Iterator[None]:
                 f"it, or choose another out directory"
             ) from None
         except OSError as exc:  # a file system without locks (some network mounts)
-            warnings.warn(
+            warn(
                 f"{out} cannot be locked ({exc.strerror or exc}): training without the "
                 f"guard against a second run in the same directory",
-                stacklevel=4,
             )
         file.seek(0)
         file.truncate()

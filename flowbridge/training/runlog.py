@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
+from .._warnings import warn
 from ..files import atomic_write_text
 
 __all__ = ["LOG_NAME", "ABANDONED_LOG_NAME", "Means", "RunLog"]
@@ -112,8 +112,7 @@ class RunLog:
             if not path.exists()
         )
         os.replace(self.path, abandoned)
-        warnings.warn(
+        warn(
             f"{self.path} held the records of an earlier run that wrote no checkpoint; moved "
             f"them to {abandoned}, so that this run's log holds its own",
-            stacklevel=4,
         )
