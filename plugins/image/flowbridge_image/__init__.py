@@ -9,7 +9,7 @@ from .decoders import ConvDecoder, FeatureDecoder
 from .discriminator import ProjectionDiscriminator
 from .domain import ImageDomain
 from .encoders import ConvEncoder, FeatureEncoder
-from .files import load_image, save_image_grid
+from .files import image_grid, load_image, save_image_grid
 from .losses import RECONSTRUCTION_LOSSES, bce_loss, l1_loss, l2_loss
 from .options import ImageOptions
 
@@ -23,6 +23,7 @@ __all__ = [
     "ProjectionDiscriminator",
     "RECONSTRUCTION_LOSSES",
     "bce_loss",
+    "image_grid",
     "l1_loss",
     "l2_loss",
     "load_image",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -15,7 +16,7 @@ from flowbridge.files import atomic_write
 
 from .items import SIXTEEN_BIT_MODES, check_unit_range, pil_image_to_tensor
 
-__all__ = ["load_image", "save_image_grid"]
+__all__ = ["image_grid", "load_image", "save_image_grid"]
 
 # Pillow modes with a single colour band (every 16-bit one included, whatever its byte order);
 # everything else (RGB, RGBA, P, CMYK...) reads as RGB.
@@ -66,15 +67,19 @@ def load_image(
     return pil_image_to_tensor(image, channels, f"image {str(path)!r}")
 
 
-def save_image_grid(images: torch.Tensor, path: str | os.PathLike, padding: int = 2) -> Path:
-    """Write images as one PNG grid (atomically) and return its path.
+def image_grid(images: torch.Tensor | Sequence, padding: int = 2) -> Image.Image:
+    """Images as one grid, a Pillow image: a notebook shows it as the cell's output, and
+    ``.save(path)`` writes it (:func:`save_image_grid` writes it atomically).
 
     Args:
         images: ``[rows, columns, C, H, W]`` (one row per input, one column per sample),
-            ``[n, C, H, W]`` (one row) or ``[C, H, W]``; values in [0, 1]; ``C`` is 1 or 3.
-        path: the PNG file to write (its suffix is kept as given).
+            ``[n, C, H, W]`` (one row) or ``[C, H, W]``; or what ``translate`` returns to an
+            image domain, ``images[i][k]`` (``[C, H, W]`` tensors, as many per row), or a list
+            of ``[C, H, W]`` tensors (one row); values in [0, 1]; ``C`` is 1 or 3.
         padding: white pixels between neighbouring cells.
     """
+    if isinstance(images, (list, tuple)):
+        images = _stacked(images)
     if not isinstance(images, torch.Tensor) or not images.is_floating_point():
         kind = images.dtype if isinstance(images, torch.Tensor) else type(images).__name__
         raise TypeError(
@@ -98,5 +103,40 @@ def save_image_grid(images: torch.Tensor, path: str | os.PathLike, padding: int 
     grid = grid[: grid.shape[0] - padding, : grid.shape[1] - padding]
     pixels = (grid * 255).round().to(torch.uint8).numpy()
     # Pillow picks "L" for a 2-D uint8 array and "RGB" for [H, W, 3].
-    picture = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
+    return Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
+
+
+def _stacked(images: Sequence) -> torch.Tensor:
+    """``images[i][k]`` (or ``images[k]``) of ``[C, H, W]`` tensors as one tensor."""
+    if images and all(isinstance(image, torch.Tensor) for image in images):
+        rows = [list(images)]
+    else:
+        rows = [list(row) if isinstance(row, (list, tuple)) else row for row in images]
+    lengths = [len(row) if isinstance(row, list) else None for row in rows]
+    if not rows or None in lengths or len(set(lengths)) != 1 or not lengths[0]:
+        raise ValueError(
+            f"images as lists must be images[i][k] with the same, non-zero number of images "
+            f"in every row, got row lengths {lengths}"
+        )
+    cells = [image for row in rows for image in row]
+    if not all(isinstance(image, torch.Tensor) for image in cells):
+        kinds = sorted({type(image).__name__ for image in cells})
+        raise TypeError(f"images[i][k] must be [C, H, W] tensors, got {', '.join(kinds)}")
+    if len({image.shape for image in cells}) != 1:
+        shapes = sorted({tuple(image.shape) for image in cells})
+        raise ValueError(f"images[i][k] must all have one shape, got {shapes}")
+    return torch.stack([torch.stack(row) for row in rows])
+
+
+def save_image_grid(
+    images: torch.Tensor | Sequence, path: str | os.PathLike, padding: int = 2
+) -> Path:
+    """Write images as one PNG grid (atomically) and return its path.
+
+    Args:
+        images: as :func:`image_grid` takes them.
+        path: the PNG file to write (its suffix is kept as given).
+        padding: white pixels between neighbouring cells.
+    """
+    picture = image_grid(images, padding)
     return atomic_write(path, lambda file: picture.save(file, format="PNG"))

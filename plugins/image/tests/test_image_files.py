@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from flowbridge.files import atomic_write as write_atomic
-from flowbridge_image import ImageDomain, load_image, save_image_grid
+from flowbridge_image import ImageDomain, image_grid, load_image, save_image_grid
 
 # Writing to 8 bits rounds each value to the nearest of 256 levels.
 QUANTISATION = 0.5 / 255 + 1e-6
@@ -55,6 +55,23 @@ def test_save_image_grid_accepts_one_row_and_no_padding(tmp_path):
     expected = torch.cat(list(images), dim=2)
     assert grid.shape == (3, 8, 32)
     assert (grid - expected).abs().max() <= QUANTISATION
+
+
+def test_image_grid_shows_translates_lists_as_the_png_grid_does(tmp_path):
+    # A notebook displays a Pillow image inline: translate's images[i][k] go in as they are.
+    items = [[torch.rand(3, 8, 8) for _ in range(3)] for _ in range(2)]
+    picture = image_grid(items)
+    assert isinstance(picture, Image.Image) and picture.size == (3 * 10 - 2, 2 * 10 - 2)
+    written = load_image(
+        save_image_grid(torch.stack([torch.stack(r) for r in items]), tmp_path / "g.png")
+    )
+    shown = torch.from_numpy(np.array(picture)).permute(2, 0, 1).float() / 255
+    assert torch.equal(shown, written)
+    assert image_grid(items[0]).size == image_grid(torch.stack(items[0])).size == (28, 8)
+    with pytest.raises(ValueError, match=r"row lengths \[3, 2\]"):
+        image_grid([items[0], items[1][:2]])
+    with pytest.raises(TypeError, match="must be \\[C, H, W\\] tensors, got str"):
+        image_grid([["a red circle"]])
 
 
 def test_write_items_accepts_any_item_kind_and_refuses_ragged_rows(tmp_path):
