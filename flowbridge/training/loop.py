@@ -914,7 +914,7 @@ class Trainer:
                 checkpoint = self.save()
             finished = True
         except StopNow as now:
-            raise TrainingInterrupted(now.signal_number, self.step, checkpoint=False) from None
+            raise self._interrupted(now.signal_number, checkpoint=False) from None
         except KeyboardInterrupt:
             # Other ranks may be anywhere in their step: no collective call here. A signal's
             # stop (TrainingInterrupted) has saved its step on every rank already.
@@ -927,8 +927,22 @@ class Trainer:
             self.dist.close(barrier=finished)
             held.close()
         if stop.received is not None:  # it came during the final validation or checkpoint
-            raise TrainingInterrupted(stop.received, self.step, checkpoint=True)
+            raise self._interrupted(stop.received, checkpoint=True)
         return self._result(started, last_terms, self.val_terms, checkpoint)
+
+    def _interrupted(self, signal_number: int, checkpoint: bool) -> TrainingInterrupted:
+        """The stop for a signal after :attr:`step`, noting how to go on: in a notebook the
+        traceback is all a person sees (``flowbridge train`` prints its own command)."""
+        stopped = TrainingInterrupted(signal_number, self.step, checkpoint=checkpoint)
+        if self._last_saved is None:
+            add_note(stopped, "No checkpoint was written, so there is nothing to resume")
+        else:
+            add_note(
+                stopped,
+                f"train(..., resume=True) continues the run from {self.checkpoint_path} "
+                f"(step {self._last_saved})",
+            )
+        return stopped
 
     def _nothing_to_train(self, started: float) -> TrainResult:
         """The result of a resume whose checkpoint is already at ``train.steps`` or past it:
@@ -1008,7 +1022,7 @@ class Trainer:
             if received is not None:
                 if self._last_saved != step:  # (not over the periodic checkpoint just written)
                     self.save()
-                raise TrainingInterrupted(received, step, checkpoint=True)
+                raise self._interrupted(received, checkpoint=True)
             if final:
                 break
         return last_terms
