@@ -474,7 +474,7 @@ def test_the_resume_command_is_quoted_for_the_shell_of_the_platform(
     from flowbridge.commands.train import _resume_command
 
     tmp_path = tmp_path.resolve()  # as the command names them (macOS: /private/var/...)
-    here, out = tmp_path / "my data", tmp_path / "my runs" / "a"
+    here, out = tmp_path / "R&D data", tmp_path / "runs(1)" / "a"  # cmd splits at & and (
     (here / "images").mkdir(parents=True)
     monkeypatch.chdir(here)
     trainer = SimpleNamespace(

@@ -68,12 +68,17 @@ def test_a_run_directory_is_locked_on_windows_too(tmp_path, monkeypatch):
     from flowbridge.training import rundir
 
     class Msvcrt:  # what Windows' msvcrt.locking does, by flock
-        LK_NBLCK = 2
+        LK_UNLCK, LK_NBLCK = 0, 2
+        unlocked = 0
 
         @staticmethod
         def locking(fd, mode, nbytes):
-            assert (mode, nbytes) == (Msvcrt.LK_NBLCK, 1)
+            assert mode in (Msvcrt.LK_NBLCK, Msvcrt.LK_UNLCK) and nbytes == 1
             assert os.lseek(fd, 0, os.SEEK_CUR) > 1000  # past the holder's line
+            if mode == Msvcrt.LK_UNLCK:
+                Msvcrt.unlocked += 1
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                return
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -84,5 +89,7 @@ def test_a_run_directory_is_locked_on_windows_too(tmp_path, monkeypatch):
     held = rf"another run \(pid {os.getpid()} "
     with rundir.locked(tmp_path), pytest.raises(rundir.RunDirectoryInUse, match=held):
         rundir.locked(tmp_path).__enter__()
+    assert Msvcrt.unlocked == 1  # unlocked before the close, not left to it
     with rundir.locked(tmp_path):  # let go of on the way out
         pass
+    assert Msvcrt.unlocked == 2

@@ -238,7 +238,9 @@ def test_a_signal_stops_after_the_step_it_came_in_and_resume_continues(
     assert (stopped.value.signal, stopped.value.step, stopped.value.checkpoint) == (number, 5, True)
     assert stopped.value.exit_code == 128 + number
     # What a notebook's traceback shows, since no command prints how to go on there.
-    resume = f"train(..., resume=True) continues the run from {out / 'checkpoint.pt'} (step 5)"
+    resume = (
+        f"resume=True (train or Trainer) continues the run from {out / 'checkpoint.pt'} (step 5)"
+    )
     assert getattr(stopped.value, "__notes__", [resume]) == [resume]
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 5
     log = [
@@ -257,7 +259,9 @@ def test_a_second_signal_stops_at_once_and_keeps_the_last_checkpoint(tmp_path):
         trainer.run()
     # Step 5's update happened, its counter did not: nothing of step 5 may reach a checkpoint.
     assert (stopped.value.step, stopped.value.checkpoint) == (4, False)
-    older = f"train(..., resume=True) continues the run from {out / 'checkpoint.pt'} (step 3)"
+    older = (
+        f"resume=True (train or Trainer) continues the run from {out / 'checkpoint.pt'} (step 3)"
+    )
     assert getattr(stopped.value, "__notes__", [older]) == [older]
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 3
     assert trainer.last_checkpoint_step == 3

@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import os
 import shlex
-import subprocess
 import sys
 
 from . import non_negative_float, positive_int
@@ -192,9 +191,10 @@ def _resume_command(trainer) -> str:
 
 def _quote(text: str) -> str:
     """``text`` as one word of a command to paste: quoted for a POSIX shell, or on Windows
-    in double quotes where needed (cmd keeps single quotes as part of the word)."""
+    in double quotes (cmd keeps single quotes as part of the word, and splits an unquoted one
+    at ``&``, ``(`` or ``^``; no Windows path holds a double quote)."""
     if sys.platform == "win32":
-        return subprocess.list2cmdline([text])
+        return f'"{text}"'
     return shlex.quote(text)
 
 

@@ -939,7 +939,7 @@ class Trainer:
         else:
             add_note(
                 stopped,
-                f"train(..., resume=True) continues the run from {self.checkpoint_path} "
+                f"resume=True (train or Trainer) continues the run from {self.checkpoint_path} "
                 f"(step {self._last_saved})",
             )
         return stopped

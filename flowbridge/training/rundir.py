@@ -107,8 +107,10 @@ def locked(out: Path) -> Iterator[None]:
     """
     out.mkdir(parents=True, exist_ok=True)
     with open(out / LOCK_NAME, "a+", encoding="utf-8") as file:  # closing it releases the lock
+        held = False
         try:
             _lock(file)
+            held = True
         except BlockingIOError:
             file.seek(0)
             holder = file.read().strip() or "of unknown pid"
@@ -126,7 +128,11 @@ def locked(out: Path) -> Iterator[None]:
         file.truncate()
         file.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
         file.flush()
-        yield
+        try:
+            yield
+        finally:
+            if held and fcntl is None:
+                _unlock_windows(file)
 
 
 def _lock(file) -> None:
@@ -141,6 +147,17 @@ def _lock(file) -> None:
         msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
     except PermissionError:  # EACCES: a lock of another process
         raise BlockingIOError(f"{file.name} is locked") from None
+    finally:
+        os.lseek(fd, 0, os.SEEK_SET)
+
+
+def _unlock_windows(file) -> None:
+    """Let go of :func:`_lock`'s byte before the file closes: Windows may release a lock left
+    to the close only later, and a run started right after would find the directory held."""
+    fd = file.fileno()
+    os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+    try:
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
     finally:
         os.lseek(fd, 0, os.SEEK_SET)
 

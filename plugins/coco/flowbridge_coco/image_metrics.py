@@ -25,10 +25,9 @@ References:
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 
+from flowbridge._warnings import warn
 from flowbridge.checks import check_positive_int, check_vectors
 
 __all__ = ["frechet_distance", "precision_recall", "image_feature_scores"]
@@ -112,12 +111,11 @@ def image_feature_scores(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> 
     precision, recall = precision_recall(real, fake, k)
     dims = real.shape[1]
     if min(len(real), len(fake)) <= dims:
-        warnings.warn(
+        warn(
             f"FID from {len(real)} real and {len(fake)} generated feature vectors of {dims} "
             f"dims: with no more vectors than dims a covariance is singular, so the distance "
             f"is not what more images would give (published FIDs use 10,000 or more); "
-            f"compare it only with runs scored on the same images",
-            stacklevel=2,
+            f"compare it only with runs scored on the same images"
         )
     return {
         "FID": frechet_distance(real, fake),

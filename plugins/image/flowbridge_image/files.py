@@ -112,8 +112,14 @@ def _stacked(images: Sequence) -> torch.Tensor:
         rows = [list(images)]
     else:
         rows = [list(row) if isinstance(row, (list, tuple)) else row for row in images]
-    lengths = [len(row) if isinstance(row, list) else None for row in rows]
-    if not rows or None in lengths or len(set(lengths)) != 1 or not lengths[0]:
+    odd = sorted({type(row).__name__ for row in rows if not isinstance(row, list)})
+    if odd:  # an array or a PIL image where a row of tensors belongs
+        raise TypeError(
+            f"images as lists must be images[i][k] of [C, H, W] tensors (or a list of such "
+            f"tensors), got {', '.join(odd)} in the list: convert with torch.as_tensor"
+        )
+    lengths = [len(row) for row in rows]
+    if not rows or len(set(lengths)) != 1 or not lengths[0]:
         raise ValueError(
             f"images as lists must be images[i][k] with the same, non-zero number of images "
             f"in every row, got row lengths {lengths}"

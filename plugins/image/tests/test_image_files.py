@@ -72,6 +72,8 @@ def test_image_grid_shows_translates_lists_as_the_png_grid_does(tmp_path):
         image_grid([items[0], items[1][:2]])
     with pytest.raises(TypeError, match="must be \\[C, H, W\\] tensors, got str"):
         image_grid([["a red circle"]])
+    with pytest.raises(TypeError, match="got ndarray in the list: convert with torch.as_tensor"):
+        image_grid([np.zeros((3, 8, 8)), np.zeros((3, 8, 8))])
 
 
 def test_write_items_accepts_any_item_kind_and_refuses_ragged_rows(tmp_path):
