@@ -309,8 +309,8 @@ def test_features_mode_files(tmp_path):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_a_cuda_batch_is_checked_and_collated_where_it_is():
-    domain = ImageDomain(size=8)
-    batch = torch.rand(3, 3, 8, 8, device="cuda")
+    domain = ImageDomain(size=16)
+    batch = torch.rand(3, 3, 16, 16, device="cuda")
     assert domain.check_batch(batch).device == batch.device
     assert domain.collate(list(batch)).device == batch.device
     assert torch.equal(domain.check_batch(batch), batch)
