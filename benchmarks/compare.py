@@ -8,8 +8,10 @@ Every benchmark here writes one JSON file with its numbers next to the commit, v
 threads and settings that made them (``benchmarks/README.md``). This prints, as Markdown:
 
 1. **What differs in how the two were made**: every entry that is not a number (commit,
-   versions, device, the variants run...) where the two files differ. Two runs that differ
-   there are different experiments, not the same one at two commits.
+   versions, device, the variants run...) and every number that is a setting (the seed,
+   threads, steps, inputs... :func:`is_setting`) where the two files differ, whatever
+   ``--only`` and ``--min-change`` say. Two runs that differ there are different
+   experiments, not the same one at two commits.
 2. **The numbers**: one row per number whose value differs (``--all``: every number), with
    its dotted path, the two values, the difference and the relative change. A list of records
    (a temperature sweep, the ``--at`` steps) is matched by the first field whose values name
@@ -31,9 +33,33 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["flatten", "compare", "main"]
+__all__ = ["flatten", "is_setting", "compare", "main"]
 
 Number = int | float
+
+#: Top-level numbers of the benchmarks' files that are flags or sizes, not measurements
+#: (quality.py's, bridge_speed.py's, residual_diagnostics.py's).
+SETTINGS = frozenset(
+    {
+        "steps",
+        "seconds",
+        "seed",
+        "threads",
+        "jobs",
+        "samples",
+        "inputs",
+        "inputs_asked",
+        "held_out_inputs",
+        "train_size",
+        "temperatures",
+        "component_temperature",
+        "candidates",
+        "bank",
+    }
+)
+#: Groups of settings wherever they are: image_autoencoder.py's flags, flows_speed.py's
+#: thread count and sizes.
+SETTING_GROUPS = ("settings.", "machine.cpu_count", "machine.torch_threads", "peers.sizes.")
 
 
 def _is_number(value: Any) -> bool:
@@ -78,6 +104,25 @@ def flatten(data: Any, path: str = "") -> dict[str, Any]:
                 flat.update(flatten(rest, f"{path}[{key}={_label(item[key])}]"))
         return flat
     return {path: data}
+
+
+def is_setting(path: str) -> bool:
+    """Whether the number at ``path`` (of :func:`flatten`) says how the run was made rather
+    than what it measured: a seed or a thread count that differs makes two experiments, and
+    must not pass as a result that moved (nor be hidden by ``--only summary``).
+
+    >>> [is_setting(p) for p in ("seed", "temperatures[0]", "variants.lnfmm.threads")]
+    [True, True, True]
+    >>> [is_setting(p) for p in ("variants.lnfmm.steps", "residual_scale", "load_average[0]")]
+    [False, False, False]
+    """
+    top = path.split("[", 1)[0]
+    return (
+        ("." not in top and top in SETTINGS)
+        or path.startswith(SETTING_GROUPS)
+        # Each variant's threads (quality.py --jobs): the share it trained with.
+        or path.rsplit(".", 1)[-1] == "threads"
+    )
 
 
 def _label(value: str | Number) -> str:
@@ -134,7 +179,7 @@ def compare(
         if a is None and b is None:  # null in both: measured in neither
             continue
         numeric = (a is None or _is_number(a)) and (b is None or _is_number(b))
-        if not numeric:
+        if not numeric or is_setting(path):
             if a != b:
                 settings.append(f"| {path} | {_format(a)} | {_format(b)} |")
             continue

@@ -54,12 +54,31 @@ def test_changed_numbers_are_listed_with_their_difference_and_sweeps_line_up_by_
     assert lacking == [["variants.lnfmm.tradeoff[temperature=0.7].accuracy", "—", "0.92"]]
 
     every = {row[0] for row in _rows(compare.compare(old, new, every=True), "Numbers")}
-    assert "variants.lnfmm.summary.i2t_accuracy" in every and "threads" in every
+    assert "variants.lnfmm.summary.i2t_accuracy" in every
+    assert "threads" not in every  # a setting, not a measurement
     only = _rows(compare.compare(old, new, only=["tradeoff"]), "Numbers")
     assert [row[0] for row in only] == ["variants.lnfmm.tradeoff[temperature=0.5].accuracy"]
     # 1.1% is below a 5% threshold, 20% is not.
     large = _rows(compare.compare(old, new, min_change=0.05), "Numbers")
     assert [row[0] for row in large] == ["variants.lnfmm.steps"]
+
+
+def test_numbers_that_are_settings_are_said_with_the_settings_whatever_the_filters():
+    # Two seeds and thread counts: two experiments, not one result that moved. Filtered to
+    # the summary, or to large changes, the report must still say so.
+    old = _run([1.0], [0.8], seed=0)
+    new = _run([1.0], [0.8], seed=1, i2t=0.5)
+    new["threads"] = new["variants"]["lnfmm"]["threads"] = 1
+    old["variants"]["lnfmm"]["threads"] = 2
+    for filters in ({}, {"only": ["summary"]}, {"min_change": 0.9}):
+        report = compare.compare(old, new, **filters)
+        assert _rows(report, "How the two runs were made") == [
+            ["threads", "2", "1"],
+            ["variants.lnfmm.threads", "2", "1"],
+            ["seed", "0", "1"],
+        ]
+        assert not any(row[0].endswith(("seed", "threads")) for row in _rows(report, "Numbers"))
+    assert compare.is_setting("variants.lnfmm.steps") is False  # reached within --seconds
 
 
 def test_nulls_zeros_and_incomplete_runs_are_said():
