@@ -231,6 +231,23 @@ def _read(path: str) -> dict[str, Any]:
     return data
 
 
+#: A key only each benchmark's file has at its top: which script wrote a file (files of
+#: flows_speed.py also name it, as ``benchmark``).
+SIGNATURES = {
+    "requested_variants": "quality.py",
+    "translation": "bridge_speed.py",
+    "peers": "flows_speed.py",
+    "points": "image_autoencoder.py",
+    "prior_mass": "residual_diagnostics.py",
+}
+
+
+def written_by(data: dict[str, Any]) -> str | None:
+    """The benchmark script that wrote ``data``, by a key only its files have; ``None`` for
+    another file (the demo's metrics, say), compared as it is."""
+    return next((script for key, script in SIGNATURES.items() if key in data), None)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python benchmarks/compare.py",
@@ -263,6 +280,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.min_change >= 0:
         parser.error(f"--min-change must be a number >= 0, got {args.min_change}")
     old, new = _read(args.old), _read(args.new)
+    # Two scripts' files share hardly a number: the report would be a list of everything.
+    scripts = written_by(old), written_by(new)
+    if None not in scripts and scripts[0] != scripts[1]:
+        raise SystemExit(
+            f"compare.py: {args.old} was written by {scripts[0]} and {args.new} by "
+            f"{scripts[1]}; compare two files of the same benchmark"
+        )
     sys.stdout.write(compare(old, new, args.only, args.min_change, args.all))
     return 0
 

@@ -14,6 +14,7 @@ def _run(temperatures, accuracies, **extra):
     return {
         "commit": extra.pop("commit", "aaa"),
         "torch": "2.13.0+cpu",
+        "requested_variants": ["lnfmm"],
         "threads": 2,
         "variants": {
             "lnfmm": {
@@ -112,6 +113,11 @@ def test_the_command_reads_two_files_and_refuses_what_is_not_a_result(tmp_path, 
     ]:
         with pytest.raises(SystemExit, match=message):
             compare.main([str(old), str(path)])
+    # Another benchmark's file: refused, not compared as a list of everything either has.
+    speed = tmp_path / "bridge_speed.json"
+    speed.write_text(json.dumps({"commit": "aaa", "translation": {}, "training": []}))
+    with pytest.raises(SystemExit, match=r"new.json was written by quality.py and .*bridge_spe"):
+        compare.main([str(new), str(speed)])
     with pytest.raises(SystemExit):
         compare.main([str(old), str(new), "--min-change", "-1"])
     assert "--min-change must be a number >= 0" in capsys.readouterr().err
