@@ -481,6 +481,18 @@ def _wave(
     )
 
 
+def _interrupted(args: argparse.Namespace, wave: list[str], done: list[str]) -> str:
+    """The line a Ctrl-C (or SIGTERM) ends the run with: what stopped, and what is kept."""
+    where = f"interrupted while training {', '.join(wave)}"
+    if not done:
+        return f"quality.py: {where}; nothing written ({args.out} untouched)"
+    missing = ",".join(name for name in args.variants if name not in done)
+    return (
+        f"quality.py: {where}; {args.out} holds {', '.join(done)} with complete: false. "
+        f"Runs do not resume: train the rest again with --variants {missing} and another --out"
+    )
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -528,7 +540,12 @@ def main(argv: list[str] | None = None) -> dict:
         _write(args.out, report)  # as each is done: it survives a later variant's failure
 
     for wave in side_by_side.waves(args.variants, args.jobs):
-        _wave(wave, args, ceilings, dataset, record)
+        try:
+            _wave(wave, args, ceilings, dataset, record)
+        except KeyboardInterrupt:
+            # Training's own note would offer resume=True from a run directory already
+            # deleted: this script does not resume, so say what the JSON holds instead.
+            raise SystemExit(_interrupted(args, wave, list(report["variants"]))) from None
     # In the order asked for, whichever of a wave finished first.
     report["variants"] = {name: report["variants"][name] for name in args.variants}
     report["complete"] = True

@@ -239,8 +239,15 @@ def test_the_quality_benchmark_marks_a_run_that_stopped_early(tmp_path, monkeypa
     argv += ["--temperatures", "", "--threads", "1", "--out", str(out)]
     monkeypatch.setattr(bench, "train", interrupted)
     with plugins.isolated(image_plugin, text_plugin, shapes_plugin):
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(SystemExit) as stop:
             bench.main([*argv, "--variants", "deterministic,gaussian"])
+        # One line that says what is kept, not training's note offering to resume from a
+        # run directory already deleted.
+        assert str(stop.value.code) == (
+            f"quality.py: interrupted while training gaussian; {out} holds deterministic with "
+            "complete: false. Runs do not resume: train the rest again with --variants "
+            "gaussian and another --out"
+        )
         partial = _strict(out.read_text(encoding="utf-8"))
         assert partial["complete"] is False
         assert partial["requested_variants"] == ["deterministic", "gaussian"]
