@@ -27,7 +27,9 @@ from pathlib import Path
 
 import torch
 
+from flowbridge.commands import positive_int
 from flowbridge.domain import LatentSpec
+from flowbridge.files import atomic_write_text, check_parent
 from flowbridge.plugins import get_domain
 from flowbridge.provenance import versions
 from flowbridge_shapes.dataset import ShapesDataset
@@ -59,13 +61,15 @@ def misreadings(truths: list[dict | None], reads: list[dict | None], meta: list[
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=positive_int, default=3000)
     parser.add_argument(
         "--at", default="1500,2000,2500,3000", help="comma list of steps to score after"
     )
     parser.add_argument("--lr", type=float, default=TESTBED["train"]["lr"])
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--hidden", type=int, default=TESTBED["domains"]["a"]["options"]["hidden"])
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument(
+        "--hidden", type=positive_int, default=TESTBED["domains"]["a"]["options"]["hidden"]
+    )
     parser.add_argument(
         "--edge-weight",
         type=float,
@@ -73,10 +77,12 @@ def main(argv: list[str] | None = None) -> dict:
         help="the image domain's edge_weight: edge pixels' loss weighed 1 + w e",
     )
     parser.add_argument("--penalty", type=float, default=0.01, help="λ of the code penalty")
-    parser.add_argument("--train-size", type=int, default=TESTBED["data"]["options"]["train_size"])
-    parser.add_argument("--inputs", type=int, default=200, help="test images scored")
+    parser.add_argument(
+        "--train-size", type=positive_int, default=TESTBED["data"]["options"]["train_size"]
+    )
+    parser.add_argument("--inputs", type=positive_int, default=200, help="test images scored")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=positive_int, default=2)
     parser.add_argument("--out", default=str(RESULTS / "image_autoencoder.json"))
     args = parser.parse_args(argv)
     try:
@@ -85,6 +91,13 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"--at takes a comma list of steps, got {args.at!r}")
     if not at or at[0] < 1 or at[-1] > args.steps:
         parser.error(f"--at needs steps between 1 and --steps ({args.steps}), got {args.at!r}")
+    # Before the training, not after it: minutes of work lost to a folder named by mistake.
+    try:
+        check_parent(args.out)
+        if Path(args.out).is_dir():
+            raise IsADirectoryError(f"--out {args.out!r} is a folder, not a JSON file")
+    except OSError as exc:
+        parser.error(str(exc))
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
@@ -127,8 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
             point["train_seconds"] = round(trained, 1)
             report["points"].append(point)
             print(json.dumps(point), flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=1), encoding="utf-8")
+    atomic_write_text(args.out, json.dumps(report, indent=1))  # whole or not at all
     print(f"wrote {args.out}")
     return report
 

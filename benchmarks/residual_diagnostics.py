@@ -55,11 +55,13 @@ import torch
 import torch.nn.functional as F
 
 from flowbridge import Bridge, load_bridge, train
+from flowbridge.commands import positive_int
+from flowbridge.files import atomic_write_text, check_parent
 from flowbridge.provenance import versions
 from flowbridge_shapes.attributes import ATTRIBUTES
 from flowbridge_shapes.captions import claims_hold
 from flowbridge_shapes.dataset import ShapesDataset
-from flowbridge_shapes.experiment import TESTBED, run_config
+from flowbridge_shapes.experiment import TESTBED, VARIANTS, run_config
 from flowbridge_shapes.metrics import (
     image_metrics,
     one_pair_per_image,
@@ -355,22 +357,37 @@ def diagnose(
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", help="a trained testbed bridge (default: train one)")
-    parser.add_argument("--variant", default="lnfmm", help="the variant to train (quality.py's)")
     parser.add_argument(
-        "--steps", type=int, default=2000, help="training steps, without --checkpoint"
+        "--variant",
+        default="lnfmm",
+        choices=sorted(VARIANTS),
+        metavar="VARIANT",
+        help="the testbed variant to train (quality.py's, not its semi-supervised settings)",
+    )
+    parser.add_argument(
+        "--steps", type=positive_int, default=2000, help="training steps, without --checkpoint"
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--train-size", type=int, default=TESTBED["data"]["options"]["train_size"])
-    parser.add_argument("--samples", type=int, default=10)
-    parser.add_argument("--inputs", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--train-size", type=positive_int, default=TESTBED["data"]["options"]["train_size"]
+    )
+    parser.add_argument("--samples", type=positive_int, default=10)
+    parser.add_argument("--inputs", type=positive_int, default=200)
+    parser.add_argument("--threads", type=positive_int, default=2)
     parser.add_argument("--out", default=str(RESULTS / "residual_diagnostics.json"))
     args = parser.parse_args(argv)
+    # Before the data and the training, not after them.
+    try:
+        check_parent(args.out)
+        if Path(args.out).is_dir():
+            raise IsADirectoryError(f"--out {args.out!r} is a folder, not a JSON file")
+        # A file or a run directory; its own message says what is wrong with it.
+        bridge = load_bridge(args.checkpoint) if args.checkpoint else None
+    except (OSError, ValueError) as exc:
+        parser.error(str(exc))
     torch.set_num_threads(args.threads)
     dataset = ShapesDataset(**{**TESTBED["data"]["options"], "train_size": args.train_size})
-    if args.checkpoint:
-        bridge = load_bridge(args.checkpoint)
-    else:
+    if bridge is None:
         budget = {"steps": args.steps, "seed": args.seed, "checkpoint_every": 0, "progress": False}
         data = {"options": {"train_size": args.train_size}}
         with tempfile.TemporaryDirectory(prefix="flowbridge-diagnostics-") as run:
@@ -392,8 +409,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             dataset.combinations_of("test"),
         ),
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2), encoding="utf-8")
+    atomic_write_text(args.out, json.dumps(report, indent=2))  # whole or not at all
     print(
         json.dumps(
             {

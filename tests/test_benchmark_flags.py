@@ -178,3 +178,42 @@ def test_flows_2d_refuses_an_out_it_cannot_write_before_training(flows_2d, tmp_p
     (tmp_path / "file").write_text("", encoding="utf-8")
     err = _refused(flows_2d.main, ["--out", str(tmp_path / "file" / "f.png")], capsys)
     assert "is a file, not a directory" in err
+
+
+# --- image_autoencoder.py, residual_diagnostics.py ------------------------------------------
+
+
+def _no_data(*_, **__):
+    raise AssertionError("the data were built before the flags were checked")
+
+
+@pytest.mark.parametrize(
+    ("script", "argv", "message"),
+    [
+        ("image_autoencoder", ["--threads", "0"], "argument --threads: must be >= 1, got 0"),
+        ("residual_diagnostics", ["--inputs", "0"], "argument --inputs: must be >= 1, got 0"),
+        # quality.py's semi-supervised settings are no testbed variant: refused by name.
+        ("residual_diagnostics", ["--variant", "paired-10"], "invalid choice: 'paired-10'"),
+        ("residual_diagnostics", ["--checkpoint", "missing.pt"], "'missing.pt' does not exist"),
+    ],
+)
+def test_the_testbed_benchmarks_refuse_bad_flags_before_the_data(
+    script, argv, message, tmp_path, monkeypatch, capsys
+):
+    bench = load_script(f"benchmarks/{script}.py")
+    monkeypatch.setattr(bench, "ShapesDataset", _no_data)
+    monkeypatch.chdir(tmp_path)
+    assert message in _refused(bench.main, [*argv, "--out", "r.json"], capsys)
+
+
+@pytest.mark.parametrize("script", ["image_autoencoder", "residual_diagnostics"])
+def test_the_testbed_benchmarks_refuse_an_out_they_cannot_write_before_training(
+    script, tmp_path, monkeypatch, capsys
+):
+    # The JSON was written after minutes of training: a folder named by mistake lost them.
+    bench = load_script(f"benchmarks/{script}.py")
+    monkeypatch.setattr(bench, "ShapesDataset", _no_data)
+    assert "is a folder, not a JSON file" in _refused(bench.main, ["--out", str(tmp_path)], capsys)
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    out = str(tmp_path / "file" / "r.json")
+    assert "is a file, not a directory" in _refused(bench.main, ["--out", out], capsys)
