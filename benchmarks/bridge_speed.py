@@ -18,7 +18,6 @@ reported next to it.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import resource
@@ -43,7 +42,7 @@ from flowbridge.distributed import resolve_device  # noqa: E402
 from flowbridge.domain import PairedSplit  # noqa: E402
 from flowbridge.files import atomic_write_text, check_parent  # noqa: E402
 from flowbridge.plugins import register  # noqa: E402
-from flowbridge.provenance import versions  # noqa: E402
+from flowbridge.provenance import measured, versions  # noqa: E402
 from flowbridge.training import Trainer  # noqa: E402
 
 # Named apart from the real plugins, so the presets' text/image options do not apply to them.
@@ -240,10 +239,9 @@ def main(argv: list[str] | None = None) -> dict:
     register(BenchPlugin(), name="bench")
     results = {
         **versions(__file__),
-        "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        **measured(),
         "threads": args.threads,
         "steps": args.steps,
-        "load_average": os.getloadavg(),
         "translation": measure_translation(n=64, k=10, repeats=3),
         "training": [
             measure_in_child(scale, args.steps, args.device, args.threads)

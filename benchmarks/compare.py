@@ -55,6 +55,7 @@ SETTINGS = frozenset(
         "component_temperature",
         "candidates",
         "bank",
+        "cpu_count",
     }
 )
 #: Groups of settings wherever they are: image_autoencoder.py's flags, flows_speed.py's

@@ -31,7 +31,7 @@ from flowbridge.commands import positive_int
 from flowbridge.domain import LatentSpec
 from flowbridge.files import atomic_write_text, check_parent
 from flowbridge.plugins import get_domain
-from flowbridge.provenance import versions
+from flowbridge.provenance import measured, versions
 from flowbridge_shapes.dataset import ShapesDataset
 from flowbridge_shapes.experiment import TESTBED, run_config
 from flowbridge_shapes.metrics import attributes_kept, one_pair_per_image
@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     report = {
         **versions(__file__),
+        **measured(),
         "settings": {**vars(args), "latent": [spec.shared, spec.residual]},
         "points": [],
     }

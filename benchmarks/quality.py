@@ -83,7 +83,7 @@ from flowbridge import train
 from flowbridge.config import merge_settings
 from flowbridge.distributed import resolve_device
 from flowbridge.files import atomic_write_text, check_parent
-from flowbridge.provenance import versions
+from flowbridge.provenance import measured, versions
 from flowbridge_shapes import side_by_side
 from flowbridge_shapes.dataset import ShapesDataset
 from flowbridge_shapes.experiment import (
@@ -510,6 +510,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     report = {
         **versions(__file__),
+        **measured(),
         # False until every requested variant is in: a run that stopped early says so.
         "complete": False,
         "requested_variants": args.variants,

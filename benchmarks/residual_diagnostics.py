@@ -57,7 +57,7 @@ import torch.nn.functional as F
 from flowbridge import Bridge, load_bridge, train
 from flowbridge.commands import positive_int
 from flowbridge.files import atomic_write_text, check_parent
-from flowbridge.provenance import versions
+from flowbridge.provenance import measured, versions
 from flowbridge_shapes.attributes import ATTRIBUTES
 from flowbridge_shapes.captions import claims_hold
 from flowbridge_shapes.dataset import ShapesDataset
@@ -394,6 +394,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             bridge = train(run_config(args.variant, run, train=budget, data=data)).bridge
     report = {
         **versions(__file__),
+        **measured(),
         "checkpoint": args.checkpoint,
         "variant": None if args.checkpoint else args.variant,
         "steps": None if args.checkpoint else args.steps,

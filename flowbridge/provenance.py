@@ -3,6 +3,8 @@ that result files can be compared across commits and machines."""
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["source_commit", "versions"]
+__all__ = ["measured", "source_commit", "versions"]
 
 
 def source_commit(path: str | Path | None = None) -> str | None:
@@ -53,4 +55,16 @@ def versions(path: str | Path | None = None) -> dict[str, Any]:
         "flowbridge": __version__,
         "torch": torch.__version__,
         "python": platform.python_version(),
+    }
+
+
+def measured() -> dict[str, Any]:
+    """``{"date_utc", "platform", "cpu_count", "load_average"}``: when and on what machine a
+    result was measured, and how busy it was (``None`` where the system cannot say, as on
+    Windows): timings, and the steps a run reaches in a time budget, depend on all three."""
+    return {
+        "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
 import torch
 
 import flowbridge
-from flowbridge.provenance import source_commit, versions
+from flowbridge.provenance import measured, source_commit, versions
 
 
 def _git(folder, *args):
@@ -70,3 +71,9 @@ def test_versions_name_the_code_in_use(repo):
     assert info["flowbridge"] == flowbridge.__version__
     assert info["torch"] == torch.__version__
     assert set(info) == {"commit", "flowbridge", "torch", "python"}
+
+
+def test_measured_says_when_and_on_what_machine():
+    info = measured()
+    assert set(info) == {"date_utc", "platform", "cpu_count", "load_average"}
+    assert info["date_utc"].endswith("+00:00") and info["cpu_count"] == os.cpu_count()

@@ -255,6 +255,8 @@ def test_the_quality_benchmark_marks_a_run_that_stopped_early(tmp_path, monkeypa
         assert (partial["inputs"], partial["inputs_asked"]) == (5, 100)
         assert partial["variants"]["deterministic"]["inputs"] == 5
         assert partial["commit"] == source_commit(bench.__file__) and partial["steps"] == 2
+        # When and where: the timings, and the steps a --seconds run reaches, depend on them.
+        assert partial["date_utc"] and partial["cpu_count"] == os.cpu_count()
         # The held-out split is scored too, against its own ceilings, and image->text by the
         # captioning literature's diversity metrics next to the data's.
         assert partial["held_out_inputs"] == 100
@@ -278,10 +280,11 @@ def test_the_quality_benchmark_marks_a_run_that_stopped_early(tmp_path, monkeypa
 
 
 def _without_timings(report):
-    """A quality JSON without what depends on the machine and the threads: its timings, and
-    how many threads and jobs trained each variant."""
+    """A quality JSON without what depends on the machine and the threads: its timings, when
+    it ran and how busy the machine was, and how many threads and jobs trained each variant."""
     if isinstance(report, dict):
         skip = {"train_seconds", "total_seconds", "seconds", "threads", "jobs"}
+        skip |= {"date_utc", "load_average"}
         return {key: _without_timings(value) for key, value in report.items() if key not in skip}
     if isinstance(report, list):
         return [_without_timings(value) for value in report]
