@@ -115,7 +115,9 @@ def test_the_command_reads_two_files_and_refuses_what_is_not_a_result(tmp_path, 
             compare.main([str(old), str(path)])
     # Another benchmark's file: refused, not compared as a list of everything either has.
     speed = tmp_path / "bridge_speed.json"
-    speed.write_text(json.dumps({"commit": "aaa", "translation": {}, "training": []}))
+    speed.write_text(
+        json.dumps({"commit": "aaa", "translation": {}, "training": []}), encoding="utf-8"
+    )
     with pytest.raises(SystemExit, match=r"new.json was written by quality.py and .*bridge_spe"):
         compare.main([str(new), str(speed)])
     with pytest.raises(SystemExit):
