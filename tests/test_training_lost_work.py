@@ -277,6 +277,22 @@ def test_temporary_files_of_killed_writes_are_removed(tmp_path):
     assert sorted(p.name for p in tmp_path.glob(".*.tmp")) == [".notes.txt.k.tmp"]
 
 
+@pytest.mark.parametrize("name", [".lock", "log.jsonl"])
+def test_a_link_planted_at_a_file_the_run_writes_in_place_is_refused(tmp_path, name):
+    # A run directory from elsewhere: the lock file is truncated and rewritten, the log
+    # appended to (even through a link to a file that does not exist yet).
+    out, victim = tmp_path / "run", tmp_path / "notes.txt"
+    out.mkdir()
+    (out / name).symlink_to(victim)
+    with pytest.raises(FileExistsError, match=rf"{name} is a symbolic link \(to .*notes"):
+        Trainer(toy_config(out, steps=1)).run()
+    assert not victim.exists()
+    victim.write_text("kept\n", encoding="utf-8")
+    with pytest.raises(FileExistsError, match="symbolic link"):
+        Trainer(toy_config(out, steps=1)).run()
+    assert victim.read_text(encoding="utf-8") == "kept\n"
+
+
 def test_resuming_a_finished_run_says_so_and_writes_nothing(tmp_path):
     Trainer(toy_config(tmp_path, steps=4, validate_every=2)).run()
     before = {name: (tmp_path / name).read_bytes() for name in ("log.jsonl", "config.json")}

@@ -34,7 +34,7 @@ from .._warnings import warn
 from ..checkpoint import CHECKPOINT_NAME
 from ..distributed import Distributed
 from ..files import atomic_write_text, nearest_existing, temp_files
-from .runlog import RunLog
+from .runlog import LOG_NAME, RunLog
 
 try:
     import fcntl
@@ -104,8 +104,10 @@ def locked(out: Path) -> Iterator[None]:
 
     Raises:
         RunDirectoryInUse: another process holds it; the message names its pid and host.
+        FileExistsError: the lock file is a symbolic link.
     """
     out.mkdir(parents=True, exist_ok=True)
+    _refuse_link(out / LOCK_NAME)
     with open(out / LOCK_NAME, "a+", encoding="utf-8") as file:  # closing it releases the lock
         held = False
         try:
@@ -133,6 +135,17 @@ def locked(out: Path) -> Iterator[None]:
         finally:
             if held and fcntl is None:
                 _unlock_windows(file)
+
+
+def _refuse_link(path: Path) -> None:
+    """Refuse a symbolic link at a file the run writes in place (its lock file, truncated
+    and rewritten; its log, appended to): a run directory from elsewhere could hold one to
+    any file of the user's, which the run would then overwrite or create."""
+    if path.is_symlink():
+        raise FileExistsError(
+            f"{path} is a symbolic link (to {os.readlink(path)}): a run writes this file "
+            f"in place, so it would write the file the link points to; remove the link"
+        )
 
 
 def _lock(file) -> None:
@@ -197,6 +210,7 @@ def hold_out(
         if dist.is_main:
             try:
                 held.enter_context(locked(out))
+                _refuse_link(out / LOG_NAME)
                 check()
             except Exception as exc:  # every rank must hear of it, whatever it is
                 refusal = exc
