@@ -35,7 +35,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from .errors import CocoDataError, CocoFileNotFoundError
@@ -108,6 +108,20 @@ def _top_level_list(data: Any, key: str, name: str, layout: str) -> list:
     return data[key]
 
 
+def _inside_folder(file: str, where: str, name: str) -> str:
+    """``file`` if it stays inside the image folder. An annotation file from elsewhere could
+    name any image on the machine (``/home/me/photo.jpg``, ``../../photo.jpg``) for the run to
+    read into its cache and grids. Windows' reading of a path sees both separators, drives and
+    ``\\\\server`` shares, so one check refuses what escapes on either system."""
+    parts = PureWindowsPath(file).parts
+    if file.startswith("/") or PureWindowsPath(file).anchor or ".." in parts:
+        raise CocoDataError(
+            f"{name}: {where} names the image file {file!r}, which is not inside the image "
+            f"folder; files are named relative to it, e.g. val2014/COCO_val2014_000000391895.jpg"
+        )
+    return file
+
+
 def _caption(sentence: Any, where: str, name: str) -> str:
     if not isinstance(sentence, dict):
         raise CocoDataError(f"{name}: {where} must be a JSON object, got {type(sentence).__name__}")
@@ -164,7 +178,7 @@ def _karpathy_images(data: Any, name: str) -> list[CocoImage]:
         captions = tuple(
             _caption(s, f"{where}.sentences[{k}]", name) for k, s in enumerate(sentences)
         )
-        file = f"{folder}/{filename}" if folder else filename
+        file = _inside_folder(f"{folder}/{filename}" if folder else filename, where, name)
         images.append(CocoImage(image_id, split, file, captions))
     return _check_unique(images, name)
 
@@ -190,7 +204,8 @@ def _official_images(data: Any, name: str, split: str) -> list[CocoImage]:
         image_id = _field(record, "id", int, f"images[{i}]", name)
         if image_id in files:
             raise CocoDataError(f"{name}: images[{i}] repeats image id {image_id}")
-        files[image_id] = _field(record, "file_name", str, f"images[{i}]", name)
+        file_name = _field(record, "file_name", str, f"images[{i}]", name)
+        files[image_id] = _inside_folder(file_name, f"images[{i}]", name)
     captions: dict[int, list[str]] = {}
     for j, annotation in enumerate(annotations):
         where = f"annotations[{j}]"

@@ -73,6 +73,15 @@ KARPATHY_ERRORS = [
     (lambda d: d["images"][6].update(cocoid=1000), "image id 1000 appears twice"),
     (lambda d: d.pop("images"), "expected a JSON object with a 'images' list"),
     (lambda d: d["images"][1].pop("filename"), "images[1] has no 'filename'"),
+    # A file outside the image folder (any image on the machine) is not read into the cache.
+    (
+        lambda d: d["images"][0].update(filepath="../../private"),
+        "images[0] names the image file '../../private/",
+    ),
+    (
+        lambda d: d["images"][2].update(filepath="", filename="/home/me/photo.jpg"),
+        "images[2] names the image file '/home/me/photo.jpg', which is not inside the image",
+    ),
 ]
 
 
@@ -94,6 +103,14 @@ OFFICIAL_ERRORS = [
         r"captions_val2014.json: annotations\[0\] has no 'caption'",
     ),
     (lambda d: d["images"][1].pop("id"), r"captions_val2014.json: images\[1\] has no 'id'"),
+    (
+        lambda d: d["images"][0].update(file_name="val2014/../../x.jpg"),
+        r"images\[0\] names the image file 'val2014/../../x.jpg', which is not inside",
+    ),
+    (
+        lambda d: d["images"][1].update(file_name="C:\\Users\\me\\x.jpg"),
+        r"images\[1\] names the image file 'C:.*x.jpg', which is not inside",
+    ),
 ]
 
 
