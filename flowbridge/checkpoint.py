@@ -479,9 +479,40 @@ def load_bridge(path: str | Path, map_location: str | torch.device = "cpu") -> B
         raise CheckpointError(
             f"{path} holds a model config this flowbridge rejects: {exc}"
         ) from None
+    _check_sizes(domain_a, domain_b, config, checkpoint["model"], path)
     bridge = Bridge(domain_a, domain_b, config)
     load_weights(bridge, checkpoint["model"], path)
     return bridge.to(device).eval()
+
+
+def _check_sizes(
+    domain_a: Domain, domain_b: Domain, config: BridgeConfig, state: Any, path: str | Path
+) -> None:
+    """Refuse weights that do not fit before the bridge is built: building allocates the
+    sizes the checkpoint's settings declare, so a file of a few kilobytes edited to declare
+    huge ones (``shared_hidden = 10**7``, a vocabulary of millions) would take the machine's
+    memory before :func:`load_weights` could say so. Built on the meta device: shapes only,
+    no memory, no random numbers drawn."""
+    try:
+        with warnings.catch_warnings(), torch.device("meta"):
+            warnings.simplefilter("ignore")  # the real build below says them
+            shapes = {
+                k: v.shape for k, v in Bridge(domain_a, domain_b, config).state_dict().items()
+            }
+    except Exception:  # noqa: BLE001 - a network that does not build on the meta device
+        return  # load_weights checks after the real build, as before
+    for key, shape in shapes.items():
+        saved = state.get(key) if isinstance(state, dict) else None
+        if not isinstance(saved, torch.Tensor):
+            problem = f'Missing key(s) in state_dict: "{key}".'
+        elif saved.shape != shape:
+            problem = (
+                f"size mismatch for {key}: copying a param with shape {saved.shape} from "
+                f"checkpoint, the shape in current model is {shape}."
+            )
+        else:
+            continue
+        raise _weights_do_not_fit(path, problem)
 
 
 def load_weights(module: torch.nn.Module, state: dict[str, Any], path: str | Path) -> None:
@@ -494,8 +525,12 @@ def load_weights(module: torch.nn.Module, state: dict[str, Any], path: str | Pat
         # line per problem: the first problem says what does not fit.
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         problem = lines[1] if len(lines) > 1 else first_line(exc)
-        raise CheckpointError(
-            f"{path}: its weights do not fit the model its configuration and domains build "
-            f"({problem[:300]}); the file was edited, or written by a plugin version whose "
-            f"networks differ from the installed one"
-        ) from None
+        raise _weights_do_not_fit(path, problem) from None
+
+
+def _weights_do_not_fit(path: str | Path, problem: str) -> CheckpointError:
+    return CheckpointError(
+        f"{path}: its weights do not fit the model its configuration and domains build "
+        f"({problem[:300]}); the file was edited, or written by a plugin version whose "
+        f"networks differ from the installed one"
+    )

@@ -167,6 +167,23 @@ def test_weights_that_do_not_fit_are_named_when_resuming_and_loading(tmp_path, w
         load_bridge(out)
 
 
+def test_sizes_a_checkpoint_declares_are_checked_against_its_weights_before_building(
+    tmp_path, words_checkpoint
+):
+    # A few kilobytes edited to declare a model of 2**46 hidden units (256 TB: past any
+    # machine's address space, so the unfixed build fails at once rather than swapping).
+    payload = torch.load(words_checkpoint, weights_only=True)
+    huge = {**payload["model_config"], "shared_hidden": 2**46}
+    out = _edited(words_checkpoint, tmp_path / "huge", model_config=huge)
+    with pytest.raises(CheckpointError, match=r"do not fit .*\(size mismatch for shared_map"):
+        load_bridge(out)
+    # Leaving the huge layers' weights out of the file is no way around it.
+    model = {k: v for k, v in payload["model"].items() if not k.startswith("shared_map.")}
+    out = _edited(words_checkpoint, tmp_path / "left-out", model_config=huge, model=model)
+    with pytest.raises(CheckpointError, match=r'Missing key\(s\) in state_dict: "shared_map'):
+        load_bridge(out)
+
+
 def test_a_mixture_base_travels_with_the_model(tmp_path):
     settings = toy_settings(tmp_path / "run", steps=3)
     settings["model"]["residual_components"] = 3
