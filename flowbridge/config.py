@@ -551,7 +551,13 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
         data = json.loads(text) if is_json else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    # RecursionError: brackets nested thousands deep (the parsers recurse per level).
+    except (
+        json.JSONDecodeError,
+        tomllib.TOMLDecodeError,
+        UnicodeDecodeError,
+        RecursionError,
+    ) as exc:
         raise ConfigError(f"{path} is not valid {'JSON' if is_json else 'TOML'}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(

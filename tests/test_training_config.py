@@ -181,6 +181,13 @@ def test_file_errors_are_clear(tmp_path):
     bad_json.write_text('{"train": {"steps": 3,}}', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"config\.json is not valid JSON: .*line 1 column 23"):
         load_run_config(bad_json)
+    # Nested past the parsers' recursion limit: a ConfigError too, not a RecursionError.
+    bad_json.write_text('{"model": ' + "[" * 10**5 + "]" * 10**5 + "}", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"config\.json is not valid JSON: maximum recursion"):
+        load_run_config(bad_json)
+    bad.write_text("x = " + "[" * 10**5 + "]" * 10**5, encoding="utf-8")
+    with pytest.raises(ConfigError, match="is not valid TOML: maximum recursion"):
+        load_run_config(bad)
     bad_json.write_text("[1, 2]", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"config\.json must hold a JSON object .*got a list"):
         load_run_config(bad_json)

@@ -79,7 +79,7 @@ def _load_json(path: Path, option: str) -> Any:
         raise CocoDataError(f"{path}: cannot be read as UTF-8 text ({exc})") from None
     try:
         return json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:  # or nested thousands deep
         raise CocoDataError(f"{path}: not valid JSON ({exc}); is the file complete?") from None
 
 

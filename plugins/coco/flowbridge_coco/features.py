@@ -72,7 +72,7 @@ def read_ids(path: str | os.PathLike) -> list[int]:
     if path.suffix == ".json":
         try:
             values = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:  # or nested thousands deep
             raise CocoDataError(f"{path.name}: not valid JSON ({exc})") from None
         if not isinstance(values, list):
             raise CocoDataError(f"{path.name}: expected a JSON list of image ids")

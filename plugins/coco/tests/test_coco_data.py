@@ -129,6 +129,9 @@ def test_annotation_file_problems_say_what_to_do(tiny_coco):
     broken = re.escape(str(tiny_coco.root / "broken.json"))
     with pytest.raises(CocoDataError, match=f"^{broken}: not valid JSON"):
         read_annotations("broken.json", tiny_coco.root)
+    (tiny_coco.root / "deep.json").write_text("[" * 10**5 + "]" * 10**5, encoding="utf-8")
+    with pytest.raises(CocoDataError, match="deep.json: not valid JSON \\(maximum recursion"):
+        read_annotations("deep.json", tiny_coco.root)
     with pytest.raises(CocoDataError, match="official COCO captions file, which has no splits"):
         read_annotations("annotations/captions_train2014.json", tiny_coco.root)
     with pytest.raises(CocoDataError, match="not an official COCO captions file"):
