@@ -11,7 +11,8 @@ threads and settings that made them (``benchmarks/README.md``). This prints, as 
    versions, device, the variants run...) and every number that is a setting (the seed,
    threads, steps, inputs... :func:`is_setting`) where the two files differ, whatever
    ``--only`` and ``--min-change`` say. Two runs that differ there are different
-   experiments, not the same one at two commits.
+   experiments, not the same one at two commits. When each ran and the machine's load
+   (:data:`CONTEXT`) come last, apart: they differ every run and are neither.
 2. **The numbers**: one row per number whose value differs (``--all``: every number), with
    its dotted path, the two values, the difference and the relative change. A list of records
    (a temperature sweep, the ``--at`` steps) is matched by the first field whose values name
@@ -58,6 +59,9 @@ SETTINGS = frozenset(
         "cpu_count",
     }
 )
+#: When and on how busy a machine a file was measured (:func:`flowbridge.provenance.measured`):
+#: context to read the timings by, neither a setting nor a result (they differ every run).
+CONTEXT = frozenset({"date_utc", "load_average"})
 #: Groups of settings wherever they are: image_autoencoder.py's flags, flows_speed.py's
 #: thread count and sizes.
 SETTING_GROUPS = ("settings.", "machine.cpu_count", "machine.torch_threads", "peers.sizes.")
@@ -174,10 +178,13 @@ def compare(
     """
     flat_old, flat_new = flatten(old), flatten(new)
     paths = list(dict.fromkeys([*flat_old, *flat_new]))
-    settings, numbers, one_sided = [], [], []
+    settings, numbers, one_sided, context = [], [], [], []
     for path in paths:
         a, b = flat_old.get(path), flat_new.get(path)
         if a is None and b is None:  # null in both: measured in neither
+            continue
+        if path.split("[", 1)[0] in CONTEXT:
+            context.append(f"| {path} | {_format(a)} | {_format(b)} |")
             continue
         numeric = (a is None or _is_number(a)) and (b is None or _is_number(b))
         if not numeric or is_setting(path):
@@ -209,6 +216,9 @@ def compare(
         lines += ["", "## Numbers one file lacks (absent, or null: not measured)", ""]
         lines += ["| number | old | new |"]
         lines += ["| --- | --- | --- |", *one_sided]
+    if context:
+        lines += ["", "## When they ran, and how busy the machine was", ""]
+        lines += ["| context | old | new |", "| --- | --- | --- |", *context]
     for name, data in (("old", old), ("new", new)):
         if data.get("complete") is False:
             lines += ["", f"Note: the {name} file is marked incomplete (its run stopped early)."]

@@ -130,3 +130,19 @@ def test_the_examples_in_the_docstrings_hold():
 
     result = doctest.testmod(compare)
     assert result.attempted and not result.failed
+
+
+def test_when_and_how_busy_come_apart_from_settings_and_results():
+    # Two runs of the same experiment differ in their date and the machine's load, always:
+    # neither a different experiment nor a result that moved.
+    old = _run([1.0], [0.8], date_utc="2026-11-27T10:00:00+00:00", load_average=[1.0, 0.5, 0.2])
+    new = _run([1.0], [0.8], date_utc="2026-11-28T10:00:00+00:00", load_average=[3.0, 0.9, 0.3])
+    report = compare.compare(old, new, min_change=0.01)
+    assert "The same in both files." in report and "No number differs" in report
+    context = _rows(report, "When they ran, and how busy the machine was")
+    assert context[0] == ["date_utc", "2026-11-27T10:00:00+00:00", "2026-11-28T10:00:00+00:00"]
+    assert [row[0] for row in context[1:]] == [
+        "load_average[0]",
+        "load_average[1]",
+        "load_average[2]",
+    ]
