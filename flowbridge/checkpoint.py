@@ -491,28 +491,28 @@ def _check_sizes(
     """Refuse weights that do not fit before the bridge is built: building allocates the
     sizes the checkpoint's settings declare, so a file of a few kilobytes edited to declare
     huge ones (``shared_hidden = 10**7``, a vocabulary of millions) would take the machine's
-    memory before :func:`load_weights` could say so. Built on the meta device: shapes only,
-    no memory, no random numbers drawn."""
-    try:
-        with warnings.catch_warnings(), torch.device("meta"):
-            warnings.simplefilter("ignore")  # the real build below says them
-            shapes = {
-                k: v.shape for k, v in Bridge(domain_a, domain_b, config).state_dict().items()
-            }
-    except Exception:  # noqa: BLE001 - a network that does not build on the meta device
-        return  # load_weights checks after the real build, as before
-    for key, shape in shapes.items():
-        saved = state.get(key) if isinstance(state, dict) else None
-        if not isinstance(saved, torch.Tensor):
-            problem = f'Missing key(s) in state_dict: "{key}".'
-        elif saved.shape != shape:
-            problem = (
-                f"size mismatch for {key}: copying a param with shape {saved.shape} from "
-                f"checkpoint, the shape in current model is {shape}."
-            )
-        else:
-            continue
-        raise _weights_do_not_fit(path, problem)
+    memory before :func:`load_weights` could say so.
+
+    The weights are loaded into a build on the meta device (shapes only: no memory, no random
+    numbers drawn), by torch's own ``load_state_dict``, so a network's load hooks (a plugin
+    reading its older files) work as in the real load. Weights whose storage is smaller than
+    their shape (one number expanded to a huge one, which fits any shape) are refused first.
+    """
+    for key, saved in state.items() if isinstance(state, dict) else ():
+        if isinstance(saved, torch.Tensor):
+            held = saved.untyped_storage().nbytes()
+            if held < saved.numel() * saved.element_size():
+                problem = f"{key} of shape {list(saved.shape)} is backed by {held} bytes"
+                raise _weights_do_not_fit(path, problem)
+    with warnings.catch_warnings():
+        # The real build and load say their warnings; copying into meta is meant to do nothing.
+        warnings.simplefilter("ignore")
+        try:
+            with torch.device("meta"):
+                meta = Bridge(domain_a, domain_b, config)
+        except Exception:  # noqa: BLE001 - a network that does not build on the meta device
+            return  # load_weights checks after the real build, as before
+        load_weights(meta, state, path)
 
 
 def load_weights(module: torch.nn.Module, state: dict[str, Any], path: str | Path) -> None:

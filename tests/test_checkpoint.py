@@ -182,6 +182,14 @@ def test_sizes_a_checkpoint_declares_are_checked_against_its_weights_before_buil
     out = _edited(words_checkpoint, tmp_path / "left-out", model_config=huge, model=model)
     with pytest.raises(CheckpointError, match=r'Missing key\(s\) in state_dict: "shared_map'):
         load_bridge(out)
+    # Nor are weights of the shapes the file declares that hold one number each (an expanded
+    # view, a few bytes in the file whatever its shape), which would pass a check of shapes.
+    model = {k: torch.zeros((), dtype=v.dtype).expand(v.shape) for k, v in payload["model"].items()}
+    out = _edited(words_checkpoint, tmp_path / "expanded", model=model)
+    with pytest.raises(
+        CheckpointError, match=r"do not fit .*\(\S+ of shape \[\d+.* is backed by \d bytes"
+    ):
+        load_bridge(out)
 
 
 def test_a_mixture_base_travels_with_the_model(tmp_path):
