@@ -588,6 +588,17 @@ def load_run_config(source: str | Path | dict[str, Any], preset: str | None = No
         ConfigError: invalid TOML or JSON, an unknown preset, or a setting unknown or of the
             wrong type (named by its dotted key, e.g. ``train.steps``).
     """
+    try:
+        return _load_run_config(source, preset)
+    except RecursionError:  # tables nested hundreds deep: copying and checking recurse too
+        where = "the settings" if isinstance(source, dict) else str(source)
+        raise ConfigError(
+            f"{where}: tables nested too deep to read (hundreds of levels; a run "
+            f"configuration has a few)"
+        ) from None
+
+
+def _load_run_config(source: str | Path | dict[str, Any], preset: str | None) -> RunConfig:
     from .presets import preset_settings
 
     data = copy.deepcopy(source) if isinstance(source, dict) else _read_config_file(Path(source))

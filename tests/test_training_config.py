@@ -188,6 +188,15 @@ def test_file_errors_are_clear(tmp_path):
     bad.write_text("x = " + "[" * 10**5 + "]" * 10**5, encoding="utf-8")
     with pytest.raises(ConfigError, match="is not valid TOML: maximum recursion"):
         load_run_config(bad)
+    # Shallow enough to parse, too deep to copy and check (options are free-form tables).
+    deep = "{}"
+    for _ in range(600):
+        deep = '{"a": ' + deep + "}"
+    bad_json.write_text(
+        '{"domains": {"a": {"name": "text", "options": ' + deep + "}}}", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match=r"config\.json: tables nested too deep to read"):
+        load_run_config(bad_json)
     bad_json.write_text("[1, 2]", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"config\.json must hold a JSON object .*got a list"):
         load_run_config(bad_json)
