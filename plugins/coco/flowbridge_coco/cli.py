@@ -206,6 +206,7 @@ def _data_options(checkpoint: dict[str, Any], args) -> dict[str, Any]:
 def run_evaluate(args) -> int:
     from flowbridge.checkpoint import load_bridge, load_checkpoint
     from flowbridge.distributed import resolve_device
+    from flowbridge.progress import watched
 
     from .dataset import CocoDataset
     from .evaluation import (
@@ -219,7 +220,7 @@ def run_evaluate(args) -> int:
 
     dataset = CocoDataset(**_data_options(load_checkpoint(args.checkpoint), args))
     bridge = load_bridge(args.checkpoint, map_location=resolve_device(args.device))
-    progress = not args.no_progress and sys.stderr.isatty()
+    progress = not args.no_progress and watched()
     common = dict(temperature=args.temperature, batch_size=args.batch_size, seed=args.seed)
     if args.task == "captioning":
         settings = CaptioningSettings(
