@@ -7,7 +7,13 @@ import select
 import sys
 from collections.abc import Callable
 
-__all__ = ["key_value", "non_negative_float", "positive_int", "run_main"]
+__all__ = [
+    "add_command",
+    "key_value",
+    "non_negative_float",
+    "positive_int",
+    "run_main",
+]
 
 
 def run_main(main: Callable[[], int]) -> int:
@@ -42,6 +48,21 @@ def _stdout_closed() -> bool:
     poller = select.poll()
     poller.register(fd, select.POLLOUT)
     return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def add_command(
+    subparsers: argparse._SubParsersAction, name: str, *, help: str, description: str, examples: str
+) -> argparse.ArgumentParser:
+    """Register subcommand ``name``, its ``--help`` ending with ``examples`` as written: the
+    examples are command lines laid out in columns, which argparse's default formatter would
+    refill into one paragraph."""
+    return subparsers.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def key_value(text: str) -> tuple[str, object]:

@@ -19,7 +19,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from . import key_value
+from . import add_command, key_value
 
 if TYPE_CHECKING:
     from ..testing import CheckResult
@@ -38,12 +38,12 @@ read as JSON where it parses. Set FLOWBRIDGE_DEBUG=1 for the traceback of a fail
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "check-domain",
         help="run the contract checks of flowbridge.testing.check_domain on a domain",
         description="Check that a registered domain keeps the contract the bridge relies on.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=EXAMPLES,
     )
     parser.add_argument("name", metavar="NAME", help="the domain's registered name")
     parser.add_argument(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import shlex
 import sys
 
-from . import non_negative_float, positive_int
+from . import add_command, non_negative_float, positive_int
 
 __all__ = ["EXAMPLES", "add_parser", "run"]
 
@@ -39,12 +38,12 @@ loss term, training and validation) and config.json.
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "train",
         help="train a bridge from a TOML run configuration",
         description="Train a bridge between two domains from a TOML run configuration.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=EXAMPLES,
     )
     parser.add_argument(
         "config",

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from . import key_value, non_negative_float, positive_int
+from . import add_command, key_value, non_negative_float, positive_int
 
 __all__ = ["EXAMPLES", "add_parser", "run"]
 
@@ -25,12 +24,12 @@ per input; text: Markdown); text outputs are also printed. --seed makes the samp
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "translate",
         help="translate inputs of one domain into K samples of the other",
         description="Translate each input into K samples of the other domain.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=EXAMPLES,
     )
     parser.add_argument(
         "--checkpoint",
