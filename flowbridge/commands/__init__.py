@@ -9,8 +9,10 @@ from collections.abc import Callable
 
 __all__ = [
     "add_command",
+    "add_option_argument",
     "key_value",
     "non_negative_float",
+    "option_dict",
     "positive_int",
     "run_main",
 ]
@@ -63,6 +65,30 @@ def add_command(
         epilog=examples,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+def add_option_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--option KEY=VALUE``, repeatable: the options a command hands on to a domain, each
+    parsed by :func:`key_value` into ``args.option``; :func:`option_dict` makes them one dict."""
+    parser.add_argument(
+        "--option",
+        type=key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=help,
+    )
+
+
+def option_dict(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """``--option`` pairs as keyword arguments; a key given twice is refused (which of the two
+    was meant?)."""
+    options: dict[str, object] = {}
+    for key, value in pairs:
+        if key in options:
+            raise ValueError(f"--option {key} is given twice")
+        options[key] = value
+    return options
 
 
 def key_value(text: str) -> tuple[str, object]:

@@ -19,7 +19,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from . import add_command, key_value
+from . import add_command, add_option_argument, option_dict
 
 if TYPE_CHECKING:
     from ..testing import CheckResult
@@ -46,14 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         examples=EXAMPLES,
     )
     parser.add_argument("name", metavar="NAME", help="the domain's registered name")
-    parser.add_argument(
-        "--option",
-        type=key_value,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a constructor option of the domain, repeatable",
-    )
+    add_option_argument(parser, "a constructor option of the domain, repeatable")
     parser.add_argument(
         "--source",
         action="append",
@@ -71,24 +64,13 @@ def run(args: argparse.Namespace) -> int:
         return _check(args)
 
 
-def _options(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    """``--option`` pairs as the domain's constructor options; a key given twice is refused
-    (which of the two was meant?)."""
-    options: dict[str, object] = {}
-    for key, value in pairs:
-        if key in options:
-            raise ValueError(f"--option {key} is given twice")
-        options[key] = value
-    return options
-
-
 def _check(args: argparse.Namespace) -> int:
     from ..plugins import current
     from ..testing import check_domain, default_specs
     from ._errors import USER_ERRORS, report
 
     try:
-        options = _options(args.option)
+        options = option_dict(args.option)
         domain = current().get_domain(args.name, **options)
     except USER_ERRORS as exc:
         return report("check-domain", exc)

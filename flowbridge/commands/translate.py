@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import add_command, key_value, non_negative_float, positive_int
+from . import add_command, add_option_argument, non_negative_float, option_dict, positive_int
 
 __all__ = ["EXAMPLES", "add_parser", "run"]
 
@@ -62,15 +62,11 @@ def add_parser(subparsers) -> None:
         help="keep each sample the best of M draws: the one whose encoding rebuilds its input "
         "best (more accurate, a little less diverse; M times the work)",
     )
-    parser.add_argument(
-        "--option",
-        type=key_value,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an option of the output domain's generate, repeatable (text: method=greedy, beam "
-        "or sample; beam_size=5; word_temperature=0.7 with sample; max_length=20); VALUE is "
-        "read as JSON where it parses",
+    add_option_argument(
+        parser,
+        "an option of the output domain's generate, repeatable (text: method=greedy, beam or "
+        "sample; beam_size=5; word_temperature=0.7 with sample; max_length=20); VALUE is read "
+        "as JSON where it parses",
     )
     parser.add_argument(
         "--out",
@@ -92,18 +88,14 @@ def _generate_options(pairs: list[tuple[str, object]]) -> dict[str, object]:
     from ..bridge import Bridge
 
     own = set(inspect.signature(Bridge.translate).parameters) - {"self", "generate_options"}
-    options: dict[str, object] = {}
-    for key, value in pairs:
+    for key, _ in pairs:
         if key in own:
             raise ValueError(
                 f"--option {key}: {key!r} is an argument of translate itself, not of the "
                 f"output domain's generate; set it with its own flag (flowbridge translate "
                 f"--help)"
             )
-        if key in options:
-            raise ValueError(f"--option {key} is given twice")
-        options[key] = value
-    return options
+    return option_dict(pairs)
 
 
 def run(args) -> int:
