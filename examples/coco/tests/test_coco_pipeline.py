@@ -15,10 +15,6 @@ import numpy as np
 import pytest
 import torch
 
-import flowbridge.plugins
-import flowbridge_coco.plugin
-import flowbridge_image.plugin
-import flowbridge_text.plugin
 from flowbridge.checkpoint import load_checkpoint
 from flowbridge.cli import main as flowbridge_main
 from flowbridge.config import load_run_config
@@ -27,14 +23,6 @@ from flowbridge_coco.cli import main as coco_main
 
 TINY = Path(__file__).resolve().parents[1] / "tiny.toml"
 QUICK = ["--samples", "3", "--no-meteor", "--batch-size", "2", "--device", "cpu", "--no-progress"]
-
-
-@pytest.fixture(autouse=True)
-def plugins():
-    with flowbridge.plugins.isolated(
-        flowbridge_image.plugin, flowbridge_text.plugin, flowbridge_coco.plugin
-    ) as registry:
-        yield registry
 
 
 @pytest.fixture

@@ -10,10 +10,6 @@ from pathlib import Path
 
 import pytest
 
-import flowbridge.plugins
-import flowbridge_coco.plugin
-import flowbridge_image.plugin
-import flowbridge_text.plugin
 from flowbridge.config import load_run_config, to_dict
 from flowbridge.presets import VOLUME_WEIGHT, bits_per_dim_weight
 from flowbridge.training import Trainer
@@ -22,14 +18,6 @@ from flowbridge_coco.testing import write_tiny_coco
 
 HERE = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(HERE.glob("*.toml"))
-
-
-@pytest.fixture(autouse=True)
-def plugins():
-    with flowbridge.plugins.isolated(
-        flowbridge_image.plugin, flowbridge_text.plugin, flowbridge_coco.plugin
-    ) as registry:
-        yield registry
 
 
 def test_the_configs_the_readme_lists():
