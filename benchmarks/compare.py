@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,12 +39,13 @@ __all__ = ["flatten", "is_setting", "compare", "main"]
 
 Number = int | float
 
-#: Top-level numbers of the benchmarks' files that are flags or sizes, not measurements
-#: (quality.py's, bridge_speed.py's, residual_diagnostics.py's).
+#: Numbers that are flags or sizes, not measurements, wherever they sit in the benchmarks'
+#: files: at the top (quality.py's, bridge_speed.py's, residual_diagnostics.py's flags) and
+#: below it (a quality.py variant's inputs scored, threads and the component temperature or
+#: candidates of its sweeps; a sweep record's temperature or step; bridge_speed.py's
+#: translation inputs and samples and each scale's batch size; the demo's models' samples).
 SETTINGS = frozenset(
     {
-        "steps",
-        "seconds",
         "seed",
         "threads",
         "jobs",
@@ -53,12 +55,19 @@ SETTINGS = frozenset(
         "held_out_inputs",
         "train_size",
         "temperatures",
+        "temperature",
         "component_temperature",
         "candidates",
+        "step",
+        "batch_size",
         "bank",
         "cpu_count",
     }
 )
+#: Settings at a file's top only: the budget asked for. Below it the same names are what a
+#: part reached or took (a quality.py variant's steps within ``--seconds``, the seconds
+#: :func:`flowbridge_shapes.experiment.evaluate` took in the demo's metrics): results.
+TOP_SETTINGS = frozenset({"steps", "seconds"})
 #: When and on how busy a machine a file was measured (:func:`flowbridge.provenance.measured`):
 #: context to read the timings by, neither a setting nor a result (they differ every run).
 CONTEXT = frozenset({"date_utc", "load_average"})
@@ -116,17 +125,23 @@ def is_setting(path: str) -> bool:
     than what it measured: a seed or a thread count that differs makes two experiments, and
     must not pass as a result that moved (nor be hidden by ``--only summary``).
 
+    A name of :data:`SETTINGS` is a setting at any depth, one of :data:`TOP_SETTINGS` at
+    the top only:
+
     >>> [is_setting(p) for p in ("seed", "temperatures[0]", "variants.lnfmm.threads")]
     [True, True, True]
-    >>> [is_setting(p) for p in ("variants.lnfmm.steps", "residual_scale", "load_average[0]")]
+    >>> is_setting("variants.lnfmm.candidates_tradeoff.candidates")
+    True
+    >>> [is_setting(p) for p in ("steps", "variants.lnfmm.steps", "models.lnfmm.seconds")]
+    [True, False, False]
+    >>> [is_setting(p) for p in ("residual_scale", "load_average[0]", "rows[t=0.5].acc")]
     [False, False, False]
     """
-    top = path.split("[", 1)[0]
+    names = re.sub(r"\[[^\]]*\]", "", path).split(".")
     return (
-        ("." not in top and top in SETTINGS)
+        names[-1] in SETTINGS
+        or (len(names) == 1 and names[0] in TOP_SETTINGS)
         or path.startswith(SETTING_GROUPS)
-        # Each variant's threads (quality.py --jobs): the share it trained with.
-        or path.rsplit(".", 1)[-1] == "threads"
     )
 
 

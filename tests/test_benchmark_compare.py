@@ -146,3 +146,51 @@ def test_when_and_how_busy_come_apart_from_settings_and_results():
         "load_average[1]",
         "load_average[2]",
     ]
+
+
+def test_settings_below_the_top_are_settings_and_what_a_part_reached_is_a_result():
+    # As the benchmarks nest them: quality.py's variant (its inputs scored, its sweeps' held
+    # component temperature and candidates), bridge_speed.py's translation and training
+    # records, and the demo's models (evaluate's samples, and the seconds it took).
+    def run(inputs, tau_c, best_of, steps, seconds, batch):
+        return {
+            "requested_variants": ["lnfmm"],
+            "steps": None,
+            "seconds": 180.0,
+            "variants": {
+                "lnfmm": {
+                    "steps": steps,  # reached within --seconds: a result
+                    "inputs": inputs,
+                    "component_tradeoff": {"component_temperature": tau_c, "curve": []},
+                    "candidates_tradeoff": {"candidates": best_of, "curve": []},
+                    # Two records at one temperature: matched by position, the temperature
+                    # a number of each record.
+                    "sweep": [{"temperature": tau_c, "accuracy": 0.5}] * 2,
+                }
+            },
+            "translation": {"inputs": inputs, "samples": 10, "speedup": 30.0},
+            "training": [{"scale": "small", "batch_size": batch, "peak_rss_mib": 400.0}],
+            "models": {"lnfmm": {"samples": 10, "seconds": seconds}},
+        }
+
+    old, new = run(200, 1.0, 2, 1500, 12.5, 64), run(100, 0.5, 3, 1400, 14.0, 128)
+    settings = [row[0] for row in _rows(compare.compare(old, new), "How the two runs were made")]
+    assert settings == [
+        "variants.lnfmm.inputs",
+        "variants.lnfmm.component_tradeoff.component_temperature",
+        "variants.lnfmm.candidates_tradeoff.candidates",
+        "variants.lnfmm.sweep[0].temperature",
+        "variants.lnfmm.sweep[1].temperature",
+        "translation.inputs",
+        "training[scale=small].batch_size",
+    ]
+    numbers = [row[0] for row in _rows(compare.compare(old, new, every=True), "Numbers")]
+    assert numbers == [
+        "variants.lnfmm.steps",
+        "variants.lnfmm.sweep[0].accuracy",
+        "variants.lnfmm.sweep[1].accuracy",
+        "translation.speedup",
+        "training[scale=small].peak_rss_mib",
+        "models.lnfmm.seconds",  # evaluate's time: measured, unlike the top's --seconds
+    ]
+    assert compare.is_setting("seconds") and compare.is_setting("steps")
