@@ -15,9 +15,10 @@ threads and settings that made them (``benchmarks/README.md``). This prints, as 
    (:data:`CONTEXT`) come last, apart: they differ every run and are neither.
 2. **The numbers**: one row per number whose value differs (``--all``: every number), with
    its dotted path, the two values, the difference and the relative change. A list of records
-   (a temperature sweep, the ``--at`` steps) is matched by the first field whose values name
-   each record once (``text_to_image_tradeoff[temperature=0.5].accuracy``), so a sweep with
-   one temperature more still lines up; other lists by position. Numbers only one file has
+   (a temperature sweep, the ``--at`` steps) is matched by the first field, a string or a
+   setting, whose values name each record once
+   (``text_to_image_tradeoff[temperature=0.5].accuracy``), so a sweep with one temperature
+   more still lines up; other lists by position. Numbers only one file has
    are listed apart (as are those null in one file: not measured there).
 
 Which way is better is the reader's call (a time should fall, an accuracy rise): the sign is
@@ -82,10 +83,12 @@ def _is_number(value: Any) -> bool:
 
 def _record_key(records: Sequence[dict]) -> str | None:
     """The first field (in the first record's order) that every record has, holding a string
-    or a number that no other record repeats: what names a record of the list."""
+    or a number that no other record repeats: what names a record of the list. A number names
+    records only as a setting (a step, a temperature): a measured one (image_autoencoder.py's
+    points hold theirs before their step) differs in every run, and no two would line up."""
     for field in records[0]:
         values = [record.get(field, None) for record in records]
-        named = all(isinstance(v, str) or _is_number(v) for v in values)
+        named = all(isinstance(v, str) or (_is_number(v) and field in SETTINGS) for v in values)
         if named and len(set(values)) == len(values):
             return field
     return None
@@ -95,8 +98,9 @@ def flatten(data: Any, path: str = "") -> dict[str, Any]:
     """``data`` as ``{dotted path: scalar}``. A list of records is keyed by
     :func:`_record_key` where one names every record, any other list by position.
 
-    >>> flatten({"a": {"b": 1}, "rows": [{"t": 0.5, "acc": 0.9}, {"t": 1, "acc": 0.8}]})
-    {'a.b': 1, 'rows[t=0.5].acc': 0.9, 'rows[t=1].acc': 0.8}
+    >>> rows = [{"temperature": 0.5, "acc": 0.9}, {"temperature": 1, "acc": 0.8}]
+    >>> flatten({"a": {"b": 1}, "rows": rows})
+    {'a.b': 1, 'rows[temperature=0.5].acc': 0.9, 'rows[temperature=1].acc': 0.8}
     >>> flatten({"load": [1.5, 1.25]})
     {'load[0]': 1.5, 'load[1]': 1.25}
     """

@@ -194,3 +194,19 @@ def test_settings_below_the_top_are_settings_and_what_a_part_reached_is_a_result
         "models.lnfmm.seconds",  # evaluate's time: measured, unlike the top's --seconds
     ]
     assert compare.is_setting("seconds") and compare.is_setting("steps")
+
+
+def test_records_are_named_by_their_step_not_by_a_number_they_measured():
+    # image_autoencoder.py's points: the step comes last, after numbers that differ in every
+    # record (and every run), which name nothing.
+    def points(kept):
+        return {
+            "points": [
+                {"attributes_kept": k, "mse": 0.01, "step": step, "train_seconds": 10.0 * step}
+                for step, k in zip((100, 200), kept, strict=True)
+            ]
+        }
+
+    report = compare.compare(points([0.5, 0.7]), points([0.6, 0.7]))
+    assert [row[0] for row in _rows(report, "Numbers")] == ["points[step=100].attributes_kept"]
+    assert "lacks" not in report
