@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -42,7 +41,7 @@ from flowbridge.distributed import resolve_device  # noqa: E402
 from flowbridge.domain import PairedSplit  # noqa: E402
 from flowbridge.files import atomic_write_text, check_parent  # noqa: E402
 from flowbridge.plugins import register  # noqa: E402
-from flowbridge.provenance import measured, versions  # noqa: E402
+from flowbridge.provenance import measured, peak_rss_mib, versions  # noqa: E402
 from flowbridge.training import Trainer  # noqa: E402
 
 # Named apart from the real plugins, so the presets' text/image options do not apply to them.
@@ -98,7 +97,7 @@ def random_split(n: int, text: int, image: int) -> PairedSplit:
 def measure_training(scale: str, steps: int, device: str) -> dict:
     """Per-step wall time (median after ``WARMUP_STEPS``) and peak memory of one scale."""
     register(BenchPlugin(), name="bench")
-    baseline_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    baseline_rss = peak_rss_mib()
     with tempfile.TemporaryDirectory() as out:
         config = run_config(scale, out, steps, device)
         _, text, image, _ = SCALES[scale]
@@ -127,7 +126,7 @@ def measure_training(scale: str, steps: int, device: str) -> dict:
         ),
         "step_seconds_median": statistics.median(step_times),
         "step_seconds_all": step_times,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak_rss_mib(),
         "baseline_rss_mib": baseline_rss,
         "device": str(trainer.device),
     }

@@ -41,10 +41,11 @@ __all__ = ["flatten", "is_setting", "compare", "main"]
 Number = int | float
 
 #: Numbers that are flags or sizes, not measurements, wherever they sit in the benchmarks'
-#: files: at the top (quality.py's, bridge_speed.py's, residual_diagnostics.py's flags) and
-#: below it (a quality.py variant's inputs scored, threads and the component temperature or
-#: candidates of its sweeps; a sweep record's temperature or step; bridge_speed.py's
-#: translation inputs and samples and each scale's batch size; the demo's models' samples).
+#: files: at the top (quality.py's, bridge_speed.py's, residual_diagnostics.py's,
+#: flows_speed.py's flags) and below it (a quality.py variant's inputs scored, threads and the
+#: component temperature or candidates of its sweeps; a sweep record's temperature or step;
+#: bridge_speed.py's translation inputs and samples and each scale's batch size;
+#: flows_speed.py's paper-scale batch; the demo's models' samples).
 SETTINGS = frozenset(
     {
         "seed",
@@ -61,6 +62,12 @@ SETTINGS = frozenset(
         "candidates",
         "step",
         "batch_size",
+        "batch",
+        "repeats",
+        "paper_batch",
+        "paper_steps",
+        "quality_steps",
+        "quality_seeds",
         "bank",
         "cpu_count",
     }
@@ -70,11 +77,11 @@ SETTINGS = frozenset(
 #: :func:`flowbridge_shapes.experiment.evaluate` took in the demo's metrics): results.
 TOP_SETTINGS = frozenset({"steps", "seconds"})
 #: When and on how busy a machine a file was measured (:func:`flowbridge.provenance.measured`):
-#: context to read the timings by, neither a setting nor a result (they differ every run).
-CONTEXT = frozenset({"date_utc", "load_average"})
-#: Groups of settings wherever they are: image_autoencoder.py's flags, flows_speed.py's
-#: thread count and sizes.
-SETTING_GROUPS = ("settings.", "machine.cpu_count", "machine.torch_threads", "peers.sizes.")
+#: context to read the timings by, neither a setting nor a result (they differ every run);
+#: flows_speed.py, minutes long, takes the load again at its end.
+CONTEXT = frozenset({"date_utc", "load_average", "load_average_at_end"})
+#: Groups of settings wherever they are: image_autoencoder.py's flags, flows_speed.py's sizes.
+SETTING_GROUPS = ("settings.", "peers.sizes.")
 
 
 def _is_number(value: Any) -> bool:
@@ -261,8 +268,7 @@ def _read(path: str) -> dict[str, Any]:
     return data
 
 
-#: A key only each benchmark's file has at its top: which script wrote a file (files of
-#: flows_speed.py also name it, as ``benchmark``).
+#: A key only each benchmark's file has at its top: which script wrote a file.
 SIGNATURES = {
     "requested_variants": "quality.py",
     "translation": "bridge_speed.py",

@@ -32,9 +32,6 @@ import argparse
 import datetime as dt
 import json
 import math
-import os
-import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -54,7 +51,7 @@ from torch import nn
 from flowbridge.commands import positive_int
 from flowbridge.files import atomic_write_text, check_parent, nearest_existing
 from flowbridge.flows import MLP, ConditionalResidualPrior, FlowPrior, SharedBijection
-from flowbridge.provenance import source_commit
+from flowbridge.provenance import load_average, measured, peak_rss_mib, versions
 
 ROOT = Path(__file__).resolve().parent.parent
 # perf_counter: elapsed time, what a user waits for, but on a shared machine it includes
@@ -311,11 +308,6 @@ def paper_modules(tiny: bool) -> dict[str, Callable[[], tuple[nn.Module, Callabl
     }
 
 
-def _rss_mib() -> float:
-    with open("/proc/self/statm", encoding="utf-8") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 def measure_paper_module(
     name: str, tiny: bool, batch: int, steps: int, clock: Callable[[], float]
 ) -> dict:
@@ -324,7 +316,8 @@ def measure_paper_module(
     module, loss_fn = paper_modules(tiny)[name]()
     inputs = [torch.randn(batch, size) for size in _loss_input_sizes(module)]
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-4)
-    baseline = _rss_mib()
+    # The peak so far, the module and its inputs built: the one figure every system gives.
+    baseline = peak_rss_mib()
 
     def step():
         optimizer.zero_grad(set_to_none=True)
@@ -333,7 +326,7 @@ def measure_paper_module(
 
     step()  # allocates Adam's state
     times = [_timed(step, clock) for _ in range(steps)]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     return {
         "parameters": sum(p.numel() for p in module.parameters()),
         "batch": batch,
@@ -342,8 +335,8 @@ def measure_paper_module(
             "all": [1e3 * t for t in times],
         },
         "peak_rss_mib": peak,
-        "rss_before_first_step_mib": baseline,
-        "peak_minus_before_mib": peak - baseline,
+        "peak_rss_before_first_step_mib": baseline,
+        "peak_minus_before_mib": None if peak is None else peak - baseline,
     }
 
 
@@ -454,6 +447,22 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return action.help if action.default is None else super()._get_help_string(action)
 
 
+def settings(args: argparse.Namespace) -> dict:
+    """The options that made a run, at the top of its file as the other benchmarks write
+    theirs, so that ``compare.py`` says where two runs differ in them (the parts left out
+    show as parts missing)."""
+    return {
+        "threads": args.threads,
+        "clock": args.clock,
+        "tiny": args.tiny,
+        "repeats": args.repeats,
+        "paper_batch": args.paper_batch,
+        "paper_steps": args.paper_steps,
+        "quality_steps": args.quality_steps,
+        "quality_seeds": args.quality_seeds,
+    }
+
+
 def output_path(out: Path, stamp: str, mode: str) -> Path:
     """``out`` itself if it ends in ``.json``, else a file named by time and mode in ``out``."""
     return out if out.suffix == ".json" else out / f"flows_speed-{stamp}-{mode}.json"
@@ -542,22 +551,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     sizes = Sizes(8, 4, 2, 16, 32, 64) if args.tiny else Sizes()
     report = {
-        "benchmark": "flows_speed",
-        "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "git_commit": source_commit(__file__),
-        "versions": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "nflows": version("nflows"),
-            "zuko": version("zuko"),
-        },
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "clock": args.clock,
-            "load_average_at_start": os.getloadavg(),
-        },
+        **versions(__file__),
+        **measured(),
+        "nflows": version("nflows"),
+        "zuko": version("zuko"),
+        **settings(args),
         "peers": {"sizes": vars(sizes), **compare_peers(sizes, args.repeats, clock)},
     }
     print(json.dumps({"peers": report["peers"]["targets"]}, indent=2), flush=True)
@@ -567,7 +565,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     if not args.skip_quality:
         report["scale_quality"] = compare_scales(args.quality_steps, args.quality_seeds, args.tiny)
-    report["machine"]["load_average_at_end"] = os.getloadavg()
+    report["load_average_at_end"] = load_average()
 
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     mode = f"{args.threads}threads-{args.clock}" + ("-tiny" if args.tiny else "")

@@ -7,12 +7,13 @@ import datetime as dt
 import os
 import platform
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["measured", "source_commit", "versions"]
+__all__ = ["load_average", "measured", "peak_rss_mib", "source_commit", "versions"]
 
 
 def source_commit(path: str | Path | None = None) -> str | None:
@@ -66,5 +67,25 @@ def measured() -> dict[str, Any]:
         "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "load_average": load_average(),
     }
+
+
+def load_average() -> list[float] | None:
+    """The system's load averages over 1, 5 and 15 minutes; ``None`` where it keeps none (Windows).
+    A long benchmark takes it again at its end: a neighbour that came meanwhile shows there."""
+    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+
+
+def peak_rss_mib() -> float | None:
+    """This process's peak resident memory so far, in MiB; ``None`` where the system cannot say
+    (Windows has no :mod:`resource`). ``ru_maxrss`` counts KiB on Linux but bytes on macOS.
+
+    The peak rather than the current size: what a run needs the machine to hold, and the one
+    figure every POSIX system gives (tracemalloc does not see torch's allocations)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10

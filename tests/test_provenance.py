@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 import pytest
 import torch
 
 import flowbridge
-from flowbridge.provenance import measured, source_commit, versions
+from flowbridge.provenance import measured, peak_rss_mib, source_commit, versions
 
 
 def _git(folder, *args):
@@ -77,3 +78,13 @@ def test_measured_says_when_and_on_what_machine():
     info = measured()
     assert set(info) == {"date_utc", "platform", "cpu_count", "load_average"}
     assert info["date_utc"].endswith("+00:00") and info["cpu_count"] == os.cpu_count()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss counts KiB on Linux")
+def test_peak_memory_is_in_mib_on_macos_too_and_none_without_resource(monkeypatch):
+    linux = peak_rss_mib()
+    assert 10 < linux < 10**6  # torch alone takes tens of MiB; bytes read as KiB would say GiB
+    monkeypatch.setattr(sys, "platform", "darwin")  # where ru_maxrss counts bytes
+    assert peak_rss_mib() == pytest.approx(linux / 1024, rel=0.1)
+    monkeypatch.setitem(sys.modules, "resource", None)  # Windows has none: import fails
+    assert peak_rss_mib() is None

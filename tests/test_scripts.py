@@ -16,7 +16,7 @@ import torch
 from script_support import ROOT, load_script
 
 import flowbridge.plugins as plugins
-from flowbridge.provenance import source_commit
+from flowbridge.provenance import measured, source_commit, versions
 from flowbridge_image import plugin as image_plugin
 from flowbridge_shapes import plugin as shapes_plugin
 from flowbridge_shapes.dataset import ShapesDataset
@@ -59,13 +59,43 @@ def test_the_speed_benchmark_runs_on_toy_sizes(tmp_path, keep_threads):
     report = bench.main(["--tiny", "--repeats", "2", "--skip-paper", "--out", str(tmp_path)])
     written = json.loads(next(tmp_path.glob("flows_speed-*-tiny.json")).read_text(encoding="utf-8"))
     assert written["peers"]["flowbridge"]["median_ms"] == report["peers"]["flowbridge"]["median_ms"]
-    assert written["versions"]["torch"] == torch.__version__
+    assert written["torch"] == torch.__version__
     # The contenders are the same flow: equal parameter counts.
     counts = {written["peers"][name]["parameters"] for name in bench.CONTENDERS}
     assert len(counts) == 1
     sizes = bench.Sizes()
     assert sum(p.numel() for p in bench.build_flowbridge(sizes).module.parameters()) == 791_040
     assert {"softplus", "sigmoid", "best_possible_nll"} <= set(written["scale_quality"])
+
+
+def test_the_speed_benchmark_says_how_it_was_made_as_the_other_benchmarks_do(
+    tmp_path, keep_threads
+):
+    # The keys of flowbridge.provenance at the top and the options beside them: compare.py
+    # then tells two experiments apart, and when and how busy from both.
+    bench = load_script("benchmarks/flows_speed.py")
+    compare = load_script("benchmarks/compare.py")
+    argv = ["--tiny", "--repeats", "2", "--skip-paper", "--skip-quality", "--threads", "1"]
+    old = bench.main([*argv, "--out", str(tmp_path / "old.json")])
+    new = bench.main([*argv, "--repeats", "3", "--clock", "cpu", "--out", str(tmp_path / "n.json")])
+    assert set(versions()) | set(measured()) <= set(new)
+    assert new["commit"] == source_commit(ROOT / "benchmarks")
+    assert (new["threads"], new["clock"], new["repeats"]) == (1, "cpu", 3)
+    report = compare.compare(old, new)
+    made = report.split("## How the two runs were made", 1)[1].split("## Numbers", 1)[0]
+    assert "| clock | wall | cpu |" in made and "| repeats | 2 | 3 |" in made
+    every = report.split("## Numbers", 1)[1].split("## When they ran", 1)[0]
+    assert "load_average" not in every and "cpu_count" not in every
+    when = report.split("## When they ran, and how busy the machine was", 1)[1]
+    assert "| date_utc |" in when and "| load_average_at_end[0] |" in when
+
+
+def test_a_paper_scale_module_says_its_peak_memory_before_and_after_training():
+    bench = load_script("benchmarks/flows_speed.py")
+    name = next(iter(bench.paper_modules(tiny=True)))
+    result = bench.measure_paper_module(name, True, batch=4, steps=2, clock=bench.CLOCKS["wall"])
+    assert 0 < result["peak_rss_before_first_step_mib"] <= result["peak_rss_mib"]
+    assert result["peak_minus_before_mib"] >= 0
 
 
 def test_the_quality_dataset_entropy_matches_a_monte_carlo_estimate():
