@@ -66,6 +66,8 @@ __all__ = [
     "domains_from_checkpoint",
     "load_bridge",
     "load_weights",
+    "check_sizes",
+    "short_storage",
     "weights_only_copy",
     "first_line",
 ]
@@ -479,13 +481,13 @@ def load_bridge(path: str | Path, map_location: str | torch.device = "cpu") -> B
         raise CheckpointError(
             f"{path} holds a model config this flowbridge rejects: {exc}"
         ) from None
-    _check_sizes(domain_a, domain_b, config, checkpoint["model"], path)
+    check_sizes(domain_a, domain_b, config, checkpoint["model"], path)
     bridge = Bridge(domain_a, domain_b, config)
     load_weights(bridge, checkpoint["model"], path)
     return bridge.to(device).eval()
 
 
-def _check_sizes(
+def check_sizes(
     domain_a: Domain, domain_b: Domain, config: BridgeConfig, state: Any, path: str | Path
 ) -> None:
     """Refuse weights that do not fit before the bridge is built: building allocates the
@@ -496,14 +498,17 @@ def _check_sizes(
     The weights are loaded into a build on the meta device (shapes only: no memory, no random
     numbers drawn), by torch's own ``load_state_dict``, so a network's load hooks (a plugin
     reading its older files) work as in the real load. Weights whose storage is smaller than
-    their shape (one number expanded to a huge one, which fits any shape) are refused first.
+    their shape (one number expanded to a huge one, which fits any shape) are refused first
+    (:func:`short_storage`). :func:`load_bridge` and a resumed run (``Trainer(resume=True)``)
+    both check a checkpoint's weights here.
+
+    Raises:
+        CheckpointError: naming ``path`` and the first weight that does not fit.
     """
     for key, saved in state.items() if isinstance(state, dict) else ():
-        if isinstance(saved, torch.Tensor):
-            held = saved.untyped_storage().nbytes()
-            if held < saved.numel() * saved.element_size():
-                problem = f"{key} of shape {list(saved.shape)} is backed by {held} bytes"
-                raise _weights_do_not_fit(path, problem)
+        problem = short_storage(str(key), saved)
+        if problem:
+            raise _weights_do_not_fit(path, problem)
     with warnings.catch_warnings():
         # The real build and load say their warnings; copying into meta is meant to do nothing.
         warnings.simplefilter("ignore")
@@ -513,6 +518,19 @@ def _check_sizes(
         except Exception:  # noqa: BLE001 - a network that does not build on the meta device
             return  # load_weights checks after the real build, as before
         load_weights(meta, state, path)
+
+
+def short_storage(key: str, value: Any) -> str | None:
+    """What is wrong with ``value``, the checkpoint's tensor at ``key``, if its storage holds
+    fewer bytes than its shape needs (``None`` if not, or if it is no tensor): a view of one
+    number expanded to a huge shape is a few bytes in the file, and a copy of it (a
+    ``load_state_dict`` into another dtype or device) takes the whole size in memory."""
+    if not isinstance(value, torch.Tensor):
+        return None
+    held = value.untyped_storage().nbytes()
+    if held < value.numel() * value.element_size():
+        return f"{key} of shape {list(value.shape)} is backed by {held} bytes"
+    return None
 
 
 def load_weights(module: torch.nn.Module, state: dict[str, Any], path: str | Path) -> None:

@@ -192,6 +192,47 @@ def test_sizes_a_checkpoint_declares_are_checked_against_its_weights_before_buil
         load_bridge(out)
 
 
+def _expanded(state):
+    """``state`` with every tensor one number expanded to its shape (a few bytes in a file)."""
+    return {k: torch.zeros((), dtype=v.dtype).expand(v.shape) for k, v in state.items()}
+
+
+def _with_moment(optimizer, moment):
+    """``optimizer`` (a state_dict) with its first parameter's ``exp_avg`` replaced."""
+    index = next(iter(optimizer["state"]))
+    state = {**optimizer["state"], index: {**optimizer["state"][index], "exp_avg": moment}}
+    return {**optimizer, "state": state}, index
+
+
+def test_a_resume_checks_the_checkpoint_s_tensors_before_using_them(tmp_path, words_checkpoint):
+    # As load_bridge does: a weight of one number expanded to its shape resumed as zeros.
+    payload = torch.load(words_checkpoint, weights_only=True)
+    key = next(iter(payload["model"]))
+    cases = {
+        "expanded": {"model": _expanded(payload["model"])},
+        "averaged": {"optimised_model": _expanded(payload["model"])},
+        "huge": {"model": {**payload["model"], key: torch.zeros(1).expand(2**30, 2**30)}},
+    }
+    for name, changes in cases.items():
+        out = _edited(words_checkpoint, tmp_path / name, **changes)
+        file = re.escape(str(out / "checkpoint.pt"))
+        message = rf"^{file}: its weights do not fit .*\({re.escape(key)} of shape \[.* is backed"
+        with pytest.raises(CheckpointError, match=message):
+            Trainer(words_config(out, steps=4), resume=True)
+    # Adam's moments too: fused Adam stepped one of another shape out of bounds (a crash).
+    first = next(iter(payload["optimizer"]["state"].values()))["exp_avg"]
+    for name, moment, problem in [
+        ("moment-shape", torch.zeros(3), r"has shape \[3\], its parameter \[\d+"),
+        ("moment-expanded", torch.zeros((), dtype=torch.float64).expand(first.shape), "is backed"),
+    ]:
+        optimizer, index = _with_moment(payload["optimizer"], moment)
+        out = _edited(words_checkpoint, tmp_path / name, optimizer=optimizer)
+        file = re.escape(str(out / "checkpoint.pt"))
+        message = rf"^{file}: its optimizer state does not fit .*\(optimizer\.state\.{index}\."
+        with pytest.raises(CheckpointError, match=rf"{message}exp_avg .*{problem}"):
+            Trainer(words_config(out, steps=4), resume=True)
+
+
 def test_a_mixture_base_travels_with_the_model(tmp_path):
     settings = toy_settings(tmp_path / "run", steps=3)
     settings["model"]["residual_components"] = 3

@@ -72,6 +72,7 @@ from .data import (
 from .divergence import NonFiniteLossError, non_finite_error
 from .resume import (
     check_same_data,
+    check_weights,
     checkpoint_to_resume,
     restore_models,
     restore_rng,
@@ -284,6 +285,8 @@ class Trainer:
         sources = _item_sources(config, in_memory=train_data is not None)
         items = partition(train_split, cfg.paired_fraction, derive_seed(cfg.seed, "partition"))
         self._fit_domains(domains, items, train_split, sources[0], checkpoint)
+        if checkpoint is not None:  # before the build: weights that do not fit are named
+            check_weights(checkpoint, self.checkpoint_path, domains, config.model)
         self._build_model(domains)
         self._build_streams(domains, items, sources[0])
         if checkpoint is not None:

@@ -6,9 +6,11 @@ pairs and which batches are drawn (:data:`BATCH_SETTINGS`, and whether ``unpaire
 0). Every other train setting may change — more ``steps``, another ``max_seconds``, a lower
 ``lr`` after a NaN — which is what resuming is for. A refusal lists every difference at once.
 
-Once a trainer is built, :func:`restore_models` and :func:`restore_rng` put the checkpoint's
-weights, optimiser states and random streams back (:func:`rng_state` is what it saves of the
-latter), so that the resumed run draws the batches and noise the straight run would have.
+Before a trainer builds its model, :func:`check_weights` checks that the checkpoint's weights
+fit it, as :func:`~flowbridge.load_bridge` does. Once a trainer is built, :func:`restore_models`
+and :func:`restore_rng` put the checkpoint's weights, optimiser states (checked by
+:func:`check_optimizer_state`) and random streams back (:func:`rng_state` is what it saves of
+the latter), so that the resumed run draws the batches and noise the straight run would have.
 """
 
 from __future__ import annotations
@@ -21,8 +23,15 @@ import torch
 
 from .._warnings import warn
 from ..bridge import Bridge
-from ..checkpoint import CheckpointError, load_checkpoint, load_weights
-from ..config import ConfigError, RunConfig, from_dict, to_dict
+from ..checkpoint import (
+    CheckpointError,
+    check_sizes,
+    load_checkpoint,
+    load_weights,
+    short_storage,
+)
+from ..config import BridgeConfig, ConfigError, RunConfig, from_dict, to_dict
+from ..domain import Domain
 from .averaging import WeightAverage
 from .data import BatchSampler
 from .rundir import CONFIG_NAME
@@ -32,6 +41,8 @@ __all__ = [
     "checkpoint_to_resume",
     "retuned_settings",
     "check_same_data",
+    "check_weights",
+    "check_optimizer_state",
     "load_optimizer_state",
     "restore_models",
     "restore_rng",
@@ -188,6 +199,73 @@ def check_same_data(
     )
 
 
+def check_weights(
+    checkpoint: dict[str, Any], path: Path, domains: tuple[Domain, Domain], config: BridgeConfig
+) -> None:
+    """Refuse the weights of the checkpoint at ``path`` (those to use and, when the run
+    averages them, those the optimiser steps) that do not fit the model ``config`` and
+    ``domains`` (with the checkpoint's fitted state) build, before the trainer builds it: the
+    same check as :func:`~flowbridge.load_bridge`'s (:func:`~flowbridge.checkpoint.check_sizes`),
+    so that a weight of another shape, or one number expanded to a huge shape (which the copy
+    into the model would take for a weight that fits), is named rather than loaded.
+
+    Raises:
+        CheckpointError: naming ``path`` and the first weight that does not fit.
+    """
+    for key in ("model", "optimised_model"):
+        if checkpoint.get(key) is not None:
+            check_sizes(*domains, config, checkpoint[key], path)
+
+
+def check_optimizer_state(
+    optimizer: torch.optim.Optimizer, state: Any, path: Path, name: str
+) -> None:
+    """Refuse an optimiser state (the checkpoint's entry ``name``) whose tensors do not fit
+    ``optimizer``'s parameters, before it is loaded: torch's ``load_state_dict`` checks only
+    the number of parameters, and fused Adam steps moments of another shape out of bounds (a
+    crash, not an error); a moment of one number expanded to a huge shape would be copied out
+    to its full size.
+
+    Raises:
+        CheckpointError: naming ``path`` and the first tensor that does not fit.
+    """
+
+    def refuse(problem: str) -> CheckpointError:
+        return CheckpointError(
+            f"{path}: its {name} state does not fit the model's parameters ({problem}); the "
+            f"file was edited or damaged: resume from an intact copy, or start a new run in "
+            f"another out directory"
+        )
+
+    groups = state.get("param_groups") if isinstance(state, dict) else None
+    moments = state.get("state") if isinstance(state, dict) else None
+    if not isinstance(groups, list) or not isinstance(moments, dict):
+        raise refuse("expected a dict with a param_groups list and a state dict")
+    saved = [len(g.get("params", ())) if isinstance(g, dict) else None for g in groups]
+    own = [len(g["params"]) for g in optimizer.param_groups]
+    if saved != own:
+        raise refuse(f"parameters per group {saved}, the model's {own}")
+    params = {
+        index: param
+        for group, own_group in zip(groups, optimizer.param_groups, strict=True)
+        for index, param in zip(group["params"], own_group["params"], strict=True)
+    }
+    for index, entry in moments.items():
+        param = params.get(index)
+        if param is None or not isinstance(entry, dict):
+            continue  # of no parameter: load_state_dict keeps it unused
+        for field, value in entry.items():
+            key = f"{name}.state.{index}.{field}"
+            problem = short_storage(key, value)
+            if problem:
+                raise refuse(problem)
+            # Scalars (Adam's step) aside, a moment has its parameter's shape.
+            if isinstance(value, torch.Tensor) and value.dim() and value.shape != param.shape:
+                raise refuse(
+                    f"{key} has shape {list(value.shape)}, its parameter {list(param.shape)}"
+                )
+
+
 def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
     """``optimizer.load_state_dict(state)``, keeping this machine's kernel choice and this
     run's settings: a saved param group carries the ``fused``/``foreach`` flags of the machine
@@ -214,7 +292,8 @@ def restore_models(
     optimisers' states, from the checkpoint at ``path``.
 
     Raises:
-        CheckpointError: an adversarial run resumes a checkpoint without a critic optimiser.
+        CheckpointError: an adversarial run resumes a checkpoint without a critic optimiser,
+            or an optimiser state does not fit (:func:`check_optimizer_state`).
     """
     optimised = checkpoint.get("optimised_model")
     load_weights(bridge, checkpoint["model"] if optimised is None else optimised, path)
@@ -223,6 +302,7 @@ def restore_models(
             average.reset()
         else:
             load_weights(average.module, checkpoint["model"], path)
+    check_optimizer_state(optimizer, checkpoint["optimizer"], path, "optimizer")
     load_optimizer_state(optimizer, checkpoint["optimizer"])
     if critic_optimizer is not None:
         if checkpoint.get("critic_optimizer") is None:
@@ -230,6 +310,9 @@ def restore_models(
                 f"{path} has no discriminator optimiser state to resume "
                 f"the adversarial training with; start a new run in another out directory"
             )
+        check_optimizer_state(
+            critic_optimizer, checkpoint["critic_optimizer"], path, "critic_optimizer"
+        )
         load_optimizer_state(critic_optimizer, checkpoint["critic_optimizer"])
 
 
