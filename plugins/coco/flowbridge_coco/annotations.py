@@ -35,7 +35,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path, PureWindowsPath
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from .errors import CocoDataError, CocoFileNotFoundError
@@ -54,7 +54,8 @@ class CocoImage:
         id: the COCO image id (``cocoid`` / ``id``).
         split: the split the annotations put it in (``"train"``, ``"restval"``... or the
             name the caller gave an official file).
-        file: its path relative to the image folder, e.g. ``"val2014/COCO_val2014_...jpg"``.
+        file: its path relative to the image folder, in normal form (no ``.`` or ``..``, ``/``
+            between folders), e.g. ``"val2014/COCO_val2014_...jpg"``.
         captions: its reference captions, in file order (stripped of surrounding spaces).
     """
 
@@ -108,18 +109,43 @@ def _top_level_list(data: Any, key: str, name: str, layout: str) -> list:
     return data[key]
 
 
-def _inside_folder(file: str, where: str, name: str) -> str:
-    """``file`` if it stays inside the image folder. An annotation file from elsewhere could
-    name any image on the machine (``/home/me/photo.jpg``, ``../../photo.jpg``) for the run to
-    read into its cache and grids. Windows' reading of a path sees both separators, drives and
-    ``\\\\server`` shares, so one check refuses what escapes on either system."""
-    parts = PureWindowsPath(file).parts
-    if file.startswith("/") or PureWindowsPath(file).anchor or ".." in parts:
-        raise CocoDataError(
-            f"{name}: {where} names the image file {file!r}, which is not inside the image "
-            f"folder; files are named relative to it, e.g. val2014/COCO_val2014_000000391895.jpg"
-        )
-    return file
+def _inside_folder(file: str, where: str, name: str, system: type[PurePath] = PurePath) -> str:
+    """``file`` as a path inside the image folder, in normal form (``a/../a/x.jpg`` is
+    ``a/x.jpg``), read as ``system`` (this machine's paths) reads it. An annotation file from
+    elsewhere could name any image on the machine (``/home/me/photo.jpg``,
+    ``../../photo.jpg``) for the run to read into its cache and grids, so a name is refused
+    when it is absolute on either system (``/x.jpg``, ``C:\\x.jpg``, ``\\\\server\\share``: an
+    annotation file does not name files outside its image folder on any system), anchored on
+    this one (on Windows ``C:x.jpg`` and ``\\x.jpg``, which start from a drive; on POSIX they
+    are file names like any other), or when its ``..`` climb out of the folder.
+
+    The name is normalised by its text, without following symbolic links, and the image is
+    read at the normalised path (folder / the returned name), so no ``..`` is ever handed to
+    the system. A link inside the folder that points outside it is followed, by decision: it
+    is the folder owner's choice (``train2014 -> /mnt/disk2/train2014`` keeps the images on
+    another disk, as COCO set-ups often do), which an annotation file can use but not make;
+    and a ``..`` after it (``train2014/../x.jpg``) stays in the folder (``x.jpg``) instead of
+    climbing out of the link's target, as the system's reading of the raw name would.
+    """
+    path = system(file)
+    parts: list[str] = []
+    outside = bool(
+        PurePosixPath(file).is_absolute() or PureWindowsPath(file).is_absolute() or path.anchor
+    )
+    for part in () if outside else path.parts:
+        if part != "..":
+            parts.append(part)
+        elif parts:
+            parts.pop()
+        else:  # climbs above the folder
+            outside = True
+            break
+    if not outside:
+        return "/".join(parts)
+    raise CocoDataError(
+        f"{name}: {where} names the image file {file!r}, which is not inside the image "
+        f"folder; files are named relative to it, e.g. val2014/COCO_val2014_000000391895.jpg"
+    )
 
 
 def _caption(sentence: Any, where: str, name: str) -> str:

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import zipfile
+from pathlib import PurePosixPath, PureWindowsPath
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from flowbridge_coco import (
     read_annotations,
     read_karpathy,
 )
+from flowbridge_coco.annotations import _inside_folder
 from flowbridge_coco.testing import COLOURS, TinyCoco
 
 
@@ -111,6 +113,14 @@ OFFICIAL_ERRORS = [
         lambda d: d["images"][1].update(file_name="C:\\Users\\me\\x.jpg"),
         r"images\[1\] names the image file 'C:.*x.jpg', which is not inside",
     ),
+    (
+        lambda d: d["images"][1].update(file_name="\\\\server\\share\\x.jpg"),
+        r"images\[1\] names the image file '.*server.*share.*x.jpg', which is not inside",
+    ),
+    (
+        lambda d: d["images"][0].update(file_name="val2014/../val2014/../../x.jpg"),
+        r"images\[0\] names the image file 'val2014/\.\./val2014/\.\./\.\./x.jpg', which is not",
+    ),
 ]
 
 
@@ -119,6 +129,93 @@ def test_malformed_official_file_names_file_and_field(tiny_coco, edit, message):
     _rewrite(tiny_coco.root / "annotations" / "captions_val2014.json", edit)
     with pytest.raises(CocoDataError, match=message):
         read_annotations({"test": "annotations/captions_val2014.json"}, tiny_coco.root)
+
+
+def _name_images(tiny_coco, *names):
+    """The test split's official file with its first images named ``names``; its images, read."""
+
+    def rename(data):
+        for record, name in zip(data["images"], names, strict=False):  # the first ones
+            record["file_name"] = name
+
+    _rewrite(tiny_coco.root / "annotations" / "captions_val2014.json", rename)
+    images = read_annotations({"test": "annotations/captions_val2014.json"}, tiny_coco.root)
+    return images[: len(names)]
+
+
+def test_names_that_stay_inside_the_image_folder_are_read_at_their_normal_form(tiny_coco):
+    first, second = [f.split("/")[1] for f in tiny_coco.files if f.startswith("val2014")][:2]
+    images = _name_images(tiny_coco, f"val2014/../val2014/{first}", f"./val2014//{second}")
+    assert [i.file for i in images] == [f"val2014/{first}", f"val2014/{second}"]
+    loaded = flowbridge_coco.images.load_images(images, tiny_coco.root / "images", 16, workers=1)
+    assert loaded.shape == (2, 3, 16, 16)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="file names that only POSIX takes as names")
+def test_names_with_a_drive_or_a_backslash_are_plain_file_names_on_posix(tiny_coco):
+    # On Windows C:x.jpg starts from drive C's current folder; on POSIX both are names.
+    folder = tiny_coco.root / "images"
+    source = folder / tiny_coco.files[0]
+    for name in ("c:x.jpg", "\\x.jpg"):
+        (folder / name).write_bytes(source.read_bytes())
+    images = _name_images(tiny_coco, "c:x.jpg", "\\x.jpg")
+    assert [i.file for i in images] == ["c:x.jpg", "\\x.jpg"]
+    assert flowbridge_coco.images.load_images(images, folder, 16, workers=1).shape[0] == 2
+
+
+@pytest.mark.skipif(os.name != "nt", reason="names that only Windows reads as a drive's")
+@pytest.mark.parametrize("name", ["C:x.jpg", "\\x.jpg", "val2014\\..\\..\\x.jpg"])
+def test_names_from_a_drive_are_refused_on_windows(tiny_coco, name):
+    with pytest.raises(CocoDataError, match=r"images\[0\] names the image file .* not inside"):
+        _name_images(tiny_coco, name)
+
+
+@pytest.mark.parametrize(
+    ("name", "posix", "windows"),
+    [
+        ("a/../a/x.jpg", "a/x.jpg", "a/x.jpg"),
+        ("c:x.jpg", "c:x.jpg", None),
+        ("\\x.jpg", "\\x.jpg", None),
+        ("a\\..\\..\\x.jpg", "a\\..\\..\\x.jpg", None),
+        ("a\\..\\b\\x.jpg", "a\\..\\b\\x.jpg", "b/x.jpg"),
+        ("C:\\x.jpg", None, None),
+        ("C:/x.jpg", None, None),
+        ("//server/share/x.jpg", None, None),
+        ("/x.jpg", None, None),
+        ("../x.jpg", None, None),
+        ("a/../../x.jpg", None, None),
+    ],
+)
+def test_each_system_reads_a_name_as_its_paths_do(name, posix, windows):
+    # Run on one system, the test reads names as both would.
+    for system, expected in ((PurePosixPath, posix), (PureWindowsPath, windows)):
+        if expected is None:
+            with pytest.raises(CocoDataError, match="which is not inside the image folder"):
+                _inside_folder(name, "images[0]", "f.json", system)
+        else:
+            assert _inside_folder(name, "images[0]", "f.json", system) == expected
+
+
+def test_a_link_inside_the_image_folder_is_followed_and_dot_dot_stays_in_the_folder(
+    tiny_coco, tmp_path
+):
+    # The folder's owner may keep a set folder elsewhere (another disk) behind a link: its
+    # images are read. A ".." after the link names the image folder, not the link's target's.
+    folder = tiny_coco.root / "images"
+    elsewhere = tmp_path / "disk2" / "val2014"
+    elsewhere.parent.mkdir()
+    (folder / "val2014").rename(elsewhere)
+    try:
+        (folder / "val2014").symlink_to(elsewhere, target_is_directory=True)
+    except OSError as exc:  # Windows without the privilege to make links
+        pytest.skip(f"cannot make a symbolic link here ({exc})")
+    first = next(f.split("/")[1] for f in tiny_coco.files if f.startswith("val2014"))
+    (elsewhere.parent / "outside.jpg").write_bytes((elsewhere / first).read_bytes())
+    images = _name_images(tiny_coco, f"val2014/{first}", "val2014/../outside.jpg")
+    assert [i.file for i in images] == [f"val2014/{first}", "outside.jpg"]
+    assert flowbridge_coco.images.load_images(images[:1], folder, 16, workers=1).shape[0] == 1
+    with pytest.raises(CocoFileNotFoundError, match=r"no file at .*images.outside\.jpg"):
+        flowbridge_coco.images.load_images(images[1:], folder, 16, workers=1)
 
 
 def test_annotation_file_problems_say_what_to_do(tiny_coco):
