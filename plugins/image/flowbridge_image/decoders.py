@@ -28,11 +28,18 @@ class ConvDecoder(nn.Module):
     :class:`~flowbridge_image.encoders.ConvEncoder` (for ``S = 32``: ``4 hidden`` at 4x4,
     ``2 hidden`` at 8x8, ``hidden`` at 16x16, ``C`` at 32x32). No feature map at full
     resolution: on a CPU that is where the time would go.
+
+    With ``shared_dropout`` p > 0, training decodes each row from a zero shared code with
+    probability p, so the decoder also learns :math:`D(0, r)`, an image from the residual
+    alone: the reference of :meth:`guided`.
     """
 
-    def __init__(self, spec: LatentSpec, channels: int, size: int, hidden: int):
+    def __init__(
+        self, spec: LatentSpec, channels: int, size: int, hidden: int, shared_dropout: float = 0.0
+    ):
         super().__init__()
         self.spec, self.shape = spec, (channels, size, size)
+        self.shared_dropout = shared_dropout
         sides = resolutions(size)
         widths = level_widths(hidden, len(sides) - 1)
         self.base = sides[-1]
@@ -47,6 +54,28 @@ class ConvDecoder(nn.Module):
     def forward(
         self, shared: torch.Tensor, residual: torch.Tensor, x: torch.Tensor | None = None
     ) -> torch.Tensor:
+        if self.training and self.shared_dropout:
+            keep = torch.rand(shared.shape[0], 1, device=shared.device) >= self.shared_dropout
+            shared = shared * keep.to(shared.dtype)
+        return self._decode(shared, residual)
+
+    def guided(self, shared: torch.Tensor, residual: torch.Tensor, weight: float) -> torch.Tensor:
+        r"""Classifier-free guidance between the shared code and none:
+
+        .. math:: D(s, r) + w\,(D(s, r) - D(0, r))
+
+        What the shared code adds to the residual's image, ``weight`` = w times more: where a
+        residual drawn from the prior disagrees with the code (another colour than the
+        caption states), the output leans to the code. Both decodings in one pass of
+        ``[2 batch]`` rows; meaningful only for a decoder trained with ``shared_dropout``.
+        """
+        both = self._decode(
+            torch.cat((shared, torch.zeros_like(shared))), torch.cat((residual, residual))
+        )
+        with_code, without = both.chunk(2)
+        return with_code + weight * (with_code - without)
+
+    def _decode(self, shared: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         h = self.dense(torch.cat((shared, residual), dim=1))
         h = rearrange(h, "b (c h w) -> b c h w", h=self.base, w=self.base)
         for block in self.blocks:
@@ -54,7 +83,8 @@ class ConvDecoder(nn.Module):
         return h.contiguous()  # computed in CONV_FORMAT; handed back as a plain NCHW batch
 
     def extra_repr(self) -> str:
-        return f"shape={list(self.shape)}, spec={self.spec}"
+        dropout = f", shared_dropout={self.shared_dropout}" if self.shared_dropout else ""
+        return f"shape={list(self.shape)}, spec={self.spec}{dropout}"
 
 
 class FeatureDecoder(nn.Module):

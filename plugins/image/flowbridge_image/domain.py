@@ -23,7 +23,7 @@ from .encoders import ConvEncoder, FeatureEncoder
 from .files import load_image, save_image_grid
 from .items import to_feature_tensor, to_image_tensor
 from .losses import RECONSTRUCTION_LOSSES, edge_map
-from .options import ImageOptions
+from .options import ImageOptions, check_guidance
 
 __all__ = ["ImageDomain"]
 
@@ -52,8 +52,8 @@ class ImageDomain(Domain):
     """Images ``[C, S, S]`` in [0, 1], or precomputed feature vectors, as a flowbridge domain.
 
     Options are those of :class:`~flowbridge_image.options.ImageOptions` (``encoder``,
-    ``size``, ``channels``, ``loss``, ``edge_weight``, ``hidden``, ``feature_dim``,
-    ``adversarial``);
+    ``size``, ``channels``, ``loss``, ``edge_weight``, ``shared_dropout``, ``guidance``,
+    ``hidden``, ``feature_dim``, ``adversarial``);
     ``self.options`` holds them resolved, so ``ImageDomain(**domain.options)`` rebuilds the
     same domain.
 
@@ -101,7 +101,7 @@ class ImageDomain(Domain):
         c = self.config
         if self.features_mode:
             return FeatureDecoder(spec, c.feature_dim, c.hidden)
-        return ConvDecoder(spec, c.channels, c.size, c.hidden)
+        return ConvDecoder(spec, c.channels, c.size, c.hidden, c.shared_dropout)
 
     def build_discriminator(self, spec: LatentSpec) -> nn.Module | None:
         """A :class:`~flowbridge_image.discriminator.ProjectionDiscriminator` when
@@ -133,11 +133,17 @@ class ImageDomain(Domain):
     ) -> list[torch.Tensor]:
         """Decode ``shared [n, d_s]``, ``residual [n, d_r]`` into ``n`` items on the CPU:
         images ``[C, S, S]`` in [0, 1] (sigmoid for ``bce``, clamped otherwise) or feature
-        vectors. Takes no options."""
-        if options:
-            raise TypeError(f"image generate takes no options, got {sorted(options)}")
+        vectors. One option: ``guidance``, the domain's ``guidance`` option for this call."""
+        unknown = sorted(set(options) - {"guidance"})
+        if unknown:
+            raise TypeError(f"image generate takes one option, guidance; got {unknown}")
+        weight = options.get("guidance", self.config.guidance)
+        weight = check_guidance(weight, self.config.shared_dropout, "image generate's guidance")
         with torch.no_grad():
-            batch = self.output_to_batch(decoder(shared, residual))
+            output = (
+                decoder.guided(shared, residual, weight) if weight else decoder(shared, residual)
+            )
+            batch = self.output_to_batch(output)
         if not self.features_mode:
             batch = batch.clamp(0, 1)
         return list(batch.cpu().unbind(0))

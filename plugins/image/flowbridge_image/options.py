@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["ImageOptions", "ENCODERS", "LOSSES"]
+__all__ = ["ImageOptions", "ENCODERS", "LOSSES", "check_guidance"]
 
 ENCODERS = ("conv", "features")
 LOSSES = ("l1", "l2", "bce")
@@ -37,6 +37,28 @@ def _check_int(value: Any, name: str, minimum: int) -> int:
     return value
 
 
+def _check_number(value: Any, what: str) -> float:
+    """``value`` if it is a finite number >= 0 (not a bool), else a TypeError or ValueError
+    naming it as ``what``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number, got {type(value).__name__} {value!r}")
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"{what} must be a finite number >= 0, got {value}")
+    return value
+
+
+def check_guidance(weight: Any, shared_dropout: float, what: str) -> float:
+    """``weight``, checked as a guidance weight (``what`` names it in an error) for a decoder
+    trained with ``shared_dropout``: a finite number >= 0, and 0 unless that dropout is > 0."""
+    if _check_number(weight, what) and not shared_dropout:
+        raise ValueError(
+            f"{what} {weight} needs a decoder trained with image option shared_dropout > 0 "
+            f"(guidance contrasts each image with the decoder's image of no shared code, "
+            f"which this one never learnt to draw); set shared_dropout, e.g. 0.15, and train"
+        )
+    return weight
+
+
 @dataclass(frozen=True)
 class ImageOptions:
     """Options of :class:`~flowbridge_image.ImageDomain` (all JSON-compatible).
@@ -51,6 +73,16 @@ class ImageOptions:
             target pixel differs from its four neighbours
             (:func:`~flowbridge_image.losses.edge_map`), so the decoder learns outlines and
             corners sooner (conv only; default 0, every pixel alike).
+        shared_dropout: p in [0, 1); in training, each row's shared code enters the decoder
+            as zeros with probability p, so the decoder also learns to draw an image from its
+            residual alone, the reference ``guidance`` steers away from (conv only; default 0).
+        guidance: w ≥ 0; :meth:`~flowbridge_image.ImageDomain.generate` decodes
+            :math:`D(s, r) + w (D(s, r) - D(0, r))` instead of :math:`D(s, r)`, classifier-free
+            guidance (Ho & Salimans, 2022) between a shared code and none: where the residual
+            and the shared code disagree (a sampled residual of another colour than the caption
+            states), the image follows the shared code. Needs ``shared_dropout`` > 0: a decoder
+            never trained on a zero code draws nothing meaningful from one (conv only; default
+            0, the decoder's output as it is).
         hidden: base conv width, doubled at each lower resolution up to 8x (conv; default 32),
             or the MLP width (features; default 2048, as the original).
         feature_dim: length of a feature vector (features; default 4096, VGG16 fc7).
@@ -62,6 +94,8 @@ class ImageOptions:
     channels: int | None = None
     loss: str | None = None
     edge_weight: float = 0.0
+    shared_dropout: float = 0.0
+    guidance: float = 0.0
     hidden: int | None = None
     feature_dim: int | None = None
     adversarial: bool = False
@@ -88,13 +122,13 @@ class ImageOptions:
         if self.loss not in LOSSES:
             raise ValueError(f"image option loss must be one of {list(LOSSES)}, got {self.loss!r}")
         _check_int(self.hidden, "hidden", 1)
-        weight = self.edge_weight
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-            raise TypeError(
-                f"image option edge_weight must be a number, got {type(weight).__name__} {weight!r}"
+        _check_number(self.edge_weight, "image option edge_weight")
+        if not _check_number(self.shared_dropout, "image option shared_dropout") < 1:
+            raise ValueError(
+                f"image option shared_dropout must be < 1 (the share of rows decoded without "
+                f"their shared code), got {self.shared_dropout}"
             )
-        if not 0 <= weight < float("inf"):
-            raise ValueError(f"image option edge_weight must be a finite number >= 0, got {weight}")
+        check_guidance(self.guidance, self.shared_dropout, "image option guidance")
         if not isinstance(self.adversarial, bool):
             raise TypeError(
                 f"image option adversarial must be a bool, got {type(self.adversarial).__name__}"
@@ -111,11 +145,12 @@ class ImageOptions:
                     "image option adversarial=True needs images, but encoder='features' has "
                     "feature vectors; use encoder='conv' or adversarial=False"
                 )
-            if self.edge_weight:
-                raise ValueError(
-                    "image option edge_weight weighs pixels on an image's edges, but "
-                    "encoder='features' has feature vectors; leave edge_weight at 0"
-                )
+            for name in ("edge_weight", "shared_dropout", "guidance"):
+                if getattr(self, name):
+                    raise ValueError(
+                        f"image option {name} applies to images, but encoder='features' has "
+                        f"feature vectors; leave {name} at 0"
+                    )
             return
         _check_int(self.size, "size", 16)
         if self.size % 8:

@@ -111,8 +111,50 @@ def test_generate_returns_images_in_the_unit_range(loss):
     raw = decoder(shared, residual).detach()
     expected = torch.sigmoid(raw) if loss == "bce" else raw.clamp(0, 1)
     torch.testing.assert_close(torch.stack(images), expected)
-    with pytest.raises(TypeError, match="takes no options"):
+    with pytest.raises(TypeError, match="takes one option, guidance"):
         domain.generate(decoder, shared, residual, beam_size=2)
+
+
+def test_shared_dropout_decodes_rows_from_a_zero_code_in_training_only():
+    domain = ImageDomain(size=16, channels=3, hidden=4, shared_dropout=0.5)
+    decoder = domain.build_decoder(LatentSpec(shared=4, residual=2))
+    shared, residual = torch.randn(64, 4), torch.randn(64, 2)
+    torch.manual_seed(0)
+    dropped = decoder(shared, residual)
+    torch.manual_seed(0)
+    keep = torch.rand(64, 1) >= 0.5
+    # Each row is decoded from its own code or from zeros, as the draw says; about half each.
+    expected = decoder._decode(torch.where(keep, shared, 0.0), residual)
+    torch.testing.assert_close(dropped, expected)
+    assert 16 < int(keep.sum()) < 48
+    decoder.eval()  # no dropout outside training
+    torch.testing.assert_close(decoder(shared, residual), decoder._decode(shared, residual))
+
+
+def test_guidance_leans_each_image_from_the_residual_alone_towards_the_shared_code():
+    domain = ImageDomain(size=16, channels=3, hidden=4, loss="bce", shared_dropout=0.2)
+    decoder = domain.build_decoder(LatentSpec(shared=4, residual=2)).eval()
+    shared, residual = torch.randn(3, 4), torch.randn(3, 2)
+    with torch.no_grad():
+        with_code = decoder(shared, residual)
+        without = decoder(torch.zeros_like(shared), residual)
+        torch.testing.assert_close(decoder.guided(shared, residual, 0.0), with_code)
+        guided = decoder.guided(shared, residual, 1.5)
+    torch.testing.assert_close(guided, with_code + 1.5 * (with_code - without))
+    # generate: the domain's own weight (0 here), or the call's.
+    plain = torch.stack(domain.generate(decoder, shared, residual))
+    torch.testing.assert_close(plain, torch.sigmoid(with_code))
+    steered = torch.stack(domain.generate(decoder, shared, residual, guidance=1.5))
+    torch.testing.assert_close(steered, torch.sigmoid(guided))
+    guiding = ImageDomain(**{**domain.options, "guidance": 1.5})
+    torch.testing.assert_close(torch.stack(guiding.generate(decoder, shared, residual)), steered)
+
+
+def test_guidance_is_refused_for_a_decoder_trained_without_shared_dropout():
+    domain = ImageDomain(size=16, channels=3, hidden=4)
+    decoder = domain.build_decoder(LatentSpec(shared=4, residual=2)).eval()
+    with pytest.raises(ValueError, match="guidance 1.0 needs a decoder trained with image option"):
+        domain.generate(decoder, torch.zeros(1, 4), torch.zeros(1, 2), guidance=1.0)
 
 
 def test_output_to_batch_keeps_gradients():
