@@ -41,7 +41,8 @@ Variants (see ``flowbridge_shapes.experiment.VARIANTS``): ``lnfmm`` (flow priors
 16-Gaussian mixture, the testbed's default), ``lnfmm-single`` (over one normal, as published),
 ``gaussian``, ``standard``, ``deterministic``, ``align`` (explicit alignment on), ``no-cross``
 (no cross-reconstruction), ``lnfmm-edges`` (the image loss weighs edge pixels 1 + 2e;
-``lnfmm-edges6``: 1 + 6e),
+``lnfmm-edges6``: 1 + 6e; ``lnfmm-guided``: 1 + 6e with the decoder's classifier-free
+guidance, the image plugin's ``shared_dropout`` 0.15 and ``guidance`` 1),
 ``lnfmm-nce`` (the image residual prior's density contrast, ``prior_nce_a = 1``),
 ``lnfmm-b2`` (Adam's β2 at 0.99 instead of 0.999), ``lnfmm-fade`` (the image's own
 reconstruction faded out between steps 600 and 1,200), and the semi-supervised settings:
@@ -137,6 +138,7 @@ COMPARISONS = (
     ("lnfmm", "standard"),
     ("lnfmm-edges", "lnfmm"),
     ("lnfmm-edges6", "lnfmm"),
+    ("lnfmm-guided", "lnfmm"),
     ("lnfmm-nce", "lnfmm"),
     ("lnfmm-b2", "lnfmm"),
     ("lnfmm-fade", "lnfmm"),

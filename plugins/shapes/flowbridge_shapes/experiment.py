@@ -149,6 +149,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # over the testbed's own best of 2, +0.8 and +3.2 after three minutes, with less diverse
     # captions: a variant, not the default (benchmarks/README.md).
     "lnfmm-edges6": {"domains": {"a": {"options": {"edge_weight": 6.0}}}},
+    # The edges of lnfmm-edges6 (the residual holds the shape), and classifier-free guidance
+    # against what they cost (the decoder then follows the residual's colour over the
+    # caption's): each image's shared code is dropped in training 15% of the time, and a
+    # generated image is decoded as D(s, r) + (D(s, r) - D(0, r)) (the image plugin's
+    # shared_dropout and guidance; benchmarks/README.md).
+    "lnfmm-guided": {
+        "domains": {"a": {"options": {"edge_weight": 6.0, "shared_dropout": 0.15, "guidance": 1.0}}}
+    },
     "no-cross": {"model": {"weights": {"cross": 0.0}}},
     # Each image residual must be likelier under its own caption's context than under 16
     # others of the batch (the core's prior_nce_a), so that the prior lets the caption
