@@ -38,11 +38,12 @@ With ``--at`` each variant is also scored while it trains, after each of the giv
 evaluations); use it with ``--steps``, as evaluations would take from a ``--seconds`` budget.
 
 Variants (see ``flowbridge_shapes.experiment.VARIANTS``): ``lnfmm`` (flow priors over a
-16-Gaussian mixture, the testbed's default), ``lnfmm-single`` (over one normal, as published),
+16-Gaussian mixture, and an image loss weighing edge pixels 1 + 6e with the decoder's
+classifier-free guidance: the testbed's default), ``lnfmm-unguided`` (every pixel alike, no
+guidance: the default before stop 34), ``lnfmm-single`` (over one normal, as published),
 ``gaussian``, ``standard``, ``deterministic``, ``align`` (explicit alignment on), ``no-cross``
-(no cross-reconstruction), ``lnfmm-edges`` (the image loss weighs edge pixels 1 + 2e;
-``lnfmm-edges6``: 1 + 6e; ``lnfmm-guided``: 1 + 6e with the decoder's classifier-free
-guidance, the image plugin's ``shared_dropout`` 0.15 and ``guidance`` 1),
+(no cross-reconstruction), ``lnfmm-edges`` (edge pixels weighed 1 + 2e without guidance;
+``lnfmm-edges6``: 1 + 6e without guidance),
 ``lnfmm-nce`` (the image residual prior's density contrast, ``prior_nce_a = 1``),
 ``lnfmm-b2`` (Adam's β2 at 0.99 instead of 0.999), ``lnfmm-fade`` (the image's own
 reconstruction faded out between steps 600 and 1,200), and the semi-supervised settings:
@@ -136,9 +137,9 @@ COMPARISONS = (
     ("lnfmm-single", "gaussian"),
     ("lnfmm", "lnfmm-single"),
     ("lnfmm", "standard"),
-    ("lnfmm-edges", "lnfmm"),
-    ("lnfmm-edges6", "lnfmm"),
-    ("lnfmm-guided", "lnfmm"),
+    ("lnfmm", "lnfmm-unguided"),
+    ("lnfmm-edges", "lnfmm-unguided"),
+    ("lnfmm-edges6", "lnfmm-unguided"),
     ("lnfmm-nce", "lnfmm"),
     ("lnfmm-b2", "lnfmm"),
     ("lnfmm-fade", "lnfmm"),
