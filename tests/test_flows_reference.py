@@ -16,8 +16,10 @@ import math
 
 import pytest
 import torch
+from torch.distributions import Normal
 
 from flowbridge.flows import AdditiveCoupling, AffineCoupling, ConditionalActNorm, GlobalScale
+from flowbridge.flows.densities import GaussianMixtureBase
 
 DTYPE = torch.float64
 
@@ -131,3 +133,21 @@ def test_a_global_scale_multiplies_by_the_sigmoid_of_its_parameter_plus_the_offs
     back, inverse_logabsdet = layer.inverse(y)
     torch.testing.assert_close(back, x, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(inverse_logabsdet, -logabsdet, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("context_features", [0, 2])
+def test_a_mixture_base_reads_logits_then_shifts_added_to_its_anchors(context_features):
+    features, components, sigma0 = 3, 4, 0.7
+    base = _perturbed(GaussianMixtureBase(features, context_features, components, sigma0, 6))
+    z, c = _inputs(5, features, context_features)
+    context = c if context_features else None
+    raw = _mlp(base.net, c) if context_features else base.constant.expand(5, -1)
+    logits, shifts = raw[:, :components], raw[:, components:]
+    means = base.anchors + shifts.reshape(5, components, features)
+    per_component = Normal(means, sigma0).log_prob(z[:, None, :]).sum(dim=2)
+    expected = torch.logsumexp(logits.log_softmax(dim=1) + per_component, dim=1)
+    torch.testing.assert_close(base.log_prob(z, context), expected, rtol=1e-12, atol=1e-12)
+    # At temperature 0: the mean of the component of the largest weight.
+    noise = torch.randn(5, features, dtype=DTYPE)
+    best = means[torch.arange(5), logits.argmax(dim=1)]
+    torch.testing.assert_close(base.sample(noise, context, 0.0), best, rtol=1e-12, atol=1e-12)
