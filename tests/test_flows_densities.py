@@ -51,7 +51,9 @@ def nearest_anchor(z: torch.Tensor) -> torch.Tensor:
     return torch.cdist(z, ANCHORS).argmin(dim=1)
 
 
-@pytest.mark.parametrize("temperature", [1.0, 0.5, 2.0])
+# 0.8 as well as 0.5: below 1 the Gumbel noise is scaled by τ² instead of the weights divided,
+# and at 0.5 a sign slip there moves only the 0.07% component, within the tolerance.
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 0.8, 2.0])
 def test_components_are_drawn_with_the_tempered_weights(temperature):
     n = 20_000
     counts = torch.bincount(nearest_anchor(draw(fixed_mixture(), n, temperature)), minlength=3)

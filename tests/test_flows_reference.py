@@ -147,7 +147,14 @@ def test_a_mixture_base_reads_logits_then_shifts_added_to_its_anchors(context_fe
     per_component = Normal(means, sigma0).log_prob(z[:, None, :]).sum(dim=2)
     expected = torch.logsumexp(logits.log_softmax(dim=1) + per_component, dim=1)
     torch.testing.assert_close(base.log_prob(z, context), expected, rtol=1e-12, atol=1e-12)
-    # At temperature 0: the mean of the component of the largest weight.
+    # At component temperature 0: the component of the largest weight, its mean plus the noise
+    # scaled by τσ0 (the mean alone at τ = 0).
     noise = torch.randn(5, features, dtype=DTYPE)
     best = means[torch.arange(5), logits.argmax(dim=1)]
-    torch.testing.assert_close(base.sample(noise, context, 0.0), best, rtol=1e-12, atol=1e-12)
+    for tau in (0.0, 0.5):
+        torch.testing.assert_close(
+            base.sample(noise, context, tau, component_temperature=0.0),
+            best + tau * sigma0 * noise,
+            rtol=1e-12,
+            atol=1e-12,
+        )
