@@ -12,6 +12,7 @@ from toy_domains import VectorDomain, make_domain_class
 
 from flowbridge import Bridge, BridgeConfig, LossWeights
 from flowbridge.domain import EncoderOutput
+from flowbridge.posterior import sample_posterior
 
 Other = make_domain_class("other")
 
@@ -815,3 +816,75 @@ def test_a_float64_batch_is_computed_in_the_models_float32():
     assert torch.isfinite(bridge.loss(x_a.double(), x_b.double())["total"])
     # Integer batches (token ids) are left as they are.
     assert bridge._batch(torch.arange(3)[:, None], "a").dtype == torch.int64
+
+
+def test_a_learned_posterior_adds_its_log_densities_to_the_shared_and_prior_terms():
+    """With ``posterior = "learned"`` the shared term is ``-log p(s) + log q(s|x)`` per side and
+    each prior term ``log q(r|x) - log p(r|c)``: the terms recomputed from the same posterior
+    draws, in float64."""
+    bridge = make_bridge(posterior="learned", shared_prior="gaussian").double()
+    with torch.no_grad():
+        for p in bridge.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    x_a, x_b = (x.double() for x in batch())
+    torch.manual_seed(5)
+    terms = bridge.loss(x_a, x_b)
+    torch.manual_seed(5)  # the same draws, side a first
+    with torch.no_grad():
+        qa, qb = (
+            sample_posterior(bridge.encoders[side](x), "learned", bridge.config.posterior_noise)
+            for side, x in (("a", x_a), ("b", x_b))
+        )
+        f_s_a, volume = bridge.shared_map(qa.shared)
+        f_inv_s_b = bridge.shared_map.inverse(qb.shared)[0]
+
+        def log_p(z):
+            return torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(1)
+
+        expected = {
+            "shared": (
+                -(log_p(f_s_a) + volume) + qa.log_q_shared - log_p(qb.shared) + qb.log_q_shared
+            ).mean(),
+            "prior_a": (
+                qa.log_q_residual - bridge.priors["a"].log_prob(qa.residual, f_inv_s_b)
+            ).mean(),
+            "prior_b": (qb.log_q_residual - bridge.priors["b"].log_prob(qb.residual, f_s_a)).mean(),
+        }
+    for key, value in expected.items():
+        torch.testing.assert_close(terms[key], value, rtol=1e-10, atol=1e-10, msg=key)
+
+
+def test_unpaired_batches_of_both_sides_add_up_each_sides_terms():
+    """Two unpaired batches: each side's terms as the module docstring writes them (its prior
+    conditioned on its own shared code), and the shared term the sum of both sides'."""
+    weights = LossWeights(shared=0.5, prior_a=2.0, prior_b=3.0, rec_a=0.1, rec_b=0.2)
+    bridge = make_bridge(shared_prior="gaussian", posterior_noise=0.0, weights=weights).double()
+    with torch.no_grad():
+        for p in bridge.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    x_a, x_b = (x.double() for x in batch())
+    terms = bridge.loss(x_a, x_b, paired=False)
+    with torch.no_grad():
+        (s_a, r_a), (s_b, r_b) = (
+            (e.shared, e.residual) for e in (bridge.encode(x_a, "a"), bridge.encode(x_b, "b"))
+        )
+        f_s_a, volume = bridge.shared_map(s_a)
+
+        def log_p(z):
+            return torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(1)
+
+        def rec(side, shared, residual, x):
+            return (0.5 * (bridge.decoders[side](shared, residual) - x).square().sum(1)).mean()
+
+        expected = {
+            "shared": (-(log_p(f_s_a) + volume)).mean() + (-log_p(s_b)).mean(),
+            "prior_a": -bridge.priors["a"].log_prob(r_a, s_a).mean(),
+            "prior_b": -bridge.priors["b"].log_prob(r_b, s_b).mean(),
+            "rec_a": rec("a", s_a, r_a, x_a),
+            "rec_b": rec("b", s_b, r_b, x_b),
+        }
+    assert not {"align", "cross", "cross_a", "cross_b"} & set(terms)
+    for key, value in expected.items():
+        torch.testing.assert_close(terms[key], value, rtol=1e-10, atol=1e-10, msg=key)
+    total = sum(getattr(weights, key) * value for key, value in expected.items())
+    torch.testing.assert_close(terms["total"], total, rtol=1e-10, atol=1e-10)
