@@ -18,7 +18,13 @@ import pytest
 import torch
 from torch.distributions import Normal
 
-from flowbridge.flows import AdditiveCoupling, AffineCoupling, ConditionalActNorm, GlobalScale
+from flowbridge.flows import (
+    AdditiveCoupling,
+    AffineCoupling,
+    ConditionalActNorm,
+    ConditionalGaussianPrior,
+    GlobalScale,
+)
 from flowbridge.flows.densities import GaussianMixtureBase
 
 DTYPE = torch.float64
@@ -158,3 +164,36 @@ def test_a_mixture_base_reads_logits_then_shifts_added_to_its_anchors(context_fe
             rtol=1e-12,
             atol=1e-12,
         )
+
+
+def test_the_conditional_gaussian_prior_samples_and_scores_its_gaussian():
+    features, context_features = 2, 3
+    prior = _perturbed(ConditionalGaussianPrior(features, context_features, 6, base_scale=0.5))
+    _, c = _inputs(3, 1, context_features)
+    out = _mlp(prior.net, c)
+    mean, log_std = out[:, :features], (out[:, features:] + math.log(0.5)).clamp(-7.0, 2.0)
+    x = torch.randn(3, features, dtype=DTYPE)
+    expected = Normal(mean, log_std.exp()).log_prob(x).sum(dim=1)
+    torch.testing.assert_close(prior.log_prob(x, c), expected, rtol=1e-12, atol=1e-12)
+
+    n, tau = 20_000, 0.7
+    generator = torch.Generator().manual_seed(0)
+    samples = prior.sample(n, c, temperature=tau, generator=generator)  # [3, n, features]
+    # Four standard errors of the mean and of the standard deviation.
+    spread = tau * log_std.exp()
+    assert ((samples.mean(dim=1) - mean).abs() <= 4 * spread / n**0.5).all()
+    assert ((samples.std(dim=1) / spread - 1).abs() <= 4 / (2 * n) ** 0.5).all()
+    # Draw by draw: the prior's standard normal noise, rows (context, sample), scaled by τσ(c).
+    noise = torch.randn(3 * n, features, generator=torch.Generator().manual_seed(0), dtype=DTYPE)
+    drawn = mean[:, None] + spread[:, None] * noise.reshape(3, n, features)
+    torch.testing.assert_close(samples, drawn, rtol=1e-12, atol=1e-12)
+
+
+def test_the_conditional_gaussian_prior_bounds_its_log_std_to_minus_7_and_2():
+    prior = ConditionalGaussianPrior(1, 1, 4).to(DTYPE)
+    x, c = torch.zeros(2, 1, dtype=DTYPE), torch.zeros(2, 1, dtype=DTYPE)
+    for raw, log_std in ((100.0, 2.0), (-100.0, -7.0)):
+        with torch.no_grad():
+            prior.net[-1].bias.copy_(torch.tensor([0.0, raw]))
+        expected = Normal(0.0, math.exp(log_std)).log_prob(x).sum(dim=1)
+        torch.testing.assert_close(prior.log_prob(x, c), expected, rtol=1e-12, atol=1e-12)
