@@ -227,3 +227,17 @@ def test_novel_fraction_explains_training_of_the_wrong_shape():
         TypeError, match=r"item 1 of training must be a str \(a caption\), got float"
     ):
         novel_fraction([["a dog"]], ["a dog", float("nan")])
+
+
+def test_an_input_without_words_scores_div_n_zero_and_counts_in_the_mean():
+    # The docstring's "an input with no words at all 0", not left out of the mean either.
+    assert div_n([["", " . "]], 1) == 0.0
+    assert div_n([["a b", "c d"], ["", ""]], 1) == pytest.approx((1.0 + 0.0) / 2)
+
+
+def test_mbleu_of_inputs_with_different_numbers_of_samples():
+    # Slot k scores only the inputs that have a sample k: each slot here scores identical
+    # captions, 1, and slot 2 has input 0 alone.
+    long = "a small red circle on the left"
+    assert mbleu([[long] * 3, [long] * 2]) == pytest.approx(1.0, abs=1e-6)
+    assert mbleu([[long] * 2, [long] * 4]) == pytest.approx(1.0, abs=1e-6)
