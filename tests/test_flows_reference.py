@@ -23,7 +23,10 @@ from flowbridge.flows import (
     AffineCoupling,
     ConditionalActNorm,
     ConditionalGaussianPrior,
+    FlowPrior,
     GlobalScale,
+    SharedBijection,
+    build_shared_prior,
 )
 from flowbridge.flows.densities import GaussianMixtureBase
 
@@ -197,3 +200,47 @@ def test_the_conditional_gaussian_prior_bounds_its_log_std_to_minus_7_and_2():
             prior.net[-1].bias.copy_(torch.tensor([0.0, raw]))
         expected = Normal(0.0, math.exp(log_std)).log_prob(x).sum(dim=1)
         torch.testing.assert_close(prior.log_prob(x, c), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("coupling", ["additive", "affine"])
+def test_the_shared_bijection_is_built_of_the_couplings_it_is_named_after(coupling):
+    """Additive (LNFMM's): volume preserving couplings, so log|det J_f| is the global scales'
+    alone, the same for every input; affine: a log-determinant that depends on the input."""
+    f = _perturbed(SharedBijection(4, steps=2, hidden_features=6, coupling=coupling))
+    kinds = {"additive": AdditiveCoupling, "affine": AffineCoupling}
+    couplings = [layer for layer in f.layers if not isinstance(layer, GlobalScale)]
+    assert len(couplings) == 2 * {"additive": 4, "affine": 2}[coupling]
+    assert all(type(layer) is kinds[coupling] for layer in couplings)
+    # Step 0 updates the second half first; odd steps run the other order (in place of the
+    # original's swap of halves), so a saved model's layers keep their meaning.
+    step = [False, True, False, True] if coupling == "additive" else [False, True]
+    assert [layer.flip for layer in couplings] == step + [not flip for flip in step]
+    x, _ = _inputs(6, 4, 0)
+    _, logabsdet = f(x)
+    scales = sum(
+        torch.sigmoid(layer.log_scale_raw + 5).log().sum()
+        for layer in f.layers
+        if isinstance(layer, GlobalScale)
+    )
+    if coupling == "additive":
+        torch.testing.assert_close(logabsdet, scales.expand(6), rtol=1e-12, atol=1e-12)
+    else:
+        assert logabsdet.std() > 1e-3
+
+
+def test_a_flow_priors_steps_run_actnorm_then_a_coupling_of_alternating_halves():
+    prior = FlowPrior(4, 2, steps=4, hidden_features=6)
+    kinds = [type(layer) for layer in prior.transform.layers]
+    assert kinds == [ConditionalActNorm, AffineCoupling] * 4
+    assert [layer.flip for layer in prior.transform.layers[1::2]] == [False, True] * 2
+
+
+def test_the_flow_shared_prior_is_over_a_standard_normal():
+    # At initialisation every coupling is the identity and each sigmoid ActNorm scales by
+    # s = sigmoid(2) + 1e-3: the prior is N(0, (1 / s^steps)^2 I).
+    prior = build_shared_prior("flow", 2, steps=3).to(DTYPE)
+    assert prior.base_scale == 1.0
+    s = torch.sigmoid(torch.tensor(2.0, dtype=DTYPE)) + 1e-3
+    x, _ = _inputs(5, 2, 0)
+    expected = Normal(0.0, 1 / s**3).log_prob(x).sum(dim=1)
+    torch.testing.assert_close(prior.log_prob(x), expected, rtol=1e-12, atol=1e-12)
