@@ -3,10 +3,13 @@ the same, bit for bit, for every prior."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from flowbridge.flows import (
+    Chain,
     ConditionalGaussianPrior,
     ConditionalResidualPrior,
     FlowPrior,
@@ -14,6 +17,7 @@ from flowbridge.flows import (
     StandardNormalPrior,
     UniformPrior,
 )
+from flowbridge.flows.base import HalvesTransform
 
 PRIORS = {
     "FlowPrior": lambda: FlowPrior(5, 0, steps=2, hidden_features=8),
@@ -105,6 +109,28 @@ def test_invert_gives_the_outputs_of_inverse(name):
     assert torch.equal(transform._invert(inputs, context), transform._inverse(inputs, context)[0])
     for layer in getattr(transform, "layers", [transform]):
         assert torch.equal(layer._invert(inputs, context), layer._inverse(inputs, context)[0])
+
+
+class _ShiftAndDouble(HalvesTransform):
+    """A halves layer with no ``_invert_halves`` of its own: ``(x1 + 1, 2 x2)``."""
+
+    features = 5
+
+    def _forward_halves(self, first, second, context):
+        return first + 1, second * 2, second.new_full((len(second),), 3 * math.log(2))
+
+    def _inverse_halves(self, first, second, context):
+        return first - 1, second / 2, second.new_full((len(second),), -3 * math.log(2))
+
+
+def test_a_halves_layer_without_its_own_invert_inverts_through_its_inverse():
+    """``HalvesTransform._invert_halves`` defaults to ``_inverse_halves`` less its
+    log-determinant: alone, and in a chain that hands the halves from layer to layer."""
+    layer, inputs = _ShiftAndDouble(), torch.randn(4, 5)
+    expected = torch.cat((inputs[:, :2] - 1, inputs[:, 2:] / 2), dim=1)
+    assert torch.equal(layer._invert(inputs, None), expected)
+    chain = Chain([_ShiftAndDouble(), _ShiftAndDouble()])
+    assert torch.equal(chain._invert(inputs, None), chain.inverse(inputs)[0])
 
 
 def test_gradients_through_sampling_are_exact():
