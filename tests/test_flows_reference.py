@@ -215,6 +215,9 @@ def test_the_shared_bijection_is_built_of_the_couplings_it_is_named_after(coupli
     # original's swap of halves), so a saved model's layers keep their meaning.
     step = [False, True, False, True] if coupling == "additive" else [False, True]
     assert [layer.flip for layer in couplings] == step + [not flip for flip in step]
+    # Two features are enough to split: only a 1-feature map is the global scale alone.
+    two = SharedBijection(2, steps=1, hidden_features=6, coupling=coupling)
+    assert [type(layer) for layer in two.layers] == [kinds[coupling]] * len(step) + [GlobalScale]
     x, _ = _inputs(6, 4, 0)
     _, logabsdet = f(x)
     scales = sum(
