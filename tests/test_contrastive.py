@@ -115,6 +115,9 @@ def test_the_bridge_adds_each_sides_density_contrast_with_its_context_detached()
     bridge = make_bridge(
         weights=LossWeights(prior_nce_a=1.0, prior_nce_b=0.5), prior_nce_negatives=3
     )
+    with torch.no_grad():  # zero output layers: no prior would depend on its context at all
+        for p in bridge.parameters():
+            p.add_(0.05 * torch.randn_like(p))
     x_a, x_b = batch(6)
     terms = bridge.loss(x_a, x_b)
     assert terms["prior_nce_a"].item() > 0 and terms["prior_nce_b"].item() > 0
