@@ -96,6 +96,10 @@ def test_each_players_loss_reaches_only_its_own_parameters():
     terms = bridge.loss(*batch())
     assert {"adversarial_a", "adversarial_b", "critic_a", "critic_b"} <= set(terms)
     torch.testing.assert_close(terms["critic"], terms["critic_a"] + terms["critic_b"])
+    # Both sides' generator terms share the key "adversarial": they add up.
+    torch.testing.assert_close(
+        terms["adversarial"], terms["adversarial_a"] + terms["adversarial_b"]
+    )
     critics = list(bridge.discriminators.parameters())
     generator = [
         (name, p)
@@ -109,6 +113,26 @@ def test_each_players_loss_reaches_only_its_own_parameters():
     terms["critic"].backward()  # the same forward pass: the graphs are disjoint
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in critics)
     assert all(torch.equal(p.grad, before[name]) for name, p in generator)
+
+
+def test_the_generator_term_reaches_the_code_through_the_decoder_only():
+    """The critic scores a decoded item for its code detached: the encoder learns from the
+    term through what the decoder makes of its code, never by moving the code the critic
+    reads."""
+    bridge = make_bridge(adversarial=1.0, adversarial_on="own", posterior_noise=0.0)
+    with torch.no_grad():
+        for p in bridge.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    x_a, x_b = batch()
+    encoder = list(bridge.encoders["a"].parameters())
+    got = torch.autograd.grad(bridge.loss(x_a, x_b)["adversarial"], encoder)
+    own = bridge.encoders["a"](x_a)
+    fake = bridge.decoders["a"](own.shared, own.residual)
+    expected = torch.autograd.grad(
+        -bridge.discriminators["a"](fake, own.shared.detach()).mean(), encoder
+    )
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e)
 
 
 def test_unpaired_batches_have_no_adversarial_term():
